@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerDemo } from './commands/demo.js';
+import { registerParse } from './commands/parse.js';
+import { registerTrace } from './commands/trace.js';
+
+const program = new Command();
+program
+  .name('rampart')
+  .description('Firewall audit, safe change management and incident response for nftables and iptables hosts')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // commander usage errors: exit code 2 like every other bad input
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+registerParse(program);
+registerTrace(program);
+registerDemo(program);
+
+await program.parseAsync(process.argv);

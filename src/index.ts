@@ -1,0 +1,10 @@
+/** Rampart's library entry point: the pure firewall model, parsers and tracer. */
+export * from './errors.js';
+export { detectFormat } from './firewall/detect.js';
+export * from './firewall/model.js';
+export { mergeRulesets, type ParseOptions, parseRuleset } from './firewall/parse.js';
+export { type IptablesOptions, parseIptablesSave } from './firewall/parsers/iptables-save.js';
+export { parseNftJson } from './firewall/parsers/nft-json.js';
+export { type IncludedFile, type NftTextOptions, parseNftText } from './firewall/parsers/nft-text.js';
+export { type TraceOptions, type TraceResult, type TraceStep, trace } from './firewall/tracer.js';
+export * from './firewall/values.js';

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    // The kernel suite shares one network-namespace lab per file; files run in parallel, tests inside a file do not.
+    pool: 'forks',
+  },
+});
