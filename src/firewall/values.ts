@@ -53,7 +53,7 @@ export function parseAddressRange(text: string): AddrRange | undefined {
     len = Number(lenText);
   } else {
     const mask = a.family === 'ipv4' ? parseAddress(lenText) : undefined;
-    if (!mask || mask.family !== 'ipv4') return undefined;
+    if (mask?.family !== 'ipv4') return undefined;
     const m = mask.value;
     len = 0;
     while (len < 32 && (m >> BigInt(31 - len)) & 1n) len++;
