@@ -1,0 +1,238 @@
+/**
+ * Drives probes through the lab's firewall namespace and reads the kernel's own verdict for each one.
+ *
+ * Observation never changes the ruleset under test: a separate table `inet rampart_observe` is added after it,
+ * with counter-only set lookups (no verdicts, policy accept) in a prerouting chain at the lowest priority (sees
+ * every probe that arrived) and an input chain at the highest (sees exactly the probes no chain dropped: an accept
+ * in another table does not stop later base chains). Drop and reject are told apart by the replies the peer sees
+ * (TCP RST, ICMP/ICMPv6 unreachable quoting the probe).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FinalVerdict, L3 } from '../../src/firewall/model.js';
+import { formatAddress, parseAddressRange } from '../../src/firewall/values.js';
+import type { Pools, Probe, Rng } from '../../src/lab/generate.js';
+import { type Lab, LOCAL_V4, LOCAL_V6 } from '../../src/lab/netns.js';
+
+export const SENDER = fileURLToPath(new URL('./send-packets.py', import.meta.url));
+
+/** `file`, when given, is the ruleset's own path: loaded from there so relative `include`s resolve. */
+export type RulesetSource =
+  | { readonly kind: 'nft-text'; readonly text: string; readonly file?: string }
+  | { readonly kind: 'nft-json'; readonly text: string; readonly file?: string }
+  | { readonly kind: 'iptables'; readonly v4?: string; readonly v6?: string; readonly ipsets?: string };
+
+export interface KernelObservation {
+  readonly probe: Probe;
+  /** Times seen at the first prerouting hook: 1 unless the probe was lost before netfilter. */
+  readonly arrived: number;
+  /** Times seen at the last input hook. */
+  readonly delivered: number;
+  readonly replies: readonly string[];
+  /** undefined when the probe never arrived (a lab fault, not a firewall verdict). */
+  readonly verdict: FinalVerdict | undefined;
+}
+
+/** Empties fw's ruleset. Only ever run inside the lab's fw namespace. */
+export async function flushFirewall(lab: Lab): Promise<void> {
+  await lab.fw.run(['nft', 'flush', 'ruleset']);
+}
+
+let scratch: string | undefined;
+/** nft cannot read /dev/stdin when it is a socket (as node makes it), so rulesets go through a scratch file. */
+function scratchFile(name: string, text: string): string {
+  scratch ??= mkdtempSync(join(tmpdir(), 'rampart-kt-'));
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+}
+process.on('exit', () => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+export async function loadFirewall(lab: Lab, src: RulesetSource): Promise<void> {
+  await flushFirewall(lab);
+  // ipsets are per namespace too; referencing rules are gone after the flush, so the sets can go.
+  await lab.fw.run(['ipset', 'destroy'], { allowFailure: true }).catch(() => {});
+  if (src.kind === 'nft-text' || src.kind === 'nft-json') {
+    const file = src.file ?? scratchFile(src.kind === 'nft-json' ? 'ruleset.json' : 'ruleset.nft', src.text);
+    // -I: relative `include`s resolve next to the file, as they do for nft -f on a host's /etc/nftables.conf.
+    const argv = src.kind === 'nft-json' ? ['nft', '-j', '-f', file] : ['nft', '-I', dirname(file), '-f', file];
+    await lab.fw.run(argv, { cwd: dirname(file) });
+  } else {
+    if (src.ipsets !== undefined) await lab.fw.run(['ipset', 'restore', '-exist'], { input: src.ipsets });
+    if (src.v4 !== undefined) await lab.fw.run(['iptables-restore'], { input: src.v4 });
+    if (src.v6 !== undefined) await lab.fw.run(['ip6tables-restore'], { input: src.v6 });
+  }
+}
+
+function elements(probes: readonly Probe[], family: 'ipv4' | 'ipv6'): string {
+  return probes
+    .filter((p) => p.family === family)
+    .map((p) => `${p.saddr} . ${p.daddr} . ${p.key}`)
+    .join(', ');
+}
+
+/** The observer table: per-probe counters as set elements, keyed by addresses and the probe key (IP id/flowlabel). */
+export function observerTable(probes: readonly Probe[]): string {
+  const v4 = elements(probes, 'ipv4');
+  const v6 = elements(probes, 'ipv6');
+  const set = (name: string, type: string, elems: string): string =>
+    `  set ${name} { typeof ${type}; counter;${elems ? ` elements = { ${elems} }` : ''} }\n`;
+  const k4 = 'ip saddr . ip daddr . ip id';
+  const k6 = 'ip6 saddr . ip6 daddr . ip6 flowlabel';
+  return (
+    'table inet rampart_observe {\n' +
+    set('pre4', k4, v4) +
+    set('pre6', k6, v6) +
+    set('in4', k4, v4) +
+    set('in6', k6, v6) +
+    '  chain pre {\n    type filter hook prerouting priority -2147483648; policy accept;\n' +
+    `    ${k4} @pre4\n    ${k6} @pre6\n  }\n` +
+    '  chain in {\n    type filter hook input priority 2147483647; policy accept;\n' +
+    `    ${k4} @in4\n    ${k6} @in6\n  }\n` +
+    '}\n'
+  );
+}
+
+interface SetJson {
+  set?: {
+    name: string;
+    table: string;
+    elem?: { elem: { val: { concat: unknown[] }; counter?: { packets: number } } }[];
+  };
+}
+
+function readCounters(json: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const doc = JSON.parse(json) as { nftables: SetJson[] };
+  for (const item of doc.nftables) {
+    const set = item.set;
+    if (set?.table !== 'rampart_observe') continue;
+    for (const e of set.elem ?? []) {
+      const key = e.elem.val.concat[2];
+      out.set(`${set.name}/${String(key)}`, e.elem.counter?.packets ?? 0);
+    }
+  }
+  return out;
+}
+
+export interface SendOptions {
+  /** Microseconds between probes (averaged). */
+  readonly gapUs?: number;
+  /** How long to wait for replies after the last probe. */
+  readonly waitMs?: number;
+}
+
+/**
+ * Sends the probes through fw (whose ruleset is already loaded) and returns the kernel's verdict for each.
+ * Probe keys must be unique within the call (and < 65536 for IPv4).
+ */
+export async function observe(
+  lab: Lab,
+  probes: readonly Probe[],
+  opts: SendOptions = {},
+): Promise<KernelObservation[]> {
+  await lab.fw.run(['nft', '-f', scratchFile('observer.nft', observerTable(probes))]);
+  const links: Record<string, { dev: string; src_mac: string; dst_mac: string }> = {};
+  for (const l of lab.links) links[l.fwIf] = { dev: l.peerIf, src_mac: l.peerMac, dst_mac: l.fwMac };
+  const request = {
+    links,
+    probes: probes.map((p) => ({ ...p, dport: p.dport ?? p.sport })),
+    gap_us: opts.gapUs ?? 30,
+    wait_ms: opts.waitMs ?? 250,
+  };
+  const sent = await lab.peer.run(['python3', SENDER], { input: JSON.stringify(request), timeoutMs: 60_000 });
+  const { replies } = JSON.parse(sent.stdout) as { replies: Record<string, string[]> };
+  const listed = await lab.fw.run(['nft', '-j', 'list', 'table', 'inet', 'rampart_observe']);
+  const counters = readCounters(listed.stdout);
+  await lab.fw.run(['nft', 'delete', 'table', 'inet', 'rampart_observe']);
+  return probes.map((probe) => {
+    const v = probe.family === 'ipv4' ? '4' : '6';
+    const arrived = counters.get(`pre${v}/${probe.key}`) ?? 0;
+    const delivered = counters.get(`in${v}/${probe.key}`) ?? 0;
+    const rs = replies[String(probe.key)] ?? [];
+    let verdict: FinalVerdict | undefined;
+    if (arrived === 0) verdict = undefined;
+    else if (delivered > 0) verdict = 'accept';
+    else if (rs.some((r) => r === 'rst' || r.startsWith('unreach:'))) verdict = 'reject';
+    else verdict = 'drop';
+    return { probe, arrived, delivered, replies: rs, verdict };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Probe pools for fixtures: the addresses and ports a ruleset file mentions, so its rules get hit.
+
+const ADDR_TOKEN =
+  /(?<![\w:.])((?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,2})?|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\/\d{1,3})?)(?![\w:.])/gi;
+const PORT_CONTEXT = /(?:dports?|sports?)\s*(?:!=\s*)?(\{[^}]*\}|[\d:,-]+)/g;
+
+function usable(family: L3, v: bigint): boolean {
+  const inV4 = (cidr: string): boolean => {
+    const r = parseAddressRange(cidr)!;
+    return v >= r.lo && v <= r.hi;
+  };
+  if (family === 'ipv4') {
+    return !['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3', '203.0.113.0/29'].some(inV4);
+  }
+  return !['::/8', 'fe80::/10', 'ff00::/8', '2001:db8:fe::/48'].some(inV4);
+}
+
+export interface FixturePools extends Pools {
+  /** Destinations outside the lab's AnyIP ranges: need a local route in fw while this fixture runs. */
+  readonly extraLocal: readonly string[];
+}
+
+/** Addresses (a host inside each CIDR) and ports mentioned in a ruleset text, split into sources and destinations. */
+export function poolsFromText(text: string, r: Rng, fallback: Pools): FixturePools {
+  const hosts = { ipv4: new Set<string>(), ipv6: new Set<string>() };
+  for (const m of text.matchAll(ADDR_TOKEN)) {
+    const range = parseAddressRange(m[1]!);
+    if (!range) continue;
+    const span = range.hi - range.lo;
+    // The first host, one in the middle: both inside the prefix, so prefix rules match them.
+    for (const v of span === 0n ? [range.lo] : [range.lo + 1n, range.lo + span / 2n]) {
+      if (usable(range.family, v)) hosts[range.family].add(formatAddress(range.family, v));
+    }
+  }
+  const ports = new Set<number>(fallback.ports);
+  for (const m of text.matchAll(PORT_CONTEXT)) {
+    for (const n of m[1]!.match(/\d+/g) ?? []) if (Number(n) >= 1 && Number(n) <= 65535) ports.add(Number(n));
+  }
+  const local = (family: L3, a: string): boolean => {
+    const v = parseAddressRange(a)!.lo;
+    return (family === 'ipv4' ? LOCAL_V4 : LOCAL_V6).some((c) => {
+      const range = parseAddressRange(c)!;
+      return v >= range.lo && v <= range.hi;
+    });
+  };
+  const src4 = [...fallback.src4.slice(0, 2)];
+  const dst4 = [...fallback.dst4.slice(0, 2)];
+  const src6 = [...fallback.src6.slice(0, 2)];
+  const dst6 = [...fallback.dst6.slice(0, 2)];
+  const extraLocal: string[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    for (const a of hosts[family]) {
+      const isLocal = local(family, a);
+      // Sources must not be local in fw (a reject's reply would stay in fw); other addresses go either way.
+      const asDst = isLocal || r.chance(0.5);
+      if (asDst) {
+        (family === 'ipv4' ? dst4 : dst6).push(a);
+        if (!isLocal) extraLocal.push(a);
+      } else {
+        (family === 'ipv4' ? src4 : src6).push(a);
+      }
+    }
+  }
+  return { src4, dst4, src6, dst6, ports: [...ports], extraLocal };
+}
+
+/** Adds (or removes) host routes that make extra addresses local in fw, for a fixture's destinations. */
+export async function setExtraLocal(lab: Lab, addrs: readonly string[], on: boolean): Promise<void> {
+  if (addrs.length === 0) return;
+  const lines = addrs.map((a) => `route ${on ? 'replace' : 'del'} local ${a} dev lo`);
+  await lab.fw.run(['ip', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFailure: !on });
+}
