@@ -8,8 +8,9 @@ const PROTO_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(L4_PROTOCOLS).map(([name, n]) => [n, name] as const),
 );
 
+/** Rule texts are shown as written; quotes only delimit them (escaping their own quotes would hurt reading). */
 function quote(text: string): string {
-  return JSON.stringify(text);
+  return `"${text}"`;
 }
 
 /** `rule filter/input #3 at /etc/nftables.conf:14: "tcp dport 22 drop"` or `policy drop of filter/input at ...`. */
@@ -17,7 +18,8 @@ export function describeDecider(d: DecidedBy | undefined): string {
   if (!d) return 'no base chain saw the packet';
   if (d.kind === 'rule') {
     const handle = d.handle !== undefined ? ` (handle ${d.handle})` : '';
-    const comment = d.comment !== undefined ? ` comment ${quote(d.comment)}` : '';
+    // nft rule texts carry their comment already; iptables lines carry it as -m comment.
+    const comment = d.comment !== undefined && !d.text.includes(d.comment) ? ` comment ${quote(d.comment)}` : '';
     return `rule ${d.table}/${d.chain} #${d.position}${handle} at ${d.file}:${d.line}: ${quote(d.text)}${comment}`;
   }
   return `policy ${d.policy} of ${d.table}/${d.chain} at ${d.file}:${d.line}`;
