@@ -224,9 +224,20 @@ describe('parseNftJson: nat (nat.json)', () => {
     });
   });
 
-  it('keeps a map-computed nat address unknown and says so', () => {
+  it('keeps a map-computed nat address unknown, says so, and matches only keys in the map', () => {
     const r3 = rule(chain(table(rs, 'ip', 'natmap'), 'pre'), 3);
     expect(r3.verdict).toEqual({ kind: 'nat', type: 'dnat', family: 'ipv4', text: 'dnat to ip saddr map @fwdmap' });
+    // the kernel's lookup ends the rule when the source is not a key of @fwdmap
+    expect(r3.matches).toEqual([
+      {
+        kind: 'field',
+        field: 'ip.saddr',
+        op: 'eq',
+        values: [r(v4('192.0.2.1'))],
+        set: 'fwdmap',
+        text: 'ip saddr map @fwdmap',
+      },
+    ]);
     expect(rs.warnings).toEqual([
       expect.objectContaining({ code: 'nft-unsupported-expression', origin: expect.objectContaining({ handle: 3 }) }),
     ]);
@@ -712,6 +723,133 @@ describe('convertNftJson (objects built by other parsers)', () => {
     expect(rs.warnings).toEqual([
       expect.objectContaining({ code: 'nft-unknown-object', message: expect.stringContaining('nftables[3].gizmo') }),
     ]);
+  });
+});
+
+describe('convertNftJson: map-valued nat targets (JSON as nft 1.0.6 prints it)', () => {
+  const natChain = {
+    chain: { family: 'ip', table: 'n', name: 'pre', type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' },
+  };
+  const natRule = (stmt: unknown, extra: unknown[] = []): Rule => {
+    const rs = convertNftJson(
+      [
+        { table: { family: 'ip', name: 'n' } },
+        ...extra,
+        natChain,
+        { rule: { family: 'ip', table: 'n', chain: 'pre', handle: 5, expr: [stmt] } },
+      ],
+      'nat.json',
+    );
+    return chain(table(rs, 'ip', 'n'), 'pre').rules[0] as Rule;
+  };
+
+  it('matches the key of an anonymous map (tcp dport map { 80 : 10.0.0.2, 8080 : 10.0.0.3 })', () => {
+    const x = natRule({
+      dnat: {
+        addr: {
+          map: {
+            key: tcpDport,
+            data: {
+              set: [
+                [80, '10.0.0.2'],
+                [8080, '10.0.0.3'],
+              ],
+            },
+          },
+        },
+      },
+    });
+    expect(x.verdict).toMatchObject({ kind: 'nat', type: 'dnat', family: 'ipv4' });
+    expect(x.verdict).not.toHaveProperty('addr');
+    expect(bare(x)).toEqual([
+      { kind: 'field', field: 'l4proto', op: 'eq', values: [r(6)] },
+      { kind: 'field', field: 'dport', op: 'eq', values: [r(80), r(8080)] },
+    ]);
+  });
+
+  it('matches a concatenated key and leaves out the port when the address comes from a map', () => {
+    const x = natRule({
+      dnat: {
+        addr: {
+          map: {
+            key: { concat: [{ payload: { protocol: 'ip', field: 'saddr' } }, tcpDport] },
+            data: { set: [[{ concat: ['10.0.0.1', 80] }, '10.0.0.2']] },
+          },
+        },
+        port: 8080,
+      },
+    });
+    expect(x.verdict).toEqual({ kind: 'nat', type: 'dnat', family: 'ipv4', text: expect.any(String) });
+    expect(bare(x)).toEqual([
+      { kind: 'field', field: 'l4proto', op: 'eq', values: [r(6)] },
+      { kind: 'concat', fields: ['ip.saddr', 'dport'], op: 'eq', tuples: [[r(v4('10.0.0.1')), r(80)]] },
+    ]);
+  });
+
+  it('keeps a fixed address and matches the key of a port map', () => {
+    const x = natRule({
+      dnat: { addr: '10.0.0.9', port: { map: { key: tcpDport, data: { set: [[80, 8080]] } } } },
+    });
+    expect(x.verdict).toMatchObject({ addr: { lo: v4('10.0.0.9'), hi: v4('10.0.0.9') } });
+    expect(x.verdict).not.toHaveProperty('port');
+    expect(bare(x)).toEqual([
+      { kind: 'field', field: 'l4proto', op: 'eq', values: [r(6)] },
+      { kind: 'field', field: 'dport', op: 'eq', values: [r(80)] },
+    ]);
+  });
+
+  it('makes the key condition opaque when the map is not declared', () => {
+    const x = natRule({
+      snat: { addr: { map: { key: { payload: { protocol: 'ip', field: 'daddr' } }, data: '@nope' } } },
+    });
+    expect(x.verdict).toMatchObject({ kind: 'nat', type: 'snat' });
+    expect(x.matches).toEqual([expect.objectContaining({ kind: 'opaque', category: 'unknown-set' })]);
+  });
+});
+
+describe('convertNftJson: conditions implied by a reject type (nft lists them without)', () => {
+  const l4tcp = { kind: 'field', field: 'l4proto', op: 'eq', values: [r(6)] };
+  const nf = (v: string) => ({ kind: 'field', field: 'nfproto', op: 'eq', values: [sym(v)] });
+  const rejectIn = (family: string, expr: unknown[]): Rule => {
+    const rs = convertNftJson(
+      [
+        { table: { family, name: 't' } },
+        { chain: { family, table: 't', name: 'c', type: 'filter', hook: 'input', prio: 0, policy: 'accept' } },
+        { rule: { family, table: 't', chain: 'c', handle: 2, expr } },
+      ],
+      'reject.json',
+    );
+    return chain(table(rs, family, 't'), 'c').rules[0] as Rule;
+  };
+
+  it('adds l4proto tcp to reject with tcp reset where nft does not print it (ip, ip6)', () => {
+    for (const family of ['ip', 'ip6']) {
+      const x = rejectIn(family, [{ reject: { type: 'tcp reset' } }]);
+      expect(bare(x)).toEqual([l4tcp]);
+      expect(x.matches[0]?.text).toBe('reject with tcp reset');
+    }
+  });
+
+  it('does not add l4proto tcp twice (inet prints it; tcp dport implies it)', () => {
+    const listed = [{ match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } }];
+    expect(bare(rejectIn('inet', [...listed, { reject: { type: 'tcp reset' } }]))).toEqual([l4tcp]);
+    const dport = [{ match: { op: '==', left: tcpDport, right: 22 } }, { reject: { type: 'tcp reset' } }];
+    expect(bare(rejectIn('ip', dport))).toEqual([l4tcp, { kind: 'field', field: 'dport', op: 'eq', values: [r(22)] }]);
+  });
+
+  it('adds nfproto ipv4 to reject with icmp and nfproto ipv6 to reject with icmpv6 in inet tables', () => {
+    expect(bare(rejectIn('inet', [{ reject: { type: 'icmp', expr: 'host-unreachable' } }]))).toEqual([nf('ipv4')]);
+    expect(bare(rejectIn('inet', [{ reject: { type: 'icmpv6', expr: 'admin-prohibited' } }]))).toEqual([nf('ipv6')]);
+    const explicit = [{ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv4' } }];
+    expect(bare(rejectIn('inet', [...explicit, { reject: { type: 'icmp', expr: 'host-unreachable' } }]))).toEqual([
+      nf('ipv4'),
+    ]);
+  });
+
+  it('adds nothing for icmpx, for plain reject, or for icmp in an ip table', () => {
+    expect(rejectIn('inet', [{ reject: { type: 'icmpx', expr: 'admin-prohibited' } }]).matches).toEqual([]);
+    expect(rejectIn('inet', [{ reject: null }]).matches).toEqual([]);
+    expect(rejectIn('ip', [{ reject: { type: 'icmp', expr: 'port-unreachable' } }]).matches).toEqual([]);
   });
 });
 

@@ -851,6 +851,10 @@ function render(e: unknown, mode: number): string {
     case 'xt':
       if (!o) break;
       return `xt ${String(o.type)} ${JSON.stringify(o.name)}`;
+    case '$opaque':
+      // the nft text parser's stand-in for syntax it does not know: the source text itself
+      if (typeof v === 'string') return v;
+      break;
   }
   return compact(e);
 }
@@ -1493,6 +1497,9 @@ class Converter {
         }
         return;
       case 'reject':
+        rc.verdict = this.simpleVerdict(x, rc.table, at);
+        this.addRejectDeps(v, rc, text);
+        return;
       case 'accept':
       case 'drop':
       case 'continue':
@@ -1511,6 +1518,13 @@ class Converter {
       case 'vmap':
         this.convertVmap(v, rc, at, text);
         return;
+      case '$opaque':
+        // Written by the nft text parser for an expression it does not know; never printed by nft itself.
+        if (typeof v === 'string') {
+          this.opaque(rc, 'unsupported-expression', v, 'this expression is not understood', true);
+          return;
+        }
+        break;
     }
     if (EFFECT_STATEMENTS.has(k)) {
       rc.statements.push({ kind: 'other', text: text });
@@ -1518,6 +1532,24 @@ class Converter {
     }
     // Unknown statements may be conditions (new nft versions add match-like statements): be sound.
     this.opaque(rc, 'unsupported-expression', text, `statement "${k}" is not understood`, true);
+  }
+
+  /**
+   * The conditions a reject type puts into the kernel's rule although `nft list` leaves them out (checked with
+   * `nft --debug=netlink` on nft 1.0.6, kernel 6.18; see docs/kernel-agreement.md):
+   * - `reject with tcp reset` is compiled with `meta l4proto tcp` first in every family. nft prints that match in
+   *   inet tables but not in ip/ip6 tables (where it also drops an explicit `ip protocol tcp`).
+   * - `reject with icmp ...` in an inet table is compiled with `meta nfproto ipv4`, `reject with icmpv6 ...` with
+   *   `meta nfproto ipv6`; neither is printed. In ip/ip6 tables the family already says it.
+   * - `reject with icmpx ...` (and plain `reject` in inet) has no extra condition.
+   * The tracer applies the same implied matches on its own (for IRs from other sources); having them twice is
+   * harmless, and having them here makes the IR say what the kernel does for every other consumer.
+   */
+  private addRejectDeps(v: unknown, rc: RuleCtx, text: string): void {
+    const type = isObj(v) ? v.type : undefined;
+    if (type === 'tcp reset') this.addDeps([DEP_TCP], rc, text);
+    else if (rc.table.family === 'inet' && type === 'icmp') this.addDeps([nfDep('ipv4')], rc, text);
+    else if (rc.table.family === 'inet' && type === 'icmpv6') this.addDeps([nfDep('ipv6')], rc, text);
   }
 
   private warn(rc: RuleCtx, code: string, message: string): void {
@@ -1704,6 +1736,9 @@ class Converter {
       const v = values[0] as Element;
       if (v.kind === 'range' && v.lo === v.hi) rc.depKeys.push(`l4proto=${v.lo}`);
     }
+    if (fm.field === 'nfproto' && fop === 'eq' && values.length === 1 && values[0]?.kind === 'symbol') {
+      rc.depKeys.push(`nfproto=${values[0].value}`);
+    }
     rc.matches.push(fm);
   }
 
@@ -1866,6 +1901,13 @@ class Converter {
     return this.fail(at, x, 'a verdict (accept, drop, reject, queue, continue, return, jump, goto)');
   }
 
+  /**
+   * A nat statement. A map-valued target (`dnat to ip saddr map @m`, `dnat ip to tcp dport map { 80 : 10.0.0.2 }`)
+   * has no fixed address: the verdict then carries neither addr nor port, which the tracer treats as a computed
+   * target (uncertain). The kernel compiles the map as a lookup that ends the rule on a miss (`lookup reg 1 set m
+   * dreg 1`, checked with nft --debug=netlink), so the nat only happens for packets whose key is in the map: that
+   * is a match on the map's keys, added here so that packets outside the map are decided exactly.
+   */
   private natVerdict(type: NatType, v: unknown, rc: RuleCtx, text: string): NatVerdict {
     const o = isObj(v) ? v : {};
     let family: L3 | undefined =
@@ -1878,8 +1920,18 @@ class Converter {
             : rc.table.family === 'ip6'
               ? 'ipv6'
               : undefined;
+    const addrMap = isNatMap(o.addr);
+    const portMap = isNatMap(o.port);
+    if (addrMap) this.convertNatMapKey(o.addr, rc);
+    if (portMap) this.convertNatMapKey(o.port, rc);
     let addr: { lo: bigint; hi: bigint } | undefined;
-    if (o.addr !== undefined) {
+    if (addrMap) {
+      this.warn(
+        rc,
+        'nft-unsupported-expression',
+        `the translated address of '${text}' comes from a map lookup and is not modelled`,
+      );
+    } else if (o.addr !== undefined) {
       for (const fam of family ? [family] : (['ipv4', 'ipv6'] as const)) {
         const els: Element[] = [];
         if (addElements(o.addr, fam, els) && els.length === 1 && els[0]?.kind === 'range') {
@@ -1891,9 +1943,11 @@ class Converter {
       if (!addr) this.warn(rc, 'nft-unsupported-expression', `the translated address of '${text}' is not modelled`);
     }
     let port: { lo: number; hi: number } | undefined;
-    if (o.port !== undefined) {
+    // With a map-valued address the port alone would let a trace go on as if the address were kept: leave both
+    // out, so the target reads as computed.
+    if (o.port !== undefined && !addrMap) {
       const els: Element[] = [];
-      if (addElements(o.port, 'port', els) && els.length === 1 && els[0]?.kind === 'range') {
+      if (!portMap && addElements(o.port, 'port', els) && els.length === 1 && els[0]?.kind === 'range') {
         port = { lo: Number(els[0].lo), hi: Number(els[0].hi) };
       } else this.warn(rc, 'nft-unsupported-expression', `the translated port of '${text}' is not modelled`);
     }
@@ -1905,6 +1959,70 @@ class Converter {
       ...(port ? { port } : {}),
       text,
     };
+  }
+
+  /** The match "the lookup key of this nat map is in the map", or an opaque condition when it cannot be modelled. */
+  private convertNatMapKey(m: unknown, rc: RuleCtx): void {
+    const body = isObj(m) && isObj(m.map) ? m.map : {};
+    const key = body.key;
+    const data = body.data;
+    const text = render(m, 0);
+    const parts = isObj(key) && Array.isArray(key.concat) ? key.concat : [key];
+    const refs: FieldRef[] = [];
+    for (const p of parts) {
+      const r = this.resolveLeft(p, rc.table.family);
+      if (typeof r === 'string' || r.mask !== undefined) {
+        for (const x of refs) this.addDeps(x.deps, rc, text);
+        this.opaque(rc, 'unsupported-field', text, `nat map key: ${typeof r === 'string' ? r : 'masked key'}`, true);
+        return;
+      }
+      refs.push(r);
+    }
+    for (const r of refs) this.addDeps(r.deps, rc, text);
+    const kinds = refs.map((r) => r.kind);
+    let tuples: Element[][] = [];
+    let setName: string | undefined;
+    if (typeof data === 'string' && data.startsWith('@')) {
+      setName = data.slice(1);
+      const info = rc.table.sets.get(setName);
+      if (!info?.named.map || info.unusable !== undefined || info.kinds.length !== kinds.length) {
+        const reason = !info
+          ? `map @${setName} is not declared in table ${rc.table.family} ${rc.table.name}`
+          : info.unusable !== undefined
+            ? `map @${setName}: ${info.unusable}`
+            : `@${setName} is not a map for this key`;
+        this.opaque(rc, 'unknown-set', text, `${reason}; the nat happens only for keys in the map`, true);
+        return;
+      }
+      tuples = info.named.elements;
+    } else if (
+      !(isObj(data) && Array.isArray(data.set)) ||
+      !data.set.every((pair) => Array.isArray(pair) && pair.length === 2 && addTuples(pair[0], kinds, tuples))
+    ) {
+      this.opaque(rc, 'unsupported-expression', text, `nat map ${short(render(data, 0))} is not understood`, true);
+      return;
+    }
+    const fields = refs.map((r) => r.field);
+    if (fields.length === 1) {
+      const fm: { -readonly [K in keyof FieldMatch]: FieldMatch[K] } = {
+        kind: 'field',
+        field: fields[0] as Field,
+        op: 'eq',
+        values: tuples.map((t) => t[0] as Element),
+        text,
+      };
+      if (setName !== undefined) fm.set = setName;
+      rc.matches.push(fm);
+    } else {
+      rc.matches.push({
+        kind: 'concat',
+        fields,
+        op: 'eq',
+        tuples,
+        ...(setName !== undefined ? { set: setName } : {}),
+        text,
+      });
+    }
   }
 
   private convertVmap(v: unknown, rc: RuleCtx, at: At, text: string): void {
@@ -1984,6 +2102,10 @@ class Converter {
       text,
     };
   }
+}
+
+function isNatMap(v: unknown): boolean {
+  return isObj(v) && isObj(v.map);
 }
 
 const VMAP_UNKNOWN = '; the verdict it may give (accept, drop, jump, ...) is not modelled';

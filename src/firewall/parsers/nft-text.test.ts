@@ -83,6 +83,19 @@ function sortMatchRuns(expr: unknown[], canon: (v: unknown) => string): unknown[
   return out;
 }
 
+/** Like kernelJson, for a ruleset given as text (fed to `nft -f -`). */
+function kernelJsonOfText(text: string): unknown[] {
+  const ns = `rampart-text-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: text });
+    const out = execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'ruleset'], { encoding: 'utf8' });
+    return (JSON.parse(out) as { nftables: unknown[] }).nftables;
+  } finally {
+    execFileSync('ip', ['netns', 'del', ns]);
+  }
+}
+
 const rulesOf = (items: readonly unknown[]): Record<string, unknown>[] =>
   items.flatMap((x) => ('rule' in (x as object) ? [(x as { rule: Record<string, unknown> }).rule] : []));
 const exprOf = (text: string, family = 'inet'): unknown[] => {
@@ -414,6 +427,186 @@ describe('nft text parser: expressions', () => {
     expect(rule?.matches.map((x) => x.kind)).toContain('opaque');
     expect(rule?.verdict).toEqual({ kind: 'drop' });
     expect(rule?.origin).toMatchObject({ file: 'o.nft', line: 3, column: 3 });
+  });
+
+  it('makes an opaque entry an unsupported-expression match with its source text and a located warning', () => {
+    const rs = parseNftText('table inet t {\n chain c {\n  tcp dport 22 osf name "Linux" accept\n }\n}\n', 'o.nft');
+    const rule = rs.tables[0]?.chains[0]?.rules[0];
+    expect(rule?.matches).toEqual([
+      expect.objectContaining({ kind: 'field', field: 'l4proto' }),
+      expect.objectContaining({ kind: 'field', field: 'dport' }),
+      {
+        kind: 'opaque',
+        category: 'unsupported-expression',
+        reason: 'this expression is not understood',
+        text: 'osf name "Linux"',
+      },
+    ]);
+    expect(rule?.verdict).toEqual({ kind: 'accept' });
+    expect(rs.warnings).toEqual([
+      {
+        code: 'nft-unsupported-expression',
+        message: expect.stringContaining('osf name "Linux"'),
+        origin: { file: 'o.nft', line: 3, column: 3 },
+      },
+    ]);
+  });
+});
+
+/** nat statements whose target is a map lookup, with the JSON nft 1.0.6 prints for each (checked in a namespace). */
+const NAT_MAPS_TEXT = `table ip natmap {
+	map fwdmap {
+		type ipv4_addr : ipv4_addr
+		elements = { 192.0.2.1 : 10.0.0.1 }
+	}
+	map pm {
+		type inet_service : ipv4_addr . inet_service
+		elements = { 80 : 10.0.0.2 . 8080 }
+	}
+	map im {
+		type ipv4_addr : interval ipv4_addr
+		flags interval
+		elements = { 10.0.0.1 : 10.0.0.2-10.0.0.4 }
+	}
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		dnat to ip saddr map @fwdmap
+		dnat ip to tcp dport map { 80 : 10.0.0.2, 8080 : 10.0.0.3 }
+		dnat ip addr . port to tcp dport map @pm
+		dnat ip to tcp dport map { 80 : 10.0.0.2 . 8080 }
+		dnat to ip saddr map @im
+		dnat to ip saddr . tcp dport map { 10.0.0.1 . 80 : 10.0.0.2 }
+		meta l4proto tcp dnat to ip saddr map @fwdmap:80
+		meta l4proto tcp dnat to ip saddr map { 10.0.0.1 : 10.0.0.2 }:tcp dport map { 80 : 8080 }
+		dnat ip to 10.0.0.1
+		tcp dport 1-1000 redirect to :tcp dport map { 80 : 8080 }
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		snat to ip saddr map @fwdmap
+	}
+}
+table inet natinet {
+	map fwdmap {
+		type ipv4_addr : ipv4_addr
+		elements = { 192.0.2.1 : 10.0.0.1 }
+	}
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		dnat ip to ip saddr map @fwdmap
+		dnat ip to tcp dport map { 80 : 10.0.0.2, 8080 : 10.0.0.3 }
+	}
+}
+table ip6 nat6 {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		dnat to tcp dport map { 80 : 2001:db8::5 }
+	}
+}
+`;
+
+describe('nft text parser: map-valued nat targets', () => {
+  const m = (left: unknown, right: unknown, op = '=='): unknown => ({ match: { op, left, right } });
+  const pl = (protocol: string, field: string): unknown => ({ payload: { protocol, field } });
+  const saddr = pl('ip', 'saddr');
+  const dport = pl('tcp', 'dport');
+  const natOf = (table: string, chain: string) =>
+    rulesOf(nftTextToJson(NAT_MAPS_TEXT, 'nat-maps.nft'))
+      .filter((r) => r.table === table && r.chain === chain)
+      .map((r) => r.expr);
+
+  it('builds the JSON nft prints (family only for ranged or address . port maps in ip tables)', () => {
+    const map = (key: unknown, data: unknown) => ({ map: { key, data } });
+    expect(natOf('natmap', 'pre')).toEqual([
+      [{ dnat: { addr: map(saddr, '@fwdmap') } }],
+      [
+        {
+          dnat: {
+            addr: map(dport, {
+              set: [
+                [80, '10.0.0.2'],
+                [8080, '10.0.0.3'],
+              ],
+            }),
+          },
+        },
+      ],
+      [{ dnat: { family: 'ip', addr: map(dport, '@pm') } }],
+      [{ dnat: { family: 'ip', addr: map(dport, { set: [[80, { concat: ['10.0.0.2', 8080] }]] }) } }],
+      [{ dnat: { family: 'ip', addr: map(saddr, '@im') } }],
+      [{ dnat: { addr: map({ concat: [saddr, dport] }, { set: [[{ concat: ['10.0.0.1', 80] }, '10.0.0.2']] }) } }],
+      [m({ meta: { key: 'l4proto' } }, 'tcp'), { dnat: { addr: map(saddr, '@fwdmap'), port: 80 } }],
+      [
+        m({ meta: { key: 'l4proto' } }, 'tcp'),
+        {
+          dnat: {
+            addr: map(saddr, { set: [['10.0.0.1', '10.0.0.2']] }),
+            port: map(dport, { set: [[80, 8080]] }),
+          },
+        },
+      ],
+      [{ dnat: { addr: '10.0.0.1' } }],
+      [m(dport, { range: [1, 1000] }), { redirect: { port: map(dport, { set: [[80, 8080]] }) } }],
+    ]);
+    expect(natOf('natinet', 'pre')[0]).toEqual([{ dnat: { family: 'ip', addr: map(saddr, '@fwdmap') } }]);
+    expect(natOf('nat6', 'pre')[0]).toEqual([{ dnat: { addr: map(dport, { set: [[80, '2001:db8::5']] }) } }]);
+  });
+
+  it.skipIf(!HAS_NFT)('builds exactly what nft -j list ruleset prints for them', () => {
+    expect(normalise(nftTextToJson(NAT_MAPS_TEXT, 'nat-maps.nft'))).toEqual(normalise(kernelJsonOfText(NAT_MAPS_TEXT)));
+  });
+
+  it('gives a nat verdict without a fixed address, applied only to keys in the map', () => {
+    const rs = parseNftText(NAT_MAPS_TEXT, 'nat-maps.nft');
+    const post = rs.tables[0]?.chains.find((c) => c.name === 'post')?.rules[0];
+    expect(post?.verdict).toEqual({ kind: 'nat', type: 'snat', family: 'ipv4', text: 'snat to ip saddr map @fwdmap' });
+    expect(post?.matches).toEqual([
+      expect.objectContaining({ kind: 'field', field: 'ip.saddr', op: 'eq', set: 'fwdmap' }),
+    ]);
+    expect(rs.warnings.map((w) => w.origin?.line)).toContain(30);
+  });
+
+  it('parses the map-valued dnat of the nat.json fixture source (nft-json/nat.nft line 50)', () => {
+    const file = join(FIXTURES, '../nft-json/nat.nft');
+    const rs = parseNftText(readFileSync(file, 'utf8'), file);
+    const rule = rs.tables.find((t) => t.name === 'natmap')?.chains[0]?.rules[0];
+    expect(rule?.origin).toMatchObject({ line: 50, column: 3 });
+    expect(rule?.verdict).toEqual({ kind: 'nat', type: 'dnat', family: 'ipv4', text: 'dnat to ip saddr map @fwdmap' });
+    expect(rule?.matches).toEqual([expect.objectContaining({ field: 'ip.saddr', set: 'fwdmap' })]);
+  });
+
+  it('rejects a nat map without a map to look up', () => {
+    const e = parseError('table ip t {\n chain c {\n  dnat to ip saddr 10.0.0.1\n }\n}\n');
+    expect([e.line, e.column, e.expected]).toEqual([3, 20, "'map' and the map to look the translation up in"]);
+  });
+});
+
+describe('nft text parser: reject types', () => {
+  const kinds = (text: string, family: string) =>
+    parseNftText(`table ${family} t {\n chain c {\n  ${text}\n }\n}\n`, 'r.nft').tables[0]?.chains[0]?.rules[0]
+      ?.matches;
+
+  it('gives reject with tcp reset its tcp condition in every family', () => {
+    for (const family of ['ip', 'ip6', 'inet']) {
+      expect(kinds('reject with tcp reset', family)).toEqual([
+        expect.objectContaining({
+          kind: 'field',
+          field: 'l4proto',
+          op: 'eq',
+          values: [{ kind: 'range', lo: 6n, hi: 6n }],
+        }),
+      ]);
+    }
+  });
+
+  it('gives reject with icmp / icmpv6 their family condition in inet tables, and icmpx none', () => {
+    const nf = (value: string) => [
+      expect.objectContaining({ kind: 'field', field: 'nfproto', values: [{ kind: 'symbol', value }] }),
+    ];
+    expect(kinds('reject with icmp type host-unreachable', 'inet')).toEqual(nf('ipv4'));
+    expect(kinds('reject with icmpv6 type admin-prohibited', 'inet')).toEqual(nf('ipv6'));
+    expect(kinds('reject with icmpx type admin-prohibited', 'inet')).toEqual([]);
+    expect(kinds('reject', 'inet')).toEqual([]);
   });
 });
 
