@@ -14,6 +14,12 @@ export interface ParseOptions {
 
 /** Parses one ruleset text in any supported format (pure: the caller reads files). */
 export function parseRuleset(text: string, file: string, opts: ParseOptions = {}): Ruleset {
+  if (opts.family !== undefined && opts.family !== 'ipv4' && opts.family !== 'ipv6') {
+    throw new UserError(
+      'RAMPART_ERR_USAGE',
+      `--family: unknown family '${String(opts.family)}'; expected ipv4 or ipv6`,
+    );
+  }
   const format = opts.format ?? detectFormat(text);
   switch (format) {
     case 'nft-json':
@@ -26,9 +32,11 @@ export function parseRuleset(text: string, file: string, opts: ParseOptions = {}
         ...(opts.family ? { family: opts.family } : {}),
       });
     default:
-      throw new UserError('RAMPART_ERR_FORMAT_UNKNOWN', `unknown format '${String(format)}'`, {
-        expected: 'nft-json, nft-text or iptables-save',
-      });
+      throw new UserError(
+        'RAMPART_ERR_FORMAT_UNKNOWN',
+        `--format: unknown format '${String(format)}'; expected nft-json, nft-text or iptables-save`,
+        { expected: 'nft-json, nft-text or iptables-save' },
+      );
   }
 }
 

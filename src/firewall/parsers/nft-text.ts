@@ -134,9 +134,9 @@ function lex(src: string, file: string): Tok[] {
       continue;
     }
     if (c === 36 || c === 64) {
-      // $VAR and @set
+      // $VAR and @set; names have no ':' (nft lists `dnat to ip saddr map @m:80`)
       let j = i + 1;
-      while (j < n && isWordChar(src.charCodeAt(j))) j++;
+      while (j < n && isWordChar(src.charCodeAt(j)) && src.charCodeAt(j) !== 58) j++;
       if (j === i + 1) {
         throw new ParseError(file, line, i - lineStart + 1, src[i] ?? '', c === 36 ? 'a variable name' : 'a set name');
       }
@@ -494,8 +494,13 @@ interface ChainState {
 interface SetState {
   readonly obj: Record<string, unknown>;
   readonly keyTypes: readonly ValType[];
-  readonly dataType?: ValType;
+  readonly dataType?: DataType;
+  /** `type K : interval D`: the map's values are ranges (nft then prints a nat statement's family). */
+  readonly dataInterval?: boolean;
 }
+
+/** A map's data type: one type, or one per part of a concatenation (`ipv4_addr . inet_service`). */
+type DataType = ValType | readonly ValType[];
 interface TableState {
   readonly obj: Record<string, unknown>;
   readonly sets: Map<string, SetState>;
@@ -1103,7 +1108,8 @@ class Parser {
     };
     this.expectPunct('{');
     let keyTypes: ValType[] = [];
-    let dataType: ValType | undefined;
+    let dataType: DataType | undefined;
+    let dataInterval = false;
     const existing = tbl.sets.get(name);
     const pendingElems: unknown[][] = [];
     for (;;) {
@@ -1126,9 +1132,19 @@ class Parser {
           keyTypes = names.map((n) => own(SET_TYPE_NAMES, n) ?? 'generic');
           if (isMap) {
             this.expectPunct(':', "':' and the map's data type");
-            const d = this.name('a data type');
-            obj.map = d;
-            dataType = own(SET_TYPE_NAMES, d) ?? 'generic';
+            // `type ipv4_addr : interval ipv4_addr` (nat to address ranges); nft prints the map type without it
+            if (this.isWord(this.peek(), 'interval')) {
+              this.next();
+              dataInterval = true;
+            }
+            const d = [this.name('a data type')];
+            while (this.isWord(this.peek(), '.')) {
+              this.next();
+              d.push(this.name('a data type'));
+            }
+            obj.map = d.join(' . ');
+            const dt = d.map((n) => own(SET_TYPE_NAMES, n) ?? 'generic');
+            dataType = dt.length === 1 ? (dt[0] as ValType) : dt;
           }
           break;
         }
@@ -1193,7 +1209,7 @@ class Parser {
     let set = existing;
     if (!set) {
       if (obj.type === undefined) throw this.err(nameTok, `'type' or 'typeof' in ${kw.v} ${name}`);
-      set = dataType ? { obj, keyTypes, dataType } : { obj, keyTypes };
+      set = dataType ? { obj, keyTypes, dataType, ...(dataInterval ? { dataInterval } : {}) } : { obj, keyTypes };
       tbl.sets.set(name, set);
     }
     for (const e of pendingElems) this.addElements(set, e);
@@ -1225,7 +1241,7 @@ class Parser {
   }
 
   /** `{ e1, e2 : data, ... }` for a named set/map; returns libnftables-json elements. */
-  private parseElements(keyTypes: readonly ValType[], dataType: ValType | undefined): unknown[] {
+  private parseElements(keyTypes: readonly ValType[], dataType: DataType | undefined): unknown[] {
     const open = this.peek();
     if (!this.isPunct(open, '{')) throw this.err(open, "'{' and the elements");
     const set = this.parseSetLiteral(keyTypes, dataType);
@@ -1285,6 +1301,14 @@ class Parser {
       return this.parseMatch();
     } catch (e) {
       if (!(e instanceof UnknownExpression)) throw e;
+      // Only a known nft expression that the model does not cover becomes opaque; anything else is a typo
+      // (`acept`) that nft itself would reject, and must not turn into a silent may-match.
+      if (t.k !== K.Word || !NFT_EXPRESSION_WORDS.has(t.v)) {
+        throw this.err(
+          t,
+          'a match (e.g. tcp dport 22), a statement (counter, log, limit, ...) or a verdict (accept, drop, reject, jump CHAIN)',
+        );
+      }
       // restore and swallow tokens up to the next statement keyword (counter, accept, ...)
       this.pos = save.pos;
       this.pending = save.pending ?? [];
@@ -1537,7 +1561,11 @@ class Parser {
   }
 
   /** `{ a, b-c, d . e : verdict, $set }` as an anonymous set (`{"set": [...]}`). */
-  private parseSetLiteral(types: readonly ValType[], dataType: ValType | undefined): unknown {
+  private parseSetLiteral(
+    types: readonly ValType[],
+    dataType: DataType | undefined,
+    parseData?: () => unknown,
+  ): unknown {
     const open = this.expectPunct('{');
     const elems: unknown[] = [];
     for (;;) {
@@ -1550,7 +1578,7 @@ class Parser {
       if (t.k === K.Eof) throw this.err(open, "a matching '}'", "unbalanced '{'");
       if (this.isPunct(t, '{')) {
         // a nested set (from `$define`) is flattened, as nft does
-        const inner = this.parseSetLiteral(types, dataType) as { set: unknown[] };
+        const inner = this.parseSetLiteral(types, dataType, parseData) as { set: unknown[] };
         elems.push(...inner.set);
       } else {
         let key: unknown =
@@ -1561,7 +1589,13 @@ class Parser {
           this.skipNewlines();
           this.expectPunct(':', "':' and the mapped value");
           this.skipNewlines();
-          const data = dataType === 'verdict' ? this.parseVerdict(true) : this.parseScalar(dataType);
+          const data = parseData
+            ? parseData()
+            : Array.isArray(dataType)
+              ? { concat: this.parseTuple(dataType) }
+              : dataType === 'verdict'
+                ? this.parseVerdict(true)
+                : this.parseScalar(dataType as ValType);
           elems.push([key, data]);
         } else {
           elems.push(key);
@@ -1712,7 +1746,7 @@ class Parser {
         return this.parseReject(ctx, sawL4);
       case 'dnat':
       case 'snat':
-        return this.parseNat(t.v);
+        return this.parseNat(t.v, ctx);
       case 'masquerade':
       case 'redirect': {
         this.next();
@@ -1720,7 +1754,9 @@ class Parser {
         if (this.isWord(this.peek(), 'to')) {
           this.next();
           this.expectPunct(':', "':' and a port");
-          out.port = this.parsePortOrRange();
+          out.port = this.isNatMapStart(this.peek(), 'port')
+            ? this.parseNatMap('port', () => this.parseScalar('port'))
+            : this.parsePortOrRange();
         }
         const flags = this.parseNatFlags();
         if (flags) out.flags = flags;
@@ -1874,13 +1910,26 @@ class Parser {
     return { reject: { type: kind.v, expr: code } };
   }
 
-  private parseNat(kind: string): unknown {
+  /**
+   * `dnat|snat [ip|ip6] [addr . port] to ADDR[:PORT] [flags]`. ADDR and PORT may be map lookups
+   * (`ip saddr map @m`, `tcp dport map { 80 : 10.0.0.2 . 8080 }`); nft prints them as `{"map": {key, data}}`.
+   */
+  private parseNat(kind: string, ctx: RuleCtx): unknown {
     this.next();
     const out: Record<string, unknown> = {};
     const f = this.peek();
     if (this.isWord(f, 'ip') || this.isWord(f, 'ip6')) {
       this.next();
       out.family = f.v;
+    }
+    // `dnat ip addr . port to tcp dport map @m`: the map gives address and port (nft lists it without the words)
+    let addrPort = false;
+    if (this.isWord(this.peek(), 'addr') && this.isWord(this.peekAt(1), '.')) {
+      this.next();
+      this.next();
+      if (!this.isWord(this.peek(), 'port')) throw this.err(this.peek(), "'port' (as in addr . port)");
+      this.next();
+      addrPort = true;
     }
     if (!this.isWord(this.peek(), 'to')) throw this.err(this.peek(), `'to' and the address to ${kind} to`);
     this.next();
@@ -1892,16 +1941,74 @@ class Parser {
       this.expectPunct(']');
     } else if (this.isPunct(a, ':')) {
       // port only
+    } else if (this.isNatMapStart(a, addrType)) {
+      out.addr = this.parseNatMap(addrType, () => {
+        const addr = this.parseScalar(addrType);
+        if (!this.isWord(this.peek(), '.')) return addr;
+        this.next();
+        return { concat: [addr, this.parseScalar('port')] };
+      });
     } else {
       out.addr = this.natAddr(this.next(), addrType);
     }
     if (this.isPunct(this.peek(), ':')) {
       this.next();
-      out.port = this.parsePortOrRange();
+      out.port = this.isNatMapStart(this.peek(), 'port')
+        ? this.parseNatMap('port', () => this.parseScalar('port'))
+        : this.parsePortOrRange();
     }
     const flags = this.parseNatFlags();
     if (flags) out.flags = flags;
-    return { [kind]: out };
+    // nft prints the family in ip/ip6 tables only when the map gives ranges or address . port pairs (the kernel
+    // then needs the range flags); in inet tables the family is required and always printed.
+    if (ctx.family === 'ip' || ctx.family === 'ip6') {
+      if (addrPort || this.natMapIsRanged(out.addr, ctx)) out.family = ctx.family;
+      else delete out.family;
+    }
+    const { family, addr, ...rest } = out;
+    // key order as nft prints it: family, addr, port, flags
+    return {
+      [kind]: { ...(family !== undefined ? { family } : {}), ...(addr !== undefined ? { addr } : {}), ...rest },
+    };
+  }
+
+  /** Whether a nat target starts with an expression (`ip saddr map ...`) rather than an address or port. */
+  private isNatMapStart(t: Tok, type: ValType): boolean {
+    if (t.k !== K.Word || !(PAYLOAD_PROTOCOLS.has(t.v) || BARE_META.has(t.v) || t.v === 'meta' || t.v === 'ct')) {
+      return false;
+    }
+    return convertWord(t.v, type) === undefined;
+  }
+
+  /** `KEY map @name` or `KEY map { k : v, ... }` as the value of a nat statement. */
+  private parseNatMap(dataType: ValType, parseData: () => unknown): unknown {
+    const key = this.parseConcatLhs(false);
+    const m = this.peek();
+    if (!this.isWord(m, 'map')) throw this.err(m, "'map' and the map to look the translation up in");
+    this.next();
+    const lt = typeOfLhs(key);
+    const t = this.peek();
+    if (t.k === K.SetRef) {
+      this.next();
+      return { map: { key, data: `@${t.v}` } };
+    }
+    if (!this.isPunct(t, '{')) throw this.err(t, "a named map (@name) or an anonymous one ('{ key : value, ... }')");
+    return { map: { key, data: this.parseSetLiteral(Array.isArray(lt) ? lt : [lt], dataType, parseData) } };
+  }
+
+  /** Whether a nat map's values are ranges, prefixes or address . port pairs. */
+  private natMapIsRanged(addr: unknown, ctx: RuleCtx): boolean {
+    const data = (addr as { map?: { data?: unknown } } | undefined)?.map?.data;
+    if (typeof data === 'string') {
+      const set = ctx.table.sets.get(data.slice(1));
+      return set !== undefined && (Array.isArray(set.dataType) || set.dataInterval === true);
+    }
+    const elems = (data as { set?: unknown } | undefined)?.set;
+    if (!Array.isArray(elems)) return false;
+    return elems.some((e) => {
+      const v = Array.isArray(e) ? (e[1] as Record<string, unknown> | undefined) : undefined;
+      return typeof v === 'object' && v !== null && ('concat' in v || 'range' in v || 'prefix' in v);
+    });
   }
 
   private natAddr(t: Tok, type: ValType): unknown {
@@ -1934,6 +2041,17 @@ class Parser {
 
 /** Thrown (and caught) to fall back to an opaque span when a rule uses an expression this parser does not know. */
 class UnknownExpression extends Error {}
+
+/** First words of nft expressions and statements (nft(8)), modelled or not: an unknown word is a syntax error. */
+const NFT_EXPRESSION_WORDS: ReadonlySet<string> = new Set(
+  (
+    'ip ip6 tcp udp udplite sctp dccp th icmp icmpv6 igmp ah esp comp ether vlan arp meta ct rt fib socket osf ' +
+    'ipsec numgen jhash symhash exthdr hbh rt0 rt2 srh frag dst mh iif oif iifname oifname iiftype oiftype mark ' +
+    'priority skuid skgid nfproto l4proto length protocol pkttype cpu iifgroup oifgroup cgroup random secpath ' +
+    'ibrname obrname ibriport obriport day hour time dup fwd flow add update delete raw inner vxlan gre geneve ' +
+    'gretap tproxy synproxy xt sdif sdifname nftrace broute ipsec tunnel last'
+  ).split(' '),
+);
 
 function typeOfLhs(lhs: unknown): ValType | ValType[] {
   const o = lhs as Record<string, unknown>;
