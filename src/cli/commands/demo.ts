@@ -80,7 +80,8 @@ export function registerDemo(program: Command): void {
         const out: string[] = ['Rampart demo: the founding outage, traced through the real ruleset model', ''];
         for (const r of results) {
           out.push(`${r.ruleset}:`);
-          for (const f of r.flows) out.push(`  ${f.flow.padEnd(24)} ${f.verdict.toUpperCase().padEnd(7)} ${f.decidedBy}`);
+          for (const f of r.flows)
+            out.push(`  ${f.flow.padEnd(24)} ${f.verdict.toUpperCase().padEnd(7)} ${f.decidedBy}`);
           out.push('');
         }
         out.push('Try it on your own ruleset:  rampart trace /etc/nftables.conf --hook input --iif eth0 \\');
