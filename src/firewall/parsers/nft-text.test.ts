@@ -293,6 +293,16 @@ describe('nft text parser: expressions', () => {
     ]);
   });
 
+  it('parses ct count gates as the statement nft prints', () => {
+    expect(exprOf('ct count over 10 drop')).toEqual([{ 'ct count': { val: 10, inv: true } }, { drop: null }]);
+    expect(exprOf('ct count 3 accept')).toEqual([{ 'ct count': { val: 3 } }, { accept: null }]);
+  });
+
+  it('rejects a misspelt verdict rather than turning it into an opaque match', () => {
+    expect(() => exprOf('tcp dport 22 acept')).toThrow(/unexpected 'acept'; expected a match/);
+    expect(() => exprOf('tcp dport 22 10')).toThrow(ParseError);
+  });
+
   it('turns service names into port numbers and keeps protocol/ICMP names as nft prints them', () => {
     expect(exprOf('tcp dport { ssh, https, 8000-8080 } meta l4proto icmpv6 ip protocol 1 icmp type 8 accept')).toEqual([
       m(pl('tcp', 'dport'), { set: [22, 443, { range: [8000, 8080] }] }),

@@ -1276,6 +1276,10 @@ class Parser {
         } else expr.push(st);
         continue;
       }
+      if (this.isWord(t, 'ct') && this.isWord(this.peekAt(1), 'count')) {
+        expr.push(this.parseCtCount());
+        continue;
+      }
       const m = this.parseMatchOrOpaque();
       if (isL4Dependency(m)) sawL4 = true;
       dropRedundantDependency(expr, m, ctx.family);
@@ -1287,6 +1291,17 @@ class Parser {
     rule.$origin = this.origin(startTok);
     rule.$text = text;
     return rule;
+  }
+
+  /** `ct count [over] N`: a connection-count gate, printed by nft as {"ct count": {"val": N, "inv": true}}. */
+  private parseCtCount(): unknown {
+    this.next();
+    this.next();
+    const over = this.isWord(this.peek(), 'over');
+    if (over) this.next();
+    const n = this.next();
+    if (n.k !== K.Word || !/^\d+$/.test(n.v)) throw this.err(n, 'a connection count (a number)');
+    return { 'ct count': over ? { val: Number(n.v), inv: true } : { val: Number(n.v) } };
   }
 
   /** A match (`lhs [op] rhs`), a mangle (`lhs set value`), a vmap, or an opaque span of unknown syntax. */
