@@ -1,7 +1,7 @@
 /** Human rendering of a trace result: the verdict first, then the packet, the path (indented by jump depth), notes. */
 import { L4_PROTOCOLS } from './model.js';
+import { TCP_FLAGS } from './symbols.js';
 import type { DecidedBy, TracedPacket, TraceResult, TraceStep } from './tracer.js';
-import { TCP_FLAGS } from './tracer.js';
 
 const PROTO_NAMES: ReadonlyMap<number, string> = new Map(
   // Later names win: 58 shows as icmpv6 rather than ipv6-icmp.
@@ -27,7 +27,7 @@ export function describeDecider(d: DecidedBy | undefined): string {
 
 function flagsText(flags: number): string {
   const names = Object.entries(TCP_FLAGS)
-    .filter(([name, bit]) => name !== 'ece' && (flags & bit) !== 0)
+    .filter(([, bit]) => (flags & bit) !== 0)
     .map(([name]) => name);
   return names.length > 0 ? names.join(',') : '0';
 }

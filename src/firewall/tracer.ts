@@ -43,6 +43,8 @@ import type {
   SimpleVerdict,
 } from './model.js';
 import { CT_STATES, FIELDS, L4_PROTOCOLS, PORT_PROTOCOLS } from './model.js';
+import { own } from './parsers/common.js';
+import { ADDR_TYPES, CT_STATE_BITS, TRACE_ICMP_TYPES, TRACE_ICMPV6_TYPES, TRACE_TCP_FLAGS } from './symbols.js';
 import { formatAddress, parseAddress } from './values.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -230,92 +232,6 @@ export interface TraceResult {
   readonly alternatives?: readonly TraceAlternative[];
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Name tables shared with the CLI
-
-export const ICMP_TYPES: Readonly<Record<string, number>> = {
-  'echo-reply': 0,
-  pong: 0,
-  'destination-unreachable': 3,
-  'source-quench': 4,
-  redirect: 5,
-  'echo-request': 8,
-  ping: 8,
-  'router-advertisement': 9,
-  'router-solicitation': 10,
-  'time-exceeded': 11,
-  'parameter-problem': 12,
-  'timestamp-request': 13,
-  'timestamp-reply': 14,
-  'info-request': 15,
-  'info-reply': 16,
-  'address-mask-request': 17,
-  'address-mask-reply': 18,
-};
-
-export const ICMPV6_TYPES: Readonly<Record<string, number>> = {
-  'destination-unreachable': 1,
-  'packet-too-big': 2,
-  'time-exceeded': 3,
-  'parameter-problem': 4,
-  'echo-request': 128,
-  'echo-reply': 129,
-  'mld-listener-query': 130,
-  'mld-listener-report': 131,
-  'mld-listener-done': 132,
-  'mld-listener-reduction': 132,
-  'nd-router-solicit': 133,
-  'router-solicitation': 133,
-  'nd-router-advert': 134,
-  'router-advertisement': 134,
-  'nd-neighbor-solicit': 135,
-  'neighbour-solicitation': 135,
-  'neighbor-solicitation': 135,
-  'nd-neighbor-advert': 136,
-  'neighbour-advertisement': 136,
-  'neighbor-advertisement': 136,
-  'nd-redirect': 137,
-  'router-renumbering': 138,
-  'ind-neighbor-solicit': 141,
-  'ind-neighbor-advert': 142,
-  'mld2-listener-report': 143,
-};
-
-export const TCP_FLAGS: Readonly<Record<string, number>> = {
-  fin: 1,
-  syn: 2,
-  rst: 4,
-  psh: 8,
-  ack: 16,
-  urg: 32,
-  ecn: 64,
-  ece: 64,
-  cwr: 128,
-};
-
-export const ADDR_TYPES: readonly AddrType[] = [
-  'unspec',
-  'unicast',
-  'local',
-  'broadcast',
-  'anycast',
-  'multicast',
-  'blackhole',
-  'unreachable',
-  'prohibit',
-  'throw',
-  'nat',
-  'xresolve',
-];
-
-/** Kernel bit values of ct states (nf_conntrack_common.h), for parsers that hand us numeric ct state values. */
-const CT_STATE_BITS: Readonly<Record<CtState, number>> = {
-  invalid: 1,
-  established: 2,
-  related: 4,
-  new: 8,
-  untracked: 64,
-};
 const NFPROTO_NUMBERS: Readonly<Record<L3, number>> = { ipv4: 2, ipv6: 10 };
 
 /** Hooks a packet traverses when it is decided at `hook`. */
@@ -375,10 +291,10 @@ type ElemTest = (v: Val) => boolean;
 function symbolToNumber(field: Field, s: string): number | undefined {
   if (/^\d+$/.test(s)) return Number(s);
   if (/^0x[0-9a-f]+$/i.test(s)) return Number.parseInt(s.slice(2), 16);
-  if (field === 'l4proto') return L4_PROTOCOLS[s];
-  if (field === 'icmp.type') return ICMP_TYPES[s];
-  if (field === 'icmpv6.type') return ICMPV6_TYPES[s];
-  if (field === 'tcp.flags') return TCP_FLAGS[s];
+  if (field === 'l4proto') return own(L4_PROTOCOLS, s);
+  if (field === 'icmp.type') return own(TRACE_ICMP_TYPES, s);
+  if (field === 'icmpv6.type') return own(TRACE_ICMPV6_TYPES, s);
+  if (field === 'tcp.flags') return own(TRACE_TCP_FLAGS, s);
   return undefined;
 }
 

@@ -52,6 +52,15 @@ describe('rampart parse on bad input', () => {
     expect(r.stderr).toMatch(new RegExp(`${r.file}:3:\\d+: .*99999.*expected`));
   });
 
+  it('treats object-prototype names (constructor, toString) as unknown values, not as crashes', () => {
+    const r = parseFile(
+      'proto.rules',
+      '*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport constructor -j ACCEPT\nCOMMIT\n',
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${r.file}:3:25: bad port 'constructor'`);
+  });
+
   it('says which table lacks its COMMIT', () => {
     const r = parseFile('nocommit.rules', '*filter\n:INPUT DROP [0:0]\n-A INPUT -j ACCEPT\n');
     expect(r.code).toBe(2);

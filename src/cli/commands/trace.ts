@@ -2,16 +2,10 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import type { AddrType, CtState, L3, Packet } from '../../firewall/model.js';
 import { CT_STATES, L4_PROTOCOLS, PORT_PROTOCOLS } from '../../firewall/model.js';
+import { own } from '../../firewall/parsers/common.js';
 import { renderTrace } from '../../firewall/render-trace.js';
-import {
-  ADDR_TYPES,
-  ICMP_TYPES,
-  ICMPV6_TYPES,
-  TCP_FLAGS,
-  TRACE_HOOKS,
-  type TraceHook,
-  trace,
-} from '../../firewall/tracer.js';
+import { ADDR_TYPES, TRACE_ICMP_TYPES, TRACE_ICMPV6_TYPES, TRACE_TCP_FLAGS } from '../../firewall/symbols.js';
+import { TRACE_HOOKS, type TraceHook, trace } from '../../firewall/tracer.js';
 import { parseAddress } from '../../firewall/values.js';
 import { printJson, run } from '../output.js';
 import { addRulesetOptions, loadFromCli, type RulesetCliOptions } from './parse.js';
@@ -104,7 +98,7 @@ export function packetFromOptions(o: PacketCliOptions, rulesetFamily?: string): 
     l4proto = o.icmpType !== undefined || o.icmpCode !== undefined ? icmpProto : 6;
   } else {
     const p = o.proto.trim().toLowerCase();
-    const named = L4_PROTOCOLS[p];
+    const named = own(L4_PROTOCOLS, p);
     if (named !== undefined) l4proto = named;
     else if (/^\d+$/.test(p) && Number(p) <= 255) l4proto = Number(p);
     else {
@@ -140,7 +134,7 @@ export function packetFromOptions(o: PacketCliOptions, rulesetFamily?: string): 
     }
   }
   if (o.icmpType !== undefined) {
-    const names = family === 'ipv4' ? ICMP_TYPES : ICMPV6_TYPES;
+    const names = family === 'ipv4' ? TRACE_ICMP_TYPES : TRACE_ICMPV6_TYPES;
     const t = o.icmpType.trim().toLowerCase();
     const named = names[t];
     if (named !== undefined) icmpType = named;
@@ -175,10 +169,10 @@ export function packetFromOptions(o: PacketCliOptions, rulesetFamily?: string): 
     else {
       tcpFlags = 0;
       for (const name of t.split(/[,|]/)) {
-        const bit = TCP_FLAGS[name.trim()];
+        const bit = own(TRACE_TCP_FLAGS, name.trim());
         if (bit === undefined) {
           throw bad(
-            `--tcp-flags '${o.tcpFlags}': unknown flag '${name}'; expected a comma-separated list of ${Object.keys(TCP_FLAGS).join(', ')}`,
+            `--tcp-flags '${o.tcpFlags}': unknown flag '${name}'; expected a comma-separated list of ${Object.keys(TRACE_TCP_FLAGS).join(', ')}`,
             { flag: '--tcp-flags' },
           );
         }

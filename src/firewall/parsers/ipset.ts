@@ -6,6 +6,7 @@ import { ParseError } from '../../errors.js';
 import type { Element, L3, NamedSet, SetType, Warning } from '../model.js';
 import { L4_PROTOCOLS } from '../model.js';
 import { parseAddressRange, prefixRange, rangeElement } from '../values.js';
+import { own, scanWord, type WordEnd } from './common.js';
 
 /**
  * One dimension of an ipset type, as addressed by one src/dst flag of `--match-set`.
@@ -46,6 +47,8 @@ interface Tok {
   readonly col: number;
 }
 
+const WORD_END: WordEnd = { i: 0, quoted: false };
+
 /** Splits one line like a shell would for ipset restore: whitespace-separated, double quotes with `\` escapes. */
 function tokenize(line: string, file: string, lineNo: number): Tok[] {
   const out: Tok[] = [];
@@ -58,42 +61,8 @@ function tokenize(line: string, file: string, lineNo: number): Tok[] {
       continue;
     }
     const start = i;
-    let s = '';
-    while (i < n) {
-      const d = line.charCodeAt(i);
-      if (d === 32 || d === 9) break;
-      if (d === 34) {
-        i++;
-        let closed = false;
-        // Append whole slices, not characters: a string built one character at a time stays a deep rope in
-        // memory (about 1 KiB for a 40-character comment) until something reads it.
-        let seg = i;
-        while (i < n) {
-          const e = line.charCodeAt(i);
-          if (e === 92 && i + 1 < n) {
-            s += line.slice(seg, i) + line[i + 1];
-            i += 2;
-            seg = i;
-          } else if (e === 34) {
-            s += line.slice(seg, i);
-            closed = true;
-            i++;
-            break;
-          } else {
-            i++;
-          }
-        }
-        if (!closed) throw new ParseError(file, lineNo, start + 1, line.slice(start), 'a closing double quote');
-      } else {
-        const seg = i;
-        while (i < n) {
-          const e = line.charCodeAt(i);
-          if (e === 32 || e === 9 || e === 34) break;
-          i++;
-        }
-        s += line.slice(seg, i);
-      }
-    }
+    const s = scanWord(line, start, i, file, lineNo, WORD_END);
+    i = WORD_END.i;
     out.push({ s, col: start + 1 });
   }
   return out;
@@ -134,9 +103,6 @@ const DIM_NAMES: Readonly<Record<string, IpsetDim>> = {
   mark: 'mark',
   mac: 'mac',
 };
-
-/** Protocol names as ipset prints them in hash:*,port elements. */
-const IPSET_PROTOCOLS: Readonly<Record<string, number>> = { ...L4_PROTOCOLS, 'ipv6-icmp': 58 };
 
 function dimTypes(dim: IpsetDim, family: L3): SetType[] {
   switch (dim) {
@@ -365,7 +331,8 @@ function parseElement(p: Pending, tok: Tok, file: string, lineNo: number): Eleme
         const colon = part.indexOf(':');
         const protoName = colon < 0 ? 'tcp' : part.slice(0, colon);
         const portText = colon < 0 ? part : part.slice(colon + 1);
-        const proto = /^\d+$/.test(protoName) ? Number(protoName) : IPSET_PROTOCOLS[protoName];
+        // L4_PROTOCOLS holds the names ipset prints (ipv6-icmp among them).
+        const proto = /^\d+$/.test(protoName) ? Number(protoName) : own(L4_PROTOCOLS, protoName);
         if (proto === undefined || proto > 255) bad('a protocol:port element such as tcp:80');
         out.push(rangeElement(proto!));
         const dash = portText.indexOf('-');

@@ -31,8 +31,17 @@ import type {
   Verdict,
   Warning,
 } from '../model.js';
-import { L4_PROTOCOLS, PORT_PROTOCOLS } from '../model.js';
+import { PORT_PROTOCOLS } from '../model.js';
+import {
+  IPTABLES_ADDR_TYPES,
+  IPTABLES_ICMP_TYPES,
+  IPTABLES_ICMPV6_TYPES,
+  IPTABLES_PROTOCOLS,
+  IPTABLES_SERVICES,
+  IPTABLES_TCP_FLAGS,
+} from '../symbols.js';
 import { parseAddress, parseAddressRange, rangeElement } from '../values.js';
+import { own, scanWord, type WordEnd } from './common.js';
 import { type IpsetSave, parseIpsetSave, resolveIpset } from './ipset.js';
 
 export interface IptablesOptions {
@@ -166,6 +175,8 @@ function pooledTok(index: number, s: string, col: number, q: boolean, end: numbe
   return t;
 }
 
+const WORD_END: WordEnd = { i: 0, quoted: false };
+
 /**
  * iptables-restore's tokeniser: whitespace splits, double quotes group, `\` escapes the next character in quotes.
  * The returned tokens are valid until the next call (see TOK_POOL).
@@ -181,7 +192,6 @@ function tokenize(line: string, file: string, lineNo: number): Tok[] {
       continue;
     }
     const start = i;
-    let quoted = false;
     // Fast path: an unquoted token is a plain slice.
     while (i < n) {
       const d = line.charCodeAt(i);
@@ -192,197 +202,15 @@ function tokenize(line: string, file: string, lineNo: number): Tok[] {
       out.push(pooledTok(out.length, line.slice(start, i), start + 1, false, i));
       continue;
     }
-    let s = line.slice(start, i);
-    while (i < n) {
-      const d = line.charCodeAt(i);
-      if (d === 32 || d === 9) break;
-      if (d === 34) {
-        quoted = true;
-        i++;
-        let closed = false;
-        // Append whole slices, not characters: a string built one character at a time stays a deep rope in
-        // memory (about 1 KiB for a 40-character comment) until something reads it.
-        let seg = i;
-        while (i < n) {
-          const e = line.charCodeAt(i);
-          if (e === 92 && i + 1 < n) {
-            s += line.slice(seg, i) + line[i + 1];
-            i += 2;
-            seg = i;
-          } else if (e === 34) {
-            s += line.slice(seg, i);
-            closed = true;
-            i++;
-            break;
-          } else {
-            i++;
-          }
-        }
-        if (!closed) throw new ParseError(file, lineNo, start + 1, line.slice(start), 'a closing double quote');
-      } else {
-        const seg = i;
-        while (i < n) {
-          const e = line.charCodeAt(i);
-          if (e === 32 || e === 9 || e === 34) break;
-          i++;
-        }
-        s += line.slice(seg, i);
-      }
-    }
-    out.push(pooledTok(out.length, s, start + 1, quoted, i));
+    const s = scanWord(line, start, i, file, lineNo, WORD_END);
+    i = WORD_END.i;
+    out.push(pooledTok(out.length, s, start + 1, WORD_END.quoted, i));
   }
   return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Value tables
-
-const PROTOCOLS: Readonly<Record<string, number>> = {
-  ...L4_PROTOCOLS,
-  ipencap: 4,
-  ipip: 4,
-  ipv6: 41,
-  'ipv6-route': 43,
-  'ipv6-frag': 44,
-  'ipv6-nonxt': 59,
-  'ipv6-opts': 60,
-  rsvp: 46,
-  ospf: 89,
-  pim: 103,
-  vrrp: 112,
-  l2tp: 115,
-  mh: 135,
-};
-
-/** The common service names iptables-restore resolves through /etc/services (hand-written files use them). */
-const SERVICES: Readonly<Record<string, number>> = {
-  ftp: 21,
-  ssh: 22,
-  telnet: 23,
-  smtp: 25,
-  domain: 53,
-  bootps: 67,
-  bootpc: 68,
-  http: 80,
-  www: 80,
-  pop3: 110,
-  ntp: 123,
-  imap: 143,
-  snmp: 161,
-  ldap: 389,
-  https: 443,
-  submission: 587,
-  imaps: 993,
-  pop3s: 995,
-  mysql: 3306,
-  postgresql: 5432,
-};
-
-/** `--icmp-type` names: [type, code] (code undefined = any code). */
-const ICMP_TYPES: Readonly<Record<string, readonly [number, number?]>> = {
-  any: [-1],
-  'echo-reply': [0],
-  pong: [0],
-  'destination-unreachable': [3],
-  'network-unreachable': [3, 0],
-  'host-unreachable': [3, 1],
-  'protocol-unreachable': [3, 2],
-  'port-unreachable': [3, 3],
-  'fragmentation-needed': [3, 4],
-  'source-route-failed': [3, 5],
-  'network-unknown': [3, 6],
-  'host-unknown': [3, 7],
-  'network-prohibited': [3, 9],
-  'host-prohibited': [3, 10],
-  'TOS-network-unreachable': [3, 11],
-  'TOS-host-unreachable': [3, 12],
-  'communication-prohibited': [3, 13],
-  'host-precedence-violation': [3, 14],
-  'precedence-cutoff': [3, 15],
-  'source-quench': [4],
-  redirect: [5],
-  'network-redirect': [5, 0],
-  'host-redirect': [5, 1],
-  'TOS-network-redirect': [5, 2],
-  'TOS-host-redirect': [5, 3],
-  'echo-request': [8],
-  ping: [8],
-  'router-advertisement': [9],
-  'router-solicitation': [10],
-  'time-exceeded': [11],
-  'ttl-exceeded': [11],
-  'ttl-zero-during-transit': [11, 0],
-  'ttl-zero-during-reassembly': [11, 1],
-  'parameter-problem': [12],
-  'ip-header-bad': [12, 0],
-  'required-option-missing': [12, 1],
-  'timestamp-request': [13],
-  'timestamp-reply': [14],
-  'address-mask-request': [17],
-  'address-mask-reply': [18],
-};
-
-const ICMPV6_TYPES: Readonly<Record<string, readonly [number, number?]>> = {
-  'destination-unreachable': [1],
-  'no-route': [1, 0],
-  'communication-prohibited': [1, 1],
-  'beyond-scope': [1, 2],
-  'address-unreachable': [1, 3],
-  'port-unreachable': [1, 4],
-  'failed-policy': [1, 5],
-  'reject-route': [1, 6],
-  'packet-too-big': [2],
-  'time-exceeded': [3],
-  'ttl-exceeded': [3],
-  'ttl-zero-during-transit': [3, 0],
-  'ttl-zero-during-reassembly': [3, 1],
-  'parameter-problem': [4],
-  'bad-header': [4, 0],
-  'unknown-header-type': [4, 1],
-  'unknown-option': [4, 2],
-  'echo-request': [128],
-  ping: [128],
-  'echo-reply': [129],
-  pong: [129],
-  'mld-listener-query': [130],
-  'mld-listener-report': [131],
-  'mld-listener-done': [132],
-  'router-solicitation': [133],
-  'router-advertisement': [134],
-  'neighbour-solicitation': [135],
-  'neighbor-solicitation': [135],
-  'neighbour-advertisement': [136],
-  'neighbor-advertisement': [136],
-  redirect: [137],
-};
-
-const TCP_FLAGS: Readonly<Record<string, number>> = {
-  FIN: 1,
-  SYN: 2,
-  RST: 4,
-  PSH: 8,
-  ACK: 16,
-  URG: 32,
-  ECE: 64,
-  CWR: 128,
-  ALL: 255,
-  NONE: 0,
-};
-
-const ADDR_TYPES = new Set([
-  'UNSPEC',
-  'UNICAST',
-  'LOCAL',
-  'BROADCAST',
-  'ANYCAST',
-  'MULTICAST',
-  'BLACKHOLE',
-  'UNREACHABLE',
-  'PROHIBIT',
-  'THROW',
-  'NAT',
-  'XRESOLVE',
-]);
 
 const CT_STATES: Readonly<Record<string, string>> = {
   NEW: 'new',
@@ -1201,7 +1029,7 @@ function checkModule(ctx: Ctx, inst: ModuleInst, proto: number | undefined, prot
     case 'udplite':
     case 'sctp':
     case 'dccp':
-      if (inst.tok && proto !== PROTOCOLS[inst.name]) {
+      if (inst.tok && proto !== own(IPTABLES_PROTOCOLS, inst.name)) {
         throw err(ctx, inst.tok, `-p ${inst.name} before -m ${inst.name}`, `-m ${inst.name} without -p ${inst.name}`);
       }
       if (protoNeg) {
@@ -1251,7 +1079,7 @@ function normaliseProto(p: string): string {
 
 function protoModule(p: string): string {
   if (p === 'ipv6-icmp' || p === '58') return 'icmp6';
-  const n = PROTOCOLS[p];
+  const n = own(IPTABLES_PROTOCOLS, p);
   if (n === 6 || p === '6') return 'tcp';
   if (n === 17 || p === '17') return 'udp';
   if (n === 1 || p === '1') return 'icmp';
@@ -1264,7 +1092,7 @@ function protoModule(p: string): string {
 /** The protocol number of `-p`, or -1 for `all`. */
 function protoNumber(ctx: Ctx, p: string, item: Item | undefined): number {
   if (p === 'all' || p === '0') return -1;
-  const named = PROTOCOLS[p];
+  const named = own(IPTABLES_PROTOCOLS, p);
   if (named !== undefined) return named;
   if (isDecimal(p)) {
     const n = Number(p);
@@ -1491,7 +1319,7 @@ function parsePort(ctx: Ctx, tok: Tok, s: string): number {
     const n = Number(s);
     if (n <= 65535) return n;
   }
-  const named = SERVICES[s];
+  const named = own(IPTABLES_SERVICES, s);
   if (named !== undefined) return named;
   throw err(ctx, tok, 'a port number 0-65535 (or a range a:b, :b, a:)', `bad port '${s}'`);
 }
@@ -1527,7 +1355,7 @@ function requirePortProto(ctx: Ctx, opt: Opt, proto: number | undefined, protoNe
 function flagList(ctx: Ctx, tok: Tok): number {
   let m = 0;
   for (const f of tok.s.split(',')) {
-    const v = TCP_FLAGS[f.toUpperCase()];
+    const v = own(IPTABLES_TCP_FLAGS, f.toUpperCase());
     if (v === undefined)
       throw err(ctx, tok, 'TCP flags: FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, ALL or NONE', `bad TCP flag '${f}'`);
     m |= v;
@@ -1538,7 +1366,7 @@ function flagList(ctx: Ctx, tok: Tok): number {
 function icmpMatch(ctx: Ctx, opt: Opt, v6: boolean, out: Match[]): void {
   const tok = opt.args[0]!;
   const s = tok.s;
-  const names = v6 ? ICMPV6_TYPES : ICMP_TYPES;
+  const names = v6 ? IPTABLES_ICMPV6_TYPES : IPTABLES_ICMP_TYPES;
   let type: number;
   let code: number | undefined;
   const named = names[s];
@@ -1638,7 +1466,7 @@ function moduleMatches(
     case 'udplite':
     case 'sctp':
     case 'dccp': {
-      const want = PROTOCOLS[inst.name]!;
+      const want = own(IPTABLES_PROTOCOLS, inst.name)!;
       if (inst.tok && proto !== want) {
         throw err(ctx, inst.tok, `-p ${inst.name} before -m ${inst.name}`, `-m ${inst.name} without -p ${inst.name}`);
       }
@@ -1811,8 +1639,8 @@ function moduleMatches(
         const values: Element[] = [];
         for (const t of tok.s.split(',')) {
           const up = t.toUpperCase();
-          if (!ADDR_TYPES.has(up))
-            throw err(ctx, tok, `address types from ${[...ADDR_TYPES].join(', ')}`, `bad address type '${t}'`);
+          if (!IPTABLES_ADDR_TYPES.has(up))
+            throw err(ctx, tok, `address types from ${[...IPTABLES_ADDR_TYPES].join(', ')}`, `bad address type '${t}'`);
           values.push({ kind: 'symbol', value: up.toLowerCase() });
         }
         out.push({

@@ -46,8 +46,8 @@ import type {
   Warning,
 } from '../model.js';
 import { IN_SCOPE_FAMILIES } from '../model.js';
-import { parseAddress, prefixRange } from '../values.js';
 import {
+  ADDR_TYPES,
   BRIDGE_PRIORITY_NAMES,
   CT_STATE_BITS,
   ICMP_CODES,
@@ -58,7 +58,9 @@ import {
   PROTOCOLS,
   SERVICES,
   TCP_FLAGS,
-} from './nft-symbols.js';
+} from '../symbols.js';
+import { parseAddress, prefixRange } from '../values.js';
+import { own } from './common.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Entry points
@@ -420,24 +422,7 @@ const KIND_MAX: Partial<Record<Kind, bigint>> = {
   ether: (1n << 48n) - 1n,
 };
 
-const ADDR_TYPES = new Set([
-  'unspec',
-  'unicast',
-  'local',
-  'broadcast',
-  'anycast',
-  'multicast',
-  'blackhole',
-  'unreachable',
-  'prohibit',
-  'throw',
-  'nat',
-  'xresolve',
-]);
-
-function lookup(table: Readonly<Record<string, number>>, name: string): number | undefined {
-  return Object.hasOwn(table, name) ? table[name] : undefined;
-}
+const ADDR_TYPE_NAMES: ReadonlySet<string> = new Set(ADDR_TYPES);
 
 function intOf(v: unknown): bigint | undefined {
   if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? BigInt(v) : undefined;
@@ -449,7 +434,7 @@ function intOf(v: unknown): bigint | undefined {
 /** ORs flag values written as `syn`, `["syn","ack"]`, `{"|": [...]}` or numbers. */
 function flagsOf(v: unknown, table: Readonly<Record<string, number>>): bigint | undefined {
   if (typeof v === 'string') {
-    const n = lookup(table, v);
+    const n = own(table, v);
     return n === undefined ? intOf(v) : BigInt(n);
   }
   if (Array.isArray(v)) {
@@ -477,13 +462,13 @@ function scalarOf(v: unknown, kind: Kind): bigint | undefined {
     }
     case 'port':
       if (typeof v === 'string' && !/^\d/.test(v)) {
-        const n = lookup(SERVICES, v);
+        const n = own(SERVICES, v);
         return n === undefined ? undefined : BigInt(n);
       }
       return boundedInt(v, 65535n);
     case 'proto':
       if (typeof v === 'string' && !/^\d/.test(v)) {
-        const n = lookup(PROTOCOLS, v);
+        const n = own(PROTOCOLS, v);
         return n === undefined ? undefined : BigInt(n);
       }
       return boundedInt(v, 255n);
@@ -500,7 +485,7 @@ function scalarOf(v: unknown, kind: Kind): bigint | undefined {
               : kind === 'icmpv6Type'
                 ? ICMPV6_TYPES
                 : ICMPV6_CODES;
-        const n = lookup(table, v);
+        const n = own(table, v);
         return n === undefined ? undefined : BigInt(n);
       }
       return boundedInt(v, 255n);
@@ -600,12 +585,12 @@ function addElements(v: unknown, kind: Kind, out: Element[]): boolean {
     }
     case 'ctstate': {
       if (Array.isArray(v)) return v.every((x) => addElements(x, kind, out));
-      if (typeof v !== 'string' || lookup(CT_STATE_BITS, v) === undefined) return false;
+      if (typeof v !== 'string' || own(CT_STATE_BITS, v) === undefined) return false;
       out.push({ kind: 'symbol', value: v });
       return true;
     }
     case 'addrtype':
-      if (typeof v !== 'string' || !ADDR_TYPES.has(v)) return false;
+      if (typeof v !== 'string' || !ADDR_TYPE_NAMES.has(v)) return false;
       out.push({ kind: 'symbol', value: v });
       return true;
     case 'nfproto': {
@@ -694,6 +679,8 @@ const UNQUALIFIED_META = new Set(['iifname', 'oifname', 'iif', 'oif', 'iiftype',
 const QUOTED_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'ibrname', 'obrname']);
 const BARE = /^[A-Za-z0-9_.:/@*$-]+$/;
 const SIMPLE_VERDICTS = new Set(['accept', 'drop', 'continue', 'return']);
+/** Verdict statements (`{"accept": null}`, `{"jump": {...}}`); also the verdict words of nft syntax. */
+export const VERDICT_KEYS: ReadonlySet<string> = new Set([...SIMPLE_VERDICTS, 'jump', 'goto', 'queue']);
 
 /** Renders one nft JSON expression or statement in nft syntax (`tcp dport { 80, 443 }`, `accept`, ...). */
 export function renderNftExpr(expr: unknown): string {
@@ -1266,7 +1253,7 @@ class Converter {
     if (typeof v === 'string') {
       const m = /^\s*([a-z]+)\s*(?:([+-])\s*(\d+))?\s*$/.exec(v);
       const names = family === 'bridge' ? BRIDGE_PRIORITY_NAMES : PRIORITY_NAMES;
-      const base = m ? lookup(names, m[1] as string) : undefined;
+      const base = m ? own(names, m[1] as string) : undefined;
       if (m && base !== undefined) return base + (m[2] === '-' ? -1 : 1) * Number(m[3] ?? 0);
       if (/^-?\d+$/.test(v)) return Number(v);
     }
@@ -1500,15 +1487,6 @@ class Converter {
         rc.verdict = this.simpleVerdict(x, rc.table, at);
         this.addRejectDeps(v, rc, text);
         return;
-      case 'accept':
-      case 'drop':
-      case 'continue':
-      case 'return':
-      case 'jump':
-      case 'goto':
-      case 'queue':
-        rc.verdict = this.simpleVerdict(x, rc.table, at);
-        return;
       case 'dnat':
       case 'snat':
       case 'masquerade':
@@ -1525,6 +1503,10 @@ class Converter {
           return;
         }
         break;
+    }
+    if (VERDICT_KEYS.has(k)) {
+      rc.verdict = this.simpleVerdict(x, rc.table, at);
+      return;
     }
     if (EFFECT_STATEMENTS.has(k)) {
       rc.statements.push({ kind: 'other', text: text });

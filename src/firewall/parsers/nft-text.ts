@@ -12,9 +12,10 @@
  */
 import { ParseError } from '../../errors.js';
 import type { Ruleset } from '../model.js';
+import { ICMP_CODES, ICMP_TYPES, ICMPV6_CODES, ICMPV6_TYPES, PRIORITY_NAMES, PROTOCOLS, SERVICES } from '../symbols.js';
 import { formatAddress, parseAddress, parseAddressRange } from '../values.js';
-import { convertNftJson } from './nft-json.js';
-import { SERVICES } from './nft-symbols.js';
+import { own } from './common.js';
+import { convertNftJson, VERDICT_KEYS } from './nft-json.js';
 
 export interface IncludedFile {
   readonly file: string;
@@ -192,98 +193,25 @@ function isIpv6Text(w: string): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 // Tables of names nft knows (what `nft -j` prints for them)
 
-const PROTO_NAMES: Readonly<Record<number, string>> = {
-  0: 'ip',
-  1: 'icmp',
-  2: 'igmp',
-  4: 'ipencap',
-  6: 'tcp',
-  17: 'udp',
-  33: 'dccp',
-  41: 'ipv6',
-  47: 'gre',
-  50: 'esp',
-  51: 'ah',
-  58: 'ipv6-icmp',
-  132: 'sctp',
-  136: 'udplite',
-};
+/** Protocol numbers written by name, as nft prints them; other numbers stay numbers (the converter reads both). */
+const NAMED_PROTOCOLS: readonly number[] = [0, 1, 2, 4, 6, 17, 33, 41, 47, 50, 51, 58, 132, 136];
 const PROTO_ALIASES: Readonly<Record<string, string>> = { icmpv6: 'ipv6-icmp' };
 
-const ICMP_TYPES: readonly (readonly [string, number])[] = [
-  ['echo-reply', 0],
-  ['destination-unreachable', 3],
-  ['source-quench', 4],
-  ['redirect', 5],
-  ['echo-request', 8],
-  ['router-advertisement', 9],
-  ['router-solicitation', 10],
-  ['time-exceeded', 11],
-  ['parameter-problem', 12],
-  ['timestamp-request', 13],
-  ['timestamp-reply', 14],
-  ['info-request', 15],
-  ['info-reply', 16],
-  ['address-mask-request', 17],
-  ['address-mask-reply', 18],
-];
-const ICMPV6_TYPES: readonly (readonly [string, number])[] = [
-  ['destination-unreachable', 1],
-  ['packet-too-big', 2],
-  ['time-exceeded', 3],
-  ['parameter-problem', 4],
-  ['echo-request', 128],
-  ['echo-reply', 129],
-  ['mld-listener-query', 130],
-  ['mld-listener-report', 131],
-  ['mld-listener-done', 132],
-  ['nd-router-solicit', 133],
-  ['nd-router-advert', 134],
-  ['nd-neighbor-solicit', 135],
-  ['nd-neighbor-advert', 136],
-  ['nd-redirect', 137],
-  ['router-renumbering', 138],
-  ['ind-neighbor-solicit', 141],
-  ['ind-neighbor-advert', 142],
-  ['mld2-listener-report', 143],
-];
-const ICMP_CODES: readonly (readonly [string, number])[] = [
-  ['net-unreachable', 0],
-  ['host-unreachable', 1],
-  ['prot-unreachable', 2],
-  ['port-unreachable', 3],
-  ['frag-needed', 4],
-  ['net-prohibited', 9],
-  ['host-prohibited', 10],
-  ['admin-prohibited', 13],
-];
-const ICMPV6_CODES: readonly (readonly [string, number])[] = [
-  ['no-route', 0],
-  ['admin-prohibited', 1],
-  ['addr-unreachable', 3],
-  ['port-unreachable', 4],
-  ['policy-fail', 5],
-  ['reject-route', 6],
-];
-const byNumber = (t: readonly (readonly [string, number])[]): ReadonlyMap<number, string> =>
-  new Map(t.map(([name, num]) => [num, name]));
+/** Number to name; the first name listed for a number is the one nft prints (mld-listener-done, ipv6-icmp). */
+function byNumber(table: Readonly<Record<string, number>>, only?: readonly number[]): ReadonlyMap<number, string> {
+  const out = new Map<number, string>();
+  for (const [name, n] of Object.entries(table)) {
+    if (!out.has(n) && (only === undefined || only.includes(n))) out.set(n, name);
+  }
+  return out;
+}
 const NUM_TO_NAME = {
   icmp_type: byNumber(ICMP_TYPES),
   icmpv6_type: byNumber(ICMPV6_TYPES),
   icmp_code: byNumber(ICMP_CODES),
   icmpv6_code: byNumber(ICMPV6_CODES),
-  proto: new Map(Object.entries(PROTO_NAMES).map(([k, v]) => [Number(k), v])),
+  proto: byNumber(PROTOCOLS, NAMED_PROTOCOLS),
 } as const;
-
-/** Standard priority names (netfilter hook priorities) for ip, ip6 and inet. */
-const PRIORITIES: Readonly<Record<string, number>> = {
-  raw: -300,
-  mangle: -150,
-  dstnat: -100,
-  filter: 0,
-  security: 50,
-  srcnat: 100,
-};
 
 const FAMILIES = new Set(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev']);
 const PAYLOAD_PROTOCOLS = new Set([
@@ -330,10 +258,9 @@ const BARE_META = new Set([
   'obriport',
   'ipsec',
 ]);
-const VERDICTS = new Set(['accept', 'drop', 'continue', 'return', 'jump', 'goto', 'queue']);
 /** Words that start a statement; an unknown expression extends up to the first of these. */
 const STATEMENT_WORDS = new Set([
-  ...VERDICTS,
+  ...VERDICT_KEYS,
   'reject',
   'counter',
   'log',
@@ -1072,12 +999,12 @@ class Parser {
   private parsePriority(): number {
     const t = this.peek();
     const bad = (): ParseError =>
-      this.err(t, `a priority: a number or ${Object.keys(PRIORITIES).join(', ')} with an optional + or - offset`);
+      this.err(t, `a priority: a number or ${Object.keys(PRIORITY_NAMES).join(', ')} with an optional + or - offset`);
     if (t.k !== K.Word) throw bad();
     this.next();
     if (/^-?\d+$/.test(t.v)) return Number(t.v);
     const m = /^([a-z]+)([+-]\d+)?$/.exec(t.v);
-    const base = m?.[1] !== undefined ? own(PRIORITIES, m[1]) : undefined;
+    const base = m?.[1] !== undefined ? own(PRIORITY_NAMES, m[1]) : undefined;
     if (base === undefined || !m) throw bad();
     if (m[2] !== undefined) return base + Number(m[2]);
     const op = this.peek();
@@ -1683,7 +1610,7 @@ class Parser {
 
   private parseVerdict(inMap: boolean): unknown {
     const t = this.peek();
-    if (t.k !== K.Word || !VERDICTS.has(t.v)) throw this.err(t, 'a verdict (accept, drop, jump CHAIN, ...)');
+    if (t.k !== K.Word || !VERDICT_KEYS.has(t.v)) throw this.err(t, 'a verdict (accept, drop, jump CHAIN, ...)');
     this.next();
     if (t.v === 'jump' || t.v === 'goto') return { [t.v]: { target: this.name('a chain name') } };
     if (t.v === 'queue') return inMap ? { queue: null } : this.parseQueue();
@@ -1719,15 +1646,8 @@ class Parser {
 
   private parseStatement(ctx: RuleCtx, sawL4: boolean): unknown {
     const t = this.peek();
+    if (VERDICT_KEYS.has(t.v)) return this.parseVerdict(false);
     switch (t.v) {
-      case 'accept':
-      case 'drop':
-      case 'continue':
-      case 'return':
-      case 'jump':
-      case 'goto':
-      case 'queue':
-        return this.parseVerdict(false);
       case 'counter': {
         this.next();
         if (this.isWord(this.peek(), 'name')) {
@@ -2168,11 +2088,6 @@ function describeType(type: ValType): string {
 }
 
 const NUM_RE = /^(0x[0-9a-f]+|\d+)$/i;
-
-/** A record lookup that ignores inherited properties (a rule may contain the word `constructor`). */
-function own<T>(rec: Readonly<Record<string, T>>, key: string): T | undefined {
-  return Object.hasOwn(rec, key) ? rec[key] : undefined;
-}
 
 function numberOf(w: string): number | undefined {
   return NUM_RE.test(w) ? Number(w) : undefined;

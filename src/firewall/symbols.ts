@@ -1,9 +1,15 @@
 /**
- * Symbolic names nftables accepts for values (services, protocols, ICMP types and codes, flags), so that values
- * written by name and values printed by `nft -j` land on the same numbers. Tables are embedded (not read from
- * /etc/services) because the firewall layer is pure; they follow netbase's /etc/services and /etc/protocols and
- * nftables' own symbol tables (src/proto.c, src/ct.c, src/fib.c).
+ * Symbolic names for values, in one place for every part of the firewall layer: the parsers, the tracer and the
+ * CLI. Tables are embedded (not read from /etc/services) because the firewall layer is pure.
+ *
+ * Two vocabularies exist where the tools disagree. The unprefixed tables are nftables' (they follow netbase's
+ * /etc/services and /etc/protocols and nftables' own symbol tables in src/proto.c, src/ct.c, src/fib.c), so values
+ * written by name and values printed by `nft -j` land on the same numbers. The IPTABLES_* tables are what
+ * iptables-restore accepts (its ICMP names carry codes, its flag names are upper case). The TRACE_* tables are what
+ * `rampart trace` accepts from a user: nft's names plus iptables' names for the same types.
  */
+import type { AddrType, CtState } from './model.js';
+import { L4_PROTOCOLS } from './model.js';
 
 /** Service names (`tcp dport ssh`), as getservbyname(3) resolves them with netbase. */
 export const SERVICES: Readonly<Record<string, number>> = {
@@ -485,8 +491,8 @@ export const TCP_FLAGS: Readonly<Record<string, number>> = {
   cwr: 0x80,
 };
 
-/** Conntrack state bits as the kernel stores them (`ct state & (established|related) != 0`). */
-export const CT_STATE_BITS: Readonly<Record<string, number>> = {
+/** Conntrack state bits as the kernel stores them (nf_conntrack_common.h; `ct state & (established|related) != 0`). */
+export const CT_STATE_BITS: Readonly<Record<CtState, number>> = {
   invalid: 1,
   established: 2,
   related: 4,
@@ -509,3 +515,187 @@ export const BRIDGE_PRIORITY_NAMES: Readonly<Record<string, number>> = {
   out: 100,
   srcnat: 300,
 };
+
+/** Route address types (`fib daddr type local`, `-m addrtype --dst-type LOCAL`); the index is the RTN_* value. */
+export const ADDR_TYPES: readonly AddrType[] = [
+  'unspec',
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'nat',
+  'xresolve',
+];
+
+// ---------------------------------------------------------------------------------------------------------------
+// What `rampart trace` accepts: nft's names, each followed by iptables' names for the same value
+
+/** A copy of `table` with `aliases[name]` inserted right after `name`, so listings keep related names together. */
+function withAliases(
+  table: Readonly<Record<string, number>>,
+  aliases: Readonly<Record<string, readonly string[]>>,
+): Readonly<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries(table)) {
+    out[name] = n;
+    for (const alias of aliases[name] ?? []) out[alias] = n;
+  }
+  return out;
+}
+
+export const TRACE_ICMP_TYPES = withAliases(ICMP_TYPES, { 'echo-reply': ['pong'], 'echo-request': ['ping'] });
+
+export const TRACE_ICMPV6_TYPES = withAliases(ICMPV6_TYPES, {
+  'nd-router-solicit': ['router-solicitation'],
+  'nd-router-advert': ['router-advertisement'],
+  'nd-neighbor-solicit': ['neighbour-solicitation', 'neighbor-solicitation'],
+  'nd-neighbor-advert': ['neighbour-advertisement', 'neighbor-advertisement'],
+});
+
+export const TRACE_TCP_FLAGS = withAliases(TCP_FLAGS, { ecn: ['ece'] });
+
+// ---------------------------------------------------------------------------------------------------------------
+// iptables' vocabulary
+
+/** `-p` names iptables-restore accepts. */
+export const IPTABLES_PROTOCOLS: Readonly<Record<string, number>> = {
+  ...L4_PROTOCOLS,
+  ipencap: 4,
+  ipip: 4,
+  ipv6: 41,
+  'ipv6-route': 43,
+  'ipv6-frag': 44,
+  'ipv6-nonxt': 59,
+  'ipv6-opts': 60,
+  rsvp: 46,
+  ospf: 89,
+  pim: 103,
+  vrrp: 112,
+  l2tp: 115,
+  mh: 135,
+};
+
+/**
+ * The common service names iptables-restore resolves through /etc/services (hand-written files use them): a subset
+ * of SERVICES, since the parser has no /etc/services to fall back on and only these are known to be in use.
+ */
+export const IPTABLES_SERVICES: Readonly<Record<string, number>> = Object.fromEntries(
+  [
+    'ftp',
+    'ssh',
+    'telnet',
+    'smtp',
+    'domain',
+    'bootps',
+    'bootpc',
+    'http',
+    'www',
+    'pop3',
+    'ntp',
+    'imap',
+    'snmp',
+    'ldap',
+    'https',
+    'submission',
+    'imaps',
+    'pop3s',
+    'mysql',
+    'postgresql',
+  ].map((name) => [name, SERVICES[name]!]),
+);
+
+/** `--icmp-type` names: [type, code] (code undefined = any code). */
+export const IPTABLES_ICMP_TYPES: Readonly<Record<string, readonly [number, number?]>> = {
+  any: [-1],
+  'echo-reply': [0],
+  pong: [0],
+  'destination-unreachable': [3],
+  'network-unreachable': [3, 0],
+  'host-unreachable': [3, 1],
+  'protocol-unreachable': [3, 2],
+  'port-unreachable': [3, 3],
+  'fragmentation-needed': [3, 4],
+  'source-route-failed': [3, 5],
+  'network-unknown': [3, 6],
+  'host-unknown': [3, 7],
+  'network-prohibited': [3, 9],
+  'host-prohibited': [3, 10],
+  'TOS-network-unreachable': [3, 11],
+  'TOS-host-unreachable': [3, 12],
+  'communication-prohibited': [3, 13],
+  'host-precedence-violation': [3, 14],
+  'precedence-cutoff': [3, 15],
+  'source-quench': [4],
+  redirect: [5],
+  'network-redirect': [5, 0],
+  'host-redirect': [5, 1],
+  'TOS-network-redirect': [5, 2],
+  'TOS-host-redirect': [5, 3],
+  'echo-request': [8],
+  ping: [8],
+  'router-advertisement': [9],
+  'router-solicitation': [10],
+  'time-exceeded': [11],
+  'ttl-exceeded': [11],
+  'ttl-zero-during-transit': [11, 0],
+  'ttl-zero-during-reassembly': [11, 1],
+  'parameter-problem': [12],
+  'ip-header-bad': [12, 0],
+  'required-option-missing': [12, 1],
+  'timestamp-request': [13],
+  'timestamp-reply': [14],
+  'address-mask-request': [17],
+  'address-mask-reply': [18],
+};
+
+/** `--icmpv6-type` names: [type, code] (code undefined = any code). */
+export const IPTABLES_ICMPV6_TYPES: Readonly<Record<string, readonly [number, number?]>> = {
+  'destination-unreachable': [1],
+  'no-route': [1, 0],
+  'communication-prohibited': [1, 1],
+  'beyond-scope': [1, 2],
+  'address-unreachable': [1, 3],
+  'port-unreachable': [1, 4],
+  'failed-policy': [1, 5],
+  'reject-route': [1, 6],
+  'packet-too-big': [2],
+  'time-exceeded': [3],
+  'ttl-exceeded': [3],
+  'ttl-zero-during-transit': [3, 0],
+  'ttl-zero-during-reassembly': [3, 1],
+  'parameter-problem': [4],
+  'bad-header': [4, 0],
+  'unknown-header-type': [4, 1],
+  'unknown-option': [4, 2],
+  'echo-request': [128],
+  ping: [128],
+  'echo-reply': [129],
+  pong: [129],
+  'mld-listener-query': [130],
+  'mld-listener-report': [131],
+  'mld-listener-done': [132],
+  'router-solicitation': [133],
+  'router-advertisement': [134],
+  'neighbour-solicitation': [135],
+  'neighbor-solicitation': [135],
+  'neighbour-advertisement': [136],
+  'neighbor-advertisement': [136],
+  redirect: [137],
+};
+
+/** `--tcp-flags` names: nft's bits in upper case, ECE for ECN, plus ALL and NONE. */
+export const IPTABLES_TCP_FLAGS: Readonly<Record<string, number>> = {
+  ...Object.fromEntries(
+    Object.entries(TCP_FLAGS).map(([name, bit]) => [name === 'ecn' ? 'ECE' : name.toUpperCase(), bit]),
+  ),
+  ALL: 0xff,
+  NONE: 0,
+};
+
+/** `-m addrtype` names. */
+export const IPTABLES_ADDR_TYPES: ReadonlySet<string> = new Set(ADDR_TYPES.map((t) => t.toUpperCase()));
