@@ -1,0 +1,171 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Bdd } from './bdd.js';
+
+type Formula =
+  | { op: 'var'; v: number }
+  | { op: 'const'; value: boolean }
+  | { op: 'not'; a: Formula }
+  | { op: 'and' | 'or' | 'xor' | 'diff'; a: Formula; b: Formula };
+
+const N = 6;
+
+const formula: fc.Arbitrary<Formula> = fc.letrec<{ f: Formula }>((tie) => ({
+  f: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.record({ op: fc.constant('var' as const), v: fc.integer({ min: 0, max: N - 1 }) }),
+    fc.record({ op: fc.constant('const' as const), value: fc.boolean() }),
+    fc.record({ op: fc.constant('not' as const), a: tie('f') }),
+    fc.record({
+      op: fc.constantFrom('and' as const, 'or' as const, 'xor' as const, 'diff' as const),
+      a: tie('f'),
+      b: tie('f'),
+    }),
+  ),
+})).f;
+
+function evalF(f: Formula, x: number): boolean {
+  switch (f.op) {
+    case 'var':
+      return ((x >> f.v) & 1) === 1;
+    case 'const':
+      return f.value;
+    case 'not':
+      return !evalF(f.a, x);
+    case 'and':
+      return evalF(f.a, x) && evalF(f.b, x);
+    case 'or':
+      return evalF(f.a, x) || evalF(f.b, x);
+    case 'xor':
+      return evalF(f.a, x) !== evalF(f.b, x);
+    case 'diff':
+      return evalF(f.a, x) && !evalF(f.b, x);
+  }
+}
+
+function build(b: Bdd, f: Formula): number {
+  switch (f.op) {
+    case 'var':
+      return b.ithVar(f.v);
+    case 'const':
+      return f.value ? 1 : 0;
+    case 'not':
+      return b.not(build(b, f.a));
+    default: {
+      const x = build(b, f.a);
+      const y = build(b, f.b);
+      return f.op === 'and' ? b.and(x, y) : f.op === 'or' ? b.or(x, y) : f.op === 'xor' ? b.xor(x, y) : b.diff(x, y);
+    }
+  }
+}
+
+const bit = (x: number) => (v: number) => ((x >> v) & 1) === 1;
+
+describe('Bdd', () => {
+  // A tiny node table and cache, so that growth and cache collisions are exercised too.
+  const fresh = () => new Bdd(16, 4);
+
+  it('matches the truth table and satCount of random formulas', () => {
+    fc.assert(
+      fc.property(formula, (f) => {
+        const b = fresh();
+        const n = build(b, f);
+        let count = 0;
+        for (let x = 0; x < 1 << N; x++) {
+          const want = evalF(f, x);
+          if (want) count++;
+          expect(b.evaluate(n, bit(x))).toBe(want);
+        }
+        expect(b.satCount(n, 0, N)).toBe(BigInt(count));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is canonical: equivalent formulas get the same node', () => {
+    fc.assert(
+      fc.property(formula, formula, (f, g) => {
+        const b = fresh();
+        const x = build(b, f);
+        const y = build(b, g);
+        let same = true;
+        for (let a = 0; a < 1 << N; a++) if (evalF(f, a) !== evalF(g, a)) same = false;
+        expect(x === y).toBe(same);
+        expect(b.implies(x, b.or(x, y))).toBe(true);
+        expect(b.disjoint(x, y)).toBe(b.and(x, y) === 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('quantifies, restricts and flips like brute force', () => {
+    fc.assert(
+      fc.property(
+        formula,
+        fc.subarray([0, 1, 2, 3, 4, 5]),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: N - 1 }), fc.boolean()), { maxLength: 3 }),
+        (f, qs, lits) => {
+          const b = fresh();
+          const n = build(b, f);
+          const vs = b.varSet(qs);
+          const ex = b.exists(n, vs);
+          const fa = b.forall(n, vs);
+          const fl = b.flip(n, vs);
+          const uniq = new Map(lits);
+          const cube = b.cube(uniq);
+          const rs = b.restrict(n, cube);
+          const qmask = qs.reduce((m, v) => m | (1 << v), 0);
+          for (let x = 0; x < 1 << N; x++) {
+            const others: boolean[] = [];
+            for (let y = 0; y < 1 << N; y++) if ((y & ~qmask) === (x & ~qmask)) others.push(evalF(f, y));
+            expect(b.evaluate(ex, bit(x))).toBe(others.some(Boolean));
+            expect(b.evaluate(fa, bit(x))).toBe(others.every(Boolean));
+            expect(b.evaluate(fl, bit(x))).toBe(evalF(f, x ^ qmask));
+            let y = x;
+            for (const [v, val] of uniq) y = val ? y | (1 << v) : y & ~(1 << v);
+            expect(b.evaluate(rs, bit(x))).toBe(evalF(f, y));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('enumerates paths that partition the set and finds a satisfying assignment', () => {
+    fc.assert(
+      fc.property(formula, (f) => {
+        const b = fresh();
+        const n = build(b, f);
+        let total = 0n;
+        for (const path of b.paths(n)) {
+          total += 1n << BigInt(N - path.length);
+          expect(b.evaluate(b.and(n, b.cube(path)), () => false) || b.and(n, b.cube(path)) === b.cube(path)).toBe(true);
+        }
+        expect(total).toBe(b.satCount(n, 0, N));
+        const sat = b.anySat(n);
+        if (n === 0) expect(sat).toBeUndefined();
+        else expect(b.evaluate(n, (v) => sat!.get(v) ?? false)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('counts over wide variable ranges without losing precision', () => {
+    const b = new Bdd();
+    const n = b.ithVar(100);
+    expect(b.satCount(n, 0, 300)).toBe(1n << 299n);
+    expect(b.satCount(1, 0, 300)).toBe(1n << 300n);
+    expect(b.satCount(0, 0, 300)).toBe(0n);
+  });
+
+  it('grows its tables past their initial size', () => {
+    const b = new Bdd(16, 4);
+    const num = (x: number) => b.cube(Array.from({ length: 12 }, (_, i) => [i, ((x >> (11 - i)) & 1) === 1] as const));
+    let n = 0;
+    for (let i = 0; i < 3000; i += 3) n = b.or(n, num(i));
+    expect(b.nodeCount).toBeGreaterThan(100);
+    expect(b.satCount(n, 0, 12)).toBe(1000n);
+    expect(b.evaluate(n, (v) => ((2997 >> (11 - v)) & 1) === 1)).toBe(true);
+    expect(b.evaluate(n, (v) => ((2998 >> (11 - v)) & 1) === 1)).toBe(false);
+  });
+});

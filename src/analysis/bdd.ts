@@ -1,0 +1,490 @@
+/**
+ * A small, fast binary decision diagram package: reduced ordered BDDs with a hash-consed node table in typed arrays.
+ *
+ * Nodes are integers. 0 is false, 1 is true; every other node is (var, low, high) with low != high, stored in three
+ * Int32Arrays that grow by doubling. Variable 0 is the top of the order. An open-addressing unique table keeps one
+ * node per triple, so two BDDs are equal exactly when their node numbers are equal. Binary operations go through a
+ * direct-mapped operation cache (a lossy memo: a collision just recomputes). Nothing is ever freed: an analysis
+ * builds its BDDs, answers and drops the whole manager.
+ *
+ * Recursion depth is bounded by the number of variables on a path, which the packet space keeps in the hundreds.
+ */
+
+const TERMINAL_VAR = 0x3fffffff;
+
+const OP_AND = 1;
+const OP_OR = 2;
+const OP_XOR = 3;
+const OP_DIFF = 4;
+const OP_NOT = 5;
+const OP_EXISTS = 6;
+const OP_RESTRICT = 7;
+const OP_FLIP = 8;
+const OP_IMPLIES_EMPTY = 9;
+
+export class Bdd {
+  private vars: Int32Array;
+  private lows: Int32Array;
+  private highs: Int32Array;
+  private next = 2;
+  private unique: Int32Array;
+  private uniqueMask: number;
+  private readonly cacheA: Int32Array;
+  private readonly cacheB: Int32Array;
+  private readonly cacheOp: Int32Array;
+  private readonly cacheR: Int32Array;
+  private readonly cacheMask: number;
+  /** Operation cache statistics. */
+  hits = 0;
+  misses = 0;
+
+  constructor(initialNodes = 1 << 16, cacheBits = 20) {
+    const n = Math.max(16, initialNodes);
+    this.vars = new Int32Array(n);
+    this.lows = new Int32Array(n);
+    this.highs = new Int32Array(n);
+    this.vars[0] = TERMINAL_VAR;
+    this.vars[1] = TERMINAL_VAR;
+    this.lows[1] = 1;
+    this.highs[1] = 1;
+    let u = 1;
+    while (u < n * 2) u <<= 1;
+    this.unique = new Int32Array(u);
+    this.uniqueMask = u - 1;
+    const c = 1 << cacheBits;
+    this.cacheA = new Int32Array(c).fill(-1);
+    this.cacheB = new Int32Array(c);
+    this.cacheOp = new Int32Array(c);
+    this.cacheR = new Int32Array(c);
+    this.cacheMask = c - 1;
+  }
+
+  /** Number of nodes in the table, terminals included. */
+  get nodeCount(): number {
+    return this.next;
+  }
+
+  varOf(f: number): number {
+    return this.vars[f]!;
+  }
+  low(f: number): number {
+    return this.lows[f]!;
+  }
+  high(f: number): number {
+    return this.highs[f]!;
+  }
+  isTerminal(f: number): boolean {
+    return f < 2;
+  }
+
+  /** The node (v, low, high), reduced and hash-consed. */
+  mk(v: number, low: number, high: number): number {
+    if (low === high) return low;
+    const mask = this.uniqueMask;
+    let h = hash3(v, low, high) & mask;
+    const u = this.unique;
+    for (;;) {
+      const n = u[h]!;
+      if (n === 0) break;
+      if (this.vars[n] === v && this.lows[n] === low && this.highs[n] === high) return n;
+      h = (h + 1) & mask;
+    }
+    if (this.next >= this.vars.length) this.growNodes();
+    const n = this.next++;
+    this.vars[n] = v;
+    this.lows[n] = low;
+    this.highs[n] = high;
+    u[h] = n;
+    if (this.next * 2 > mask) this.growUnique();
+    return n;
+  }
+
+  private growNodes(): void {
+    const size = this.vars.length * 2;
+    const grow = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(size);
+      b.set(a);
+      return b;
+    };
+    this.vars = grow(this.vars);
+    this.lows = grow(this.lows);
+    this.highs = grow(this.highs);
+  }
+
+  private growUnique(): void {
+    const size = this.unique.length * 2;
+    const mask = size - 1;
+    const u = new Int32Array(size);
+    for (let n = 2; n < this.next; n++) {
+      let h = hash3(this.vars[n]!, this.lows[n]!, this.highs[n]!) & mask;
+      while (u[h] !== 0) h = (h + 1) & mask;
+      u[h] = n;
+    }
+    this.unique = u;
+    this.uniqueMask = mask;
+  }
+
+  private lookup(op: number, a: number, b: number): number {
+    const i = hash3(op, a, b) & this.cacheMask;
+    if (this.cacheA[i] === a && this.cacheB[i] === b && this.cacheOp[i] === op) {
+      this.hits++;
+      return this.cacheR[i]!;
+    }
+    this.misses++;
+    return -1;
+  }
+
+  private store(op: number, a: number, b: number, r: number): number {
+    const i = hash3(op, a, b) & this.cacheMask;
+    this.cacheA[i] = a;
+    this.cacheB[i] = b;
+    this.cacheOp[i] = op;
+    this.cacheR[i] = r;
+    return r;
+  }
+
+  /** The variable itself, as a function. */
+  ithVar(v: number): number {
+    return this.mk(v, 0, 1);
+  }
+  nithVar(v: number): number {
+    return this.mk(v, 1, 0);
+  }
+
+  and(a: number, b: number): number {
+    if (a === 0 || b === 0) return 0;
+    if (a === 1 || a === b) return b;
+    if (b === 1) return a;
+    if (a > b) {
+      const t = a;
+      a = b;
+      b = t;
+    }
+    const c = this.lookup(OP_AND, a, b);
+    if (c >= 0) return c;
+    const va = this.vars[a]!;
+    const vb = this.vars[b]!;
+    let r: number;
+    if (va === vb) r = this.mk(va, this.and(this.lows[a]!, this.lows[b]!), this.and(this.highs[a]!, this.highs[b]!));
+    else if (va < vb) r = this.mk(va, this.and(this.lows[a]!, b), this.and(this.highs[a]!, b));
+    else r = this.mk(vb, this.and(a, this.lows[b]!), this.and(a, this.highs[b]!));
+    return this.store(OP_AND, a, b, r);
+  }
+
+  or(a: number, b: number): number {
+    if (a === 1 || b === 1) return 1;
+    if (a === 0 || a === b) return b;
+    if (b === 0) return a;
+    if (a > b) {
+      const t = a;
+      a = b;
+      b = t;
+    }
+    const c = this.lookup(OP_OR, a, b);
+    if (c >= 0) return c;
+    const va = this.vars[a]!;
+    const vb = this.vars[b]!;
+    let r: number;
+    if (va === vb) r = this.mk(va, this.or(this.lows[a]!, this.lows[b]!), this.or(this.highs[a]!, this.highs[b]!));
+    else if (va < vb) r = this.mk(va, this.or(this.lows[a]!, b), this.or(this.highs[a]!, b));
+    else r = this.mk(vb, this.or(a, this.lows[b]!), this.or(a, this.highs[b]!));
+    return this.store(OP_OR, a, b, r);
+  }
+
+  xor(a: number, b: number): number {
+    if (a === b) return 0;
+    if (a === 0) return b;
+    if (b === 0) return a;
+    if (a === 1) return this.not(b);
+    if (b === 1) return this.not(a);
+    if (a > b) {
+      const t = a;
+      a = b;
+      b = t;
+    }
+    const c = this.lookup(OP_XOR, a, b);
+    if (c >= 0) return c;
+    const va = this.vars[a]!;
+    const vb = this.vars[b]!;
+    let r: number;
+    if (va === vb) r = this.mk(va, this.xor(this.lows[a]!, this.lows[b]!), this.xor(this.highs[a]!, this.highs[b]!));
+    else if (va < vb) r = this.mk(va, this.xor(this.lows[a]!, b), this.xor(this.highs[a]!, b));
+    else r = this.mk(vb, this.xor(a, this.lows[b]!), this.xor(a, this.highs[b]!));
+    return this.store(OP_XOR, a, b, r);
+  }
+
+  /** a and not b. */
+  diff(a: number, b: number): number {
+    if (a === 0 || b === 1 || a === b) return 0;
+    if (b === 0) return a;
+    if (a === 1) return this.not(b);
+    const c = this.lookup(OP_DIFF, a, b);
+    if (c >= 0) return c;
+    const va = this.vars[a]!;
+    const vb = this.vars[b]!;
+    let r: number;
+    if (va === vb) r = this.mk(va, this.diff(this.lows[a]!, this.lows[b]!), this.diff(this.highs[a]!, this.highs[b]!));
+    else if (va < vb) r = this.mk(va, this.diff(this.lows[a]!, b), this.diff(this.highs[a]!, b));
+    else r = this.mk(vb, this.diff(a, this.lows[b]!), this.diff(a, this.highs[b]!));
+    return this.store(OP_DIFF, a, b, r);
+  }
+
+  not(a: number): number {
+    if (a < 2) return 1 - a;
+    const c = this.lookup(OP_NOT, a, 0);
+    if (c >= 0) return c;
+    const r = this.mk(this.vars[a]!, this.not(this.lows[a]!), this.not(this.highs[a]!));
+    return this.store(OP_NOT, a, 0, r);
+  }
+
+  /** If-then-else. */
+  ite(f: number, g: number, h: number): number {
+    return this.or(this.and(f, g), this.diff(h, f));
+  }
+
+  /** Whether a and b have no common satisfying assignment (without building a and b). */
+  disjoint(a: number, b: number): boolean {
+    if (a === 0 || b === 0) return true;
+    if (a === 1 || b === 1 || a === b) return false;
+    if (a > b) {
+      const t = a;
+      a = b;
+      b = t;
+    }
+    const c = this.lookup(OP_IMPLIES_EMPTY, a, b);
+    if (c >= 0) return c === 1;
+    const va = this.vars[a]!;
+    const vb = this.vars[b]!;
+    let r: boolean;
+    if (va === vb) r = this.disjoint(this.lows[a]!, this.lows[b]!) && this.disjoint(this.highs[a]!, this.highs[b]!);
+    else if (va < vb) r = this.disjoint(this.lows[a]!, b) && this.disjoint(this.highs[a]!, b);
+    else r = this.disjoint(a, this.lows[b]!) && this.disjoint(a, this.highs[b]!);
+    this.store(OP_IMPLIES_EMPTY, a, b, r ? 1 : 0);
+    return r;
+  }
+
+  /** Whether a implies b (a is a subset of b). */
+  implies(a: number, b: number): boolean {
+    return this.diff(a, b) === 0;
+  }
+
+  /** A cube of positive literals: the variable set for exists/forall/flip. */
+  varSet(vars: Iterable<number>): number {
+    const sorted = [...new Set(vars)].sort((x, y) => y - x);
+    let r = 1;
+    for (const v of sorted) r = this.mk(v, 0, r);
+    return r;
+  }
+
+  /** A cube from literals (var -> value). */
+  cube(lits: Iterable<readonly [number, boolean]>): number {
+    const sorted = [...lits].sort((x, y) => y[0] - x[0]);
+    let r = 1;
+    for (const [v, val] of sorted) r = val ? this.mk(v, 0, r) : this.mk(v, r, 0);
+    return r;
+  }
+
+  /** Existential quantification of the variables of `vars` (a varSet). */
+  exists(f: number, vars: number): number {
+    if (f < 2 || vars === 1) return f;
+    const vf = this.vars[f]!;
+    while (vars !== 1 && this.vars[vars]! < vf) vars = this.highs[vars]!;
+    if (vars === 1) return f;
+    const c = this.lookup(OP_EXISTS, f, vars);
+    if (c >= 0) return c;
+    let r: number;
+    if (this.vars[vars] === vf) {
+      const rest = this.highs[vars]!;
+      const lo = this.exists(this.lows[f]!, rest);
+      r = lo === 1 ? 1 : this.or(lo, this.exists(this.highs[f]!, rest));
+    } else {
+      r = this.mk(vf, this.exists(this.lows[f]!, vars), this.exists(this.highs[f]!, vars));
+    }
+    return this.store(OP_EXISTS, f, vars, r);
+  }
+
+  /** Universal quantification of the variables of `vars` (a varSet). */
+  forall(f: number, vars: number): number {
+    return this.not(this.exists(this.not(f), vars));
+  }
+
+  /** The cofactor of f by a cube of literals (each variable of the cube fixed to its value). */
+  restrict(f: number, cube: number): number {
+    if (f < 2 || cube === 1) return f;
+    const vf = this.vars[f]!;
+    while (cube > 1 && this.vars[cube]! < vf) cube = this.lows[cube] === 0 ? this.highs[cube]! : this.lows[cube]!;
+    if (cube === 1) return f;
+    const c = this.lookup(OP_RESTRICT, f, cube);
+    if (c >= 0) return c;
+    let r: number;
+    if (this.vars[cube] === vf) {
+      const positive = this.lows[cube] === 0;
+      const rest = positive ? this.highs[cube]! : this.lows[cube]!;
+      r = this.restrict(positive ? this.highs[f]! : this.lows[f]!, rest);
+    } else {
+      r = this.mk(vf, this.restrict(this.lows[f]!, cube), this.restrict(this.highs[f]!, cube));
+    }
+    return this.store(OP_RESTRICT, f, cube, r);
+  }
+
+  /** f with each variable of `vars` (a varSet) negated. */
+  flip(f: number, vars: number): number {
+    if (f < 2 || vars === 1) return f;
+    const vf = this.vars[f]!;
+    while (vars !== 1 && this.vars[vars]! < vf) vars = this.highs[vars]!;
+    if (vars === 1) return f;
+    const c = this.lookup(OP_FLIP, f, vars);
+    if (c >= 0) return c;
+    let r: number;
+    if (this.vars[vars] === vf) {
+      const rest = this.highs[vars]!;
+      r = this.mk(vf, this.flip(this.highs[f]!, rest), this.flip(this.lows[f]!, rest));
+    } else {
+      r = this.mk(vf, this.flip(this.lows[f]!, vars), this.flip(this.highs[f]!, vars));
+    }
+    return this.store(OP_FLIP, f, vars, r);
+  }
+
+  /** Union of many nodes, as a balanced tree (keeps intermediate results small). */
+  orAll(nodes: readonly number[]): number {
+    if (nodes.length === 0) return 0;
+    let layer = nodes.slice();
+    while (layer.length > 1) {
+      const nextLayer: number[] = [];
+      for (let i = 0; i < layer.length; i += 2) {
+        nextLayer.push(i + 1 < layer.length ? this.or(layer[i]!, layer[i + 1]!) : layer[i]!);
+      }
+      layer = nextLayer;
+    }
+    return layer[0]!;
+  }
+
+  /** Intersection of many nodes. */
+  andAll(nodes: readonly number[]): number {
+    let r = 1;
+    for (const n of nodes) {
+      r = this.and(r, n);
+      if (r === 0) break;
+    }
+    return r;
+  }
+
+  /**
+   * Number of satisfying assignments over the variables [from, to): f must not depend on variables outside it.
+   */
+  satCount(f: number, from: number, to: number): bigint {
+    const memo = new Map<number, bigint>();
+    const count = (n: number): bigint => {
+      // Assignments of the variables from var(n) (or `to` for terminals) to the end.
+      if (n === 0) return 0n;
+      if (n === 1) return 1n;
+      const m = memo.get(n);
+      if (m !== undefined) return m;
+      const v = this.vars[n]!;
+      const lo = this.lows[n]!;
+      const hi = this.highs[n]!;
+      const r =
+        count(lo) * (1n << BigInt(this.levelOf(lo, to) - v - 1)) +
+        count(hi) * (1n << BigInt(this.levelOf(hi, to) - v - 1));
+      memo.set(n, r);
+      return r;
+    };
+    if (f === 0) return 0n;
+    return count(f) * (1n << BigInt(this.levelOf(f, to) - from));
+  }
+
+  private levelOf(n: number, to: number): number {
+    return n < 2 ? to : this.vars[n]!;
+  }
+
+  /** The variables f depends on, ascending. */
+  support(f: number): number[] {
+    const seen = new Set<number>();
+    const vars = new Set<number>();
+    const stack = [f];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n < 2 || seen.has(n)) continue;
+      seen.add(n);
+      vars.add(this.vars[n]!);
+      stack.push(this.lows[n]!, this.highs[n]!);
+    }
+    return [...vars].sort((a, b) => a - b);
+  }
+
+  /** Number of distinct nodes reachable from f (terminals excluded). */
+  size(f: number): number {
+    const seen = new Set<number>();
+    const stack = [f];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n < 2 || seen.has(n)) continue;
+      seen.add(n);
+      stack.push(this.lows[n]!, this.highs[n]!);
+    }
+    return seen.size;
+  }
+
+  /**
+   * One satisfying assignment: for each variable on the chosen path, its value. `prefer(v)` says which value to
+   * take when both branches are satisfiable. Returns undefined for false.
+   */
+  anySat(f: number, prefer: (v: number) => boolean = () => false): Map<number, boolean> | undefined {
+    if (f === 0) return undefined;
+    const out = new Map<number, boolean>();
+    let n = f;
+    while (n > 1) {
+      const v = this.vars[n]!;
+      const want = prefer(v);
+      const first = want ? this.highs[n]! : this.lows[n]!;
+      if (first !== 0) {
+        out.set(v, want);
+        n = first;
+      } else {
+        out.set(v, !want);
+        n = want ? this.lows[n]! : this.highs[n]!;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The paths to true, as lists of literals (var, value), depth-first with the low branch first. Stops after `limit`
+   * paths. Variables not on a path are free.
+   */
+  *paths(f: number): Generator<readonly (readonly [number, boolean])[]> {
+    if (f === 0) return;
+    const path: [number, boolean][] = [];
+    const stack: { n: number; depth: number; lit?: [number, boolean] }[] = [{ n: f, depth: 0 }];
+    while (stack.length > 0) {
+      const top = stack.pop()!;
+      path.length = top.depth;
+      if (top.lit) path.push(top.lit);
+      const n = top.n;
+      if (n === 0) continue;
+      if (n === 1) {
+        yield path.slice();
+        continue;
+      }
+      const v = this.vars[n]!;
+      const d = path.length;
+      stack.push({ n: this.highs[n]!, depth: d, lit: [v, true] });
+      stack.push({ n: this.lows[n]!, depth: d, lit: [v, false] });
+    }
+  }
+
+  /** Evaluates f under an assignment (missing variables read as false). */
+  evaluate(f: number, value: (v: number) => boolean): boolean {
+    let n = f;
+    while (n > 1) n = value(this.vars[n]!) ? this.highs[n]! : this.lows[n]!;
+    return n === 1;
+  }
+}
+
+function hash3(a: number, b: number, c: number): number {
+  let h = Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca77) ^ Math.imul(c, 0xc2b2ae3d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h >>> 0;
+}

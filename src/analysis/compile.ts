@@ -1,0 +1,974 @@
+/**
+ * Compiles a ruleset, for one hook path, into verdict sets over a packet space: symbolic execution of the tracer
+ * (src/firewall/tracer.ts is the reference semantics and this file mirrors it step by step).
+ *
+ * How it works:
+ * - Packets of each family run through their own list of stages (one per base chain, or one per nat core entry),
+ *   ordered as the tracer orders them. A stage starts from the set of packet states that reach it.
+ * - Inside a stage, a flow is a set of packets (in the terms of the stage entry) with a transformation: the header
+ *   rewrites done so far (mark set, dnat, snat), as constant assignments or flips of BDD variables. A rule's match is
+ *   tested on a flow by pulling the match back through the transformation (cofactor), so sets stay in entry terms and
+ *   one flow per distinct rewrite is enough. Without rewrites there is one flow and each rule costs an and and a diff.
+ * - At a stage boundary the accepted flows are mapped forward (their image: the packet states that reach the next
+ *   stage). Final sets are pulled back through the stages to the original packets only when asked for.
+ * - Opaque matches get a fresh BDD variable each. A packet is certainly decided v when it is for every value of them;
+ *   otherwise it is uncertain. Rewrites the model cannot compute exactly (a dnat map or range, redirect outside
+ *   output) and queue also make the affected packets uncertain (`forced`).
+ */
+import { UserError } from '../errors.js';
+import type {
+  Chain,
+  Family,
+  Field,
+  FieldMatch,
+  FinalVerdict,
+  L3,
+  Match,
+  NatVerdict,
+  Rule,
+  Ruleset,
+  SimpleVerdict,
+  Table,
+} from '../firewall/model.js';
+import { CT_STATES, PORT_PROTOCOLS } from '../firewall/model.js';
+import { ADDR_TYPES } from '../firewall/symbols.js';
+import type { TraceHook } from '../firewall/tracer.js';
+import { hookPath, MAX_JUMP_DEPTH } from '../firewall/tracer.js';
+import type { Bdd } from './bdd.js';
+import type { BddPacketSpace } from './packet-space.js';
+import { BddPacketSet, createPacketSpace } from './packet-space.js';
+import type { CompiledRuleset, Decider, Decision, PacketSet, PolicyRef, RuleRef } from './types.js';
+
+export interface CompileOptions {
+  readonly hook: TraceHook;
+  /** The space to build sets in (shared by every ruleset compared with this one). Default: one for this ruleset. */
+  readonly space?: BddPacketSpace;
+  /** Compile the named hook alone instead of the whole path through it (as `trace --only`). */
+  readonly only?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transformations
+
+/** Rewrites of packet variables: 0/1 = set to a constant, 2 = negated. */
+class Xform {
+  private cubeNode = -1;
+  private flipNode = -1;
+  private assignedNode = -1;
+  constructor(
+    readonly lits: ReadonlyMap<number, 0 | 1 | 2>,
+    /** The rewrite is not exactly known: the packets' verdicts are uncertain. */
+    readonly approx: boolean,
+    readonly key: string,
+  ) {}
+
+  static readonly identity = new Xform(new Map(), false, '');
+
+  static of(lits: Map<number, 0 | 1 | 2>, approx: boolean): Xform {
+    if (lits.size === 0 && !approx) return Xform.identity;
+    const key = `${approx ? '~' : ''}${[...lits]
+      .sort((a, b) => a[0] - b[0])
+      .map(([v, x]) => `${v}:${x}`)
+      .join(',')}`;
+    return new Xform(lits, approx, key);
+  }
+
+  get isIdentity(): boolean {
+    return this.lits.size === 0;
+  }
+
+  /** This, then `next`. */
+  andThen(next: Xform): Xform {
+    if (next === Xform.identity) return this;
+    if (this === Xform.identity) return next;
+    const lits = new Map(this.lits);
+    for (const [v, x] of next.lits) {
+      if (x !== 2) lits.set(v, x);
+      else {
+        const prev = lits.get(v);
+        if (prev === undefined) lits.set(v, 2);
+        else if (prev === 2) lits.delete(v);
+        else lits.set(v, prev === 0 ? 1 : 0);
+      }
+    }
+    return Xform.of(lits, this.approx || next.approx);
+  }
+
+  withApprox(): Xform {
+    return this.approx ? this : Xform.of(new Map(this.lits), true);
+  }
+
+  private nodes(b: Bdd): void {
+    if (this.cubeNode >= 0) return;
+    const assigned: [number, boolean][] = [];
+    const flips: number[] = [];
+    for (const [v, x] of this.lits) {
+      if (x === 2) flips.push(v);
+      else assigned.push([v, x === 1]);
+    }
+    this.cubeNode = b.cube(assigned);
+    this.flipNode = b.varSet(flips);
+    this.assignedNode = b.varSet(assigned.map((a) => a[0]));
+  }
+
+  /** The states before the rewrite whose rewritten state is in m. */
+  inverse(b: Bdd, m: number): number {
+    if (this.isIdentity || m < 2) return m;
+    this.nodes(b);
+    return b.flip(b.restrict(m, this.cubeNode), this.flipNode);
+  }
+
+  /** The rewritten states of s. */
+  image(b: Bdd, s: number): number {
+    if (this.isIdentity || s === 0) return s;
+    this.nodes(b);
+    return b.and(b.flip(b.exists(s, this.assignedNode), this.flipNode), this.cubeNode);
+  }
+}
+
+interface Flow {
+  readonly t: Xform;
+  readonly s: number;
+  /** Accepted by a nat statement (later nat chains of the same hook are skipped). */
+  readonly nat?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Per-rule bookkeeping
+
+interface RuleInfo {
+  readonly ref: RuleRef;
+  /** (transformation, set) pairs in stage-entry terms: arriving packets. */
+  readonly arriving: Flow[];
+  readonly hits: Flow[];
+  opaqueVars?: number[];
+  /** Match node per absent-field key. */
+  readonly match: Map<string, number>;
+  vmapKeys?: Map<string, number[]>;
+}
+
+interface DecRec {
+  readonly decider: Decider;
+  readonly verdict: FinalVerdict | 'accept-event';
+  readonly nodes: number[];
+}
+
+interface Stage {
+  readonly family: L3;
+  readonly hook: TraceHook;
+  /** Decisions in stage-entry terms, by decider key. */
+  readonly decisions: Map<string, DecRec>;
+  /** Packets (entry terms) whose verdict the model cannot know exactly. */
+  readonly forced: number[];
+  /** What leaves the stage (to the next one). */
+  outputs: Flow[];
+}
+
+interface BaseRef {
+  readonly table: Table;
+  readonly chain: Chain;
+  readonly order: number;
+}
+
+type HookEntry =
+  | { readonly kind: 'chain'; readonly base: BaseRef }
+  | { readonly kind: 'nat'; readonly priority: number; readonly members: readonly BaseRef[] };
+
+const NAT_CORE_PRIORITY: Readonly<Record<TraceHook, number>> = {
+  prerouting: -100,
+  output: -100,
+  input: 100,
+  postrouting: 100,
+  forward: 0,
+};
+
+function byPriority(pa: number, oa: number, pb: number, ob: number): number {
+  return pa !== pb ? pa - pb : ob - oa;
+}
+
+function familyMatches(f: Family, l3: L3): boolean {
+  return f === 'inet' || (f === 'ip' && l3 === 'ipv4') || (f === 'ip6' && l3 === 'ipv6');
+}
+
+/** As the tracer's hookEntries: base chains by priority (later-registered first on ties), nat chains in the nat core. */
+function hookEntries(rs: Ruleset, hook: TraceHook, l3: L3): HookEntry[] {
+  const chains: BaseRef[] = [];
+  const nat: BaseRef[] = [];
+  let order = 0;
+  let firstNat: number | undefined;
+  for (const table of rs.tables) {
+    if (table.outOfScope || !familyMatches(table.family, l3)) {
+      order += table.chains.length;
+      continue;
+    }
+    for (const chain of table.chains) {
+      order++;
+      const b = chain.base;
+      if (!b) continue;
+      const isNat = b.type === 'nat' && hook !== 'forward';
+      if (isNat) firstNat ??= order;
+      if (b.hook !== hook) continue;
+      (isNat ? nat : chains).push({ table, chain, order });
+    }
+  }
+  const prio = (r: BaseRef) => r.chain.base!.priority;
+  const entries: { e: HookEntry; priority: number; order: number }[] = chains.map((base) => ({
+    e: { kind: 'chain', base },
+    priority: prio(base),
+    order: base.order,
+  }));
+  if (nat.length > 0) {
+    nat.sort((a, b) => byPriority(prio(a), a.order, prio(b), b.order));
+    const priority = NAT_CORE_PRIORITY[hook];
+    entries.push({ e: { kind: 'nat', priority, members: nat }, priority, order: firstNat ?? 0 });
+  }
+  entries.sort((a, b) => byPriority(a.priority, a.order, b.priority, b.order));
+  return entries.map((x) => x.e);
+}
+
+function devices(hook: TraceHook, path: readonly TraceHook[]): { iif: boolean; oif: boolean } {
+  const locallyGenerated = path[0] === 'output';
+  switch (hook) {
+    case 'prerouting':
+    case 'input':
+      return { iif: true, oif: false };
+    case 'forward':
+      return { iif: true, oif: true };
+    case 'output':
+      return { iif: false, oif: true };
+    case 'postrouting':
+      return { iif: !locallyGenerated, oif: true };
+  }
+}
+
+/** The matches a reject type implies (as the tracer's rejectDependencies). */
+function rejectDependencies(v: SimpleVerdict | undefined): FieldMatch[] {
+  if (v?.kind !== 'reject' || v.with === undefined) return [];
+  const w = v.with.trim().toLowerCase();
+  const dep = (field: Field, value: FieldMatch['values'][number]): FieldMatch => ({
+    kind: 'field',
+    field,
+    op: 'eq',
+    values: [value],
+    text: `(implied by reject with ${v.with})`,
+  });
+  if (/^tcp[ -]reset$/.test(w)) return [dep('l4proto', { kind: 'range', lo: 6n, hi: 6n })];
+  if (/^(icmpv6|icmp6)[ -]/.test(w)) return [dep('nfproto', { kind: 'symbol', value: 'ipv6' })];
+  if (/^icmp[ -]/.test(w)) return [dep('nfproto', { kind: 'symbol', value: 'ipv4' })];
+  return [];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The compiler
+
+interface ChainCtx {
+  readonly table: Table;
+  readonly hook: TraceHook;
+  readonly absent: ReadonlySet<Field>;
+  readonly absentKey: string;
+  readonly stage: Stage;
+}
+
+interface ChainResult {
+  readonly returned: Flow[];
+  readonly accepted: Flow[];
+}
+
+class Compiler {
+  readonly b: Bdd;
+  readonly infos = new Map<Rule, RuleInfo>();
+  readonly order: RuleRef[] = [];
+  readonly index = new Map<RuleRef, number>();
+  readonly stagesByFamily = new Map<L3, Stage[]>();
+  private readonly chainMaps = new Map<Table, Map<string, Chain>>();
+  readonly hooks: readonly TraceHook[];
+  private readonly enums: number;
+
+  constructor(
+    readonly space: BddPacketSpace,
+    readonly rs: Ruleset,
+    readonly askedHook: TraceHook,
+    only: boolean,
+  ) {
+    this.b = space.bdd;
+    this.hooks = hookPath(askedHook, only);
+    this.enums = space.enumValidity();
+  }
+
+  chainByName(table: Table, name: string): Chain | undefined {
+    let m = this.chainMaps.get(table);
+    if (!m) {
+      m = new Map();
+      for (const c of table.chains) if (!m.has(c.name)) m.set(c.name, c);
+      this.chainMaps.set(table, m);
+    }
+    return m.get(name);
+  }
+
+  /** Registers the rules reachable from a base chain, in evaluation order. */
+  private register(table: Table, base: Chain): void {
+    const seen = new Set<Chain>();
+    const visit = (chain: Chain): void => {
+      if (seen.has(chain)) return;
+      seen.add(chain);
+      chain.rules.forEach((rule, i) => {
+        if (!this.infos.has(rule)) {
+          const ref: RuleRef = {
+            kind: 'rule',
+            family: table.family,
+            table: table.name,
+            chain: chain.name,
+            position: i + 1,
+            rule,
+          };
+          this.infos.set(rule, { ref, arriving: [], hits: [], match: new Map() });
+          this.index.set(ref, this.order.length);
+          this.order.push(ref);
+        }
+        const v = rule.verdict;
+        const targets: string[] = [];
+        if (v?.kind === 'jump' || v?.kind === 'goto') targets.push(v.target);
+        if (v?.kind === 'vmap') {
+          for (const e of v.entries) {
+            if (e.verdict.kind === 'jump' || e.verdict.kind === 'goto') targets.push(e.verdict.target);
+          }
+        }
+        for (const t of targets) {
+          const c = this.chainByName(table, t);
+          if (c) visit(c);
+        }
+      });
+    };
+    visit(base);
+  }
+
+  run(): void {
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      const stages: Stage[] = [];
+      // Internal sets leave the absent-field constraints out (every match tests presence itself, so the values of
+      // absent fields never matter; a non-empty internal set has well-formed members): sets stay short, and the
+      // universe is applied to what is handed out.
+      const start = this.b.and(this.space.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.enums);
+      let input: Flow[] = [{ t: Xform.identity, s: start }];
+      for (const hook of this.hooks) {
+        const dev = devices(hook, this.hooks);
+        const absent = new Set<Field>();
+        if (!dev.iif) absent.add('iifname');
+        if (!dev.oif) absent.add('oifname');
+        const absentKey = `${dev.iif ? 'i' : ''}${dev.oif ? 'o' : ''}`;
+        for (const entry of hookEntries(this.rs, hook, family)) {
+          // The stage starts from the states that reach it.
+          const entrySet = this.b.orAll(input.map((f) => f.t.image(this.b, f.s)));
+          const stage: Stage = { family, hook, decisions: new Map(), forced: [], outputs: [] };
+          stages.push(stage);
+          const start: Flow = { t: Xform.identity, s: entrySet };
+          if (entry.kind === 'chain') {
+            this.register(entry.base.table, entry.base.chain);
+            const ctx: ChainCtx = { table: entry.base.table, hook, absent, absentKey, stage };
+            stage.outputs = this.runBase(ctx, entry.base.chain, [start]).map((f) => ({ t: f.t, s: f.s }));
+          } else {
+            const ctNew = this.space.fieldEquals('ct.state', CT_STATES.indexOf('new'));
+            let eligible: Flow[] = [{ t: Xform.identity, s: this.b.and(entrySet, ctNew) }];
+            const outputs: Flow[] = [{ t: Xform.identity, s: this.b.diff(entrySet, ctNew) }];
+            for (const m of entry.members) {
+              this.register(m.table, m.chain);
+              const ctx: ChainCtx = { table: m.table, hook, absent, absentKey, stage };
+              const out = this.runBase(ctx, m.chain, eligible);
+              eligible = [];
+              for (const f of out) {
+                if (f.nat) outputs.push({ t: f.t, s: f.s });
+                else eligible.push(f);
+              }
+            }
+            outputs.push(...eligible);
+            stage.outputs = mergeFlows(this.b, outputs);
+          }
+          input = stage.outputs;
+        }
+      }
+      this.stagesByFamily.set(family, stages);
+    }
+  }
+
+  /** Runs a base chain; returns the accepted flows (policy accept included). */
+  private runBase(ctx: ChainCtx, base: Chain, input: Flow[]): Flow[] {
+    const res = this.runChain(ctx, base, input, [base.name]);
+    const spec = base.base!;
+    const rest = res.returned.filter((f) => f.s !== 0);
+    const policy: PolicyRef = {
+      kind: 'policy',
+      family: ctx.table.family,
+      table: ctx.table.name,
+      chain: base.name,
+      policy: spec.policy,
+    };
+    if (spec.policy === 'accept') {
+      this.decide(ctx, policy, 'accept-event', rest);
+      return mergeFlows(this.b, [...res.accepted, ...rest]);
+    }
+    this.decide(ctx, policy, 'drop', rest);
+    return mergeFlows(this.b, res.accepted);
+  }
+
+  private decide(
+    ctx: ChainCtx,
+    decider: Decider,
+    verdict: FinalVerdict | 'accept-event',
+    flows: readonly Flow[],
+  ): void {
+    if (flows.length === 0) return;
+    let key =
+      decider.kind === 'rule'
+        ? `r:${this.index.get(decider)}`
+        : decider.kind === 'policy'
+          ? `p:${decider.family}:${decider.table}:${decider.chain}`
+          : 'end';
+    key += `/${verdict}`;
+    let rec = ctx.stage.decisions.get(key);
+    if (!rec) {
+      rec = { decider, verdict, nodes: [] };
+      ctx.stage.decisions.set(key, rec);
+    }
+    for (const f of flows) {
+      if (f.s === 0) continue;
+      // Decisions are about the packets as they entered the stage; the transformation is irrelevant to the verdict
+      // except when it is not exactly known.
+      if (f.t.approx && verdict !== 'accept-event') ctx.stage.forced.push(f.s);
+      else rec.nodes.push(f.s);
+    }
+  }
+
+  private ruleMatch(ctx: ChainCtx, info: RuleInfo): number {
+    let m = info.match.get(ctx.absentKey);
+    if (m !== undefined) return m;
+    const rule = info.ref.rule;
+    const b = this.b;
+    if (!info.opaqueVars) {
+      info.opaqueVars = [];
+      for (const x of rule.matches) if (x.kind === 'opaque') info.opaqueVars.push(this.space.newOpaqueVar());
+      const v = rule.verdict;
+      if (v?.kind === 'nat' && (v.type === 'dnat' || v.type === 'snat') && !v.addr && !v.port) {
+        info.opaqueVars.push(this.space.newOpaqueVar());
+      }
+    }
+    m = 1;
+    const ms: Match[] = [...rule.matches];
+    if (rule.verdict && rule.verdict.kind !== 'nat' && rule.verdict.kind !== 'vmap') {
+      ms.push(...rejectDependencies(rule.verdict));
+    }
+    for (const x of ms) {
+      if (x.kind === 'opaque') continue;
+      m = b.and(m, this.space.matchNode(x, ctx.absent));
+      if (m === 0) break;
+    }
+    if (m !== 0) for (const v of info.opaqueVars) m = b.and(m, b.ithVar(v));
+    info.match.set(ctx.absentKey, m);
+    return m;
+  }
+
+  private runChain(ctx: ChainCtx, chain: Chain, input: Flow[], stack: string[]): ChainResult {
+    const b = this.b;
+    let cur = input.filter((f) => f.s !== 0);
+    const returned: Flow[] = [];
+    const accepted: Flow[] = [];
+    for (const rule of chain.rules) {
+      if (cur.length === 0) break;
+      const info = this.infos.get(rule)!;
+      const m = this.ruleMatch(ctx, info);
+      const hits: Flow[] = [];
+      const rest: Flow[] = [];
+      for (const f of cur) {
+        info.arriving.push(f);
+        const mt = f.t.inverse(b, m);
+        const h = b.and(f.s, mt);
+        if (h !== 0) {
+          hits.push({ t: f.t, s: h });
+          info.hits.push({ t: f.t, s: h });
+          const r = b.diff(f.s, mt);
+          if (r !== 0) rest.push({ t: f.t, s: r });
+        } else rest.push(f);
+      }
+      if (hits.length === 0) continue;
+      // Statements run before the verdict; only a mark change affects the traversal.
+      let hitFlows = hits;
+      const markX = this.markXform(rule);
+      if (markX) hitFlows = hitFlows.map((f) => ({ t: f.t.andThen(markX), s: f.s }));
+      const v = rule.verdict;
+      const cont: Flow[] = [];
+      if (!v) {
+        cont.push(...hitFlows);
+      } else if (v.kind === 'nat') {
+        for (const f of hitFlows) accepted.push(...this.applyNat(ctx, v, f));
+      } else if (v.kind === 'vmap') {
+        let keysSoFar = 0;
+        const keys = this.vmapKeys(ctx, info);
+        v.entries.forEach((e, i) => {
+          const eff = b.diff(keys[i]!, keysSoFar);
+          keysSoFar = b.or(keysSoFar, keys[i]!);
+          if (eff === 0) return;
+          const sub: Flow[] = [];
+          for (const f of hitFlows) {
+            const s = b.and(f.s, f.t.inverse(b, eff));
+            if (s !== 0) sub.push({ t: f.t, s });
+          }
+          if (sub.length > 0) this.simple(ctx, info, e.verdict, sub, stack, cont, returned, accepted);
+        });
+        for (const f of hitFlows) {
+          const s = b.diff(f.s, f.t.inverse(b, keysSoFar));
+          if (s !== 0) cont.push({ t: f.t, s });
+        }
+      } else {
+        this.simple(ctx, info, v, hitFlows, stack, cont, returned, accepted);
+      }
+      cur = mergeFlows(b, [...rest, ...cont]);
+    }
+    returned.push(...cur);
+    return { returned: mergeFlows(b, returned), accepted };
+  }
+
+  private vmapKeys(ctx: ChainCtx, info: RuleInfo): number[] {
+    info.vmapKeys ??= new Map();
+    let keys = info.vmapKeys.get(ctx.absentKey);
+    if (!keys) {
+      const v = info.ref.rule.verdict;
+      if (v?.kind !== 'vmap') return [];
+      const present = this.space.presentAll(v.fields, ctx.absent);
+      keys = v.entries.map((e) => this.b.and(present, this.space.tuplesSet(v.fields, [e.key])));
+      info.vmapKeys.set(ctx.absentKey, keys);
+    }
+    return keys;
+  }
+
+  /** Applies a simple verdict to the flows that chose it. */
+  private simple(
+    ctx: ChainCtx,
+    info: RuleInfo,
+    v: SimpleVerdict,
+    flows: Flow[],
+    stack: string[],
+    cont: Flow[],
+    returned: Flow[],
+    accepted: Flow[],
+  ): void {
+    switch (v.kind) {
+      case 'continue':
+        cont.push(...flows);
+        return;
+      case 'accept':
+        this.decide(ctx, info.ref, 'accept-event', flows);
+        accepted.push(...flows);
+        return;
+      case 'drop':
+      case 'reject':
+        this.decide(ctx, info.ref, v.kind, flows);
+        return;
+      case 'queue':
+        // The verdict depends on the userspace consumer: drop as the tracer says, but uncertain.
+        this.decide(ctx, info.ref, 'drop', flows);
+        for (const f of flows) ctx.stage.forced.push(f.s);
+        return;
+      case 'return':
+        returned.push(...flows);
+        return;
+      case 'jump':
+      case 'goto': {
+        const ref = info.ref;
+        const target = this.chainByName(ctx.table, v.target);
+        if (!target) {
+          throw new UserError(
+            'RAMPART_ERR_NO_CHAIN',
+            `${ref.rule.origin.file}:${ref.rule.origin.line}: rule #${ref.position} in ${ref.family} ${ref.table}/${ref.chain} ${v.kind}s to chain '${v.target}', which does not exist in table ${ctx.table.family} ${ctx.table.name}`,
+            { family: ctx.table.family, table: ctx.table.name, chain: ref.chain, rule: ref.position, target: v.target },
+          );
+        }
+        if (stack.includes(v.target)) {
+          throw new UserError(
+            'RAMPART_ERR_LOOP',
+            `${ref.rule.origin.file}:${ref.rule.origin.line}: rule #${ref.position} in ${ref.family} ${ref.table}/${ref.chain} ${v.kind}s to chain '${v.target}', which is already being traversed (loop: ${[...stack, v.target].join(' -> ')})`,
+            { family: ctx.table.family, table: ctx.table.name, chain: ref.chain, rule: ref.position, target: v.target },
+          );
+        }
+        if (stack.length > MAX_JUMP_DEPTH) {
+          throw new UserError(
+            'RAMPART_ERR_LOOP',
+            `rule #${ref.position} in ${ref.family} ${ref.table}/${ref.chain} jumps deeper than ${MAX_JUMP_DEPTH} chains`,
+            { family: ctx.table.family, table: ctx.table.name, chain: ref.chain, rule: ref.position, target: v.target },
+          );
+        }
+        const res = this.runChain(ctx, target, flows, [...stack, v.target]);
+        accepted.push(...res.accepted);
+        if (v.kind === 'jump') cont.push(...res.returned);
+        else returned.push(...res.returned);
+        return;
+      }
+    }
+  }
+
+  private markXform(rule: Rule): Xform | undefined {
+    let x: Xform | undefined;
+    for (const st of rule.statements) {
+      if (st.kind !== 'set' || st.field !== 'mark') continue;
+      const mask = st.mask === undefined ? 0xffffffffn : st.mask & 0xffffffffn;
+      const value = st.value & 0xffffffffn;
+      const l = this.space.fieldLayout('mark');
+      const lits = new Map<number, 0 | 1 | 2>();
+      for (let i = 0; i < 32; i++) {
+        const bit = BigInt(31 - i);
+        const vb = Number((value >> bit) & 1n) as 0 | 1;
+        if ((mask >> bit) & 1n) lits.set(l.first + i, vb);
+        else if (vb === 1) lits.set(l.first + i, 2);
+      }
+      const step = Xform.of(lits, false);
+      x = x ? x.andThen(step) : step;
+    }
+    return x;
+  }
+
+  /** The flows after a nat statement (split where the rewrite differs), as the tracer's applyNat. */
+  private applyNat(ctx: ChainCtx, v: NatVerdict, f: Flow): Flow[] {
+    const b = this.b;
+    const sp = this.space;
+    const out: Flow[] = [];
+    const split = (flow: Flow, cond: number, yes: (fl: Flow) => void, no: (fl: Flow) => void): void => {
+      const c = flow.t.inverse(b, cond);
+      const a = b.and(flow.s, c);
+      const r = b.diff(flow.s, c);
+      if (a !== 0) yes({ t: flow.t, s: a });
+      if (r !== 0) no({ t: flow.t, s: r });
+    };
+    const assign = (fl: Flow, field: Field, value: bigint): Flow => {
+      const lits = new Map<number, 0 | 1 | 2>();
+      for (const [vv, bit] of sp.fieldLiterals(field, value)) lits.set(vv, bit ? 1 : 0);
+      return { t: fl.t.andThen(Xform.of(lits, false)), s: fl.s };
+    };
+    const approx = (fl: Flow): Flow => ({ t: fl.t.withApprox(), s: fl.s });
+    const ports = sp.fieldIntervals(
+      'l4proto',
+      [...PORT_PROTOCOLS].map((p) => [BigInt(p), BigInt(p)]),
+    );
+    const local = sp.fieldEquals('daddr.type', ADDR_TYPES.indexOf('local'));
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), sp.universe);
+      const fs = b.and(f.s, f.t.inverse(b, famSet));
+      if (fs === 0) continue;
+      let flows: Flow[] = [{ t: f.t, s: fs }];
+      if (v.family !== undefined && v.family !== family) {
+        out.push(...flows);
+        continue;
+      }
+      const ranged = (v.addr && v.addr.lo !== v.addr.hi) || (v.port && v.port.lo !== v.port.hi);
+      if (ranged) flows = flows.map(approx);
+      const daddr: Field = family === 'ipv4' ? 'ip.daddr' : 'ip6.daddr';
+      const saddr: Field = family === 'ipv4' ? 'ip.saddr' : 'ip6.saddr';
+      const max = family === 'ipv4' ? 0xffffffffn : (1n << 128n) - 1n;
+      const mapFlows = (fn: (fl: Flow) => Flow[]) => {
+        flows = flows.flatMap(fn);
+      };
+      if (v.type === 'dnat' || v.type === 'redirect') {
+        if (v.type === 'redirect') {
+          if (ctx.hook === 'output') {
+            mapFlows((fl) => [assign(fl, daddr, family === 'ipv4' ? 0x7f000001n : 1n)]);
+          } else {
+            // The primary address of the input interface: not known from the ruleset.
+            flows = flows.map(approx);
+          }
+          mapFlows((fl) => [assign(fl, 'daddr.type', BigInt(ADDR_TYPES.indexOf('local')))]);
+        } else if (!v.addr && !v.port) {
+          flows = flows.map(approx);
+        } else if (v.addr) {
+          const to = v.addr.lo;
+          if (to <= max) mapFlows((fl) => [assign(fl, daddr, to)]);
+          else flows = flows.map(approx);
+          if (this.hooks.includes('forward')) {
+            mapFlows((fl) => {
+              const r: Flow[] = [];
+              split(
+                fl,
+                local,
+                (x) => r.push(assign(x, 'daddr.type', BigInt(ADDR_TYPES.indexOf('unicast')))),
+                (x) => r.push(x),
+              );
+              return r;
+            });
+          }
+        }
+        if (v.port) {
+          const port = BigInt(v.port.lo);
+          mapFlows((fl) => {
+            const r: Flow[] = [];
+            split(
+              fl,
+              ports,
+              (x) => r.push(assign(x, 'dport', port)),
+              (x) => r.push(x),
+            );
+            return r;
+          });
+        }
+      } else {
+        if (v.type !== 'masquerade' && v.addr) {
+          const to = v.addr.lo;
+          if (to <= max) mapFlows((fl) => [assign(fl, saddr, to)]);
+          else flows = flows.map(approx);
+        }
+        if (v.port) {
+          const port = BigInt(v.port.lo);
+          mapFlows((fl) => {
+            const r: Flow[] = [];
+            split(
+              fl,
+              ports,
+              (x) => r.push(assign(x, 'sport', port)),
+              (x) => r.push(x),
+            );
+            return r;
+          });
+        }
+      }
+      out.push(...flows);
+    }
+    return out.map((fl) => ({ t: fl.t, s: fl.s, nat: true }));
+  }
+}
+
+function mergeFlows(b: Bdd, flows: readonly Flow[]): Flow[] {
+  if (flows.length <= 1) return flows.filter((f) => f.s !== 0);
+  const by = new Map<string, { t: Xform; nat: boolean; nodes: number[] }>();
+  for (const f of flows) {
+    if (f.s === 0) continue;
+    const key = `${f.nat ? 'n' : ''}|${f.t.key}`;
+    const g = by.get(key);
+    if (g) g.nodes.push(f.s);
+    else by.set(key, { t: f.t, nat: f.nat ?? false, nodes: [f.s] });
+  }
+  const out: Flow[] = [];
+  for (const g of by.values()) {
+    const s = g.nodes.length === 1 ? g.nodes[0]! : b.orAll(g.nodes);
+    out.push(g.nat ? { t: g.t, s, nat: true } : { t: g.t, s });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The compiled ruleset
+
+class Compiled implements CompiledBddRuleset {
+  private readonly b: Bdd;
+  private verdicts?: Map<FinalVerdict, number>;
+  private uncertainNode?: number;
+  private readonly pulled = new Map<string, number>();
+
+  constructor(
+    readonly ruleset: Ruleset,
+    readonly hook: TraceHook,
+    readonly space: BddPacketSpace,
+    private readonly c: Compiler,
+  ) {
+    this.b = space.bdd;
+  }
+
+  /** Pulls a set in the terms of stage i's entry back to the original packets. */
+  private readonly possible = new Map<Flow, number>();
+
+  /**
+   * Pulls a set in the terms of stage i's entry back to the original packets, with the opaque variables quantified
+   * away (the packets that may end there). Quantifying first keeps the sets free of opaque variables, which sit at
+   * the bottom of the order: pulling a large set back through thousands of dnat flows then shares its subgraphs
+   * instead of rebuilding them under each flow's opaque conditions.
+   */
+  private pull(stages: readonly Stage[], i: number, x: number): number {
+    const b = this.b;
+    x = this.space.dropOpaque(x);
+    for (let k = i - 1; k >= 0 && x !== 0; k--) {
+      const parts: number[] = [];
+      for (const f of stages[k]!.outputs) {
+        if (f.t.approx) continue;
+        let pf = this.possible.get(f);
+        if (pf === undefined) {
+          pf = this.space.dropOpaque(f.s);
+          this.possible.set(f, pf);
+        }
+        const p = b.and(pf, f.t.inverse(b, x));
+        if (p !== 0) parts.push(p);
+      }
+      x = b.orAll(parts);
+    }
+    return x;
+  }
+
+  /**
+   * Every packet has exactly one outcome for each value of the opaque variables, so a packet is certainly v exactly
+   * when it may end in v and may end in nothing else.
+   */
+  private compute(): void {
+    if (this.verdicts) return;
+    const b = this.b;
+    const sp = this.space;
+    const raw = new Map<FinalVerdict, number[]>([
+      ['accept', []],
+      ['drop', []],
+      ['reject', []],
+    ]);
+    const forced: number[] = [];
+    for (const [family, stages] of this.c.stagesByFamily) {
+      stages.forEach((st, i) => {
+        for (const rec of st.decisions.values()) {
+          if (rec.verdict === 'accept-event') continue;
+          raw.get(rec.verdict)!.push(this.pull(stages, i, b.orAll(rec.nodes)));
+        }
+        if (st.forced.length > 0) forced.push(this.pull(stages, i, b.orAll(st.forced)));
+        const approxOut = st.outputs.filter((f) => f.t.approx).map((f) => f.s);
+        if (approxOut.length > 0) forced.push(this.pull(stages, i, b.orAll(approxOut)));
+      });
+      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), sp.universe);
+      raw.get('accept')!.push(stages.length === 0 ? famSet : this.pull(stages, stages.length, 1));
+    }
+    const possible = new Map<FinalVerdict, number>();
+    for (const [v, nodes] of raw) possible.set(v, b.orAll(nodes));
+    const f = b.orAll(forced);
+    const verdicts = new Map<FinalVerdict, number>();
+    let certain = 0;
+    for (const [v, n] of possible) {
+      let c = b.and(n, sp.universe);
+      for (const [w, m] of possible) if (w !== v) c = b.diff(c, m);
+      c = b.diff(c, f);
+      verdicts.set(v, c);
+      certain = b.or(certain, c);
+    }
+    this.verdicts = verdicts;
+    this.uncertainNode = b.diff(sp.universe, certain);
+  }
+
+  verdict(verdict: FinalVerdict): BddPacketSet {
+    this.compute();
+    return this.space.wrap(this.verdicts!.get(verdict) ?? 0);
+  }
+
+  uncertain(): BddPacketSet {
+    this.compute();
+    return this.space.wrap(this.uncertainNode!);
+  }
+
+  rules(): readonly RuleRef[] {
+    return this.c.order;
+  }
+
+  private info(rule: RuleRef) {
+    const i = this.c.infos.get(rule.rule);
+    if (!i) throw new Error(`rule ${rule.chain}#${rule.position} is not on this hook path`);
+    return i;
+  }
+
+  private imageOf(key: string, flows: readonly Flow[]): number {
+    let n = this.pulled.get(key);
+    if (n === undefined) {
+      const b = this.b;
+      n = b.and(
+        this.space.dropOpaque(b.orAll(mergeFlows(b, flows).map((f) => f.t.image(b, f.s)))),
+        this.space.universe,
+      );
+      this.pulled.set(key, n);
+    }
+    return n;
+  }
+
+  arriving(rule: RuleRef): BddPacketSet {
+    const i = this.info(rule);
+    return this.space.wrap(this.imageOf(`a:${this.c.index.get(i.ref)}`, i.arriving));
+  }
+
+  matchSet(rule: RuleRef): BddPacketSet {
+    const i = this.info(rule);
+    const b = this.b;
+    // The match as seen on the asked hook (interfaces present as there).
+    const nodes = [...i.match.values()];
+    const m = nodes.length > 0 ? b.orAll(nodes) : this.fallbackMatch(i);
+    return this.space.wrap(b.and(this.space.dropOpaque(m), this.space.universe));
+  }
+
+  private fallbackMatch(i: RuleInfo): number {
+    let m = 1;
+    for (const x of i.ref.rule.matches) if (x.kind !== 'opaque') m = this.b.and(m, this.space.matchNode(x));
+    return m;
+  }
+
+  hits(rule: RuleRef): BddPacketSet {
+    const i = this.info(rule);
+    if (i.hits.length === 0) return this.space.none();
+    // Every recorded hit is non-empty: emptiness is known without building the image.
+    return new BddPacketSet(this.space, () => this.imageOf(`h:${this.c.index.get(i.ref)}`, i.hits), true);
+  }
+
+  /** Whether some packet reaches the rule and matches it (cheaper than hits(rule).isEmpty() when false). */
+  isHit(rule: RuleRef): boolean {
+    return this.info(rule).hits.length > 0;
+  }
+
+  decisions(packets?: PacketSet): readonly Decision[] {
+    this.compute();
+    const b = this.b;
+    const sp = this.space;
+    const within = packets ? (packets as BddPacketSet).node : sp.universe;
+    const out: Decision[] = [];
+    const certainAccept = b.and(this.verdicts!.get('accept')!, within);
+    let acceptLeft = certainAccept;
+    const byDecider = new Map<string, { decider: Decider; verdict: FinalVerdict; node: number }>();
+    const add = (key: string, decider: Decider, verdict: FinalVerdict, node: number) => {
+      if (node === 0) return;
+      const e = byDecider.get(key);
+      if (e) e.node = b.or(e.node, node);
+      else byDecider.set(key, { decider, verdict, node });
+    };
+    for (const [, stages] of this.c.stagesByFamily) {
+      stages.forEach((st, i) => {
+        for (const [key, rec] of st.decisions) {
+          if (rec.verdict === 'accept-event') continue;
+          const cert = b.and(this.verdicts!.get(rec.verdict)!, within);
+          if (cert === 0) continue;
+          const n = b.and(this.pull(stages, i, b.orAll(rec.nodes)), cert);
+          add(key, rec.decider, rec.verdict, n);
+        }
+      });
+      // Accepts: the last accepting base chain on the asked hook, else the last one traversed (as the tracer).
+      const indexed = stages.map((st, i) => ({ st, i })).reverse();
+      const order = [
+        ...indexed.filter((x) => x.st.hook === this.hook),
+        ...indexed.filter((x) => x.st.hook !== this.hook),
+      ];
+      for (const { st, i } of order) {
+        if (acceptLeft === 0) break;
+        // Within a stage (nat core), a later chain's accept is the one the tracer reports.
+        for (const [key, rec] of [...st.decisions].reverse()) {
+          if (rec.verdict !== 'accept-event' || acceptLeft === 0) continue;
+          const n = b.and(this.pull(stages, i, b.orAll(rec.nodes)), acceptLeft);
+          if (n === 0) continue;
+          add(key, rec.decider, 'accept', n);
+          acceptLeft = b.diff(acceptLeft, n);
+        }
+      }
+    }
+    if (acceptLeft !== 0) add('end', { kind: 'path-end' }, 'accept', acceptLeft);
+    for (const e of byDecider.values()) out.push({ decider: e.decider, verdict: e.verdict, packets: sp.wrap(e.node) });
+    return out;
+  }
+}
+
+/** A compiled ruleset whose sets are BDD-backed (the concrete type compileRuleset returns). */
+export interface CompiledBddRuleset extends CompiledRuleset {
+  readonly space: BddPacketSpace;
+  verdict(verdict: FinalVerdict): BddPacketSet;
+  uncertain(): BddPacketSet;
+  arriving(rule: RuleRef): BddPacketSet;
+  matchSet(rule: RuleRef): BddPacketSet;
+  hits(rule: RuleRef): BddPacketSet;
+  /** Whether some packet reaches the rule and matches it (no set built). */
+  isHit(rule: RuleRef): boolean;
+}
+
+/** Compiles a ruleset for a hook path into verdict sets. */
+export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): CompiledBddRuleset {
+  const space = opts.space ?? createPacketSpace([ruleset]);
+  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false);
+  c.run();
+  return new Compiled(ruleset, opts.hook, space, c);
+}

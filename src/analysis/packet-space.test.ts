@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import type { Element, Packet, Ruleset } from '../firewall/model.js';
+import { parseRuleset } from '../firewall/parse.js';
+import { createPacketSpace } from './packet-space.js';
+import type { Cube } from './types.js';
+
+const r = (lo: bigint | number, hi: bigint | number = lo): Element => ({
+  kind: 'range',
+  lo: BigInt(lo),
+  hi: BigInt(hi),
+});
+const sym = (value: string): Element => ({ kind: 'symbol', value });
+const name = (value: string, wildcard = false): Element => ({ kind: 'name', value, wildcard });
+
+const rs: Ruleset = parseRuleset(
+  [
+    'table inet f {',
+    ' chain input {',
+    '  type filter hook input priority 0; policy drop;',
+    '  iifname "eth0" accept',
+    '  iifname "veth*" drop',
+    '  oifname "wg0" accept',
+    ' }',
+    '}',
+  ].join('\n'),
+  't.nft',
+  { format: 'nft-text' },
+);
+
+const tcp: Packet = { family: 'ipv4', saddr: '10.0.0.1', daddr: '192.0.2.1', l4proto: 6, sport: 40000, dport: 22 };
+
+describe('packet space', () => {
+  const space = createPacketSpace([rs]);
+
+  it('counts simple sets exactly', () => {
+    const ssh = space.fromCube({ nfproto: [sym('ipv4')], l4proto: [r(6)], dport: [r(22)] });
+    const ssh2 = space.fromCube({ nfproto: [sym('ipv4')], l4proto: [r(6)], dport: [r(22), r(80, 81)] });
+    expect(ssh2.count()).toBe(ssh.count() * 3n);
+    const net = space.fromCube({ 'ip.saddr': [r(0x0a000000, 0x0affffff)] });
+    const all4 = space.fromCube({ nfproto: [sym('ipv4')] });
+    expect(net.count() * 256n).toBe(all4.count());
+    // Ports exist only for port protocols: an address cube with dport 0-65535 is only the port protocols.
+    expect(space.fromCube({ dport: [r(0, 65535)] }).covers(space.fromCube({ l4proto: [r(1)] }))).toBe(false);
+  });
+
+  it('complements within the universe', () => {
+    const a = space.fromCube({ l4proto: [r(6)], dport: [r(1, 1023)] });
+    expect(a.not().not().equals(a)).toBe(true);
+    expect(a.or(a.not()).equals(space.all())).toBe(true);
+    expect(a.and(a.not()).isEmpty()).toBe(true);
+    expect(a.count() + a.not().count()).toBe(space.all().count());
+    expect(space.all().minus(a).equals(a.not())).toBe(true);
+  });
+
+  it('gives examples inside the set, preferring given values', () => {
+    const a = space.fromCube({
+      nfproto: [sym('ipv6')],
+      'ip6.daddr': [r(1n << 120n, (1n << 121n) - 1n)],
+      l4proto: [r(17)],
+      dport: [r(53)],
+    });
+    const ex = a.example()!;
+    expect(a.contains(ex)).toBe(true);
+    expect(ex.family).toBe('ipv6');
+    expect(ex.dport).toBe(53);
+    const b = space.fromCube({ l4proto: [r(6)], dport: [r(1000, 2000)] });
+    expect(b.example({ dport: 1500 })!.dport).toBe(1500);
+    expect(b.example({ dport: 5 })!.dport).toBeGreaterThanOrEqual(1000);
+    expect(space.none().example()).toBeUndefined();
+  });
+
+  it('round-trips packets', () => {
+    const p = space.fromPacket(tcp);
+    expect(p.count()).toBe(1n);
+    expect(p.contains(tcp)).toBe(true);
+    expect(p.contains({ ...tcp, dport: 23 })).toBe(false);
+    expect(p.example()).toMatchObject({ saddr: '10.0.0.1', daddr: '192.0.2.1', dport: 22, sport: 40000 });
+  });
+
+  it('enumerates cubes whose union is the set', () => {
+    const sets = [
+      space.fromCube({ l4proto: [r(6)], dport: [r(22), r(80, 90), r(1000, 1999)] }),
+      space.fromCube({ 'ip.saddr': [r(0x0a000003, 0x0a0000f0)] }),
+      space.fromCube({ l4proto: [r(1), r(6)], 'ct.state': [sym('new'), sym('related')] }),
+      space.fromCube({ iifname: [name('veth', true)] }).not(),
+      space.fromCube({ mark: [r(0x4000)] }).not(),
+    ];
+    for (const s of sets) {
+      const { cubes, truncated } = s.cubes(500);
+      expect(truncated).toBe(false);
+      let u = space.none();
+      for (const c of cubes) u = u.or(space.fromCube(c));
+      expect(u.equals(s)).toBe(true);
+    }
+    const { cubes } = sets[0]!.cubes();
+    expect(cubes).toHaveLength(1);
+    expect(cubes[0]!.dport).toEqual([r(22), r(80, 90), r(1000, 1999)]);
+  });
+
+  it('encodes interface names, prefixes and no interface', () => {
+    const eth0 = space.fromCube({ iifname: [name('eth0')] });
+    const veth = space.fromCube({ iifname: [name('veth', true)] });
+    const none = space.fromCube({ iifname: [name('')] });
+    expect(eth0.contains({ ...tcp, iif: 'eth0' })).toBe(true);
+    expect(veth.contains({ ...tcp, iif: 'veth9' })).toBe(true);
+    expect(veth.contains({ ...tcp, iif: 'eth1' })).toBe(false);
+    expect(none.contains(tcp)).toBe(true);
+    expect(veth.and(eth0).isEmpty()).toBe(true);
+    const other = eth0.or(veth).or(none).not();
+    const ex = other.example()!;
+    expect(ex.iif).toBeDefined();
+    expect(ex.iif === 'eth0' || ex.iif!.startsWith('veth')).toBe(false);
+  });
+
+  it('makes matches on absent fields false whatever the operator', () => {
+    const ne = space.matchNode({ kind: 'field', field: 'dport', op: 'ne', values: [r(22)], text: 'tcp dport != 22' });
+    const set = space.wrap(space.bdd.and(ne, space.universe));
+    expect(
+      set.contains({ family: 'ipv4', saddr: '1.1.1.1', daddr: '2.2.2.2', l4proto: 1, icmpType: 8, icmpCode: 0 }),
+    ).toBe(false);
+    expect(set.contains({ ...tcp, dport: 23 })).toBe(true);
+    const v6 = space.matchNode({
+      kind: 'field',
+      field: 'ip6.saddr',
+      op: 'ne',
+      values: [r(1)],
+      text: 'ip6 saddr != ::1',
+    });
+    expect(space.wrap(space.bdd.and(v6, space.universe)).contains(tcp)).toBe(false);
+  });
+
+  it('reads ct state and masks as the tracer does', () => {
+    const est = space.wrap(
+      space.bdd.and(
+        space.matchNode({ kind: 'field', field: 'ct.state', op: 'eq', values: [sym('established'), r(4)], text: '' }),
+        space.universe,
+      ),
+    );
+    expect(est.contains({ ...tcp, ctState: 'established' })).toBe(true);
+    expect(est.contains({ ...tcp, ctState: 'related' })).toBe(true);
+    expect(est.contains({ ...tcp, ctState: 'new' })).toBe(false);
+    const m = space.wrap(
+      space.bdd.and(
+        space.matchNode({ kind: 'field', field: 'mark', op: 'eq', values: [r(0x4000)], mask: 0x4000n, text: '' }),
+        space.universe,
+      ),
+    );
+    expect(m.contains({ ...tcp, mark: 0x4001 })).toBe(true);
+    expect(m.contains({ ...tcp, mark: 0x1 })).toBe(false);
+    expect(m.count() * 2n).toBe(space.all().count());
+  });
+
+  it('refuses to combine sets of different spaces', () => {
+    const other = createPacketSpace([]);
+    expect(() => space.all().and(other.all())).toThrow(/different packet spaces/);
+  });
+
+  it('cubes of a cube set do not mention unconstrained fields', () => {
+    const c: Cube = { l4proto: [r(17)], dport: [r(53)] };
+    const { cubes } = space.fromCube(c).cubes();
+    expect(cubes).toEqual([c]);
+  });
+});
