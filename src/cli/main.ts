@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.js';
+import { registerDiff } from './commands/diff.js';
+import { registerIntents } from './commands/intents.js';
 import { registerParse } from './commands/parse.js';
+import { registerReach } from './commands/reach.js';
+import { registerRules } from './commands/rules.js';
 import { registerTrace } from './commands/trace.js';
 
 const program = new Command();
@@ -17,6 +21,10 @@ program
 
 registerParse(program);
 registerTrace(program);
+registerReach(program);
+registerRules(program);
+registerDiff(program);
+registerIntents(program);
 registerDemo(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,274 @@
+/**
+ * Intents: declared must-allow / must-deny flows, checked exactly against a compiled ruleset. A violated intent
+ * comes with a counterexample packet and the rule that decided it.
+ *
+ * The intents file is YAML: a list (or `intents:` holding a list) of
+ *   - name: shop https
+ *     must: allow            # or deny
+ *     from: any              # CIDR list or any
+ *     to: 192.0.2.10
+ *     proto: tcp
+ *     dport: 80,443          # ports and ranges, or a YAML list
+ *     iif: eth0              # optional; also oif, sport, ct-state (default new), family, icmp-type, hook
+ *
+ * Parsing is pure (text in, intents out): the CLI reads the file. Errors name file:line:column, the field, the
+ * value and what would be valid.
+ */
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { ParseError, UserError } from '../errors.js';
+import type { Packet } from '../firewall/model.js';
+import { TRACE_HOOKS, type TraceHook } from '../firewall/tracer.js';
+import {
+  type DeciderInfo,
+  decidersOf,
+  describeSet,
+  type FlowDescription,
+  formatDecider,
+  formatPacket,
+  share,
+} from './describe.js';
+import {
+  type FlowField,
+  type FlowSpec,
+  type FlowSpecInput,
+  flowPreference,
+  flowSet,
+  parseFlowSpec,
+} from './flow-spec.js';
+import type { CompiledRuleset, PacketSet } from './types.js';
+
+export interface Intent {
+  readonly name: string;
+  readonly must: 'allow' | 'deny';
+  readonly hook?: TraceHook;
+  readonly spec: FlowSpec;
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+const FIELD_OF_KEY: Readonly<Record<string, FlowField>> = {
+  family: 'family',
+  from: 'from',
+  to: 'to',
+  proto: 'proto',
+  sport: 'sport',
+  dport: 'dport',
+  iif: 'iif',
+  oif: 'oif',
+  'ct-state': 'ctState',
+  'icmp-type': 'icmpType',
+};
+const KEYS = ['name', 'must', 'hook', ...Object.keys(FIELD_OF_KEY)];
+
+/** Parses an intents file; every problem is a ParseError at file:line:column. */
+export function parseIntents(text: string, file: string): Intent[] {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const pos = (offset: number | undefined) => lc.linePos(offset ?? 0);
+  const err = (node: Node | null | undefined, token: string, expected: string, message?: string): ParseError => {
+    const p = pos(node?.range?.[0]);
+    return new ParseError(file, p.line, p.col, token, expected, message);
+  };
+  const first = doc.errors[0];
+  if (first) {
+    const p = first.linePos?.[0] ?? pos(first.pos[0]);
+    const msg = first.message.split('\n')[0] ?? first.message;
+    throw new ParseError(file, p.line, p.col, '', 'valid YAML', `invalid YAML: ${msg}`);
+  }
+  let root = doc.contents as Node | null;
+  if (isMap(root)) {
+    const list = root.get('intents', true) as Node | undefined;
+    if (!list) throw err(root, 'a map', "a list of intents (or a map with key 'intents')");
+    root = list;
+  }
+  if (root === null || root === undefined) return [];
+  if (!isSeq(root)) throw err(root, String((root as { toJSON?: () => unknown }).toJSON?.() ?? ''), 'a list of intents');
+
+  const intents: Intent[] = [];
+  const names = new Set<string>();
+  root.items.forEach((item, index) => {
+    const node = item as Node;
+    if (!isMap(node)) {
+      throw err(node, String(isScalar(node) ? node.value : ''), 'an intent: a map with name, must and flow fields');
+    }
+    const at = pos(node.range?.[0]);
+    const values = new Map<string, { value: unknown; node: Node }>();
+    for (const pair of node.items) {
+      const keyNode = pair.key as Node;
+      const key = isScalar(keyNode) ? String(keyNode.value) : '';
+      if (!KEYS.includes(key)) {
+        throw err(keyNode, key, `one of ${KEYS.join(', ')}`, `unknown intent field '${key}'`);
+      }
+      const valueNode = (pair.value ?? keyNode) as Node;
+      values.set(key, { value: pair.value === null ? null : (pair.value as Node).toJSON(), node: valueNode });
+    }
+    const nameV = values.get('name');
+    const name = nameV === undefined ? `intent ${index + 1}` : String(nameV.value);
+    if (nameV && (typeof nameV.value !== 'string' || nameV.value.trim() === '')) {
+      throw err(nameV.node, String(nameV.value), 'a non-empty name', 'name: not a non-empty string');
+    }
+    if (names.has(name)) throw err(nameV?.node ?? node, name, 'a unique name', `duplicate intent name '${name}'`);
+    names.add(name);
+    const mustV = values.get('must');
+    if (!mustV) throw err(node, name, "a 'must' field: allow or deny", `intent '${name}' has no 'must'`);
+    if (mustV.value !== 'allow' && mustV.value !== 'deny') {
+      throw err(
+        mustV.node,
+        String(mustV.value),
+        'allow or deny',
+        `must: '${String(mustV.value)}' is not allow or deny`,
+      );
+    }
+    const hookV = values.get('hook');
+    if (hookV && !(TRACE_HOOKS as readonly unknown[]).includes(hookV.value)) {
+      throw err(
+        hookV.node,
+        String(hookV.value),
+        `one of ${TRACE_HOOKS.join(', ')}`,
+        `hook: unknown hook '${String(hookV.value)}'`,
+      );
+    }
+    const input: Record<string, unknown> = {};
+    const keyOfField = new Map<FlowField, string>();
+    for (const [key, field] of Object.entries(FIELD_OF_KEY)) {
+      const v = values.get(key);
+      if (v) {
+        input[field] = v.value;
+        keyOfField.set(field, key);
+      }
+    }
+    // Intents are about opening connections: with every ct state, any stateful ruleset would "accept" established
+    // packets of a denied service and "drop" invalid packets of an allowed one. Write ct-state to include others.
+    if (input.ctState === undefined) input.ctState = 'new';
+    let spec: FlowSpec;
+    try {
+      spec = parseFlowSpec(input as FlowSpecInput, { label: (field) => keyOfField.get(field) ?? field });
+    } catch (e) {
+      if (!(e instanceof UserError) || typeof e.details.field !== 'string') throw e;
+      // Re-throw at the value's position in the file, as a ParseError naming the field, the value and what is valid.
+      const key = keyOfField.get(e.details.field as FlowField) ?? String(e.details.field);
+      const v = values.get(key);
+      const p = pos(v?.node.range?.[0] ?? node.range?.[0]);
+      const why = String(e.details.why ?? '');
+      const cut = why.indexOf('; expected ');
+      const reason = cut >= 0 ? why.slice(0, cut) : why;
+      const expected = cut >= 0 ? why.slice(cut + '; expected '.length) : `a valid ${key}`;
+      const value = String(e.details.value ?? '');
+      throw new ParseError(file, p.line, p.col, value, expected, `intent '${name}': ${key} '${value}': ${reason}`);
+    }
+    intents.push({
+      name,
+      must: mustV.value,
+      ...(hookV ? { hook: hookV.value as TraceHook } : {}),
+      spec,
+      file,
+      line: at.line,
+      column: at.col,
+    });
+  });
+  return intents;
+}
+
+export type IntentStatus = 'holds' | 'violated' | 'uncertain';
+
+export interface IntentResult {
+  readonly intent: Intent;
+  readonly hook: TraceHook;
+  readonly status: IntentStatus;
+  /** Packets of the intent's flow. */
+  readonly packets: bigint;
+  /** Packets that violate it (certainly). */
+  readonly violating: PacketSet;
+  /** Packets whose fate depends on opaque matches. */
+  readonly uncertain: PacketSet;
+  readonly counterexample?: Packet;
+  /** Who decided the counterexample. */
+  readonly decidedBy?: DeciderInfo;
+  readonly flows: readonly FlowDescription[];
+}
+
+/** Checks intents; `compile(hook)` gives the ruleset compiled for a hook (the caller caches). */
+export function checkIntents(
+  intents: readonly Intent[],
+  compile: (hook: TraceHook) => CompiledRuleset,
+  defaultHook: TraceHook = 'input',
+  limit = 5,
+): IntentResult[] {
+  return intents.map((intent) => {
+    const hook = intent.hook ?? defaultHook;
+    const c = compile(hook);
+    const flow = flowSet(c.space, intent.spec);
+    const bad = intent.must === 'allow' ? c.verdict('drop').or(c.verdict('reject')) : c.verdict('accept');
+    const violating = flow.and(bad);
+    const uncertain = flow.and(c.uncertain());
+    const prefer = flowPreference(intent.spec);
+    const status: IntentStatus = !violating.isEmpty() ? 'violated' : !uncertain.isEmpty() ? 'uncertain' : 'holds';
+    const base = { intent, hook, status, packets: flow.count(), violating, uncertain };
+    if (status !== 'violated') return { ...base, flows: [] };
+    // The first described flow's example: the largest violating flow, with readable addresses.
+    const d = describeSet(violating, { limit, compiled: c, prefer });
+    const counterexample = d.flows[0]?.example ?? violating.example(prefer);
+    const decidedBy = counterexample ? decidersOf(c, c.space.fromPacket(counterexample))[0] : undefined;
+    return {
+      ...base,
+      flows: d.flows,
+      ...(counterexample ? { counterexample } : {}),
+      ...(decidedBy ? { decidedBy } : {}),
+    };
+  });
+}
+
+export function renderIntents(results: readonly IntentResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const i = r.intent;
+    const head = `${i.file}:${i.line}: ${i.name} (must ${i.must}, hook ${r.hook})`;
+    if (r.status === 'holds') {
+      lines.push(`ok        ${head}`);
+      continue;
+    }
+    if (r.status === 'uncertain') {
+      lines.push(`UNCERTAIN ${head}: ${share(r.uncertain.count(), r.packets)} of its packets depend on opaque matches`);
+      continue;
+    }
+    lines.push(
+      `VIOLATED  ${head}: ${share(r.violating.count(), r.packets)} of its packets are ${i.must === 'allow' ? 'not accepted' : 'accepted'}`,
+    );
+    if (r.counterexample) lines.push(`    counterexample: ${formatPacket(r.counterexample)}`);
+    if (r.decidedBy) lines.push(`    decided ${r.decidedBy.verdict} by ${formatDecider(r.decidedBy)}`);
+    for (const f of r.flows) lines.push(`    ${f.text}`);
+  }
+  const violated = results.filter((r) => r.status === 'violated').length;
+  lines.push('');
+  lines.push(
+    violated === 0
+      ? `all ${results.length} intents hold${results.some((r) => r.status === 'uncertain') ? ' (some only uncertainly)' : ''}`
+      : `${violated} of ${results.length} intents violated`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function intentsJson(results: readonly IntentResult[]): unknown {
+  return {
+    ok: results.every((r) => r.status !== 'violated'),
+    intents: results.map((r) => ({
+      name: r.intent.name,
+      must: r.intent.must,
+      hook: r.hook,
+      file: r.intent.file,
+      line: r.intent.line,
+      status: r.status,
+      packets: r.packets,
+      violatingPackets: r.violating.count(),
+      uncertainPackets: r.uncertain.count(),
+      ...(r.counterexample ? { counterexample: r.counterexample } : {}),
+      ...(r.decidedBy ? { decidedBy: r.decidedBy } : {}),
+      flows: r.flows.map((f) => ({
+        description: f.text,
+        packets: f.packets,
+        ...(f.example ? { example: f.example } : {}),
+      })),
+    })),
+  };
+}

@@ -1,0 +1,310 @@
+/**
+ * Unreachable rules: every rule that can never apply to a packet on a hook path, classified and with its cover.
+ *
+ * - empty: the rule's own match is unsatisfiable (`tcp dport 22 udp dport 53`, `ip saddr 10.0.0.0/8 ip saddr
+ *   192.168.0.0/16`).
+ * - shadowed: the packets it was written for are decided before it, and at least one of them gets a different
+ *   verdict than the rule would give: a conflict, usually a bug (an accept that never accepts).
+ * - redundant: every packet it was written for already gets the outcome the rule would give.
+ *
+ * "The packets it was written for" are those of its match that enter its chain. The cover is computed exactly
+ * from the engine's decisions restricted to that set, so a rule hidden by two earlier rules together (neither
+ * alone) is found and both are named. When no packet of its match enters its chain at all, the cover names the
+ * jumps whose condition keeps them out, and whatever decided the packets before they got that far (earlier base
+ * chains' drops, for instance).
+ *
+ * Rules without a final verdict (counter, log, return, ...) cannot conflict and are redundant when unreachable;
+ * unreachable jump/goto/vmap/nat/queue rules are reported as shadowed, since they would have changed the path.
+ * Rules of chains that no base chain jumps to are listed separately: they are never entered on any hook.
+ */
+import type { FinalVerdict, Rule, Ruleset } from '../firewall/model.js';
+import type { TraceHook } from '../firewall/tracer.js';
+import { type DeciderInfo, decidersOf, formatDecider, share } from './describe.js';
+import type { CompiledRuleset, PacketSet, RuleRef } from './types.js';
+
+export type UnreachableClass = 'empty' | 'shadowed' | 'redundant';
+
+/** What the rule does when it applies. */
+export type RuleKind =
+  | 'accept'
+  | 'drop'
+  | 'reject'
+  | 'queue'
+  | 'continue'
+  | 'return'
+  | 'jump'
+  | 'goto'
+  | 'nat'
+  | 'vmap'
+  | 'no-verdict';
+
+export interface CoverItem {
+  /** `decided`: decided these packets before the rule; `entry`: a jump/goto into the rule's chain whose condition
+   * keeps these packets out. */
+  readonly role: 'decided' | 'entry';
+  readonly decider: DeciderInfo;
+}
+
+export interface UnreachableRule {
+  readonly ref: RuleRef;
+  readonly class: UnreachableClass;
+  readonly kind: RuleKind;
+  /** Packets of its match the analysis is about (0 for empty rules). */
+  readonly packets: bigint;
+  /** Whether no packet of the rule's match enters its chain. */
+  readonly chainKeepsOut: boolean;
+  readonly cover: readonly CoverItem[];
+  /** Packets of the scope whose outcome depends on opaque matches (not in the cover: nobody decides them surely). */
+  readonly uncertain?: bigint;
+  /** The packets of the scope that get a different verdict (shadowed rules only). */
+  readonly conflicting?: PacketSet;
+}
+
+export interface NeverEnteredRule {
+  readonly family: string;
+  readonly table: string;
+  readonly chain: string;
+  readonly position: number;
+  readonly rule: Rule;
+}
+
+export interface UnreachableReport {
+  readonly hook: TraceHook;
+  readonly rulesChecked: number;
+  readonly unreachable: readonly UnreachableRule[];
+  readonly neverEntered: readonly NeverEnteredRule[];
+}
+
+export function ruleKind(rule: Rule): RuleKind {
+  const v = rule.verdict;
+  if (!v) return 'no-verdict';
+  return v.kind;
+}
+
+/** The final verdict a rule gives, when it gives one. */
+function ruleOutcome(rule: Rule): FinalVerdict | undefined {
+  const k = ruleKind(rule);
+  return k === 'accept' || k === 'drop' || k === 'reject' ? k : undefined;
+}
+
+const chainKey = (family: string, table: string, chain: string) => `${family}\u0000${table}\u0000${chain}`;
+
+function targetsOf(rule: Rule): string[] {
+  const v = rule.verdict;
+  if (!v) return [];
+  if (v.kind === 'jump' || v.kind === 'goto') return [v.target];
+  if (v.kind === 'vmap') {
+    return v.entries.flatMap((e) => (e.verdict.kind === 'jump' || e.verdict.kind === 'goto' ? [e.verdict.target] : []));
+  }
+  return [];
+}
+
+/** Rules of chains that no base chain (of any hook) reaches through jumps, gotos and verdict maps. */
+export function neverEnteredRules(ruleset: Ruleset): NeverEnteredRule[] {
+  const out: NeverEnteredRule[] = [];
+  for (const t of ruleset.tables) {
+    if (t.outOfScope) continue;
+    const byName = new Map(t.chains.map((c) => [c.name, c]));
+    const seen = new Set<string>();
+    const stack = t.chains.filter((c) => c.base).map((c) => c.name);
+    while (stack.length > 0) {
+      const name = stack.pop() as string;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      for (const r of byName.get(name)?.rules ?? []) for (const target of targetsOf(r)) stack.push(target);
+    }
+    for (const c of t.chains) {
+      if (seen.has(c.name)) continue;
+      c.rules.forEach((rule, i) => {
+        out.push({ family: t.family, table: t.name, chain: c.name, position: i + 1, rule });
+      });
+    }
+  }
+  return out;
+}
+
+export function findUnreachable(compiled: CompiledRuleset): UnreachableReport {
+  const rules = compiled.rules();
+  const firstOf = new Map<string, RuleRef>();
+  const entriesOf = new Map<string, RuleRef[]>();
+  for (const r of rules) {
+    const key = chainKey(r.family, r.table, r.chain);
+    const first = firstOf.get(key);
+    if (!first || r.position < first.position) firstOf.set(key, r);
+    for (const target of targetsOf(r.rule)) {
+      const tk = chainKey(r.family, r.table, target);
+      const list = entriesOf.get(tk);
+      if (list) list.push(r);
+      else entriesOf.set(tk, [r]);
+    }
+  }
+  const entered = new Map<string, PacketSet>();
+  const enteredSet = (key: string): PacketSet => {
+    let s = entered.get(key);
+    if (!s) {
+      const first = firstOf.get(key);
+      s = first ? compiled.arriving(first) : compiled.space.none();
+      entered.set(key, s);
+    }
+    return s;
+  };
+
+  const out: UnreachableRule[] = [];
+  for (const ref of rules) {
+    if (!compiled.hits(ref).isEmpty()) continue;
+    const kind = ruleKind(ref.rule);
+    // An ip table's chain sees IPv4 packets only: its rule's match means the IPv4 part (IPv6 packets never get
+    // there, and must not count as "kept out" or "decided elsewhere").
+    const fam = ref.family === 'ip' ? 'ipv4' : ref.family === 'ip6' ? 'ipv6' : undefined;
+    const raw = compiled.matchSet(ref);
+    const match = fam ? raw.and(compiled.space.fromCube({ nfproto: [{ kind: 'symbol', value: fam }] })) : raw;
+    if (match.isEmpty()) {
+      out.push({ ref, class: 'empty', kind, packets: 0n, chainKeepsOut: false, cover: [] });
+      continue;
+    }
+    const key = chainKey(ref.family, ref.table, ref.chain);
+    const inChain = match.and(enteredSet(key));
+    let scope: PacketSet;
+    const cover: CoverItem[] = [];
+    const chainKeepsOut = inChain.isEmpty();
+    if (!chainKeepsOut) {
+      scope = inChain;
+      for (const d of decidersOf(compiled, scope)) cover.push({ role: 'decided', decider: d });
+    } else {
+      // No packet of the match enters the chain: name the entries that keep them out, and what decided the
+      // packets that never got to an entry.
+      let atEntries = compiled.space.none();
+      for (const j of entriesOf.get(key) ?? []) {
+        const at = compiled.arriving(j).and(match);
+        if (at.isEmpty()) continue;
+        atEntries = atEntries.or(at);
+        cover.push({
+          role: 'entry',
+          decider: {
+            kind: 'rule',
+            verdict: 'accept',
+            family: j.family,
+            table: j.table,
+            chain: j.chain,
+            position: j.position,
+            file: j.rule.origin.file,
+            line: j.rule.origin.line,
+            text: j.rule.text,
+            packets: at.count(),
+          },
+        });
+      }
+      const before = match.minus(atEntries);
+      for (const d of decidersOf(compiled, before)) cover.push({ role: 'decided', decider: d });
+      scope = atEntries.isEmpty() ? match : atEntries;
+    }
+    const outcome = ruleOutcome(ref.rule);
+    let cls: UnreachableClass;
+    let conflicting: PacketSet | undefined;
+    if (outcome) {
+      // Only certain verdicts count as a conflict: packets whose fate hangs on an opaque match prove nothing.
+      const differ = scope.minus(compiled.verdict(outcome)).minus(compiled.uncertain());
+      cls = differ.isEmpty() ? 'redundant' : 'shadowed';
+      if (cls === 'shadowed') conflicting = differ;
+    } else {
+      cls =
+        kind === 'jump' || kind === 'goto' || kind === 'vmap' || kind === 'nat' || kind === 'queue'
+          ? 'shadowed'
+          : 'redundant';
+    }
+    const uncertain = scope.and(compiled.uncertain()).count();
+    out.push({
+      ref,
+      class: cls,
+      uncertain,
+      kind,
+      packets: scope.count(),
+      chainKeepsOut,
+      cover,
+      ...(conflicting ? { conflicting } : {}),
+    });
+  }
+  return {
+    hook: compiled.hook,
+    rulesChecked: rules.length,
+    unreachable: out,
+    neverEntered: neverEnteredRules(compiled.ruleset),
+  };
+}
+
+const where = (r: Rule) => `${r.origin.file}:${r.origin.line}`;
+
+export function renderUnreachable(rep: UnreachableReport): string {
+  const lines: string[] = [];
+  const n = rep.unreachable.length;
+  lines.push(
+    `hook ${rep.hook}: ${rep.rulesChecked} rules checked, ${n === 0 ? 'no unreachable rules' : `${n} unreachable`}`,
+  );
+  for (const u of rep.unreachable) {
+    lines.push('');
+    lines.push(`${where(u.ref.rule)}: ${u.ref.rule.text}  [${u.ref.table}/${u.ref.chain} #${u.ref.position}]`);
+    const kind = u.kind === 'no-verdict' ? 'rule without verdict' : `${u.kind} rule`;
+    if (u.class === 'empty') {
+      lines.push(`  empty (${kind}): its match can never be true`);
+      continue;
+    }
+    const why =
+      u.class === 'shadowed'
+        ? u.conflicting
+          ? `${u.conflicting.count() === u.packets ? 'all' : share(u.conflicting.count(), u.packets)} of its packets get a different verdict`
+          : 'it never gets to act on its packets'
+        : 'its packets already get the same outcome';
+    lines.push(`  ${u.class} (${kind}): ${why}`);
+    if (u.chainKeepsOut) lines.push('  none of its packets enter its chain');
+    if (u.uncertain !== undefined && u.uncertain > 0n) {
+      lines.push(
+        `    uncertain for ${share(u.uncertain, u.packets)}: opaque matches (limits, unknown sets, ...) decide them`,
+      );
+    }
+    for (const c of u.cover) {
+      const d = c.decider;
+      if (c.role === 'entry') lines.push(`    kept out by the condition of ${formatDecider(d)}`);
+      else lines.push(`    covered by (${d.verdict}, ${share(d.packets, u.packets)}) ${formatDecider(d)}`);
+    }
+  }
+  if (rep.neverEntered.length > 0) {
+    lines.push('');
+    lines.push(`chain never entered (no base chain jumps to it): ${rep.neverEntered.length} rules`);
+    for (const r of rep.neverEntered) {
+      lines.push(`  ${where(r.rule)}: ${r.rule.text}  [${r.table}/${r.chain} #${r.position}]`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function unreachableJson(rep: UnreachableReport): unknown {
+  return {
+    hook: rep.hook,
+    rulesChecked: rep.rulesChecked,
+    unreachable: rep.unreachable.map((u) => ({
+      file: u.ref.rule.origin.file,
+      line: u.ref.rule.origin.line,
+      family: u.ref.family,
+      table: u.ref.table,
+      chain: u.ref.chain,
+      position: u.ref.position,
+      text: u.ref.rule.text,
+      class: u.class,
+      kind: u.kind,
+      packets: u.packets,
+      chainKeepsOut: u.chainKeepsOut,
+      ...(u.conflicting ? { conflictingPackets: u.conflicting.count() } : {}),
+      ...(u.uncertain ? { uncertainPackets: u.uncertain } : {}),
+      cover: u.cover.map((c) => ({ role: c.role, ...c.decider })),
+    })),
+    neverEntered: rep.neverEntered.map((r) => ({
+      file: r.rule.origin.file,
+      line: r.rule.origin.line,
+      family: r.family,
+      table: r.table,
+      chain: r.chain,
+      position: r.position,
+      text: r.rule.text,
+    })),
+  };
+}
