@@ -776,6 +776,18 @@ class Compiled implements CompiledBddRuleset {
    * the bottom of the order: pulling a large set back through thousands of dnat flows then shares its subgraphs
    * instead of rebuilding them under each flow's opaque conditions.
    */
+  /** Each decider's packets pulled back to original packets, computed once: decisions() is called per query. */
+  private readonly pulledRecs = new Map<DecRec, number>();
+
+  private pulledRec(stages: readonly Stage[], i: number, rec: DecRec): number {
+    let n = this.pulledRecs.get(rec);
+    if (n === undefined) {
+      n = this.pull(stages, i, this.b.orAll(rec.nodes));
+      this.pulledRecs.set(rec, n);
+    }
+    return n;
+  }
+
   private pull(stages: readonly Stage[], i: number, x: number): number {
     const b = this.b;
     x = this.space.dropOpaque(x);
@@ -814,7 +826,7 @@ class Compiled implements CompiledBddRuleset {
       stages.forEach((st, i) => {
         for (const rec of st.decisions.values()) {
           if (rec.verdict === 'accept-event') continue;
-          raw.get(rec.verdict)!.push(this.pull(stages, i, b.orAll(rec.nodes)));
+          raw.get(rec.verdict)!.push(this.pulledRec(stages, i, rec));
         }
         if (st.forced.length > 0) forced.push(this.pull(stages, i, b.orAll(st.forced)));
         const approxOut = st.outputs.filter((f) => f.t.approx).map((f) => f.s);
@@ -925,7 +937,7 @@ class Compiled implements CompiledBddRuleset {
           if (rec.verdict === 'accept-event') continue;
           const cert = b.and(this.verdicts!.get(rec.verdict)!, within);
           if (cert === 0) continue;
-          const n = b.and(this.pull(stages, i, b.orAll(rec.nodes)), cert);
+          const n = b.and(this.pulledRec(stages, i, rec), cert);
           add(key, rec.decider, rec.verdict, n);
         }
       });
@@ -940,7 +952,7 @@ class Compiled implements CompiledBddRuleset {
         // Within a stage (nat core), a later chain's accept is the one the tracer reports.
         for (const [key, rec] of [...st.decisions].reverse()) {
           if (rec.verdict !== 'accept-event' || acceptLeft === 0) continue;
-          const n = b.and(this.pull(stages, i, b.orAll(rec.nodes)), acceptLeft);
+          const n = b.and(this.pulledRec(stages, i, rec), acceptLeft);
           if (n === 0) continue;
           add(key, rec.decider, 'accept', n);
           acceptLeft = b.diff(acceptLeft, n);

@@ -33,15 +33,15 @@ import type { Cube, PacketSet, PacketSpace } from './types.js';
 
 /** Variable order, top first. */
 const FIELD_ORDER: readonly Field[] = [
-  'mark',
-  'ip.daddr',
-  'dport',
-  'daddr.type',
   'nfproto',
   'l4proto',
+  'ct.state',
   'iifname',
   'oifname',
-  'ct.state',
+  'mark',
+  'daddr.type',
+  'ip.daddr',
+  'dport',
   'saddr.type',
   'ip.saddr',
   'sport',
