@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileRuleset, createPacketSpace } from '../../src/analysis/index.js';
 import { includeFromDisk } from '../../src/firewall/load.js';
 import type { FinalVerdict, Packet, Rule, Ruleset } from '../../src/firewall/model.js';
 import { mergeRulesets } from '../../src/firewall/parse.js';
@@ -77,6 +78,8 @@ interface Stats {
   rejectUnobservable: number;
   excluded: Record<string, number>;
   kernel: Record<FinalVerdict, number>;
+  /** The packet-space engine (what `rampart reach` answers from), checked on the same probes. */
+  engine: { comparisons: number; agree: number; uncertain: number };
 }
 const stats: Stats = {
   rulesets: 0,
@@ -87,6 +90,7 @@ const stats: Stats = {
   rejectUnobservable: 0,
   excluded: {},
   kernel: { accept: 0, drop: 0, reject: 0 },
+  engine: { comparisons: 0, agree: 0, uncertain: 0 },
 };
 const exclude = (why: string, n = 1): void => {
   stats.excluded[why] = (stats.excluded[why] ?? 0) + n;
@@ -192,6 +196,19 @@ function isStub(e: unknown): boolean {
 /**
  * Compares kernel observations with the tracer for every view of one ruleset. Returns the disagreement reports.
  */
+/** The engine's answer for one packet: which certain verdict set holds it (compiled once per ruleset). */
+const compiledCache = new WeakMap<Ruleset, ReturnType<typeof compileRuleset>>();
+function engineVerdictOf(ruleset: Ruleset, packet: Packet): FinalVerdict | 'uncertain' {
+  let c = compiledCache.get(ruleset);
+  if (!c) {
+    const space = createPacketSpace([ruleset], { interfaces: ['eth0', 'eth1', 'lo'] });
+    c = compileRuleset(ruleset, { hook: 'input', space });
+    compiledCache.set(ruleset, c);
+  }
+  for (const v of ['accept', 'drop', 'reject'] as const) if (c.verdict(v).contains(packet, 'input')) return v;
+  return 'uncertain';
+}
+
 function compare(label: string, views: readonly View[], observed: readonly KernelObservation[]): string[] {
   const failures: string[] = [];
   stats.rulesets++;
@@ -234,6 +251,21 @@ function compare(label: string, views: readonly View[], observed: readonly Kerne
       }
       stats.comparisons++;
       const kernel = o.verdict;
+      if (view === loaded) {
+        const engineVerdict = engineVerdictOf(view.ruleset, toPacket(o.probe));
+        if (engineVerdict === 'uncertain') stats.engine.uncertain++;
+        else {
+          stats.engine.comparisons++;
+          const engineAgrees = rejectObservable
+            ? engineVerdict === kernel
+            : (engineVerdict === 'accept') === (kernel === 'accept');
+          if (engineAgrees) stats.engine.agree++;
+          else
+            failures.push(
+              `${label} [engine, ${view.name}]\n  packet: ${describeProbe(o.probe)}\n  kernel: ${kernel}\n  engine: ${engineVerdict}`,
+            );
+        }
+      }
       let agree: boolean;
       if (rejectObservable) agree = kernel === ours.verdict;
       else {
@@ -352,6 +384,7 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
         `  kernel verdicts: accept ${stats.kernel.accept}, drop ${stats.kernel.drop}, reject ${stats.kernel.reject}`,
         `  comparisons ${stats.comparisons} (probes x parsed views), agree ${stats.agree}, accept-only ${stats.rejectUnobservable}`,
         `  excluded: ${ex || 'none'}`,
+        `  engine (rampart reach's verdict sets) on the same probes: ${stats.engine.comparisons} compared, ${stats.engine.agree} agree, ${stats.engine.uncertain} uncertain`,
         ...(pendingReason ? [`  tracer comparison pending: ${pendingReason}`] : []),
       ].join('\n'),
     );
@@ -712,6 +745,8 @@ COMMIT
       for (const v of ['accept', 'drop', 'reject'] as const)
         expect(stats.kernel[v]).toBeGreaterThan(stats.packets / 20);
       expect(stats.comparisons).toBeGreaterThan(0);
+      // reach answers (the engine's verdict sets) were checked against the kernel on at least 2,000 packets too
+      expect(stats.engine.comparisons).toBeGreaterThanOrEqual(MIN_PACKETS);
     });
   });
 });
