@@ -16,9 +16,9 @@
  *   output) and queue also make the affected packets uncertain (`forced`).
  */
 import { UserError } from '../errors.js';
+import { hookEntries } from '../firewall/hook-order.js';
 import type {
   Chain,
-  Family,
   Field,
   FieldMatch,
   FinalVerdict,
@@ -162,68 +162,6 @@ interface Stage {
   readonly forced: number[];
   /** What leaves the stage (to the next one). */
   outputs: Flow[];
-}
-
-interface BaseRef {
-  readonly table: Table;
-  readonly chain: Chain;
-  readonly order: number;
-}
-
-type HookEntry =
-  | { readonly kind: 'chain'; readonly base: BaseRef }
-  | { readonly kind: 'nat'; readonly priority: number; readonly members: readonly BaseRef[] };
-
-const NAT_CORE_PRIORITY: Readonly<Record<TraceHook, number>> = {
-  prerouting: -100,
-  output: -100,
-  input: 100,
-  postrouting: 100,
-  forward: 0,
-};
-
-function byPriority(pa: number, oa: number, pb: number, ob: number): number {
-  return pa !== pb ? pa - pb : ob - oa;
-}
-
-function familyMatches(f: Family, l3: L3): boolean {
-  return f === 'inet' || (f === 'ip' && l3 === 'ipv4') || (f === 'ip6' && l3 === 'ipv6');
-}
-
-/** As the tracer's hookEntries: base chains by priority (later-registered first on ties), nat chains in the nat core. */
-function hookEntries(rs: Ruleset, hook: TraceHook, l3: L3): HookEntry[] {
-  const chains: BaseRef[] = [];
-  const nat: BaseRef[] = [];
-  let order = 0;
-  let firstNat: number | undefined;
-  for (const table of rs.tables) {
-    if (table.outOfScope || !familyMatches(table.family, l3)) {
-      order += table.chains.length;
-      continue;
-    }
-    for (const chain of table.chains) {
-      order++;
-      const b = chain.base;
-      if (!b) continue;
-      const isNat = b.type === 'nat' && hook !== 'forward';
-      if (isNat) firstNat ??= order;
-      if (b.hook !== hook) continue;
-      (isNat ? nat : chains).push({ table, chain, order });
-    }
-  }
-  const prio = (r: BaseRef) => r.chain.base!.priority;
-  const entries: { e: HookEntry; priority: number; order: number }[] = chains.map((base) => ({
-    e: { kind: 'chain', base },
-    priority: prio(base),
-    order: base.order,
-  }));
-  if (nat.length > 0) {
-    nat.sort((a, b) => byPriority(prio(a), a.order, prio(b), b.order));
-    const priority = NAT_CORE_PRIORITY[hook];
-    entries.push({ e: { kind: 'nat', priority, members: nat }, priority, order: firstNat ?? 0 });
-  }
-  entries.sort((a, b) => byPriority(a.priority, a.order, b.priority, b.order));
-  return entries.map((x) => x.e);
 }
 
 function devices(hook: TraceHook, path: readonly TraceHook[]): { iif: boolean; oif: boolean } {

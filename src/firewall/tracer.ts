@@ -19,6 +19,7 @@
  * chain costs a few milliseconds once compiled.
  */
 import { UserError } from '../errors.js';
+import { type BaseRef, type HookEntry, hookEntries as orderedHookEntries } from './hook-order.js';
 import type {
   AddrType,
   ChainType,
@@ -664,84 +665,12 @@ function chainByName(cr: CompiledRuleset, table: ModelTable, name: string): Mode
   return m.get(name);
 }
 
-function familyMatches(f: Family, l3: L3): boolean {
-  return f === 'inet' || (f === 'ip' && l3 === 'ipv4') || (f === 'ip6' && l3 === 'ipv6');
-}
-
-interface BaseRef {
-  readonly table: ModelTable;
-  readonly chain: ModelChain;
-  /** Registration order: position in the ruleset (tables, then chains, as loaded). */
-  readonly order: number;
-}
-
-/** One slot in a hook's run order: a base chain, or the nat core with the nat chains it runs. */
-type HookEntry =
-  | { readonly kind: 'chain'; readonly base: BaseRef }
-  | { readonly kind: 'nat'; readonly priority: number; readonly members: readonly BaseRef[] };
-
-/**
- * The priority the kernel's nat core hooks in at (NF_IP_PRI_NAT_DST / NF_IP_PRI_NAT_SRC). nat chains are not hooked
- * in themselves: the nat core runs them, ordered by their own priorities, at this priority.
- */
-const NAT_CORE_PRIORITY: Readonly<Record<TraceHook, number>> = {
-  prerouting: -100,
-  output: -100,
-  input: 100,
-  postrouting: 100,
-  forward: 0,
-};
-
-/** Priority ascending; equal priorities run the later-registered hook first (see hookEntries). */
-function byPriority(pa: number, oa: number, pb: number, ob: number): number {
-  return pa !== pb ? pa - pb : ob - oa;
-}
-
-/**
- * What runs on a hook for a packet family, in the kernel's order:
- * - hooks by priority; on equal priority the kernel puts a new hook BEFORE the ones already there
- *   (nf_hook_entries_grow), so the later-registered chain runs first. A ruleset loaded from a file registers its
- *   chains in the order written (tables, then chains), so ties run in reverse file order. The kernel agreement
- *   suite (test/kernel) checks this on real netfilter.
- * - nat chains run inside the nat core's hook (priority -100 for prerouting/output, 100 for input/postrouting),
- *   registered with the first nat chain of the family; among themselves they are ordered by their own priority.
- */
+/** hookEntries of hook-order.ts, cached per compiled ruleset. */
 function hookEntries(cr: CompiledRuleset, rs: Ruleset, hook: TraceHook, l3: L3): readonly HookEntry[] {
   const key = `${hook}/${l3}`;
   let list = cr.bases.get(key);
   if (!list) {
-    const chains: BaseRef[] = [];
-    const nat: BaseRef[] = [];
-    let order = 0;
-    let firstNat: number | undefined;
-    for (const table of rs.tables) {
-      if (table.outOfScope || !familyMatches(table.family, l3)) {
-        order += table.chains.length;
-        continue;
-      }
-      for (const chain of table.chains) {
-        order++;
-        const b = chain.base;
-        if (!b) continue;
-        const isNat = b.type === 'nat' && hook !== 'forward';
-        if (isNat) firstNat ??= order;
-        if (b.hook !== hook) continue;
-        (isNat ? nat : chains).push({ table, chain, order });
-      }
-    }
-    const prio = (r: BaseRef) => r.chain.base!.priority;
-    const entries: { e: HookEntry; priority: number; order: number }[] = chains.map((base) => ({
-      e: { kind: 'chain', base },
-      priority: prio(base),
-      order: base.order,
-    }));
-    if (nat.length > 0) {
-      nat.sort((a, b) => byPriority(prio(a), a.order, prio(b), b.order));
-      const priority = NAT_CORE_PRIORITY[hook];
-      entries.push({ e: { kind: 'nat', priority, members: nat }, priority, order: firstNat ?? 0 });
-    }
-    entries.sort((a, b) => byPriority(a.priority, a.order, b.priority, b.order));
-    list = entries.map((x) => x.e);
+    list = orderedHookEntries(rs, hook, l3);
     cr.bases.set(key, list);
   }
   return list;
