@@ -690,6 +690,15 @@ function mergeFlows(b: Bdd, flows: readonly Flow[]): Flow[] {
 // ---------------------------------------------------------------------------------------------------------------
 // The compiled ruleset
 
+/** A block of deciders in decision order: a leaf holds one decider, an inner node the union of its leaves. */
+interface DeciderTree {
+  readonly union: number;
+  readonly children?: readonly DeciderTree[];
+  readonly entry?: { readonly key: string; readonly rec: DecRec };
+}
+
+const TREE_FANOUT = 8;
+
 class Compiled implements CompiledBddRuleset {
   private readonly b: Bdd;
   private verdicts?: Map<FinalVerdict, number>;
@@ -854,6 +863,54 @@ class Compiled implements CompiledBddRuleset {
     return this.info(rule).hits.length > 0;
   }
 
+  private readonly trees = new Map<L3, DeciderTree | undefined>();
+
+  /**
+   * The final deciders of a family (accept-events aside) as leaves of a tree in decision order, each inner node
+   * holding the union of its leaves' pulled-back packets. Built once; decisions() prunes whole blocks with it.
+   */
+  private deciderTree(family: L3, stages: readonly Stage[]): DeciderTree | undefined {
+    if (this.trees.has(family)) return this.trees.get(family);
+    const leaves: DeciderTree[] = [];
+    stages.forEach((st, i) => {
+      for (const [key, rec] of st.decisions) {
+        if (rec.verdict === 'accept-event') continue;
+        leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
+      }
+    });
+    const tree = this.buildTree(leaves);
+    this.trees.set(family, tree);
+    return tree;
+  }
+
+  private readonly acceptTrees = new Map<Stage, DeciderTree | undefined>();
+
+  /** A stage's accept-events, latest first (the order decisions() credits them in), as a tree of blocks. */
+  private acceptTree(st: Stage, stages: readonly Stage[], i: number): DeciderTree | undefined {
+    if (this.acceptTrees.has(st)) return this.acceptTrees.get(st);
+    const leaves: DeciderTree[] = [];
+    for (const [key, rec] of [...st.decisions].reverse()) {
+      if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
+    }
+    const tree = this.buildTree(leaves);
+    this.acceptTrees.set(st, tree);
+    return tree;
+  }
+
+  private buildTree(leaves: DeciderTree[]): DeciderTree | undefined {
+    const b = this.b;
+    let layer = leaves;
+    while (layer.length > 1) {
+      const up: DeciderTree[] = [];
+      for (let k = 0; k < layer.length; k += TREE_FANOUT) {
+        const children = layer.slice(k, k + TREE_FANOUT);
+        up.push({ union: b.orAll(children.map((c) => c.union)), children });
+      }
+      layer = up;
+    }
+    return layer[0];
+  }
+
   decisions(packets?: PacketSet): readonly Decision[] {
     this.compute();
     const b = this.b;
@@ -869,16 +926,25 @@ class Compiled implements CompiledBddRuleset {
       if (e) e.node = b.or(e.node, node);
       else byDecider.set(key, { decider, verdict, node });
     };
-    for (const [, stages] of this.c.stagesByFamily) {
-      stages.forEach((st, i) => {
-        for (const [key, rec] of st.decisions) {
-          if (rec.verdict === 'accept-event') continue;
-          const cert = b.and(this.verdicts!.get(rec.verdict)!, within);
-          if (cert === 0) continue;
-          const n = b.and(this.pulledRec(stages, i, rec), cert);
-          add(key, rec.decider, rec.verdict, n);
+    // Certain packets of the query, by verdict: the same for every decider, so built once per query.
+    const certOf = new Map<FinalVerdict, number>();
+    for (const [v, n] of this.verdicts!) certOf.set(v, b.and(n, within));
+    for (const [family, stages] of this.c.stagesByFamily) {
+      // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is usually
+      // small and meets few of the thousands of deciders, so this replaces one AND per decider by a few tests.
+      const visit = (node: DeciderTree): void => {
+        if (b.disjoint(node.union, within)) return;
+        if (node.children) {
+          for (const c of node.children) visit(c);
+          return;
         }
-      });
+        const e = node.entry!;
+        const cert = certOf.get(e.rec.verdict as FinalVerdict)!;
+        if (cert === 0) return;
+        add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, b.and(node.union, cert));
+      };
+      const tree = this.deciderTree(family, stages);
+      if (tree) visit(tree);
       // Accepts: the last accepting base chain on the asked hook, else the last one traversed (as the tracer).
       const indexed = stages.map((st, i) => ({ st, i })).reverse();
       const order = [
@@ -888,13 +954,20 @@ class Compiled implements CompiledBddRuleset {
       for (const { st, i } of order) {
         if (acceptLeft === 0) break;
         // Within a stage (nat core), a later chain's accept is the one the tracer reports.
-        for (const [key, rec] of [...st.decisions].reverse()) {
-          if (rec.verdict !== 'accept-event' || acceptLeft === 0) continue;
-          const n = b.and(this.pulledRec(stages, i, rec), acceptLeft);
-          if (n === 0) continue;
-          add(key, rec.decider, 'accept', n);
+        // acceptLeft only shrinks, so a block disjoint from it now stays without a share.
+        const visit = (node: DeciderTree): void => {
+          if (acceptLeft === 0 || b.disjoint(node.union, acceptLeft)) return;
+          if (node.children) {
+            for (const c of node.children) visit(c);
+            return;
+          }
+          const e = node.entry!;
+          const n = b.and(node.union, acceptLeft);
+          add(e.key, e.rec.decider, 'accept', n);
           acceptLeft = b.diff(acceptLeft, n);
-        }
+        };
+        const tree = this.acceptTree(st, stages, i);
+        if (tree) visit(tree);
       }
     }
     if (acceptLeft !== 0) add('end', { kind: 'path-end' }, 'accept', acceptLeft);
