@@ -16,7 +16,7 @@
  *   output) and queue also make the affected packets uncertain (`forced`).
  */
 import { UserError } from '../errors.js';
-import { hookEntries } from '../firewall/hook-order.js';
+import { devices, hookEntries } from '../firewall/hook-order.js';
 import type {
   Chain,
   Field,
@@ -162,21 +162,6 @@ interface Stage {
   readonly forced: number[];
   /** What leaves the stage (to the next one). */
   outputs: Flow[];
-}
-
-function devices(hook: TraceHook, path: readonly TraceHook[]): { iif: boolean; oif: boolean } {
-  const locallyGenerated = path[0] === 'output';
-  switch (hook) {
-    case 'prerouting':
-    case 'input':
-      return { iif: true, oif: false };
-    case 'forward':
-      return { iif: true, oif: true };
-    case 'output':
-      return { iif: false, oif: true };
-    case 'postrouting':
-      return { iif: !locallyGenerated, oif: true };
-  }
 }
 
 /** The matches a reject type implies (as the tracer's rejectDependencies). */

@@ -78,3 +78,19 @@ export function hookEntries(rs: Ruleset, hook: TraceHook, l3: L3): HookEntry[] {
   entries.sort((a, b) => byPriority(a.priority, a.order, b.priority, b.order));
   return entries.map((x) => x.e);
 }
+
+/** Whether the kernel has an input / output device for the packet at a hook on this path. */
+export function devices(hook: TraceHook, path: readonly TraceHook[]): { iif: boolean; oif: boolean } {
+  const locallyGenerated = path[0] === 'output';
+  switch (hook) {
+    case 'prerouting':
+    case 'input':
+      return { iif: true, oif: false };
+    case 'forward':
+      return { iif: true, oif: true };
+    case 'output':
+      return { iif: false, oif: true };
+    case 'postrouting':
+      return { iif: !locallyGenerated, oif: true };
+  }
+}

@@ -19,7 +19,7 @@
  * chain costs a few milliseconds once compiled.
  */
 import { UserError } from '../errors.js';
-import { type BaseRef, type HookEntry, hookEntries as orderedHookEntries } from './hook-order.js';
+import { type BaseRef, devices, type HookEntry, hookEntries as orderedHookEntries } from './hook-order.js';
 import type {
   AddrType,
   ChainType,
@@ -735,22 +735,6 @@ function initialState(p: Packet, path: readonly TraceHook[]): PacketState {
     iif: p.iif,
     oif: p.oif,
   };
-}
-
-/** Whether the kernel has an input / output device for the packet at a hook on this path. */
-function devices(hook: TraceHook, path: readonly TraceHook[]): { iif: boolean; oif: boolean } {
-  const locallyGenerated = path[0] === 'output';
-  switch (hook) {
-    case 'prerouting':
-    case 'input':
-      return { iif: true, oif: false };
-    case 'forward':
-      return { iif: true, oif: true };
-    case 'output':
-      return { iif: false, oif: true };
-    case 'postrouting':
-      return { iif: !locallyGenerated, oif: true };
-  }
 }
 
 function fieldValues(s: PacketState, hook: TraceHook, path: readonly TraceHook[]): Val[] {
