@@ -1,62 +1,16 @@
-/**
- * `rampart reach`, `rules --unreachable`, `diff` and `intents` end to end: runs the built CLI (dist/cli/main.js) as
- * a user would and checks exit codes, stdout and stderr. The build is refreshed first when a source is newer.
- */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, main, rampart } from './cli.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const main = join(root, 'dist', 'cli', 'main.js');
 const outage = 'test/fixtures/nftables/founding-outage.nft';
 const fixed = 'test/fixtures/queries/founding-fixed.nft';
 
-function stale(): boolean {
-  const names = [
-    'cli/main',
-    'cli/commands/reach',
-    'cli/commands/rules',
-    'cli/commands/diff',
-    'cli/commands/intents',
-    'analysis/describe',
-    'analysis/flow-spec',
-    'analysis/reach',
-    'analysis/unreachable',
-    'analysis/diff',
-    'analysis/intents',
-    'analysis/compile',
-    'analysis/packet-space',
-    'analysis/bdd',
-  ];
-  return names.some((n) => {
-    const out = join(root, 'dist', `${n}.js`);
-    return !existsSync(out) || statSync(join(root, 'src', `${n}.ts`)).mtimeMs > statSync(out).mtimeMs;
-  });
-}
-
 beforeAll(() => {
-  if (stale()) {
-    // Other parts of the tree may have type errors mid-change; tsc still emits, so the exit status is not checked.
-    spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: root,
-      encoding: 'utf8',
-    });
-  }
+  ensureBuilt();
   expect(existsSync(main)).toBe(true);
 }, 180_000);
-
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function rampart(...args: string[]): Ran {
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('rampart reach', () => {
   it('says https to the shop is dropped by the input policy in the founding outage', () => {

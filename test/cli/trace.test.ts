@@ -1,50 +1,13 @@
-/**
- * `rampart trace` end to end: runs the built CLI (dist/cli/main.js) as a user would and checks exit codes, stdout
- * and stderr. The build is refreshed first when a source file is newer than its output.
- */
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, main, rampart } from './cli.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const main = join(root, 'dist', 'cli', 'main.js');
 const fixture = (name: string) => `test/fixtures/nftables/${name}`;
 
-function stale(): boolean {
-  const pairs: [string, string][] = [
-    ['src/cli/commands/trace.ts', 'dist/cli/commands/trace.js'],
-    ['src/firewall/tracer.ts', 'dist/firewall/tracer.js'],
-    ['src/firewall/render-trace.ts', 'dist/firewall/render-trace.js'],
-    ['src/cli/main.ts', 'dist/cli/main.js'],
-  ];
-  return pairs.some(([src, out]) => {
-    const o = join(root, out);
-    return !existsSync(o) || statSync(join(root, src)).mtimeMs > statSync(o).mtimeMs;
-  });
-}
-
 beforeAll(() => {
-  if (stale()) {
-    // Other parts of the tree may have type errors mid-change; tsc still emits, so the exit status is not checked.
-    spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: root,
-      encoding: 'utf8',
-    });
-  }
+  ensureBuilt();
   expect(existsSync(main)).toBe(true);
 }, 180_000);
-
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function rampart(...args: string[]): Ran {
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const https = ['--hook', 'input', '--iif', 'eth0', '--src', '203.0.113.7', '--dst', '192.0.2.10'];
 const tcp443 = [...https, '--proto', 'tcp', '--sport', '40000', '--dport', '443'];
