@@ -1,0 +1,3 @@
+import type { AuditRule } from '../types.js';
+
+export const SERVICE_RULES: readonly AuditRule[] = [];
