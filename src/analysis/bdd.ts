@@ -373,7 +373,12 @@ export class Bdd {
    * Number of satisfying assignments over the variables [from, to): f must not depend on variables outside it.
    */
   satCount(f: number, from: number, to: number): bigint {
-    const memo = new Map<number, bigint>();
+    // Nodes never change, so counts are kept across calls (the analyses count many overlapping sets); bounded.
+    let memo = this.countMemo.get(to);
+    if (!memo || memo.size > 2_000_000) {
+      memo = new Map<number, bigint>();
+      this.countMemo.set(to, memo);
+    }
     const count = (n: number): bigint => {
       // Assignments of the variables from var(n) (or `to` for terminals) to the end.
       if (n === 0) return 0n;
@@ -392,6 +397,8 @@ export class Bdd {
     if (f === 0) return 0n;
     return count(f) * (1n << BigInt(this.levelOf(f, to) - from));
   }
+
+  private readonly countMemo = new Map<number, Map<number, bigint>>();
 
   private levelOf(n: number, to: number): number {
     return n < 2 ? to : this.vars[n]!;

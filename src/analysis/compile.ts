@@ -900,10 +900,12 @@ class Compiled implements CompiledBddRuleset {
     this.compute();
     const b = this.b;
     const sp = this.space;
-    const within = packets ? (packets as BddPacketSet).node : sp.universe;
+    // The certain packets of the query. Each has exactly one final verdict, so a decider's share is its own
+    // (may-)decided packets within them: no AND with the large verdict sets per query, which dominated the cost
+    // of the unreachable analysis (one decisions() call per unreachable rule).
+    const asked = packets ? b.and((packets as BddPacketSet).node, sp.universe) : sp.universe;
+    const within = b.diff(asked, this.uncertainNode!);
     const out: Decision[] = [];
-    const certainAccept = b.and(this.verdicts!.get('accept')!, within);
-    let acceptLeft = certainAccept;
     const byDecider = new Map<string, { decider: Decider; verdict: FinalVerdict; node: number }>();
     const add = (key: string, decider: Decider, verdict: FinalVerdict, node: number) => {
       if (node === 0) return;
@@ -911,9 +913,7 @@ class Compiled implements CompiledBddRuleset {
       if (e) e.node = b.or(e.node, node);
       else byDecider.set(key, { decider, verdict, node });
     };
-    // Certain packets of the query, by verdict: the same for every decider, so built once per query.
-    const certOf = new Map<FinalVerdict, number>();
-    for (const [v, n] of this.verdicts!) certOf.set(v, b.and(n, within));
+    const leaves: number[] = [];
     for (const [family, stages] of this.c.stagesByFamily) {
       // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is usually
       // small and meets few of the thousands of deciders, so this replaces one AND per decider by a few tests.
@@ -924,12 +924,17 @@ class Compiled implements CompiledBddRuleset {
           return;
         }
         const e = node.entry!;
-        const cert = certOf.get(e.rec.verdict as FinalVerdict)!;
-        if (cert === 0) return;
-        add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, b.and(node.union, cert));
+        const n = b.and(node.union, within);
+        if (n === 0) return;
+        leaves.push(n);
+        add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
       };
       const tree = this.deciderTree(family, stages);
       if (tree) visit(tree);
+    }
+    // Main-tree deciders drop or reject (accepts are accept-events): the rest of the query is accepted.
+    let acceptLeft = b.diff(within, b.orAll(leaves));
+    for (const [family, stages] of this.c.stagesByFamily) {
       // Accepts: the last accepting base chain on the asked hook, else the last one traversed (as the tracer).
       const indexed = stages.map((st, i) => ({ st, i })).reverse();
       const order = [
