@@ -15,6 +15,7 @@
  * value and what would be valid.
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { didYouMean } from '../config/did-you-mean.js';
 import { ParseError, UserError } from '../errors.js';
 import type { Packet } from '../firewall/model.js';
 import { TRACE_HOOKS, type TraceHook } from '../firewall/tracer.js';
@@ -63,9 +64,9 @@ const KEYS = ['name', 'must', 'hook', ...Object.keys(FIELD_OF_KEY)];
 
 /** Parses an intents file; every problem is a ParseError at file:line:column. */
 export function parseIntents(text: string, file: string): Intent[] {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  const pos = (offset: number | undefined) => lc.linePos(offset ?? 0);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const pos = (offset: number | undefined) => lineCounter.linePos(offset ?? 0);
   const err = (node: Node | null | undefined, token: string, expected: string, message?: string): ParseError => {
     const p = pos(node?.range?.[0]);
     return new ParseError(file, p.line, p.col, token, expected, message);
@@ -84,90 +85,129 @@ export function parseIntents(text: string, file: string): Intent[] {
   }
   if (root === null || root === undefined) return [];
   if (!isSeq(root)) throw err(root, String((root as { toJSON?: () => unknown }).toJSON?.() ?? ''), 'a list of intents');
-
-  const intents: Intent[] = [];
   const names = new Set<string>();
-  root.items.forEach((item, index) => {
-    const node = item as Node;
-    if (!isMap(node)) {
-      throw err(node, String(isScalar(node) ? node.value : ''), 'an intent: a map with name, must and flow fields');
+  return root.items.map((item, index) => parseIntentEntry(item, index, { file, lineCounter }, names));
+}
+
+/** Where intent entries come from: the intents file, or the `intents:` section of rampart.yaml. */
+export interface IntentSource {
+  readonly file: string;
+  /** The line counter the document was parsed with (offsets to line:column). */
+  readonly lineCounter: LineCounter;
+  /**
+   * The field path of the list in a larger document (`intents` in rampart.yaml): messages then start with the
+   * entry's path (`intents[1].dport: ...`) and unknown fields get a "did you mean". The intents file has none.
+   */
+  readonly path?: string;
+}
+
+/** Intent fields, for "did you mean" and docs. */
+export const INTENT_FIELDS: readonly string[] = KEYS;
+
+/**
+ * Parses one entry of an intents list (a YAML node), shared by the intents file and rampart.yaml. `names` holds the
+ * names seen so far in the list (duplicates are errors) and receives this one. Throws a ParseError at the entry's
+ * file:line:column.
+ */
+export function parseIntentEntry(item: unknown, index: number, src: IntentSource, names: Set<string>): Intent {
+  const { file } = src;
+  const pos = (offset: number | undefined) => src.lineCounter.linePos(offset ?? 0);
+  const err = (node: Node | null | undefined, token: string, expected: string, message?: string): ParseError => {
+    const p = pos(node?.range?.[0]);
+    return new ParseError(file, p.line, p.col, token, expected, message);
+  };
+  // In rampart.yaml every message names the field path; the intents file keeps its shorter messages.
+  const where = src.path === undefined ? undefined : `${src.path}[${index}]`;
+  const label = (key: string | undefined, message: string): string =>
+    where === undefined ? message : `${where}${key === undefined ? '' : `.${key}`}: ${message}`;
+  const node = item as Node;
+  if (!isMap(node)) {
+    const token = String(isScalar(node) ? node.value : isSeq(node) ? 'a list' : '');
+    const expected = 'an intent: a map with name, must and flow fields';
+    throw err(node, token, expected, where === undefined ? undefined : label(undefined, `unexpected '${token}'`));
+  }
+  const at = pos(node.range?.[0]);
+  const values = new Map<string, { value: unknown; node: Node }>();
+  for (const pair of node.items) {
+    const keyNode = pair.key as Node;
+    const key = isScalar(keyNode) ? String(keyNode.value) : '';
+    if (!KEYS.includes(key)) {
+      const hint = where === undefined ? '' : didYouMean(key, KEYS);
+      throw err(keyNode, key, `one of ${KEYS.join(', ')}`, label(key, `unknown intent field '${key}'${hint}`));
     }
-    const at = pos(node.range?.[0]);
-    const values = new Map<string, { value: unknown; node: Node }>();
-    for (const pair of node.items) {
-      const keyNode = pair.key as Node;
-      const key = isScalar(keyNode) ? String(keyNode.value) : '';
-      if (!KEYS.includes(key)) {
-        throw err(keyNode, key, `one of ${KEYS.join(', ')}`, `unknown intent field '${key}'`);
-      }
-      const valueNode = (pair.value ?? keyNode) as Node;
-      values.set(key, { value: pair.value === null ? null : (pair.value as Node).toJSON(), node: valueNode });
+    const valueNode = (pair.value ?? keyNode) as Node;
+    values.set(key, { value: pair.value === null ? null : (pair.value as Node).toJSON(), node: valueNode });
+  }
+  const nameV = values.get('name');
+  const name = nameV === undefined ? `intent ${index + 1}` : String(nameV.value);
+  if (nameV && (typeof nameV.value !== 'string' || nameV.value.trim() === '')) {
+    throw err(nameV.node, String(nameV.value), 'a non-empty name', label('name', 'name: not a non-empty string'));
+  }
+  if (names.has(name)) {
+    throw err(nameV?.node ?? node, name, 'a unique name', label('name', `duplicate intent name '${name}'`));
+  }
+  names.add(name);
+  const mustV = values.get('must');
+  if (!mustV)
+    throw err(node, name, "a 'must' field: allow or deny", label(undefined, `intent '${name}' has no 'must'`));
+  if (mustV.value !== 'allow' && mustV.value !== 'deny') {
+    throw err(
+      mustV.node,
+      String(mustV.value),
+      'allow or deny',
+      label('must', `must: '${String(mustV.value)}' is not allow or deny`),
+    );
+  }
+  const hookV = values.get('hook');
+  if (hookV && !(TRACE_HOOKS as readonly unknown[]).includes(hookV.value)) {
+    throw err(
+      hookV.node,
+      String(hookV.value),
+      `one of ${TRACE_HOOKS.join(', ')}`,
+      label('hook', `hook: unknown hook '${String(hookV.value)}'`),
+    );
+  }
+  const input: Record<string, unknown> = {};
+  const keyOfField = new Map<FlowField, string>();
+  for (const [key, field] of Object.entries(FIELD_OF_KEY)) {
+    const v = values.get(key);
+    if (v) {
+      input[field] = v.value;
+      keyOfField.set(field, key);
     }
-    const nameV = values.get('name');
-    const name = nameV === undefined ? `intent ${index + 1}` : String(nameV.value);
-    if (nameV && (typeof nameV.value !== 'string' || nameV.value.trim() === '')) {
-      throw err(nameV.node, String(nameV.value), 'a non-empty name', 'name: not a non-empty string');
-    }
-    if (names.has(name)) throw err(nameV?.node ?? node, name, 'a unique name', `duplicate intent name '${name}'`);
-    names.add(name);
-    const mustV = values.get('must');
-    if (!mustV) throw err(node, name, "a 'must' field: allow or deny", `intent '${name}' has no 'must'`);
-    if (mustV.value !== 'allow' && mustV.value !== 'deny') {
-      throw err(
-        mustV.node,
-        String(mustV.value),
-        'allow or deny',
-        `must: '${String(mustV.value)}' is not allow or deny`,
-      );
-    }
-    const hookV = values.get('hook');
-    if (hookV && !(TRACE_HOOKS as readonly unknown[]).includes(hookV.value)) {
-      throw err(
-        hookV.node,
-        String(hookV.value),
-        `one of ${TRACE_HOOKS.join(', ')}`,
-        `hook: unknown hook '${String(hookV.value)}'`,
-      );
-    }
-    const input: Record<string, unknown> = {};
-    const keyOfField = new Map<FlowField, string>();
-    for (const [key, field] of Object.entries(FIELD_OF_KEY)) {
-      const v = values.get(key);
-      if (v) {
-        input[field] = v.value;
-        keyOfField.set(field, key);
-      }
-    }
-    // Intents are about opening connections: with every ct state, any stateful ruleset would "accept" established
-    // packets of a denied service and "drop" invalid packets of an allowed one. Write ct-state to include others.
-    if (input.ctState === undefined) input.ctState = 'new';
-    let spec: FlowSpec;
-    try {
-      spec = parseFlowSpec(input as FlowSpecInput, { label: (field) => keyOfField.get(field) ?? field });
-    } catch (e) {
-      if (!(e instanceof UserError) || typeof e.details.field !== 'string') throw e;
-      // Re-throw at the value's position in the file, as a ParseError naming the field, the value and what is valid.
-      const key = keyOfField.get(e.details.field as FlowField) ?? String(e.details.field);
-      const v = values.get(key);
-      const p = pos(v?.node.range?.[0] ?? node.range?.[0]);
-      const why = String(e.details.why ?? '');
-      const cut = why.indexOf('; expected ');
-      const reason = cut >= 0 ? why.slice(0, cut) : why;
-      const expected = cut >= 0 ? why.slice(cut + '; expected '.length) : `a valid ${key}`;
-      const value = String(e.details.value ?? '');
-      throw new ParseError(file, p.line, p.col, value, expected, `intent '${name}': ${key} '${value}': ${reason}`);
-    }
-    intents.push({
-      name,
-      must: mustV.value,
-      ...(hookV ? { hook: hookV.value as TraceHook } : {}),
-      spec,
-      file,
-      line: at.line,
-      column: at.col,
-    });
-  });
-  return intents;
+  }
+  // Intents are about opening connections: with every ct state, any stateful ruleset would "accept" established
+  // packets of a denied service and "drop" invalid packets of an allowed one. Write ct-state to include others.
+  if (input.ctState === undefined) input.ctState = 'new';
+  let spec: FlowSpec;
+  try {
+    spec = parseFlowSpec(input as FlowSpecInput, { label: (field) => keyOfField.get(field) ?? field });
+  } catch (e) {
+    if (!(e instanceof UserError) || typeof e.details.field !== 'string') throw e;
+    // Re-throw at the value's position in the file, as a ParseError naming the field, the value and what is valid.
+    const key = keyOfField.get(e.details.field as FlowField) ?? String(e.details.field);
+    const v = values.get(key);
+    const p = pos(v?.node.range?.[0] ?? node.range?.[0]);
+    const why = String(e.details.why ?? '');
+    const cut = why.indexOf('; expected ');
+    const reason = cut >= 0 ? why.slice(0, cut) : why;
+    const expected = cut >= 0 ? why.slice(cut + '; expected '.length) : `a valid ${key}`;
+    const value = String(e.details.value ?? '');
+    const message =
+      where === undefined
+        ? `intent '${name}': ${key} '${value}': ${reason}`
+        : label(key, `'${value}': ${reason} (intent '${name}')`);
+    throw new ParseError(file, p.line, p.col, value, expected, message);
+  }
+  return {
+    name,
+    must: mustV.value,
+    ...(hookV ? { hook: hookV.value as TraceHook } : {}),
+    spec,
+    file,
+    line: at.line,
+    column: at.col,
+  };
 }
 
 export type IntentStatus = 'holds' | 'violated' | 'uncertain';

@@ -1,0 +1,662 @@
+/**
+ * Loads `rampart.yaml` (docs/config.md): YAML in, a validated RampartConfig out, or one ParseError listing every
+ * problem with its file:line:column, field path, value and what would be valid. Never half a config.
+ *
+ * Three passes: YAML syntax (the `yaml` package, with positions), the shape of each top-level section (one zod
+ * schema per section, so the server's sections of issue 5 slot in as new entries of SECTIONS), then the checks that
+ * span fields (duplicate names, unknown hosts and groups, unknown audit rule ids, disabled rules without a written
+ * justification). Pure: the caller reads the file.
+ */
+import ipaddr from 'ipaddr.js';
+import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { AUDIT_RULES } from '../analysis/audit/catalogue.js';
+import { SEVERITIES, type Severity } from '../analysis/audit/types.js';
+import { type Intent, parseIntentEntry } from '../analysis/intents.js';
+import { ParseError, UserError } from '../errors.js';
+import { didYouMean } from './did-you-mean.js';
+import type {
+  AuditConfig,
+  AuditRuleSetting,
+  ConfigLocation,
+  HostConfig,
+  PortDecl,
+  RampartConfig,
+  ServiceConfig,
+} from './types.js';
+
+/** One problem in a config file. */
+export interface ConfigIssue {
+  readonly line: number;
+  readonly column: number;
+  /** Field path, like `services[1].public[0]` ('' for the document itself). */
+  readonly path: string;
+  readonly token: string;
+  readonly expected: string;
+  /** The whole line: `file:line:column: path: problem; expected ...`. */
+  readonly message: string;
+}
+
+/**
+ * Every problem of a config file in one error: the ParseError fields are the first problem's (earliest in the
+ * file), the message lists each problem on its own line, and `issues` (also in `details.issues`) has them as data.
+ */
+export class ConfigError extends ParseError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(file: string, issues: readonly ConfigIssue[]) {
+    const first = issues[0] ?? { line: 1, column: 1, token: '', expected: 'a valid config', message: '' };
+    super(file, first.line, first.column, first.token, first.expected, 'invalid config');
+    this.message = issues.map((i) => i.message).join('\n');
+    this.issues = issues;
+    Object.assign(this.details, { issues });
+  }
+}
+
+export interface ParseConfigOptions {
+  /** The audit rule ids `audit.rules` may configure (default: the ids of AUDIT_RULES). */
+  readonly ruleIds?: readonly string[];
+}
+
+/** Defaults the audit applies when `audit:` leaves a setting out (documented in docs/config.md). */
+export const AUDIT_DEFAULTS = {
+  failOn: 'high',
+  expiringWithinDays: 14,
+  broadSourcePrefix: 8,
+  establishedWithin: 10,
+} as const satisfies Partial<Record<keyof AuditConfig, unknown>>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Values: ports, addresses, names. Each check returns the problem in words, or undefined when the value is good.
+
+export const PORT_DECL_EXPECTED = 'tcp/PORT, udp/PORT or sctp/PORT (or PROTO/FROM-TO), PORT 1-65535';
+const IP_EXPECTED = 'an IPv4 or IPv6 address without prefix, like 192.0.2.11 or 2001:db8::11';
+const CIDR_EXPECTED = 'an address or network in CIDR notation, like 198.51.100.0/24 or 2001:db8::/32';
+const NAME_EXPECTED = 'letters, digits, ., _ or - (starting with a letter or digit)';
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function portDeclOf(text: string): PortDecl | string {
+  const m = /^(tcp|udp|sctp)\/(\d{1,6})(?:-(\d{1,6}))?$/.exec(text);
+  if (!m) {
+    if (/^\d+(-\d+)?$/.test(text)) return 'the protocol is missing';
+    const proto = /^([A-Za-z0-9]+)\//.exec(text)?.[1];
+    if (proto && !['tcp', 'udp', 'sctp'].includes(proto)) return `unknown protocol '${proto}'`;
+    return 'not a port declaration';
+  }
+  const from = Number(m[2]);
+  const to = m[3] === undefined ? from : Number(m[3]);
+  for (const p of [from, to]) if (p < 1 || p > 65535) return `port ${p} is out of range`;
+  if (from > to) return `the range ${from}-${to} is reversed (from > to)`;
+  return { proto: m[1] as PortDecl['proto'], from, to, text };
+}
+
+/** Parses `tcp/443`, `udp/53`, `tcp/8000-8100` (the CLI's `--public` uses it too). */
+export function parsePortDecl(text: string): PortDecl {
+  const d = portDeclOf(text.trim());
+  if (typeof d === 'string') {
+    throw new UserError('RAMPART_ERR_USAGE', `'${text}': ${d}; expected ${PORT_DECL_EXPECTED}`, {
+      value: text,
+      why: d,
+    });
+  }
+  return d;
+}
+
+/** A dotted quad or an IPv6 address without zone; ipaddr.js also takes legacy IPv4 forms ("10.1") we refuse. */
+function addressProblem(text: string): string | undefined {
+  if (text.includes(':')) {
+    if (text.includes('%')) return 'zone ids are not allowed';
+    return ipaddr.IPv6.isValid(text) ? undefined : 'not an IPv6 address';
+  }
+  return ipaddr.IPv4.isValidFourPartDecimal(text) ? undefined : 'not an IPv4 address';
+}
+
+function ipProblem(text: string): string | undefined {
+  if (text.includes('/')) return 'a host address takes no prefix';
+  return addressProblem(text);
+}
+
+function cidrProblem(text: string): string | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return addressProblem(text);
+  const addr = text.slice(0, slash);
+  const bad = addressProblem(addr);
+  if (bad) return bad;
+  const lenText = text.slice(slash + 1);
+  const bits = addr.includes(':') ? 128 : 32;
+  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > bits) return `the prefix length must be 0-${bits}`;
+  const len = Number(lenText);
+  // 198.51.100.7/24 is almost always a typo for the network or for the address: say which network it means.
+  const v6 = addr.includes(':');
+  const network = (v6 ? ipaddr.IPv6 : ipaddr.IPv4).networkAddressFromCIDR(`${addr}/${len}`).toString();
+  if (network !== ipaddr.parse(addr).toString()) return `host bits are set (did you mean ${network}/${len}?)`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schemas: one per top-level section. Each zod message is the "expected" text; refinements carry the problem in
+// params.problem. Unknown keys are reported with the known ones (for "did you mean").
+
+const KNOWN = '\u0000known:';
+const expect = (expected: string) => ({ error: expected });
+
+function object<T extends z.core.$ZodLooseShape>(shape: T, expected: string) {
+  const known = Object.keys(shape).join(' ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `${KNOWN}${known}` : expected),
+  });
+}
+
+/** A string turned into a value by `parse`, which returns the problem in words when the text is not valid. */
+function checked<T extends object>(expected: string, parse: (text: string) => T | string) {
+  return z.string(expect(expected)).transform((text, ctx) => {
+    const v = parse(text);
+    if (typeof v !== 'string') return v;
+    ctx.addIssue({ code: 'custom', message: expected, params: { problem: v } });
+    return z.NEVER;
+  });
+}
+
+/** A string kept as written, when `problem` finds nothing wrong with it. */
+function valid(expected: string, problem: (text: string) => string | undefined) {
+  return z.string(expect(expected)).superRefine((text, ctx) => {
+    const p = problem(text);
+    if (p !== undefined) ctx.addIssue({ code: 'custom', message: expected, params: { problem: p } });
+  });
+}
+
+const nameField = (what: string) =>
+  z
+    .string(expect(`${what}: ${NAME_EXPECTED}`))
+    .regex(NAME_RE, expect(`${what}: ${NAME_EXPECTED}`))
+    .max(253, expect(`${what} of at most 253 characters`));
+const portField = checked(PORT_DECL_EXPECTED, portDeclOf);
+const ipField = valid(IP_EXPECTED, ipProblem);
+const cidrField = valid(CIDR_EXPECTED, cidrProblem);
+const cidrList = z.array(cidrField, expect(`a list of networks: ${CIDR_EXPECTED}`));
+const portList = z.array(portField, expect(`a list of ports: ${PORT_DECL_EXPECTED}`));
+const SEVERITY_EXPECTED = `one of ${SEVERITIES.join(', ')}`;
+const severityField = z.enum(SEVERITIES as [Severity, ...Severity[]], expect(SEVERITY_EXPECTED));
+const intField = (min: number, max: number, what: string) => {
+  const e = expect(`${what}: a whole number ${min}-${max}`);
+  return z.number(e).int(e).min(min, e).max(max, e);
+};
+
+const HostSchema = object(
+  {
+    name: nameField('a host name'),
+    addresses: z
+      .array(ipField, expect(`a list of addresses: ${IP_EXPECTED}`))
+      .min(1, expect(`at least one address: ${IP_EXPECTED}`)),
+    firewall: z.enum(['nftables', 'iptables'], expect('nftables or iptables')).optional(),
+    group: nameField('a group name').optional(),
+  },
+  'a host: a map with name, addresses, and optionally firewall and group',
+);
+
+const ServiceSchema = object(
+  {
+    name: nameField('a service name'),
+    hosts: z.array(nameField('a host name'), expect('a list of host names')).optional(),
+    group: nameField('a group name').optional(),
+    public: portList.optional(),
+    internal: z
+      .array(
+        object(
+          {
+            ports: portList.min(1, expect(`at least one port: ${PORT_DECL_EXPECTED}`)),
+            from: cidrList.min(1, expect(`at least one network: ${CIDR_EXPECTED}`)),
+          },
+          'a map with ports and from',
+        ),
+        expect('a list of {ports, from} maps'),
+      )
+      .optional(),
+  },
+  'a service: a map with name, hosts and/or group, public and internal ports',
+);
+
+const RuleSettingSchema = object(
+  {
+    enabled: z.boolean(expect('true or false')).optional(),
+    severity: severityField.optional(),
+    justification: z.string(expect('a justification (text)')).optional(),
+  },
+  'a map with enabled, severity and justification',
+);
+
+const AuditSchema = object(
+  {
+    'fail-on': severityField.optional(),
+    'admin-ports': portList.optional(),
+    'expiring-within-days': intField(0, 3650, 'days').optional(),
+    'broad-source-prefix': intField(0, 128, 'a prefix length').optional(),
+    'established-within': intField(1, 1_000_000, 'a rule count').optional(),
+    rules: z.record(z.string(), RuleSettingSchema, expect('a map of audit rule id to settings')).optional(),
+  },
+  'a map with fail-on, admin-ports, expiring-within-days, broad-source-prefix, established-within and rules',
+);
+
+/**
+ * The top-level sections. Issue 5's sections (policy, health checks, backends...) are added here, each with its
+ * schema; `intents` is parsed by the intents entry parser (shared with intents files), so only its list shape is here.
+ */
+const SECTIONS = {
+  site: z.string(expect('a site name (text)')).min(1, expect('a non-empty site name')),
+  hosts: z.array(HostSchema, expect('a list of hosts')),
+  services: z.array(ServiceSchema, expect('a list of services')),
+  'admin-networks': cidrList,
+  intents: z.array(z.unknown(), expect('a list of intents')),
+  audit: AuditSchema,
+} as const;
+
+type SectionKey = keyof typeof SECTIONS;
+type Sections = { -readonly [K in SectionKey]?: z.output<(typeof SECTIONS)[K]> };
+const SECTION_KEYS = Object.keys(SECTIONS) as SectionKey[];
+
+// ---------------------------------------------------------------------------------------------------------------
+
+type PathPart = string | number;
+
+export function formatPath(path: readonly PathPart[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(p)) out += out === '' ? p : `.${p}`;
+    else out += `[${JSON.stringify(p)}]`;
+  }
+  return out;
+}
+
+const keyText = (key: unknown): string =>
+  isScalar(key) ? String(key.value) : key === null || key === undefined ? '' : String(key);
+
+/** Parses and validates rampart.yaml text. Throws a ConfigError (a ParseError) listing every problem. */
+export function parseConfig(text: string, file: string, opts: ParseConfigOptions = {}): RampartConfig {
+  const lineCounter = new LineCounter();
+  // logLevel error: yaml would print warnings (collection keys) on stderr; problems are ours to report.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
+  const issues: ConfigIssue[] = [];
+  const fail = (): never => {
+    const sorted = [...new Map(issues.map((i) => [i.message, i])).values()].sort(
+      (a, b) => a.line - b.line || a.column - b.column,
+    );
+    throw new ConfigError(file, sorted);
+  };
+  const at = (offset: number | undefined) => lineCounter.linePos(offset ?? 0);
+  const add = (line: number, column: number, path: string, token: string, problem: string, expected: string) => {
+    const shown = token.replace(/\s+/g, ' ').trim();
+    issues.push({
+      line,
+      column,
+      path,
+      token: shown,
+      expected,
+      message: `${file}:${line}:${column}: ${path === '' ? '' : `${path}: `}${problem}; expected ${expected}`,
+    });
+  };
+  const addAt = (node: Node | undefined | null, path: readonly PathPart[], problem: string, expected: string) => {
+    const p = at(node?.range?.[0]);
+    add(p.line, p.col, formatPath(path), tokenOf(node), problem, expected);
+  };
+
+  for (const e of doc.errors) {
+    const p = e.linePos?.[0] ?? at(e.pos[0]);
+    add(p.line, p.col, '', '', `invalid YAML: ${e.message.split('\n')[0] ?? e.message}`, 'valid YAML');
+  }
+  if (issues.length > 0) fail();
+
+  const root = doc.contents as Node | null;
+  const rootIsEmpty = root === null || (isScalar(root) && root.value === null);
+  if (!rootIsEmpty && !isMap(root)) {
+    addAt(root, [], `unexpected ${describe(root)}`, `a map of sections: ${SECTION_KEYS.join(', ')}`);
+    fail();
+  }
+  let js: Record<string, unknown> = {};
+  if (isMap(root)) {
+    try {
+      js = doc.toJS({ maxAliasCount: 1000 }) as Record<string, unknown>;
+    } catch (e) {
+      // Alias bombs and the like: yaml refuses them while converting.
+      addAt(
+        root,
+        [],
+        `cannot be read: ${e instanceof Error ? e.message : String(e)}`,
+        'a config without excessive aliases',
+      );
+      fail();
+    }
+  }
+
+  // Section nodes, and unknown top-level keys.
+  const nodes = new Map<SectionKey, Node | null>();
+  if (isMap(root)) {
+    for (const pair of root.items) {
+      const key = keyText(pair.key);
+      if ((SECTION_KEYS as string[]).includes(key)) nodes.set(key as SectionKey, pair.value as Node | null);
+      else {
+        addAt(
+          pair.key as Node,
+          [key],
+          `unknown section '${key}'${didYouMean(key, SECTION_KEYS)}`,
+          `one of ${SECTION_KEYS.join(', ')}`,
+        );
+      }
+    }
+  }
+
+  // Shapes, one schema per section.
+  const parsed: Sections = {};
+  const invalid = new Set<SectionKey>();
+  for (const key of SECTION_KEYS) {
+    if (key === 'intents' || !nodes.has(key)) continue;
+    const node = nodes.get(key) ?? null;
+    // `hosts:` with every entry commented out is an empty section, not an error.
+    if (node === null || (isScalar(node) && node.value === null)) continue;
+    const r = SECTIONS[key].safeParse(js[key]);
+    if (r.success) (parsed as Record<string, unknown>)[key] = r.data;
+    else {
+      invalid.add(key);
+      for (const issue of r.error.issues) schemaIssue(doc, node, key, issue, addAt);
+    }
+  }
+
+  // Intents: the same entry parser as intents files.
+  const intents: Intent[] = [];
+  const intentsNode = nodes.get('intents');
+  if (intentsNode && !(isScalar(intentsNode) && intentsNode.value === null)) {
+    if (!isSeq(intentsNode)) {
+      addAt(intentsNode, ['intents'], `unexpected ${describe(intentsNode)}`, 'a list of intents');
+    } else {
+      const names = new Set<string>();
+      intentsNode.items.forEach((item, index) => {
+        try {
+          intents.push(parseIntentEntry(item, index, { file, lineCounter, path: 'intents' }, names));
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+          issues.push({
+            line: e.line,
+            column: e.column,
+            path: `intents[${index}]`,
+            token: e.token,
+            expected: e.expected,
+            message: e.message,
+          });
+        }
+      });
+    }
+  }
+
+  // Checks across fields.
+  const locOf = (n: Node | undefined): ConfigLocation => {
+    const p = at(n?.range?.[0]);
+    return { file, line: p.line, column: p.col };
+  };
+  const loc = (path: readonly PathPart[]): ConfigLocation => locOf(nodeAt(doc, root, path));
+  const node = (path: readonly PathPart[]) => nodeAt(doc, root, path);
+  const hosts: HostConfig[] = [];
+  const hostAt = new Map<string, number>();
+  (parsed.hosts ?? []).forEach((h, i) => {
+    const first = hostAt.get(h.name);
+    if (first !== undefined) {
+      addAt(
+        node(['hosts', i, 'name']),
+        ['hosts', i, 'name'],
+        `duplicate host name '${h.name}' (first declared at line ${loc(['hosts', first]).line})`,
+        'a unique host name',
+      );
+      return;
+    }
+    hostAt.set(h.name, i);
+    hosts.push({
+      name: h.name,
+      addresses: h.addresses,
+      ...(h.firewall ? { firewall: h.firewall } : {}),
+      ...(h.group ? { group: h.group } : {}),
+      at: loc(['hosts', i]),
+    });
+  });
+  // When the hosts section itself is broken, references to hosts cannot be judged: say nothing rather than guess.
+  const hostsKnown = !invalid.has('hosts');
+  const groups = [...new Set(hosts.flatMap((h) => (h.group ? [h.group] : [])))];
+
+  const services: ServiceConfig[] = [];
+  const serviceAt = new Map<string, number>();
+  (parsed.services ?? []).forEach((s, i) => {
+    const path = ['services', i];
+    const first = serviceAt.get(s.name);
+    if (first !== undefined) {
+      addAt(
+        node([...path, 'name']),
+        [...path, 'name'],
+        `duplicate service name '${s.name}' (first declared at line ${loc(['services', first]).line})`,
+        'a unique service name',
+      );
+    } else serviceAt.set(s.name, i);
+    if (s.hosts === undefined && s.group === undefined) {
+      addAt(
+        node(path),
+        path,
+        `service '${s.name}' names neither hosts nor group`,
+        'hosts: [host names] and/or group: a host group',
+      );
+      return;
+    }
+    const resolved: string[] = [];
+    s.hosts?.forEach((h, j) => {
+      if (hostsKnown && !hostAt.has(h)) {
+        const known = [...hostAt.keys()];
+        addAt(
+          node([...path, 'hosts', j]),
+          [...path, 'hosts', j],
+          `unknown host '${h}'${didYouMean(h, known)}`,
+          known.length ? `one of the declared hosts: ${known.join(', ')}` : 'a host declared under hosts:',
+        );
+      } else if (!resolved.includes(h)) resolved.push(h);
+    });
+    if (s.group !== undefined) {
+      if (hostsKnown && !groups.includes(s.group)) {
+        addAt(
+          node([...path, 'group']),
+          [...path, 'group'],
+          `no host is in group '${s.group}'${didYouMean(s.group, groups)}`,
+          groups.length ? `one of the host groups: ${groups.join(', ')}` : 'a group set on some host (hosts[].group)',
+        );
+      }
+      for (const h of hosts) if (h.group === s.group && !resolved.includes(h.name)) resolved.push(h.name);
+    }
+    if (hostsKnown && resolved.length === 0 && s.group === undefined && (s.hosts ?? []).length === 0) {
+      addAt(
+        node([...path, 'hosts']),
+        [...path, 'hosts'],
+        `service '${s.name}' runs on no host`,
+        'at least one host name, or a group',
+      );
+    }
+    services.push({
+      name: s.name,
+      hosts: resolved,
+      ...(s.group !== undefined ? { group: s.group } : {}),
+      public: s.public ?? [],
+      ...(s.internal ? { internal: s.internal } : {}),
+      at: loc(path),
+    });
+  });
+
+  const audit = buildAudit(parsed.audit, opts.ruleIds ?? AUDIT_RULES.map((r) => r.id), doc, root, locOf, addAt);
+
+  if (issues.length > 0) fail();
+  return {
+    file,
+    ...(parsed.site !== undefined ? { site: parsed.site } : {}),
+    hosts,
+    services,
+    adminNetworks: parsed['admin-networks'] ?? [],
+    intents,
+    audit,
+  };
+}
+
+type AddAt = (node: Node | undefined | null, path: readonly PathPart[], problem: string, expected: string) => void;
+
+function buildAudit(
+  a: Sections['audit'],
+  ruleIds: readonly string[],
+  doc: Document,
+  root: Node | null,
+  loc: (node: Node | undefined) => ConfigLocation,
+  addAt: AddAt,
+): AuditConfig {
+  // A rule setting is located at its id (the key), which is what a reader looks for.
+  const keyLoc = (path: readonly PathPart[]) => loc(keyNodeAt(doc, root, path));
+  const rules: Record<string, AuditRuleSetting> = {};
+  for (const [id, r] of Object.entries(a?.rules ?? {})) {
+    const path = ['audit', 'rules', id];
+    if (!ruleIds.includes(id)) {
+      const expected =
+        ruleIds.length === 0
+          ? 'an audit rule id (none are registered)'
+          : `an audit rule id: ${[...ruleIds].sort().join(', ')}`;
+      addAt(keyNodeAt(doc, root, path), path, `unknown audit rule '${id}'${didYouMean(id, ruleIds)}`, expected);
+      continue;
+    }
+    const enabled = r.enabled ?? true;
+    if (!enabled && (r.justification ?? '').trim() === '') {
+      const justification = r.justification === undefined ? undefined : nodeAt(doc, root, [...path, 'justification']);
+      addAt(
+        justification ?? nodeAt(doc, root, [...path, 'enabled']),
+        [...path, 'justification'],
+        r.justification === undefined ? `rule '${id}' is disabled without a justification` : 'empty justification',
+        'a written justification when enabled is false (it is shown in every report)',
+      );
+      continue;
+    }
+    rules[id] = {
+      enabled,
+      ...(r.severity ? { severity: r.severity } : {}),
+      ...(r.justification !== undefined ? { justification: r.justification.trim() } : {}),
+      at: keyLoc(path),
+    };
+  }
+  return {
+    ...(a?.['fail-on'] ? { failOn: a['fail-on'] } : {}),
+    ...(a?.['admin-ports'] ? { adminPorts: a['admin-ports'] } : {}),
+    ...(a?.['expiring-within-days'] !== undefined ? { expiringWithinDays: a['expiring-within-days'] } : {}),
+    ...(a?.['broad-source-prefix'] !== undefined ? { broadSourcePrefix: a['broad-source-prefix'] } : {}),
+    ...(a?.['established-within'] !== undefined ? { establishedWithin: a['established-within'] } : {}),
+    rules,
+  };
+}
+
+/** Turns one zod issue of a section into a located problem. */
+function schemaIssue(doc: Document, sectionNode: Node | null, section: string, issue: z.core.$ZodIssue, addAt: AddAt) {
+  const rel = issue.path.filter((p): p is PathPart => typeof p !== 'symbol');
+  const path = [section, ...rel];
+  // The deepest node that exists: a missing key is reported at the map that lacks it.
+  const { node, at, depth } = locate(doc, sectionNode, rel);
+  if (issue.code === 'unrecognized_keys') {
+    const known = issue.message.startsWith(KNOWN) ? issue.message.slice(KNOWN.length).split(' ') : [];
+    for (const key of issue.keys) {
+      const keyNode = keyNodeOf(doc, node, key);
+      addAt(
+        keyNode ?? node,
+        [...path, key],
+        `unknown key '${key}'${didYouMean(key, known)}`,
+        `one of ${known.join(', ')}`,
+      );
+    }
+    return;
+  }
+  const expected = issue.message;
+  if (depth < rel.length) {
+    addAt(at, path, `missing '${String(rel[depth])}'`, expected);
+    return;
+  }
+  const problem =
+    issue.code === 'custom' && typeof issue.params?.problem === 'string'
+      ? `${describe(node)}: ${issue.params.problem}`
+      : `unexpected ${describe(node)}`;
+  addAt(at, path, problem, expected);
+}
+
+interface Located {
+  /** The deepest node found (aliases resolved). */
+  readonly node: Node | undefined;
+  /** Where to point: that node, or the alias that led to it (the anchor may be far away). */
+  readonly at: Node | undefined;
+  /** How many parts of the path were found. */
+  readonly depth: number;
+}
+
+function locate(doc: Document, start: Node | null | undefined, path: readonly PathPart[]): Located {
+  let node = start ?? undefined;
+  let alias: Node | undefined;
+  let depth = 0;
+  for (const part of path) {
+    const next = child(doc, node, part);
+    if (next === undefined) break;
+    if (alias === undefined && isAlias(next)) alias = next;
+    node = next;
+    depth++;
+  }
+  return { node: resolve(doc, node) ?? undefined, at: alias ?? node, depth };
+}
+
+/** The node to point at for a path (the deepest that exists). */
+function nodeAt(doc: Document, root: Node | null, path: readonly PathPart[]): Node | undefined {
+  return locate(doc, root, path).at;
+}
+
+function keyNodeAt(doc: Document, root: Node | null, path: readonly PathPart[]): Node | undefined {
+  const last = path[path.length - 1];
+  if (typeof last !== 'string') return nodeAt(doc, root, path);
+  return keyNodeOf(doc, nodeAt(doc, root, path.slice(0, -1)), last);
+}
+
+function resolve(doc: Document, node: Node | null | undefined): Node | null | undefined {
+  let n = node;
+  for (let hops = 0; isAlias(n) && hops < 100; hops++) n = n.resolve(doc) as Node | undefined;
+  return n;
+}
+
+/** The child node (an alias is returned as is; the parent is resolved first). */
+function child(doc: Document, parent: Node | null | undefined, part: PathPart): Node | undefined {
+  const p = resolve(doc, parent);
+  if (typeof part === 'number' && isSeq(p)) return (p.items[part] as Node | null | undefined) ?? undefined;
+  if (isMap(p)) {
+    const pair = p.items.find((it) => keyText(it.key) === String(part));
+    if (!pair) return undefined;
+    return (pair.value as Node | null) ?? (pair.key as Node | null) ?? undefined;
+  }
+  return undefined;
+}
+
+function keyNodeOf(doc: Document, parent: Node | null | undefined, key: string): Node | undefined {
+  const p = resolve(doc, parent);
+  if (!isMap(p)) return undefined;
+  const pair = p.items.find((it) => keyText(it.key) === key);
+  return (pair?.key as Node | undefined) ?? undefined;
+}
+
+function describe(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isScalar(node)) return node.value === null ? 'nothing' : `'${shorten(scalarText(node))}'`;
+  if (isMap(node)) return 'a map';
+  if (isSeq(node)) return node.items.length === 0 ? 'an empty list' : 'a list';
+  if (isAlias(node)) return `'*${node.source}'`;
+  return 'a value';
+}
+
+function tokenOf(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return '';
+  if (isScalar(node)) return node.value === null ? '' : scalarText(node);
+  return describe(node);
+}
+
+function scalarText(node: { value: unknown; source?: string; type?: string | undefined }): string {
+  const s = typeof node.source === 'string' && node.source !== '' ? node.source : String(node.value);
+  const text = s.replace(/\s+/g, ' ').trim();
+  // "10" is text where a number is expected: keep the quotes so the message shows why it is refused.
+  return node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? `"${text}"` : text;
+}
+
+const shorten = (s: string): string => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
