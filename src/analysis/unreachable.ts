@@ -123,7 +123,12 @@ export function neverEnteredRules(ruleset: Ruleset): NeverEnteredRule[] {
   return out;
 }
 
-export function findUnreachable(compiled: CompiledRuleset): UnreachableReport {
+export interface FindUnreachableOptions {
+  /** Rules not to analyse (e.g. known to be reachable on another hook path): left out of the report. */
+  readonly skip?: (rule: Rule) => boolean;
+}
+
+export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachableOptions = {}): UnreachableReport {
   const rules = compiled.rules();
   const firstOf = new Map<string, RuleRef>();
   const entriesOf = new Map<string, RuleRef[]>();
@@ -151,7 +156,7 @@ export function findUnreachable(compiled: CompiledRuleset): UnreachableReport {
 
   const out: UnreachableRule[] = [];
   for (const ref of rules) {
-    if (!compiled.hits(ref).isEmpty()) continue;
+    if (opts.skip?.(ref.rule) || !compiled.hits(ref).isEmpty()) continue;
     const kind = ruleKind(ref.rule);
     // An ip table's chain sees IPv4 packets only: its rule's match means the IPv4 part (IPv6 packets never get
     // there, and must not count as "kept out" or "decided elsewhere").

@@ -1,3 +1,712 @@
-import type { AuditRule } from '../types.js';
+/**
+ * Service and exposure rules: is what must be reachable reachable (public services, listening sockets, anything at
+ * all), and is what must not be wide open closed (admin ports, any-any accepts, broad sources, one family open where
+ * the other is filtered). Every answer is a packet set of the input hook computed by the engine; the sets used are
+ * described in service-sets.ts and the semantics of each rule in docs/rules/<id>.md.
+ */
+import type { PortDecl } from '../../../config/types.js';
+import type { L3, Packet } from '../../../firewall/model.js';
+import { type AddrRange, parseAddressRange } from '../../../firewall/values.js';
+import type { CompiledRuleset, PacketSet } from '../../types.js';
+import type { AuditContext, AuditRule, FindingDraft, RelatedLocation } from '../types.js';
+import {
+  auditFamilies,
+  cached,
+  decidersAsLocations,
+  decisionsBySize,
+  describeSources,
+  exampleOf,
+  exists,
+  FAMILIES,
+  familyName,
+  fieldRanges,
+  fieldsExcept,
+  forallWithin,
+  formatPortRanges,
+  formatRanges,
+  hostAddresses,
+  inbound,
+  internetSources,
+  locate,
+  type PortSpec,
+  portSpec,
+  possibleSources,
+  preferFor,
+  rulesetFamilies,
+  saddrField,
+  sourceRanges,
+  sourcesOutside,
+  wholeBlocks,
+  widestPrefix,
+} from './service-sets.js';
 
-export const SERVICE_RULES: readonly AuditRule[] = [];
+// ---------------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+const input = (ctx: AuditContext): CompiledRuleset => ctx.compiled('input');
+
+/** Packets whose final verdict may be accept: certainly accepted, or depending on a rate limit or other opaque match. */
+const mayAccept = (ctx: AuditContext): PacketSet =>
+  cached(ctx, 'mayAccept', () => input(ctx).verdict('accept').or(input(ctx).uncertain()));
+
+/** Packets certainly accepted: what the exposure rules report (a rate-limited accept is not proof of exposure). */
+const accepted = (ctx: AuditContext): PacketSet => input(ctx).verdict('accept');
+
+const blockedBy = (ctx: AuditContext): PacketSet =>
+  cached(ctx, 'blocked', () => input(ctx).verdict('drop').or(input(ctx).verdict('reject')));
+
+function verb(ctx: AuditContext, set: PacketSet): string {
+  const c = input(ctx);
+  const dropped = !set.and(c.verdict('drop')).isEmpty();
+  const rejected = !set.and(c.verdict('reject')).isEmpty();
+  return dropped && rejected ? 'dropped or rejected' : rejected ? 'rejected' : 'dropped';
+}
+
+/** A preferred destination for examples: the host's first address of the family, else a documentation address. */
+function preferDaddr(ctx: AuditContext, fam: L3): string {
+  const a = ctx.addresses.find((x) => parseAddressRange(x)?.family === fam);
+  return a ?? (fam === 'ipv4' ? '192.0.2.10' : '2001:db8::10');
+}
+
+function example(ctx: AuditContext, set: PacketSet, fam: L3, extra: Partial<Packet> = {}): Packet | undefined {
+  return exampleOf(set, preferFor(fam, { daddr: preferDaddr(ctx, fam), ...extra }));
+}
+
+const familyOf = (set: PacketSet, fam: L3): PacketSet =>
+  set.and(set.space.fromCube({ nfproto: [{ kind: 'symbol', value: fam }] }));
+
+export const DEFAULT_ADMIN_PORTS: readonly PortDecl[] = [
+  22, 3389, 3306, 5432, 6379, 11211, 27017, 9200, 2375, 2376,
+].map((p) => ({ proto: 'tcp' as const, from: p, to: p, text: `tcp/${p}` }));
+
+const ADMIN_PORT_NAMES: Readonly<Record<number, string>> = {
+  22: 'SSH',
+  3389: 'RDP',
+  3306: 'MySQL',
+  5432: 'PostgreSQL',
+  6379: 'Redis',
+  11211: 'memcached',
+  27017: 'MongoDB',
+  9200: 'Elasticsearch',
+  2375: 'Docker API',
+  2376: 'Docker API (TLS)',
+};
+
+const adminPorts = (ctx: AuditContext): readonly PortDecl[] => ctx.settings.adminPorts ?? DEFAULT_ADMIN_PORTS;
+
+const portLabel = (p: PortDecl): string => {
+  const n = p.proto === 'tcp' && p.from === p.to ? ADMIN_PORT_NAMES[p.from] : undefined;
+  return n ? `${p.text} (${n})` : p.text;
+};
+
+/** Public ports of the declared services, as specs. */
+const publicPorts = (ctx: AuditContext): PortSpec[] => ctx.services.flatMap((s) => s.public.map(portSpec));
+
+function overlaps(a: PortSpec, b: PortSpec): boolean {
+  return a.proto === b.proto && a.from <= b.to && b.from <= a.to;
+}
+
+/** The packets of some port specs (every other field free). */
+function portsSet(ctx: AuditContext, ports: readonly PortSpec[]): PacketSet {
+  let s = ctx.space.none();
+  for (const p of ports) {
+    s = s.or(
+      ctx.space.fromCube({
+        l4proto: [{ kind: 'range', lo: BigInt(p.proto), hi: BigInt(p.proto) }],
+        dport: [{ kind: 'range', lo: BigInt(p.from), hi: BigInt(p.to) }],
+      }),
+    );
+  }
+  return s;
+}
+
+const PROTO_LABEL: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
+
+/** `tcp dport 22, 80-90; udp dport 53` for the connections of a set. */
+function describePorts(set: PacketSet): string {
+  const parts: string[] = [];
+  for (const proto of [6, 17, 132]) {
+    const s = set.and(set.space.fromCube({ l4proto: [{ kind: 'range', lo: BigInt(proto), hi: BigInt(proto) }] }));
+    if (s.isEmpty()) continue;
+    const rs = fieldRanges(s, 'dport');
+    const all = rs.length === 1 && rs[0]?.lo === 0n && rs[0]?.hi === 65535n;
+    parts.push(all ? `every ${PROTO_LABEL[proto]} port` : `${PROTO_LABEL[proto]}/${formatPortRanges(rs)}`);
+  }
+  return parts.join(', ');
+}
+
+function dedupeRelated(rs: readonly RelatedLocation[]): RelatedLocation[] {
+  const seen = new Set<string>();
+  return rs.filter((r) => {
+    const k = `${r.message}|${r.location?.file}:${r.location?.line}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// public-service-blocked
+
+interface BlockedPart {
+  readonly fam: L3;
+  readonly full: boolean;
+  readonly bad: PacketSet;
+  readonly text: string;
+}
+
+const publicServiceBlocked: AuditRule = {
+  id: 'public-service-blocked',
+  defaultSeverity: 'critical',
+  title: 'A declared public service is not reachable from the internet',
+  rationale:
+    'A service declared public (host, protocol, port) must accept new connections from any internet address. A drop or reject in its way is an outage: the founding incident was exactly this, after a "block all incoming" change.',
+  fix: 'Add (or move above the drop) an accept for the service port, e.g. `tcp dport { 80, 443 } ct state new accept`, or correct the service declaration in rampart.yaml.',
+  needs: 'config',
+  check(ctx) {
+    const c = input(ctx);
+    const ok = mayAccept(ctx);
+    const fams = auditFamilies(ctx);
+    const out: FindingDraft[] = [];
+    for (const svc of ctx.services) {
+      for (const decl of svc.public) {
+        const port = portSpec(decl);
+        const parts: BlockedPart[] = [];
+        let uncertain = false;
+        for (const fam of fams) {
+          const daddrs = hostAddresses(ctx, fam);
+          const q = inbound(ctx, { family: fam, sources: internetSources(fam), daddrs, ports: [port] });
+          if (q.isEmpty()) continue;
+          if (!q.and(c.uncertain()).isEmpty()) uncertain = true;
+          // A source reaches the service when some interface accepts its connection: which interface faces the
+          // internet is not declared, so accepting on eth0 only is not a block.
+          const reached = exists(q.and(ok), ['iifname']).and(q);
+          const bad = q.minus(reached);
+          if (bad.isEmpty()) continue;
+          const full = reached.isEmpty();
+          const dests =
+            daddrs.length > 0 ? formatRanges(sourceLikeRanges(bad, fam, 'daddr')) : `this host (${familyName(fam)})`;
+          const v = verb(ctx, bad);
+          const text = full
+            ? `${decl.text} to ${dests} is ${v} for all sources`
+            : `${decl.text} to ${dests} is ${v} for ${formatRanges(sourceRanges(bad, fam))} only`;
+          parts.push({ fam, full, bad, text });
+        }
+        if (parts.length === 0) continue;
+        const lead = parts.find((p) => p.full) ?? (parts[0] as BlockedPart);
+        const { main } = decidersAsLocations(ctx, c, lead.bad);
+        const related = dedupeRelated(parts.flatMap((p) => decidersAsLocations(ctx, c, p.bad).related));
+        const ex = example(ctx, lead.bad, lead.fam, { l4proto: port.proto, dport: port.from });
+        out.push({
+          message: `service ${svc.name}: ${parts.map((p) => p.text).join('; ')}`,
+          ...(parts.some((p) => p.full) ? {} : { severity: 'medium' as const }),
+          ...(main?.location ? { location: main.location } : {}),
+          ...(main?.text ? { text: main.text } : {}),
+          ...(ex ? { example: ex } : {}),
+          related,
+          ...(uncertain ? { uncertain: true } : {}),
+        });
+      }
+    }
+    return out;
+  },
+};
+
+/** The destination (or source) address ranges of a set for one family. */
+function sourceLikeRanges(set: PacketSet, fam: L3, which: 'saddr' | 'daddr'): AddrRange[] {
+  const field = which === 'saddr' ? saddrField(fam) : fam === 'ipv4' ? 'ip.daddr' : 'ip6.daddr';
+  return fieldRanges(familyOf(set, fam), field).map((x) => ({ family: fam, ...x }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// all-inbound-blocked
+
+/** New inbound connections from any possible source to the host, on every audited family (admin ports excluded). */
+function allInbound(ctx: AuditContext, fams: readonly L3[]): PacketSet {
+  let q = ctx.space.none();
+  for (const fam of fams) q = q.or(inbound(ctx, { family: fam, daddrs: hostAddresses(ctx, fam) }));
+  return q;
+}
+
+function isLoopback(address: string): boolean {
+  const [addr, zone] = splitZone(address);
+  if (zone === 'lo' || addr === 'localhost') return true;
+  const a = parseAddressRange(addr);
+  if (!a) return false;
+  if (a.family === 'ipv4') return a.lo >> 24n === 127n;
+  return a.lo === 1n;
+}
+
+function splitZone(address: string): [string, string | undefined] {
+  const t = address.trim().replace(/^\[/, '').replace(/\]$/, '');
+  const i = t.indexOf('%');
+  return i < 0 ? [t, undefined] : [t.slice(0, i), t.slice(i + 1)];
+}
+
+const allInboundBlocked: AuditRule = {
+  id: 'all-inbound-blocked',
+  defaultSeverity: 'high',
+  title: 'No new inbound connection is accepted on any port (admin ports aside)',
+  rationale:
+    'A host that accepts no new connection from outside, except perhaps SSH for its administrators, serves nobody. This is what a "block all incoming" change does, and it is the founding outage: the web server kept only SSH open. Critical when the host declares services or listens on non-loopback sockets, high otherwise.',
+  fix: 'Accept the ports the host serves before the final drop (e.g. `tcp dport { 80, 443 } ct state new accept`). If the host really serves nothing from outside, disable this rule for it with a justification.',
+  needs: 'none',
+  check(ctx) {
+    const fams = auditFamilies(ctx);
+    if (fams.length === 0) return [];
+    const c = input(ctx);
+    const admin = portsSet(ctx, adminPorts(ctx).map(portSpec));
+    const all = allInbound(ctx, fams);
+    const q = all.minus(admin);
+    if (q.isEmpty() || !q.and(mayAccept(ctx)).isEmpty()) return [];
+    const adminOpen = all.and(admin).and(mayAccept(ctx));
+    const { main, related } = decidersAsLocations(ctx, c, q);
+    const lead = fams[0] as L3;
+    const ex = example(ctx, familyOf(q, lead), lead, { l4proto: 6, dport: 443 });
+    const serves =
+      ctx.services.length > 0 ||
+      (ctx.listening ?? []).some(
+        (s) =>
+          !isLoopback(s.address) &&
+          !adminPorts(ctx).some(
+            (p) => PROTO_LABEL[portSpec(p).proto] === s.proto && p.from <= s.port && s.port <= p.to,
+          ),
+      );
+    const famText = fams.map(familyName).join(' and ');
+    const except = adminOpen.isEmpty() ? '' : ` (only admin ports are open: ${describePorts(adminOpen)})`;
+    return [
+      {
+        message: `no new inbound connection is accepted on any port over ${famText}: every tcp, udp and sctp connection from outside is ${verb(ctx, q)}${except}`,
+        ...(serves ? { severity: 'critical' as const } : {}),
+        ...(main?.location ? { location: main.location } : {}),
+        ...(main?.text ? { text: main.text } : {}),
+        ...(ex ? { example: ex } : {}),
+        related,
+      },
+    ];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// listening-port-blocked
+
+/** Client sockets that listen on a wildcard address by design and only receive replies (DHCP clients). */
+const CLIENT_SOCKETS = new Set(['udp/68', 'udp/546']);
+
+const listeningPortBlocked: AuditRule = {
+  id: 'listening-port-blocked',
+  defaultSeverity: 'high',
+  title: 'A socket listens on a port that the firewall drops for every source',
+  rationale:
+    'A process listening on a non-loopback address expects connections. When the firewall drops every new connection to that port, either the service is broken for its clients (an outage nobody declared) or it should not listen on a public address at all.',
+  fix: 'Accept the port from the sources that need it, or bind the service to 127.0.0.1/::1 (or stop it) if nobody outside should reach it.',
+  needs: 'live',
+  check(ctx) {
+    const c = input(ctx);
+    const filtered = rulesetFamilies(ctx.ruleset);
+    const out: FindingDraft[] = [];
+    const seen = new Set<string>();
+    for (const s of ctx.listening ?? []) {
+      if (isLoopback(s.address) || CLIENT_SOCKETS.has(`${s.proto}/${s.port}`)) continue;
+      const [addr] = splitZone(s.address);
+      const wildcard = addr === '' || addr === '*' || addr === '0.0.0.0' || addr === '::';
+      const bound = wildcard ? undefined : parseAddressRange(addr);
+      if (!wildcard && !bound) continue;
+      // `::` and `*` take IPv4 too (bindv6only is off by default).
+      const fams: L3[] = bound ? [bound.family] : addr === '0.0.0.0' ? ['ipv4'] : [...FAMILIES];
+      const key = `${s.proto}/${s.port}@${bound ? addr : fams.join('+')}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const port: PortSpec = { proto: s.proto === 'tcp' ? 6 : 17, from: s.port, to: s.port };
+      let q = ctx.space.none();
+      for (const fam of fams) {
+        if (!filtered.includes(fam)) continue;
+        const daddrs = bound ? [bound] : hostAddresses(ctx, fam);
+        q = q.or(inbound(ctx, { family: fam, daddrs, ports: [port] }));
+      }
+      if (q.isEmpty() || !q.and(mayAccept(ctx)).isEmpty()) continue;
+      const { main, related } = decidersAsLocations(ctx, c, q);
+      const fam = fams.find((f) => filtered.includes(f)) as L3;
+      const ex = example(ctx, familyOf(q, fam), fam, {
+        l4proto: port.proto,
+        dport: s.port,
+        ...(bound ? { daddr: addr } : {}),
+      });
+      out.push({
+        message: `${s.proto}/${s.port}${s.process ? ` (${s.process})` : ''} listens on ${s.address} but new connections to it are ${verb(ctx, q)} for every source`,
+        ...(main?.location ? { location: main.location } : {}),
+        ...(main?.text ? { text: main.text } : {}),
+        ...(ex ? { example: ex } : {}),
+        related,
+      });
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// admin-port-exposed
+
+interface AdminExposure {
+  readonly decl: PortDecl;
+  readonly exposed: PacketSet;
+  readonly text: string;
+  /** Some connections to the port depend on opaque matches (rate limits...): there may be more exposure. */
+  readonly uncertain: boolean;
+  readonly lead: L3;
+}
+
+/**
+ * Admin ports accepted from outside the admin networks; when none are declared, admin ports accepted from every
+ * internet address (in some context: destination, interface), since a restricted source list cannot be judged
+ * without knowing which networks are the admins'.
+ */
+function adminExposures(ctx: AuditContext): AdminExposure[] {
+  return cached(ctx, 'adminExposures', () => {
+    const ok = accepted(ctx);
+    const pub = publicPorts(ctx);
+    const fams = auditFamilies(ctx);
+    const nets = ctx.adminNetworks;
+    const out: AdminExposure[] = [];
+    for (const decl of adminPorts(ctx)) {
+      const port = portSpec(decl);
+      // A port declared public is meant to be reachable from anywhere (a git server's SSH, say).
+      if (pub.some((p) => overlaps(p, port))) continue;
+      let exposed = ctx.space.none();
+      const texts: string[] = [];
+      let lead: L3 | undefined;
+      let uncertain = false;
+      for (const fam of fams) {
+        const sources = nets.length > 0 ? sourcesOutside(fam, nets) : internetSources(fam);
+        const q = inbound(ctx, { family: fam, sources, daddrs: hostAddresses(ctx, fam), ports: [port] });
+        if (!q.and(input(ctx).uncertain()).isEmpty()) uncertain = true;
+        let e = q.and(ok);
+        if (nets.length === 0) e = forallWithin(e, q, [saddrField(fam)]);
+        if (e.isEmpty()) continue;
+        lead = lead ?? fam;
+        exposed = exposed.or(e);
+        texts.push(describeSources(sourceRanges(e, fam), sources, fam));
+      }
+      if (!lead) continue;
+      const where =
+        nets.length > 0
+          ? `${texts.join(' and ')} outside the admin networks (${formatRanges(nets.flatMap((n) => parseAddressRange(n) ?? []))})`
+          : `${texts.join(' and ')} on the internet (no admin networks declared)`;
+      out.push({ decl, exposed, text: where, uncertain, lead });
+    }
+    return out;
+  });
+}
+
+const adminPortExposed: AuditRule = {
+  id: 'admin-port-exposed',
+  defaultSeverity: 'high',
+  title: 'An SSH, RDP, database or cache port is accepted from outside the admin networks',
+  rationale:
+    'Administration and data ports are the first thing scanners try: SSH and RDP are brute-forced, and Redis, memcached, MongoDB, Elasticsearch and the Docker API have been mass-exploited when left open. They should be reachable only from the declared admin networks (or a VPN).',
+  fix: 'Restrict the accept to the admin networks, e.g. `ip saddr 198.51.100.0/24 tcp dport 22 ct state new accept`, and declare them under `adminNetworks:` in rampart.yaml.',
+  needs: 'none',
+  check(ctx) {
+    const c = input(ctx);
+    return adminExposures(ctx).map((x): FindingDraft => {
+      const accepts = decisionsBySize(c, x.exposed, ctx.ruleset).filter((d) => d.d.verdict === 'accept');
+      const main = accepts[0] ? locate(ctx, accepts[0].d.decider) : undefined;
+      const related: RelatedLocation[] = accepts.slice(0, 5).map(({ d }) => {
+        const l = locate(ctx, d.decider);
+        return {
+          message: `accepts it: ${l.label}`,
+          ...(l.location ? { location: l.location } : {}),
+          ...(l.text ? { text: l.text } : {}),
+        };
+      });
+      const port = portSpec(x.decl);
+      const ex = example(ctx, familyOf(x.exposed, x.lead), x.lead, { l4proto: port.proto, dport: port.from });
+      return {
+        message: `${portLabel(x.decl)} is accepted from ${x.text}`,
+        ...(main?.location ? { location: main.location } : {}),
+        ...(main?.text ? { text: main.text } : {}),
+        ...(ex ? { example: ex } : {}),
+        related,
+        ...(x.uncertain ? { uncertain: true } : {}),
+      };
+    });
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// any-any-accept
+
+/** The fields "regardless of source and port" quantifies over. */
+const SOURCE_AND_PORT = ['ip.saddr', 'ip6.saddr', 'dport'] as const;
+
+function anyAnyDomain(ctx: AuditContext, fams: readonly L3[]): PacketSet {
+  let n = ctx.space.none();
+  for (const fam of fams) {
+    n = n.or(inbound(ctx, { family: fam, sources: internetSources(fam), daddrs: hostAddresses(ctx, fam) }));
+  }
+  return n;
+}
+
+/** `tcp and udp over IPv4 and IPv6 on iif eth1`: the context (protocol, family, interface) of an open set. */
+function contextText(ctx: AuditContext, set: PacketSet, domain: PacketSet): string {
+  const protos = [6, 17, 132].filter(
+    (p) => !set.and(ctx.space.fromCube({ l4proto: [{ kind: 'range', lo: BigInt(p), hi: BigInt(p) }] })).isEmpty(),
+  );
+  const fams = FAMILIES.filter((f) => !familyOf(set, f).isEmpty());
+  const ifaces = exists(set, fieldsExcept(['iifname']));
+  const allIf = ifaces.covers(exists(domain, fieldsExcept(['iifname'])));
+  let ifText = '';
+  if (!allIf) {
+    const names = new Set<string>();
+    for (const cube of ifaces.cubes(64).cubes) {
+      for (const e of cube.iifname ?? []) {
+        if (e.kind === 'name')
+          names.add(/^other\d+$/.test(e.value) ? '(any other)' : `${e.value}${e.wildcard ? '*' : ''}`);
+      }
+    }
+    if (names.size > 0) ifText = ` arriving on ${[...names].join(', ')}`;
+  }
+  return `${protos.map((p) => PROTO_LABEL[p]).join(', ')} over ${fams.map(familyName).join(' and ')}${ifText}`;
+}
+
+const anyAnyAccept: AuditRule = {
+  id: 'any-any-accept',
+  defaultSeverity: 'high',
+  title: 'A rule (or policy) accepts every new connection regardless of source and port',
+  rationale:
+    'An accept that looks at neither the source nor the port opens every service of the host, including the ones nobody meant to publish (databases, debug ports, a forgotten admin panel). Often left over from troubleshooting ("allow all for now").',
+  fix: 'Replace it with accepts for the ports the host serves, restricted to the sources that need them; keep `iif lo accept` and `ct state established,related accept`, which this rule does not report.',
+  needs: 'none',
+  check(ctx) {
+    const fams = auditFamilies(ctx);
+    if (fams.length === 0) return [];
+    const c = input(ctx);
+    const domain = anyAnyDomain(ctx, fams);
+    const fields = [...SOURCE_AND_PORT];
+    // Contexts (family, protocol, interface, destination...) in which every internet source reaches every port.
+    const open = forallWithin(domain.and(accepted(ctx)), domain, fields);
+    if (open.isEmpty()) return [];
+    const out: FindingDraft[] = [];
+    for (const { d } of decisionsBySize(c, open, ctx.ruleset)) {
+      if (d.verdict !== 'accept' || d.decider.kind === 'path-end') continue;
+      let witness: PacketSet;
+      if (d.decider.kind === 'rule') {
+        // The rule itself must not look at source or port: its own match, within the domain, holds for every
+        // source and port. (A port accept that happens to complete an open set is not an any-any rule.)
+        const own = forallWithin(c.matchSet(d.decider).and(domain), domain, fields);
+        witness = own.and(open).and(c.hits(d.decider));
+        if (witness.isEmpty()) continue;
+      } else {
+        witness = d.packets;
+      }
+      const l = locate(ctx, d.decider);
+      const fam = FAMILIES.find((f) => !familyOf(witness, f).isEmpty()) as L3;
+      const ex = example(ctx, familyOf(witness, fam), fam, { l4proto: 6, dport: 5432 });
+      const who = d.decider.kind === 'rule' ? 'accepts' : `(${l.label}) accepts`;
+      out.push({
+        message: `${d.decider.kind === 'rule' ? 'rule' : 'the base chain policy'} ${who} every new connection from any source to any port: ${contextText(ctx, witness, domain)}`,
+        ...(l.location ? { location: l.location } : {}),
+        ...(l.text ? { text: l.text } : {}),
+        ...(ex ? { example: ex } : {}),
+      });
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// broad-source-accept
+
+const broadSourceAccept: AuditRule = {
+  id: 'broad-source-accept',
+  defaultSeverity: 'medium',
+  title: 'A non-public port is accepted from a very wide source range (/8 or wider)',
+  rationale:
+    'A source range of a /8 or wider (16 million IPv4 addresses) is rarely what was meant for an internal port: "10.0.0.0/8" trusts every machine of every network behind the company routers, and a typo such as 1.0.0.0/8 trusts part of the internet. Such ranges are where lateral movement goes.',
+  fix: 'Narrow the source to the hosts or subnets that need the port (a named set keeps it readable), or declare the port public in rampart.yaml if it is meant for everyone.',
+  needs: 'none',
+  check(ctx) {
+    const fams = auditFamilies(ctx);
+    if (fams.length === 0) return [];
+    const c = input(ctx);
+    const v4Max = ctx.settings.broadSourcePrefix ?? 8;
+    // An IPv4 /8 is about an ISP's or a large company's whole space; the IPv6 counterpart is a /32 allocation.
+    const maxLen: Record<L3, number> = { ipv4: v4Max, ipv6: v4Max + 24 };
+    let domain = ctx.space.none();
+    for (const fam of fams) {
+      domain = domain.or(inbound(ctx, { family: fam, sources: possibleSources(fam), daddrs: hostAddresses(ctx, fam) }));
+    }
+    const skipPorts = [...publicPorts(ctx), ...adminExposures(ctx).map((x) => portSpec(x.decl))];
+    domain = domain.minus(portsSet(ctx, skipPorts));
+    const acceptedSet = domain.and(accepted(ctx));
+    if (acceptedSet.isEmpty()) return [];
+    // Whole-ruleset set operations first (a few BDD operations, whatever the number of rules): the accepted
+    // packets whose source's whole /N block is accepted alike, minus the contexts open to every internet source.
+    // Only the rules that accept those packets are then looked at one by one.
+    let broad = ctx.space.none();
+    for (const fam of fams) {
+      const bits = (fam === 'ipv4' ? 32 : 128) - maxLen[fam];
+      const mine = familyOf(acceptedSet, fam);
+      if (mine.isEmpty()) continue;
+      const wide = wholeBlocks(mine, familyOf(domain, fam), saddrField(fam), bits);
+      if (wide.isEmpty()) continue;
+      const famDomain = inbound(ctx, { family: fam, sources: internetSources(fam), daddrs: hostAddresses(ctx, fam) });
+      const everywhere = forallWithin(mine, famDomain.minus(portsSet(ctx, skipPorts)), [saddrField(fam)]);
+      broad = broad.or(wide.minus(exists(everywhere, [saddrField(fam)])));
+    }
+    if (broad.isEmpty()) return [];
+    const out: FindingDraft[] = [];
+    for (const { d } of decisionsBySize(c, broad, ctx.ruleset)) {
+      if (d.verdict !== 'accept' || d.decider.kind !== 'rule') continue;
+      const texts: string[] = [];
+      let lead: L3 | undefined;
+      for (const fam of fams) {
+        let mine = familyOf(d.packets, fam);
+        if (mine.isEmpty()) continue;
+        // Where the rule's own match does not look at the source, the port is open to everyone and earlier drops
+        // (bogons, a blocklist) merely carve holes: not a broad source.
+        const famDomain = familyOf(domain, fam);
+        const own = forallWithin(c.matchSet(d.decider).and(famDomain), famDomain, [saddrField(fam)]);
+        mine = mine.minus(exists(own, [saddrField(fam)]));
+        if (mine.isEmpty()) continue;
+        const src = sourceRanges(mine, fam);
+        if ((widestPrefix(src) ?? 999) > maxLen[fam]) continue;
+        lead = lead ?? fam;
+        texts.push(`${describePorts(mine)} from ${formatRanges(src)} (/${widestPrefix(src)})`);
+      }
+      if (!lead) continue;
+      const l = locate(ctx, d.decider);
+      const ex = example(ctx, familyOf(d.packets, lead), lead);
+      out.push({
+        message: `rule accepts ${texts.join(' and ')}: a source range of /${maxLen[lead]} or wider for a port that is not public`,
+        ...(l.location ? { location: l.location } : {}),
+        ...(l.text ? { text: l.text } : {}),
+        ...(ex ? { example: ex } : {}),
+      });
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// ipv4-ipv6-mismatch
+
+interface FamilyView {
+  readonly fam: L3;
+  readonly q: PacketSet;
+  /** Certainly accepted / possibly accepted (opaque matches) connections of q. */
+  readonly acc: PacketSet;
+  readonly may: PacketSet;
+  /** (proto, port) sets, every other field free: ports some source can open, ports every source can open. */
+  readonly some: PacketSet;
+  readonly all: PacketSet;
+  readonly someMay: PacketSet;
+  readonly allMay: PacketSet;
+  readonly dom: PacketSet;
+}
+
+const PROTO_PORT = fieldsExcept(['l4proto', 'dport']);
+
+function familyView(ctx: AuditContext, fam: L3, ports: readonly PortSpec[] | undefined): FamilyView {
+  const q = inbound(ctx, {
+    family: fam,
+    sources: internetSources(fam),
+    daddrs: hostAddresses(ctx, fam),
+    ...(ports ? { ports } : {}),
+  });
+  const acc = q.and(accepted(ctx));
+  const may = q.and(mayAccept(ctx));
+  const src = [saddrField(fam)];
+  return {
+    fam,
+    q,
+    acc,
+    may,
+    some: exists(acc, PROTO_PORT),
+    all: exists(forallWithin(acc, q, src), PROTO_PORT),
+    someMay: exists(may, PROTO_PORT),
+    allMay: exists(forallWithin(may, q, src), PROTO_PORT),
+    dom: exists(q, PROTO_PORT),
+  };
+}
+
+const ipv4Ipv6Mismatch: AuditRule = {
+  id: 'ipv4-ipv6-mismatch',
+  defaultSeverity: 'high',
+  title: 'A service is filtered on one IP family and open (or closed) on the other',
+  rationale:
+    'IPv4 and IPv6 are filtered by separate rules (iptables and ip6tables, ip and ip6 tables, or family-specific matches in inet tables). When only one side is maintained, a port closed on IPv4 stays open to the whole IPv6 internet, or a public service is unreachable for IPv6 clients.',
+  fix: 'Give both families the same rules: use an inet table with family-free matches, or mirror the iptables rules in ip6tables (and audit both files together: `rampart audit rules.v4 rules.v6`).',
+  needs: 'none',
+  check(ctx) {
+    const filtered = rulesetFamilies(ctx.ruleset);
+    // Both families must be filtered here: an iptables-save alone says nothing about the host's IPv6 rules.
+    if (filtered.length < 2 || auditFamilies(ctx).length < 2) return [];
+    const declared = publicPorts(ctx);
+    const ports = declared.length > 0 ? declared : undefined;
+    const v4 = familyView(ctx, 'ipv4', ports);
+    const v6 = familyView(ctx, 'ipv6', ports);
+    const c = input(ctx);
+    const out: FindingDraft[] = [];
+    // For each direction: ports some source can open on one family and no source on the other, and ports every
+    // source can open on one family and only some on the other (filtered on one side, open on the other).
+    const kinds: { open: FamilyView; other: FamilyView; set: PacketSet; is: 'closed' | 'restricted' }[] = [];
+    for (const [a, b] of [
+      [v4, v6],
+      [v6, v4],
+    ] as const) {
+      // The open side counts certain accepts, the other side possible ones: opaque matches never make a mismatch.
+      // Without declared services, a port open to some sources only on one family (SSH from an IPv4 admin
+      // network) and closed on the other is not taken for a service: only ports open to every source count.
+      const opened = declared.length > 0 ? a.some : a.all;
+      kinds.push({ open: a, other: b, set: opened.and(b.dom.minus(b.someMay)), is: 'closed' });
+      kinds.push({ open: a, other: b, set: a.all.and(b.someMay.minus(b.allMay)), is: 'restricted' });
+    }
+    const units: { label: string; set: PacketSet }[] =
+      declared.length > 0
+        ? ctx.services.flatMap((s) =>
+            s.public.map((p) => ({ label: `service ${s.name} ${p.text}`, set: portsSet(ctx, [portSpec(p)]) })),
+          )
+        : [6, 17, 132].map((p) => ({
+            label: '',
+            set: ctx.space.fromCube({ l4proto: [{ kind: 'range', lo: BigInt(p), hi: BigInt(p) }] }),
+          }));
+    for (const k of kinds) {
+      for (const u of units) {
+        const m = k.set.and(u.set);
+        if (m.isEmpty()) continue;
+        const openPart = k.open.acc.and(m);
+        const wasOpen = m.and(k.open.all).equals(m.and(k.open.some));
+        const what = u.label || describePorts(k.open.q.and(m));
+        const srcText = wasOpen ? 'every source' : `${formatRanges(sourceRanges(openPart, k.open.fam))} only`;
+        const otherPart = k.other.q.and(m);
+        const otherText =
+          k.is === 'closed'
+            ? `${verb(ctx, otherPart.and(blockedBy(ctx)))} for every source`
+            : `accepted only from ${describeSources(sourceRanges(k.other.may.and(m), k.other.fam), internetSources(k.other.fam), k.other.fam)}`;
+        const accepts = decisionsBySize(c, openPart, ctx.ruleset).filter((d) => d.d.verdict === 'accept');
+        const main = accepts[0] ? locate(ctx, accepts[0].d.decider) : undefined;
+        const { related } = decidersAsLocations(ctx, c, otherPart.minus(k.other.may));
+        const ex = example(ctx, openPart, k.open.fam);
+        out.push({
+          message: `${what}: ${familyName(k.open.fam)} accepts new connections from ${srcText}, but on ${familyName(k.other.fam)} it is ${otherText}`,
+          ...(main?.location ? { location: main.location } : {}),
+          ...(main?.text ? { text: main.text } : {}),
+          ...(ex ? { example: ex } : {}),
+          related,
+        });
+      }
+    }
+    return out;
+  },
+};
+
+export const SERVICE_RULES: readonly AuditRule[] = [
+  publicServiceBlocked,
+  allInboundBlocked,
+  listeningPortBlocked,
+  adminPortExposed,
+  anyAnyAccept,
+  broadSourceAccept,
+  ipv4Ipv6Mismatch,
+];
