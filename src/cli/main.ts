@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAudit } from './commands/audit.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDiff } from './commands/diff.js';
 import { registerIntents } from './commands/intents.js';
@@ -25,6 +26,7 @@ registerReach(program);
 registerRules(program);
 registerDiff(program);
 registerIntents(program);
+registerAudit(program);
 registerDemo(program);
 
 await program.parseAsync(process.argv);
