@@ -18,7 +18,9 @@ function fixtures(): string[] {
   const out: string[] = [];
   for (const dir of readdirSync(fixturesDir, { withFileTypes: true })) {
     if (!dir.isDirectory()) continue;
-    for (const f of readdirSync(join(fixturesDir, dir.name)).sort()) {
+    // Files only: per-rule folders (test/fixtures/audit/<rule-id>/) belong to their own tests.
+    const files = readdirSync(join(fixturesDir, dir.name), { withFileTypes: true }).filter((f) => f.isFile());
+    for (const f of files.map((x) => x.name).sort()) {
       if (!NOT_RULESETS.test(f)) out.push(`test/fixtures/${dir.name}/${f}`);
     }
   }
