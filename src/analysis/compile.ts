@@ -1034,14 +1034,14 @@ class Compiled implements CompiledBddRuleset {
       // Packets taken before `takenBefore` were not decided by deciders that only saw packets past it.
       const skip = this.skippedLeaves(stages, takenBefore);
       const visit = (node: DeciderTree): void => {
-        if (skip && skip.some(([lo, hi]) => node.lo >= lo && node.hi <= hi)) return;
+        if (skip?.some(([lo, hi]) => node.lo >= lo && node.hi <= hi)) return;
         if (b.disjoint(node.union, within)) return;
         if (node.children) {
           for (const c of node.children) visit(c);
           return;
         }
         const e = node.entry!;
-        if (skip && skip.some(([lo, hi]) => node.lo >= lo && node.lo < hi)) return;
+        if (skip?.some(([lo, hi]) => node.lo >= lo && node.lo < hi)) return;
         const n = b.and(node.union, within);
         if (n === 0) return;
         leaves.push(n);
@@ -1051,7 +1051,7 @@ class Compiled implements CompiledBddRuleset {
     }
     // Main-tree deciders drop or reject (accepts are accept-events): the rest of the query is accepted.
     let acceptLeft = b.diff(within, b.orAll(leaves));
-    for (const [family, stages] of this.c.stagesByFamily) {
+    for (const stages of this.c.stagesByFamily.values()) {
       // Accepts: the last accepting base chain on the asked hook, else the last one traversed (as the tracer).
       const indexed = stages.map((st, i) => ({ st, i })).reverse();
       const order = [
