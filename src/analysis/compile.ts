@@ -136,13 +136,6 @@ interface Flow {
 // ---------------------------------------------------------------------------------------------------------------
 // Per-rule bookkeeping
 
-/** Decision keys [from, to) of a stage created in a window of decide() calls that ended at `tick`. */
-interface Skip {
-  readonly from: number;
-  readonly to: number;
-  readonly tick: number;
-}
-
 interface RuleInfo {
   readonly ref: RuleRef;
   /** (transformation, set) pairs in stage-entry terms: arriving packets. */
@@ -152,21 +145,12 @@ interface RuleInfo {
   /** Match node per absent-field key. */
   readonly match: Map<string, number>;
   vmapKeys?: Map<string, number[]>;
-  /**
-   * Per stage, the decision keys the stage created between reaching the rule and the end of that run of its
-   * chain: no packet that arrives at the rule's chain and is taken before the rule can have been decided by them
-   * (taken packets are decided before the rule, or leave the chain and are decided after its run). Null when the
-   * chain ran more than once in the stage (several call contexts): nothing is skipped then.
-   */
-  readonly skip: Map<Stage, Skip | null>;
 }
 
 interface DecRec {
   readonly decider: Decider;
   readonly verdict: FinalVerdict | 'accept-event';
   readonly nodes: number[];
-  /** The compiler's decide() count at this record's latest decision. */
-  last: number;
 }
 
 interface Stage {
@@ -222,8 +206,6 @@ class Compiler {
   private readonly chainMaps = new Map<Table, Map<string, Chain>>();
   readonly hooks: readonly TraceHook[];
   private readonly enums: number;
-  /** decide() calls so far. */
-  private ticks = 0;
 
   constructor(
     readonly space: BddPacketSpace,
@@ -262,7 +244,7 @@ class Compiler {
             position: i + 1,
             rule,
           };
-          this.infos.set(rule, { ref, arriving: [], hits: [], match: new Map(), skip: new Map() });
+          this.infos.set(rule, { ref, arriving: [], hits: [], match: new Map() });
           this.index.set(ref, this.order.length);
           this.order.push(ref);
         }
@@ -367,10 +349,9 @@ class Compiler {
     key += `/${verdict}`;
     let rec = ctx.stage.decisions.get(key);
     if (!rec) {
-      rec = { decider, verdict, nodes: [], last: 0 };
+      rec = { decider, verdict, nodes: [] };
       ctx.stage.decisions.set(key, rec);
     }
-    rec.last = ++this.ticks;
     for (const f of flows) {
       if (f.s === 0) continue;
       // Decisions are about the packets as they entered the stage; the transformation is irrelevant to the verdict
@@ -413,11 +394,9 @@ class Compiler {
     let cur = input.filter((f) => f.s !== 0);
     const returned: Flow[] = [];
     const accepted: Flow[] = [];
-    const reached: [RuleInfo, number][] = [];
     for (const rule of chain.rules) {
       if (cur.length === 0) break;
       const info = this.infos.get(rule)!;
-      reached.push([info, ctx.stage.decisions.size]);
       const m = this.ruleMatch(ctx, info);
       const hits: Flow[] = [];
       const rest: Flow[] = [];
@@ -467,10 +446,6 @@ class Compiler {
       cur = mergeFlows(b, [...rest, ...cont]);
     }
     returned.push(...cur);
-    const end = ctx.stage.decisions.size;
-    for (const [info, at] of reached) {
-      info.skip.set(ctx.stage, info.skip.has(ctx.stage) ? null : { from: at, to: end, tick: this.ticks });
-    }
     return { returned: mergeFlows(b, returned), accepted };
   }
 
@@ -703,13 +678,8 @@ function mergeFlows(b: Bdd, flows: readonly Flow[]): Flow[] {
 /** A block of deciders in decision order: a leaf holds one decider, an inner node the union of its leaves. */
 interface DeciderTree {
   readonly union: number;
-  /** Ordinals of the first and past-the-last leaf in this block (leaves numbered in decision order). */
-  readonly lo: number;
-  readonly hi: number;
   readonly children?: readonly DeciderTree[];
   readonly entry?: { readonly key: string; readonly rec: DecRec };
-  /** For a leaf: its index among its stage's decisions. */
-  readonly stageLeaf?: number;
 }
 
 const TREE_FANOUT = 8;
@@ -888,46 +858,14 @@ class Compiled implements CompiledBddRuleset {
     if (this.trees.has(family)) return this.trees.get(family);
     const leaves: DeciderTree[] = [];
     stages.forEach((st, i) => {
-      this.stageStart.set(st, leaves.length);
-      const idx: number[] = [];
-      const recs: DecRec[] = [];
-      this.stageLeafIdx.set(st, idx);
-      this.stageLeafRecs.set(st, recs);
       for (const [key, rec] of st.decisions) {
         if (rec.verdict === 'accept-event') continue;
-        idx.push(this.stageLeaf(st, key));
-        recs.push(rec);
-        leaves.push({
-          union: this.pulledRec(stages, i, rec),
-          lo: leaves.length,
-          hi: leaves.length + 1,
-          entry: { key, rec },
-          stageLeaf: this.stageLeaf(st, key),
-        });
+        leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
       }
     });
     const tree = this.buildTree(leaves);
     this.trees.set(family, tree);
     return tree;
-  }
-
-  /** Ordinal of the first main-tree leaf of each stage. */
-  private readonly stageStart = new Map<Stage, number>();
-  private readonly stageKeys = new Map<Stage, Map<string, number>>();
-  /** Per stage, the stage index (see stageLeaf) of each of its main-tree leaves, in order. */
-  private readonly stageLeafIdx = new Map<Stage, number[]>();
-  private readonly stageLeafRecs = new Map<Stage, DecRec[]>();
-
-  /** The index of a decision key among its stage's decisions (insertion order, accept-events included). */
-  private stageLeaf(st: Stage, key: string): number {
-    let m = this.stageKeys.get(st);
-    if (!m) {
-      m = new Map();
-      let k = 0;
-      for (const x of st.decisions.keys()) m.set(x, k++);
-      this.stageKeys.set(st, m);
-    }
-    return m.get(key)!;
   }
 
   private readonly acceptTrees = new Map<Stage, DeciderTree | undefined>();
@@ -937,14 +875,7 @@ class Compiled implements CompiledBddRuleset {
     if (this.acceptTrees.has(st)) return this.acceptTrees.get(st);
     const leaves: DeciderTree[] = [];
     for (const [key, rec] of [...st.decisions].reverse()) {
-      if (rec.verdict === 'accept-event') {
-        leaves.push({
-          union: this.pulledRec(stages, i, rec),
-          lo: leaves.length,
-          hi: leaves.length + 1,
-          entry: { key, rec },
-        });
-      }
+      if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
     }
     const tree = this.buildTree(leaves);
     this.acceptTrees.set(st, tree);
@@ -958,58 +889,14 @@ class Compiled implements CompiledBddRuleset {
       const up: DeciderTree[] = [];
       for (let k = 0; k < layer.length; k += TREE_FANOUT) {
         const children = layer.slice(k, k + TREE_FANOUT);
-        up.push({
-          union: b.orAll(children.map((c) => c.union)),
-          lo: children[0]!.lo,
-          hi: children[children.length - 1]!.hi,
-          children,
-        });
+        up.push({ union: b.orAll(children.map((c) => c.union)), children });
       }
       layer = up;
     }
     return layer[0];
   }
 
-  /** Main-tree leaf ranges [lo, hi) a rule's arriving packets cannot have been decided by. */
-  private skippedLeaves(stages: readonly Stage[], rule: RuleRef | undefined): [number, number][] | undefined {
-    if (!rule) return undefined;
-    const info = this.c.infos.get(rule.rule);
-    if (!info) return undefined;
-    const out: [number, number][] = [];
-    // The first leaf whose stage index is at least k (idx ascends).
-    const firstAtLeast = (idx: readonly number[], k: number): number => {
-      let lo = 0;
-      let hi = idx.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (idx[mid]! >= k) hi = mid;
-        else lo = mid + 1;
-      }
-      return lo;
-    };
-    for (const st of stages) {
-      const range = info.skip.get(st);
-      const idx = this.stageLeafIdx.get(st);
-      const recs = this.stageLeafRecs.get(st);
-      if (!range || !idx || !recs) continue;
-      const start = this.stageStart.get(st)!;
-      // Keys created in the window and never used after it (a sub-chain called again later from elsewhere reuses
-      // its keys: those packets may be the rule's).
-      let run = -1;
-      const hi = firstAtLeast(idx, range.to);
-      for (let k = firstAtLeast(idx, range.from); k <= hi; k++) {
-        const ok = k < hi && recs[k]!.last <= range.tick;
-        if (ok && run < 0) run = k;
-        if (!ok && run >= 0) {
-          out.push([start + run, start + k]);
-          run = -1;
-        }
-      }
-    }
-    return out.length > 0 ? out : undefined;
-  }
-
-  decisions(packets?: PacketSet, takenBefore?: RuleRef): readonly Decision[] {
+  decisions(packets?: PacketSet): readonly Decision[] {
     this.compute();
     const b = this.b;
     const sp = this.space;
@@ -1030,23 +917,19 @@ class Compiled implements CompiledBddRuleset {
     for (const [family, stages] of this.c.stagesByFamily) {
       // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is usually
       // small and meets few of the thousands of deciders, so this replaces one AND per decider by a few tests.
-      const tree = this.deciderTree(family, stages);
-      // Packets taken before `takenBefore` were not decided by deciders that only saw packets past it.
-      const skip = this.skippedLeaves(stages, takenBefore);
       const visit = (node: DeciderTree): void => {
-        if (skip?.some(([lo, hi]) => node.lo >= lo && node.hi <= hi)) return;
         if (b.disjoint(node.union, within)) return;
         if (node.children) {
           for (const c of node.children) visit(c);
           return;
         }
         const e = node.entry!;
-        if (skip?.some(([lo, hi]) => node.lo >= lo && node.lo < hi)) return;
         const n = b.and(node.union, within);
         if (n === 0) return;
         leaves.push(n);
         add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
       };
+      const tree = this.deciderTree(family, stages);
       if (tree) visit(tree);
     }
     // Main-tree deciders drop or reject (accepts are accept-events): the rest of the query is accepted.

@@ -101,10 +101,6 @@ export interface CompiledRuleset {
   matchSet(rule: RuleRef): PacketSet;
   /** arriving(rule) and matchSet(rule): the packets the rule applies to. Empty = the rule is unreachable. */
   hits(rule: RuleRef): PacketSet;
-  /**
-   * Who decided the packets of `packets`, split by decider (final verdicts only). With `takenBefore`, the caller
-   * promises that every packet of `packets` entered that rule's chain and was taken before reaching the rule
-   * (the scope of an unreachable rule): deciders that only ever saw packets past the rule are skipped.
-   */
-  decisions(packets?: PacketSet, takenBefore?: RuleRef): readonly Decision[];
+  /** Who decided the packets of `packets`, split by decider (final verdicts only). */
+  decisions(packets?: PacketSet): readonly Decision[];
 }

@@ -174,7 +174,7 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
     const chainKeepsOut = inChain.isEmpty();
     if (!chainKeepsOut) {
       scope = inChain;
-      for (const d of decidersOf(compiled, scope, ref)) cover.push({ role: 'decided', decider: d });
+      for (const d of decidersOf(compiled, scope)) cover.push({ role: 'decided', decider: d });
     } else {
       // No packet of the match enters the chain: name the entries that keep them out, and what decided the
       // packets that never got to an entry.
