@@ -11,6 +11,7 @@
  */
 import type { PortDecl } from '../../../config/types.js';
 import type { Element, Field, L3, Packet, Ruleset } from '../../../firewall/model.js';
+import { FIELDS } from '../../../firewall/model.js';
 import { type AddrRange, formatAddressRange, parseAddressRange } from '../../../firewall/values.js';
 import { rangeToPrefixes } from '../../describe.js';
 import { BddPacketSet, type BddPacketSpace } from '../../packet-space.js';
@@ -254,28 +255,7 @@ export function wholeBlocks(set: PacketSet, domain: PacketSet, field: Field, bit
 
 /** Every packet field except these. */
 export function fieldsExcept(keep: readonly Field[]): Field[] {
-  const all: Field[] = [
-    'iifname',
-    'oifname',
-    'nfproto',
-    'l4proto',
-    'ip.saddr',
-    'ip.daddr',
-    'ip6.saddr',
-    'ip6.daddr',
-    'sport',
-    'dport',
-    'icmp.type',
-    'icmp.code',
-    'icmpv6.type',
-    'icmpv6.code',
-    'ct.state',
-    'mark',
-    'saddr.type',
-    'daddr.type',
-    'tcp.flags',
-  ];
-  return all.filter((f) => !keep.includes(f));
+  return FIELDS.filter((f) => !keep.includes(f));
 }
 
 const FIELD_MAX: Partial<Record<Field, bigint>> = {
