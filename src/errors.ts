@@ -17,6 +17,27 @@ export const ERRORS = {
   RAMPART_ERR_PACKET: { status: 400, exit: 2, user: true },
   RAMPART_ERR_NO_CHAIN: { status: 400, exit: 2, user: true },
   RAMPART_ERR_LOOP: { status: 422, exit: 2, user: true },
+  RAMPART_ERR_CONFIG: { status: 400, exit: 2, user: true },
+  /** Request body, query or parameters fail their schema. */
+  RAMPART_ERR_VALIDATION: { status: 400, exit: 2, user: true },
+  RAMPART_ERR_TOO_LARGE: { status: 413, exit: 2, user: true },
+  RAMPART_ERR_UNAUTHENTICATED: { status: 401, exit: 3, user: true },
+  RAMPART_ERR_FORBIDDEN: { status: 403, exit: 3, user: true },
+  RAMPART_ERR_NOT_FOUND: { status: 404, exit: 4, user: true },
+  /** The transition is not allowed from the change's current state. */
+  RAMPART_ERR_STATE: { status: 409, exit: 5, user: true },
+  /** Someone else changed the record first (optimistic check). */
+  RAMPART_ERR_CONFLICT: { status: 409, exit: 5, user: true },
+  /** The plan is blocked (closes a public service or violates a must-allow intent) and has no admin override. */
+  RAMPART_ERR_BLOCKED: { status: 409, exit: 5, user: true },
+  /** The plan is stale: the change or a host's desired state moved on after it was computed. */
+  RAMPART_ERR_STALE: { status: 409, exit: 5, user: true },
+  /** Inside a freeze window without an emergency reason. */
+  RAMPART_ERR_FROZEN: { status: 409, exit: 5, user: true },
+  /** The review policy refuses this review (own change, not an approver, already reviewed). */
+  RAMPART_ERR_REVIEW: { status: 403, exit: 5, user: true },
+  /** The server could not be reached or answered something that is not Rampart's API. */
+  RAMPART_ERR_SERVER: { status: 502, exit: 6, user: true },
   RAMPART_ERR_INTERNAL: { status: 500, exit: 70, user: false },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,0 +1,159 @@
+/**
+ * Versioned schema migrations, run with Kysely's Migrator from a static in-code provider when a store is opened.
+ * Names are `NNNN-what`; Kysely applies them in name order and records each in `kysely_migration`, so re-opening an
+ * existing database runs nothing new. Never edit a released migration: add the next number.
+ */
+import { type CreateTableBuilder, type Kysely, type Migration, Migrator } from 'kysely';
+import { InternalError } from '../errors.js';
+import { ZERO_HASH } from './audit-chain.js';
+import type { DB, Dialect } from './schema.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations run against whatever schema the database has at the time.
+type AnyDb = Kysely<any>;
+
+/** An integer primary key the database numbers itself. */
+function withId<T extends string>(kind: Dialect, t: CreateTableBuilder<T, never>): CreateTableBuilder<T, 'id'> {
+  return kind === 'sqlite'
+    ? t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    : t.addColumn('id', 'serial', (c) => c.primaryKey());
+}
+
+function initial(kind: Dialect): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('origin', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('before_json', 'text', (c) => c.notNull())
+        .addColumn('after_json', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_target').on('audit_log').column('target').execute();
+
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('last_seq', 'integer', (c) => c.notNull())
+        .addColumn('last_hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.insertInto('audit_head').values({ id: 1, last_seq: 0, last_hash: ZERO_HASH }).execute();
+
+      await withId(kind, db.schema.createTable('changes'))
+        .addColumn('target_kind', 'text', (c) => c.notNull())
+        .addColumn('target_name', 'text', (c) => c.notNull())
+        .addColumn('hosts_json', 'text', (c) => c.notNull())
+        .addColumn('author', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('ticket', 'text')
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('ruleset', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('override_json', 'text')
+        .addColumn('emergency_json', 'text')
+        .execute();
+      await db.schema.createIndex('changes_state').on('changes').column('state').execute();
+
+      await withId(kind, db.schema.createTable('plans'))
+        .addColumn('change_id', 'integer', (c) => c.notNull().references('changes.id'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('change_version', 'integer', (c) => c.notNull())
+        .addColumn('base_revisions_json', 'text', (c) => c.notNull())
+        .addColumn('blocked', 'integer', (c) => c.notNull())
+        .addColumn('risk', 'text', (c) => c.notNull())
+        .addColumn('stale', 'integer', (c) => c.notNull())
+        .addColumn('plan_json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('plans_change').on('plans').column('change_id').execute();
+
+      await withId(kind, db.schema.createTable('reviews'))
+        .addColumn('change_id', 'integer', (c) => c.notNull().references('changes.id'))
+        .addColumn('plan_id', 'integer', (c) => c.notNull().references('plans.id'))
+        .addColumn('reviewer', 'text', (c) => c.notNull())
+        .addColumn('verdict', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('voided_at', 'text')
+        .execute();
+      await db.schema.createIndex('reviews_change').on('reviews').column('change_id').execute();
+
+      await db.schema
+        .createTable('desired')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('ruleset', 'text', (c) => c.notNull())
+        .addColumn('change_id', 'integer', (c) => c.references('changes.id'))
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('desired_pk', ['host', 'revision'])
+        .execute();
+
+      await withId(kind, db.schema.createTable('jobs'))
+        .addColumn('change_id', 'integer', (c) => c.notNull().references('changes.id'))
+        .addColumn('plan_id', 'integer', (c) => c.notNull().references('plans.id'))
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('step', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('jobs_change').on('jobs').column('change_id').execute();
+      await db.schema.createIndex('jobs_host_state').on('jobs').columns(['host', 'state']).execute();
+    },
+  };
+}
+
+/** All migrations, by name. */
+export function migrations(kind: Dialect): Record<string, Migration> {
+  return { '0001-initial': initial(kind) };
+}
+
+/** Applies every migration not yet applied; throws when one fails (the database is left at the last good one). */
+export async function migrate(db: Kysely<DB>, kind: Dialect): Promise<void> {
+  const migrator = new Migrator({
+    db: db as AnyDb,
+    provider: { getMigrations: async () => migrations(kind) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'setup';
+    throw new InternalError(
+      `store migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        migration: failed,
+      },
+    );
+  }
+}
+
+/** The number of the newest applied migration (0 for an empty database). */
+export async function appliedVersion(db: Kysely<DB>): Promise<number> {
+  const rows = await db.selectFrom('kysely_migration').select('name').execute();
+  let max = 0;
+  for (const r of rows) {
+    const n = Number.parseInt(r.name, 10);
+    if (Number.isFinite(n) && n > max) max = n;
+  }
+  return max;
+}

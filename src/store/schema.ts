@@ -1,0 +1,128 @@
+/**
+ * Kysely table types of the store. JSON values are kept as text (JSON.stringify) in both dialects so that what is
+ * read back is exactly what was written (the audit chain hashes depend on it); timestamps are ISO 8601 text;
+ * booleans are 0/1 integers. Column names are snake_case; src/store/sql-store.ts maps rows to the records of
+ * src/store/types.ts.
+ */
+import type { Generated } from 'kysely';
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  role: string;
+  secret_hash: string;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  at: string;
+  actor: string;
+  role: string;
+  /** `from` is a reserved word in SQL. */
+  origin: string;
+  action: string;
+  target: string;
+  before_json: string;
+  after_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id = 1): the newest entry's seq and hash. Every write transaction locks it first. */
+export interface AuditHeadTable {
+  id: number;
+  last_seq: number;
+  last_hash: string;
+}
+
+export interface ChangesTable {
+  id: Generated<number>;
+  target_kind: string;
+  target_name: string;
+  hosts_json: string;
+  author: string;
+  reason: string;
+  ticket: string | null;
+  format: string;
+  ruleset: string;
+  state: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  override_json: string | null;
+  emergency_json: string | null;
+}
+
+export interface PlansTable {
+  id: Generated<number>;
+  change_id: number;
+  created_at: string;
+  change_version: number;
+  base_revisions_json: string;
+  blocked: number;
+  risk: string;
+  stale: number;
+  plan_json: string;
+}
+
+export interface ReviewsTable {
+  id: Generated<number>;
+  change_id: number;
+  plan_id: number;
+  reviewer: string;
+  verdict: string;
+  comment: string;
+  at: string;
+  voided_at: string | null;
+}
+
+/** Every revision of every host's desired ruleset (the newest is the current one; older ones allow rollback). */
+export interface DesiredTable {
+  host: string;
+  revision: number;
+  format: string;
+  ruleset: string;
+  change_id: number | null;
+  updated_at: string;
+}
+
+export interface JobsTable {
+  id: Generated<number>;
+  change_id: number;
+  plan_id: number;
+  host: string;
+  step: number;
+  state: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Kysely's Migrator bookkeeping (default table names). */
+export interface KyselyMigrationTable {
+  name: string;
+  timestamp: string;
+}
+
+export interface KyselyMigrationLockTable {
+  id: string;
+  is_locked: number;
+}
+
+export interface DB {
+  tokens: TokensTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+  changes: ChangesTable;
+  plans: PlansTable;
+  reviews: ReviewsTable;
+  desired: DesiredTable;
+  jobs: JobsTable;
+  kysely_migration: KyselyMigrationTable;
+  kysely_migration_lock: KyselyMigrationLockTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';

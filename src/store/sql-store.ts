@@ -1,0 +1,606 @@
+/**
+ * The one Store implementation, over a Kysely<DB> of either dialect. Dialect differences are confined to `begin`
+ * (how a write transaction starts) and the id column types in migrations.ts; everything else is portable SQL
+ * (both SQLite >= 3.35 and PostgreSQL support RETURNING).
+ *
+ * Writes are serialised by the audit_head row: every write transaction's first statement updates it. In PostgreSQL
+ * that is a row lock held until commit (with READ COMMITTED, the statements after it see everything the previous
+ * holder committed); in SQLite the transaction is BEGIN IMMEDIATE, which takes the database's single write lock.
+ * Either way two processes writing the same store queue up instead of losing updates, and the audit entries of a
+ * write are chained and committed atomically with the state they describe.
+ */
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { UserError } from '../errors.js';
+import { entryHash, jsonValue, verifyChain } from './audit-chain.js';
+import { appliedVersion } from './migrations.js';
+import type {
+  AuditLogTable,
+  ChangesTable,
+  DB,
+  Dialect,
+  JobsTable,
+  PlansTable,
+  ReviewsTable,
+  TokensTable,
+} from './schema.js';
+import type {
+  Actor,
+  ApplyJob,
+  AuditDraft,
+  AuditEntry,
+  ChainVerdict,
+  ChangeFilter,
+  ChangeRecord,
+  ChangeState,
+  DesiredState,
+  JobState,
+  PlanRecord,
+  ReviewRecord,
+  Role,
+  RulesetFormat,
+  Store,
+  StoreReader,
+  StoreWriter,
+  TokenRecord,
+} from './types.js';
+
+/** How long a writer waits for another writer (any process) before giving up. */
+const LOCK_WAIT_MS = 30_000;
+const BUSY_TIMEOUT_MS = 5000;
+/** last_used_at is noted at most this often per token, so authenticated reads stay reads. */
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+function tokenRecord(r: Selectable<TokensTable>): TokenRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role as Role,
+    secretHash: r.secret_hash,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
+  };
+}
+
+function parseJson<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function changeRecord(r: Selectable<ChangesTable>): ChangeRecord {
+  return {
+    id: r.id,
+    target: { kind: r.target_kind as 'host' | 'group', name: r.target_name },
+    hosts: JSON.parse(r.hosts_json) as string[],
+    author: r.author,
+    reason: r.reason,
+    ticket: r.ticket,
+    format: r.format as RulesetFormat,
+    ruleset: r.ruleset,
+    state: r.state as ChangeState,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    override: parseJson<ChangeRecord['override']>(r.override_json),
+    emergency: parseJson<ChangeRecord['emergency']>(r.emergency_json),
+  };
+}
+
+function planRecord(r: Selectable<PlansTable>): PlanRecord {
+  return {
+    id: r.id,
+    changeId: r.change_id,
+    createdAt: r.created_at,
+    changeVersion: r.change_version,
+    baseRevisions: JSON.parse(r.base_revisions_json) as Record<string, number>,
+    blocked: r.blocked !== 0,
+    risk: r.risk,
+    stale: r.stale !== 0,
+    plan: JSON.parse(r.plan_json) as unknown,
+  };
+}
+
+function reviewRecord(r: Selectable<ReviewsTable>): ReviewRecord {
+  return {
+    id: r.id,
+    changeId: r.change_id,
+    planId: r.plan_id,
+    reviewer: r.reviewer,
+    verdict: r.verdict as 'approve' | 'reject',
+    comment: r.comment,
+    at: r.at,
+    voidedAt: r.voided_at,
+  };
+}
+
+function jobRecord(r: Selectable<JobsTable>): ApplyJob {
+  return {
+    id: r.id,
+    changeId: r.change_id,
+    planId: r.plan_id,
+    host: r.host,
+    step: r.step,
+    state: r.state as JobState,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function auditRecord(r: Selectable<AuditLogTable>): AuditEntry {
+  return {
+    seq: r.seq,
+    at: r.at,
+    actor: r.actor,
+    role: r.role,
+    from: r.origin,
+    action: r.action,
+    target: r.target,
+    before: JSON.parse(r.before_json) as unknown,
+    after: JSON.parse(r.after_json) as unknown,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+/** LIKE pattern matching `text` literally (escape character `\`). */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Reads, against either the pool (outside a write) or the connection holding the write lock. */
+class SqlReader implements StoreReader {
+  constructor(protected readonly db: Kysely<DB>) {}
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const r = await this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && tokenRecord(r);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = await this.db.selectFrom('tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(tokenRecord);
+  }
+
+  async getChange(id: number): Promise<ChangeRecord | undefined> {
+    const r = await this.db.selectFrom('changes').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && changeRecord(r);
+  }
+
+  /** Newest first. */
+  async listChanges(filter: ChangeFilter = {}): Promise<ChangeRecord[]> {
+    let q = this.db.selectFrom('changes').selectAll().orderBy('id', 'desc');
+    if (filter.state !== undefined) q = q.where('state', '=', filter.state);
+    if (filter.host !== undefined) {
+      // A cheap pre-filter on the JSON text; the exact membership test follows.
+      q = q.where(sql<boolean>`hosts_json like ${`%${likeLiteral(JSON.stringify(filter.host))}%`} escape '\\'`);
+    } else if (filter.limit !== undefined) {
+      q = q.limit(filter.limit);
+    }
+    let out = (await q.execute()).map(changeRecord);
+    if (filter.host !== undefined) {
+      const host = filter.host;
+      out = out.filter((c) => c.hosts.includes(host));
+      if (filter.limit !== undefined) out = out.slice(0, filter.limit);
+    }
+    return out;
+  }
+
+  async latestPlan(changeId: number): Promise<PlanRecord | undefined> {
+    const r = await this.db
+      .selectFrom('plans')
+      .selectAll()
+      .where('change_id', '=', changeId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return r && planRecord(r);
+  }
+
+  async getPlan(id: number): Promise<PlanRecord | undefined> {
+    const r = await this.db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && planRecord(r);
+  }
+
+  async listReviews(changeId: number): Promise<ReviewRecord[]> {
+    const rows = await this.db
+      .selectFrom('reviews')
+      .selectAll()
+      .where('change_id', '=', changeId)
+      .orderBy('id')
+      .execute();
+    return rows.map(reviewRecord);
+  }
+
+  async getDesired(host: string): Promise<DesiredState | undefined> {
+    const r = await this.db
+      .selectFrom('desired')
+      .selectAll()
+      .where('host', '=', host)
+      .orderBy('revision', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return (
+      r && {
+        host: r.host,
+        revision: r.revision,
+        format: r.format as RulesetFormat,
+        ruleset: r.ruleset,
+        changeId: r.change_id,
+        updatedAt: r.updated_at,
+      }
+    );
+  }
+
+  /** In queue order: by change, then rollout step. */
+  async listJobs(
+    filter: { readonly changeId?: number; readonly host?: string; readonly state?: JobState } = {},
+  ): Promise<ApplyJob[]> {
+    let q = this.db.selectFrom('jobs').selectAll();
+    if (filter.changeId !== undefined) q = q.where('change_id', '=', filter.changeId);
+    if (filter.host !== undefined) q = q.where('host', '=', filter.host);
+    if (filter.state !== undefined) q = q.where('state', '=', filter.state);
+    const rows = await q.orderBy('change_id').orderBy('step').orderBy('id').execute();
+    return rows.map(jobRecord);
+  }
+
+  async auditEntries(range: { readonly from?: number; readonly to?: number } = {}): Promise<AuditEntry[]> {
+    let q = this.db.selectFrom('audit_log').selectAll();
+    if (range.from !== undefined) q = q.where('seq', '>=', range.from);
+    if (range.to !== undefined) q = q.where('seq', '<=', range.to);
+    const rows = await q.orderBy('seq').execute();
+    return rows.map(auditRecord);
+  }
+}
+
+class SqlWriter extends SqlReader implements StoreWriter {
+  constructor(
+    db: Kysely<DB>,
+    private readonly actor: Actor,
+    private head: { seq: number; hash: string },
+  ) {
+    super(db);
+  }
+
+  async insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord> {
+    const r = await this.db
+      .insertInto('tokens')
+      .values({
+        id: t.id,
+        name: t.name,
+        role: t.role,
+        secret_hash: t.secretHash,
+        created_at: t.createdAt,
+        created_by: t.createdBy,
+        revoked_at: null,
+        last_used_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return tokenRecord(r);
+  }
+
+  async revokeToken(id: string, at: string): Promise<TokenRecord | undefined> {
+    const r = await this.db
+      .updateTable('tokens')
+      .set({ revoked_at: at })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    // Revoking twice keeps the first revocation time.
+    return r ? tokenRecord(r) : this.getToken(id);
+  }
+
+  async insertChange(
+    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency'>,
+  ): Promise<ChangeRecord> {
+    const r = await this.db
+      .insertInto('changes')
+      .values({
+        target_kind: c.target.kind,
+        target_name: c.target.name,
+        hosts_json: JSON.stringify(c.hosts),
+        author: c.author,
+        reason: c.reason,
+        ticket: c.ticket,
+        format: c.format,
+        ruleset: c.ruleset,
+        state: 'proposed',
+        version: 1,
+        created_at: c.createdAt,
+        updated_at: c.updatedAt,
+        override_json: null,
+        emergency_json: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return changeRecord(r);
+  }
+
+  async updateChange(
+    id: number,
+    expectedVersion: number,
+    patch: Partial<Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason'>> & {
+      readonly updatedAt: string;
+    },
+  ): Promise<ChangeRecord> {
+    const set: Partial<Record<keyof ChangesTable, unknown>> = { updated_at: patch.updatedAt };
+    if (patch.state !== undefined) set.state = patch.state;
+    if (patch.ruleset !== undefined) set.ruleset = patch.ruleset;
+    if (patch.format !== undefined) set.format = patch.format;
+    if (patch.reason !== undefined) set.reason = patch.reason;
+    if (patch.override !== undefined)
+      set.override_json = patch.override === null ? null : JSON.stringify(patch.override);
+    if (patch.emergency !== undefined) {
+      set.emergency_json = patch.emergency === null ? null : JSON.stringify(patch.emergency);
+    }
+    const r = await this.db
+      .updateTable('changes')
+      .set({ ...(set as object), version: sql<number>`version + 1` })
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    if (r) return changeRecord(r);
+    const now = await this.getChange(id);
+    if (now === undefined) throw new UserError('RAMPART_ERR_NOT_FOUND', `change ${id} does not exist`, { id });
+    throw new UserError(
+      'RAMPART_ERR_CONFLICT',
+      `change ${id} was modified concurrently: expected version ${expectedVersion}, it is now at version ${now.version}`,
+      { id, expectedVersion, version: now.version },
+    );
+  }
+
+  async insertPlan(p: Omit<PlanRecord, 'id' | 'stale'>): Promise<PlanRecord> {
+    const r = await this.db
+      .insertInto('plans')
+      .values({
+        change_id: p.changeId,
+        created_at: p.createdAt,
+        change_version: p.changeVersion,
+        base_revisions_json: JSON.stringify(p.baseRevisions),
+        blocked: p.blocked ? 1 : 0,
+        risk: p.risk,
+        stale: 0,
+        plan_json: JSON.stringify(p.plan ?? null),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return planRecord(r);
+  }
+
+  async markPlansStale(changeId: number): Promise<number> {
+    const r = await this.db
+      .updateTable('plans')
+      .set({ stale: 1 })
+      .where('change_id', '=', changeId)
+      .where('stale', '=', 0)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async insertReview(rv: Omit<ReviewRecord, 'id' | 'voidedAt'>): Promise<ReviewRecord> {
+    const r = await this.db
+      .insertInto('reviews')
+      .values({
+        change_id: rv.changeId,
+        plan_id: rv.planId,
+        reviewer: rv.reviewer,
+        verdict: rv.verdict,
+        comment: rv.comment,
+        at: rv.at,
+        voided_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return reviewRecord(r);
+  }
+
+  async voidReviews(changeId: number, at: string): Promise<number> {
+    const r = await this.db
+      .updateTable('reviews')
+      .set({ voided_at: at })
+      .where('change_id', '=', changeId)
+      .where('voided_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async setDesired(d: Omit<DesiredState, 'revision'>): Promise<DesiredState> {
+    const prev = await this.getDesired(d.host);
+    const revision = (prev?.revision ?? 0) + 1;
+    await this.db
+      .insertInto('desired')
+      .values({
+        host: d.host,
+        revision,
+        format: d.format,
+        ruleset: d.ruleset,
+        change_id: d.changeId,
+        updated_at: d.updatedAt,
+      })
+      .execute();
+    return {
+      host: d.host,
+      revision,
+      format: d.format,
+      ruleset: d.ruleset,
+      changeId: d.changeId,
+      updatedAt: d.updatedAt,
+    };
+  }
+
+  async insertJob(j: Omit<ApplyJob, 'id' | 'state' | 'updatedAt'>): Promise<ApplyJob> {
+    const r = await this.db
+      .insertInto('jobs')
+      .values({
+        change_id: j.changeId,
+        plan_id: j.planId,
+        host: j.host,
+        step: j.step,
+        state: 'queued',
+        created_at: j.createdAt,
+        updated_at: j.createdAt,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return jobRecord(r);
+  }
+
+  async updateJob(id: number, state: JobState, at: string): Promise<ApplyJob | undefined> {
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ state, updated_at: at })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return r && jobRecord(r);
+  }
+
+  async audit(draft: AuditDraft): Promise<AuditEntry> {
+    const fields = {
+      seq: this.head.seq + 1,
+      at: new Date().toISOString(),
+      actor: this.actor.name,
+      role: this.actor.role,
+      from: this.actor.from,
+      action: draft.action,
+      target: draft.target,
+      // Hash what will read back from the text column, so verification recomputes the same bytes.
+      before: jsonValue(draft.before),
+      after: jsonValue(draft.after),
+      prevHash: this.head.hash,
+    };
+    const entry: AuditEntry = { ...fields, hash: entryHash(fields) };
+    await this.db
+      .insertInto('audit_log')
+      .values({
+        seq: entry.seq,
+        at: entry.at,
+        actor: entry.actor,
+        role: entry.role,
+        origin: entry.from,
+        action: entry.action,
+        target: entry.target,
+        before_json: JSON.stringify(entry.before),
+        after_json: JSON.stringify(entry.after),
+        prev_hash: entry.prevHash,
+        hash: entry.hash,
+      })
+      .execute();
+    await this.db
+      .updateTable('audit_head')
+      .set({ last_seq: entry.seq, last_hash: entry.hash })
+      .where('id', '=', 1)
+      .execute();
+    this.head = { seq: entry.seq, hash: entry.hash };
+    return entry;
+  }
+}
+
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts a write transaction holding the store's write lock. */
+async function begin(kind: Dialect, conn: Kysely<DB>): Promise<void> {
+  if (kind === 'postgres') {
+    await sql`begin`.execute(conn);
+    return;
+  }
+  // better-sqlite3 waits for a busy database synchronously, which would freeze this process's event loop (and with
+  // it any other connection in this process that holds the lock and needs the loop to commit). So the lock is
+  // taken without the busy handler and retried asynchronously with jittered backoff.
+  await sql`pragma busy_timeout = 0`.execute(conn);
+  try {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sql`begin immediate`.execute(conn);
+        return;
+      } catch (e) {
+        if (!isBusy(e) || Date.now() > deadline) throw e;
+        await sleep(Math.min(50, 1 + attempt) * (0.5 + Math.random()));
+      }
+    }
+  } finally {
+    await sql.raw(`pragma busy_timeout = ${BUSY_TIMEOUT_MS}`).execute(conn);
+  }
+}
+
+export class SqlStore extends SqlReader implements Store {
+  constructor(
+    readonly kind: Dialect,
+    db: Kysely<DB>,
+  ) {
+    super(db);
+  }
+
+  write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {
+    return this.db.connection().execute(async (conn) => {
+      await begin(this.kind, conn);
+      try {
+        // The first statement: takes the write lock (row lock in PostgreSQL; already held in SQLite) and reads the
+        // chain head under it.
+        const head = await conn
+          .updateTable('audit_head')
+          .set({ last_seq: sql<number>`last_seq` })
+          .where('id', '=', 1)
+          .returning(['last_seq', 'last_hash'])
+          .executeTakeFirstOrThrow();
+        const result = await fn(new SqlWriter(conn, actor, { seq: head.last_seq, hash: head.last_hash }));
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (e) {
+        try {
+          await sql`rollback`.execute(conn);
+        } catch {
+          // The transaction is already gone (connection lost); the original error is what matters.
+        }
+        throw e;
+      }
+    });
+  }
+
+  async tokenBySecretHash(secretHash: string): Promise<TokenRecord | undefined> {
+    const r = await this.db.selectFrom('tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
+    if (r === undefined) return undefined;
+    const t = tokenRecord(r);
+    if (t.revokedAt !== null) return t;
+    const now = new Date();
+    if (t.lastUsedAt !== null && now.getTime() - Date.parse(t.lastUsedAt) < LAST_USED_GRANULARITY_MS) return t;
+    try {
+      await this.db.updateTable('tokens').set({ last_used_at: now.toISOString() }).where('id', '=', t.id).execute();
+      return { ...t, lastUsedAt: now.toISOString() };
+    } catch {
+      // Noting the use is best effort: a busy store must not fail authentication.
+      return t;
+    }
+  }
+
+  /** Head row as stored (for verification against truncation). */
+  async auditHead(): Promise<{ lastSeq: number; lastHash: string }> {
+    const r = await this.db
+      .selectFrom('audit_head')
+      .select(['last_seq', 'last_hash'])
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow();
+    return { lastSeq: r.last_seq, lastHash: r.last_hash };
+  }
+
+  async verifyAuditLog(): Promise<ChainVerdict> {
+    const head = await this.auditHead();
+    return verifyChain(await this.auditEntries(), head);
+  }
+
+  schemaVersion(): Promise<number> {
+    return appliedVersion(this.db);
+  }
+
+  close(): Promise<void> {
+    return this.db.destroy();
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The store contract: what the server keeps (tokens, the hash-chained audit log, changes with their plans and
+ * reviews, each host's desired ruleset, the agents' apply queue) and the one interface both backends implement
+ * (SQLite by default, PostgreSQL with `--db postgres://...`). Only src/store/ knows SQL; everything above it sees
+ * these types.
+ *
+ * Every write happens inside `store.write(actor, fn)`: one transaction that first takes the store's single write
+ * lock (so concurrent proposals and approvals are serialised, no lost update) and that appends the audit entries
+ * the function records, chained to the previous entry's hash, in the same transaction (so a crash never leaves a
+ * state change without its audit entry or the other way round).
+ */
+import type { InputFormat } from '../firewall/model.js';
+
+export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** viewer < operator < approver < admin: each role may do what the roles before it may. */
+export function roleAtLeast(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export interface TokenRecord {
+  readonly id: string;
+  /** Who the token speaks for: the actor name in the audit log and on changes (`alice`, `ci-pipeline`). */
+  readonly name: string;
+  readonly role: Role;
+  /** Hex SHA-256 of the secret part; the secret itself is never stored. */
+  readonly secretHash: string;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly revokedAt: string | null;
+  readonly lastUsedAt: string | null;
+}
+
+/** Who did something, from where (the audit log's who and from-where). */
+export interface Actor {
+  readonly name: string;
+  readonly role: Role | 'system';
+  /** Remote address for API calls, `local` for CLI commands on the store itself. */
+  readonly from: string;
+}
+
+export interface AuditEntry {
+  /** 1, 2, 3, ... without gaps. */
+  readonly seq: number;
+  /** ISO 8601 UTC with milliseconds. */
+  readonly at: string;
+  readonly actor: string;
+  readonly role: string;
+  readonly from: string;
+  /** Dotted verb: `token.create`, `change.propose`, `change.approve`, `config.reload`, ... */
+  readonly action: string;
+  /** What it acted on: `token:3f2a`, `change:12`, `host:web1`, `config`. */
+  readonly target: string;
+  readonly before: unknown;
+  readonly after: unknown;
+  /** Hash of the previous entry ('' x 64 zeros for the first). */
+  readonly prevHash: string;
+  /** sha256 over the canonical JSON of every field above (src/store/audit-chain.ts). */
+  readonly hash: string;
+}
+
+/** What `write` callers hand in; the store adds seq, at, actor fields and the hashes. */
+export interface AuditDraft {
+  readonly action: string;
+  readonly target: string;
+  readonly before?: unknown;
+  readonly after?: unknown;
+}
+
+/** The formats a desired ruleset may be submitted in (the parsers' formats). */
+export type RulesetFormat = InputFormat;
+
+export const CHANGE_STATES = [
+  'proposed',
+  'planned',
+  'approved',
+  'rejected',
+  'applying',
+  'applied',
+  'rolled-back',
+  'failed',
+] as const;
+export type ChangeState = (typeof CHANGE_STATES)[number];
+
+export interface ChangeTarget {
+  readonly kind: 'host' | 'group';
+  readonly name: string;
+}
+
+export interface ChangeRecord {
+  readonly id: number;
+  readonly target: ChangeTarget;
+  /** The hosts the target resolved to when proposed, in rollout order. */
+  readonly hosts: readonly string[];
+  readonly author: string;
+  readonly reason: string;
+  readonly ticket: string | null;
+  readonly format: RulesetFormat;
+  /** The desired ruleset as submitted. */
+  readonly ruleset: string;
+  readonly state: ChangeState;
+  /** Bumped on every update of the change (optimistic check on top of the write lock). */
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Set when an admin let a blocked plan through: flagged everywhere afterwards. */
+  readonly override: { readonly by: string; readonly reason: string; readonly at: string } | null;
+  /** Set when applied inside a freeze window as an emergency change. */
+  readonly emergency: { readonly by: string; readonly reason: string; readonly at: string } | null;
+}
+
+export interface PlanRecord {
+  readonly id: number;
+  readonly changeId: number;
+  readonly createdAt: string;
+  /** The change version and each host's desired revision the plan was computed against. */
+  readonly changeVersion: number;
+  readonly baseRevisions: Readonly<Record<string, number>>;
+  readonly blocked: boolean;
+  readonly risk: string;
+  /** Set when the change or a host's desired state moved on after the plan: a stale plan cannot be applied. */
+  readonly stale: boolean;
+  /** The plan itself (src/change/plan.ts `Plan`), stored as data. */
+  readonly plan: unknown;
+}
+
+export interface ReviewRecord {
+  readonly id: number;
+  readonly changeId: number;
+  readonly planId: number;
+  readonly reviewer: string;
+  readonly verdict: 'approve' | 'reject';
+  readonly comment: string;
+  readonly at: string;
+  /** Set when the change or a host's state changed after the review: it no longer counts. */
+  readonly voidedAt: string | null;
+}
+
+export interface DesiredState {
+  readonly host: string;
+  /** 1, 2, 3, ... per host; 0 means no desired ruleset yet. */
+  readonly revision: number;
+  readonly format: RulesetFormat;
+  readonly ruleset: string;
+  readonly changeId: number | null;
+  readonly updatedAt: string;
+}
+
+export type JobState = 'queued' | 'taken' | 'done' | 'failed' | 'cancelled';
+
+/** The agents' queue: one job per host of an approved change, in rollout order. */
+export interface ApplyJob {
+  readonly id: number;
+  readonly changeId: number;
+  readonly planId: number;
+  readonly host: string;
+  /** Position in the rollout (0 = canary). */
+  readonly step: number;
+  readonly state: JobState;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** The result of recomputing the audit chain (src/store/audit-chain.ts verifyChain). */
+export type ChainVerdict =
+  | { readonly ok: true; readonly count: number; readonly headHash: string }
+  | {
+      readonly ok: false;
+      /** The first entry that was altered, inserted, or that follows a removed one. */
+      readonly seq: number;
+      readonly problem: 'altered' | 'inserted' | 'removed';
+      readonly message: string;
+    };
+
+export interface ChangeFilter {
+  readonly state?: ChangeState | undefined;
+  readonly host?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** The reads and writes available inside a write transaction (and, for reads, outside one). */
+export interface StoreReader {
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  getChange(id: number): Promise<ChangeRecord | undefined>;
+  listChanges(filter?: ChangeFilter): Promise<ChangeRecord[]>;
+  /** The newest plan of a change. */
+  latestPlan(changeId: number): Promise<PlanRecord | undefined>;
+  getPlan(id: number): Promise<PlanRecord | undefined>;
+  listReviews(changeId: number): Promise<ReviewRecord[]>;
+  getDesired(host: string): Promise<DesiredState | undefined>;
+  listJobs(filter?: {
+    readonly changeId?: number | undefined;
+    readonly host?: string | undefined;
+    readonly state?: JobState | undefined;
+  }): Promise<ApplyJob[]>;
+  /** Audit entries with seq in [from, to] (defaults: all), ascending. */
+  auditEntries(range?: { readonly from?: number; readonly to?: number }): Promise<AuditEntry[]>;
+}
+
+export interface StoreWriter extends StoreReader {
+  insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord>;
+  revokeToken(id: string, at: string): Promise<TokenRecord | undefined>;
+  insertChange(c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency'>): Promise<ChangeRecord>;
+  /** Fails with a conflict error when the change's version is no longer `expectedVersion`. Bumps the version. */
+  updateChange(
+    id: number,
+    expectedVersion: number,
+    patch: Partial<Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason'>> & {
+      readonly updatedAt: string;
+    },
+  ): Promise<ChangeRecord>;
+  insertPlan(p: Omit<PlanRecord, 'id' | 'stale'>): Promise<PlanRecord>;
+  markPlansStale(changeId: number): Promise<number>;
+  insertReview(r: Omit<ReviewRecord, 'id' | 'voidedAt'>): Promise<ReviewRecord>;
+  voidReviews(changeId: number, at: string): Promise<number>;
+  /** Writes revision `previous revision + 1` and returns it. */
+  setDesired(d: Omit<DesiredState, 'revision'>): Promise<DesiredState>;
+  insertJob(j: Omit<ApplyJob, 'id' | 'state' | 'updatedAt'>): Promise<ApplyJob>;
+  updateJob(id: number, state: JobState, at: string): Promise<ApplyJob | undefined>;
+  /** Appends to the hash chain, inside this transaction. */
+  audit(entry: AuditDraft): Promise<AuditEntry>;
+}
+
+export interface Store extends StoreReader {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
+  write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
+  /** Looks a token up by the hash of its secret (for authentication); also notes when it was last used. */
+  tokenBySecretHash(secretHash: string): Promise<TokenRecord | undefined>;
+  /** Recomputes the whole audit chain against the stored head (verifyChain over auditEntries). */
+  verifyAuditLog(): Promise<ChainVerdict>;
+  /** The audit chain's head as recorded by the store (newest seq and hash): what catches truncation. */
+  auditHead(): Promise<{ readonly lastSeq: number; readonly lastHash: string }>;
+  /** The schema version after migrations (the number of the newest migration applied). */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
