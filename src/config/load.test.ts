@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ParseError, UserError } from '../errors.js';
-import { ConfigError, parseConfig, parsePortDecl } from './load.js';
+import { ConfigError, DEFAULT_POLICY, managedTables, parseConfig, parsePortDecl } from './load.js';
 
 const SHOP = readFileSync(join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'config', 'shop.yaml'), 'utf8');
 /** Ids from the audit catalogue (issue 4); injected so these tests do not depend on which rules exist yet. */
@@ -69,13 +69,23 @@ describe('parseConfig: a good config', () => {
           { proto: 'tcp', from: 443, to: 443, text: 'tcp/443' },
         ],
         internal: [{ ports: [{ proto: 'tcp', from: 9100, to: 9100, text: 'tcp/9100' }], from: ['198.51.100.0/24'] }],
+        health: [
+          {
+            kind: 'http',
+            port: 80,
+            path: '/healthz',
+            expect: 200,
+            timeoutMs: 2000,
+            at: { file: 'shop.yaml', line: 22, column: 9 },
+          },
+        ],
         at: { file: 'shop.yaml', line: 15, column: 5 },
       },
     ]);
     expect(c.adminNetworks).toEqual(['198.51.100.0/24']);
     expect(c.intents.map((i) => [i.name, i.must, i.file, i.line, i.column])).toEqual([
-      ['shop https from anywhere', 'allow', 'shop.yaml', 26, 5],
-      ['no database from outside', 'deny', 'shop.yaml', 32, 5],
+      ['shop https from anywhere', 'allow', 'shop.yaml', 28, 5],
+      ['no database from outside', 'deny', 'shop.yaml', 34, 5],
     ]);
     expect(c.intents[0]?.spec).toMatchObject({ protos: [6], dport: [[443, 443]], ctState: ['new'] });
     expect(c.audit).toEqual({
@@ -89,10 +99,25 @@ describe('parseConfig: a good config', () => {
         'rule-without-comment': {
           enabled: false,
           justification: 'the nftables rules are generated from Ansible, which carries the comments',
-          at: { file: 'shop.yaml', line: 43, column: 5 },
+          at: { file: 'shop.yaml', line: 45, column: 5 },
         },
-        'redundant-rule': { enabled: true, severity: 'medium', at: { file: 'shop.yaml', line: 46, column: 5 } },
+        'redundant-rule': { enabled: true, severity: 'medium', at: { file: 'shop.yaml', line: 48, column: 5 } },
       },
+    });
+    expect(c.policy).toEqual({
+      approvals: 1,
+      approvers: [],
+      freeze: [
+        {
+          kind: 'once',
+          name: 'black friday 2020',
+          start: '2020-11-27T00:00:00.000Z',
+          end: '2020-11-30T00:00:00.000Z',
+          at: { file: 'shop.yaml', line: 56, column: 7 },
+        },
+      ],
+      canary: ['web1'],
+      confirmTimeoutSeconds: 60,
     });
   });
 
@@ -101,7 +126,7 @@ describe('parseConfig: a good config', () => {
       '',
       '# nothing yet\n',
       '---\n',
-      'site:\nhosts:\nservices:\nadmin-networks:\nintents:\naudit:\n',
+      'site:\nhosts:\nservices:\nadmin-networks:\nintents:\naudit:\npolicy:\n',
     ]) {
       expect(parse(text)).toEqual({
         file: 'c.yaml',
@@ -110,6 +135,7 @@ describe('parseConfig: a good config', () => {
         adminNetworks: [],
         intents: [],
         audit: { rules: {} },
+        policy: DEFAULT_POLICY,
       });
     }
   });
@@ -158,13 +184,13 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects a document that is not a map of sections', () => {
     expect(fail('- web1\n').message).toBe(
-      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit',
+      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy',
     );
   });
 
   it('rejects an unknown section, with a suggestion', () => {
     expect(fail('site: shop\nadmin_networks: [198.51.100.0/24]\n').message).toBe(
-      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit",
+      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy",
     );
   });
 
@@ -172,7 +198,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
     const e = fail(shopWith(6, '    adress: [192.0.2.11]'));
     expect(e.message.split('\n')).toEqual([
       "c.yaml:5:5: hosts[0].addresses: missing 'addresses'; expected a list of addresses: an IPv4 or IPv6 address without prefix, like 192.0.2.11 or 2001:db8::11",
-      "c.yaml:6:5: hosts[0].adress: unknown key 'adress' (did you mean 'addresses'?); expected one of name, addresses, firewall, group",
+      "c.yaml:6:5: hosts[0].adress: unknown key 'adress' (did you mean 'addresses'?); expected one of name, addresses, firewall, group, tables",
     ]);
     // The ParseError fields are the first problem's.
     expect([e.line, e.column, e.expected]).toEqual([
@@ -262,20 +288,20 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
   });
 
   it('rejects an admin network with a bad prefix length', () => {
-    expect(fail(shopWith(23, '  - 198.51.100.0/33')).message).toBe(
-      "c.yaml:23:5: admin-networks[0]: '198.51.100.0/33': the prefix length must be 0-32; expected an address or network in CIDR notation, like 198.51.100.0/24 or 2001:db8::/32",
+    expect(fail(shopWith(25, '  - 198.51.100.0/33')).message).toBe(
+      "c.yaml:25:5: admin-networks[0]: '198.51.100.0/33': the prefix length must be 0-32; expected an address or network in CIDR notation, like 198.51.100.0/24 or 2001:db8::/32",
     );
   });
 
   it('rejects bad intents with the intents file syntax, naming the entry', () => {
-    expect(fail(shopWith(31, '    dport: 99999')).message).toBe(
-      "c.yaml:31:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535 and ranges, like 80,443,8000-8100",
+    expect(fail(shopWith(33, '    dport: 99999')).message).toBe(
+      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535 and ranges, like 80,443,8000-8100",
     );
-    expect(fail(shopWith(31, '    port: 443')).message).toBe(
-      "c.yaml:31:5: intents[0].port: unknown intent field 'port' (did you mean 'sport' or 'dport'?); expected one of name, must, hook, family, from, to, proto, sport, dport, iif, oif, ct-state, icmp-type",
+    expect(fail(shopWith(33, '    port: 443')).message).toBe(
+      "c.yaml:33:5: intents[0].port: unknown intent field 'port' (did you mean 'sport' or 'dport'?); expected one of name, must, hook, family, from, to, proto, sport, dport, iif, oif, ct-state, icmp-type",
     );
-    expect(fail(shopWith(32, '  - name: shop https from anywhere')).message).toBe(
-      "c.yaml:32:11: intents[1].name: duplicate intent name 'shop https from anywhere'; expected a unique name",
+    expect(fail(shopWith(34, '  - name: shop https from anywhere')).message).toBe(
+      "c.yaml:34:11: intents[1].name: duplicate intent name 'shop https from anywhere'; expected a unique name",
     );
     expect(fail('intents: {name: a}\n').message).toBe(
       'c.yaml:1:10: intents: unexpected a map; expected a list of intents',
@@ -283,28 +309,28 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
   });
 
   it('rejects an unknown audit rule id, with a suggestion', () => {
-    expect(fail(shopWith(46, '    redundant-rules:')).message).toBe(
-      "c.yaml:46:5: audit.rules.redundant-rules: unknown audit rule 'redundant-rules' (did you mean 'redundant-rule'?); expected an audit rule id: admin-port-exposed, redundant-rule, rule-without-comment, shadowed-rule",
+    expect(fail(shopWith(48, '    redundant-rules:')).message).toBe(
+      "c.yaml:48:5: audit.rules.redundant-rules: unknown audit rule 'redundant-rules' (did you mean 'redundant-rule'?); expected an audit rule id: admin-port-exposed, redundant-rule, rule-without-comment, shadowed-rule",
     );
   });
 
   it('rejects a disabled rule without a written justification', () => {
-    expect(fail(shopWith(45, '')).message).toBe(
-      "c.yaml:44:16: audit.rules.rule-without-comment.justification: rule 'rule-without-comment' is disabled without a justification; expected a written justification when enabled is false (it is shown in every report)",
+    expect(fail(shopWith(47, '')).message).toBe(
+      "c.yaml:46:16: audit.rules.rule-without-comment.justification: rule 'rule-without-comment' is disabled without a justification; expected a written justification when enabled is false (it is shown in every report)",
     );
-    expect(fail(shopWith(45, '      justification: "  "')).message).toBe(
-      'c.yaml:45:22: audit.rules.rule-without-comment.justification: empty justification; expected a written justification when enabled is false (it is shown in every report)',
+    expect(fail(shopWith(47, '      justification: "  "')).message).toBe(
+      'c.yaml:47:22: audit.rules.rule-without-comment.justification: empty justification; expected a written justification when enabled is false (it is shown in every report)',
     );
   });
 
   it('rejects enabled written as a word, an unknown severity and a bad fail-on', () => {
     const e = fail(
-      shopWith(39, '  fail-on: warning').replace('enabled: false', 'enabled: no').replace('medium', 'urgent'),
+      shopWith(41, '  fail-on: warning').replace('enabled: false', 'enabled: no').replace('medium', 'urgent'),
     );
     expect(e.message.split('\n')).toEqual([
-      "c.yaml:39:12: audit.fail-on: unexpected 'warning'; expected one of critical, high, medium, low, info",
-      "c.yaml:44:16: audit.rules.rule-without-comment.enabled: unexpected 'no'; expected true or false",
-      "c.yaml:47:17: audit.rules.redundant-rule.severity: unexpected 'urgent'; expected one of critical, high, medium, low, info",
+      "c.yaml:41:12: audit.fail-on: unexpected 'warning'; expected one of critical, high, medium, low, info",
+      "c.yaml:46:16: audit.rules.rule-without-comment.enabled: unexpected 'no'; expected true or false",
+      "c.yaml:49:17: audit.rules.redundant-rule.severity: unexpected 'urgent'; expected one of critical, high, medium, low, info",
     ]);
   });
 
@@ -322,8 +348,8 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
       shopWith(17, '    publc: [tcp/80]').replace('severity: medium', 'severity: medium\n      justifcation: why'),
     );
     expect(e.message.split('\n')).toEqual([
-      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal",
-      "c.yaml:48:7: audit.rules.redundant-rule.justifcation: unknown key 'justifcation' (did you mean 'justification'?); expected one of enabled, severity, justification",
+      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health",
+      "c.yaml:50:7: audit.rules.redundant-rule.justifcation: unknown key 'justifcation' (did you mean 'justification'?); expected one of enabled, severity, justification",
     ]);
     expect(fail(shopWith(8, '    group:')).message).toBe(
       'c.yaml:8:11: hosts[0].group: unexpected nothing; expected a group name: letters, digits, ., _ or - (starting with a letter or digit)',
@@ -345,6 +371,293 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
     ]);
     expect(e.message.split('\n')).toHaveLength(3);
     expect([e.file, e.line, e.column, e.token]).toEqual(['c.yaml', 2, 12, 'never']);
+  });
+});
+
+describe('parseConfig: managed tables', () => {
+  const host = (lines: string) => `hosts:\n  - name: web1\n    addresses: [192.0.2.11]\n${lines}`;
+
+  it('keeps tables undefined when not written; managedTables gives the default of the firewall', () => {
+    const [nft, ipt, none] = parse(
+      `${host('    firewall: nftables\n')}  - name: db1\n    addresses: [192.0.2.21]\n    firewall: iptables\n  - name: x\n    addresses: [192.0.2.31]\n`,
+    ).hosts;
+    expect(nft?.tables).toBeUndefined();
+    expect([nft, ipt, none].map((h) => h && managedTables(h))).toEqual([['inet filter'], ['filter'], ['inet filter']]);
+  });
+
+  it('takes nftables tables as FAMILY NAME (normalising spaces) and iptables tables by name', () => {
+    const c = parse(
+      `${host('    tables: [inet filter, "ip6  raw_6", netdev ingress-eth0]\n')}  - name: db1\n    addresses: [192.0.2.21]\n    firewall: iptables\n    tables: [filter, nat]\n`,
+    );
+    expect(c.hosts.map((h) => h.tables)).toEqual([
+      ['inet filter', 'ip6 raw_6', 'netdev ingress-eth0'],
+      ['filter', 'nat'],
+    ]);
+    expect(managedTables(c.hosts[1] as (typeof c.hosts)[number])).toEqual(['filter', 'nat']);
+  });
+
+  it('rejects unknown families, missing families, bad names, duplicates and tables of the other firewall', () => {
+    const nft =
+      'expected an nftables table as FAMILY NAME, like inet filter (families: ip, ip6, inet, arp, bridge, netdev)';
+    const ipt = 'expected an iptables table: filter, nat, mangle, raw, security';
+    const e = fail(
+      `${host('    tables: [inett filter, filter, ip bad$name, inet filter, inet filter]\n')}  - name: db1\n    addresses: [192.0.2.21]\n    firewall: iptables\n    tables: [nta, inet filter]\n`,
+    );
+    expect(e.message.split('\n')).toEqual([
+      `c.yaml:4:14: hosts[0].tables[0]: 'inett filter': unknown family 'inett' (did you mean 'inet'?); ${nft}`,
+      `c.yaml:4:28: hosts[0].tables[1]: 'filter': the family is missing (an iptables table needs firewall: iptables on the host); ${nft}`,
+      `c.yaml:4:36: hosts[0].tables[2]: 'ip bad$name': 'bad$name' is not an nftables table name; ${nft}`,
+      "c.yaml:4:62: hosts[0].tables[4]: duplicate table 'inet filter'; expected each table once",
+      `c.yaml:8:14: hosts[1].tables[0]: 'nta': unknown iptables table (did you mean 'nat'?); ${ipt}`,
+      `c.yaml:8:19: hosts[1].tables[1]: 'inet filter': an nftables table on an iptables host (iptables tables have no family); ${ipt}`,
+    ]);
+    expect(fail(host('    tables: []\n')).message).toBe(
+      'c.yaml:4:13: hosts[0].tables: unexpected an empty list; expected at least one table (leave tables out for the default); a list of tables: an nftables table as FAMILY NAME, like inet filter (families: ip, ip6, inet, arp, bridge, netdev); or on iptables hosts an iptables table: filter, nat, mangle, raw, security',
+    );
+  });
+});
+
+describe('parseConfig: health checks', () => {
+  const svc = (health: string) => `${HOSTS}services:\n  - name: shop\n    group: web\n    health:\n${health}`;
+
+  it('fills the http defaults (path /, expect 200, timeout 2s) and reads tcp checks and durations', () => {
+    const c = parse(
+      svc(
+        '      - http: {port: 80}\n      - http: {port: 8080, path: /status?full=1, expect: 204, timeout: 500ms}\n      - tcp: {port: 22, timeout: 1m}\n      - tcp: {port: 5432}\n',
+      ),
+    );
+    const at = (line: number) => ({ file: 'c.yaml', line, column: 9 });
+    expect(c.services[0]?.health).toEqual([
+      { kind: 'http', port: 80, path: '/', expect: 200, timeoutMs: 2000, at: at(12) },
+      { kind: 'http', port: 8080, path: '/status?full=1', expect: 204, timeoutMs: 500, at: at(13) },
+      { kind: 'tcp', port: 22, timeoutMs: 60_000, at: at(14) },
+      { kind: 'tcp', port: 5432, timeoutMs: 2000, at: at(15) },
+    ]);
+    // No health key: no health field (not an empty list), as for internal.
+    expect(parse(`${HOSTS}services:\n  - name: shop\n    group: web\n`).services[0]).not.toHaveProperty('health');
+  });
+
+  it('rejects bad durations, ports, paths and statuses, naming each', () => {
+    const d = 'expected a duration from 100ms to 1m, like 500ms, 2s or 1m';
+    const e = fail(
+      svc(
+        '      - http: {port: 80, timeout: 2}\n      - tcp: {port: 0, timeout: 1.5s}\n      - http: {port: 80, path: healthz, expect: 99, timeout: 2x}\n      - tcp: {port: 22, timeout: 10ms}\n      - tcp: {port: 22, timeout: 2h}\n      - tcp: {port: 22, timeout: soon}\n',
+      ),
+    );
+    expect(e.message.split('\n')).toEqual([
+      `c.yaml:12:35: services[0].health[0].http.timeout: '2': the unit is missing; ${d}`,
+      "c.yaml:13:21: services[0].health[1].tcp.port: unexpected '0'; expected a port: a whole number 1-65535",
+      `c.yaml:13:33: services[0].health[1].tcp.timeout: '1.5s': a duration is a whole number of a unit (write 1500ms, not 1.5s); ${d}`,
+      "c.yaml:14:32: services[0].health[2].http.path: unexpected 'healthz'; expected a URL path starting with /, like /healthz",
+      "c.yaml:14:49: services[0].health[2].http.expect: unexpected '99'; expected an HTTP status: a whole number 100-599",
+      `c.yaml:14:62: services[0].health[2].http.timeout: '2x': unknown unit 'x'; ${d}`,
+      `c.yaml:15:34: services[0].health[3].tcp.timeout: '10ms': less than 100ms; ${d}`,
+      `c.yaml:16:34: services[0].health[4].tcp.timeout: '2h': more than 1m; ${d}`,
+      `c.yaml:17:34: services[0].health[5].tcp.timeout: 'soon': not a duration; ${d}`,
+    ]);
+  });
+
+  it('rejects a check without port, with an unknown key, with both kinds or with neither', () => {
+    expect(fail(svc('      - tcp: {timeot: 2s}\n')).message.split('\n')).toEqual([
+      "c.yaml:12:14: services[0].health[0].tcp.port: missing 'port'; expected a port: a whole number 1-65535",
+      "c.yaml:12:15: services[0].health[0].tcp.timeot: unknown key 'timeot' (did you mean 'timeout'?); expected one of port, timeout",
+    ]);
+    expect(fail(svc('      - {}\n      - http: {port: 80}\n        tcp: {port: 80}\n')).message.split('\n')).toEqual([
+      'c.yaml:12:9: services[0].health[0]: a health check with neither http nor tcp; expected one check per entry: {http: {port, path, expect, timeout}} or {tcp: {port, timeout}}',
+      'c.yaml:13:9: services[0].health[1]: a health check with both http and tcp; expected one check per entry: {http: {port, path, expect, timeout}} or {tcp: {port, timeout}}',
+    ]);
+    expect(fail(svc('      - htp: {port: 80}\n')).message).toBe(
+      "c.yaml:12:9: services[0].health[0].htp: unknown key 'htp' (did you mean 'http'?); expected one of http, tcp",
+    );
+  });
+});
+
+describe('parseConfig: the change policy', () => {
+  const policy = (text: string) => `${HOSTS}policy:\n${text}`;
+
+  it('reads every policy field: approvers, once and weekly freeze windows (UTC), canary, confirm timeout', () => {
+    const c = parse(
+      policy(
+        [
+          '  approvals: 2',
+          '  approvers: [alice, bob, carol]',
+          '  canary: [web2]',
+          '  confirm-timeout: 2m',
+          '  freeze:',
+          '    - name: year end',
+          '      start: 2025-12-24T00:00:00+01:00',
+          '      end: 2026-01-02T00:00:00Z',
+          '    - name: weekend',
+          '      weekly: {days: [sun, sat, Saturday], from: "18:00", to: "24:00"}',
+          '    - name: monday mornings',
+          '      weekly: {days: [mon], from: 0:00, to: 09:30}',
+          '',
+        ].join('\n'),
+      ),
+    );
+    expect(c.policy).toEqual({
+      approvals: 2,
+      approvers: ['alice', 'bob', 'carol'],
+      canary: ['web2'],
+      confirmTimeoutSeconds: 120,
+      freeze: [
+        {
+          kind: 'once',
+          name: 'year end',
+          start: '2025-12-23T23:00:00.000Z',
+          end: '2026-01-02T00:00:00.000Z',
+          at: { file: 'c.yaml', line: 14, column: 7 },
+        },
+        {
+          kind: 'weekly',
+          name: 'weekend',
+          days: [0, 6],
+          from: 18 * 60,
+          to: 1440,
+          at: { file: 'c.yaml', line: 17, column: 7 },
+        },
+        {
+          kind: 'weekly',
+          name: 'monday mornings',
+          days: [1],
+          from: 0,
+          to: 9 * 60 + 30,
+          at: { file: 'c.yaml', line: 19, column: 7 },
+        },
+      ],
+    });
+  });
+
+  it('gives the defaults for an absent or empty section and for left-out keys', () => {
+    expect(parse(HOSTS).policy).toBe(DEFAULT_POLICY);
+    expect(parse(policy('')).policy).toBe(DEFAULT_POLICY);
+    expect(parse(policy('  canary: [web1]\n')).policy).toEqual({ ...DEFAULT_POLICY, canary: ['web1'] });
+    expect(DEFAULT_POLICY).toEqual({ approvals: 1, approvers: [], freeze: [], canary: [], confirmTimeoutSeconds: 60 });
+  });
+
+  it('rejects an unknown canary host, with a suggestion', () => {
+    expect(fail(policy('  canary: [web1, web3]\n')).message).toBe(
+      "c.yaml:9:18: policy.canary[1]: unknown host 'web3' (did you mean 'web1' or 'web2'?); expected one of the declared hosts: web1, web2",
+    );
+    expect(fail(policy('  canary: [web1, web1]\n')).message).toBe(
+      "c.yaml:9:18: policy.canary[1]: duplicate canary host 'web1'; expected each host once",
+    );
+  });
+
+  it('rejects more approvals than listed approvers, and duplicate approvers', () => {
+    expect(fail(policy('  approvals: 3\n  approvers: [alice, bob]\n')).message).toBe(
+      'c.yaml:9:14: policy.approvals: 3 approvals can never be reached with 2 approvers (alice, bob); expected at most 2 (the number of approvers), or more names under approvers',
+    );
+    expect(fail(policy('  approvers: [alice, bob, alice]\n')).message).toBe(
+      "c.yaml:9:27: policy.approvers[2]: duplicate approver 'alice'; expected each approver once",
+    );
+    expect(fail(policy('  approvals: 0\n')).message).toBe(
+      "c.yaml:9:14: policy.approvals: unexpected '0'; expected a number of approvals: a whole number 1-1000",
+    );
+    expect(fail(policy('  approvers: [al ice]\n')).message).toBe(
+      "c.yaml:9:15: policy.approvers[0]: unexpected 'al ice'; expected a token name: letters, digits, ., _ or - (starting with a letter or digit)",
+    );
+  });
+
+  it('rejects a confirm timeout out of 5s..1h, without a unit, or in parts of seconds', () => {
+    const d = 'expected a duration from 5s to 1h, like 500ms, 2s or 1m';
+    expect(fail(policy('  confirm-timeout: 2s\n')).message).toBe(
+      `c.yaml:9:20: policy.confirm-timeout: '2s': less than 5s; ${d}`,
+    );
+    expect(fail(policy('  confirm-timeout: 2h\n')).message).toBe(
+      `c.yaml:9:20: policy.confirm-timeout: '2h': more than 1h; ${d}`,
+    );
+    expect(fail(policy('  confirm-timeout: 60\n')).message).toBe(
+      `c.yaml:9:20: policy.confirm-timeout: '60': the unit is missing; ${d}`,
+    );
+    expect(fail(policy('  confirm-timeout: 5500ms\n')).message).toBe(
+      "c.yaml:9:20: policy.confirm-timeout: '5500ms': not a whole number of seconds; expected a duration in whole seconds, like 90s or 2m",
+    );
+  });
+
+  it('rejects an end before (or at) the start, saying so in UTC when an offset is involved', () => {
+    const e = fail(
+      policy(
+        '  freeze:\n    - name: a\n      start: 2020-11-27T00:00:00Z\n      end: 2020-11-27T00:00:00Z\n    - name: b\n      start: 2020-11-27T00:00:00Z\n      end: 2020-11-27T00:30:00+01:00\n',
+      ),
+    );
+    expect(e.message.split('\n')).toEqual([
+      "c.yaml:12:12: policy.freeze[0].end: '2020-11-27T00:00:00Z' is not after start '2020-11-27T00:00:00Z'; expected an end after the start (the end is exclusive)",
+      "c.yaml:15:12: policy.freeze[1].end: '2020-11-27T00:30:00+01:00' is not after start '2020-11-27T00:00:00Z' (in UTC: 2020-11-26T23:30:00.000Z is not after 2020-11-27T00:00:00.000Z); expected an end after the start (the end is exclusive)",
+    ]);
+  });
+
+  it('rejects instants without offset or time, and dates that do not exist', () => {
+    const i = 'expected an ISO 8601 instant with an offset, like 2020-11-27T00:00:00Z or 2020-11-27T01:00:00+01:00';
+    const e = fail(
+      policy(
+        '  freeze:\n    - name: a\n      start: 2020-11-27\n      end: 2020-11-28T00:00:00\n    - name: b\n      start: 2020-02-30T00:00:00Z\n      end: next week\n',
+      ),
+    );
+    expect(e.message.split('\n')).toEqual([
+      `c.yaml:11:14: policy.freeze[0].start: '2020-11-27': a date alone is not an instant (add a time and an offset: T00:00:00Z); ${i}`,
+      `c.yaml:12:12: policy.freeze[0].end: '2020-11-28T00:00:00': the offset is missing (Z or +01:00); ${i}`,
+      `c.yaml:14:14: policy.freeze[1].start: '2020-02-30T00:00:00Z': day 30 does not exist in 2020-02; ${i}`,
+      `c.yaml:15:12: policy.freeze[1].end: 'next week': not an ISO 8601 instant; ${i}`,
+    ]);
+  });
+
+  it('rejects unknown days, bad times, from not before to, and windows of neither or both kinds', () => {
+    const e = fail(
+      policy(
+        [
+          '  freeze:',
+          '    - name: a',
+          '      weekly: {days: [mon, tues], from: "17:00", to: "09:00"}',
+          '    - name: b',
+          '      weekly: {days: [], from: "24:00", to: "25:00"}',
+          '',
+        ].join('\n'),
+      ),
+    );
+    expect(e.message.split('\n')).toEqual([
+      "c.yaml:11:28: policy.freeze[0].weekly.days[1]: 'tues': unknown day (did you mean 'tue'?); expected a day: mon, tue, wed, thu, fri, sat, sun",
+      'c.yaml:13:22: policy.freeze[1].weekly.days: unexpected an empty list; expected at least one day: mon, tue, wed, thu, fri, sat, sun',
+      'c.yaml:13:32: policy.freeze[1].weekly.from: \'"24:00"\': 24:00 is only valid as the end (to); expected a time of day in UTC as HH:MM, like 09:00',
+      'c.yaml:13:45: policy.freeze[1].weekly.to: \'"25:00"\': the time of day is out of range; expected a time of day in UTC as HH:MM, like 09:00 (24:00 for the end of the day)',
+    ]);
+    expect(
+      fail(policy('  freeze:\n    - name: a\n      weekly: {days: [fri], from: "17:00", to: "09:00"}\n')).message,
+    ).toBe(
+      "c.yaml:11:48: policy.freeze[0].weekly.to: '09:00' is not after from '17:00' (a weekly window cannot span midnight); expected a time after from (24:00 for the end of the day); split a window over midnight into two windows",
+    );
+    const both = fail(
+      policy(
+        '  freeze:\n    - name: a\n    - name: b\n      start: 2020-11-27T00:00:00Z\n    - name: c\n      end: 2020-11-27T00:00:00Z\n      weekly: {days: [sun], from: "00:00", to: "24:00"}\n    - name: c\n      weekly: {days: [sun], from: "00:00", to: "24:00"}\n',
+      ),
+    );
+    expect(both.message.split('\n')).toEqual([
+      "c.yaml:10:7: policy.freeze[0]: freeze window 'a' has neither start/end nor weekly; expected start and end (ISO 8601 instants), or weekly: {days, from, to}",
+      "c.yaml:11:7: policy.freeze[1].end: missing 'end'; expected an ISO 8601 instant with an offset, like 2020-11-27T00:00:00Z or 2020-11-27T01:00:00+01:00",
+      "c.yaml:15:15: policy.freeze[2].weekly: freeze window 'c' has both start/end and weekly; expected either start and end (once) or weekly, in separate windows",
+      "c.yaml:16:13: policy.freeze[3].name: duplicate freeze window name 'c' (first declared at line 13); expected a unique window name",
+    ]);
+  });
+
+  it('rejects a misspelt policy key and a policy that is not a map', () => {
+    expect(fail(policy('  confirm_timeout: 1m\n')).message).toBe(
+      "c.yaml:9:3: policy.confirm_timeout: unknown key 'confirm_timeout' (did you mean 'confirm-timeout'?); expected one of approvals, approvers, freeze, canary, confirm-timeout",
+    );
+    expect(fail('policy: [approvals]\n').message).toBe(
+      'c.yaml:1:9: policy: unexpected a list; expected a map with approvals, approvers, freeze, canary and confirm-timeout',
+    );
+  });
+});
+
+describe('docs/config.md', () => {
+  it('has examples that load (sections other than hosts get two web hosts to refer to)', () => {
+    const md = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'config.md'), 'utf8');
+    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    for (const b of blocks) {
+      const text = /^(site|hosts):/.test(b) ? b : `${HOSTS}${b}`;
+      expect(() => parseConfig(text, 'config.md', { ruleIds: RULE_IDS })).not.toThrow();
+    }
   });
 });
 

@@ -5,7 +5,8 @@
  * Three passes: YAML syntax (the `yaml` package, with positions), the shape of each top-level section (one zod
  * schema per section, so the server's sections of issue 5 slot in as new entries of SECTIONS), then the checks that
  * span fields (duplicate names, unknown hosts and groups, unknown audit rule ids, disabled rules without a written
- * justification). Pure: the caller reads the file.
+ * justification, tables in the syntax of the host's firewall, canary hosts, approvals against approvers, freeze
+ * windows that end after they start). Pure: the caller reads the file.
  */
 import ipaddr from 'ipaddr.js';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
@@ -18,7 +19,11 @@ import { didYouMean } from './did-you-mean.js';
 import type {
   AuditConfig,
   AuditRuleSetting,
+  ChangePolicy,
   ConfigLocation,
+  FirewallKind,
+  FreezeWindow,
+  HealthCheck,
   HostConfig,
   PortDecl,
   RampartConfig,
@@ -64,6 +69,29 @@ export const AUDIT_DEFAULTS = {
   broadSourcePrefix: 8,
   establishedWithin: 10,
 } as const satisfies Partial<Record<keyof AuditConfig, unknown>>;
+
+/** The change policy of a site whose rampart.yaml has no `policy:` section (docs/config.md). */
+export const DEFAULT_POLICY: ChangePolicy = Object.freeze({
+  approvals: 1,
+  approvers: Object.freeze([]) as readonly string[],
+  freeze: Object.freeze([]) as readonly FreezeWindow[],
+  canary: Object.freeze([]) as readonly string[],
+  confirmTimeoutSeconds: 60,
+});
+
+/** What the agent manages on a host whose `tables` is not written (the loader keeps `tables` undefined then). */
+export const DEFAULT_TABLES: Readonly<Record<FirewallKind, readonly string[]>> = {
+  nftables: ['inet filter'],
+  iptables: ['filter'],
+};
+
+/** The tables the agent manages on `host`: as written, else the default of its firewall (nftables when not set). */
+export function managedTables(host: HostConfig): readonly string[] {
+  return host.tables ?? DEFAULT_TABLES[host.firewall ?? 'nftables'];
+}
+
+/** Health check defaults (docs/config.md). */
+export const HEALTH_DEFAULTS = { path: '/', expect: 200, timeoutMs: 2000 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Values: ports, addresses, names. Each check returns the problem in words, or undefined when the value is good.
@@ -132,6 +160,122 @@ function cidrProblem(text: string): string | undefined {
   return undefined;
 }
 
+const NFT_FAMILIES = ['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev'];
+const IPT_TABLES = ['filter', 'nat', 'mangle', 'raw', 'security'];
+const TABLE_EXPECTED: Record<FirewallKind, string> = {
+  nftables: `an nftables table as FAMILY NAME, like inet filter (families: ${NFT_FAMILIES.join(', ')})`,
+  iptables: `an iptables table: ${IPT_TABLES.join(', ')}`,
+};
+/** nft's identifier syntax (scanner.l): a letter or _, then letters, digits, /, \, -, _ and dots. */
+const NFT_IDENT_RE = /^[A-Za-z_][A-Za-z0-9/\\_.-]*$/;
+
+/** A managed table, normalised (`inet  filter` -> `inet filter`), or the problem in words. */
+function tableOf(text: string, kind: FirewallKind): { table: string } | string {
+  const words = text.trim().split(/\s+/);
+  if (kind === 'iptables') {
+    if (words.length !== 1) {
+      return NFT_FAMILIES.includes(words[0] ?? '')
+        ? 'an nftables table on an iptables host (iptables tables have no family)'
+        : 'not an iptables table';
+    }
+    const t = words[0] ?? '';
+    return IPT_TABLES.includes(t) ? { table: t } : `unknown iptables table${didYouMean(t, IPT_TABLES)}`;
+  }
+  if (words.length === 1) {
+    return IPT_TABLES.includes(words[0] ?? '')
+      ? 'the family is missing (an iptables table needs firewall: iptables on the host)'
+      : 'the family is missing';
+  }
+  if (words.length !== 2) return 'not FAMILY NAME';
+  const [family = '', name = ''] = words;
+  if (!NFT_FAMILIES.includes(family)) return `unknown family '${family}'${didYouMean(family, NFT_FAMILIES)}`;
+  if (!NFT_IDENT_RE.test(name) || name.length > 255) return `'${name}' is not an nftables table name`;
+  return { table: `${family} ${name}` };
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `500ms`, `2s`, `1m`, `1h` in milliseconds, as written to a reader of the file. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Milliseconds from `500ms`, `2s`, `1m`, `1h` within [min, max], or the problem in words. */
+function durationOf(text: string, min: number, max: number): { ms: number } | string {
+  const m = /^(\d{1,12})\s*(ms|s|m|h)$/.exec(text.trim());
+  if (!m) {
+    if (/^\d+(\.\d+)?$/.test(text.trim())) return 'the unit is missing';
+    if (/^\d+\.\d+\s*[a-z]+$/.test(text.trim()))
+      return 'a duration is a whole number of a unit (write 1500ms, not 1.5s)';
+    const unit = /^\d+\s*([A-Za-z]+)$/.exec(text.trim())?.[1];
+    if (unit !== undefined) return `unknown unit '${unit}'${didYouMean(unit, Object.keys(DURATION_UNITS))}`;
+    return 'not a duration';
+  }
+  const ms = Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? 1);
+  if (ms < min) return `less than ${formatDuration(min)}`;
+  if (ms > max) return `more than ${formatDuration(max)}`;
+  return { ms };
+}
+
+const INSTANT_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))$/;
+
+/** An ISO 8601 instant with an offset, normalised to UTC (`2020-11-27T00:00:00.000Z`), or the problem in words. */
+function instantOf(text: string): { text: string; iso: string; ms: number } | string {
+  const t = text.trim();
+  const m = INSTANT_RE.exec(t);
+  if (!m) {
+    if (/^\d{4}-\d{2}-\d{2}$/.test(t)) return 'a date alone is not an instant (add a time and an offset: T00:00:00Z)';
+    if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(t)) return 'the offset is missing (Z or +01:00)';
+    return 'not an ISO 8601 instant';
+  }
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12) return `month ${month} does not exist`;
+  if (day < 1 || day > daysInMonth) return `day ${day} does not exist in ${year}-${m[2]}`;
+  if (hour > 23 || minute > 59 || second > 59) return 'the time of day is out of range';
+  if (m[7] !== 'Z' && (Number(m[8]) > 23 || Number(m[9]) > 59)) return 'the offset is out of range';
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) return 'not an ISO 8601 instant';
+  return { text: t, iso: new Date(ms).toISOString(), ms };
+}
+
+/** Minutes after midnight from `HH:MM` (`24:00` only when `endOfDay`), or the problem in words. */
+function timeOfDay(text: string, endOfDay: boolean): number | string {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(text.trim());
+  if (!m) return 'not a time of day';
+  const h = Number(m[1]);
+  const min = Number(m[2]);
+  if (h === 24 && min === 0) return endOfDay ? 1440 : '24:00 is only valid as the end (to)';
+  if (h > 23 || min > 59) return 'the time of day is out of range';
+  return h * 60 + min;
+}
+
+/** Index = Date.getUTCDay(). */
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+const DAYS_SHOWN = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+function dayOf(text: string): number | string {
+  const d = text.trim().toLowerCase();
+  const i = Math.max((DAYS as readonly string[]).indexOf(d), DAY_NAMES.indexOf(d));
+  return i >= 0 ? i : `unknown day${didYouMean(d, DAYS_SHOWN)}`;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Schemas: one per top-level section. Each zod message is the "expected" text; refinements carry the problem in
 // params.problem. Unknown keys are reported with the known ones (for "did you mean").
@@ -147,7 +291,7 @@ function object<T extends z.core.$ZodLooseShape>(shape: T, expected: string) {
 }
 
 /** A string turned into a value by `parse`, which returns the problem in words when the text is not valid. */
-function checked<T extends object>(expected: string, parse: (text: string) => T | string) {
+function checked<T extends object | number>(expected: string, parse: (text: string) => T | string) {
   return z.string(expect(expected)).transform((text, ctx) => {
     const v = parse(text);
     if (typeof v !== 'string') return v;
@@ -181,6 +325,20 @@ const intField = (min: number, max: number, what: string) => {
   return z.number(e).int(e).min(min, e).max(max, e);
 };
 
+/** A duration written `500ms`, `2s`, `1m` or `1h`, within [min, max], in milliseconds. */
+const durationField = (min: number, max: number) => {
+  const expected = `a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 500ms, 2s or 1m`;
+  return z.unknown().transform((v, ctx) => {
+    // A bare number is the most likely slip (timeout: 2): say the unit is missing rather than "unexpected '2'".
+    const r = typeof v === 'string' ? durationOf(v, min, max) : typeof v === 'number' ? 'the unit is missing' : null;
+    if (r !== null && typeof r !== 'string') return r.ms;
+    ctx.addIssue({ code: 'custom', message: expected, ...(r === null ? {} : { params: { problem: r } }) });
+    return z.NEVER;
+  });
+};
+
+const TABLES_EXPECTED = `a list of tables: ${TABLE_EXPECTED.nftables}; or on iptables hosts ${TABLE_EXPECTED.iptables}`;
+
 const HostSchema = object(
   {
     name: nameField('a host name'),
@@ -189,8 +347,39 @@ const HostSchema = object(
       .min(1, expect(`at least one address: ${IP_EXPECTED}`)),
     firewall: z.enum(['nftables', 'iptables'], expect('nftables or iptables')).optional(),
     group: nameField('a group name').optional(),
+    // Which syntax applies depends on `firewall`: checked with the other cross-field checks.
+    tables: z
+      .array(z.string(expect(TABLES_EXPECTED)), expect(TABLES_EXPECTED))
+      .min(1, expect(`at least one table (leave tables out for the default); ${TABLES_EXPECTED}`))
+      .optional(),
   },
-  'a host: a map with name, addresses, and optionally firewall and group',
+  'a host: a map with name, addresses, and optionally firewall, group and tables',
+);
+
+const HTTP_PATH_EXPECTED = 'a URL path starting with /, like /healthz';
+const portNumber = intField(1, 65535, 'a port');
+const healthTimeout = durationField(100, 60_000);
+
+const HealthSchema = object(
+  {
+    http: object(
+      {
+        port: portNumber,
+        path: z
+          .string(expect(HTTP_PATH_EXPECTED))
+          .regex(/^\/[\x21-\x7e]*$/, expect(HTTP_PATH_EXPECTED))
+          .optional(),
+        expect: intField(100, 599, 'an HTTP status').optional(),
+        timeout: healthTimeout.optional(),
+      },
+      'an http check: a map with port, and optionally path, expect and timeout',
+    ).optional(),
+    tcp: object(
+      { port: portNumber, timeout: healthTimeout.optional() },
+      'a tcp check: a map with port and optionally timeout',
+    ).optional(),
+  },
+  'a health check: {http: {port, path, expect, timeout}} or {tcp: {port, timeout}}',
 );
 
 const ServiceSchema = object(
@@ -211,8 +400,9 @@ const ServiceSchema = object(
         expect('a list of {ports, from} maps'),
       )
       .optional(),
+    health: z.array(HealthSchema, expect('a list of health checks: {http: {...}} or {tcp: {...}}')).optional(),
   },
-  'a service: a map with name, hosts and/or group, public and internal ports',
+  'a service: a map with name, hosts and/or group, public and internal ports, and health checks',
 );
 
 const RuleSettingSchema = object(
@@ -236,9 +426,49 @@ const AuditSchema = object(
   'a map with fail-on, admin-ports, expiring-within-days, broad-source-prefix, established-within and rules',
 );
 
+const INSTANT_EXPECTED = 'an ISO 8601 instant with an offset, like 2020-11-27T00:00:00Z or 2020-11-27T01:00:00+01:00';
+const instantField = checked(INSTANT_EXPECTED, instantOf);
+const DAY_EXPECTED = `a day: ${DAYS_SHOWN.join(', ')}`;
+const TIME_EXPECTED = 'a time of day in UTC as HH:MM, like 09:00';
+
+const FreezeSchema = object(
+  {
+    name: z
+      .string(expect('a window name (text)'))
+      .trim()
+      .min(1, expect('a non-empty window name'))
+      .max(200, expect('a window name of at most 200 characters')),
+    start: instantField.optional(),
+    end: instantField.optional(),
+    weekly: object(
+      {
+        days: z
+          .array(checked(DAY_EXPECTED, dayOf), expect(`a list of days: ${DAYS_SHOWN.join(', ')}`))
+          .min(1, expect(`at least one day: ${DAYS_SHOWN.join(', ')}`)),
+        from: checked(TIME_EXPECTED, (t) => timeOfDay(t, false)),
+        to: checked(`${TIME_EXPECTED} (24:00 for the end of the day)`, (t) => timeOfDay(t, true)),
+      },
+      'a weekly window: a map with days, from and to',
+    ).optional(),
+  },
+  'a freeze window: a map with name, and either start and end or weekly',
+);
+
+const PolicySchema = object(
+  {
+    approvals: intField(1, 1000, 'a number of approvals').optional(),
+    approvers: z.array(nameField('a token name'), expect('a list of token names')).optional(),
+    freeze: z.array(FreezeSchema, expect('a list of freeze windows')).optional(),
+    canary: z.array(nameField('a host name'), expect('a list of host names')).optional(),
+    'confirm-timeout': durationField(5000, 3_600_000).optional(),
+  },
+  'a map with approvals, approvers, freeze, canary and confirm-timeout',
+);
+
 /**
- * The top-level sections. Issue 5's sections (policy, health checks, backends...) are added here, each with its
- * schema; `intents` is parsed by the intents entry parser (shared with intents files), so only its list shape is here.
+ * The top-level sections, each with its schema (issue 5 added `policy`; its health checks and managed tables are
+ * fields of services and hosts); `intents` is parsed by the intents entry parser (shared with intents files), so
+ * only its list shape is here.
  */
 const SECTIONS = {
   site: z.string(expect('a site name (text)')).min(1, expect('a non-empty site name')),
@@ -247,6 +477,7 @@ const SECTIONS = {
   'admin-networks': cidrList,
   intents: z.array(z.unknown(), expect('a list of intents')),
   audit: AuditSchema,
+  policy: PolicySchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -393,6 +624,18 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
   };
   const loc = (path: readonly PathPart[]): ConfigLocation => locOf(nodeAt(doc, root, path));
   const node = (path: readonly PathPart[]) => nodeAt(doc, root, path);
+  // A host without `firewall` is taken as nftables for its tables (the default firewall, docs/config.md).
+  const hostTables = (written: readonly string[], kind: FirewallKind, i: number): string[] => {
+    const out: string[] = [];
+    written.forEach((text, j) => {
+      const path = ['hosts', i, 'tables', j];
+      const t = tableOf(text, kind);
+      if (typeof t === 'string') addAt(node(path), path, `'${text}': ${t}`, TABLE_EXPECTED[kind]);
+      else if (out.includes(t.table)) addAt(node(path), path, `duplicate table '${t.table}'`, 'each table once');
+      else out.push(t.table);
+    });
+    return out;
+  };
   const hosts: HostConfig[] = [];
   const hostAt = new Map<string, number>();
   (parsed.hosts ?? []).forEach((h, i) => {
@@ -407,11 +650,13 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
       return;
     }
     hostAt.set(h.name, i);
+    const tables = h.tables === undefined ? undefined : hostTables(h.tables, h.firewall ?? 'nftables', i);
     hosts.push({
       name: h.name,
       addresses: h.addresses,
       ...(h.firewall ? { firewall: h.firewall } : {}),
       ...(h.group ? { group: h.group } : {}),
+      ...(tables ? { tables } : {}),
       at: loc(['hosts', i]),
     });
   });
@@ -472,17 +717,43 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
         'at least one host name, or a group',
       );
     }
+    const health: HealthCheck[] = [];
+    s.health?.forEach((c, j) => {
+      const hp = [...path, 'health', j];
+      const at = loc(hp);
+      if (c.http && !c.tcp) {
+        health.push({
+          kind: 'http',
+          port: c.http.port,
+          path: c.http.path ?? HEALTH_DEFAULTS.path,
+          expect: c.http.expect ?? HEALTH_DEFAULTS.expect,
+          timeoutMs: c.http.timeout ?? HEALTH_DEFAULTS.timeoutMs,
+          at,
+        });
+      } else if (c.tcp && !c.http) {
+        health.push({ kind: 'tcp', port: c.tcp.port, timeoutMs: c.tcp.timeout ?? HEALTH_DEFAULTS.timeoutMs, at });
+      } else {
+        addAt(
+          node(hp),
+          hp,
+          c.http ? 'a health check with both http and tcp' : 'a health check with neither http nor tcp',
+          'one check per entry: {http: {port, path, expect, timeout}} or {tcp: {port, timeout}}',
+        );
+      }
+    });
     services.push({
       name: s.name,
       hosts: resolved,
       ...(s.group !== undefined ? { group: s.group } : {}),
       public: s.public ?? [],
       ...(s.internal ? { internal: s.internal } : {}),
+      ...(s.health ? { health } : {}),
       at: loc(path),
     });
   });
 
   const audit = buildAudit(parsed.audit, opts.ruleIds ?? AUDIT_RULES.map((r) => r.id), doc, root, locOf, addAt);
+  const policy = buildPolicy(parsed.policy, hostsKnown ? [...hostAt.keys()] : undefined, doc, root, locOf, addAt);
 
   if (issues.length > 0) fail();
   return {
@@ -493,8 +764,130 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     adminNetworks: parsed['admin-networks'] ?? [],
     intents,
     audit,
+    policy,
   };
 }
+
+/** `policy:` with its defaults, after the checks across its fields and against the hosts (undefined: unknown). */
+function buildPolicy(
+  p: Sections['policy'],
+  hostNames: readonly string[] | undefined,
+  doc: Document,
+  root: Node | null,
+  loc: (node: Node | undefined) => ConfigLocation,
+  addAt: AddAt,
+): ChangePolicy {
+  if (p === undefined) return DEFAULT_POLICY;
+  const node = (path: readonly PathPart[]) => nodeAt(doc, root, path);
+  const approvers: string[] = [];
+  p.approvers?.forEach((name, i) => {
+    if (approvers.includes(name)) {
+      addAt(
+        node(['policy', 'approvers', i]),
+        ['policy', 'approvers', i],
+        `duplicate approver '${name}'`,
+        'each approver once',
+      );
+    } else approvers.push(name);
+  });
+  const approvals = p.approvals ?? DEFAULT_POLICY.approvals;
+  if (approvers.length > 0 && approvals > approvers.length) {
+    addAt(
+      node(['policy', 'approvals']),
+      ['policy', 'approvals'],
+      `${approvals} approvals can never be reached with ${approvers.length} approver${approvers.length === 1 ? '' : 's'} (${approvers.join(', ')})`,
+      `at most ${approvers.length} (the number of approvers), or more names under approvers`,
+    );
+  }
+
+  const canary: string[] = [];
+  p.canary?.forEach((name, i) => {
+    const path = ['policy', 'canary', i];
+    if (hostNames !== undefined && !hostNames.includes(name)) {
+      addAt(
+        node(path),
+        path,
+        `unknown host '${name}'${didYouMean(name, hostNames)}`,
+        hostNames.length ? `one of the declared hosts: ${hostNames.join(', ')}` : 'a host declared under hosts:',
+      );
+    } else if (canary.includes(name)) addAt(node(path), path, `duplicate canary host '${name}'`, 'each host once');
+    else canary.push(name);
+  });
+
+  const freeze: FreezeWindow[] = [];
+  const names = new Map<string, number>();
+  p.freeze?.forEach((w, i) => {
+    const path = ['policy', 'freeze', i];
+    const first = names.get(w.name);
+    if (first !== undefined) {
+      addAt(
+        node([...path, 'name']),
+        [...path, 'name'],
+        `duplicate freeze window name '${w.name}' (first declared at line ${loc(node(['policy', 'freeze', first])).line})`,
+        'a unique window name',
+      );
+      return;
+    }
+    names.set(w.name, i);
+    const at = loc(node(path));
+    const once = w.start !== undefined || w.end !== undefined;
+    if (once && w.weekly) {
+      addAt(
+        node([...path, 'weekly']),
+        [...path, 'weekly'],
+        `freeze window '${w.name}' has both start/end and weekly`,
+        'either start and end (once) or weekly, in separate windows',
+      );
+    } else if (w.weekly) {
+      const { days, from, to } = w.weekly;
+      if (from >= to) {
+        addAt(
+          node([...path, 'weekly', 'to']),
+          [...path, 'weekly', 'to'],
+          `'${hhmm(to)}' is not after from '${hhmm(from)}' (a weekly window cannot span midnight)`,
+          'a time after from (24:00 for the end of the day); split a window over midnight into two windows',
+        );
+      } else
+        freeze.push({ kind: 'weekly', name: w.name, days: [...new Set(days)].sort((a, b) => a - b), from, to, at });
+    } else if (w.start === undefined || w.end === undefined) {
+      const missing = w.start === undefined ? 'start' : 'end';
+      addAt(
+        node(path),
+        [...path, ...(once ? [missing] : [])],
+        once ? `missing '${missing}'` : `freeze window '${w.name}' has neither start/end nor weekly`,
+        once ? INSTANT_EXPECTED : 'start and end (ISO 8601 instants), or weekly: {days, from, to}',
+      );
+    } else if (w.end.ms <= w.start.ms) {
+      addAt(
+        node([...path, 'end']),
+        [...path, 'end'],
+        `'${w.end.text}' is not after start '${w.start.text}'${[w.start.text, w.end.text].some((t) => !t.endsWith('Z')) ? ` (in UTC: ${w.end.iso} is not after ${w.start.iso})` : ''}`,
+        'an end after the start (the end is exclusive)',
+      );
+    } else freeze.push({ kind: 'once', name: w.name, start: w.start.iso, end: w.end.iso, at });
+  });
+
+  const confirm = p['confirm-timeout'];
+  if (confirm !== undefined && confirm % 1000 !== 0) {
+    const path = ['policy', 'confirm-timeout'];
+    addAt(
+      node(path),
+      path,
+      `'${formatDuration(confirm)}': not a whole number of seconds`,
+      'a duration in whole seconds, like 90s or 2m',
+    );
+  }
+  return {
+    approvals,
+    approvers,
+    freeze,
+    canary,
+    confirmTimeoutSeconds: confirm === undefined ? DEFAULT_POLICY.confirmTimeoutSeconds : Math.round(confirm / 1000),
+  };
+}
+
+const hhmm = (minutes: number): string =>
+  `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 
 type AddAt = (node: Node | undefined | null, path: readonly PathPart[], problem: string, expected: string) => void;
 

@@ -24,6 +24,11 @@ export interface HostConfig {
   readonly firewall?: FirewallKind;
   /** Redundancy group (e.g. `web`); services may name a group instead of hosts. */
   readonly group?: string;
+  /**
+   * What the agent manages on this host (issue 6): nftables tables as `family name` (default `inet filter`), or
+   * iptables tables (default `filter`). Everything else on the host is left alone.
+   */
+  readonly tables?: readonly string[];
   readonly at: ConfigLocation;
 }
 
@@ -45,7 +50,55 @@ export interface ServiceConfig {
   readonly public: readonly PortDecl[];
   /** Ports reachable only from `from` (CIDRs); not public. */
   readonly internal?: readonly { readonly ports: readonly PortDecl[]; readonly from: readonly string[] }[];
+  /** Health checks run after a change is applied to one of the service's hosts (issue 6). */
+  readonly health?: readonly HealthCheck[];
   readonly at: ConfigLocation;
+}
+
+/** `http`: GET path on port answers with `expect` status; `tcp`: the port accepts a connection. */
+export type HealthCheck =
+  | {
+      readonly kind: 'http';
+      readonly port: number;
+      readonly path: string;
+      readonly expect: number;
+      readonly timeoutMs: number;
+      readonly at: ConfigLocation;
+    }
+  | { readonly kind: 'tcp'; readonly port: number; readonly timeoutMs: number; readonly at: ConfigLocation };
+
+/** A time when changes may not be applied (except as emergency changes). */
+export type FreezeWindow =
+  | {
+      readonly kind: 'once';
+      readonly name: string;
+      /** ISO 8601 instants; end exclusive. */
+      readonly start: string;
+      readonly end: string;
+      readonly at: ConfigLocation;
+    }
+  | {
+      readonly kind: 'weekly';
+      readonly name: string;
+      /** 0 = Sunday ... 6 = Saturday, in UTC. */
+      readonly days: readonly number[];
+      /** Minutes after midnight UTC: [from, to), to may be 1440. */
+      readonly from: number;
+      readonly to: number;
+      readonly at: ConfigLocation;
+    };
+
+/** The change policy (`policy:` in rampart.yaml, docs/config.md). */
+export interface ChangePolicy {
+  /** Distinct approvers required (default 1); the author never counts. */
+  readonly approvals: number;
+  /** Token names allowed to approve; empty = every token with the approver or admin role. */
+  readonly approvers: readonly string[];
+  readonly freeze: readonly FreezeWindow[];
+  /** Hosts first in a group rollout, in this order (the rest follow in config order). */
+  readonly canary: readonly string[];
+  /** How long an agent waits for the server's confirmation before it restores the snapshot (default 60). */
+  readonly confirmTimeoutSeconds: number;
 }
 
 export interface AuditRuleSetting {
@@ -79,4 +132,6 @@ export interface RampartConfig {
   readonly adminNetworks: readonly string[];
   readonly intents: readonly Intent[];
   readonly audit: AuditConfig;
+  /** Always present: the defaults when the file has no `policy:` section. */
+  readonly policy: ChangePolicy;
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY } from '../../../config/load.js';
 import type { RampartConfig } from '../../../config/types.js';
 import { loadRuleset } from '../../../firewall/load.js';
 import { parseRuleset } from '../../../firewall/parse.js';
@@ -44,6 +45,7 @@ function config(audit: Partial<RampartConfig['audit']> = {}, addresses: string[]
     adminNetworks: ['198.51.100.0/24'],
     intents: [],
     audit: { rules: {}, ...audit },
+    policy: DEFAULT_POLICY,
   };
 }
 

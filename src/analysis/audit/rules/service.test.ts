@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY } from '../../../config/load.js';
 import type { RampartConfig } from '../../../config/types.js';
 import { loadRuleset } from '../../../firewall/load.js';
 import type { Ruleset } from '../../../firewall/model.js';
@@ -39,6 +40,7 @@ const shop: RampartConfig = {
   adminNetworks: ['198.51.100.0/24'],
   intents: [],
   audit: { rules: {} },
+  policy: DEFAULT_POLICY,
 };
 
 interface Opts {

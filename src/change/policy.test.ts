@@ -1,0 +1,429 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY, parseConfig } from '../config/load.js';
+import type { ChangePolicy, FreezeWindow } from '../config/types.js';
+import { UserError } from '../errors.js';
+import {
+  CHANGE_STATES,
+  type ChangeRecord,
+  type ChangeState,
+  type PlanRecord,
+  type ReviewRecord,
+} from '../store/types.js';
+import {
+  activeFreeze,
+  approvalStatus,
+  assertTransition,
+  checkApply,
+  checkReview,
+  freezeEnd,
+  resolveTarget,
+  rolloutOrder,
+  TRANSITIONS,
+} from './policy.js';
+
+const SHOP = parseConfig(
+  readFileSync(join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'config', 'shop.yaml'), 'utf8'),
+  'shop.yaml',
+);
+
+const change = (over: Partial<ChangeRecord> = {}): ChangeRecord => ({
+  id: 12,
+  target: { kind: 'group', name: 'web' },
+  hosts: ['web1', 'web2'],
+  author: 'alice',
+  reason: 'open tcp/8443 for the new checkout',
+  ticket: 'OPS-7',
+  format: 'nft-text',
+  ruleset: 'table inet filter {}\n',
+  state: 'planned',
+  version: 2,
+  createdAt: '2025-06-01T10:00:00.000Z',
+  updatedAt: '2025-06-01T10:00:01.000Z',
+  override: null,
+  emergency: null,
+  ...over,
+});
+
+const plan = (over: Partial<PlanRecord> = {}): PlanRecord => ({
+  id: 5,
+  changeId: 12,
+  createdAt: '2025-06-01T10:00:01.000Z',
+  changeVersion: 1,
+  baseRevisions: { web1: 3, web2: 3 },
+  blocked: false,
+  risk: 'low',
+  stale: false,
+  plan: { blockers: [] },
+  ...over,
+});
+
+const BLOCKED = plan({
+  blocked: true,
+  risk: 'critical',
+  plan: {
+    blockers: [
+      {
+        host: 'web1',
+        kind: 'closes-public-service',
+        message: 'closes tcp/443 of service shop on web1',
+        subject: 'shop',
+      },
+      {
+        host: 'web2',
+        kind: 'closes-public-service',
+        message: 'closes tcp/443 of service shop on web2',
+        subject: 'shop',
+      },
+    ],
+  },
+});
+
+let reviewId = 0;
+const review = (reviewer: string, verdict: 'approve' | 'reject' = 'approve', over: Partial<ReviewRecord> = {}) => ({
+  id: ++reviewId,
+  changeId: 12,
+  planId: 5,
+  reviewer,
+  verdict,
+  comment: '',
+  at: '2025-06-01T11:00:00.000Z',
+  voidedAt: null,
+  ...over,
+});
+
+/** The UserError `fn` throws (fails the test when it throws nothing or something else). */
+const refusal = (fn: () => unknown): UserError => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return e as UserError;
+  }
+  throw new Error('expected a UserError');
+};
+
+describe('change state transitions', () => {
+  // Every pair of states: allowed exactly when listed here (the issue's path plus re-plan and rollback).
+  const ALLOWED = new Set([
+    'proposed->planned',
+    'planned->planned',
+    'planned->approved',
+    'planned->rejected',
+    'approved->applying',
+    'approved->planned',
+    'applying->applied',
+    'applying->rolled-back',
+    'applying->failed',
+    'applied->applying',
+  ]);
+  const pairs = CHANGE_STATES.flatMap((from) => CHANGE_STATES.map((to) => [from, to] as const));
+
+  it('lists a rule for every state', () => {
+    expect(Object.keys(TRANSITIONS).sort()).toEqual([...CHANGE_STATES].sort());
+  });
+
+  it.each(pairs.filter(([f, t]) => ALLOWED.has(`${f}->${t}`)))('allows %s -> %s', (from, to) => {
+    expect(() => assertTransition(from, to, 12)).not.toThrow();
+  });
+
+  it.each(pairs.filter(([f, t]) => !ALLOWED.has(`${f}->${t}`)))(
+    'refuses %s -> %s, saying what is allowed',
+    (from, to) => {
+      const e = refusal(() => assertTransition(from, to, 12));
+      expect(e.code).toBe('RAMPART_ERR_STATE');
+      expect(e.status).toBe(409);
+      expect(e.message).toMatch(
+        new RegExp(`^change 12 is ${from}; it cannot become ${to} \\(from ${from} it can become: `),
+      );
+      expect(e.details).toEqual({ changeId: 12, from, to, allowed: TRANSITIONS[from as ChangeState] });
+    },
+  );
+
+  it('words the refusal for a final state and for a state with choices', () => {
+    expect(refusal(() => assertTransition('rejected', 'applying', 12)).message).toBe(
+      'change 12 is rejected; it cannot become applying (from rejected it can become: nothing, rejected is final)',
+    );
+    expect(refusal(() => assertTransition('proposed', 'approved', 3)).message).toBe(
+      'change 3 is proposed; it cannot become approved (from proposed it can become: planned)',
+    );
+    expect(refusal(() => assertTransition('approved', 'applied', 3)).message).toBe(
+      'change 3 is approved; it cannot become applied (from approved it can become: applying, planned)',
+    );
+  });
+});
+
+describe('checkReview', () => {
+  const args = (over: Partial<Parameters<typeof checkReview>[0]> = {}): Parameters<typeof checkReview>[0] => ({
+    change: change(),
+    plan: plan(),
+    reviews: [],
+    reviewer: { name: 'bob', role: 'approver' },
+    verdict: 'approve',
+    policy: DEFAULT_POLICY,
+    ...over,
+  });
+
+  it('accepts an approval or a rejection from an approver or admin who is not the author', () => {
+    expect(() => checkReview(args())).not.toThrow();
+    expect(() => checkReview(args({ verdict: 'reject', reviewer: { name: 'carol', role: 'admin' } }))).not.toThrow();
+    // Another reviewer's review and the same reviewer's voided review of an old plan do not stand in the way.
+    const reviews = [review('carol'), review('bob', 'approve', { planId: 4, voidedAt: '2025-06-01T10:30:00.000Z' })];
+    expect(() => checkReview(args({ reviews }))).not.toThrow();
+  });
+
+  it('refuses the author approving, and rejecting, their own change', () => {
+    const e = refusal(() => checkReview(args({ reviewer: { name: 'alice', role: 'admin' } })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_REVIEW',
+      'alice proposed change 12: the author cannot approve their own change',
+    ]);
+    expect(
+      refusal(() => checkReview(args({ reviewer: { name: 'alice', role: 'approver' }, verdict: 'reject' }))).message,
+    ).toBe(
+      'alice proposed change 12: the author cannot reject their own change either (reviews come from someone else; propose a new change instead)',
+    );
+  });
+
+  it('refuses a reviewer below the approver role', () => {
+    for (const role of ['viewer', 'operator'] as const) {
+      const e = refusal(() => checkReview(args({ reviewer: { name: 'bob', role } })));
+      expect([e.code, e.message]).toEqual([
+        'RAMPART_ERR_REVIEW',
+        `bob has the ${role} role; reviewing a change needs the approver or admin role`,
+      ]);
+    }
+  });
+
+  it('refuses a reviewer not listed in policy.approvers, when the list is not empty', () => {
+    const policy: ChangePolicy = { ...DEFAULT_POLICY, approvers: ['carol', 'dave'] };
+    const e = refusal(() => checkReview(args({ policy, reviewer: { name: 'bob', role: 'admin' } })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_REVIEW',
+      'bob is not one of the approvers of this site (policy.approvers: carol, dave)',
+    ]);
+    expect(() => checkReview(args({ policy, reviewer: { name: 'dave', role: 'approver' } }))).not.toThrow();
+  });
+
+  it('refuses a second review of the same plan by the same reviewer', () => {
+    const e = refusal(() => checkReview(args({ reviews: [review('bob', 'reject')], verdict: 'approve' })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_REVIEW',
+      'bob already reviewed plan 5 of change 12 (rejected at 2025-06-01T11:00:00.000Z)',
+    ]);
+  });
+
+  it('refuses a review unless the change is planned', () => {
+    for (const state of CHANGE_STATES.filter((s) => s !== 'planned')) {
+      const e = refusal(() => checkReview(args({ change: change({ state }) })));
+      expect([e.code, e.message]).toEqual([
+        'RAMPART_ERR_STATE',
+        `change 12 is ${state}; only a planned change can be reviewed`,
+      ]);
+    }
+  });
+
+  it('refuses a review of a stale plan', () => {
+    const e = refusal(() => checkReview(args({ plan: plan({ stale: true }) })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_STALE',
+      "plan 5 of change 12 is stale: the change or a host's desired state moved on after it was computed; re-plan the change before reviewing it",
+    ]);
+    // A plan of another change is never current for this one.
+    expect(refusal(() => checkReview(args({ plan: plan({ changeId: 13 }) }))).code).toBe('RAMPART_ERR_STALE');
+  });
+
+  it('refuses to approve a blocked plan without an admin override, but lets it be rejected', () => {
+    const e = refusal(() => checkReview(args({ plan: BLOCKED })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_BLOCKED',
+      'the plan is blocked: closes tcp/443 of service shop on web1; closes tcp/443 of service shop on web2; an admin must record an override with a reason',
+    ]);
+    expect(() => checkReview(args({ plan: BLOCKED, verdict: 'reject' }))).not.toThrow();
+    const override = { by: 'root', reason: 'maintenance page on purpose', at: '2025-06-01T10:10:00.000Z' };
+    expect(() => checkReview(args({ plan: BLOCKED, change: change({ override }) }))).not.toThrow();
+  });
+});
+
+describe('approvalStatus', () => {
+  const two: ChangePolicy = { ...DEFAULT_POLICY, approvals: 2 };
+
+  it('counts distinct approvers other than the author, ignoring voided reviews', () => {
+    const voided = { voidedAt: '2025-06-01T12:00:00.000Z' };
+    const reviews = [review('bob'), review('bob'), review('alice'), review('carol', 'approve', voided)];
+    expect(approvalStatus(reviews, two, 'alice')).toEqual({
+      approvers: ['bob'],
+      required: 2,
+      satisfied: false,
+      rejectedBy: [],
+    });
+    expect(approvalStatus([...reviews, review('dave')], two, 'alice')).toMatchObject({
+      approvers: ['bob', 'dave'],
+      satisfied: true,
+    });
+  });
+
+  it('is never satisfied once someone rejected', () => {
+    expect(approvalStatus([review('bob'), review('carol', 'reject')], DEFAULT_POLICY, 'alice')).toEqual({
+      approvers: ['bob'],
+      required: 1,
+      satisfied: false,
+      rejectedBy: ['carol'],
+    });
+  });
+
+  it('counts only listed approvers when the policy lists them', () => {
+    const policy: ChangePolicy = { ...DEFAULT_POLICY, approvers: ['carol'] };
+    expect(approvalStatus([review('bob')], policy, 'alice')).toMatchObject({ approvers: [], satisfied: false });
+    expect(approvalStatus([review('carol')], policy, 'alice')).toMatchObject({ approvers: ['carol'], satisfied: true });
+  });
+});
+
+describe('freeze windows', () => {
+  const at = { file: 'rampart.yaml', line: 1, column: 1 };
+  const blackFriday: FreezeWindow = {
+    kind: 'once',
+    name: 'black friday',
+    start: '2025-11-28T00:00:00.000Z',
+    end: '2025-12-01T00:00:00.000Z',
+    at,
+  };
+  // Friday 18:00 to midnight and all of Saturday and Sunday, UTC.
+  const friEvening: FreezeWindow = { kind: 'weekly', name: 'friday evening', days: [5], from: 18 * 60, to: 1440, at };
+  const weekend: FreezeWindow = { kind: 'weekly', name: 'weekend', days: [0, 6], from: 0, to: 1440, at };
+  const policy: ChangePolicy = { ...DEFAULT_POLICY, freeze: [blackFriday, friEvening, weekend] };
+  const when = (iso: string) => activeFreeze(policy, new Date(iso))?.name;
+
+  it('finds the first window containing now, with exclusive ends', () => {
+    expect(when('2025-11-27T23:59:59.999Z')).toBeUndefined(); // Thursday
+    expect(when('2025-11-28T00:00:00.000Z')).toBe('black friday');
+    expect(when('2025-11-29T12:00:00.000Z')).toBe('black friday'); // also a weekend: the first window wins
+    expect(when('2025-12-01T00:00:00.000Z')).toBeUndefined(); // Monday
+    expect(when('2025-06-06T17:59:59.999Z')).toBeUndefined(); // Friday
+    expect(when('2025-06-06T18:00:00.000Z')).toBe('friday evening');
+    expect(when('2025-06-06T23:59:59.999Z')).toBe('friday evening');
+    expect(when('2025-06-07T00:00:00.000Z')).toBe('weekend');
+    expect(when('2025-06-08T23:59:59.999Z')).toBe('weekend');
+    expect(when('2025-06-09T00:00:00.000Z')).toBeUndefined();
+  });
+
+  it('reads weekly windows in UTC whatever the offset the instant was written with', () => {
+    // 19:30+02:00 on a Friday is 17:30 UTC: not yet frozen.
+    expect(when('2025-06-06T19:30:00+02:00')).toBeUndefined();
+    expect(when('2025-06-06T20:30:00+02:00')).toBe('friday evening');
+  });
+
+  it('tells when the occurrence containing now ends', () => {
+    expect(freezeEnd(friEvening, new Date('2025-06-06T20:00:00Z'))?.toISOString()).toBe('2025-06-07T00:00:00.000Z');
+    expect(freezeEnd(blackFriday, new Date('2025-11-29T00:00:00Z'))?.toISOString()).toBe('2025-12-01T00:00:00.000Z');
+    expect(freezeEnd(friEvening, new Date('2025-06-05T20:00:00Z'))).toBeUndefined();
+  });
+
+  it('has no window in the default policy, and none active now in shop.yaml (its window is in 2020)', () => {
+    expect(activeFreeze(DEFAULT_POLICY, new Date())).toBeUndefined();
+    expect(activeFreeze(SHOP.policy, new Date())).toBeUndefined();
+    expect(activeFreeze(SHOP.policy, new Date('2020-11-28T12:00:00Z'))?.name).toBe('black friday 2020');
+  });
+});
+
+describe('checkApply', () => {
+  const at = { file: 'rampart.yaml', line: 1, column: 1 };
+  const freeze: FreezeWindow = { kind: 'weekly', name: 'weekend', days: [0, 6], from: 0, to: 1440, at };
+  const policy: ChangePolicy = { ...DEFAULT_POLICY, freeze: [freeze] };
+  const saturday = new Date('2025-06-07T10:00:00Z');
+  const monday = new Date('2025-06-09T10:00:00Z');
+  const args = (over: Partial<Parameters<typeof checkApply>[0]> = {}): Parameters<typeof checkApply>[0] => ({
+    change: change({ state: 'approved' }),
+    plan: plan(),
+    policy,
+    now: monday,
+    ...over,
+  });
+
+  it('lets an approved change with a current plan go outside freeze windows', () => {
+    expect(checkApply(args())).toEqual({ freeze: undefined, emergency: false });
+    // An emergency reason outside a freeze is not needed and not flagged.
+    expect(checkApply(args({ emergency: { reason: 'outage' } }))).toEqual({ freeze: undefined, emergency: false });
+  });
+
+  it('refuses a change that is not approved', () => {
+    for (const state of CHANGE_STATES.filter((s) => s !== 'approved')) {
+      const e = refusal(() => checkApply(args({ change: change({ state }) })));
+      expect([e.code, e.message]).toEqual([
+        'RAMPART_ERR_STATE',
+        `change 12 is ${state}; only an approved change can be applied`,
+      ]);
+    }
+  });
+
+  it('refuses a stale plan', () => {
+    const e = refusal(() => checkApply(args({ plan: plan({ stale: true }) })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_STALE',
+      "plan 5 of change 12 is stale: the change or a host's desired state moved on after it was computed; re-plan the change before applying it",
+    ]);
+  });
+
+  it('refuses a blocked plan whose override is gone', () => {
+    expect(refusal(() => checkApply(args({ plan: BLOCKED }))).code).toBe('RAMPART_ERR_BLOCKED');
+    const override = { by: 'root', reason: 'on purpose', at: '2025-06-01T10:10:00.000Z' };
+    expect(checkApply(args({ plan: BLOCKED, change: change({ state: 'approved', override }) })).emergency).toBe(false);
+  });
+
+  it('refuses inside a freeze, naming the window, when it ends, and the emergency way', () => {
+    const e = refusal(() => checkApply(args({ now: saturday })));
+    expect(e.code).toBe('RAMPART_ERR_FROZEN');
+    expect(e.message).toBe(
+      "change 12 cannot be applied now: freeze window 'weekend' is in force until 2025-06-08T00:00:00.000Z; apply it after that, or apply it now as an emergency change by giving an emergency reason (it is flagged on the change and in the audit log)",
+    );
+    expect(e.details).toEqual({ changeId: 12, window: 'weekend', until: '2025-06-08T00:00:00.000Z' });
+  });
+
+  it('lets an emergency with a reason through a freeze, flagged, and refuses an empty reason', () => {
+    expect(checkApply(args({ now: saturday, emergency: { reason: 'checkout down' } }))).toEqual({
+      freeze,
+      emergency: true,
+    });
+    for (const reason of ['', '   ']) {
+      const e = refusal(() => checkApply(args({ now: saturday, emergency: { reason } })));
+      expect([e.code, e.message]).toEqual([
+        'RAMPART_ERR_VALIDATION',
+        'an emergency change needs a reason: say why it cannot wait',
+      ]);
+    }
+  });
+});
+
+describe('rollout order and targets', () => {
+  it('puts canary hosts first in policy order, the rest in the given order', () => {
+    expect(rolloutOrder(['a', 'b', 'c', 'd'], ['c', 'a'])).toEqual(['c', 'a', 'b', 'd']);
+    expect(rolloutOrder(['a', 'b'], ['x', 'b', 'b'])).toEqual(['b', 'a']);
+    expect(rolloutOrder(['a', 'b'], [])).toEqual(['a', 'b']);
+  });
+
+  it('resolves a host and a group (canary first) of shop.yaml', () => {
+    expect(resolveTarget(SHOP, { kind: 'host', name: 'web2' })).toEqual(['web2']);
+    expect(resolveTarget(SHOP, { kind: 'group', name: 'web' })).toEqual(['web1', 'web2']);
+    const canary2 = { ...SHOP, policy: { ...SHOP.policy, canary: ['web2'] } };
+    expect(resolveTarget(canary2, { kind: 'group', name: 'web' })).toEqual(['web2', 'web1']);
+  });
+
+  it('refuses an unknown host or a group without hosts, listing the known names', () => {
+    const host = refusal(() => resolveTarget(SHOP, { kind: 'host', name: 'web3' }));
+    expect([host.code, host.status, host.message]).toEqual([
+      'RAMPART_ERR_NOT_FOUND',
+      404,
+      "unknown host 'web3' (did you mean 'web1' or 'web2'?); the hosts of shop.yaml are: web1, web2",
+    ]);
+    const group = refusal(() => resolveTarget(SHOP, { kind: 'group', name: 'wbe' }));
+    expect([group.code, group.message]).toEqual([
+      'RAMPART_ERR_NOT_FOUND',
+      "no host is in group 'wbe' (did you mean 'web'?); the groups of shop.yaml are: web",
+    ]);
+    const empty = { ...SHOP, hosts: [] };
+    expect(refusal(() => resolveTarget(empty, { kind: 'host', name: 'web1' })).message).toBe(
+      "unknown host 'web1'; shop.yaml declares no hosts",
+    );
+  });
+});

@@ -1,0 +1,298 @@
+/**
+ * The change policy's rules (issue 5): which state a change may move to, who may review it, when it may be applied,
+ * and in which order its hosts are rolled out. Pure: the store records and the config come in, the clock is a
+ * parameter, and a refusal is a UserError whose code the API maps to its HTTP status (src/errors.ts).
+ *
+ * The server calls these inside its write transaction, after reading the records, so the check and the write it
+ * guards see the same state.
+ */
+import { didYouMean } from '../config/did-you-mean.js';
+import type { ChangePolicy, FreezeWindow, RampartConfig } from '../config/types.js';
+import { UserError } from '../errors.js';
+import {
+  type ChangeRecord,
+  type ChangeState,
+  type ChangeTarget,
+  type PlanRecord,
+  type ReviewRecord,
+  type Role,
+  roleAtLeast,
+} from '../store/types.js';
+
+/**
+ * The allowed moves. Besides the straight path (proposed -> planned -> approved | rejected -> applying -> applied |
+ * rolled-back | failed):
+ * - planned -> planned: re-plan (the change or a host's desired state moved on; the old plan turns stale);
+ * - approved -> planned: re-plan after approval; the approvals are voided with the old plan;
+ * - applied -> applying: rolling an applied change back goes through the same safe apply path (issue 6: snapshot,
+ *   confirm, restore on timeout); the outcome is then rolled-back (or failed).
+ * rejected, rolled-back and failed are final: a new attempt is a new change.
+ */
+export const TRANSITIONS: Readonly<Record<ChangeState, readonly ChangeState[]>> = {
+  proposed: ['planned'],
+  planned: ['planned', 'approved', 'rejected'],
+  approved: ['applying', 'planned'],
+  rejected: [],
+  applying: ['applied', 'rolled-back', 'failed'],
+  applied: ['applying'],
+  'rolled-back': [],
+  failed: [],
+};
+
+export function canTransition(from: ChangeState, to: ChangeState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Throws RAMPART_ERR_STATE unless `from -> to` is allowed, naming what the change can become instead. */
+export function assertTransition(from: ChangeState, to: ChangeState, changeId: number): void {
+  if (canTransition(from, to)) return;
+  const allowed = TRANSITIONS[from];
+  const options = allowed.length > 0 ? allowed.join(', ') : `nothing, ${from} is final`;
+  throw new UserError(
+    'RAMPART_ERR_STATE',
+    `change ${changeId} is ${from}; it cannot become ${to} (from ${from} it can become: ${options})`,
+    { changeId, from, to, allowed: [...allowed] },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reviews
+
+export interface Reviewer {
+  readonly name: string;
+  readonly role: Role;
+}
+
+export type Verdict = ReviewRecord['verdict'];
+
+/** The blockers of a stored plan, in words (the plan is stored as data: read it defensively). */
+function blockerText(plan: PlanRecord): string {
+  const blockers = (plan.plan as { blockers?: unknown } | null)?.blockers;
+  const messages = Array.isArray(blockers)
+    ? blockers.flatMap((b) =>
+        typeof (b as { message?: unknown })?.message === 'string' ? [(b as { message: string }).message] : [],
+      )
+    : [];
+  return messages.length > 0 ? messages.join('; ') : 'see the plan';
+}
+
+function assertFresh(change: ChangeRecord, plan: PlanRecord, doing: string): void {
+  if (plan.changeId !== change.id || plan.stale) {
+    throw new UserError(
+      'RAMPART_ERR_STALE',
+      `plan ${plan.id} of change ${change.id} is stale: the change or a host's desired state moved on after it was computed; re-plan the change before ${doing} it`,
+      { changeId: change.id, planId: plan.id },
+    );
+  }
+}
+
+/**
+ * Refuses a review the policy does not allow; returns nothing when it may be recorded. Checked in this order: the
+ * change is planned, the plan is current, the reviewer may review at all (role, author, approvers list), has not
+ * reviewed this plan yet, and a blocked plan has an admin override before anyone approves it.
+ */
+export function checkReview(args: {
+  readonly change: ChangeRecord;
+  readonly plan: PlanRecord;
+  readonly reviews: readonly ReviewRecord[];
+  readonly reviewer: Reviewer;
+  readonly verdict: Verdict;
+  readonly policy: ChangePolicy;
+}): void {
+  const { change, plan, reviews, reviewer, verdict, policy } = args;
+  const details = { changeId: change.id, planId: plan.id, reviewer: reviewer.name, verdict };
+  if (change.state !== 'planned') {
+    throw new UserError(
+      'RAMPART_ERR_STATE',
+      `change ${change.id} is ${change.state}; only a planned change can be reviewed`,
+      { ...details, from: change.state, allowed: ['planned'] },
+    );
+  }
+  assertFresh(change, plan, 'reviewing');
+  if (!roleAtLeast(reviewer.role, 'approver')) {
+    throw new UserError(
+      'RAMPART_ERR_REVIEW',
+      `${reviewer.name} has the ${reviewer.role} role; reviewing a change needs the approver or admin role`,
+      { ...details, role: reviewer.role },
+    );
+  }
+  if (reviewer.name === change.author) {
+    throw new UserError(
+      'RAMPART_ERR_REVIEW',
+      verdict === 'approve'
+        ? `${reviewer.name} proposed change ${change.id}: the author cannot approve their own change`
+        : `${reviewer.name} proposed change ${change.id}: the author cannot reject their own change either (reviews come from someone else; propose a new change instead)`,
+      details,
+    );
+  }
+  if (policy.approvers.length > 0 && !policy.approvers.includes(reviewer.name)) {
+    throw new UserError(
+      'RAMPART_ERR_REVIEW',
+      `${reviewer.name} is not one of the approvers of this site (policy.approvers: ${policy.approvers.join(', ')})`,
+      { ...details, approvers: [...policy.approvers] },
+    );
+  }
+  const earlier = reviews.find((r) => r.planId === plan.id && r.reviewer === reviewer.name && r.voidedAt === null);
+  if (earlier) {
+    throw new UserError(
+      'RAMPART_ERR_REVIEW',
+      `${reviewer.name} already reviewed plan ${plan.id} of change ${change.id} (${earlier.verdict === 'approve' ? 'approved' : 'rejected'} at ${earlier.at})`,
+      { ...details, reviewId: earlier.id },
+    );
+  }
+  if (verdict === 'approve' && plan.blocked && change.override === null) {
+    throw new UserError(
+      'RAMPART_ERR_BLOCKED',
+      `the plan is blocked: ${blockerText(plan)}; an admin must record an override with a reason`,
+      details,
+    );
+  }
+}
+
+export interface ApprovalStatus {
+  /** Distinct reviewers whose approval counts, in the order they approved. */
+  readonly approvers: readonly string[];
+  readonly required: number;
+  /** Enough approvals and no rejection. */
+  readonly satisfied: boolean;
+  /** Distinct reviewers who rejected. */
+  readonly rejectedBy: readonly string[];
+}
+
+/**
+ * Where the reviews stand. Voided reviews never count, nor does the author; when the policy lists approvers, only
+ * their approvals count (so an approver removed from the list by a config reload no longer counts).
+ */
+export function approvalStatus(reviews: readonly ReviewRecord[], policy: ChangePolicy, author: string): ApprovalStatus {
+  const approvers: string[] = [];
+  const rejectedBy: string[] = [];
+  for (const r of reviews) {
+    if (r.voidedAt !== null || r.reviewer === author) continue;
+    if (r.verdict === 'reject') {
+      if (!rejectedBy.includes(r.reviewer)) rejectedBy.push(r.reviewer);
+    } else if (policy.approvers.length === 0 || policy.approvers.includes(r.reviewer)) {
+      if (!approvers.includes(r.reviewer)) approvers.push(r.reviewer);
+    }
+  }
+  return {
+    approvers,
+    required: policy.approvals,
+    satisfied: rejectedBy.length === 0 && approvers.length >= policy.approvals,
+    rejectedBy,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Freeze windows
+
+const DAY_MS = 86_400_000;
+
+/** When the occurrence of `window` that contains `now` ends (undefined when `now` is outside the window). */
+export function freezeEnd(window: FreezeWindow, now: Date): Date | undefined {
+  const t = now.getTime();
+  if (window.kind === 'once') {
+    const start = Date.parse(window.start);
+    const end = Date.parse(window.end);
+    return t >= start && t < end ? new Date(end) : undefined;
+  }
+  const midnight = t - (((t % DAY_MS) + DAY_MS) % DAY_MS);
+  const minute = (t - midnight) / 60_000;
+  if (!window.days.includes(now.getUTCDay()) || minute < window.from || minute >= window.to) return undefined;
+  return new Date(midnight + window.to * 60_000);
+}
+
+/** The first window (in policy order) containing `now`, or undefined. Weekly windows are in UTC; ends are exclusive. */
+export function activeFreeze(policy: ChangePolicy, now: Date): FreezeWindow | undefined {
+  return policy.freeze.find((w) => freezeEnd(w, now) !== undefined);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Apply
+
+export interface ApplyDecision {
+  /** The freeze window `now` is in, if any. */
+  readonly freeze: FreezeWindow | undefined;
+  /** True when the change goes out inside a freeze on an emergency reason: record it on the change, flag it. */
+  readonly emergency: boolean;
+}
+
+/**
+ * Refuses to apply unless the change is approved on a current plan, and outside freeze windows unless as an
+ * emergency with a reason. Outside a freeze an emergency reason is accepted but not needed, and not flagged.
+ */
+export function checkApply(args: {
+  readonly change: ChangeRecord;
+  readonly plan: PlanRecord;
+  readonly policy: ChangePolicy;
+  readonly now: Date;
+  readonly emergency?: { readonly reason: string };
+}): ApplyDecision {
+  const { change, plan, policy, now, emergency } = args;
+  if (change.state !== 'approved') {
+    throw new UserError(
+      'RAMPART_ERR_STATE',
+      `change ${change.id} is ${change.state}; only an approved change can be applied`,
+      { changeId: change.id, from: change.state, to: 'applying', allowed: ['approved'] },
+    );
+  }
+  assertFresh(change, plan, 'applying');
+  // Approval refuses blocked plans without an override; checked again in case the override was taken back.
+  if (plan.blocked && change.override === null) {
+    throw new UserError(
+      'RAMPART_ERR_BLOCKED',
+      `the plan is blocked: ${blockerText(plan)}; an admin must record an override with a reason`,
+      { changeId: change.id, planId: plan.id },
+    );
+  }
+  if (emergency !== undefined && emergency.reason.trim() === '') {
+    throw new UserError('RAMPART_ERR_VALIDATION', 'an emergency change needs a reason: say why it cannot wait', {
+      changeId: change.id,
+      field: 'emergency.reason',
+    });
+  }
+  const freeze = activeFreeze(policy, now);
+  if (freeze === undefined) return { freeze: undefined, emergency: false };
+  if (emergency === undefined) {
+    const until = freezeEnd(freeze, now)?.toISOString() ?? 'its end';
+    throw new UserError(
+      'RAMPART_ERR_FROZEN',
+      `change ${change.id} cannot be applied now: freeze window '${freeze.name}' is in force until ${until}; apply it after that, or apply it now as an emergency change by giving an emergency reason (it is flagged on the change and in the audit log)`,
+      { changeId: change.id, window: freeze.name, until },
+    );
+  }
+  return { freeze, emergency: true };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rollout
+
+/** The canary hosts that are among `hosts` first, in policy order; then the rest in the given order. */
+export function rolloutOrder(hosts: readonly string[], canary: readonly string[]): string[] {
+  const first = canary.filter((h, i) => hosts.includes(h) && canary.indexOf(h) === i);
+  return [...first, ...hosts.filter((h) => !first.includes(h))];
+}
+
+/** The hosts a change targets, in rollout order; RAMPART_ERR_NOT_FOUND for an unknown host or an empty group. */
+export function resolveTarget(config: RampartConfig, target: ChangeTarget): string[] {
+  const hostNames = config.hosts.map((h) => h.name);
+  if (target.kind === 'host') {
+    if (!hostNames.includes(target.name)) {
+      throw new UserError(
+        'RAMPART_ERR_NOT_FOUND',
+        `unknown host '${target.name}'${didYouMean(target.name, hostNames)}; ${hostNames.length > 0 ? `the hosts of ${config.file} are: ${hostNames.join(', ')}` : `${config.file} declares no hosts`}`,
+        { target, known: hostNames },
+      );
+    }
+    return [target.name];
+  }
+  const members = config.hosts.filter((h) => h.group === target.name).map((h) => h.name);
+  if (members.length === 0) {
+    const groups = [...new Set(config.hosts.flatMap((h) => (h.group ? [h.group] : [])))];
+    throw new UserError(
+      'RAMPART_ERR_NOT_FOUND',
+      `no host is in group '${target.name}'${didYouMean(target.name, groups)}; ${groups.length > 0 ? `the groups of ${config.file} are: ${groups.join(', ')}` : `${config.file} declares no groups`}`,
+      { target, known: groups },
+    );
+  }
+  return rolloutOrder(members, config.policy.canary);
+}
