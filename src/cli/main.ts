@@ -5,6 +5,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerDiff } from './commands/diff.js';
 import { registerIntents } from './commands/intents.js';
 import { registerParse } from './commands/parse.js';
+import { registerPlan } from './commands/plan.js';
 import { registerReach } from './commands/reach.js';
 import { registerRules } from './commands/rules.js';
 import { registerTrace } from './commands/trace.js';
@@ -27,6 +28,7 @@ registerRules(program);
 registerDiff(program);
 registerIntents(program);
 registerAudit(program);
+registerPlan(program);
 registerDemo(program);
 
 await program.parseAsync(process.argv);

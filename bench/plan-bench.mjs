@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+/**
+ * Change-plan benchmark (issue 5: "plan for a 10k-rule host < 2 s").
+ *
+ * For each shape and size it generates a host ruleset (src/lab/engine-generator.ts, as bench/engine-bench.mjs does)
+ * and a second version with 1% of the rules changed (engine-generator's mutate), and a small site config declaring
+ * one host at the generated firewall's address (192.0.2.10, inside the 192.0.2.0/24 its rules protect) with one
+ * public service (tcp/80, tcp/443) and an admin network. Then, in fresh child processes, it times
+ * computePlan(config, [{ current: v0, desired: v1 }]) from dist/ (parse included) and the split reported through
+ * computePlan's onPhase callback: parse (and packet space) / compile (both sides, input, forward, output) / diff /
+ * audit (both sides) / intents / blast radius. Median of --runs.
+ *
+ * Usage: npm run build && node bench/plan-bench.mjs [--shapes firewall,kube-proxy] [--sizes 1000,10000] [--runs 3]
+ *          [--seed 42] [--timeout 120]
+ * Writes its inputs under bench/out (gitignored).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const dist = join(root, 'dist');
+const outDir = join(here, 'out');
+const TARGET_10K_MS = 2000;
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+}
+const mod = (rel) => {
+  const file = join(dist, rel);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+  return import(pathToFileURL(file).href);
+};
+
+const CONFIG = `# plan-bench: one generated host with one public service
+site: bench
+hosts:
+  - name: gen
+    addresses: [192.0.2.10]
+services:
+  - name: web
+    hosts: [gen]
+    public: [tcp/80, tcp/443]
+admin-networks:
+  - 192.0.2.0/28
+intents:
+  - name: web from anywhere
+    must: allow
+    to: 192.0.2.10
+    proto: tcp
+    dport: 443
+`;
+
+const PHASES = ['parse', 'compile', 'diff', 'audit', 'intents', 'blast-radius'];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child: one computePlan, timed per phase
+
+async function child(job) {
+  const { computePlan } = await mod('change/plan.js');
+  const { parseConfig } = await mod('config/load.js');
+  const config = parseConfig(readFileSync(job.config, 'utf8'), job.config);
+  const side = (file) => ({ text: readFileSync(file, 'utf8'), format: job.format, file });
+  const input = { host: 'gen', current: side(job.file), desired: side(job.file2) };
+  const marks = [];
+  const t0 = performance.now();
+  const plan = computePlan(config, [input], {
+    today: '2026-11-24',
+    onPhase: (_host, phase) => marks.push([phase, performance.now()]),
+  });
+  const total = performance.now() - t0;
+  const split = {};
+  for (let i = 0; i + 1 < marks.length; i++) split[marks[i][0]] = marks[i + 1][1] - marks[i][1];
+  const h = plan.hosts[0];
+  process.stdout.write(
+    `${JSON.stringify({
+      total,
+      split,
+      rssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      changes: h.changes.length,
+      introduced: h.findings.introduced.length,
+      fixed: h.findings.fixed.length,
+      risk: plan.risk,
+      blocked: plan.blocked,
+    })}\n`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parent
+
+function runChild(job, timeoutS) {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: timeoutS * 1000,
+    killSignal: 'SIGKILL',
+  });
+  if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGKILL') return { error: `timeout after ${timeoutS} s` };
+  if (r.status !== 0)
+    return { error: `child exited ${r.status}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length === 0 ? undefined : v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+const ms = (x) => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US').replace(/,/g, ' '));
+
+async function main() {
+  if (process.argv.includes('--child')) return child(JSON.parse(arg('child', '{}')));
+  const gen = await mod('lab/engine-generator.js');
+  const shapes = arg('shapes', 'firewall').split(',');
+  const sizes = arg('sizes', '1000,10000').split(',').map(Number);
+  const runs = Number(arg('runs', '3'));
+  const seed = Number(arg('seed', '42'));
+  const timeoutS = Number(arg('timeout', '120'));
+  mkdirSync(outDir, { recursive: true });
+  const config = join(outDir, 'plan-bench.yaml');
+  writeFileSync(config, CONFIG);
+  console.log(
+    `plan-bench: shapes ${shapes.join(', ')}; sizes ${sizes.join(', ')}; median of ${runs} fresh children; seed ${seed}; ` +
+      `${cpus().length} cpu, node ${process.version}, load ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+  );
+  console.log('');
+  const rows = [];
+  for (const shape of shapes) {
+    for (const n of sizes) {
+      const format = gen.SHAPE_FORMATS[shape][0];
+      const ext = format === 'nft-text' ? 'nft' : 'rules';
+      const file = join(outDir, `plan-${shape}-${n}.${ext}`);
+      const file2 = join(outDir, `plan-${shape}-${n}-v1.${ext}`);
+      const base = gen.generateEngineRuleset(shape, n, seed, format);
+      writeFileSync(file, base);
+      writeFileSync(file2, gen.mutate(base, 0.01, seed + 1));
+      const got = [];
+      let error;
+      for (let i = 0; i < runs; i++) {
+        const r = runChild({ file, file2, format, config }, timeoutS);
+        if (r.error) {
+          error = r.error;
+          break;
+        }
+        got.push(r);
+      }
+      const med = (f) => median(got.map(f).filter((x) => typeof x === 'number'));
+      const last = got[got.length - 1];
+      rows.push({
+        shape,
+        n,
+        runs: got.length,
+        error,
+        total: med((r) => r.total),
+        min: got.length ? Math.min(...got.map((r) => r.total)) : undefined,
+        max: got.length ? Math.max(...got.map((r) => r.total)) : undefined,
+        split: Object.fromEntries(PHASES.map((p) => [p, med((r) => r.split[p])])),
+        rss: med((r) => r.rssMiB),
+        last,
+      });
+      const row = rows[rows.length - 1];
+      console.log(
+        `${shape} ${n}: ${error ? `${error} ` : ''}${ms(row.total)} ms (${PHASES.map((p) => `${p} ${ms(row.split[p])}`).join(', ')})`,
+      );
+    }
+  }
+  console.log('');
+  console.log(
+    `| shape | rules | plan ms median (min-max) | ${PHASES.join(' ms | ')} ms | peak RSS MiB | flow changes | findings +/- | target |`,
+  );
+  console.log(`| --- | ---: | ---: | ${PHASES.map(() => '---:').join(' | ')} | ---: | ---: | ---: | --- |`);
+  for (const r of rows) {
+    const target =
+      r.n === 10000 ? (r.total !== undefined && r.total < TARGET_10K_MS ? 'met (2 s)' : '**missed** (2 s)') : '';
+    const total = r.error && r.total === undefined ? r.error : `${ms(r.total)} (${ms(r.min)}-${ms(r.max)})`;
+    console.log(
+      `| ${r.shape} | ${r.n} | ${total} | ${PHASES.map((p) => ms(r.split[p])).join(' | ')} | ${r.rss ?? '-'} | ${r.last?.changes ?? '-'} | ${r.last ? `${r.last.introduced}/${r.last.fixed}` : '-'} | ${target} |`,
+    );
+  }
+}
+
+await main();
