@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerAuditLog } from './commands/audit-log.js';
+import { registerChange } from './commands/change.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDiff } from './commands/diff.js';
+import { registerInit } from './commands/init.js';
 import { registerIntents } from './commands/intents.js';
 import { registerParse } from './commands/parse.js';
 import { registerPlan } from './commands/plan.js';
 import { registerReach } from './commands/reach.js';
 import { registerRules } from './commands/rules.js';
+import { registerServe } from './commands/serve.js';
+import { registerToken } from './commands/token.js';
 import { registerTrace } from './commands/trace.js';
 
 const program = new Command();
@@ -29,6 +34,11 @@ registerDiff(program);
 registerIntents(program);
 registerAudit(program);
 registerPlan(program);
+registerServe(program);
+registerInit(program);
+registerToken(program);
+registerChange(program);
+registerAuditLog(program);
 registerDemo(program);
 
 await program.parseAsync(process.argv);

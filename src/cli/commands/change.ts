@@ -1,0 +1,204 @@
+import type { Command } from 'commander';
+import { renderPlanText } from '../../change/render-plan.js';
+import type { Plan } from '../../change/types.js';
+import { UserError } from '../../errors.js';
+import { readTextFile } from '../../firewall/load.js';
+import type { ChangeView } from '../../server/changes.js';
+import type { ChangeRecord } from '../../store/types.js';
+import { addClientOptions, type ClientCliOptions, clientFrom } from '../client.js';
+import { printJson, run } from '../output.js';
+
+type Json = { json?: boolean };
+
+const colour = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+
+function parseId(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new UserError('RAMPART_ERR_USAGE', `change id '${text}' is not a positive number`);
+  }
+  return Number(text);
+}
+
+/** A change view as a terminal page: header, flags, plan, reviews, jobs. */
+export function renderChangeView(v: ChangeView, color: boolean): string {
+  const c = v.change;
+  const bold = (s: string) => (color ? `\u001b[1m${s}\u001b[0m` : s);
+  const red = (s: string) => (color ? `\u001b[31m${s}\u001b[0m` : s);
+  const lines = [
+    bold(`change ${c.id}: ${c.state}`),
+    `  target   ${c.target.kind} ${c.target.name} (${c.hosts.join(', ')})`,
+    `  author   ${c.author}`,
+    `  reason   ${c.reason}`,
+  ];
+  if (c.ticket) lines.push(`  ticket   ${c.ticket}`);
+  lines.push(`  updated  ${c.updatedAt}`);
+  for (const f of v.flags) lines.push(red(`  ! ${f}`));
+  lines.push(
+    `  approvals ${v.approvals.approvers.length}/${v.approvals.required}${v.approvals.approvers.length ? ` (${v.approvals.approvers.join(', ')})` : ''}`,
+  );
+  if (v.plan) {
+    lines.push('', bold(`plan ${v.plan.id} (${v.plan.createdAt}${v.plan.stale ? ', STALE' : ''})`));
+    lines.push(renderPlanText(v.plan.plan as Plan, { color }).trimEnd());
+  }
+  if (v.reviews.length > 0) {
+    lines.push('', bold('reviews'));
+    for (const r of v.reviews) {
+      lines.push(
+        `  ${r.at}  ${r.reviewer}  ${r.verdict}${r.voidedAt ? ' (void)' : ''}${r.comment ? `: ${r.comment}` : ''}`,
+      );
+    }
+  }
+  if (v.jobs.length > 0) {
+    lines.push('', bold('rollout'));
+    for (const j of v.jobs) lines.push(`  ${j.step + 1}. ${j.host}  ${j.state}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function show(v: ChangeView, o: Json): void {
+  if (o.json) printJson(v);
+  else process.stdout.write(renderChangeView(v, colour()));
+}
+
+export function registerChange(program: Command): void {
+  const change = program
+    .command('change')
+    .description('firewall changes on the server: propose, plan, show, list, approve, reject, override, apply');
+
+  addClientOptions(
+    change
+      .command('propose')
+      .description('propose a desired ruleset for a host or a group; the server plans it at once')
+      .argument('<ruleset>', 'the desired ruleset file (nft, nft -j, iptables-save)'),
+  )
+    .option('--host <name>', 'the host it is for')
+    .option('--group <name>', 'or the redundancy group it is for')
+    .requiredOption('--reason <text>', 'why (shown to reviewers and in the audit log)')
+    .option('--ticket <ref>', 'a ticket or pull-request link')
+    .option('--format <format>', 'nft-text, nft-json or iptables-save (default: detected)')
+    .option('--json', 'print the change as JSON')
+    .action(
+      async (
+        file: string,
+        o: ClientCliOptions &
+          Json & { host?: string; group?: string; reason: string; ticket?: string; format?: string },
+      ) =>
+        run(Boolean(o.json), async () => {
+          if (Boolean(o.host) === Boolean(o.group)) {
+            throw new UserError('RAMPART_ERR_USAGE', 'give exactly one of --host NAME or --group NAME');
+          }
+          const body = {
+            target: o.host ? { host: o.host } : { group: o.group },
+            ruleset: readTextFile(file),
+            file,
+            reason: o.reason,
+            ...(o.ticket ? { ticket: o.ticket } : {}),
+            ...(o.format ? { format: o.format } : {}),
+          };
+          const v = await clientFrom(o).request<ChangeView>('POST', '/changes', body);
+          show(v, o);
+          if (v.plan?.blocked) process.exitCode = 1;
+        }),
+    );
+
+  addClientOptions(change.command('plan').description('re-plan a change (when it or a host moved on)').argument('<id>'))
+    .option('--json', 'print the change as JSON')
+    .action(async (id: string, o: ClientCliOptions & Json) =>
+      run(Boolean(o.json), async () =>
+        show(await clientFrom(o).request<ChangeView>('POST', `/changes/${parseId(id)}/plan`), o),
+      ),
+    );
+
+  addClientOptions(change.command('show').description('a change with its plan, reviews and rollout').argument('<id>'))
+    .option('--format <format>', 'text (default), markdown (the plan, for a pull request) or json', 'text')
+    .option('--json', 'same as --format json')
+    .action(async (id: string, o: ClientCliOptions & Json & { format: string }) =>
+      run(Boolean(o.json), async () => {
+        const client = clientFrom(o);
+        const n = parseId(id);
+        const format = o.json ? 'json' : o.format;
+        if (format === 'markdown') process.stdout.write(await client.text('GET', `/changes/${n}/plan?format=markdown`));
+        else if (format === 'json' || format === 'text')
+          show(await client.request<ChangeView>('GET', `/changes/${n}`), { json: format === 'json' });
+        else throw new UserError('RAMPART_ERR_USAGE', `--format: '${o.format}'; expected text, markdown or json`);
+      }),
+    );
+
+  addClientOptions(change.command('list').description('changes, newest first'))
+    .option('--state <state>', 'only changes in this state')
+    .option('--host <name>', 'only changes for this host')
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'print the list as JSON')
+    .action(async (o: ClientCliOptions & Json & { state?: string; host?: string; limit: string }) =>
+      run(Boolean(o.json), async () => {
+        const q = new URLSearchParams({ limit: o.limit });
+        if (o.state) q.set('state', o.state);
+        if (o.host) q.set('host', o.host);
+        const { changes } = await clientFrom(o).request<{ changes: ChangeRecord[] }>('GET', `/changes?${q}`);
+        if (o.json) return printJson({ changes });
+        if (changes.length === 0) return void process.stdout.write('no changes\n');
+        const rows = changes.map(
+          (c) =>
+            `${String(c.id).padStart(4)}  ${c.state.padEnd(11)}  ${`${c.target.kind}:${c.target.name}`.padEnd(14)}  ${c.author.padEnd(10)}  ${c.reason}${c.override ? '  [OVERRIDE]' : ''}${c.emergency ? '  [EMERGENCY]' : ''}`,
+        );
+        process.stdout.write(`${['  id  state        target          author      reason', ...rows].join('\n')}\n`);
+      }),
+    );
+
+  for (const verdict of ['approve', 'reject'] as const) {
+    const cmd = addClientOptions(
+      change
+        .command(verdict)
+        .description(verdict === 'approve' ? 'approve the current plan (not your own change)' : 'reject the change')
+        .argument('<id>'),
+    );
+    if (verdict === 'reject') cmd.requiredOption('--comment <text>', 'why');
+    else cmd.option('--comment <text>', 'a note for the record');
+    cmd
+      .option('--json', 'print the change as JSON')
+      .action(async (id: string, o: ClientCliOptions & Json & { comment?: string }) =>
+        run(Boolean(o.json), async () =>
+          show(
+            await clientFrom(o).request<ChangeView>(
+              'POST',
+              `/changes/${parseId(id)}/${verdict}`,
+              o.comment !== undefined ? { comment: o.comment } : {},
+            ),
+            o,
+          ),
+        ),
+      );
+  }
+
+  addClientOptions(
+    change.command('override').description('admin: let a blocked plan be approved, with a reason').argument('<id>'),
+  )
+    .requiredOption('--reason <text>', 'why the block is overridden (flagged everywhere afterwards)')
+    .option('--json', 'print the change as JSON')
+    .action(async (id: string, o: ClientCliOptions & Json & { reason: string }) =>
+      run(Boolean(o.json), async () =>
+        show(
+          await clientFrom(o).request<ChangeView>('POST', `/changes/${parseId(id)}/override`, { reason: o.reason }),
+          o,
+        ),
+      ),
+    );
+
+  addClientOptions(
+    change.command('apply').description("queue an approved change for the hosts' agents").argument('<id>'),
+  )
+    .option('--emergency <reason>', 'apply inside a freeze window (flagged)')
+    .option('--json', 'print the change as JSON')
+    .action(async (id: string, o: ClientCliOptions & Json & { emergency?: string }) =>
+      run(Boolean(o.json), async () =>
+        show(
+          await clientFrom(o).request<ChangeView>(
+            'POST',
+            `/changes/${parseId(id)}/apply`,
+            o.emergency ? { emergency: { reason: o.emergency } } : {},
+          ),
+          o,
+        ),
+      ),
+    );
+}

@@ -1,0 +1,43 @@
+/** Prometheus metrics of one server instance (its own registry, so two servers in one test process do not clash). */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly duration: Histogram<'method' | 'route'>;
+  readonly changes: Gauge<'state'>;
+  readonly configReloads: Counter<'result'>;
+}
+
+export function createMetrics(): ServerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'rampart_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'rampart_http_requests_total',
+      help: 'HTTP requests by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'rampart_http_request_duration_seconds',
+      help: 'HTTP request duration by method and route pattern',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    }),
+    changes: new Gauge({
+      name: 'rampart_changes',
+      help: 'Changes by state (refreshed on scrape)',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    configReloads: new Counter({
+      name: 'rampart_config_reloads_total',
+      help: 'Configuration reloads by result (ok, refused)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+  };
+}

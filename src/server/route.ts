@@ -1,0 +1,84 @@
+/**
+ * Routes are data: method, path, the role they need, and the zod schemas of params, query and body. The same
+ * schemas validate requests and generate the OpenAPI document, and the role table drives both the authorisation
+ * check and the test that proves each role is refused what it may not do.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { RampartConfig } from '../config/types.js';
+import type { Actor, Role, Store, TokenRecord } from '../store/types.js';
+import type { ServerMetrics } from './metrics.js';
+import type { Planner } from './planner.js';
+
+export type Access = Role | 'public';
+
+/** What handlers get besides the request: the store, the config in force, the clock, metrics. */
+export interface ServerDeps {
+  readonly store: Store;
+  readonly config: ConfigHolder;
+  readonly now: () => Date;
+  readonly metrics: ServerMetrics;
+  readonly planner: Planner;
+}
+
+export interface ConfigHolder {
+  current(): RampartConfig;
+  /** The text it was parsed from (the plan worker parses it again on its side). */
+  source(): { readonly text: string; readonly file: string };
+  /** Where the config was read from (null for the embedded default). */
+  readonly path: string | null;
+  /** Re-reads the file; an invalid file is refused and the old config stays in force. */
+  reload(): { readonly ok: true; readonly config: RampartConfig } | { readonly ok: false; readonly error: Error };
+}
+
+export interface RouteContext<P, Q, B> {
+  readonly params: P;
+  readonly query: Q;
+  readonly body: B;
+  /** The authenticated caller (`anonymous` on public routes). */
+  readonly actor: Actor;
+  readonly token: TokenRecord | undefined;
+  readonly req: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly deps: ServerDeps;
+}
+
+/** A handler returns the JSON body (status 200, or `status` in the route), or sends the reply itself. */
+export interface RouteDef {
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** Fastify path below /api/v1 (e.g. `/changes/:id`), or an absolute one for /healthz and /metrics. */
+  readonly path: string;
+  readonly access: Access;
+  readonly summary: string;
+  readonly tag: string;
+  /** Status of a successful answer (default 200). */
+  readonly status?: number;
+  readonly params?: z.ZodType;
+  readonly query?: z.ZodType;
+  readonly body?: z.ZodType;
+  /** Media types of the answer (default application/json). */
+  readonly produces?: readonly string[];
+  /** A state-changing route (POST/PATCH/DELETE) in the audit sense; for docs and the role test. */
+  readonly handler: (ctx: RouteContext<never, never, never>) => Promise<unknown>;
+}
+
+/** Typed helper: the handler sees the inferred types of its schemas. */
+export function defineRoute<
+  P extends z.ZodType = z.ZodType<Record<string, never>>,
+  Q extends z.ZodType = z.ZodType<Record<string, never>>,
+  B extends z.ZodType = z.ZodType<undefined>,
+>(
+  def: Omit<RouteDef, 'handler' | 'params' | 'query' | 'body'> & {
+    readonly params?: P;
+    readonly query?: Q;
+    readonly body?: B;
+    readonly handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>;
+  },
+): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+/** The full URL of a route. */
+export function urlOf(r: RouteDef): string {
+  return r.path.startsWith('/api/') || r.path === '/healthz' || r.path === '/metrics' ? r.path : `/api/v1${r.path}`;
+}

@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { renderPlanMarkdown, renderPlanText } from '../../change/render-plan.js';
+import type { Plan } from '../../change/types.js';
+import { UserError } from '../../errors.js';
+import { CHANGE_STATES } from '../../store/types.js';
+import { ChangeService } from '../changes.js';
+import { defineRoute } from '../route.js';
+import { idParam } from './system.js';
+
+const FORMATS = ['nft-text', 'nft-json', 'iptables-save'] as const;
+const NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a host or group name from rampart.yaml');
+
+const target = z
+  .union([
+    z
+      .object({ host: NAME })
+      .strict()
+      .transform((t) => ({ kind: 'host' as const, name: t.host })),
+    z
+      .object({ group: NAME })
+      .strict()
+      .transform((t) => ({ kind: 'group' as const, name: t.group })),
+  ])
+  .describe('either {"host": "web1"} or {"group": "web"}');
+
+const reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(2000);
+
+export const changeRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/changes',
+    access: 'viewer',
+    tag: 'changes',
+    summary: 'List changes, newest first',
+    query: z
+      .object({
+        state: z.enum(CHANGE_STATES).optional(),
+        host: NAME.optional(),
+        limit: z.coerce.number().int().min(1).max(500).default(50),
+      })
+      .strict(),
+    handler: async ({ deps, query }) => ({
+      changes: (await deps.store.listChanges(query)).map(({ ruleset: _r, ...c }) => c),
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/changes',
+    access: 'operator',
+    tag: 'changes',
+    status: 201,
+    summary: 'Propose a desired ruleset for a host or group; the plan is computed at once',
+    body: z
+      .object({
+        target,
+        ruleset: z.string().min(1, 'the desired ruleset text (nft, nft -j or iptables-save)'),
+        format: z.enum(FORMATS).optional(),
+        file: z.string().max(500).optional().describe('the file name the ruleset was read from, for error locations'),
+        reason,
+        ticket: z.string().max(500).optional(),
+      })
+      .strict(),
+    handler: async ({ deps, actor, body }) => {
+      const { target: t, ...rest } = body;
+      return new ChangeService(deps).propose(actor, {
+        target: t,
+        ruleset: rest.ruleset,
+        reason: rest.reason,
+        ...(rest.format ? { format: rest.format } : {}),
+        ...(rest.file ? { file: rest.file } : {}),
+        ...(rest.ticket ? { ticket: rest.ticket } : {}),
+      });
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/changes/:id',
+    access: 'viewer',
+    tag: 'changes',
+    summary: 'A change with its latest plan, reviews, approval status, jobs and flags',
+    params: idParam,
+    handler: async ({ deps, params }) => new ChangeService(deps).view(params.id),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    path: '/changes/:id',
+    access: 'operator',
+    tag: 'changes',
+    summary: "Edit a change's ruleset or reason (author or admin): approvals are void, the plan is recomputed",
+    params: idParam,
+    body: z
+      .object({
+        ruleset: z.string().min(1).optional(),
+        format: z.enum(FORMATS).optional(),
+        file: z.string().max(500).optional(),
+        reason: reason.optional(),
+      })
+      .strict()
+      .refine((b) => b.ruleset !== undefined || b.reason !== undefined, 'give a new ruleset or reason'),
+    handler: async ({ deps, actor, params, body }) =>
+      new ChangeService(deps).update(actor, params.id, {
+        ...(body.ruleset !== undefined ? { ruleset: body.ruleset } : {}),
+        ...(body.format !== undefined ? { format: body.format } : {}),
+        ...(body.file !== undefined ? { file: body.file } : {}),
+        ...(body.reason !== undefined ? { reason: body.reason } : {}),
+      }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/changes/:id/plan',
+    access: 'viewer',
+    tag: 'changes',
+    summary: 'The latest plan as JSON, text or Markdown',
+    params: idParam,
+    query: z.object({ format: z.enum(['json', 'text', 'markdown']).default('json') }).strict(),
+    produces: ['application/json', 'text/plain', 'text/markdown'],
+    handler: async ({ deps, params, query, reply }) => {
+      const view = await new ChangeService(deps).view(params.id);
+      if (!view.plan) throw new UserError('RAMPART_ERR_NOT_FOUND', `change ${params.id} has no plan yet`);
+      const plan = view.plan.plan as Plan;
+      if (query.format === 'json') return { ...view.plan, flags: view.flags };
+      const head = view.flags.map((f) => (query.format === 'markdown' ? `> **${f}**\n` : `${f}\n`)).join('');
+      const text = query.format === 'markdown' ? renderPlanMarkdown(plan) : renderPlanText(plan, { color: false });
+      reply.header(
+        'content-type',
+        query.format === 'markdown' ? 'text/markdown; charset=utf-8' : 'text/plain; charset=utf-8',
+      );
+      return reply.send(`${head}${head ? '\n' : ''}${text}`);
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/changes/:id/plan',
+    access: 'operator',
+    tag: 'changes',
+    summary: 'Re-plan: recompute when the change or a host moved on (approvals are then void)',
+    params: idParam,
+    handler: async ({ deps, actor, params }) => new ChangeService(deps).replan(actor, params.id),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/changes/:id/approve',
+    access: 'approver',
+    tag: 'reviews',
+    summary: 'Approve the current plan (never your own change)',
+    params: idParam,
+    body: z
+      .object({ comment: z.string().max(2000).default('') })
+      .strict()
+      .default({ comment: '' }),
+    handler: async ({ deps, actor, params, body }) =>
+      new ChangeService(deps).review(actor, params.id, 'approve', body.comment),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/changes/:id/reject',
+    access: 'approver',
+    tag: 'reviews',
+    summary: 'Reject the change with a comment',
+    params: idParam,
+    body: z.object({ comment: z.string().trim().min(3, 'say why the change is rejected').max(2000) }).strict(),
+    handler: async ({ deps, actor, params, body }) =>
+      new ChangeService(deps).review(actor, params.id, 'reject', body.comment),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/changes/:id/override',
+    access: 'admin',
+    tag: 'reviews',
+    summary: 'Record an explicit override of a blocked plan, with a reason (flagged everywhere afterwards)',
+    params: idParam,
+    body: z
+      .object({ reason: z.string().trim().min(10, 'an override needs a real reason (10+ characters)').max(2000) })
+      .strict(),
+    handler: async ({ deps, actor, params, body }) => new ChangeService(deps).override(actor, params.id, body.reason),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/changes/:id/apply',
+    access: 'operator',
+    tag: 'changes',
+    summary: "Hand an approved, current plan to the agents' queue (inside a freeze only as an emergency)",
+    params: idParam,
+    body: z
+      .object({
+        emergency: z
+          .object({ reason: z.string().trim().min(10, 'an emergency needs a real reason (10+ characters)') })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    handler: async ({ deps, actor, params, body }) => new ChangeService(deps).apply(actor, params.id, body.emergency),
+  }),
+];

@@ -1,0 +1,114 @@
+/**
+ * A real Rampart server on a real store for API tests: SQLite in a temp dir or a throwaway PostgreSQL database,
+ * listening on 127.0.0.1 port 0, with one token per role (two approvers) created the way `rampart init` does.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../../src/server/app.js';
+import { generateToken } from '../../src/server/auth.js';
+import { configHolder } from '../../src/server/config-holder.js';
+import { openStore } from '../../src/store/open.js';
+import type { Role, Store } from '../../src/store/types.js';
+import { createTestDatabase, IN_CI, pgUnavailable } from '../store/pg.js';
+
+export type Backend = 'sqlite' | 'postgres';
+export const BACKENDS: readonly Backend[] = ['sqlite', 'postgres'];
+export const SHOP_CONFIG = join(import.meta.dirname, '..', 'fixtures', 'config', 'shop.yaml');
+
+export const USERS = {
+  admin: 'admin',
+  alice: 'operator',
+  bob: 'approver',
+  carol: 'approver',
+  dave: 'approver',
+  vic: 'viewer',
+} as const satisfies Record<string, Role>;
+export type User = keyof typeof USERS;
+
+export interface Answer {
+  readonly status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are arbitrary JSON the tests pick apart
+  readonly body: any;
+  readonly type: string;
+}
+
+export interface Harness {
+  readonly url: string;
+  readonly store: Store;
+  readonly app: FastifyInstance;
+  readonly tokens: Record<User, string>;
+  /** fetch against the server as `user` (undefined: no token); JSON bodies in and out. */
+  call(user: User | undefined, method: string, path: string, body?: unknown): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+export async function pgSkipReason(): Promise<string | undefined> {
+  const why = await pgUnavailable();
+  if (why && IN_CI) throw new Error(`CI needs PostgreSQL for the server tests: ${why}`);
+  return why;
+}
+
+export async function startHarness(
+  backend: Backend,
+  opts: { config?: string; now?: () => Date; bodyLimit?: number } = {},
+): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-server-'));
+  const pgdb = backend === 'postgres' ? await createTestDatabase() : undefined;
+  const store = await openStore(pgdb ? { db: pgdb.url } : { dataDir: dir });
+  const tokens = {} as Record<User, string>;
+  await store.write({ name: 'test-setup', role: 'system', from: 'local' }, async (w) => {
+    for (const [name, role] of Object.entries(USERS)) {
+      const t = generateToken();
+      await w.insertToken({
+        id: t.id,
+        name,
+        role,
+        secretHash: t.secretHash,
+        createdAt: new Date().toISOString(),
+        createdBy: 'test',
+      });
+      tokens[name as User] = t.token;
+    }
+  });
+  const app = await buildServer({
+    store,
+    config: configHolder(opts.config ?? SHOP_CONFIG),
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+  });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url,
+    store,
+    app,
+    tokens,
+    async call(user, method, path, body) {
+      const headers: Record<string, string> = {};
+      if (user) headers.authorization = `Bearer ${tokens[user]}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(
+        `${url}${path.startsWith('/api') || path === '/healthz' || path === '/metrics' ? path : `/api/v1${path}`}`,
+        {
+          method,
+          headers,
+          ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+        },
+      );
+      const type = res.headers.get('content-type') ?? '';
+      const text = await res.text();
+      return {
+        status: res.status,
+        type,
+        body: /application\/(problem\+)?json/.test(type) && text ? JSON.parse(text) : text,
+      };
+    },
+    async close() {
+      await app.close();
+      await store.close();
+      await pgdb?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
