@@ -658,4 +658,9 @@ describe('nft text parser: errors', () => {
     const e = parseError('table ip t { chain c { tcp dport { 22, 80 accept\n');
     expect(e.expected).toContain("'}'");
   });
+
+  it('refuses sets nested thousands deep with a positioned error instead of exhausting the stack', () => {
+    const e = parseError(`table ip t { chain c { tcp dport ${'{'.repeat(20000)} 22 accept\n`);
+    expect(e.message).toMatch(/^bad\.nft:1:\d+: sets nested too deeply; expected at most 64 nested sets$/);
+  });
 });

@@ -17,6 +17,9 @@ import { formatAddress, parseAddress, parseAddressRange } from '../values.js';
 import { own } from './common.js';
 import { convertNftJson, VERDICT_KEYS } from './nft-json.js';
 
+/** How deep anonymous sets may nest (`{ { { ... } } }`) before the input is refused. */
+const MAX_SET_NESTING = 64;
+
 export interface IncludedFile {
   readonly file: string;
   readonly text: string;
@@ -1507,8 +1510,13 @@ class Parser {
     types: readonly ValType[],
     dataType: DataType | undefined,
     parseData?: () => unknown,
+    depth = 0,
   ): unknown {
     const open = this.expectPunct('{');
+    // Nested sets come from `$define`s inside sets; real ones nest a few levels. A bound keeps '{{{{...' from
+    // exhausting the stack (found by the parser fuzzer).
+    if (depth >= MAX_SET_NESTING)
+      throw this.err(open, `at most ${MAX_SET_NESTING} nested sets`, 'sets nested too deeply');
     const elems: unknown[] = [];
     for (;;) {
       this.skipNewlines();
@@ -1520,7 +1528,7 @@ class Parser {
       if (t.k === K.Eof) throw this.err(open, "a matching '}'", "unbalanced '{'");
       if (this.isPunct(t, '{')) {
         // a nested set (from `$define`) is flattened, as nft does
-        const inner = this.parseSetLiteral(types, dataType, parseData) as { set: unknown[] };
+        const inner = this.parseSetLiteral(types, dataType, parseData, depth + 1) as { set: unknown[] };
         elems.push(...inner.set);
       } else {
         let key: unknown =
