@@ -203,7 +203,7 @@ describe('computePlan', () => {
   });
 
   it('throws a ParseError at file:line:column for a bad desired ruleset', () => {
-    const bad = `${CHANGE}/bad.nft`;
+    const bad = `${CHANGE}/invalid/bad.nft`;
     let err: unknown;
     try {
       plan(SHOP, FIXED, bad);

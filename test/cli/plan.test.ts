@@ -54,10 +54,10 @@ describe('rampart plan (offline)', () => {
   });
 
   it('exits 2 naming file:line:column for a bad desired ruleset', () => {
-    const r = plan('--current', fixed, `${change}/bad.nft`);
+    const r = plan('--current', fixed, `${change}/invalid/bad.nft`);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^rampart: test\/fixtures\/change\/bad\.nft:9:\d+: .*'acept'/);
+    expect(r.stderr).toMatch(/^rampart: test\/fixtures\/change\/invalid\/bad\.nft:9:\d+: .*'acept'/);
   });
 
   it('exits 2 listing the declared hosts for an unknown --host', () => {
