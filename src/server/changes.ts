@@ -59,6 +59,14 @@ async function mustChange(r: StoreReader, id: number): Promise<ChangeRecord> {
   return c;
 }
 
+/** A change and its latest plan; a change without a plan cannot be reviewed or applied. */
+async function withPlan(r: StoreReader, id: number): Promise<{ change: ChangeRecord; plan: PlanRecord }> {
+  const change = await mustChange(r, id);
+  const plan = await r.latestPlan(id);
+  if (!plan) throw new UserError('RAMPART_ERR_STATE', `change ${id} has no plan yet; plan it first`);
+  return { change, plan };
+}
+
 /** The summary of a change for the audit log: never the whole ruleset text, but its size. */
 function changeSummary(c: ChangeRecord): Record<string, unknown> {
   return {
@@ -316,9 +324,7 @@ export class ChangeService {
     await this.refresh(actor, id);
     const policy = this.deps.config.current().policy;
     await this.store.write(actor, async (w) => {
-      const change = await mustChange(w, id);
-      const plan = await w.latestPlan(id);
-      if (!plan) throw new UserError('RAMPART_ERR_STATE', `change ${id} has no plan yet; plan it first`);
+      const { change, plan } = await withPlan(w, id);
       const reviews = await w.listReviews(id);
       checkReview({
         change,
@@ -392,9 +398,7 @@ export class ChangeService {
     await this.refresh(actor, id);
     const policy = this.deps.config.current().policy;
     await this.store.write(actor, async (w) => {
-      const change = await mustChange(w, id);
-      const plan = await w.latestPlan(id);
-      if (!plan) throw new UserError('RAMPART_ERR_STATE', `change ${id} has no plan yet; plan it first`);
+      const { change, plan } = await withPlan(w, id);
       if (plan.stale) {
         throw new UserError(
           'RAMPART_ERR_STALE',

@@ -152,6 +152,24 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
     },
   );
 
+  it.skipIf(skip)(
+    'voids approvals when the change itself is edited, and lets only its author or an admin edit it',
+    async () => {
+      const id = (await propose(h, 'alice', FIXED, 'edit me later')).body.change.id as number;
+      expect((await h.call('bob', 'POST', `/changes/${id}/approve`, {})).body.change.state).toBe('approved');
+      const notAuthor = await h.call('bob', 'PATCH', `/changes/${id}`, { reason: 'bob rewrites it' });
+      expect(notAuthor.status).toBe(403);
+      const edited = await h.call('alice', 'PATCH', `/changes/${id}`, {
+        ruleset: FIXED.replace('tcp dport 22 accept', 'tcp dport 22 ip saddr 198.51.100.0/24 accept'),
+      });
+      expect(edited.status).toBe(200);
+      expect(edited.body.change.state).toBe('planned');
+      expect(edited.body.approvals.approvers).toEqual([]);
+      expect(edited.body.reviews.every((r: { voidedAt: string | null }) => r.voidedAt !== null)).toBe(true);
+      expect((await h.call('alice', 'POST', `/changes/${id}/apply`, {})).body.code).toBe('RAMPART_ERR_STATE');
+    },
+  );
+
   it.skipIf(skip)('refuses a bad ruleset with its location and stores nothing', async () => {
     const before = (await h.call('admin', 'GET', '/audit-log')).body.entries.length;
     const count = (await h.call('vic', 'GET', '/changes?limit=500')).body.changes.length;
