@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuditLog } from './commands/audit-log.js';
 import { registerChange } from './commands/change.js';
@@ -39,6 +40,7 @@ registerInit(program);
 registerToken(program);
 registerChange(program);
 registerAuditLog(program);
+registerAgent(program);
 registerDemo(program);
 
 await program.parseAsync(process.argv);

@@ -21,6 +21,7 @@ import type {
   ApplyJob,
   ChangeRecord,
   ChangeTarget,
+  JobEvent,
   PlanRecord,
   ReviewRecord,
   RulesetFormat,
@@ -28,6 +29,7 @@ import type {
   StoreReader,
   StoreWriter,
 } from '../store/types.js';
+import { completeJob, failJob } from './job-outcome.js';
 import type { ServerDeps } from './route.js';
 
 export interface ProposeInput {
@@ -46,6 +48,8 @@ export interface ChangeView {
   readonly reviews: readonly ReviewRecord[];
   readonly approvals: ReturnType<typeof approvalStatus>;
   readonly jobs: readonly ApplyJob[];
+  /** The rollout's timeline: every step the server and the agents recorded. */
+  readonly events: readonly JobEvent[];
   /** Flags shown everywhere: overridden block, emergency apply, stale plan. */
   readonly flags: readonly string[];
 }
@@ -172,10 +176,11 @@ export class ChangeService {
 
   async view(id: number): Promise<ChangeView> {
     const change = await mustChange(this.store, id);
-    const [plan, reviews, jobs] = await Promise.all([
+    const [plan, reviews, jobs, events] = await Promise.all([
       this.store.latestPlan(id),
       this.store.listReviews(id),
       this.store.listJobs({ changeId: id }),
+      this.store.listJobEvents({ changeId: id }),
     ]);
     const policy = this.deps.config.current().policy;
     const flags: string[] = [];
@@ -186,7 +191,7 @@ export class ChangeService {
       flags.push('PLAN STALE: re-plan before review or apply');
     }
     if (plan?.blocked && !change.override) flags.push('BLOCKED: needs an admin override to be approved');
-    return { change, plan, reviews, approvals: approvalStatus(reviews, policy, change.author), jobs, flags };
+    return { change, plan, reviews, approvals: approvalStatus(reviews, policy, change.author), jobs, events, flags };
   }
 
   async propose(actor: Actor, input: ProposeInput): Promise<ChangeView> {
@@ -436,46 +441,22 @@ export class ChangeService {
   }
 
   /**
-   * An agent's report on one job (issue 6 adds the agent protocol around it). `done` makes the change's ruleset the
-   * host's desired state; the last job done makes the change applied; a failure fails the change and cancels the
-   * jobs not yet started.
+   * A job's outcome recorded by an admin by hand (for hosts without an agent, and the tests of the workflow):
+   * `done` makes the change's ruleset the host's desired state, `failed` fails the change and cancels the rest.
    */
   async reportJob(actor: Actor, jobId: number, state: 'done' | 'failed', detail: string): Promise<ApplyJob> {
     return this.store.write(actor, async (w) => {
-      const job = (await w.listJobs()).find((j) => j.id === jobId);
+      const job = await w.getJob(jobId);
       if (!job) throw new UserError('RAMPART_ERR_NOT_FOUND', `job ${jobId} does not exist`);
       if (job.state === 'done' || job.state === 'failed' || job.state === 'cancelled') {
         throw new UserError('RAMPART_ERR_STATE', `job ${jobId} is already ${job.state}`);
       }
-      const change = await mustChange(w, job.changeId);
       const at = this.at();
-      const updated = (await w.updateJob(jobId, state, at)) as ApplyJob;
-      const after: Record<string, unknown> = { job: jobId, host: job.host, state, detail };
-      if (state === 'done') {
-        const d = await w.setDesired({
-          host: job.host,
-          format: change.format,
-          ruleset: change.ruleset,
-          changeId: change.id,
-          updatedAt: at,
-        });
-        after.desiredRevision = d.revision;
-        const jobs = await w.listJobs({ changeId: change.id });
-        if (jobs.every((j) => j.state === 'done')) {
-          assertTransition(change.state, 'applied', change.id);
-          await w.updateChange(change.id, change.version, { state: 'applied', updatedAt: at });
-          after.change = 'applied';
-        }
-      } else {
-        for (const j of await w.listJobs({ changeId: change.id })) {
-          if (j.state === 'queued') await w.updateJob(j.id, 'cancelled', at);
-        }
-        assertTransition(change.state, 'failed', change.id);
-        await w.updateChange(change.id, change.version, { state: 'failed', updatedAt: at });
-        after.change = 'failed';
-      }
-      await w.audit({ action: `job.${state}`, target: `change:${change.id}`, before: { job: job.state }, after });
-      return updated;
+      const outcome =
+        state === 'done'
+          ? await completeJob(w, job, at, 'admin', detail)
+          : await failJob(w, job, at, 'failed', 'admin', detail);
+      return outcome;
     });
   }
 }

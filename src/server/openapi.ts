@@ -78,7 +78,7 @@ export function buildOpenApi(routes: readonly RouteDef[]): unknown {
     info: {
       title: 'Rampart API',
       version: '1',
-      description: `Firewall change management. Roles, each allowed what the ones before it are: ${ROLES.join(' < ')}.`,
+      description: `Firewall change management. Roles, each allowed what the ones before it are: ${ROLES.join(' < ')}; agent tokens (named after their host) open only the /agent routes.`,
     },
     servers: [{ url: '/' }],
     components: {

@@ -124,9 +124,37 @@ function initial(kind: Dialect): Migration {
   };
 }
 
+/** Issue 6: the timeline of each job (agent steps) and each host's latest live report with its drift. */
+function agentTimeline(kind: Dialect): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('job_events'))
+        .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id'))
+        .addColumn('change_id', 'integer', (c) => c.notNull().references('changes.id'))
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('source_at', 'text')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('job_events_change').on('job_events').column('change_id').execute();
+      await db.schema
+        .createTable('host_reports')
+        .addColumn('host', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('report_json', 'text', (c) => c.notNull())
+        .addColumn('live_sha256', 'text', (c) => c.notNull())
+        .addColumn('drift_json', 'text')
+        .addColumn('drift_at', 'text')
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
-  return { '0001-initial': initial(kind) };
+  return { '0001-initial': initial(kind), '0002-agent-timeline': agentTimeline(kind) };
 }
 
 /** Applies every migration not yet applied; throws when one fails (the database is left at the last good one). */

@@ -101,6 +101,27 @@ export interface JobsTable {
   updated_at: string;
 }
 
+export interface JobEventsTable {
+  id: Generated<number>;
+  job_id: number;
+  change_id: number;
+  host: string;
+  at: string;
+  source_at: string | null;
+  source: string;
+  kind: string;
+  detail: string;
+}
+
+export interface HostReportsTable {
+  host: string;
+  at: string;
+  report_json: string;
+  live_sha256: string;
+  drift_json: string | null;
+  drift_at: string | null;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -121,6 +142,8 @@ export interface DB {
   reviews: ReviewsTable;
   desired: DesiredTable;
   jobs: JobsTable;
+  job_events: JobEventsTable;
+  host_reports: HostReportsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

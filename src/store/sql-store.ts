@@ -18,6 +18,7 @@ import type {
   ChangesTable,
   DB,
   Dialect,
+  JobEventsTable,
   JobsTable,
   PlansTable,
   ReviewsTable,
@@ -33,6 +34,8 @@ import type {
   ChangeRecord,
   ChangeState,
   DesiredState,
+  HostReport,
+  JobEvent,
   JobState,
   PlanRecord,
   ReviewRecord,
@@ -110,6 +113,20 @@ function reviewRecord(r: Selectable<ReviewsTable>): ReviewRecord {
     comment: r.comment,
     at: r.at,
     voidedAt: r.voided_at,
+  };
+}
+
+function jobEventRecord(r: Selectable<JobEventsTable>): JobEvent {
+  return {
+    id: r.id,
+    jobId: r.job_id,
+    changeId: r.change_id,
+    host: r.host,
+    at: r.at,
+    sourceAt: r.source_at,
+    source: r.source,
+    kind: r.kind,
+    detail: r.detail,
   };
 }
 
@@ -241,6 +258,36 @@ class SqlReader implements StoreReader {
     if (filter.state !== undefined) q = q.where('state', '=', filter.state);
     const rows = await q.orderBy('change_id').orderBy('step').orderBy('id').execute();
     return rows.map(jobRecord);
+  }
+
+  async getJob(id: number): Promise<ApplyJob | undefined> {
+    const r = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && jobRecord(r);
+  }
+
+  async listJobEvents(filter: {
+    readonly changeId?: number | undefined;
+    readonly jobId?: number | undefined;
+  }): Promise<JobEvent[]> {
+    let q = this.db.selectFrom('job_events').selectAll();
+    if (filter.changeId !== undefined) q = q.where('change_id', '=', filter.changeId);
+    if (filter.jobId !== undefined) q = q.where('job_id', '=', filter.jobId);
+    const rows = await q.orderBy('id').execute();
+    return rows.map(jobEventRecord);
+  }
+
+  async getHostReport(host: string): Promise<HostReport | undefined> {
+    const r = await this.db.selectFrom('host_reports').selectAll().where('host', '=', host).executeTakeFirst();
+    return (
+      r && {
+        host: r.host,
+        at: r.at,
+        report: JSON.parse(r.report_json) as unknown,
+        liveSha256: r.live_sha256,
+        drift: parseJson<unknown>(r.drift_json),
+        driftAt: r.drift_at,
+      }
+    );
   }
 
   async auditEntries(range: { readonly from?: number; readonly to?: number } = {}): Promise<AuditEntry[]> {
@@ -455,6 +502,41 @@ class SqlWriter extends SqlReader implements StoreWriter {
       .returningAll()
       .executeTakeFirst();
     return r && jobRecord(r);
+  }
+
+  async insertJobEvent(e: Omit<JobEvent, 'id'>): Promise<JobEvent> {
+    const r = await this.db
+      .insertInto('job_events')
+      .values({
+        job_id: e.jobId,
+        change_id: e.changeId,
+        host: e.host,
+        at: e.at,
+        source_at: e.sourceAt,
+        source: e.source,
+        kind: e.kind,
+        detail: e.detail,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return jobEventRecord(r);
+  }
+
+  async setHostReport(r: HostReport): Promise<HostReport> {
+    const row = {
+      host: r.host,
+      at: r.at,
+      report_json: JSON.stringify(r.report),
+      live_sha256: r.liveSha256,
+      drift_json: r.drift === null || r.drift === undefined ? null : JSON.stringify(r.drift),
+      drift_at: r.driftAt,
+    };
+    await this.db
+      .insertInto('host_reports')
+      .values(row)
+      .onConflict((oc) => oc.column('host').doUpdateSet({ ...row }))
+      .execute();
+    return r;
   }
 
   async audit(draft: AuditDraft): Promise<AuditEntry> {

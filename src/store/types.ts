@@ -11,11 +11,15 @@
  */
 import type { InputFormat } from '../firewall/model.js';
 
+/** The people's roles, in order: each may do what the roles before it may. */
 export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+/** Every token role: the people's, and `agent` for a host's agent (outside the order: it may only speak for its host). */
+export const TOKEN_ROLES = [...ROLES, 'agent'] as const;
+export type Role = (typeof TOKEN_ROLES)[number];
 
-/** viewer < operator < approver < admin: each role may do what the roles before it may. */
+/** viewer < operator < approver < admin; an agent token opens the agent routes only, and nothing else does. */
 export function roleAtLeast(have: Role, need: Role): boolean {
+  if (have === 'agent' || need === 'agent') return have === need;
   return ROLES.indexOf(have) >= ROLES.indexOf(need);
 }
 
@@ -173,6 +177,35 @@ export type ChainVerdict =
       readonly message: string;
     };
 
+/** One step of a job's safe apply, as the agent (or the server) reported it: the change's timeline. */
+export interface JobEvent {
+  readonly id: number;
+  readonly jobId: number;
+  readonly changeId: number;
+  readonly host: string;
+  /** When the server recorded it. */
+  readonly at: string;
+  /** When it happened where it happened (the agent's clock), if different. */
+  readonly sourceAt: string | null;
+  /** `agent` or `server`. */
+  readonly source: string;
+  readonly kind: string;
+  readonly detail: string;
+}
+
+/** The latest live state an agent reported for its host, and the drift computed from it. */
+export interface HostReport {
+  readonly host: string;
+  readonly at: string;
+  /** The agent's report (src/agent/protocol.ts AgentReport). */
+  readonly report: unknown;
+  /** Hex SHA-256 of the live ruleset text, to compute drift only when it changed. */
+  readonly liveSha256: string;
+  /** The drift against the desired ruleset (null while not computed or when there is no desired ruleset). */
+  readonly drift: unknown;
+  readonly driftAt: string | null;
+}
+
 export interface ChangeFilter {
   readonly state?: ChangeState | undefined;
   readonly host?: string | undefined;
@@ -195,6 +228,12 @@ export interface StoreReader {
     readonly host?: string | undefined;
     readonly state?: JobState | undefined;
   }): Promise<ApplyJob[]>;
+  getJob(id: number): Promise<ApplyJob | undefined>;
+  listJobEvents(filter: {
+    readonly changeId?: number | undefined;
+    readonly jobId?: number | undefined;
+  }): Promise<JobEvent[]>;
+  getHostReport(host: string): Promise<HostReport | undefined>;
   /** Audit entries with seq in [from, to] (defaults: all), ascending. */
   auditEntries(range?: { readonly from?: number; readonly to?: number }): Promise<AuditEntry[]>;
 }
@@ -219,6 +258,9 @@ export interface StoreWriter extends StoreReader {
   setDesired(d: Omit<DesiredState, 'revision'>): Promise<DesiredState>;
   insertJob(j: Omit<ApplyJob, 'id' | 'state' | 'updatedAt'>): Promise<ApplyJob>;
   updateJob(id: number, state: JobState, at: string): Promise<ApplyJob | undefined>;
+  insertJobEvent(e: Omit<JobEvent, 'id'>): Promise<JobEvent>;
+  /** Inserts or replaces the host's report. */
+  setHostReport(r: HostReport): Promise<HostReport>;
   /** Appends to the hash chain, inside this transaction. */
   audit(entry: AuditDraft): Promise<AuditEntry>;
 }

@@ -24,6 +24,8 @@ export const USERS = {
   carol: 'approver',
   dave: 'approver',
   vic: 'viewer',
+  /** web1's agent */
+  web1: 'agent',
 } as const satisfies Record<string, Role>;
 export type User = keyof typeof USERS;
 

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RouteDef, urlOf } from '../../src/server/route.js';
 import { ROUTES } from '../../src/server/routes/index.js';
-import { ROLES, type Role } from '../../src/store/types.js';
+import { type Role, roleAtLeast, TOKEN_ROLES } from '../../src/store/types.js';
 import { type Harness, startHarness, type User } from './harness.js';
 
-const AS: Record<Role, User> = { viewer: 'vic', operator: 'alice', approver: 'bob', admin: 'admin' };
+const AS: Record<Role, User> = { viewer: 'vic', operator: 'alice', approver: 'bob', admin: 'admin', agent: 'web1' };
 
 function concrete(r: RouteDef): string {
   return urlOf(r)
@@ -32,7 +32,7 @@ describe('every route checks the role', () => {
         .map(urlOf)
         .sort(),
     ).toEqual(['/api/v1/openapi.json', '/healthz', '/metrics']);
-    for (const r of ROUTES) expect([...ROLES, 'public']).toContain(r.access);
+    for (const r of ROUTES) expect([...TOKEN_ROLES, 'public']).toContain(r.access);
     // every route the server answers is in the registry (nothing registered by hand around it)
     const served = h.app.printRoutes({ commonPrefix: false });
     for (const r of ROUTES) expect(served).toContain(urlOf(r).split('/').pop());
@@ -53,14 +53,8 @@ describe('every route checks the role', () => {
   );
 
   const cases = protectedRoutes.flatMap((r) =>
-    ROLES.map(
-      (role) =>
-        [
-          `${r.method} ${urlOf(r)} as ${role}`,
-          r,
-          role,
-          ROLES.indexOf(role) >= ROLES.indexOf(r.access as Role),
-        ] as const,
+    TOKEN_ROLES.map(
+      (role) => [`${r.method} ${urlOf(r)} as ${role}`, r, role, roleAtLeast(role, r.access as Role)] as const,
     ),
   );
   it.each(cases)('%s', async (_n, r, role, allowed) => {

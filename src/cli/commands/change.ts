@@ -55,6 +55,34 @@ export function renderChangeView(v: ChangeView, color: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
+const TERMINAL_STATES = new Set(['applied', 'rolled-back', 'failed', 'rejected']);
+
+/** Prints each new timeline event as it arrives and per-host progress, until the change reaches an end state. */
+async function watch(client: ReturnType<typeof clientFrom>, id: number, o: Json): Promise<void> {
+  let seen = 0;
+  for (;;) {
+    const v = await client.request<ChangeView>('GET', `/changes/${id}`);
+    if (!o.json) {
+      for (const e of v.events.slice(seen)) {
+        const step = v.jobs.find((j) => j.id === e.jobId);
+        const where = step ? `[${step.step + 1}/${v.jobs.length} ${e.host}]` : `[${e.host}]`;
+        process.stdout.write(`${e.at.slice(11, 23)}  ${where.padEnd(14)} ${e.kind.padEnd(20)} ${e.detail}\n`);
+      }
+    }
+    seen = v.events.length;
+    if (TERMINAL_STATES.has(v.change.state)) {
+      if (o.json) printJson(v);
+      else {
+        const hosts = v.jobs.map((j) => `${j.host}: ${j.state}`).join(', ');
+        process.stdout.write(`change ${id}: ${v.change.state} (${hosts})\n`);
+      }
+      if (v.change.state !== 'applied') process.exitCode = 1;
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 function show(v: ChangeView, o: Json): void {
   if (o.json) printJson(v);
   else process.stdout.write(renderChangeView(v, colour()));
@@ -188,17 +216,24 @@ export function registerChange(program: Command): void {
     change.command('apply').description("queue an approved change for the hosts' agents").argument('<id>'),
   )
     .option('--emergency <reason>', 'apply inside a freeze window (flagged)')
+    .option('--watch', 'follow the rollout host by host until it ends (exit 0 applied, 1 rolled back or failed)')
     .option('--json', 'print the change as JSON')
-    .action(async (id: string, o: ClientCliOptions & Json & { emergency?: string }) =>
-      run(Boolean(o.json), async () =>
-        show(
-          await clientFrom(o).request<ChangeView>(
-            'POST',
-            `/changes/${parseId(id)}/apply`,
-            o.emergency ? { emergency: { reason: o.emergency } } : {},
-          ),
-          o,
-        ),
-      ),
+    .action(async (id: string, o: ClientCliOptions & Json & { emergency?: string; watch?: boolean }) =>
+      run(Boolean(o.json), async () => {
+        const client = clientFrom(o);
+        const v = await client.request<ChangeView>(
+          'POST',
+          `/changes/${parseId(id)}/apply`,
+          o.emergency ? { emergency: { reason: o.emergency } } : {},
+        );
+        if (o.watch) return watch(client, v.change.id, o);
+        show(v, o);
+      }),
+    );
+
+  addClientOptions(change.command('watch').description('follow a rollout host by host until it ends').argument('<id>'))
+    .option('--json', 'print the final change as JSON')
+    .action(async (id: string, o: ClientCliOptions & Json) =>
+      run(Boolean(o.json), async () => watch(clientFrom(o), parseId(id), o)),
     );
 }

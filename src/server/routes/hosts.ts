@@ -13,12 +13,16 @@ export const hostRoutes = [
       hosts: await Promise.all(
         deps.config.current().hosts.map(async (h) => {
           const d = await deps.store.getDesired(h.name);
+          const r = await deps.store.getHostReport(h.name);
+          const drift = r?.drift as { inSync: boolean; summary: string } | null | undefined;
           return {
             name: h.name,
             addresses: h.addresses,
             firewall: h.firewall ?? null,
             group: h.group ?? null,
             desired: d ? { revision: d.revision, changeId: d.changeId, updatedAt: d.updatedAt } : null,
+            agent: r ? { lastReport: r.at, state: (r.report as { state?: string }).state ?? null } : null,
+            drift: drift ? { inSync: drift.inSync, summary: drift.summary, at: r?.driftAt ?? null } : null,
           };
         }),
       ),
@@ -35,6 +39,25 @@ export const hostRoutes = [
       const d = await deps.store.getDesired(params.name);
       if (!d) throw new UserError('RAMPART_ERR_NOT_FOUND', `host ${params.name} has no desired ruleset yet`);
       return d;
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/hosts/:name/drift',
+    access: 'viewer',
+    tag: 'hosts',
+    summary: "The host's live ruleset against its desired one, as a semantic diff (from the agent's last report)",
+    params: z.object({ name: z.string().min(1) }),
+    handler: async ({ deps, params }) => {
+      const r = await deps.store.getHostReport(params.name);
+      if (!r) throw new UserError('RAMPART_ERR_NOT_FOUND', `no agent has reported for host ${params.name} yet`);
+      return {
+        host: r.host,
+        reportedAt: r.at,
+        driftAt: r.driftAt,
+        drift: r.drift,
+        state: (r.report as { state?: string }).state ?? null,
+      };
     },
   }),
   defineRoute({

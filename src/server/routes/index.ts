@@ -1,6 +1,7 @@
 /** Every route of the API, in one list: the app registers them, the OpenAPI document and the role test read them. */
 import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type RouteDef } from '../route.js';
+import { agentRoutes } from './agent.js';
 import { auditLogRoutes } from './audit-log.js';
 import { changeRoutes } from './changes.js';
 import { hostRoutes, jobReportRoute } from './hosts.js';
@@ -24,6 +25,7 @@ export const ROUTES: readonly RouteDef[] = [
   jobReportRoute,
   ...changeRoutes,
   ...auditLogRoutes,
+  ...agentRoutes,
 ];
 
 const document = buildOpenApi(ROUTES);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UserError } from '../../errors.js';
-import { ROLES, type TokenRecord } from '../../store/types.js';
+import { TOKEN_ROLES, type TokenRecord } from '../../store/types.js';
 import { generateToken } from '../auth.js';
 import { defineRoute } from '../route.js';
 
@@ -31,7 +31,7 @@ export const tokenRoutes = [
     body: z
       .object({
         name: z.string().regex(NAME_RE, 'letters, digits, . _ @ - (1-64, starting with a letter or digit)'),
-        role: z.enum(ROLES),
+        role: z.enum(TOKEN_ROLES),
       })
       .strict(),
     handler: async ({ deps, actor, body }) => {

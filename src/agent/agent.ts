@@ -1,0 +1,306 @@
+/**
+ * `rampart agent`: runs as root on a host, dials out to the server, and applies jobs safely.
+ *
+ * The dead-man's switch lives here, on the host: the pending state (with the snapshot) is on disk before the new
+ * ruleset goes in, and the snapshot comes back unless the server confirms before the deadline. The server cannot
+ * stop that from happening: a ruleset that cuts the agent off from the server is rolled back by the agent alone.
+ * Events the server cannot receive right now wait in an outbox and go out in order once it answers again.
+ */
+import { createHash } from 'node:crypto';
+import { UserError } from '../errors.js';
+import type { Executor } from '../lab/executor.js';
+import { applyAtomic, prepareApply, readManaged, restore, snapshot } from './firewall-exec.js';
+import { runHealthChecks } from './health.js';
+import { readListeningSockets } from './live.js';
+import { clearPending, loadLastApplied, loadPending, saveLastApplied, savePending } from './pending.js';
+import type { AgentEvent, AgentEventKind, AgentJob, AgentReport, ConfirmAnswer, HealthResult } from './protocol.js';
+
+export interface AgentOptions {
+  readonly server: string;
+  readonly token: string;
+  /** Where the pending state and the last applied job live (0700). */
+  readonly stateDir: string;
+  readonly exec: Executor;
+  /** How often to ask for work (default 1000 ms). */
+  readonly pollMs?: number;
+  /** How often to read the live ruleset and report it when it changed (default 2000 ms; at least every 30 s). */
+  readonly reportMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+const REQUEST_TIMEOUT_MS = 3000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** Why a job must not be applied on this host, or undefined when it may. */
+export function verifyJob(job: AgentJob, host: string): string | undefined {
+  if (job.host !== host) return `the job is for ${job.host}, this agent is ${host}`;
+  if (job.change.state !== 'applying') return `change ${job.changeId} is ${job.change.state}, not applying`;
+  if (!job.plan.approved) return `plan ${job.planId} is not approved`;
+  if (job.plan.stale) return `plan ${job.planId} is stale`;
+  if (sha256(job.ruleset) !== job.rulesetSha256) return 'the ruleset does not match the approved one (SHA-256 differs)';
+  return undefined;
+}
+
+export class Agent {
+  private host = '';
+  private outbox: { jobId: number; event: AgentEvent }[] = [];
+  private stopped = false;
+  private lastReportSha = '';
+  private lastReportAt = 0;
+  private busy: number | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly o: AgentOptions) {
+    this.log = o.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} rampart-agent: ${line}\n`));
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.o.server}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.o.token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let detail = text.slice(0, 300);
+      try {
+        detail = (JSON.parse(text) as { detail?: string }).detail ?? detail;
+      } catch {
+        // not JSON
+      }
+      throw new UserError('RAMPART_ERR_SERVER', `${method} ${path}: HTTP ${res.status}: ${detail}`, {
+        status: res.status,
+      });
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** Queues an event and tries to deliver the outbox, in order; undelivered events wait for the next try. */
+  private async emit(jobId: number, kind: AgentEventKind, detail: string): Promise<void> {
+    this.log(`job ${jobId}: ${kind}: ${detail}`);
+    this.outbox.push({ jobId, event: { kind, at: new Date().toISOString(), detail } });
+    await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.outbox.length > 0) {
+      const next = this.outbox[0] as { jobId: number; event: AgentEvent };
+      try {
+        await this.call('POST', `/agent/jobs/${next.jobId}/events`, next.event);
+      } catch (e) {
+        // A 4xx other than auth means the server will never take it (job gone): drop it rather than block the rest.
+        const status = (e as UserError).details?.status as number | undefined;
+        if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 403) {
+          this.outbox.shift();
+          continue;
+        }
+        return;
+      }
+      this.outbox.shift();
+    }
+  }
+
+  /** On start: a pending apply from before a crash is rolled back before anything else. */
+  async recover(): Promise<void> {
+    const p = await loadPending(this.o.stateDir);
+    if (!p) return;
+    this.log(`found a pending apply of job ${p.jobId} from ${p.startedAt}: restoring the snapshot`);
+    try {
+      await restore(this.o.exec, p.target, p.snapshot);
+      await clearPending(this.o.stateDir);
+      await this.emit(
+        p.jobId,
+        'recovered',
+        `the agent restarted during job ${p.jobId} (started ${p.startedAt}); the snapshot is back in force`,
+      );
+    } catch (e) {
+      await this.emit(
+        p.jobId,
+        'rollback-failed',
+        `restoring the snapshot after a restart failed: ${(e as Error).message}`,
+      );
+      throw e;
+    }
+  }
+
+  private async rollback(
+    job: AgentJob,
+    target: Parameters<typeof restore>[1],
+    snap: Parameters<typeof restore>[2],
+    why: string,
+  ) {
+    try {
+      await restore(this.o.exec, target, snap);
+      await clearPending(this.o.stateDir);
+      await this.emit(job.id, 'rolled-back', `snapshot restored: ${why}`);
+    } catch (e) {
+      await this.emit(job.id, 'rollback-failed', `${why}; restoring the snapshot failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** The safe apply of one job (see the protocol's header). Never throws: every outcome is an event. */
+  async handle(job: AgentJob): Promise<void> {
+    this.busy = job.id;
+    try {
+      if ((await loadLastApplied(this.o.stateDir)) === job.id) {
+        await this.emit(job.id, 'committed', 'already committed before a restart');
+        return;
+      }
+      const bad = verifyJob(job, this.host);
+      const target = { firewall: job.firewall, tables: job.managedTables };
+      let prepared: string;
+      try {
+        if (bad) throw new Error(bad);
+        prepared = prepareApply(target, { text: job.ruleset, format: job.format });
+      } catch (e) {
+        await this.emit(job.id, 'refused', `nothing applied: ${(e as Error).message}`);
+        return;
+      }
+      const snap = await snapshot(this.o.exec, target);
+      const startedAt = new Date();
+      const deadline = new Date(startedAt.getTime() + job.confirmTimeoutSeconds * 1000);
+      await savePending(this.o.stateDir, {
+        jobId: job.id,
+        changeId: job.changeId,
+        startedAt: startedAt.toISOString(),
+        deadline: deadline.toISOString(),
+        target,
+        snapshot: snap,
+      });
+      await this.emit(
+        job.id,
+        'pending-saved',
+        `snapshot of ${job.managedTables.join(', ')} saved; confirm by ${deadline.toISOString()}`,
+      );
+      try {
+        await applyAtomic(this.o.exec, target, prepared);
+      } catch (e) {
+        // The transaction is all or nothing: nothing changed; the pending state goes.
+        await clearPending(this.o.stateDir);
+        await this.emit(job.id, 'refused', `the kernel refused the ruleset, nothing changed: ${(e as Error).message}`);
+        return;
+      }
+      await this.emit(job.id, 'applied', `${job.managedTables.join(', ')} replaced in one transaction`);
+      const local = await runHealthChecks(job.health, '127.0.0.1', { retries: 3, intervalMs: 500 });
+      const failed = local.filter((r) => !r.ok);
+      if (failed.length > 0) {
+        const why = failed.map((r) => `${r.check}: ${r.detail}`).join('; ');
+        await this.emit(job.id, 'health-failed', why);
+        await this.rollback(job, target, snap, `local health checks failed (${why})`);
+        return;
+      }
+      await this.emit(
+        job.id,
+        'health-ok',
+        local.length ? local.map((r) => `${r.check} ${r.ms} ms`).join(', ') : 'no health checks declared',
+      );
+      const answer = await this.awaitConfirmation(job, local, deadline);
+      if (answer?.confirmed) {
+        await saveLastApplied(this.o.stateDir, job.id);
+        await clearPending(this.o.stateDir);
+        await this.emit(job.id, 'committed', answer.reason);
+        return;
+      }
+      if (!answer) {
+        await this.emit(
+          job.id,
+          'confirm-timeout',
+          `no confirmation from the server within ${job.confirmTimeoutSeconds} s`,
+        );
+        await this.rollback(job, target, snap, 'no confirmation before the deadline');
+      } else {
+        await this.rollback(job, target, snap, answer.reason);
+      }
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  private async awaitConfirmation(
+    job: AgentJob,
+    local: readonly HealthResult[],
+    deadline: Date,
+  ): Promise<ConfirmAnswer | undefined> {
+    while (Date.now() < deadline.getTime()) {
+      try {
+        return await this.call<ConfirmAnswer>('POST', `/agent/jobs/${job.id}/confirm`, { local });
+      } catch {
+        await sleep(Math.min(1000, Math.max(0, deadline.getTime() - Date.now())));
+      }
+    }
+    return undefined;
+  }
+
+  private async report(): Promise<void> {
+    const target = this.currentTarget;
+    if (!target) return;
+    const live = await readManaged(this.o.exec, target);
+    const sha = sha256(live.text);
+    if (sha === this.lastReportSha && Date.now() - this.lastReportAt < 30_000) return;
+    const sockets = (await readListeningSockets()).map((s) => ({ proto: s.proto, address: s.address, port: s.port }));
+    const report: AgentReport = {
+      at: new Date().toISOString(),
+      firewall: target.firewall,
+      live,
+      sockets,
+      state: this.busy === undefined ? 'idle' : `applying job ${this.busy}`,
+    };
+    await this.call('POST', '/agent/report', report);
+    this.lastReportSha = sha;
+    this.lastReportAt = Date.now();
+  }
+
+  /** What the agent reports: the tables of the last job (the server's config decides; these are its defaults). */
+  private currentTarget: { firewall: 'nftables' | 'iptables'; tables: readonly string[] } | undefined;
+
+  async run(target: { firewall: 'nftables' | 'iptables'; tables: readonly string[] }): Promise<void> {
+    this.currentTarget = target;
+    await this.recover();
+    for (;;) {
+      try {
+        const who = await this.call<{ name: string; role: string }>('GET', '/whoami');
+        if (who.role !== 'agent')
+          throw new UserError('RAMPART_ERR_USAGE', `the token is a ${who.role} token; the agent needs an agent token`);
+        this.host = who.name;
+        break;
+      } catch (e) {
+        if (e instanceof UserError && e.code === 'RAMPART_ERR_USAGE') throw e;
+        this.log(`waiting for the server: ${(e as Error).message}`);
+        await sleep(this.o.pollMs ?? 1000);
+      }
+      if (this.stopped) return;
+    }
+    this.log(`agent for ${this.host} connected to ${this.o.server}`);
+    const reporter = (async () => {
+      while (!this.stopped) {
+        await this.report().catch((e: Error) => this.log(`report failed: ${e.message}`));
+        await sleep(this.o.reportMs ?? 2000);
+      }
+    })();
+    while (!this.stopped) {
+      try {
+        await this.flush();
+        const { job } = await this.call<{ job: AgentJob | null }>('GET', '/agent/next');
+        if (job) {
+          this.currentTarget = { firewall: job.firewall, tables: job.managedTables };
+          await this.handle(job);
+          this.lastReportSha = '';
+          continue;
+        }
+      } catch (e) {
+        this.log(`poll failed: ${(e as Error).message}`);
+      }
+      await sleep(this.o.pollMs ?? 1000);
+    }
+    await reporter;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}

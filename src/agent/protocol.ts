@@ -1,0 +1,95 @@
+/**
+ * The agent protocol (issue 6): what `rampart agent` and `rampart serve` say to each other. The agent always dials
+ * out (the server never needs to reach the host); every call carries an agent token (role `agent`, name = the host
+ * it speaks for), and the server refuses an agent anything about another host.
+ *
+ *   GET  /api/v1/agent/next                 -> { job: AgentJob | null }   the host's next job when it is its turn
+ *   POST /api/v1/agent/jobs/:id/events      <- AgentEvent                 a step of the safe apply, for the timeline
+ *   POST /api/v1/agent/jobs/:id/confirm     <- ConfirmRequest -> ConfirmAnswer
+ *                                           the server probes the host from its own vantage; confirmed = commit
+ *   POST /api/v1/agent/report               <- AgentReport                live ruleset + listening sockets (drift)
+ *
+ * Safe apply on the agent: verify the job -> persist the pending state (with the snapshot) -> apply atomically ->
+ * local health checks -> ask for confirmation until the deadline -> on yes: commit (clear pending, event
+ * `committed`); on no, a failed check or no answer by the deadline: restore the snapshot (event `rolled-back`).
+ * An agent that starts with a pending state on disk restores its snapshot first.
+ */
+import type { HealthCheck } from '../config/types.js';
+import type { RulesetFormat } from '../store/types.js';
+
+export interface AgentJob {
+  readonly id: number;
+  readonly changeId: number;
+  readonly planId: number;
+  readonly host: string;
+  /** Position in the rollout (0 = canary). */
+  readonly step: number;
+  readonly firewall: 'nftables' | 'iptables';
+  /** What the agent may replace: `inet filter` (nftables) or `filter` (iptables); nothing else is touched. */
+  readonly managedTables: readonly string[];
+  readonly format: RulesetFormat;
+  readonly ruleset: string;
+  /** Hex SHA-256 of `ruleset` as approved (the agent recomputes it). */
+  readonly rulesetSha256: string;
+  /** What the agent checks before it applies anything (the server checked it too). */
+  readonly change: { readonly state: string; readonly hosts: readonly string[]; readonly emergency: boolean };
+  readonly plan: { readonly id: number; readonly stale: boolean; readonly approved: boolean };
+  /** Health checks of the services that run on this host (local: the agent connects to 127.0.0.1). */
+  readonly health: readonly HealthCheck[];
+  readonly confirmTimeoutSeconds: number;
+}
+
+export const AGENT_EVENT_KINDS = [
+  'refused', // the job failed verification: nothing was applied
+  'pending-saved', // snapshot taken and the pending state persisted
+  'applied', // the new ruleset is in force
+  'health-ok', // local health checks passed
+  'health-failed', // local health checks failed: rollback follows
+  'confirm-timeout', // no confirmation by the deadline: rollback follows
+  'rolled-back', // the snapshot is back in force
+  'rollback-failed', // the snapshot could not be restored (operator attention)
+  'committed', // confirmed and committed: the new ruleset stays
+  'recovered', // on start: a pending apply from before a crash was rolled back
+] as const;
+export type AgentEventKind = (typeof AGENT_EVENT_KINDS)[number];
+
+export interface AgentEvent {
+  readonly kind: AgentEventKind;
+  /** When it happened on the agent (ISO 8601). */
+  readonly at: string;
+  readonly detail: string;
+}
+
+export interface HealthResult {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly ms: number;
+}
+
+export interface ConfirmRequest {
+  readonly local: readonly HealthResult[];
+}
+
+export interface ConfirmAnswer {
+  readonly confirmed: boolean;
+  /** The server's own probes of the host through its firewall. */
+  readonly remote: readonly HealthResult[];
+  readonly reason: string;
+}
+
+export interface ListeningSocketReport {
+  readonly proto: 'tcp' | 'udp';
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface AgentReport {
+  readonly at: string;
+  readonly firewall: 'nftables' | 'iptables';
+  /** The managed tables as the kernel has them: `nft -j list table ...` JSON or iptables-save text. */
+  readonly live: { readonly format: RulesetFormat; readonly text: string };
+  readonly sockets: readonly ListeningSocketReport[];
+  /** The agent's own state: idle, or applying job N. */
+  readonly state: string;
+}

@@ -1,0 +1,89 @@
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Agent } from '../../agent/agent.js';
+import { UserError } from '../../errors.js';
+import { localExecutor } from '../../lab/executor.js';
+import { run } from '../output.js';
+
+/** True when this process runs in the machine's own network namespace (the one PID 1 is in). */
+export function inHostNetworkNamespace(): boolean {
+  try {
+    return readlinkSync('/proc/self/ns/net') === readlinkSync('/proc/1/ns/net');
+  } catch {
+    return true; // cannot tell: assume the host, the careful answer
+  }
+}
+
+function readToken(file: string | undefined): string {
+  if (!file) {
+    const t = process.env.RAMPART_AGENT_TOKEN;
+    if (!t)
+      throw new UserError('RAMPART_ERR_USAGE', 'no agent token: set RAMPART_AGENT_TOKEN or give --token-file FILE');
+    return t;
+  }
+  if ((statSync(file).mode & 0o077) !== 0)
+    throw new UserError('RAMPART_ERR_FILE', `${file}: readable by others; chmod 600 it`);
+  return readFileSync(file, 'utf8').trim();
+}
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description(
+      'run the host agent (root): takes approved jobs from the server, applies them atomically with health-checked automatic rollback, reports the live ruleset for drift. Touches only the managed tables.',
+    )
+    .requiredOption('--server <url>', 'the Rampart server the agent dials out to')
+    .option(
+      '--token-file <file>',
+      'the agent token (default $RAMPART_AGENT_TOKEN); create it with: rampart token create --role agent --name HOST',
+    )
+    .option('--state-dir <dir>', 'pending state and snapshots (0700)', '/var/lib/rampart-agent')
+    .option(
+      '--firewall <kind>',
+      'nftables or iptables (reports before the first job; jobs carry the server config)',
+      'nftables',
+    )
+    .option('--tables <list>', "managed tables, comma separated (default 'inet filter' / 'filter')")
+    .option('--poll <ms>', 'how often to ask for work', '1000')
+    .option('--manage-host-firewall', "allow running in the machine's own network namespace (a real host, not a lab)")
+    .action(
+      async (o: {
+        server: string;
+        tokenFile?: string;
+        stateDir: string;
+        firewall: string;
+        tables?: string;
+        poll: string;
+        manageHostFirewall?: boolean;
+      }) =>
+        run(false, async () => {
+          if (o.firewall !== 'nftables' && o.firewall !== 'iptables') {
+            throw new UserError('RAMPART_ERR_USAGE', `--firewall: '${o.firewall}'; expected nftables or iptables`);
+          }
+          if (inHostNetworkNamespace() && !o.manageHostFirewall) {
+            throw new UserError(
+              'RAMPART_ERR_USAGE',
+              "refusing to manage this machine's own firewall: the agent runs in the host network namespace. On a real host that is the point; say so with --manage-host-firewall",
+            );
+          }
+          const tables = o.tables
+            ? o.tables.split(',').map((t) => t.trim())
+            : o.firewall === 'nftables'
+              ? ['inet filter']
+              : ['filter'];
+          const agent = new Agent({
+            server: o.server.replace(/\/+$/, ''),
+            token: readToken(o.tokenFile),
+            stateDir: o.stateDir,
+            exec: localExecutor(),
+            pollMs: Math.max(100, Number(o.poll) || 1000),
+          });
+          process.once('SIGTERM', () => agent.stop());
+          process.once('SIGINT', () => agent.stop());
+          process.stderr.write(
+            `rampart-agent: managing ${tables.join(', ')} (${o.firewall}); nothing else on this host is touched\n`,
+          );
+          await agent.run({ firewall: o.firewall, tables });
+        }),
+    );
+}

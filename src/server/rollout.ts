@@ -1,0 +1,317 @@
+/**
+ * The server's side of the agent protocol (src/agent/protocol.ts): which job an agent gets and when (one host at a
+ * time, canary first, never while the host's services have no other healthy backend), what its steps do to the
+ * change's timeline, the confirmation (the server probes the host through its firewall from its own vantage), and
+ * live reports with drift (the semantic diff of the live ruleset against the desired one).
+ */
+import { createHash } from 'node:crypto';
+import { runHealthChecks } from '../agent/health.js';
+import type {
+  AgentEvent,
+  AgentJob,
+  AgentReport,
+  ConfirmAnswer,
+  ConfirmRequest,
+  HealthResult,
+} from '../agent/protocol.js';
+import type { Plan } from '../change/types.js';
+import { managedTables } from '../config/load.js';
+import type { HealthCheck, HostConfig, RampartConfig } from '../config/types.js';
+import { UserError } from '../errors.js';
+import type { Actor, ApplyJob, ChangeRecord, StoreWriter } from '../store/types.js';
+import { completeJob, failJob } from './job-outcome.js';
+import type { ServerDeps } from './route.js';
+
+export const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** Steps that end a job on the agent's side, and what they make of the change. */
+const TERMINAL: Partial<Record<AgentEvent['kind'], 'failed' | 'rolled-back'>> = {
+  refused: 'failed',
+  'rolled-back': 'rolled-back',
+  recovered: 'rolled-back',
+  'rollback-failed': 'failed',
+};
+
+export interface Drift {
+  readonly inSync: boolean;
+  /** Compared against this desired revision (null: the host has no desired ruleset yet). */
+  readonly desiredRevision: number | null;
+  readonly changes: Plan['hosts'][number]['changes'];
+  readonly summary: string;
+}
+
+function hostConfig(config: RampartConfig, host: string): HostConfig {
+  const h = config.hosts.find((x) => x.name === host);
+  if (!h) throw new UserError('RAMPART_ERR_NOT_FOUND', `host ${host} is not in the config`);
+  return h;
+}
+
+/** The health checks of every service that runs on `host`. */
+export function healthChecksOf(config: RampartConfig, host: string): HealthCheck[] {
+  return config.services.filter((s) => s.hosts.includes(host)).flatMap((s) => s.health ?? []);
+}
+
+/** The address the server probes a host at: its first IPv4 address, else its first address. */
+function probeAddress(h: HostConfig): string | undefined {
+  return h.addresses.find((a) => !a.includes(':')) ?? h.addresses[0];
+}
+
+export class RolloutService {
+  constructor(private readonly deps: ServerDeps) {}
+
+  private at(): string {
+    return this.deps.now().toISOString();
+  }
+
+  private async jobOf(host: string, jobId: number): Promise<ApplyJob> {
+    const job = await this.deps.store.getJob(jobId);
+    // Another host's job is "not found" to this agent: an agent learns nothing about other hosts.
+    if (!job || job.host !== host)
+      throw new UserError('RAMPART_ERR_NOT_FOUND', `job ${jobId} does not exist for host ${host}`);
+    return job;
+  }
+
+  /** Probes `host` from the server: its services' health checks against its address, through its firewall. */
+  async probe(host: string): Promise<HealthResult[]> {
+    const config = this.deps.config.current();
+    const h = hostConfig(config, host);
+    const address = probeAddress(h);
+    const checks = healthChecksOf(config, host);
+    if (!address || checks.length === 0) return [];
+    return runHealthChecks(checks, address, { retries: 2, intervalMs: 300 });
+  }
+
+  /** Why `host` must wait (another backend of its services is not healthy), or undefined when it may go. */
+  private async waitReason(host: string): Promise<string | undefined> {
+    const config = this.deps.config.current();
+    for (const s of config.services.filter((x) => x.hosts.includes(host) && (x.health?.length ?? 0) > 0)) {
+      const others = s.hosts.filter((o) => o !== host);
+      if (others.length === 0) continue;
+      let healthy = false;
+      for (const o of others) {
+        if ((await this.probe(o)).every((r) => r.ok)) {
+          healthy = true;
+          break;
+        }
+      }
+      if (!healthy) {
+        return `service ${s.name} has no other healthy backend (${others.join(', ')} failing its health checks): changing ${host} now could take the whole service down`;
+      }
+    }
+    return undefined;
+  }
+
+  private async event(
+    w: StoreWriter,
+    job: ApplyJob,
+    source: string,
+    kind: string,
+    detail: string,
+    sourceAt: string | null = null,
+  ) {
+    return w.insertJobEvent({
+      jobId: job.id,
+      changeId: job.changeId,
+      host: job.host,
+      at: this.at(),
+      sourceAt,
+      source,
+      kind,
+      detail,
+    });
+  }
+
+  private agentJob(config: RampartConfig, job: ApplyJob, change: ChangeRecord, planStale: boolean): AgentJob {
+    const h = hostConfig(config, job.host);
+    return {
+      id: job.id,
+      changeId: job.changeId,
+      planId: job.planId,
+      host: job.host,
+      step: job.step,
+      firewall: h.firewall ?? 'nftables',
+      managedTables: managedTables(h),
+      format: change.format,
+      ruleset: change.ruleset,
+      rulesetSha256: sha256(change.ruleset),
+      change: { state: change.state, hosts: change.hosts, emergency: change.emergency !== null },
+      plan: { id: job.planId, stale: planStale, approved: true },
+      health: healthChecksOf(config, job.host),
+      confirmTimeoutSeconds: config.policy.confirmTimeoutSeconds,
+    };
+  }
+
+  /** The host's next job when it is its turn; records why it waits otherwise. */
+  async next(actor: Actor, host: string): Promise<{ job: AgentJob | null; waiting?: string }> {
+    const config = this.deps.config.current();
+    hostConfig(config, host);
+    const store = this.deps.store;
+    const mine = await store.listJobs({ host });
+    // A job handed out before (the agent restarted without a pending state) comes first: hand it out again.
+    // Jobs of changes that are no longer applying (failed, rolled back elsewhere) are skipped.
+    const open = [...mine.filter((j) => j.state === 'taken'), ...mine.filter((j) => j.state === 'queued')];
+    let candidate: ApplyJob | undefined;
+    let change: ChangeRecord | undefined;
+    for (const j of open) {
+      const c = await store.getChange(j.changeId);
+      if (c?.state === 'applying') {
+        candidate = j;
+        change = c;
+        break;
+      }
+    }
+    if (!candidate || !change) return { job: null };
+    const taken = candidate.state === 'taken';
+    if (!taken) {
+      const all = await store.listJobs({ changeId: change.id });
+      if (all.some((j) => j.step < candidate.step && j.state !== 'done'))
+        return { job: null, waiting: 'an earlier host of the rollout is not done' };
+      const why = await this.waitReason(host);
+      if (why) {
+        await store.write(actor, async (w) => {
+          const events = await w.listJobEvents({ jobId: candidate.id });
+          if (events.at(-1)?.detail !== why) await this.event(w, candidate, 'server', 'waiting', why);
+        });
+        return { job: null, waiting: why };
+      }
+    }
+    const plan = await store.getPlan(candidate.planId);
+    const desired = await store.getDesired(host);
+    const stale = !plan || plan.stale || (plan.baseRevisions[host] ?? 0) !== (desired?.revision ?? 0);
+    return store.write(actor, async (w) => {
+      const job = (await w.getJob(candidate.id)) as ApplyJob;
+      if (job.state !== 'queued' && job.state !== 'taken') return { job: null };
+      if (stale) {
+        await this.event(
+          w,
+          job,
+          'server',
+          'refused',
+          `plan ${job.planId} is stale: ${host}'s desired ruleset moved on after it was approved`,
+        );
+        await failJob(w, job, this.at(), 'failed', 'server', 'stale plan');
+        return { job: null };
+      }
+      if (job.state === 'queued') {
+        await w.updateJob(job.id, 'taken', this.at());
+        await this.event(
+          w,
+          job,
+          'server',
+          'handed-out',
+          `step ${job.step + 1} of ${change.hosts.length}: ${host}'s agent took the job`,
+        );
+      }
+      return { job: this.agentJob(config, job, change, false) };
+    });
+  }
+
+  async recordEvent(actor: Actor, host: string, jobId: number, ev: AgentEvent): Promise<{ recorded: true }> {
+    const job = await this.jobOf(host, jobId);
+    await this.deps.store.write(actor, async (w) => {
+      const current = (await w.getJob(job.id)) as ApplyJob;
+      await this.event(w, current, 'agent', ev.kind, ev.detail, ev.at);
+      const end = TERMINAL[ev.kind];
+      if (end && (current.state === 'taken' || current.state === 'queued')) {
+        await failJob(w, current, this.at(), end, 'agent', `${ev.kind}: ${ev.detail}`);
+      } else if (end && current.state === 'done') {
+        // The agent rolled back after the server had confirmed (the answer never reached it): say so loudly.
+        await this.event(
+          w,
+          current,
+          'server',
+          'attention',
+          `${host} rolled back after its job was confirmed; its live ruleset differs from the desired one (see drift)`,
+        );
+      }
+    });
+    return { recorded: true };
+  }
+
+  async confirm(actor: Actor, host: string, jobId: number, req: ConfirmRequest): Promise<ConfirmAnswer> {
+    const job = await this.jobOf(host, jobId);
+    if (job.state === 'done') return { confirmed: true, remote: [], reason: 'already confirmed' };
+    if (job.state !== 'taken') return { confirmed: false, remote: [], reason: `job ${jobId} is ${job.state}` };
+    const localBad = req.local.filter((r) => !r.ok);
+    const remote = localBad.length > 0 ? [] : await this.probe(host);
+    const remoteBad = remote.filter((r) => !r.ok);
+    const confirmed = localBad.length === 0 && remoteBad.length === 0;
+    const reason = confirmed
+      ? `local and remote health checks pass (${remote.length} remote)`
+      : localBad.length > 0
+        ? `local health checks failed: ${localBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`
+        : `the server cannot reach ${host}'s services through its firewall: ${remoteBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`;
+    await this.deps.store.write(actor, async (w) => {
+      const current = (await w.getJob(job.id)) as ApplyJob;
+      if (current.state !== 'taken') return;
+      await this.event(w, current, 'server', confirmed ? 'confirmed' : 'remote-health-failed', reason);
+      if (confirmed) await completeJob(w, current, this.at(), 'server', reason);
+    });
+    return { confirmed, remote, reason };
+  }
+
+  /** Stores the agent's live report; recomputes drift when the live ruleset or the desired one changed. */
+  async report(actor: Actor, host: string, report: AgentReport): Promise<{ drift: Drift | null }> {
+    const config = this.deps.config.current();
+    hostConfig(config, host);
+    const store = this.deps.store;
+    const liveSha256 = sha256(report.live.text);
+    const before = await store.getHostReport(host);
+    const desired = await store.getDesired(host);
+    const busy = (await store.listJobs({ host, state: 'taken' })).length > 0;
+    const previous = before?.drift as Drift | null | undefined;
+    let drift: Drift | null = previous ?? null;
+    const stale =
+      !before ||
+      before.liveSha256 !== liveSha256 ||
+      (previous?.desiredRevision ?? null) !== (desired?.revision ?? null);
+    if (!busy && stale) {
+      if (!desired) drift = null;
+      else {
+        const today = this.deps.now().toISOString().slice(0, 10);
+        const plan = await this.deps.planner.compute(
+          this.deps.config.source(),
+          [
+            {
+              host,
+              current: { text: desired.ruleset, format: desired.format, file: `desired:${host}@${desired.revision}` },
+              desired: { text: report.live.text, format: report.live.format, file: `live:${host}` },
+            },
+          ],
+          today,
+        );
+        const changes = plan.hosts[0]?.changes ?? [];
+        drift = {
+          inSync: changes.length === 0,
+          desiredRevision: desired.revision,
+          changes,
+          summary:
+            changes.length === 0
+              ? 'in sync with the desired ruleset'
+              : `${changes.length} flow change(s) against desired revision ${desired.revision}`,
+        };
+      }
+    }
+    const at = this.at();
+    await store.write(actor, async (w) => {
+      await w.setHostReport({
+        host,
+        at,
+        report,
+        liveSha256,
+        drift,
+        driftAt: stale && !busy ? at : (before?.driftAt ?? null),
+      });
+      const was = previous?.inSync;
+      if (drift && drift.inSync !== was && (was !== undefined || !drift.inSync)) {
+        await w.audit({
+          action: drift.inSync ? 'host.in-sync' : 'host.drift',
+          target: `host:${host}`,
+          before: previous ? { inSync: previous.inSync } : null,
+          after: { inSync: drift.inSync, summary: drift.summary, changes: drift.changes.slice(0, 5) },
+        });
+      }
+    });
+    return { drift };
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The agent protocol over HTTP, without a kernel: which job an agent gets and when (one host at a time, canary
+ * first), what agent steps do to the change (rollback stops the rollout), confirmation, drift from live reports,
+ * and an agent token that speaks only for its own host.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateToken } from '../../src/server/auth.js';
+import { type Harness, startHarness } from './harness.js';
+
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
+const CONFIG = join(fixtures, 'config', 'agents.yaml');
+const FIXED = readFileSync(join(fixtures, 'queries', 'founding-fixed.nft'), 'utf8');
+const WITH_8443 = FIXED.replace('tcp dport { 80, 443 } accept', 'tcp dport { 80, 443, 8443 } accept');
+
+describe('agent protocol', () => {
+  let h: Harness;
+  let web2 = '';
+  const as = async (token: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${h.url}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: answers are arbitrary JSON the tests pick apart
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const event = (token: string, job: number, kind: string, detail = 'test') =>
+    as(token, 'POST', `/agent/jobs/${job}/events`, { kind, at: new Date().toISOString(), detail });
+
+  beforeAll(async () => {
+    h = await startHarness('sqlite', { config: CONFIG });
+    const t = generateToken();
+    await h.store.write({ name: 'test', role: 'system', from: 'local' }, (w) =>
+      w.insertToken({
+        id: t.id,
+        name: 'web2',
+        role: 'agent',
+        secretHash: t.secretHash,
+        createdAt: new Date().toISOString(),
+        createdBy: 'test',
+      }),
+    );
+    web2 = t.token;
+  });
+  afterAll(async () => h?.close());
+
+  async function approvedGroupChange(ruleset: string, reason: string): Promise<number> {
+    const p = await h.call('alice', 'POST', '/changes', { target: { group: 'web' }, ruleset, reason });
+    expect(p.status).toBe(201);
+    const id = p.body.change.id as number;
+    expect((await h.call('bob', 'POST', `/changes/${id}/approve`, {})).body.change.state).toBe('approved');
+    expect((await h.call('alice', 'POST', `/changes/${id}/apply`, {})).body.change.state).toBe('applying');
+    return id;
+  }
+
+  it('rolls out one host at a time, canary first, and marks the change applied when every host confirmed', async () => {
+    const id = await approvedGroupChange(FIXED, 'first managed ruleset');
+    // web2 is the canary (policy.canary): web1 gets nothing until web2 is done
+    expect((await h.call('web1', 'GET', '/agent/next')).body.job).toBeNull();
+    const j2 = (await as(web2, 'GET', '/agent/next')).body.job;
+    expect(j2).toMatchObject({
+      host: 'web2',
+      step: 0,
+      changeId: id,
+      managedTables: ['inet filter'],
+      firewall: 'nftables',
+    });
+    expect(j2.plan).toEqual({ id: j2.planId, stale: false, approved: true });
+    for (const k of ['pending-saved', 'applied', 'health-ok']) expect((await event(web2, j2.id, k)).status).toBe(200);
+    const c2 = await as(web2, 'POST', `/agent/jobs/${j2.id}/confirm`, { local: [] });
+    expect(c2.body.confirmed).toBe(true);
+    await event(web2, j2.id, 'committed');
+    const j1 = (await h.call('web1', 'GET', '/agent/next')).body.job;
+    expect(j1).toMatchObject({ host: 'web1', step: 1 });
+    expect((await h.call('web1', 'POST', `/agent/jobs/${j1.id}/confirm`, { local: [] })).body.confirmed).toBe(true);
+    const v = (await h.call('vic', 'GET', `/changes/${id}`)).body;
+    expect(v.change.state).toBe('applied');
+    expect(v.events.map((e: { host: string; kind: string }) => `${e.host} ${e.kind}`)).toEqual([
+      'web2 handed-out',
+      'web2 pending-saved',
+      'web2 applied',
+      'web2 health-ok',
+      'web2 confirmed',
+      'web2 done',
+      'web2 committed',
+      'web1 handed-out',
+      'web1 confirmed',
+      'web1 done',
+    ]);
+    expect((await h.call('vic', 'GET', '/hosts/web1/desired')).body.changeId).toBe(id);
+  });
+
+  it('stops the rollout when the canary rolls back: the other host is left untouched', async () => {
+    const id = await approvedGroupChange(WITH_8443, 'open 8443');
+    const j2 = (await as(web2, 'GET', '/agent/next')).body.job;
+    await event(web2, j2.id, 'applied');
+    await event(web2, j2.id, 'health-failed', 'http :80/healthz: connection refused');
+    await event(web2, j2.id, 'rolled-back', 'snapshot restored');
+    const v = (await h.call('vic', 'GET', `/changes/${id}`)).body;
+    expect(v.change.state).toBe('rolled-back');
+    expect(v.jobs.map((j: { host: string; state: string }) => `${j.host} ${j.state}`)).toEqual([
+      'web2 failed',
+      'web1 cancelled',
+    ]);
+    expect((await h.call('web1', 'GET', '/agent/next')).body.job).toBeNull();
+    const log = (await h.call('admin', 'GET', '/audit-log')).body.entries;
+    expect(log.at(-1)).toMatchObject({ action: 'job.rolled-back', actor: 'web2', role: 'agent' });
+  });
+
+  it('lets an agent token speak only for its own host', async () => {
+    const id = await approvedGroupChange(WITH_8443, 'again');
+    const j2 = (await as(web2, 'GET', '/agent/next')).body.job;
+    expect(j2.changeId).toBe(id);
+    const foreign = await h.call('web1', 'POST', `/agent/jobs/${j2.id}/events`, {
+      kind: 'rolled-back',
+      at: new Date().toISOString(),
+      detail: 'x',
+    });
+    expect(foreign.status).toBe(404);
+    expect((await h.call('web1', 'GET', '/changes')).status).toBe(403);
+    expect((await h.call('admin', 'GET', '/agent/next')).status).toBe(403);
+  });
+
+  it('reports drift as a semantic diff once the live ruleset differs from the desired one', async () => {
+    const report = (text: string) =>
+      h.call('web1', 'POST', '/agent/report', {
+        at: new Date().toISOString(),
+        firewall: 'nftables',
+        live: { format: 'nft-text', text },
+        sockets: [{ proto: 'tcp', address: '0.0.0.0', port: 80 }],
+        state: 'idle',
+      });
+    const same = await report(FIXED.replace('flush ruleset\n', ''));
+    expect(same.body.drift).toMatchObject({ inSync: true });
+    const drifted = await report(FIXED.replace('tcp dport 22 accept', 'tcp dport { 22, 3306 } accept'));
+    expect(drifted.body.drift.inSync).toBe(false);
+    expect(drifted.body.drift.changes[0]).toMatchObject({ hook: 'input', from: 'drop', to: 'accept' });
+    expect(drifted.body.drift.changes[0].flow).toContain('3306');
+    const view = (await h.call('vic', 'GET', '/hosts/web1/drift')).body;
+    expect(view.drift.inSync).toBe(false);
+    const hosts = (await h.call('vic', 'GET', '/hosts')).body.hosts;
+    expect(hosts.find((x: { name: string }) => x.name === 'web1').drift.inSync).toBe(false);
+    const log = (await h.call('admin', 'GET', '/audit-log')).body.entries;
+    expect(
+      log.some((e: { action: string; target: string }) => e.action === 'host.drift' && e.target === 'host:web1'),
+    ).toBe(true);
+  });
+});
