@@ -8,6 +8,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerDiff } from './commands/diff.js';
 import { registerInit } from './commands/init.js';
 import { registerIntents } from './commands/intents.js';
+import { registerLab } from './commands/lab.js';
 import { registerParse } from './commands/parse.js';
 import { registerPlan } from './commands/plan.js';
 import { registerReach } from './commands/reach.js';
@@ -42,5 +43,6 @@ registerChange(program);
 registerAuditLog(program);
 registerAgent(program);
 registerDemo(program);
+registerLab(program);
 
 await program.parseAsync(process.argv);
