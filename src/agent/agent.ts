@@ -258,23 +258,36 @@ export class Agent {
   /** What the agent reports: the tables of the last job (the server's config decides; these are its defaults). */
   private currentTarget: { firewall: 'nftables' | 'iptables'; tables: readonly string[] } | undefined;
 
-  async run(target: { firewall: 'nftables' | 'iptables'; tables: readonly string[] }): Promise<void> {
-    this.currentTarget = target;
-    await this.recover();
+  /**
+   * Learns which host this agent speaks for (the token's name) and what the server's config says it manages there,
+   * waiting for the server as long as needed. A refused token is fatal: waiting would not fix it.
+   */
+  async connect(): Promise<string> {
     for (;;) {
       try {
-        const who = await this.call<{ name: string; role: string }>('GET', '/whoami');
-        if (who.role !== 'agent')
-          throw new UserError('RAMPART_ERR_USAGE', `the token is a ${who.role} token; the agent needs an agent token`);
-        this.host = who.name;
-        break;
+        const hello = await this.call<{ host: string; firewall: 'nftables' | 'iptables'; managedTables: string[] }>(
+          'GET',
+          '/agent/hello',
+        );
+        this.host = hello.host;
+        this.currentTarget = { firewall: hello.firewall, tables: hello.managedTables };
+        return hello.host;
       } catch (e) {
-        if (e instanceof UserError && e.code === 'RAMPART_ERR_USAGE') throw e;
+        const status = (e as UserError).details?.status as number | undefined;
+        if (status === 401 || status === 403 || status === 404) {
+          throw new UserError('RAMPART_ERR_USAGE', `the server refused this agent: ${(e as Error).message}`);
+        }
+        if (this.stopped) throw e;
         this.log(`waiting for the server: ${(e as Error).message}`);
         await sleep(this.o.pollMs ?? 1000);
       }
-      if (this.stopped) return;
     }
+  }
+
+  async run(target: { firewall: 'nftables' | 'iptables'; tables: readonly string[] }): Promise<void> {
+    this.currentTarget = target;
+    await this.recover();
+    await this.connect();
     this.log(`agent for ${this.host} connected to ${this.o.server}`);
     const reporter = (async () => {
       while (!this.stopped) {

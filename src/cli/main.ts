@@ -6,6 +6,7 @@ import { registerAuditLog } from './commands/audit-log.js';
 import { registerChange } from './commands/change.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDiff } from './commands/diff.js';
+import { registerHosts } from './commands/hosts.js';
 import { registerInit } from './commands/init.js';
 import { registerIntents } from './commands/intents.js';
 import { registerLab } from './commands/lab.js';
@@ -42,6 +43,7 @@ registerToken(program);
 registerChange(program);
 registerAuditLog(program);
 registerAgent(program);
+registerHosts(program);
 registerDemo(program);
 registerLab(program);
 

@@ -141,6 +141,12 @@ export class RolloutService {
     };
   }
 
+  /** What an agent learns when it connects: its host and what it manages there. */
+  hello(host: string): { host: string; firewall: 'nftables' | 'iptables'; managedTables: readonly string[] } {
+    const h = hostConfig(this.deps.config.current(), host);
+    return { host, firewall: h.firewall ?? 'nftables', managedTables: managedTables(h) };
+  }
+
   /** The host's next job when it is its turn; records why it waits otherwise. */
   async next(actor: Actor, host: string): Promise<{ job: AgentJob | null; waiting?: string }> {
     const config = this.deps.config.current();

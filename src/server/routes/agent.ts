@@ -10,6 +10,14 @@ const health = z.object({ check: z.string(), ok: z.boolean(), detail: z.string()
 export const agentRoutes = [
   defineRoute({
     method: 'GET',
+    path: '/agent/hello',
+    access: 'agent',
+    tag: 'agent',
+    summary: 'Which host this agent token speaks for, and what the config says the agent manages there',
+    handler: async ({ deps, actor }) => new RolloutService(deps).hello(actor.name),
+  }),
+  defineRoute({
+    method: 'GET',
     path: '/agent/next',
     access: 'agent',
     tag: 'agent',
