@@ -17,7 +17,10 @@ export function registerToken(program: Command): void {
   const token = program.command('token').description('API tokens (admin): create, list, revoke');
   addClientOptions(token.command('create').description('create a token; its secret is printed once'))
     .requiredOption('--name <name>', 'who the token speaks for (shown as the actor in the audit log)')
-    .requiredOption('--role <role>', `one of ${TOKEN_ROLES.join(', ')} (agent: for the agent of the host named by --name)`)
+    .requiredOption(
+      '--role <role>',
+      `one of ${TOKEN_ROLES.join(', ')} (agent: for the agent of the host named by --name)`,
+    )
     .option('--json', 'print the answer as JSON')
     .action(async (o: ClientCliOptions & { name: string; role: string; json?: boolean }) =>
       run(Boolean(o.json), async () => {
