@@ -55,7 +55,7 @@ export class Agent {
     this.log = o.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} rampart-agent: ${line}\n`));
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
     const res = await fetch(`${this.o.server}/api/v1${path}`, {
       method,
       headers: {
@@ -63,7 +63,7 @@ export class Agent {
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
     if (!res.ok) {
@@ -80,14 +80,37 @@ export class Agent {
     return JSON.parse(text) as T;
   }
 
-  /** Queues an event and tries to deliver the outbox, in order; undelivered events wait for the next try. */
-  private async emit(jobId: number, kind: AgentEventKind, detail: string): Promise<void> {
+  /**
+   * Queues an event and starts delivering the outbox in the background, in order; undelivered events wait for the
+   * next try. Never waits for the server: a ruleset that cuts the agent off must not slow its own rollback.
+   */
+  private emit(jobId: number, kind: AgentEventKind, detail: string): void {
     this.log(`job ${jobId}: ${kind}: ${detail}`);
     this.outbox.push({ jobId, event: { kind, at: new Date().toISOString(), detail } });
-    await this.flush();
+    void this.flush();
   }
 
-  private async flush(): Promise<void> {
+  private flushing: Promise<void> | undefined;
+
+  /** Delivers the outbox; one delivery at a time (a second call waits for the running one). */
+  private flush(): Promise<void> {
+    this.flushing ??= this.deliver().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /** Waits until every queued event is delivered (or `timeoutMs` passed); true when the outbox is empty. */
+  async drain(timeoutMs = 10_000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (this.outbox.length > 0 && Date.now() < end) {
+      await this.flush();
+      if (this.outbox.length > 0) await sleep(200);
+    }
+    return this.outbox.length === 0;
+  }
+
+  private async deliver(): Promise<void> {
     while (this.outbox.length > 0) {
       const next = this.outbox[0] as { jobId: number; event: AgentEvent };
       try {
@@ -113,17 +136,13 @@ export class Agent {
     try {
       await restore(this.o.exec, p.target, p.snapshot);
       await clearPending(this.o.stateDir);
-      await this.emit(
+      this.emit(
         p.jobId,
         'recovered',
         `the agent restarted during job ${p.jobId} (started ${p.startedAt}); the snapshot is back in force`,
       );
     } catch (e) {
-      await this.emit(
-        p.jobId,
-        'rollback-failed',
-        `restoring the snapshot after a restart failed: ${(e as Error).message}`,
-      );
+      this.emit(p.jobId, 'rollback-failed', `restoring the snapshot after a restart failed: ${(e as Error).message}`);
       throw e;
     }
   }
@@ -137,9 +156,9 @@ export class Agent {
     try {
       await restore(this.o.exec, target, snap);
       await clearPending(this.o.stateDir);
-      await this.emit(job.id, 'rolled-back', `snapshot restored: ${why}`);
+      this.emit(job.id, 'rolled-back', `snapshot restored: ${why}`);
     } catch (e) {
-      await this.emit(job.id, 'rollback-failed', `${why}; restoring the snapshot failed: ${(e as Error).message}`);
+      this.emit(job.id, 'rollback-failed', `${why}; restoring the snapshot failed: ${(e as Error).message}`);
     }
   }
 
@@ -148,7 +167,7 @@ export class Agent {
     this.busy = job.id;
     try {
       if ((await loadLastApplied(this.o.stateDir)) === job.id) {
-        await this.emit(job.id, 'committed', 'already committed before a restart');
+        this.emit(job.id, 'committed', 'already committed before a restart');
         return;
       }
       const bad = verifyJob(job, this.host);
@@ -158,7 +177,7 @@ export class Agent {
         if (bad) throw new Error(bad);
         prepared = prepareApply(target, { text: job.ruleset, format: job.format });
       } catch (e) {
-        await this.emit(job.id, 'refused', `nothing applied: ${(e as Error).message}`);
+        this.emit(job.id, 'refused', `nothing applied: ${(e as Error).message}`);
         return;
       }
       const snap = await snapshot(this.o.exec, target);
@@ -172,7 +191,7 @@ export class Agent {
         target,
         snapshot: snap,
       });
-      await this.emit(
+      this.emit(
         job.id,
         'pending-saved',
         `snapshot of ${job.managedTables.join(', ')} saved; confirm by ${deadline.toISOString()}`,
@@ -182,19 +201,19 @@ export class Agent {
       } catch (e) {
         // The transaction is all or nothing: nothing changed; the pending state goes.
         await clearPending(this.o.stateDir);
-        await this.emit(job.id, 'refused', `the kernel refused the ruleset, nothing changed: ${(e as Error).message}`);
+        this.emit(job.id, 'refused', `the kernel refused the ruleset, nothing changed: ${(e as Error).message}`);
         return;
       }
-      await this.emit(job.id, 'applied', `${job.managedTables.join(', ')} replaced in one transaction`);
+      this.emit(job.id, 'applied', `${job.managedTables.join(', ')} replaced in one transaction`);
       const local = await runHealthChecks(job.health, '127.0.0.1', { retries: 3, intervalMs: 500 });
       const failed = local.filter((r) => !r.ok);
       if (failed.length > 0) {
         const why = failed.map((r) => `${r.check}: ${r.detail}`).join('; ');
-        await this.emit(job.id, 'health-failed', why);
+        this.emit(job.id, 'health-failed', why);
         await this.rollback(job, target, snap, `local health checks failed (${why})`);
         return;
       }
-      await this.emit(
+      this.emit(
         job.id,
         'health-ok',
         local.length ? local.map((r) => `${r.check} ${r.ms} ms`).join(', ') : 'no health checks declared',
@@ -203,15 +222,11 @@ export class Agent {
       if (answer?.confirmed) {
         await saveLastApplied(this.o.stateDir, job.id);
         await clearPending(this.o.stateDir);
-        await this.emit(job.id, 'committed', answer.reason);
+        this.emit(job.id, 'committed', answer.reason);
         return;
       }
       if (!answer) {
-        await this.emit(
-          job.id,
-          'confirm-timeout',
-          `no confirmation from the server within ${job.confirmTimeoutSeconds} s`,
-        );
+        this.emit(job.id, 'confirm-timeout', `no confirmation from the server within ${job.confirmTimeoutSeconds} s`);
         await this.rollback(job, target, snap, 'no confirmation before the deadline');
       } else {
         await this.rollback(job, target, snap, answer.reason);
@@ -228,7 +243,9 @@ export class Agent {
   ): Promise<ConfirmAnswer | undefined> {
     while (Date.now() < deadline.getTime()) {
       try {
-        return await this.call<ConfirmAnswer>('POST', `/agent/jobs/${job.id}/confirm`, { local });
+        // The server probes the host before it answers: give it the time left, not the usual request timeout.
+        const left = deadline.getTime() - Date.now();
+        return await this.call<ConfirmAnswer>('POST', `/agent/jobs/${job.id}/confirm`, { local }, Math.max(1000, left));
       } catch {
         await sleep(Math.min(1000, Math.max(0, deadline.getTime() - Date.now())));
       }

@@ -216,6 +216,13 @@ export class RolloutService {
     const job = await this.jobOf(host, jobId);
     await this.deps.store.write(actor, async (w) => {
       const current = (await w.getJob(job.id)) as ApplyJob;
+      // Delivery is at least once (an agent retries what it could not confirm was received): the same event
+      // (kind, agent time, detail) twice is recorded once.
+      const seen = await w.listJobEvents({ jobId: job.id });
+      if (
+        seen.some((e) => e.source === 'agent' && e.kind === ev.kind && e.sourceAt === ev.at && e.detail === ev.detail)
+      )
+        return;
       await this.event(w, current, 'agent', ev.kind, ev.detail, ev.at);
       const end = TERMINAL[ev.kind];
       if (end && (current.state === 'taken' || current.state === 'queued')) {
@@ -263,8 +270,14 @@ export class RolloutService {
     const store = this.deps.store;
     const liveSha256 = sha256(report.live.text);
     const before = await store.getHostReport(host);
+    // Reports can arrive late and out of order (a request held back while a ruleset cut the agent off is delivered
+    // after the rollback): one older than the stored report changes nothing.
+    const storedAt = (before?.report as AgentReport | undefined)?.at;
+    if (before && storedAt !== undefined && report.at < storedAt)
+      return { drift: (before.drift as Drift | null) ?? null };
     const desired = await store.getDesired(host);
-    const busy = (await store.listJobs({ host, state: 'taken' })).length > 0;
+    // Mid-apply the live ruleset is expected to differ: drift is computed only from an idle agent's report.
+    const busy = report.state !== 'idle' || (await store.listJobs({ host, state: 'taken' })).length > 0;
     const previous = before?.drift as Drift | null | undefined;
     let drift: Drift | null = previous ?? null;
     const stale =

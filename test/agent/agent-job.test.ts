@@ -66,6 +66,7 @@ describe.skipIf(skip !== undefined)('agent jobs against a real server and kernel
     const before = ns.run(['nft', 'list', 'ruleset']);
     const { id, job } = await queued(FIXED, 'refusal test');
     await agent.handle(alter(job));
+    expect(await agent.drain()).toBe(true);
     expect(ns.run(['nft', 'list', 'ruleset'])).toBe(before);
     const e = await lastEvent(id);
     expect(e).toMatchObject({ kind: 'refused', source: 'agent' });
@@ -76,6 +77,7 @@ describe.skipIf(skip !== undefined)('agent jobs against a real server and kernel
   it('applies, confirms and commits a valid job, replacing only the managed table', async () => {
     const { id, job } = await queued(FIXED, 'valid job');
     await agent.handle(job);
+    expect(await agent.drain()).toBe(true);
     const live = ns.run(['nft', 'list', 'ruleset']);
     expect(live).toContain('table inet filter');
     expect(live).toContain('tcp dport { 80, 443 } accept');

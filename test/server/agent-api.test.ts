@@ -72,6 +72,10 @@ describe('agent protocol', () => {
     });
     expect(j2.plan).toEqual({ id: j2.planId, stale: false, approved: true });
     for (const k of ['pending-saved', 'applied', 'health-ok']) expect((await event(web2, j2.id, k)).status).toBe(200);
+    // an event delivered twice (the agent retried after a timeout) is recorded once
+    const again = { kind: 'health-ok', at: '2026-11-24T10:00:00.000Z', detail: 'retried' };
+    await as(web2, 'POST', `/agent/jobs/${j2.id}/events`, again);
+    await as(web2, 'POST', `/agent/jobs/${j2.id}/events`, again);
     const c2 = await as(web2, 'POST', `/agent/jobs/${j2.id}/confirm`, { local: [] });
     expect(c2.body.confirmed).toBe(true);
     await event(web2, j2.id, 'committed');
@@ -84,6 +88,7 @@ describe('agent protocol', () => {
       'web2 handed-out',
       'web2 pending-saved',
       'web2 applied',
+      'web2 health-ok',
       'web2 health-ok',
       'web2 confirmed',
       'web2 done',
@@ -141,6 +146,15 @@ describe('agent protocol', () => {
     expect(drifted.body.drift.inSync).toBe(false);
     expect(drifted.body.drift.changes[0]).toMatchObject({ hook: 'input', from: 'drop', to: 'accept' });
     expect(drifted.body.drift.changes[0].flow).toContain('3306');
+    // a report older than the stored one (delivered late) changes nothing
+    const late = await h.call('web1', 'POST', '/agent/report', {
+      at: '2020-01-01T00:00:00.000Z',
+      firewall: 'nftables',
+      live: { format: 'nft-text', text: FIXED },
+      sockets: [],
+      state: 'idle',
+    });
+    expect(late.body.drift.inSync).toBe(false);
     const view = (await h.call('vic', 'GET', '/hosts/web1/drift')).body;
     expect(view.drift.inSync).toBe(false);
     const hosts = (await h.call('vic', 'GET', '/hosts')).body.hosts;

@@ -1,17 +1,27 @@
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { UserError } from '../../errors.js';
 import { localExecutor } from '../../lab/executor.js';
 import { run } from '../output.js';
 
-/** True when this process runs in the machine's own network namespace (the one PID 1 is in). */
+/**
+ * True unless this process runs in a named network namespace (one under /run/netns, as `ip netns add` makes and
+ * `ip netns exec` enters): the same test as `ip netns identify`. Comparing with PID 1's namespace would be more
+ * direct, but /proc/1/ns is often unreadable in containers; when in doubt the answer is "host", the careful one.
+ */
 export function inHostNetworkNamespace(): boolean {
   try {
-    return readlinkSync('/proc/self/ns/net') === readlinkSync('/proc/1/ns/net');
+    const self = statSync('/proc/self/ns/net');
+    for (const name of readdirSync('/run/netns')) {
+      const st = statSync(join('/run/netns', name));
+      if (st.ino === self.ino && st.dev === self.dev) return false;
+    }
   } catch {
-    return true; // cannot tell: assume the host, the careful answer
+    // no /run/netns: not in a named namespace
   }
+  return true;
 }
 
 function readToken(file: string | undefined): string {

@@ -1,0 +1,171 @@
+/**
+ * Rampart inside the shop lab: the server in srv (10.88.0.5:8470, SQLite in the lab dir) with the lab's
+ * rampart.yaml, an agent in web1 and web2, and tokens for the people of the founding story (alice proposes, bob
+ * approves, admin overrides). Used by the issue-6 scenarios and by `rampart lab up`. Every process is started with
+ * lab.spawnIn, so the lab stops exactly those; the store is prepared before the server starts (tokens are written
+ * the way `rampart init` writes the first one).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateToken } from '../server/auth.js';
+import { openStore } from '../store/open.js';
+import type { Role } from '../store/types.js';
+import { SHOP_ADDRESSES, type ShopLab, type SpawnedProcess } from './shop-lab.js';
+
+export const SERVER_PORT = 8470;
+export const SERVER_URL = `http://${SHOP_ADDRESSES.srv}:${SERVER_PORT}`;
+
+/** The site as the founding postmortem's team would declare it after the outage. */
+export function labConfig(opts: { confirmTimeoutSeconds?: number } = {}): string {
+  return `# The shop lab (src/lab/shop-lab.ts): two web servers behind HAProxy, managed by Rampart agents.
+site: shop-lab
+hosts:
+  - name: web1
+    addresses: [${SHOP_ADDRESSES.web1}]
+    firewall: nftables
+    group: web
+  - name: web2
+    addresses: [${SHOP_ADDRESSES.web2}]
+    firewall: nftables
+    group: web
+services:
+  - name: shop
+    group: web
+    public: [tcp/80]
+    health:
+      - http: {port: 80, path: /healthz, timeout: 1s}
+admin-networks: [${SHOP_ADDRESSES.srv}/32]
+policy:
+  approvals: 1
+  canary: [web1]
+  confirm-timeout: ${opts.confirmTimeoutSeconds ?? 10}s
+`;
+}
+
+/** What each web server runs before Rampart manages it: the shop open, SSH from the admin network. */
+export const BASELINE_RULESET = `table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept
+\t\tiifname "lo" accept
+\t\tmeta l4proto icmp accept
+\t\ttcp dport 22 ip saddr ${SHOP_ADDRESSES.srv} accept comment "ssh from the admin network"
+\t\ttcp dport 80 accept comment "the shop"
+\t}
+\tchain output {
+\t\ttype filter hook output priority filter; policy accept;
+\t}
+}
+`;
+
+export const PEOPLE = { admin: 'admin', alice: 'operator', bob: 'approver' } as const satisfies Record<string, Role>;
+export type Person = keyof typeof PEOPLE;
+
+export interface RampartLab {
+  readonly url: string;
+  readonly configFile: string;
+  readonly dataDir: string;
+  readonly tokens: Readonly<Record<Person | 'web1' | 'web2', string>>;
+  readonly server: SpawnedProcess;
+  agents: Record<'web1' | 'web2', SpawnedProcess>;
+  /** Starts (again) the agent of one web server, with the same state dir (so it finds a pending apply). */
+  startAgent(host: 'web1' | 'web2'): SpawnedProcess;
+  /** Runs the rampart CLI in the client namespace as `who` (an operator's workstation in the lab). */
+  cli(who: Person, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const t0 = Date.now();
+  return (async () => {
+    while (Date.now() - t0 < ms) {
+      if (await check().catch(() => false)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  })();
+}
+
+export async function startRampart(
+  lab: ShopLab,
+  main: string,
+  opts: { confirmTimeoutSeconds?: number; pollMs?: number } = {},
+): Promise<RampartLab> {
+  const dataDir = join(lab.paths.dir, 'rampart-data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const configFile = join(lab.paths.dir, 'rampart.yaml');
+  writeFileSync(configFile, labConfig(opts));
+  const tokens = {} as Record<Person | 'web1' | 'web2', string>;
+  const store = await openStore({ dataDir });
+  try {
+    await store.write({ name: 'rampart-lab', role: 'system', from: 'local' }, async (w) => {
+      const all: [string, Role][] = [...Object.entries(PEOPLE), ['web1', 'agent'], ['web2', 'agent']];
+      for (const [name, role] of all) {
+        const t = generateToken();
+        const r = await w.insertToken({
+          id: t.id,
+          name,
+          role,
+          secretHash: t.secretHash,
+          createdAt: new Date().toISOString(),
+          createdBy: 'rampart-lab',
+        });
+        await w.audit({ action: 'token.create', target: `token:${r.id}`, after: { id: r.id, name, role } });
+        tokens[name as Person] = t.token;
+      }
+    });
+  } finally {
+    await store.close();
+  }
+  const server = lab.spawnIn(
+    'srv',
+    [
+      process.execPath,
+      main,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--config',
+      configFile,
+      '--listen',
+      `${SHOP_ADDRESSES.srv}:${SERVER_PORT}`,
+      '--log-level',
+      'warn',
+    ],
+    { label: 'rampart-server' },
+  );
+  await until(
+    'the Rampart server to answer',
+    30_000,
+    async () => (await lab.httpGet('client', `${SERVER_URL}/healthz`, 2000)).status === 200,
+  );
+  const startAgent = (host: 'web1' | 'web2'): SpawnedProcess =>
+    lab.spawnIn(
+      host,
+      [
+        process.execPath,
+        main,
+        'agent',
+        '--server',
+        SERVER_URL,
+        '--state-dir',
+        join(lab.paths.dir, `agent-${host}`),
+        '--poll',
+        String(opts.pollMs ?? 300),
+      ],
+      { label: `${host}-agent`, env: { ...process.env, RAMPART_AGENT_TOKEN: tokens[host] } },
+    );
+  const agents = { web1: startAgent('web1'), web2: startAgent('web2') };
+  const cli = (who: Person, ...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn('ip', ['netns', 'exec', lab.namespaces.client, process.execPath, main, ...args], {
+        env: { ...process.env, NO_COLOR: '1', RAMPART_SERVER: SERVER_URL, RAMPART_TOKEN: tokens[who] },
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  return { url: SERVER_URL, configFile, dataDir, tokens, server, agents, startAgent, cli };
+}
