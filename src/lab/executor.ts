@@ -15,6 +15,8 @@ export interface ExecOptions {
   readonly allowFailure?: boolean;
   /** Working directory (e.g. where `nft -f` resolves relative includes). */
   readonly cwd?: string;
+  /** Environment of the command (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface ExecResult {
@@ -53,7 +55,11 @@ export function runCommand(argv: readonly string[], opts: ExecOptions = {}): Pro
   if (!cmd) return Promise.reject(new Error('runCommand: empty argv'));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;

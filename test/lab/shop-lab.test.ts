@@ -256,7 +256,14 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     expect(record.detached).toBe(true);
     for (const ns of Object.values(record.namespaces)) expect(up.stdout).toContain(ns);
     expect(up.stdout).toContain(`ip netns exec ${record.namespaces.client} curl -s ${SHOP_URL}`);
-    expect(record.processes.map((p) => p.label).sort()).toEqual(['haproxy', 'web1-app', 'web2-app']);
+    expect(record.processes.map((p) => p.label).sort()).toEqual([
+      'haproxy',
+      'rampart-server',
+      'web1-agent',
+      'web1-app',
+      'web2-agent',
+      'web2-app',
+    ]);
     expect(record.processes.every(isRunning)).toBe(true);
 
     // The shop answers although the process that built it is gone.
@@ -267,6 +274,15 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     );
     expect(fetched.stdout).toMatch(/^200 shop home served by web[12]\n$/);
 
+    // The founding outage, replayed by a newcomer: blocked at plan, then forced through and rolled back on web1.
+    const outage = cli('outage');
+    expect(outage.status, outage.stderr).toBe(0);
+    expect(outage.stdout).toMatch(/BLOCKED/);
+    expect(outage.stdout).toMatch(/the plan is blocked/);
+    expect(outage.stdout).toMatch(/\[1\/2 web1\]\s+rolled-back/);
+    expect(outage.stdout).toMatch(/change \d+: rolled-back \(web1: failed, web2: cancelled\)/);
+    expect(outage.stdout).toMatch(/^200 web[12]$/m);
+
     const again = cli('up');
     expect(again.status).toBe(5);
     expect(again.stderr).toContain(`a shop lab is already up (${record.prefix}`);
@@ -275,7 +291,7 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     const down = cli('down');
     expect(down.stderr).toBe('');
     expect(down.status).toBe(0);
-    expect(down.stdout).toContain(`shop lab ${record.prefix} removed (3 processes stopped, 6 namespaces deleted)`);
+    expect(down.stdout).toContain(`shop lab ${record.prefix} removed (6 processes stopped, 6 namespaces deleted)`);
     expect(await namespacesWith(`${record.prefix}-`)).toEqual([]);
     expect(record.processes.some(isRunning)).toBe(false);
     expect(existsSync(stateFile)).toBe(false);

@@ -6,11 +6,13 @@
  * kills exactly those PIDs (still the same processes: PID and start time match) and deletes the namespaces.
  * Nothing is ever created or changed in the machine's own network namespace (see src/lab/shop-lab.ts).
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { runCommand } from '../../lab/executor.js';
+import { BASELINE_RULESET, type RampartLab, SERVER_URL, startRampart } from '../../lab/rampart-lab.js';
 import {
   createShopLab,
   destroyRecordedLab,
@@ -26,6 +28,7 @@ import {
   startShop,
   sweepStaleShopLabs,
 } from '../../lab/shop-lab.js';
+import { FOUNDING_OUTAGE_NFT } from '../demo-data.js';
 import { printJson, run } from '../output.js';
 
 /** $RAMPART_LAB_STATE, else lab.json in $RAMPART_DATA_DIR, else /run/rampart-lab.json (root's tmpfs). */
@@ -93,7 +96,7 @@ function describeLab(record: ShopLabRecord, stateFile: string): string {
     lb: `HAProxy on ${SHOP_ADDRESSES.lb}:80, stats socket ${join(record.dir, 'haproxy.sock')}`,
     web1: `shop app :80, access log ${join(record.dir, 'web1-access.log')}`,
     web2: `shop app :80, access log ${join(record.dir, 'web2-access.log')}`,
-    srv: 'Rampart server (not started yet)',
+    srv: `Rampart server ${SERVER_URL} (web1 and web2 run its agents)`,
   };
   for (const h of SHOP_HOSTS) lines.push(`  ${ns[h].padEnd(width)}  ${SHOP_ADDRESSES[h].padEnd(12)}  ${runs[h] ?? ''}`);
   lines.push(
@@ -104,17 +107,54 @@ function describeLab(record: ShopLabRecord, stateFile: string): string {
     `  ip netns exec ${ns.client} node ${distScript('steady-client.js')} --url ${SHOP_URL} --rate 50 --duration 30 --out /tmp/steady.json`,
     `  echo 'show stat' | socat stdio ${join(record.dir, 'haproxy.sock')}   # if socat is installed`,
     '',
+    'Watch the founding outage being refused at plan, then forced through and rolled back by the agent:',
+    '  rampart lab outage',
+    '',
     'Remove it with: rampart lab down',
   );
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * Where `lab up` will start the Rampart server (in srv) and an agent in web1/web2 once those exist. Processes must
- * be started with lab.spawnIn() so that `lab down` finds and stops them.
- */
-async function startRampart(_lab: ShopLab): Promise<void> {
-  // Intentionally empty for now (issue 6: server + agents come later).
+/** The CLI script this process runs (dist/cli/main.js), for the lab's server and agents. */
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+interface LabTokens {
+  readonly url: string;
+  readonly tokens: Record<string, string>;
+}
+
+/** Runs the rampart CLI in the lab's client namespace as one of the lab's people, echoing what it runs. */
+function labCli(record: ShopLabRecord, t: LabTokens, who: string, args: readonly string[], echo = true) {
+  if (echo)
+    process.stdout.write(`\n$ rampart ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}   # as ${who}\n`);
+  return runCommand(['ip', 'netns', 'exec', record.namespaces.client, process.execPath, MAIN, ...args], {
+    allowFailure: true,
+    timeoutMs: 120_000,
+    env: { ...process.env, NO_COLOR: '1', RAMPART_SERVER: t.url, RAMPART_TOKEN: t.tokens[who] ?? '' },
+  });
+}
+
+/** Takes web1 and web2 under management with the baseline ruleset (a normal, reviewed change). */
+async function manageWebServers(shop: ShopLab, r: RampartLab): Promise<void> {
+  const file = join(shop.paths.dir, 'baseline.nft');
+  writeFileSync(file, BASELINE_RULESET);
+  const p = await r.cli(
+    'alice',
+    'change',
+    'propose',
+    file,
+    '--group',
+    'web',
+    '--reason',
+    'take the web servers under management',
+    '--json',
+  );
+  if (p.code !== 0) throw new Error(`proposing the baseline failed: ${p.stderr}`);
+  const id = String((JSON.parse(p.stdout) as { change: { id: number } }).change.id);
+  const a = await r.cli('bob', 'change', 'approve', id);
+  if (a.code !== 0) throw new Error(`approving the baseline failed: ${a.stderr}`);
+  const w = await r.cli('alice', 'change', 'apply', id, '--watch');
+  if (w.code !== 0) throw new Error(`rolling out the baseline failed:\n${w.stdout}${w.stderr}`);
 }
 
 export function registerLab(program: Command): void {
@@ -153,7 +193,11 @@ export function registerLab(program: Command): void {
         let record: ShopLabRecord;
         try {
           await startShop(shop);
-          await startRampart(shop);
+          const r = await startRampart(shop, MAIN, { confirmTimeoutSeconds: 15 });
+          await manageWebServers(shop, r);
+          writeFileSync(join(shop.paths.dir, 'tokens.json'), `${JSON.stringify({ url: r.url, tokens: r.tokens })}\n`, {
+            mode: 0o600,
+          });
           const answer = await shop.httpGet('client', SHOP_URL);
           if (answer.status !== 200) throw new Error(`the shop answered ${answer.status} through HAProxy`);
           record = shop.detach();
@@ -164,6 +208,80 @@ export function registerLab(program: Command): void {
         }
         if (o.json) printJson({ stateFile, ...record });
         else process.stdout.write(describeLab(record, stateFile));
+      }),
+    );
+
+  lab
+    .command('outage')
+    .description(
+      'replay the founding outage in the running lab: the change is blocked at plan, then forced through as an emergency and rolled back by the agent on web1 while web2 keeps serving',
+    )
+    .option('--state <file>', 'the lab record written by lab up (same default)')
+    .action(async (o: LabCliOptions) =>
+      run(false, async () => {
+        refuseUnlessAble('outage', ['ip']);
+        const stateFile = o.state ?? defaultLabStateFile();
+        const record = readState(stateFile);
+        if (!record)
+          throw new UserError(
+            'RAMPART_ERR_STATE',
+            `no shop lab is up (no state file ${stateFile}); run 'rampart lab up' first`,
+          );
+        const t = JSON.parse(readFileSync(join(record.dir, 'tokens.json'), 'utf8')) as LabTokens;
+        const outage = join(record.dir, 'founding-outage.nft');
+        writeFileSync(outage, FOUNDING_OUTAGE_NFT);
+        const say = (text: string) => process.stdout.write(`\n# ${text}\n`);
+        say('The founding change: "block all incoming traffic" for the web servers. Alice proposes it:');
+        const p = await labCli(record, t, 'alice', [
+          'change',
+          'propose',
+          outage,
+          '--group',
+          'web',
+          '--reason',
+          'block all incoming traffic',
+        ]);
+        process.stdout.write(p.stdout.split('\n').slice(0, 16).join('\n'));
+        const id = /change (\d+):/.exec(p.stdout)?.[1];
+        if (!id) throw new Error(`the proposal failed: ${p.stderr}`);
+        say('The plan is blocked. Bob tries to approve it anyway:');
+        process.stdout.write((await labCli(record, t, 'bob', ['change', 'approve', id])).stderr);
+        say('Now suppose someone forces it through: an admin override, an approval, and an emergency apply.');
+        await labCli(
+          record,
+          t,
+          'admin',
+          ['change', 'override', id, '--reason', 'lab: replaying the founding outage'],
+          true,
+        );
+        await labCli(record, t, 'bob', ['change', 'approve', id], true);
+        const w = await labCli(record, t, 'alice', [
+          'change',
+          'apply',
+          id,
+          '--emergency',
+          'lab: replaying the founding outage',
+          '--watch',
+        ]);
+        process.stdout.write(w.stdout);
+        say(
+          w.code === 1
+            ? 'web1 rolled back by itself (the server could not reach the shop through the new rules); web2 was never touched. The shop stayed up behind HAProxy.'
+            : 'Unexpected: the change was not rolled back. See the timeline above.',
+        );
+        const shop = await runCommand(
+          [
+            'ip',
+            'netns',
+            'exec',
+            record.namespaces.client,
+            process.execPath,
+            '-e',
+            `fetch(${JSON.stringify(SHOP_URL)}).then(r=>console.log(r.status, r.headers.get('x-served-by')))`,
+          ],
+          { allowFailure: true },
+        );
+        process.stdout.write(`\n$ curl ${SHOP_URL}   # from the client namespace\n${shop.stdout}`);
       }),
     );
 
