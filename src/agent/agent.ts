@@ -13,7 +13,15 @@ import { applyAtomic, prepareApply, readManaged, restore, snapshot } from './fir
 import { runHealthChecks } from './health.js';
 import { readListeningSockets } from './live.js';
 import { clearPending, loadLastApplied, loadPending, saveLastApplied, savePending } from './pending.js';
-import type { AgentEvent, AgentEventKind, AgentJob, AgentReport, ConfirmAnswer, HealthResult } from './protocol.js';
+import type {
+  AgentEvent,
+  AgentEventKind,
+  AgentJob,
+  AgentReport,
+  ConfirmAnswer,
+  HealthResult,
+  ProbeRequest,
+} from './protocol.js';
 
 export interface AgentOptions {
   readonly server: string;
@@ -29,6 +37,8 @@ export interface AgentOptions {
 }
 
 const REQUEST_TIMEOUT_MS = 3000;
+/** A report goes out at least this often, also when nothing changed: the server picks peers among live agents. */
+const HEARTBEAT_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -253,12 +263,22 @@ export class Agent {
     return undefined;
   }
 
+  /** Probes another host for the server (a second vantage point), in the background. */
+  private async probePeer(p: ProbeRequest): Promise<void> {
+    try {
+      const results = await runHealthChecks(p.checks, p.address, { retries: 2, intervalMs: 300 });
+      await this.call('POST', `/agent/probes/${p.id}`, { results });
+    } catch (e) {
+      this.log(`probe of ${p.target} for the server failed: ${(e as Error).message}`);
+    }
+  }
+
   private async report(): Promise<void> {
     const target = this.currentTarget;
     if (!target) return;
     const live = await readManaged(this.o.exec, target);
     const sha = sha256(live.text);
-    if (sha === this.lastReportSha && Date.now() - this.lastReportAt < 30_000) return;
+    if (sha === this.lastReportSha && Date.now() - this.lastReportAt < HEARTBEAT_MS) return;
     const sockets = (await readListeningSockets()).map((s) => ({ proto: s.proto, address: s.address, port: s.port }));
     const report: AgentReport = {
       at: new Date().toISOString(),
@@ -315,7 +335,11 @@ export class Agent {
     while (!this.stopped) {
       try {
         await this.flush();
-        const { job } = await this.call<{ job: AgentJob | null }>('GET', '/agent/next');
+        const { job, probes } = await this.call<{ job: AgentJob | null; probes?: ProbeRequest[] }>(
+          'GET',
+          '/agent/next',
+        );
+        for (const p of probes ?? []) void this.probePeer(p);
         if (job) {
           this.currentTarget = { firewall: job.firewall, tables: job.managedTables };
           await this.handle(job);

@@ -3,7 +3,10 @@
  * out (the server never needs to reach the host); every call carries an agent token (role `agent`, name = the host
  * it speaks for), and the server refuses an agent anything about another host.
  *
- *   GET  /api/v1/agent/next                 -> { job: AgentJob | null }   the host's next job when it is its turn
+ *   GET  /api/v1/agent/hello                -> { host, firewall, managedTables }
+ *   GET  /api/v1/agent/next                 -> { job: AgentJob | null, probes?: ProbeRequest[] }
+ *                                           the host's next job when it is its turn, and probes to run for others
+ *   POST /api/v1/agent/probes/:id           <- { results: HealthResult[] }   a peer probe's answer
  *   POST /api/v1/agent/jobs/:id/events      <- AgentEvent                 a step of the safe apply, for the timeline
  *   POST /api/v1/agent/jobs/:id/confirm     <- ConfirmRequest -> ConfirmAnswer
  *                                           the server probes the host from its own vantage; confirmed = commit
@@ -76,6 +79,15 @@ export interface ConfirmAnswer {
   /** The server's own probes of the host through its firewall. */
   readonly remote: readonly HealthResult[];
   readonly reason: string;
+}
+
+/** A probe the server asks a peer's agent to run against another host (a second vantage point). */
+export interface ProbeRequest {
+  readonly id: string;
+  /** The host whose services are probed, and the address to probe. */
+  readonly target: string;
+  readonly address: string;
+  readonly checks: readonly HealthCheck[];
 }
 
 export interface ListeningSocketReport {

@@ -11,6 +11,7 @@ import { roleAtLeast, type Store } from '../store/types.js';
 import { bearerOf, forbidden, parseToken, secretMatches, unauthenticated } from './auth.js';
 import { createMetrics } from './metrics.js';
 import { createPlanner } from './planner.js';
+import { ProbeBoard } from './probe-board.js';
 import { type FieldProblem, PROBLEM_CONTENT_TYPE, problemFromError, problemOf } from './problem.js';
 import type { ConfigHolder, RouteDef, ServerDeps } from './route.js';
 import { urlOf } from './route.js';
@@ -63,6 +64,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     now: opts.now ?? (() => new Date()),
     metrics: createMetrics(),
     planner: createPlanner(),
+    probes: new ProbeBoard(),
   };
   const app = Fastify({
     logger: opts.logger ?? false,

@@ -13,6 +13,7 @@ import type {
   ConfirmAnswer,
   ConfirmRequest,
   HealthResult,
+  ProbeRequest,
 } from '../agent/protocol.js';
 import type { Plan } from '../change/types.js';
 import { managedTables } from '../config/load.js';
@@ -79,6 +80,40 @@ export class RolloutService {
     const checks = healthChecksOf(config, host);
     if (!address || checks.length === 0) return [];
     return runHealthChecks(checks, address, { retries: 2, intervalMs: 300 });
+  }
+
+  /**
+   * Asks a peer's agent to probe `host`: a host sharing a service with it whose agent reported in the last 25 s and
+   * has no job of its own in progress. No peer (a single-host service, agents down) is not a failure: the note says
+   * the peer vantage point was missing.
+   */
+  async peerProbe(host: string): Promise<{ results: HealthResult[]; note: string }> {
+    const config = this.deps.config.current();
+    const h = hostConfig(config, host);
+    const address = probeAddress(h);
+    const checks = healthChecksOf(config, host);
+    if (!address || checks.length === 0) return { results: [], note: '' };
+    const peers = [...new Set(config.services.filter((s) => s.hosts.includes(host)).flatMap((s) => s.hosts))].filter(
+      (p) => p !== host,
+    );
+    const now = this.deps.now().getTime();
+    for (const peer of peers) {
+      const r = await this.deps.store.getHostReport(peer);
+      if (!r || (r.report as AgentReport).state !== 'idle' || now - Date.parse(r.at) > 25_000) continue;
+      const timeoutMs = Math.max(...checks.map((c) => c.timeoutMs)) * 3 + 3000;
+      const results = await this.deps.probes.ask(peer, { target: host, address, checks }, timeoutMs);
+      if (!results) return { results: [], note: `peer ${peer} did not answer its probe in time` };
+      return {
+        results: results.map((x) => ({ ...x, check: `from ${peer}: ${x.check}` })),
+        note: `probed from ${peer} too`,
+      };
+    }
+    return { results: [], note: 'no peer agent available to probe from' };
+  }
+
+  /** A peer agent's probe results. */
+  answerProbe(peer: string, id: string, results: HealthResult[]): { accepted: boolean } {
+    return { accepted: this.deps.probes.answer(peer, id, results) };
   }
 
   /** Why `host` must wait (another backend of its services is not healthy), or undefined when it may go. */
@@ -148,7 +183,13 @@ export class RolloutService {
   }
 
   /** The host's next job when it is its turn; records why it waits otherwise. */
-  async next(actor: Actor, host: string): Promise<{ job: AgentJob | null; waiting?: string }> {
+  async next(actor: Actor, host: string): Promise<{ job: AgentJob | null; waiting?: string; probes?: ProbeRequest[] }> {
+    const probes = this.deps.probes.take(host);
+    const answer = await this.nextJob(actor, host);
+    return probes.length > 0 ? { ...answer, probes } : answer;
+  }
+
+  private async nextJob(actor: Actor, host: string): Promise<{ job: AgentJob | null; waiting?: string }> {
     const config = this.deps.config.current();
     hostConfig(config, host);
     const store = this.deps.store;
@@ -246,14 +287,21 @@ export class RolloutService {
     if (job.state === 'done') return { confirmed: true, remote: [], reason: 'already confirmed' };
     if (job.state !== 'taken') return { confirmed: false, remote: [], reason: `job ${jobId} is ${job.state}` };
     const localBad = req.local.filter((r) => !r.ok);
-    const remote = localBad.length > 0 ? [] : await this.probe(host);
+    let remote: HealthResult[] = [];
+    let peerNote = '';
+    if (localBad.length === 0) {
+      // Two vantage points at once: the server's own probe and a peer's (another backend of the same services).
+      const [own, peer] = await Promise.all([this.probe(host), this.peerProbe(host)]);
+      remote = [...own, ...peer.results];
+      peerNote = peer.note;
+    }
     const remoteBad = remote.filter((r) => !r.ok);
     const confirmed = localBad.length === 0 && remoteBad.length === 0;
     const reason = confirmed
-      ? `local and remote health checks pass (${remote.length} remote)`
+      ? `local and remote health checks pass (${remote.length} remote${peerNote ? `; ${peerNote}` : ''})`
       : localBad.length > 0
         ? `local health checks failed: ${localBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`
-        : `the server cannot reach ${host}'s services through its firewall: ${remoteBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`;
+        : `${host}'s services cannot be reached through its firewall: ${remoteBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`;
     await this.deps.store.write(actor, async (w) => {
       const current = (await w.getJob(job.id)) as ApplyJob;
       if (current.state !== 'taken') return;

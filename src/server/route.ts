@@ -9,6 +9,7 @@ import type { RampartConfig } from '../config/types.js';
 import type { Actor, Role, Store, TokenRecord } from '../store/types.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Planner } from './planner.js';
+import type { ProbeBoard } from './probe-board.js';
 
 export type Access = Role | 'public';
 
@@ -19,6 +20,7 @@ export interface ServerDeps {
   readonly now: () => Date;
   readonly metrics: ServerMetrics;
   readonly planner: Planner;
+  readonly probes: ProbeBoard;
 }
 
 export interface ConfigHolder {

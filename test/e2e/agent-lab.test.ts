@@ -111,6 +111,9 @@ describe.skipIf(skip !== undefined)(
       const i2 = v.events.findIndex((e) => e.host === 'web2' && e.kind === 'handed-out');
       expect(i1).toBeLessThan(i2);
       for (const h of ['web1', 'web2'] as const) expect(await nft(h)).toContain('8443');
+    // two vantage points confirmed each host: the server and the other web server's agent
+    expect(v.events.find((e) => e.host === 'web1' && e.kind === 'confirmed')?.detail).toMatch(/probed from web2 too/);
+    expect(v.events.find((e) => e.host === 'web2' && e.kind === 'confirmed')?.detail).toMatch(/probed from web1 too/);
       expect(await lab.backendStatus()).toMatchObject({ web1: 'UP', web2: 'UP' });
       expect(watch.stdout).toMatch(/\[1\/2 web1\]\s+committed/);
     }, 120_000);
@@ -166,7 +169,9 @@ describe.skipIf(skip !== undefined)(
       expect(v.flags.join('\n')).toMatch(/BLOCK OVERRIDDEN/);
       const applied = v.events.find((e) => e.host === 'web1' && e.kind === 'applied') as Event;
       const rolled = v.events.find((e) => e.host === 'web1' && e.kind === 'rolled-back') as Event;
-      expect(v.events.some((e) => e.kind === 'remote-health-failed')).toBe(true);
+      const failed = v.events.find((e) => e.kind === 'remote-health-failed');
+    expect(failed?.detail).toMatch(/http 10\.88\.0\.11:80\/healthz/);
+    expect(failed?.detail).toMatch(/from web2: http 10\.88\.0\.11:80\/healthz/);
       const t0 = Date.parse(applied.sourceAt ?? applied.at);
       const rollbackMs = Date.parse(rolled.sourceAt ?? rolled.at) - t0;
       // service on web1 is back: HAProxy sees it UP again

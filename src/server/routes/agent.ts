@@ -48,6 +48,17 @@ export const agentRoutes = [
   }),
   defineRoute({
     method: 'POST',
+    path: '/agent/probes/:id',
+    access: 'agent',
+    tag: 'agent',
+    summary: "A peer probe's results (the server asked this agent, in /agent/next, to probe another host)",
+    params: z.object({ id: z.string().regex(/^[0-9a-f]{12}$/, '12 hex digits') }),
+    body: z.object({ results: z.array(health).max(100) }).strict(),
+    handler: async ({ deps, actor, params, body }) =>
+      new RolloutService(deps).answerProbe(actor.name, params.id, body.results),
+  }),
+  defineRoute({
+    method: 'POST',
     path: '/agent/report',
     access: 'agent',
     tag: 'agent',
