@@ -116,20 +116,25 @@ export async function savePending(dir: string, p: PendingApply): Promise<void> {
   await writeDurable(dir, PENDING_FILE, `${JSON.stringify(p, null, 2)}\n`);
 }
 
+/** The parsed JSON of a state file, or undefined when there is none; unparseable JSON is a corrupt file. */
+async function readJsonIfExists(path: string): Promise<unknown> {
+  const text = await readIfExists(path);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw corrupt(path, `not JSON: ${(e as Error).message}`);
+  }
+}
+
 /**
  * The pending apply left on disk, or undefined when there is none. A file that cannot be understood is a
  * UserError naming it (the agent must not guess what to restore).
  */
 export async function loadPending(dir: string): Promise<PendingApply | undefined> {
   const path = join(dir, PENDING_FILE);
-  const text = await readIfExists(path);
-  if (text === undefined) return undefined;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw corrupt(path, `not JSON: ${(e as Error).message}`);
-  }
+  const doc = await readJsonIfExists(path);
+  if (doc === undefined) return undefined;
   if (!isObj(doc)) throw corrupt(path, 'not a JSON object');
   for (const k of ['jobId', 'changeId'] as const) {
     if (typeof doc[k] !== 'number' || !Number.isInteger(doc[k])) throw corrupt(path, `${k} is not an integer`);
@@ -165,14 +170,8 @@ export async function saveLastApplied(dir: string, jobId: number): Promise<void>
 /** The last committed job id, or undefined when none was committed yet. */
 export async function loadLastApplied(dir: string): Promise<number | undefined> {
   const path = join(dir, LAST_APPLIED_FILE);
-  const text = await readIfExists(path);
-  if (text === undefined) return undefined;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw corrupt(path, `not JSON: ${(e as Error).message}`);
-  }
+  const doc = await readJsonIfExists(path);
+  if (doc === undefined) return undefined;
   if (!isObj(doc) || typeof doc.jobId !== 'number' || !Number.isInteger(doc.jobId)) {
     throw corrupt(path, 'jobId is not an integer');
   }
