@@ -43,6 +43,7 @@ const change = (over: Partial<ChangeRecord> = {}): ChangeRecord => ({
   updatedAt: '2025-06-01T10:00:01.000Z',
   override: null,
   emergency: null,
+  rollbackOf: null,
   ...over,
 });
 
@@ -116,7 +117,7 @@ describe('change state transitions', () => {
     'applying->applied',
     'applying->rolled-back',
     'applying->failed',
-    'applied->applying',
+    'applied->rolled-back',
   ]);
   const pairs = CHANGE_STATES.flatMap((from) => CHANGE_STATES.map((to) => [from, to] as const));
 

@@ -24,8 +24,9 @@ import {
  * rolled-back | failed):
  * - planned -> planned: re-plan (the change or a host's desired state moved on; the old plan turns stale);
  * - approved -> planned: re-plan after approval; the approvals are voided with the old plan;
- * - applied -> applying: rolling an applied change back goes through the same safe apply path (issue 6: snapshot,
- *   confirm, restore on timeout); the outcome is then rolled-back (or failed).
+ * - applied -> rolled-back: an applied change is rolled back by a new change (`rampart change rollback`) that
+ *   proposes each host's previous desired ruleset and goes through the same plan, review and safe apply; when it
+ *   is applied, the original becomes rolled-back.
  * rejected, rolled-back and failed are final: a new attempt is a new change.
  */
 export const TRANSITIONS: Readonly<Record<ChangeState, readonly ChangeState[]>> = {
@@ -34,7 +35,7 @@ export const TRANSITIONS: Readonly<Record<ChangeState, readonly ChangeState[]>> 
   approved: ['applying', 'planned'],
   rejected: [],
   applying: ['applied', 'rolled-back', 'failed'],
-  applied: ['applying'],
+  applied: ['rolled-back'],
   'rolled-back': [],
   failed: [],
 };

@@ -21,6 +21,7 @@ import type {
   ApplyJob,
   ChangeRecord,
   ChangeTarget,
+  DesiredState,
   JobEvent,
   PlanRecord,
   ReviewRecord,
@@ -40,6 +41,8 @@ export interface ProposeInput {
   readonly file?: string;
   readonly reason: string;
   readonly ticket?: string;
+  /** Set when the change rolls back an applied one (`rollback`). */
+  readonly rollbackOf?: number;
 }
 
 export interface ChangeView {
@@ -186,6 +189,7 @@ export class ChangeService {
     const flags: string[] = [];
     if (change.override) flags.push(`BLOCK OVERRIDDEN by ${change.override.by}: ${change.override.reason}`);
     if (change.emergency) flags.push(`EMERGENCY apply by ${change.emergency.by}: ${change.emergency.reason}`);
+    if (change.rollbackOf !== null) flags.push(`ROLLBACK of change ${change.rollbackOf}`);
     const stale = plan ? plan.stale || (await staleReason(this.store, change, plan)) !== undefined : false;
     if (stale && ['proposed', 'planned', 'approved'].includes(change.state)) {
       flags.push('PLAN STALE: re-plan before review or apply');
@@ -215,6 +219,7 @@ export class ChangeService {
           ruleset: input.ruleset,
           createdAt: at,
           updatedAt: at,
+          ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
         });
         await w.audit({ action: 'change.propose', target: `change:${proposed.id}`, after: changeSummary(proposed) });
         return this.storePlan(w, proposed, computed, at);
@@ -250,6 +255,64 @@ export class ChangeService {
       },
     });
     return c.id;
+  }
+
+  /**
+   * Rolls back an applied change: proposes each host's previous desired ruleset as a new change, linked to the
+   * original, which then goes through the same plan, review and safe apply (snapshot, confirm, restore). One change
+   * when every host goes back to the same ruleset, else one per host. The original becomes rolled-back when its
+   * last host has been moved off it.
+   */
+  async rollback(actor: Actor, id: number, reason: string): Promise<ChangeView[]> {
+    const c = await mustChange(this.store, id);
+    if (c.state !== 'applied') {
+      throw new UserError(
+        'RAMPART_ERR_STATE',
+        `change ${id} is ${c.state}; only an applied change can be rolled back`,
+        {
+          changeId: id,
+          state: c.state,
+        },
+      );
+    }
+    const previous = new Map<string, DesiredState>();
+    for (const host of c.hosts) {
+      const d = await this.store.getDesired(host);
+      if (!d || d.changeId !== id) {
+        throw new UserError(
+          'RAMPART_ERR_STATE',
+          `${host}'s desired ruleset is no longer change ${id}'s (now ${d?.changeId ? `change ${d.changeId}` : 'set by hand'}): roll the later change back first, or propose the ruleset you want`,
+        );
+      }
+      const prev = await this.store.getDesiredRevision(host, d.revision - 1);
+      if (!prev) {
+        throw new UserError(
+          'RAMPART_ERR_STATE',
+          `change ${id} gave ${host} its first managed ruleset: there is no earlier one to roll back to; propose the ruleset you want instead`,
+        );
+      }
+      previous.set(host, prev);
+    }
+    const texts = new Set([...previous.values()].map((p) => `${p.format}\u0000${p.ruleset}`));
+    const groups: { target: ChangeTarget; prev: DesiredState }[] =
+      texts.size === 1
+        ? [{ target: c.target, prev: previous.get(c.hosts[0] as string) as DesiredState }]
+        : [...previous].map(([host, prev]) => ({ target: { kind: 'host' as const, name: host }, prev }));
+    const views: ChangeView[] = [];
+    for (const g of groups) {
+      views.push(
+        await this.propose(actor, {
+          target: g.target,
+          ruleset: g.prev.ruleset,
+          format: g.prev.format,
+          file: `rollback-of-change-${id}`,
+          reason: `rollback of change ${id}: ${reason}`,
+          ...(c.ticket ? { ticket: c.ticket } : {}),
+          rollbackOf: id,
+        }),
+      );
+    }
+    return views;
   }
 
   /** Recomputes the plan when the change or a host moved on; a current plan is kept (approvals stay valid). */

@@ -51,6 +51,7 @@ export async function completeJob(
     assertTransition(change.state, 'applied', change.id);
     await w.updateChange(change.id, change.version, { state: 'applied', updatedAt: at });
     after.change = 'applied';
+    if (change.rollbackOf !== null) await settleRolledBack(w, change.rollbackOf, change.id, at);
   }
   await w.audit({ action: 'job.done', target: `change:${change.id}`, before: { job: job.state }, after });
   return updated;
@@ -95,4 +96,18 @@ export async function failJob(
     after: { job: job.id, host: job.host, change: state, cancelled, detail, source },
   });
   return updated;
+}
+
+/** The original of a rollback becomes rolled-back once none of its hosts still has its ruleset as desired. */
+async function settleRolledBack(w: StoreWriter, originalId: number, byChange: number, at: string): Promise<void> {
+  const original = await w.getChange(originalId);
+  if (original?.state !== 'applied') return;
+  for (const h of original.hosts) if ((await w.getDesired(h))?.changeId === originalId) return;
+  const next = await w.updateChange(originalId, original.version, { state: 'rolled-back', updatedAt: at });
+  await w.audit({
+    action: 'change.rolled-back',
+    target: `change:${originalId}`,
+    before: { state: original.state },
+    after: { state: next.state, by: `change:${byChange}` },
+  });
 }

@@ -152,9 +152,22 @@ function agentTimeline(kind: Dialect): Migration {
   };
 }
 
+/** Issue 6: a rollback is a change that names the applied change it rolls back. */
+function rollbackLink(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('changes').addColumn('rollback_of', 'integer').execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
-  return { '0001-initial': initial(kind), '0002-agent-timeline': agentTimeline(kind) };
+  return {
+    '0001-initial': initial(kind),
+    '0002-agent-timeline': agentTimeline(kind),
+    '0003-rollback-link': rollbackLink(),
+  };
 }
 
 /** Applies every migration not yet applied; throws when one fails (the database is left at the last good one). */

@@ -55,6 +55,7 @@ export interface ChangesTable {
   updated_at: string;
   override_json: string | null;
   emergency_json: string | null;
+  rollback_of: number | null;
 }
 
 export interface PlansTable {

@@ -17,6 +17,7 @@ import type {
   AuditLogTable,
   ChangesTable,
   DB,
+  DesiredTable,
   Dialect,
   JobEventsTable,
   JobsTable,
@@ -86,6 +87,7 @@ function changeRecord(r: Selectable<ChangesTable>): ChangeRecord {
     updatedAt: r.updated_at,
     override: parseJson<ChangeRecord['override']>(r.override_json),
     emergency: parseJson<ChangeRecord['emergency']>(r.emergency_json),
+    rollbackOf: r.rollback_of ?? null,
   };
 }
 
@@ -113,6 +115,17 @@ function reviewRecord(r: Selectable<ReviewsTable>): ReviewRecord {
     comment: r.comment,
     at: r.at,
     voidedAt: r.voided_at,
+  };
+}
+
+function desiredRecord(r: Selectable<DesiredTable>): DesiredState {
+  return {
+    host: r.host,
+    revision: r.revision,
+    format: r.format as RulesetFormat,
+    ruleset: r.ruleset,
+    changeId: r.change_id,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -236,16 +249,17 @@ class SqlReader implements StoreReader {
       .orderBy('revision', 'desc')
       .limit(1)
       .executeTakeFirst();
-    return (
-      r && {
-        host: r.host,
-        revision: r.revision,
-        format: r.format as RulesetFormat,
-        ruleset: r.ruleset,
-        changeId: r.change_id,
-        updatedAt: r.updated_at,
-      }
-    );
+    return r && desiredRecord(r);
+  }
+
+  async getDesiredRevision(host: string, revision: number): Promise<DesiredState | undefined> {
+    const r = await this.db
+      .selectFrom('desired')
+      .selectAll()
+      .where('host', '=', host)
+      .where('revision', '=', revision)
+      .executeTakeFirst();
+    return r && desiredRecord(r);
   }
 
   /** In queue order: by change, then rollout step. */
@@ -339,7 +353,9 @@ class SqlWriter extends SqlReader implements StoreWriter {
   }
 
   async insertChange(
-    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency'>,
+    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf'> & {
+      readonly rollbackOf?: number | null;
+    },
   ): Promise<ChangeRecord> {
     const r = await this.db
       .insertInto('changes')
@@ -358,6 +374,7 @@ class SqlWriter extends SqlReader implements StoreWriter {
         updated_at: c.updatedAt,
         override_json: null,
         emergency_json: null,
+        rollback_of: c.rollbackOf ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();

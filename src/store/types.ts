@@ -112,6 +112,8 @@ export interface ChangeRecord {
   readonly override: { readonly by: string; readonly reason: string; readonly at: string } | null;
   /** Set when applied inside a freeze window as an emergency change. */
   readonly emergency: { readonly by: string; readonly reason: string; readonly at: string } | null;
+  /** The applied change this one rolls back (its hosts' previous desired rulesets), if it is a rollback. */
+  readonly rollbackOf: number | null;
 }
 
 export interface PlanRecord {
@@ -223,6 +225,8 @@ export interface StoreReader {
   getPlan(id: number): Promise<PlanRecord | undefined>;
   listReviews(changeId: number): Promise<ReviewRecord[]>;
   getDesired(host: string): Promise<DesiredState | undefined>;
+  /** One revision of a host's desired ruleset (every revision is kept). */
+  getDesiredRevision(host: string, revision: number): Promise<DesiredState | undefined>;
   listJobs(filter?: {
     readonly changeId?: number | undefined;
     readonly host?: string | undefined;
@@ -241,7 +245,11 @@ export interface StoreReader {
 export interface StoreWriter extends StoreReader {
   insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord>;
   revokeToken(id: string, at: string): Promise<TokenRecord | undefined>;
-  insertChange(c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency'>): Promise<ChangeRecord>;
+  insertChange(
+    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf'> & {
+      readonly rollbackOf?: number | null;
+    },
+  ): Promise<ChangeRecord>;
   /** Fails with a conflict error when the change's version is no longer `expectedVersion`. Bumps the version. */
   updateChange(
     id: number,

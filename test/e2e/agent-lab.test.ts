@@ -111,11 +111,31 @@ describe.skipIf(skip !== undefined)(
       const i2 = v.events.findIndex((e) => e.host === 'web2' && e.kind === 'handed-out');
       expect(i1).toBeLessThan(i2);
       for (const h of ['web1', 'web2'] as const) expect(await nft(h)).toContain('8443');
-    // two vantage points confirmed each host: the server and the other web server's agent
-    expect(v.events.find((e) => e.host === 'web1' && e.kind === 'confirmed')?.detail).toMatch(/probed from web2 too/);
-    expect(v.events.find((e) => e.host === 'web2' && e.kind === 'confirmed')?.detail).toMatch(/probed from web1 too/);
+      // two vantage points confirmed each host: the server and the other web server's agent
+      expect(v.events.find((e) => e.host === 'web1' && e.kind === 'confirmed')?.detail).toMatch(/probed from web2 too/);
+      expect(v.events.find((e) => e.host === 'web2' && e.kind === 'confirmed')?.detail).toMatch(/probed from web1 too/);
       expect(await lab.backendStatus()).toMatchObject({ web1: 'UP', web2: 'UP' });
       expect(watch.stdout).toMatch(/\[1\/2 web1\]\s+committed/);
+
+      // Rolling it back is a change too, through the same review and safe path; then 8443 is closed again.
+      const rb = await r.cli(
+        'alice',
+        'change',
+        'rollback',
+        String(v.change.id),
+        '--reason',
+        'the API launch moved',
+        '--json',
+      );
+      expect(rb.code, rb.stderr).toBe(0);
+      const rid = String((JSON.parse(rb.stdout) as { changes: View[] }).changes[0]?.change.id);
+      expect((await r.cli('bob', 'change', 'approve', rid)).code).toBe(0);
+      const back = await r.cli('alice', 'change', 'apply', rid, '--watch');
+      expect(back.code, back.stdout + back.stderr).toBe(0);
+      for (const h of ['web1', 'web2'] as const) expect(await nft(h)).not.toContain('8443');
+      expect((await view(v.change.id)).change.state).toBe('rolled-back');
+      const reopen = await rollout(open, ['--group', 'web'], 'open tcp/8443 again');
+      expect(reopen.watch.code).toBe(0);
     }, 120_000);
 
     it('2. blocks the founding change at plan', async () => {
@@ -170,8 +190,8 @@ describe.skipIf(skip !== undefined)(
       const applied = v.events.find((e) => e.host === 'web1' && e.kind === 'applied') as Event;
       const rolled = v.events.find((e) => e.host === 'web1' && e.kind === 'rolled-back') as Event;
       const failed = v.events.find((e) => e.kind === 'remote-health-failed');
-    expect(failed?.detail).toMatch(/http 10\.88\.0\.11:80\/healthz/);
-    expect(failed?.detail).toMatch(/from web2: http 10\.88\.0\.11:80\/healthz/);
+      expect(failed?.detail).toMatch(/http 10\.88\.0\.11:80\/healthz/);
+      expect(failed?.detail).toMatch(/from web2: http 10\.88\.0\.11:80\/healthz/);
       const t0 = Date.parse(applied.sourceAt ?? applied.at);
       const rollbackMs = Date.parse(rolled.sourceAt ?? rolled.at) - t0;
       // service on web1 is back: HAProxy sees it UP again

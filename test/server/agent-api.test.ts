@@ -117,6 +117,36 @@ describe('agent protocol', () => {
     expect(log.at(-1)).toMatchObject({ action: 'job.rolled-back', actor: 'web2', role: 'agent' });
   });
 
+  it('rolls an applied change back through a linked change that goes through review and the agents again', async () => {
+    // the first test applied FIXED to both hosts; apply WITH_8443 on top, then roll it back
+    const id = await approvedGroupChange(WITH_8443, 'open 8443, to be rolled back');
+    for (const token of [web2, h.tokens.web1]) {
+      const job = (await as(token, 'GET', '/agent/next')).body.job;
+      expect((await as(token, 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);
+    }
+    expect((await h.call('vic', 'GET', `/changes/${id}`)).body.change.state).toBe('applied');
+    const refused = await h.call('alice', 'POST', `/changes/${id - 1}/rollback`, { reason: 'not applied' });
+    expect(refused.body.code).toBe('RAMPART_ERR_STATE');
+    const rb = await h.call('alice', 'POST', `/changes/${id}/rollback`, { reason: 'the API launch moved' });
+    expect(rb.status).toBe(201);
+    expect(rb.body.changes).toHaveLength(1);
+    const r = rb.body.changes[0];
+    expect(r.change).toMatchObject({ rollbackOf: id, ruleset: FIXED, target: { kind: 'group', name: 'web' } });
+    expect(r.flags).toContain(`ROLLBACK of change ${id}`);
+    expect(r.change.reason).toBe(`rollback of change ${id}: the API launch moved`);
+    // same path as any change: review, then the agents one host at a time
+    await h.call('bob', 'POST', `/changes/${r.change.id}/approve`, {});
+    await h.call('alice', 'POST', `/changes/${r.change.id}/apply`, {});
+    for (const token of [web2, h.tokens.web1]) {
+      const job = (await as(token, 'GET', '/agent/next')).body.job;
+      expect(job.ruleset).toBe(FIXED);
+      await as(token, 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] });
+    }
+    expect((await h.call('vic', 'GET', `/changes/${r.change.id}`)).body.change.state).toBe('applied');
+    expect((await h.call('vic', 'GET', `/changes/${id}`)).body.change.state).toBe('rolled-back');
+    expect((await h.call('vic', 'GET', '/hosts/web1/desired')).body.changeId).toBe(r.change.id);
+  });
+
   it('lets an agent token speak only for its own host', async () => {
     const id = await approvedGroupChange(WITH_8443, 'again');
     const j2 = (await as(web2, 'GET', '/agent/next')).body.job;

@@ -128,15 +128,15 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(2);
+      expect(await first.schemaVersion()).toBe(3);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(2);
+      expect(await again.schemaVersion()).toBe(3);
       const applied = await env.raw('select name from kysely_migration order by name');
-      expect(applied.map((r) => r.name)).toEqual(['0001-initial', '0002-agent-timeline']);
+      expect(applied.map((r) => r.name)).toEqual(['0001-initial', '0002-agent-timeline', '0003-rollback-link']);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');
       expect(head.map((r) => Number(r.last_seq))).toEqual([1]);

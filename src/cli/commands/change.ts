@@ -231,6 +231,31 @@ export function registerChange(program: Command): void {
       }),
     );
 
+  addClientOptions(
+    change
+      .command('rollback')
+      .description("roll an applied change back: proposes each host's previous desired ruleset as a new change")
+      .argument('<id>'),
+  )
+    .requiredOption('--reason <text>', 'why it is rolled back')
+    .option('--json', 'print the new change(s) as JSON')
+    .action(async (id: string, o: ClientCliOptions & Json & { reason: string }) =>
+      run(Boolean(o.json), async () => {
+        const { changes } = await clientFrom(o).request<{ changes: ChangeView[] }>(
+          'POST',
+          `/changes/${parseId(id)}/rollback`,
+          {
+            reason: o.reason,
+          },
+        );
+        if (o.json) return printJson({ changes });
+        for (const v of changes) show(v, o);
+        process.stdout.write(
+          `\nreview and apply ${changes.length === 1 ? 'it' : 'them'} like any change: rampart change approve ${changes.map((v) => v.change.id).join(' / ')}\n`,
+        );
+      }),
+    );
+
   addClientOptions(change.command('watch').description('follow a rollout host by host until it ends').argument('<id>'))
     .option('--json', 'print the final change as JSON')
     .action(async (id: string, o: ClientCliOptions & Json) =>

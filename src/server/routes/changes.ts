@@ -176,6 +176,19 @@ export const changeRoutes = [
   }),
   defineRoute({
     method: 'POST',
+    path: '/changes/:id/rollback',
+    access: 'operator',
+    tag: 'changes',
+    status: 201,
+    summary: "Roll an applied change back: proposes each host's previous desired ruleset as a new, linked change",
+    params: idParam,
+    body: z.object({ reason }).strict(),
+    handler: async ({ deps, actor, params, body }) => ({
+      changes: await new ChangeService(deps).rollback(actor, params.id, body.reason),
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
     path: '/changes/:id/apply',
     access: 'operator',
     tag: 'changes',
