@@ -85,7 +85,8 @@ export async function failJob(
     }
   }
   let state = change.state;
-  if (change.state === 'applying') {
+  // An applied change rolls back too when a host undid it after its confirmation was lost.
+  if (change.state === 'applying' || (change.state === 'applied' && changeState === 'rolled-back')) {
     assertTransition(change.state, changeState, change.id);
     state = (await w.updateChange(change.id, change.version, { state: changeState, updatedAt: at })).state;
   }

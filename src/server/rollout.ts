@@ -269,14 +269,28 @@ export class RolloutService {
       if (end && (current.state === 'taken' || current.state === 'queued')) {
         await failJob(w, current, this.at(), end, 'agent', `${ev.kind}: ${ev.detail}`);
       } else if (end && current.state === 'done') {
-        // The agent rolled back after the server had confirmed (the answer never reached it): say so loudly.
-        await this.event(
-          w,
-          current,
-          'server',
-          'attention',
-          `${host} rolled back after its job was confirmed; its live ruleset differs from the desired one (see drift)`,
-        );
+        // The agent rolled back after the server had confirmed (the answer never reached it before the deadline):
+        // the host runs its previous ruleset, so that becomes its desired state again and the change is rolled back.
+        const at = this.at();
+        const d = await w.getDesired(host);
+        let note = `${host} rolled back after its job was confirmed (the confirmation did not reach it in time)`;
+        if (d?.changeId === job.changeId) {
+          const prev = await w.getDesiredRevision(host, d.revision - 1);
+          if (prev) {
+            const back = await w.setDesired({
+              host,
+              format: prev.format,
+              ruleset: prev.ruleset,
+              changeId: prev.changeId,
+              updatedAt: at,
+            });
+            note += `; its desired ruleset is revision ${prev.revision}'s again (now revision ${back.revision})`;
+          } else {
+            note += '; it had no managed ruleset before, so its desired state stays and drift shows the difference';
+          }
+        }
+        await this.event(w, current, 'server', 'attention', note);
+        await failJob(w, current, at, 'rolled-back', 'agent', note);
       }
     });
     return { recorded: true };

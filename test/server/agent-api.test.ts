@@ -147,6 +147,33 @@ describe('agent protocol', () => {
     expect((await h.call('vic', 'GET', '/hosts/web1/desired')).body.changeId).toBe(r.change.id);
   });
 
+  it('takes an agent at its word when it rolled back after a confirmation it never received', async () => {
+    const before = (await h.call('vic', 'GET', '/hosts/web2/desired')).body;
+    const id = (
+      await h.call('alice', 'POST', '/changes', {
+        target: { host: 'web2' },
+        ruleset: WITH_8443,
+        reason: 'lost confirmation',
+      })
+    ).body.change.id as number;
+    await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    await h.call('alice', 'POST', `/changes/${id}/apply`, {});
+    const job = (await as(web2, 'GET', '/agent/next')).body.job;
+    expect((await as(web2, 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);
+    expect((await h.call('vic', 'GET', `/changes/${id}`)).body.change.state).toBe('applied');
+    // the answer never reached the agent: it rolled back at its deadline and says so when it can
+    await event(web2, job.id, 'confirm-timeout', 'no confirmation from the server within 10 s');
+    await event(web2, job.id, 'rolled-back', 'snapshot restored: no confirmation before the deadline');
+    const v = (await h.call('vic', 'GET', `/changes/${id}`)).body;
+    expect(v.change.state).toBe('rolled-back');
+    expect(v.events.find((e: { kind: string }) => e.kind === 'attention').detail).toMatch(
+      /desired ruleset is revision \d+'s again/,
+    );
+    const after = (await h.call('vic', 'GET', '/hosts/web2/desired')).body;
+    expect(after.ruleset).toBe(before.ruleset);
+    expect(after.revision).toBe(before.revision + 2);
+  });
+
   it('lets an agent token speak only for its own host', async () => {
     const id = await approvedGroupChange(WITH_8443, 'again');
     const j2 = (await as(web2, 'GET', '/agent/next')).body.job;
