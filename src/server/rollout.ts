@@ -144,7 +144,7 @@ export class RolloutService {
     detail: string,
     sourceAt: string | null = null,
   ) {
-    return w.insertJobEvent({
+    const e = await w.insertJobEvent({
       jobId: job.id,
       changeId: job.changeId,
       host: job.host,
@@ -154,6 +154,13 @@ export class RolloutService {
       kind,
       detail,
     });
+    // Every step of a rollout is in the audit trail too, not only on the change's timeline.
+    await w.audit({
+      action: `${source === 'agent' ? 'agent' : 'rollout'}.${kind}`,
+      target: `change:${job.changeId}`,
+      after: { job: job.id, host: job.host, step: job.step, detail, ...(sourceAt ? { agentAt: sourceAt } : {}) },
+    });
+    return e;
   }
 
   private agentJob(config: RampartConfig, job: ApplyJob, change: ChangeRecord, planStale: boolean): AgentJob {

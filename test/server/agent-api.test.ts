@@ -113,8 +113,17 @@ describe('agent protocol', () => {
       'web1 cancelled',
     ]);
     expect((await h.call('web1', 'GET', '/agent/next')).body.job).toBeNull();
-    const log = (await h.call('admin', 'GET', '/audit-log')).body.entries;
+    const log = (await h.call('admin', 'GET', '/audit-log')).body.entries as {
+      action: string;
+      actor: string;
+      role: string;
+    }[];
     expect(log.at(-1)).toMatchObject({ action: 'job.rolled-back', actor: 'web2', role: 'agent' });
+    // every step is in the audit trail, not only on the timeline
+    const steps = log.filter((e) => e.actor === 'web2').map((e) => e.action);
+    expect(steps).toEqual(
+      expect.arrayContaining(['rollout.handed-out', 'agent.applied', 'agent.health-failed', 'agent.rolled-back']),
+    );
   });
 
   it('rolls an applied change back through a linked change that goes through review and the agents again', async () => {
