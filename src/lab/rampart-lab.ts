@@ -17,17 +17,23 @@ export const SERVER_PORT = 8470;
 export const SERVER_URL = `http://${SHOP_ADDRESSES.srv}:${SERVER_PORT}`;
 
 /** The site as the founding postmortem's team would declare it after the outage. */
-export function labConfig(opts: { confirmTimeoutSeconds?: number } = {}): string {
+export interface LabConfigOptions {
+  readonly confirmTimeoutSeconds?: number;
+  /** The firewall each web server's agent manages (default nftables for both). */
+  readonly firewalls?: Partial<Record<'web1' | 'web2', 'nftables' | 'iptables'>>;
+}
+
+export function labConfig(opts: LabConfigOptions = {}): string {
   return `# The shop lab (src/lab/shop-lab.ts): two web servers behind HAProxy, managed by Rampart agents.
 site: shop-lab
 hosts:
   - name: web1
     addresses: [${SHOP_ADDRESSES.web1}]
-    firewall: nftables
+    firewall: ${opts.firewalls?.web1 ?? 'nftables'}
     group: web
   - name: web2
     addresses: [${SHOP_ADDRESSES.web2}]
-    firewall: nftables
+    firewall: ${opts.firewalls?.web2 ?? 'nftables'}
     group: web
 services:
   - name: shop
@@ -57,6 +63,19 @@ export const BASELINE_RULESET = `table inet filter {
 \t\ttype filter hook output priority filter; policy accept;
 \t}
 }
+`;
+
+/** The same baseline for an iptables host (iptables-save of the filter table). */
+export const BASELINE_IPTABLES = `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -s ${SHOP_ADDRESSES.srv}/32 -p tcp -m tcp --dport 22 -m comment --comment "ssh from the admin network" -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 80 -m comment --comment "the shop" -j ACCEPT
+COMMIT
 `;
 
 export const PEOPLE = { admin: 'admin', alice: 'operator', bob: 'approver' } as const satisfies Record<string, Role>;
@@ -89,7 +108,7 @@ function until(what: string, ms: number, check: () => Promise<boolean>): Promise
 export async function startRampart(
   lab: ShopLab,
   main: string,
-  opts: { confirmTimeoutSeconds?: number; pollMs?: number } = {},
+  opts: LabConfigOptions & { pollMs?: number } = {},
 ): Promise<RampartLab> {
   const dataDir = join(lab.paths.dir, 'rampart-data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
