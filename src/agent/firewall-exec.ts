@@ -20,6 +20,7 @@ import { ParseError, UserError } from '../errors.js';
 import type { InputFormat } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { convertNftJson, locateJsonError } from '../firewall/parsers/nft-json.js';
+import { topLevelStatements } from '../firewall/parsers/nft-text.js';
 import { ExecError, type Executor } from '../lab/executor.js';
 
 export type FirewallTool = 'nftables' | 'iptables';
@@ -156,116 +157,6 @@ async function listNftTables(exec: Executor): Promise<Set<string>> {
 // ---------------------------------------------------------------------------------------------------------------
 // prepareApply: nft text
 
-interface NftStatement {
-  /** Character range of the statement in the text (without its terminator). */
-  readonly start: number;
-  readonly end: number;
-  /** The first few tokens (words and strings), with positions. */
-  readonly toks: readonly {
-    readonly v: string;
-    readonly quoted: boolean;
-    readonly line: number;
-    readonly col: number;
-  }[];
-}
-
-/**
- * Splits nft text into top-level statements (newline or `;` at brace depth 0, `\` continues a line, `#` comments,
- * `"..."` strings on one line, as nft's lexer and ours in nft-text.ts do). Only the first tokens of each statement
- * are kept: they say which command it is and which table it names.
- */
-function topLevelStatements(src: string): NftStatement[] {
-  const out: NftStatement[] = [];
-  const n = src.length;
-  let i = 0;
-  let line = 1;
-  let lineStart = 0;
-  let depth = 0;
-  let start = -1;
-  let toks: { v: string; quoted: boolean; line: number; col: number }[] = [];
-  let stmtEnd = 0;
-  const finish = (): void => {
-    if (start >= 0) out.push({ start, end: stmtEnd, toks });
-    start = -1;
-    toks = [];
-  };
-  const begin = (at: number): void => {
-    if (start < 0) start = at;
-  };
-  while (i < n) {
-    const c = src.charCodeAt(i);
-    if (c === 10) {
-      if (depth === 0) finish();
-      i++;
-      line++;
-      lineStart = i;
-      continue;
-    }
-    if (c === 32 || c === 9 || c === 13) {
-      i++;
-      continue;
-    }
-    if (c === 35) {
-      while (i < n && src.charCodeAt(i) !== 10) i++;
-      continue;
-    }
-    if (c === 92) {
-      let j = i + 1;
-      while (j < n && (src.charCodeAt(j) === 32 || src.charCodeAt(j) === 9 || src.charCodeAt(j) === 13)) j++;
-      if (j < n && src.charCodeAt(j) === 10) {
-        i = j + 1;
-        line++;
-        lineStart = i;
-        continue;
-      }
-      // A stray backslash: the parser reports it with its position.
-      begin(i);
-      i++;
-      stmtEnd = i;
-      continue;
-    }
-    if (c === 59 && depth === 0) {
-      finish();
-      i++;
-      continue;
-    }
-    begin(i);
-    if (c === 34) {
-      let j = i + 1;
-      while (j < n && src.charCodeAt(j) !== 34 && src.charCodeAt(j) !== 10) j++;
-      if (depth === 0 && toks.length < 8)
-        toks.push({ v: src.slice(i + 1, j), quoted: true, line, col: i - lineStart + 1 });
-      i = j < n && src.charCodeAt(j) === 34 ? j + 1 : j;
-      stmtEnd = i;
-      continue;
-    }
-    if (c === 123 || c === 125) {
-      depth += c === 123 ? 1 : -1;
-      if (depth < 0) depth = 0; // unbalanced: the parser reports it
-      i++;
-      stmtEnd = i;
-      if (depth === 0 && toks.length < 8)
-        toks.push({ v: c === 123 ? '{' : '}', quoted: false, line, col: i - lineStart });
-      continue;
-    }
-    // A word: anything up to whitespace, a brace, `;`, `#` or a quote.
-    let j = i;
-    while (j < n) {
-      const d = src.charCodeAt(j);
-      if (d === 32 || d === 9 || d === 13 || d === 10 || d === 123 || d === 125 || d === 59 || d === 35 || d === 34) {
-        break;
-      }
-      j++;
-    }
-    if (j === i) j = i + 1;
-    if (depth === 0 && toks.length < 8) toks.push({ v: src.slice(i, j), quoted: false, line, col: i - lineStart + 1 });
-    i = j;
-    stmtEnd = i;
-  }
-  finish();
-  return out;
-}
-
 const NFT_COMMANDS = new Set(['add', 'create', 'insert', 'replace', 'delete', 'destroy', 'flush', 'reset', 'rename']);
 const VERBS: Readonly<Record<string, string>> = {
   add: 'defines',
@@ -307,7 +198,7 @@ function checkNftText(text: string, file: string, managed: readonly NftTableName
     managed.some((m) => m.family === family && m.name === name);
   const list = managed.map((m) => `${m.family} ${m.name}`).join(', ') || 'none';
   const blanks: { start: number; end: number }[] = [];
-  for (const st of topLevelStatements(text)) {
+  for (const st of topLevelStatements(text, file)) {
     const [first, ...rest] = st.toks;
     if (!first) continue;
     if (!first.quoted && first.v.startsWith('$')) {

@@ -188,6 +188,55 @@ function lex(src: string, file: string): Tok[] {
   return toks;
 }
 
+/** A top-level statement of nft text: where it is, and its first tokens at brace depth 0. */
+export interface TopLevelStatement {
+  /** Character range of the statement (without its terminator). */
+  readonly start: number;
+  readonly end: number;
+  /** Up to `maxTokens` tokens: words, strings (`quoted`), `$VAR` as written, and `}` closing back to depth 0. */
+  readonly toks: readonly {
+    readonly v: string;
+    readonly quoted: boolean;
+    readonly line: number;
+    readonly col: number;
+  }[];
+}
+
+/**
+ * Splits nft text into top-level statements (newline or `;` at brace depth 0) with this parser's own lexer, for
+ * callers that vet which commands a text runs before parsing it (the agent refuses tables it does not manage).
+ */
+export function topLevelStatements(src: string, file: string, maxTokens = 8): TopLevelStatement[] {
+  const out: TopLevelStatement[] = [];
+  let depth = 0;
+  let cur: { start: number; end: number; toks: TopLevelStatement['toks'][number][] } | undefined;
+  const finish = (): void => {
+    if (cur) out.push(cur);
+    cur = undefined;
+  };
+  for (const t of lex(src, file)) {
+    if (t.k === K.Eof) break;
+    if (depth === 0 && (t.k === K.Nl || (t.k === K.Punct && t.v === ';'))) {
+      finish();
+      continue;
+    }
+    if (t.k === K.Nl) continue;
+    cur ??= { start: t.s, end: t.e, toks: [] };
+    cur.end = t.e;
+    if (t.k === K.Punct && t.v === '{') {
+      depth++;
+      continue;
+    }
+    if (t.k === K.Punct && t.v === '}') depth = Math.max(0, depth - 1);
+    if (depth === 0 && cur.toks.length < maxTokens) {
+      const v = t.k === K.Var ? `$${t.v}` : t.k === K.SetRef ? `@${t.v}` : t.v;
+      cur.toks.push({ v, quoted: t.k === K.Str, line: t.line, col: t.col });
+    }
+  }
+  finish();
+  return out;
+}
+
 function isIpv6Text(w: string): boolean {
   const r = parseAddressRange(w);
   return r !== undefined && r.family === 'ipv6';
