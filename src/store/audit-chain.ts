@@ -32,9 +32,9 @@ export function jsonValue(value: unknown): unknown {
   return value === undefined ? null : (JSON.parse(canonicalJson(value)) as unknown);
 }
 
-/** SHA-256 hex over the canonical JSON of every field except the hash itself. */
-export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
-  const fields = {
+/** The hashed fields of an entry, in their order (what the hash covers and what an export shows first). */
+function entryFields(e: Omit<AuditEntry, 'hash'>) {
+  return {
     seq: e.seq,
     at: e.at,
     actor: e.actor,
@@ -46,7 +46,13 @@ export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
     after: e.after ?? null,
     prevHash: e.prevHash,
   };
-  return createHash('sha256').update(canonicalJson(fields)).digest('hex');
+}
+
+/** SHA-256 hex over the canonical JSON of every field except the hash itself. */
+export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+  return createHash('sha256')
+    .update(canonicalJson(entryFields(e)))
+    .digest('hex');
 }
 
 /** What the store's head row says the newest entry is. */
@@ -141,22 +147,5 @@ export function verifyChain(entries: readonly AuditEntry[], head?: ChainHead): C
 
 /** One JSON object per line, fields in the entry's order, for export. */
 export function toJsonLines(entries: readonly AuditEntry[]): string {
-  return entries
-    .map(
-      (e) =>
-        `${JSON.stringify({
-          seq: e.seq,
-          at: e.at,
-          actor: e.actor,
-          role: e.role,
-          from: e.from,
-          action: e.action,
-          target: e.target,
-          before: e.before ?? null,
-          after: e.after ?? null,
-          prevHash: e.prevHash,
-          hash: e.hash,
-        })}\n`,
-    )
-    .join('');
+  return entries.map((e) => `${JSON.stringify({ ...entryFields(e), hash: e.hash })}\n`).join('');
 }
