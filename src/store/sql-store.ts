@@ -215,6 +215,15 @@ class SqlReader implements StoreReader {
     return out;
   }
 
+  async countChangesByState(): Promise<Partial<Record<ChangeState, number>>> {
+    const rows = await this.db
+      .selectFrom('changes')
+      .select(['state', (eb) => eb.fn.countAll().as('n')])
+      .groupBy('state')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
   async latestPlan(changeId: number): Promise<PlanRecord | undefined> {
     const r = await this.db
       .selectFrom('plans')

@@ -220,6 +220,8 @@ export interface StoreReader {
   listTokens(): Promise<TokenRecord[]>;
   getChange(id: number): Promise<ChangeRecord | undefined>;
   listChanges(filter?: ChangeFilter): Promise<ChangeRecord[]>;
+  /** How many changes are in each state (states without changes are left out). */
+  countChangesByState(): Promise<Partial<Record<ChangeState, number>>>;
   /** The newest plan of a change. */
   latestPlan(changeId: number): Promise<PlanRecord | undefined>;
   getPlan(id: number): Promise<PlanRecord | undefined>;
