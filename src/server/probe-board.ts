@@ -15,6 +15,20 @@ interface Pending extends ProbeRequest {
 
 export class ProbeBoard {
   private readonly pending = new Map<string, Pending>();
+  private readonly health = new Map<string, { at: number; healthy: Promise<boolean> }>();
+
+  /**
+   * Whether `host` passed the server's own probe, from a verdict at most `maxAgeMs` old. Agents poll every second
+   * while they wait for the other backends to be healthy: one probe per host serves all of them (concurrent
+   * callers share the probe in flight) instead of one per poll.
+   */
+  healthOf(host: string, maxAgeMs: number, now: number, run: () => Promise<boolean>): Promise<boolean> {
+    const known = this.health.get(host);
+    if (known && now - known.at <= maxAgeMs) return known.healthy;
+    const healthy = run().catch(() => false);
+    this.health.set(host, { at: now, healthy });
+    return healthy;
+  }
 
   /** Asks `peer` to probe; resolves with its results, or undefined when it did not answer within `timeoutMs`. */
   ask(peer: string, req: Omit<ProbeRequest, 'id'>, timeoutMs: number): Promise<HealthResult[] | undefined> {

@@ -23,6 +23,9 @@ import type { Actor, ApplyJob, ChangeRecord, StoreWriter } from '../store/types.
 import { completeJob, failJob } from './job-outcome.js';
 import type { ServerDeps } from './route.js';
 
+/** How old a backend's health verdict may be when it gates another host's turn (the confirmation never reuses one). */
+const GATE_PROBE_MAX_AGE_MS = 3000;
+
 export const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Steps that end a job on the agent's side, and what they make of the change. */
@@ -124,7 +127,12 @@ export class RolloutService {
       if (others.length === 0) continue;
       let healthy = false;
       for (const o of others) {
-        if ((await this.probe(o)).every((r) => r.ok)) {
+        const now = this.deps.now().getTime();
+        if (
+          await this.deps.probes.healthOf(o, GATE_PROBE_MAX_AGE_MS, now, async () =>
+            (await this.probe(o)).every((r) => r.ok),
+          )
+        ) {
           healthy = true;
           break;
         }
