@@ -220,7 +220,8 @@ const ADDR_BITS: Partial<Record<Field, 32 | 128>> = {
   'ip6.daddr': 128,
 };
 
-const FULL: Partial<Record<Field, bigint>> = {
+/** The largest value of each numeric or address field (its full range is 0..max). */
+export const FIELD_MAX: Partial<Record<Field, bigint>> = {
   'ip.saddr': (1n << 32n) - 1n,
   'ip.daddr': (1n << 32n) - 1n,
   'ip6.saddr': (1n << 128n) - 1n,
@@ -237,7 +238,7 @@ const FULL: Partial<Record<Field, bigint>> = {
 };
 
 function isFullRange(f: Field, els: readonly Element[]): boolean {
-  const max = FULL[f];
+  const max = FIELD_MAX[f];
   const e = els[0];
   return max !== undefined && els.length === 1 && e?.kind === 'range' && e.lo === 0n && e.hi === max;
 }
@@ -245,7 +246,7 @@ function isFullRange(f: Field, els: readonly Element[]): boolean {
 /** Addresses as the fewest prefixes; a range stays a range when that is shorter. At most `cap` items shown. */
 function renderAddresses(f: Field, els: readonly Element[], cap = 6): string {
   if (isFullRange(f, els)) return 'any';
-  const max = FULL[f] ?? 0n;
+  const max = FIELD_MAX[f] ?? 0n;
   const rest = complementRanges(els, max);
   // `!= 127.0.0.0/8` reads better than the four ranges around it.
   if (rest.length > 0 && rest.length < els.length) return `!= ${renderAddressList(f, rest, cap)}`;
@@ -517,7 +518,7 @@ function widen(cube: Cube, set: PacketSet): Cube {
     }
     // Cannot drop the field: grow its values to every value the rest of the cube allows inside the set. The
     // disallowed values are exactly the field's values in (wider cube - set); its cubes give them.
-    const max = FULL[f];
+    const max = FIELD_MAX[f];
     if (max === undefined) continue;
     const { cubes: bad, truncated } = wider.minus(set).cubes(256);
     if (truncated) continue;

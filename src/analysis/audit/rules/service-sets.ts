@@ -13,7 +13,7 @@ import type { PortDecl } from '../../../config/types.js';
 import type { Element, Field, L3, Packet, Ruleset } from '../../../firewall/model.js';
 import { FIELDS } from '../../../firewall/model.js';
 import { type AddrRange, formatAddressRange, parseAddressRange } from '../../../firewall/values.js';
-import { rangeToPrefixes } from '../../describe.js';
+import { FIELD_MAX, rangeToPrefixes } from '../../describe.js';
 import { BddPacketSet, type BddPacketSpace } from '../../packet-space.js';
 import type { CompiledRuleset, Cube, Decider, Decision, PacketSet } from '../../types.js';
 import type { AuditContext, FindingLocation, RelatedLocation } from '../types.js';
@@ -257,16 +257,6 @@ export function wholeBlocks(set: PacketSet, domain: PacketSet, field: Field, bit
 export function fieldsExcept(keep: readonly Field[]): Field[] {
   return FIELDS.filter((f) => !keep.includes(f));
 }
-
-const FIELD_MAX: Partial<Record<Field, bigint>> = {
-  'ip.saddr': (1n << 32n) - 1n,
-  'ip.daddr': (1n << 32n) - 1n,
-  'ip6.saddr': (1n << 128n) - 1n,
-  'ip6.daddr': (1n << 128n) - 1n,
-  sport: 65535n,
-  dport: 65535n,
-  l4proto: 255n,
-};
 
 /** The values one numeric or address field takes in a set, as sorted disjoint ranges. */
 export function fieldRanges(set: PacketSet, field: Field, limit = 4096): { lo: bigint; hi: bigint }[] {
