@@ -20,7 +20,6 @@ import { devices, hookEntries } from '../firewall/hook-order.js';
 import type {
   Chain,
   Field,
-  FieldMatch,
   FinalVerdict,
   L3,
   Match,
@@ -33,7 +32,8 @@ import type {
 import { CT_STATES, PORT_PROTOCOLS } from '../firewall/model.js';
 import { ADDR_TYPES } from '../firewall/symbols.js';
 import type { TraceHook } from '../firewall/tracer.js';
-import { hookPath, MAX_JUMP_DEPTH } from '../firewall/tracer.js';
+// The engine adds the same implied matches as the tracer: one definition, so they cannot drift apart.
+import { hookPath, MAX_JUMP_DEPTH, rejectDependencies } from '../firewall/tracer.js';
 import type { Bdd } from './bdd.js';
 import type { BddPacketSpace } from './packet-space.js';
 import { BddPacketSet, createPacketSpace } from './packet-space.js';
@@ -162,23 +162,6 @@ interface Stage {
   readonly forced: number[];
   /** What leaves the stage (to the next one). */
   outputs: Flow[];
-}
-
-/** The matches a reject type implies (as the tracer's rejectDependencies). */
-function rejectDependencies(v: SimpleVerdict | undefined): FieldMatch[] {
-  if (v?.kind !== 'reject' || v.with === undefined) return [];
-  const w = v.with.trim().toLowerCase();
-  const dep = (field: Field, value: FieldMatch['values'][number]): FieldMatch => ({
-    kind: 'field',
-    field,
-    op: 'eq',
-    values: [value],
-    text: `(implied by reject with ${v.with})`,
-  });
-  if (/^tcp[ -]reset$/.test(w)) return [dep('l4proto', { kind: 'range', lo: 6n, hi: 6n })];
-  if (/^(icmpv6|icmp6)[ -]/.test(w)) return [dep('nfproto', { kind: 'symbol', value: 'ipv6' })];
-  if (/^icmp[ -]/.test(w)) return [dep('nfproto', { kind: 'symbol', value: 'ipv4' })];
-  return [];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

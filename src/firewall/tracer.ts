@@ -606,7 +606,9 @@ function compileVerdict(v: Rule['verdict']): CompiledVerdict {
  * parsed listing may lack them; the kernel agreement suite caught this on inet tables. Adding them again is
  * harmless when the parser already did.
  */
-function rejectDependencies(v: Rule['verdict']): FieldMatch[] {
+export function rejectDependencies(
+  v: { readonly kind: string; readonly with?: string | undefined } | undefined,
+): FieldMatch[] {
   if (v?.kind !== 'reject' || v.with === undefined) return [];
   const w = v.with.trim().toLowerCase();
   const dep = (field: Field, value: Element): FieldMatch => ({
