@@ -66,6 +66,8 @@ export interface PlanOptions {
   readonly hooks?: readonly TraceHook[];
   /** Resolves nft `include` statements (the CLI reads the files; the server has none to read). */
   readonly include?: (path: string, fromFile: string) => readonly IncludedFile[];
+  /** false: leave the audit out (findings stay empty); drift needs only the semantic diff. Default true. */
+  readonly findings?: boolean;
   /** Called when a phase of a host's plan starts (and with 'done' at the end), for timing. */
   readonly onPhase?: (host: string, phase: PlanPhase | 'done') => void;
 }
@@ -210,10 +212,13 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
   }
 
   phase('audit');
-  const afterFindings = runAudit(after).findings;
-  // A first ruleset replaces nothing: every finding is new.
-  const beforeFindings = firstRuleset ? [] : runAudit(before).findings;
-  const findings = compareFindings(beforeFindings, afterFindings);
+  let findings: HostPlan['findings'] = { introduced: [], fixed: [] };
+  if (opts.findings !== false) {
+    const afterFindings = runAudit(after).findings;
+    // A first ruleset replaces nothing: every finding is new.
+    const beforeFindings = firstRuleset ? [] : runAudit(before).findings;
+    findings = compareFindings(beforeFindings, afterFindings);
+  }
 
   phase('intents');
   const intentViolations: { intent: string; message: string; example?: string }[] = [];

@@ -15,11 +15,15 @@ export interface PlanRequest {
   readonly configFile: string;
   readonly inputs: readonly PlanHostInput[];
   readonly today: string;
+  readonly findings?: boolean;
 }
 
 parentPort?.on('message', (req: PlanRequest) => {
   try {
-    const plan = computePlan(parseConfig(req.configText, req.configFile), req.inputs, { today: req.today });
+    const plan = computePlan(parseConfig(req.configText, req.configFile), req.inputs, {
+      today: req.today,
+      ...(req.findings !== undefined ? { findings: req.findings } : {}),
+    });
     parentPort?.postMessage({ id: req.id, plan });
   } catch (e) {
     const error =

@@ -18,7 +18,13 @@ export interface ConfigSource {
 }
 
 export interface Planner {
-  compute(config: ConfigSource, inputs: readonly PlanHostInput[], today: string): Promise<Plan>;
+  /** `findings: false` leaves the audit out (drift needs only the semantic diff). */
+  compute(
+    config: ConfigSource,
+    inputs: readonly PlanHostInput[],
+    today: string,
+    opts?: { readonly findings?: boolean },
+  ): Promise<Plan>;
   close(): Promise<void>;
 }
 
@@ -28,7 +34,8 @@ type Answer =
 
 function inlinePlanner(): Planner {
   return {
-    compute: async (config, inputs, today) => computePlan(parseConfig(config.text, config.file), inputs, { today }),
+    compute: async (config, inputs, today, opts = {}) =>
+      computePlan(parseConfig(config.text, config.file), inputs, { today, ...opts }),
     close: async () => {},
   };
 }
@@ -67,10 +74,10 @@ export function createPlanner(): Planner {
     return w;
   };
   return {
-    compute(config, inputs, today) {
+    compute(config, inputs, today, opts = {}) {
       worker ??= start();
       const id = next++;
-      const req: PlanRequest = { id, configText: config.text, configFile: config.file, inputs, today };
+      const req: PlanRequest = { id, configText: config.text, configFile: config.file, inputs, today, ...opts };
       return new Promise<Plan>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
         worker?.postMessage(req);

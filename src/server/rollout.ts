@@ -375,6 +375,7 @@ export class RolloutService {
             },
           ],
           today,
+          { findings: false }, // drift is the semantic diff alone: no audit of either side
         );
         const changes = plan.hosts[0]?.changes ?? [];
         drift = {
