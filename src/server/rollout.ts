@@ -101,8 +101,11 @@ export class RolloutService {
     );
     const now = this.deps.now().getTime();
     for (const peer of peers) {
+      // Alive: reported recently. Free: no job of its own in progress (the job queue knows that at once; the state
+      // in its last report can be a few seconds old).
       const r = await this.deps.store.getHostReport(peer);
-      if (!r || (r.report as AgentReport).state !== 'idle' || now - Date.parse(r.at) > 25_000) continue;
+      if (!r || now - Date.parse(r.at) > 25_000) continue;
+      if ((await this.deps.store.listJobs({ host: peer, state: 'taken' })).length > 0) continue;
       const timeoutMs = Math.max(...checks.map((c) => c.timeoutMs)) * 3 + 3000;
       const results = await this.deps.probes.ask(peer, { target: host, address, checks }, timeoutMs);
       if (!results) return { results: [], note: `peer ${peer} did not answer its probe in time` };
