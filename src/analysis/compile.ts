@@ -804,6 +804,27 @@ class Compiled implements CompiledBddRuleset {
     return this.space.wrap(this.imageOf(`a:${this.c.index.get(i.ref)}`, i.arriving));
   }
 
+  /**
+   * arriving(rule) and `within`, without building the whole arriving set: each flow is cut to the part whose image
+   * lies in `within` before its image is taken (image(s) and w = image(s and inverse(w))), so the opaque variables
+   * are quantified out of a small set instead of a chain's whole entry set. `within` must not depend on opaque
+   * variables (every set handed out by this space is free of them).
+   */
+  arrivingWithin(rule: RuleRef, within: PacketSet): BddPacketSet {
+    const i = this.info(rule);
+    const b = this.b;
+    const w = (within as BddPacketSet).node;
+    if (w === 0) return this.space.none();
+    const cached = this.pulled.get(`a:${this.c.index.get(i.ref)}`);
+    if (cached !== undefined) return this.space.wrap(b.and(cached, w));
+    const parts: number[] = [];
+    for (const f of i.arriving) {
+      const s = b.and(f.s, f.t.inverse(b, w));
+      if (s !== 0) parts.push(f.t.image(b, s));
+    }
+    return this.space.wrap(b.and(this.space.dropOpaque(b.orAll(parts)), w));
+  }
+
   matchSet(rule: RuleRef): BddPacketSet {
     const i = this.info(rule);
     const b = this.b;
@@ -955,6 +976,8 @@ export interface CompiledBddRuleset extends CompiledRuleset {
   verdict(verdict: FinalVerdict): BddPacketSet;
   uncertain(): BddPacketSet;
   arriving(rule: RuleRef): BddPacketSet;
+  /** arriving(rule) and `within`, computed without the whole arriving set. */
+  arrivingWithin(rule: RuleRef, within: PacketSet): BddPacketSet;
   matchSet(rule: RuleRef): BddPacketSet;
   hits(rule: RuleRef): BddPacketSet;
   /** Whether some packet reaches the rule and matches it (no set built). */

@@ -11,7 +11,7 @@ import { CT_STATES, FIELDS, L4_PROTOCOLS } from '../firewall/model.js';
 import { ADDR_TYPES } from '../firewall/symbols.js';
 import { formatAddress, formatAddressRange, formatElement } from '../firewall/values.js';
 import { protoName } from './flow-spec.js';
-import type { CompiledRuleset, Cube, Decider, PacketSet, PacketSpace } from './types.js';
+import type { CompiledRuleset, Cube, Decider, Decision, PacketSet, PacketSpace } from './types.js';
 
 /** A decider in printable form (JSON output and the `by` lines of human output). */
 export interface DeciderInfo {
@@ -446,8 +446,12 @@ export function formatDecider(d: DeciderInfo): string {
 
 /** The deciders of `packets`, largest share first, then in source order. */
 export function decidersOf(compiled: CompiledRuleset, packets: PacketSet): DeciderInfo[] {
-  return compiled
-    .decisions(packets)
+  return sortedDeciders(compiled.decisions(packets));
+}
+
+/** Decisions as deciders with their packet counts, largest share first, then in source order. */
+export function sortedDeciders(decisions: readonly Decision[]): DeciderInfo[] {
+  return decisions
     .map((d) => deciderInfo(d.decider, d.verdict, d.packets.count()))
     .filter((d) => d.packets > 0n)
     .sort(

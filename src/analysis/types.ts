@@ -97,6 +97,8 @@ export interface CompiledRuleset {
   rules(): readonly RuleRef[];
   /** Packets that arrive at the rule's position (in any call context), before its match is tested. */
   arriving(rule: RuleRef): PacketSet;
+  /** arriving(rule) and `within` (cheaper than building the whole arriving set when `within` is small). */
+  arrivingWithin(rule: RuleRef, within: PacketSet): PacketSet;
   /** The rule's own match (opaque matches counted as may-match). */
   matchSet(rule: RuleRef): PacketSet;
   /** arriving(rule) and matchSet(rule): the packets the rule applies to. Empty = the rule is unreachable. */

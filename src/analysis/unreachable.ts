@@ -19,7 +19,7 @@
  */
 import type { FinalVerdict, Rule, Ruleset } from '../firewall/model.js';
 import type { TraceHook } from '../firewall/tracer.js';
-import { type DeciderInfo, decidersOf, formatDecider, share } from './describe.js';
+import { type DeciderInfo, decidersOf, formatDecider, share, sortedDeciders } from './describe.js';
 import type { CompiledRuleset, PacketSet, RuleRef } from './types.js';
 
 export type UnreachableClass = 'empty' | 'shadowed' | 'redundant';
@@ -143,15 +143,11 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       else entriesOf.set(tk, [r]);
     }
   }
-  const entered = new Map<string, PacketSet>();
-  const enteredSet = (key: string): PacketSet => {
-    let s = entered.get(key);
-    if (!s) {
-      const first = firstOf.get(key);
-      s = first ? compiled.arriving(first) : compiled.space.none();
-      entered.set(key, s);
-    }
-    return s;
+  // The packets of a rule's match that enter its chain: arriving(first rule) and match, cut to the match before
+  // the images are taken (a chain's whole entry set can be large and is never needed on its own).
+  const enteredWithin = (key: string, match: PacketSet): PacketSet => {
+    const first = firstOf.get(key);
+    return first ? compiled.arrivingWithin(first, match) : compiled.space.none();
   };
 
   const out: UnreachableRule[] = [];
@@ -168,19 +164,28 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       continue;
     }
     const key = chainKey(ref.family, ref.table, ref.chain);
-    const inChain = match.and(enteredSet(key));
+    const inChain = enteredWithin(key, match);
     let scope: PacketSet;
     const cover: CoverItem[] = [];
     const chainKeepsOut = inChain.isEmpty();
+    const outcome = ruleOutcome(ref.rule);
+    // Certain packets of the scope whose verdict differs from the rule's (known from the decisions when the scope
+    // is what they were asked for: each certain packet has one decider, whose verdict is the packet's).
+    let differ: PacketSet | undefined;
     if (!chainKeepsOut) {
       scope = inChain;
-      for (const d of decidersOf(compiled, scope)) cover.push({ role: 'decided', decider: d });
+      const ds = compiled.decisions(scope);
+      for (const d of sortedDeciders(ds)) cover.push({ role: 'decided', decider: d });
+      if (outcome) {
+        const other = ds.filter((d) => d.verdict !== outcome).map((d) => d.packets);
+        differ = other.length === 0 ? compiled.space.none() : other.reduce((x, y) => x.or(y));
+      }
     } else {
       // No packet of the match enters the chain: name the entries that keep them out, and what decided the
       // packets that never got to an entry.
       let atEntries = compiled.space.none();
       for (const j of entriesOf.get(key) ?? []) {
-        const at = compiled.arriving(j).and(match);
+        const at = compiled.arrivingWithin(j, match);
         if (at.isEmpty()) continue;
         atEntries = atEntries.or(at);
         cover.push({
@@ -203,12 +208,11 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       for (const d of decidersOf(compiled, before)) cover.push({ role: 'decided', decider: d });
       scope = atEntries.isEmpty() ? match : atEntries;
     }
-    const outcome = ruleOutcome(ref.rule);
     let cls: UnreachableClass;
     let conflicting: PacketSet | undefined;
     if (outcome) {
       // Only certain verdicts count as a conflict: packets whose fate hangs on an opaque match prove nothing.
-      const differ = scope.minus(compiled.verdict(outcome)).minus(compiled.uncertain());
+      differ ??= scope.minus(compiled.verdict(outcome)).minus(compiled.uncertain());
       cls = differ.isEmpty() ? 'redundant' : 'shadowed';
       if (cls === 'shadowed') conflicting = differ;
     } else {
