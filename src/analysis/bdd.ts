@@ -4,13 +4,19 @@
  * Nodes are integers. 0 is false, 1 is true; every other node is (var, low, high) with low != high, stored in three
  * Int32Arrays that grow by doubling. Variable 0 is the top of the order. An open-addressing unique table keeps one
  * node per triple, so two BDDs are equal exactly when their node numbers are equal. Binary operations go through a
- * direct-mapped operation cache (a lossy memo: a collision just recomputes). Nothing is ever freed: an analysis
- * builds its BDDs, answers and drops the whole manager.
+ * direct-mapped operation cache (a lossy memo: a collision just recomputes).
+ *
+ * Garbage collection is explicit: users register root providers (everything they hold node numbers in) and call
+ * maybeCollect() at safe points, where no node number lives only in a local variable. A collection marks what the
+ * roots reach, puts the rest on a free list (node numbers of live nodes never change), rebuilds the unique table and
+ * empties the operation cache. Without a safe point nothing is ever freed.
  *
  * Recursion depth is bounded by the number of variables on a path, which the packet space keeps in the hundreds.
  */
 
 const TERMINAL_VAR = 0x3fffffff;
+/** Marks a freed node (never a variable, never looked up: freed nodes are not in the unique table). */
+const FREE_VAR = -1;
 
 const OP_AND = 1;
 const OP_OR = 2;
@@ -37,6 +43,19 @@ export class Bdd {
   /** Operation cache statistics. */
   hits = 0;
   misses = 0;
+  /** Freed node numbers, reused by mk before the table grows. */
+  private freeList = new Int32Array(0);
+  private freeTop = 0;
+  private allocatedSinceGc = 0;
+  private liveAfterGc = 0;
+  private readonly roots = new Set<(mark: (n: number) => void) => void>();
+  /** Number of collections so far (values derived from node numbers must be recomputed when it changes). */
+  gcEpoch = 0;
+  /** Off by default: every holder of node numbers must register roots before a manager may collect. */
+  gcEnabled = false;
+  /** Collect when this many nodes were made since the last collection (and at least as many as survived it). */
+  gcMinNodes = 4_000_000;
+  gcStats = { collections: 0, freed: 0, ms: 0 };
 
   constructor(initialNodes = 1 << 16, cacheBits = 20) {
     const n = Math.max(16, initialNodes);
@@ -59,9 +78,104 @@ export class Bdd {
     this.cacheMask = c - 1;
   }
 
-  /** Number of nodes in the table, terminals included. */
+  /** Number of nodes in use, terminals included. */
   get nodeCount(): number {
-    return this.next;
+    return this.next - this.freeTop;
+  }
+
+  /** Nodes made since the manager was created (freed ones included). */
+  private madeTotal = 0;
+  get nodesMade(): number {
+    return this.madeTotal;
+  }
+
+  /**
+   * Registers a root provider: at each collection it is called with `mark` and must pass every node it holds.
+   * Returns a function that unregisters it.
+   */
+  addRoots(provider: (mark: (n: number) => void) => void): () => void {
+    this.roots.add(provider);
+    return () => this.roots.delete(provider);
+  }
+
+  /** Collects garbage if enough nodes were made since the last collection. Only at a safe point. */
+  maybeCollect(): boolean {
+    if (!this.gcEnabled || this.allocatedSinceGc < Math.max(this.gcMinNodes, this.liveAfterGc)) return false;
+    this.collect();
+    return true;
+  }
+
+  /** Frees every node no root reaches. Only at a safe point. */
+  collect(): void {
+    const t0 = performance.now();
+    const n = this.next;
+    const marked = new Uint8Array(n);
+    marked[0] = 1;
+    marked[1] = 1;
+    let stack = new Int32Array(1024);
+    let top = 0;
+    const vars = this.vars;
+    const lows = this.lows;
+    const highs = this.highs;
+    const mark = (root: number): void => {
+      if (root < 2 || marked[root]) return;
+      marked[root] = 1;
+      stack[top++] = root;
+      while (top > 0) {
+        const x = stack[--top]!;
+        if (top + 2 >= stack.length) {
+          const bigger = new Int32Array(stack.length * 2);
+          bigger.set(stack);
+          stack = bigger;
+        }
+        const lo = lows[x]!;
+        const hi = highs[x]!;
+        if (vars[x] === TERMINAL_VAR) continue;
+        if (lo >= 2 && !marked[lo]) {
+          marked[lo] = 1;
+          stack[top++] = lo;
+        }
+        if (hi >= 2 && !marked[hi]) {
+          marked[hi] = 1;
+          stack[top++] = hi;
+        }
+      }
+    };
+    for (const provider of this.roots) provider(mark);
+    // Sweep: dead nodes go to the free list (already free ones included: they are unmarked and stay free).
+    let freeCount = 0;
+    for (let i = 2; i < n; i++) if (!marked[i]) freeCount++;
+    const free = new Int32Array(freeCount);
+    let k = 0;
+    // Highest numbers first on the list's bottom: reuse starts from low numbers (keeps the table dense).
+    for (let i = n - 1; i >= 2; i--) {
+      if (marked[i]) continue;
+      free[k++] = i;
+      vars[i] = FREE_VAR;
+      lows[i] = 0;
+      highs[i] = 0;
+    }
+    const freedNow = freeCount - this.freeTop;
+    this.freeList = free;
+    this.freeTop = freeCount;
+    // The unique table only holds live nodes again.
+    this.unique.fill(0);
+    const mask = this.uniqueMask;
+    const u = this.unique;
+    for (let i = 2; i < n; i++) {
+      if (!marked[i]) continue;
+      let h = hash3(vars[i]!, lows[i]!, highs[i]!) & mask;
+      while (u[h] !== 0) h = (h + 1) & mask;
+      u[h] = i;
+    }
+    this.cacheA.fill(-1);
+    this.countMemo.clear();
+    this.liveAfterGc = n - freeCount;
+    this.allocatedSinceGc = 0;
+    this.gcEpoch++;
+    this.gcStats.collections++;
+    this.gcStats.freed += freedNow;
+    this.gcStats.ms += performance.now() - t0;
   }
 
   varOf(f: number): number {
@@ -89,13 +203,19 @@ export class Bdd {
       if (this.vars[n] === v && this.lows[n] === low && this.highs[n] === high) return n;
       h = (h + 1) & mask;
     }
-    if (this.next >= this.vars.length) this.growNodes();
-    const n = this.next++;
+    let n: number;
+    if (this.freeTop > 0) n = this.freeList[--this.freeTop]!;
+    else {
+      if (this.next >= this.vars.length) this.growNodes();
+      n = this.next++;
+    }
     this.vars[n] = v;
     this.lows[n] = low;
     this.highs[n] = high;
     u[h] = n;
-    if (this.next * 2 > mask) this.growUnique();
+    this.allocatedSinceGc++;
+    this.madeTotal++;
+    if ((this.next - this.freeTop) * 2 > mask) this.growUnique();
     return n;
   }
 
@@ -116,6 +236,7 @@ export class Bdd {
     const mask = size - 1;
     const u = new Int32Array(size);
     for (let n = 2; n < this.next; n++) {
+      if (this.vars[n] === FREE_VAR) continue;
       let h = hash3(this.vars[n]!, this.lows[n]!, this.highs[n]!) & mask;
       while (u[h] !== 0) h = (h + 1) & mask;
       u[h] = n;

@@ -55,6 +55,8 @@ class Xform {
   private cubeNode = -1;
   private flipNode = -1;
   private assignedNode = -1;
+  /** The manager's collection count when the nodes above were made (a collection may have freed them). */
+  private epoch = -1;
   constructor(
     readonly lits: ReadonlyMap<number, 0 | 1 | 2>,
     /** The rewrite is not exactly known: the packets' verdicts are uncertain. */
@@ -99,7 +101,8 @@ class Xform {
   }
 
   private nodes(b: Bdd): void {
-    if (this.cubeNode >= 0) return;
+    if (this.cubeNode >= 0 && this.epoch === b.gcEpoch) return;
+    this.epoch = b.gcEpoch;
     const assigned: [number, boolean][] = [];
     const flips: number[] = [];
     for (const [v, x] of this.lits) {
@@ -136,10 +139,29 @@ interface Flow {
 // ---------------------------------------------------------------------------------------------------------------
 // Per-rule bookkeeping
 
+/** Flows at a rule, with the absent fields of the hook they were tested on (what the rule's match depends on). */
+interface CtxFlow {
+  readonly f: Flow;
+  readonly absent: ReadonlySet<Field>;
+  readonly absentKey: string;
+}
+
+/**
+ * Arriving packets are kept for every CHECKPOINT-th rule of a chain only (and its first rule): the sets before
+ * every rule were most of the live nodes (about 80% at 10k rules). The others are replayed from the checkpoint
+ * before them on demand, which gives the same nodes (the diagrams are canonical).
+ */
+const CHECKPOINT = 16;
+
 interface RuleInfo {
   readonly ref: RuleRef;
-  /** (transformation, set) pairs in stage-entry terms: arriving packets. */
-  readonly arriving: Flow[];
+  readonly chain: Chain;
+  /** Index of the rule in its chain. */
+  readonly idx: number;
+  /** Checkpoint rules: (transformation, set) pairs in stage-entry terms: arriving packets, per call. */
+  readonly arriving: CtxFlow[];
+  /** jump/goto/vmap rules: the flows that went on after the rule (returned from the called chain), per call. */
+  readonly cont: CtxFlow[];
   readonly hits: Flow[];
   opaqueVars?: number[];
   /** Match node per absent-field key. */
@@ -189,6 +211,8 @@ class Compiler {
   private readonly chainMaps = new Map<Table, Map<string, Chain>>();
   readonly hooks: readonly TraceHook[];
   private readonly enums: number;
+  /** Flows held by the chains being run (callers suspended in a jump) and by run(): roots for collections. */
+  private readonly frames: { lists: (readonly Flow[])[]; nodes: number[] }[] = [];
 
   constructor(
     readonly space: BddPacketSpace,
@@ -199,6 +223,33 @@ class Compiler {
     this.b = space.bdd;
     this.hooks = hookPath(askedHook, only);
     this.enums = space.enumValidity();
+    this.b.addRoots((mark) => this.markRoots(mark));
+  }
+
+  /** Every node the compilation holds (a root provider for the manager's collections). */
+  markRoots(mark: (n: number) => void): void {
+    mark(this.enums);
+    const flows = (fs: readonly Flow[]) => {
+      for (const f of fs) mark(f.s);
+    };
+    for (const info of this.infos.values()) {
+      for (const x of info.arriving) mark(x.f.s);
+      for (const x of info.cont) mark(x.f.s);
+      flows(info.hits);
+      for (const n of info.match.values()) mark(n);
+      if (info.vmapKeys) for (const ks of info.vmapKeys.values()) for (const n of ks) mark(n);
+    }
+    for (const stages of this.stagesByFamily.values()) {
+      for (const st of stages) {
+        for (const rec of st.decisions.values()) for (const n of rec.nodes) mark(n);
+        for (const n of st.forced) mark(n);
+        flows(st.outputs);
+      }
+    }
+    for (const fr of this.frames) {
+      for (const l of fr.lists) flows(l);
+      for (const n of fr.nodes) mark(n);
+    }
   }
 
   chainByName(table: Table, name: string): Chain | undefined {
@@ -227,7 +278,7 @@ class Compiler {
             position: i + 1,
             rule,
           };
-          this.infos.set(rule, { ref, arriving: [], hits: [], match: new Map() });
+          this.infos.set(rule, { ref, chain, idx: i, arriving: [], cont: [], hits: [], match: new Map() });
           this.index.set(ref, this.order.length);
           this.order.push(ref);
         }
@@ -251,6 +302,9 @@ class Compiler {
   run(): void {
     for (const family of ['ipv4', 'ipv6'] as const) {
       const stages: Stage[] = [];
+      this.stagesByFamily.set(family, stages);
+      const top = { lists: [] as (readonly Flow[])[], nodes: [] as number[] };
+      this.frames.push(top);
       // Internal sets leave the absent-field constraints out (every match tests presence itself, so the values of
       // absent fields never matter; a non-empty internal set has well-formed members): sets stay short, and the
       // universe is applied to what is handed out.
@@ -268,6 +322,7 @@ class Compiler {
           const stage: Stage = { family, hook, decisions: new Map(), forced: [], outputs: [] };
           stages.push(stage);
           const start: Flow = { t: Xform.identity, s: entrySet };
+          top.lists = [input, [start]];
           if (entry.kind === 'chain') {
             this.register(entry.base.table, entry.base.chain);
             const ctx: ChainCtx = { table: entry.base.table, hook, absent, absentKey, stage };
@@ -277,6 +332,7 @@ class Compiler {
             let eligible: Flow[] = [{ t: Xform.identity, s: this.b.and(entrySet, ctNew) }];
             const outputs: Flow[] = [{ t: Xform.identity, s: this.b.diff(entrySet, ctNew) }];
             for (const m of entry.members) {
+              top.lists = [input, [start], eligible, outputs];
               this.register(m.table, m.chain);
               const ctx: ChainCtx = { table: m.table, hook, absent, absentKey, stage };
               const out = this.runBase(ctx, m.chain, eligible);
@@ -292,7 +348,7 @@ class Compiler {
           input = stage.outputs;
         }
       }
-      this.stagesByFamily.set(family, stages);
+      this.frames.pop();
     }
   }
 
@@ -377,59 +433,127 @@ class Compiler {
     let cur = input.filter((f) => f.s !== 0);
     const returned: Flow[] = [];
     const accepted: Flow[] = [];
-    for (const rule of chain.rules) {
-      if (cur.length === 0) break;
-      const info = this.infos.get(rule)!;
-      const m = this.ruleMatch(ctx, info);
-      const hits: Flow[] = [];
-      const rest: Flow[] = [];
-      for (const f of cur) {
-        info.arriving.push(f);
-        const mt = f.t.inverse(b, m);
-        const h = b.and(f.s, mt);
-        if (h !== 0) {
-          hits.push({ t: f.t, s: h });
-          info.hits.push({ t: f.t, s: h });
-          const r = b.diff(f.s, mt);
-          if (r !== 0) rest.push({ t: f.t, s: r });
-        } else rest.push(f);
-      }
-      if (hits.length === 0) continue;
-      // Statements run before the verdict; only a mark change affects the traversal.
-      let hitFlows = hits;
-      const markX = this.markXform(rule);
-      if (markX) hitFlows = hitFlows.map((f) => ({ t: f.t.andThen(markX), s: f.s }));
-      const v = rule.verdict;
-      const cont: Flow[] = [];
-      if (!v) {
-        cont.push(...hitFlows);
-      } else if (v.kind === 'nat') {
-        for (const f of hitFlows) accepted.push(...this.applyNat(ctx, v, f));
-      } else if (v.kind === 'vmap') {
-        let keysSoFar = 0;
-        const keys = this.vmapKeys(ctx, info);
-        v.entries.forEach((e, i) => {
-          const eff = b.diff(keys[i]!, keysSoFar);
-          keysSoFar = b.or(keysSoFar, keys[i]!);
-          if (eff === 0) return;
-          const sub: Flow[] = [];
-          for (const f of hitFlows) {
-            const s = b.and(f.s, f.t.inverse(b, eff));
-            if (s !== 0) sub.push({ t: f.t, s });
-          }
-          if (sub.length > 0) this.simple(ctx, info, e.verdict, sub, stack, cont, returned, accepted);
-        });
-        for (const f of hitFlows) {
-          const s = b.diff(f.s, f.t.inverse(b, keysSoFar));
-          if (s !== 0) cont.push({ t: f.t, s });
+    const frame = { lists: [] as (readonly Flow[])[], nodes: [] as number[] };
+    this.frames.push(frame);
+    try {
+      for (const rule of chain.rules) {
+        if (cur.length === 0) break;
+        // A safe point: every node this compilation holds is in its rule records, stages or frames.
+        frame.lists = [cur, returned, accepted];
+        frame.nodes = [];
+        b.maybeCollect();
+        const info = this.infos.get(rule)!;
+        const m = this.ruleMatch(ctx, info);
+        const hits: Flow[] = [];
+        const rest: Flow[] = [];
+        const keep = info.idx % CHECKPOINT === 0;
+        for (const f of cur) {
+          if (keep) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
+          const mt = f.t.inverse(b, m);
+          const h = b.and(f.s, mt);
+          if (h !== 0) {
+            hits.push({ t: f.t, s: h });
+            info.hits.push({ t: f.t, s: h });
+            const r = b.diff(f.s, mt);
+            if (r !== 0) rest.push({ t: f.t, s: r });
+          } else rest.push(f);
         }
-      } else {
-        this.simple(ctx, info, v, hitFlows, stack, cont, returned, accepted);
+        if (hits.length === 0) continue;
+        // Statements run before the verdict; only a mark change affects the traversal.
+        let hitFlows = hits;
+        const markX = this.markXform(rule);
+        if (markX) hitFlows = hitFlows.map((f) => ({ t: f.t.andThen(markX), s: f.s }));
+        const v = rule.verdict;
+        const cont: Flow[] = [];
+        frame.lists = [rest, cont, hitFlows, returned, accepted];
+        if (!v) {
+          cont.push(...hitFlows);
+        } else if (v.kind === 'nat') {
+          for (const f of hitFlows) accepted.push(...this.applyNat(ctx, v, f));
+        } else if (v.kind === 'vmap') {
+          let keysSoFar = 0;
+          const keys = this.vmapKeys(ctx, info);
+          v.entries.forEach((e, i) => {
+            const eff = b.diff(keys[i]!, keysSoFar);
+            keysSoFar = b.or(keysSoFar, keys[i]!);
+            if (eff === 0) return;
+            const sub: Flow[] = [];
+            for (const f of hitFlows) {
+              const s = b.and(f.s, f.t.inverse(b, eff));
+              if (s !== 0) sub.push({ t: f.t, s });
+            }
+            frame.lists = [rest, cont, hitFlows, returned, accepted, sub];
+            frame.nodes = [keysSoFar];
+            if (sub.length > 0) this.simple(ctx, info, e.verdict, sub, stack, cont, returned, accepted);
+          });
+          for (const f of hitFlows) {
+            const s = b.diff(f.s, f.t.inverse(b, keysSoFar));
+            if (s !== 0) cont.push({ t: f.t, s });
+          }
+        } else {
+          this.simple(ctx, info, v, hitFlows, stack, cont, returned, accepted);
+        }
+        if (v && (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto')) {
+          for (const f of cont) info.cont.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
+        }
+        cur = mergeFlows(b, [...rest, ...cont]);
       }
-      cur = mergeFlows(b, [...rest, ...cont]);
+    } finally {
+      this.frames.pop();
     }
     returned.push(...cur);
     return { returned: mergeFlows(b, returned), accepted };
+  }
+
+  /**
+   * The flows arriving at a rule: kept for checkpoint rules, otherwise replayed from the checkpoint before it, rule
+   * by rule as runChain steps (a called chain's returns are taken from what the call recorded).
+   */
+  arrivingFlows(info: RuleInfo): Flow[] {
+    if (info.idx % CHECKPOINT === 0) return info.arriving.map((x) => x.f);
+    const b = this.b;
+    const start = info.idx - (info.idx % CHECKPOINT);
+    const from = this.infos.get(info.chain.rules[start]!)!;
+    // One replay per set of absent fields (a rule's match depends on them); flows of several calls are replayed
+    // together: every step acts on each packet alone, so it commutes with the union.
+    const groups = new Map<string, { absent: ReadonlySet<Field>; flows: Flow[] }>();
+    for (const x of from.arriving) {
+      const g = groups.get(x.absentKey);
+      if (g) g.flows.push(x.f);
+      else groups.set(x.absentKey, { absent: x.absent, flows: [x.f] });
+    }
+    const out: Flow[] = [];
+    for (const [absentKey, g] of groups) {
+      const ctx = { absent: g.absent, absentKey } as ChainCtx;
+      let cur = mergeFlows(b, g.flows);
+      for (let k = start; k < info.idx && cur.length > 0; k++) {
+        const ri = this.infos.get(info.chain.rules[k]!)!;
+        const m = this.ruleMatch(ctx, ri);
+        const hits: Flow[] = [];
+        const rest: Flow[] = [];
+        for (const f of cur) {
+          const mt = f.t.inverse(b, m);
+          const h = b.and(f.s, mt);
+          if (h !== 0) {
+            hits.push({ t: f.t, s: h });
+            const r = b.diff(f.s, mt);
+            if (r !== 0) rest.push({ t: f.t, s: r });
+          } else rest.push(f);
+        }
+        if (hits.length === 0) continue;
+        const v = ri.ref.rule.verdict;
+        const cont: Flow[] = [];
+        if (!v || v.kind === 'continue') {
+          const markX = this.markXform(ri.ref.rule);
+          for (const f of hits) cont.push(markX ? { t: f.t.andThen(markX), s: f.s } : f);
+        } else if (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto') {
+          for (const x of ri.cont) if (x.absentKey === absentKey) cont.push(x.f);
+        }
+        cur = mergeFlows(b, [...rest, ...cont]);
+      }
+      out.push(...cur);
+    }
+    return out;
   }
 
   private vmapKeys(ctx: ChainCtx, info: RuleInfo): number[] {
@@ -680,6 +804,20 @@ class Compiled implements CompiledBddRuleset {
     private readonly c: Compiler,
   ) {
     this.b = space.bdd;
+    this.b.addRoots((mark) => {
+      if (this.verdicts) for (const n of this.verdicts.values()) mark(n);
+      if (this.uncertainNode !== undefined) mark(this.uncertainNode);
+      for (const n of this.pulled.values()) mark(n);
+      for (const n of this.possible.values()) mark(n);
+      for (const n of this.pulledRecs.values()) mark(n);
+      const tree = (t: DeciderTree | undefined): void => {
+        if (!t) return;
+        mark(t.union);
+        for (const ch of t.children ?? []) tree(ch);
+      };
+      for (const t of this.trees.values()) tree(t);
+      for (const t of this.acceptTrees.values()) tree(t);
+    });
   }
 
   /** Pulls a set in the terms of stage i's entry back to the original packets. */
@@ -801,7 +939,7 @@ class Compiled implements CompiledBddRuleset {
 
   arriving(rule: RuleRef): BddPacketSet {
     const i = this.info(rule);
-    return this.space.wrap(this.imageOf(`a:${this.c.index.get(i.ref)}`, i.arriving));
+    return this.space.wrap(this.imageOf(`a:${this.c.index.get(i.ref)}`, this.c.arrivingFlows(i)));
   }
 
   /**
@@ -818,7 +956,7 @@ class Compiled implements CompiledBddRuleset {
     const cached = this.pulled.get(`a:${this.c.index.get(i.ref)}`);
     if (cached !== undefined) return this.space.wrap(b.and(cached, w));
     const parts: number[] = [];
-    for (const f of i.arriving) {
+    for (const f of this.c.arrivingFlows(i)) {
       const s = b.and(f.s, f.t.inverse(b, w));
       if (s !== 0) parts.push(f.t.image(b, s));
     }

@@ -179,6 +179,12 @@ export interface PacketSpaceOptions {
   readonly interfaces?: readonly string[];
   /** log2 of the operation cache size (default 20). */
   readonly cacheBits?: number;
+  /**
+   * Free unused nodes at the safe points of compilation and analysis (bounded memory on large rulesets). Only for
+   * users that keep node numbers nowhere but in packet sets, compiled rulesets and this space (the CLI's queries);
+   * the audit keeps raw nodes in its own caches and leaves it off.
+   */
+  readonly collectGarbage?: boolean;
 }
 
 /** Matches of fields the packet has no value for at this hook (iif on output, ...): they are false. */
@@ -226,6 +232,32 @@ export class BddPacketSpace implements PacketSpace {
     this.packetVars = v;
     this.nextVar = v;
     this.universe = this.buildUniverse();
+    this.bdd.gcEnabled = opts.collectGarbage ?? false;
+    this.bdd.addRoots((mark) => {
+      mark(this.universe);
+      mark(this.opaqueCube);
+      for (const n of this.presentCache.values()) mark(n);
+      for (const n of this.elemCache.values()) mark(n);
+      for (const set of this.kept) set.markNode(mark);
+    });
+  }
+
+  /** Packet sets the caller of the running safePoint() keeps. */
+  private kept: readonly BddPacketSet[] = [];
+
+  /**
+   * A safe point for garbage collection (when enabled): nodes survive when compiled rulesets or this space hold
+   * them, or when they belong to `keep`. Any other packet set made before a collection is void afterwards: using it
+   * throws (never a silently wrong answer).
+   */
+  safePoint(keep: readonly PacketSet[] = []): void {
+    if (!this.bdd.gcEnabled) return;
+    this.kept = keep as readonly BddPacketSet[];
+    try {
+      if (this.bdd.maybeCollect()) for (const set of this.kept) set.renew();
+    } finally {
+      this.kept = [];
+    }
   }
 
   // --- variables and raw constructions ------------------------------------------------------------------------
@@ -773,17 +805,34 @@ export class BddPacketSet implements PacketSet {
     node: number | (() => number),
     private readonly nonEmpty = false,
   ) {
+    this.epoch = space.bdd.gcEpoch;
     if (typeof node === 'number') this.n = node;
     else this.thunk = node;
   }
+
+  /** The manager's collection count when the node was made. */
+  private epoch: number;
 
   /** The BDD node (over packet variables only). */
   get node(): number {
     if (this.n === undefined) {
       this.n = this.thunk!();
       this.thunk = undefined;
+      this.epoch = this.space.bdd.gcEpoch;
+    } else if (this.epoch !== this.space.bdd.gcEpoch && this.n >= 2 && this.n !== this.space.universe) {
+      throw new Error('internal error: a packet set was used after a garbage collection that did not keep it');
     }
     return this.n;
+  }
+
+  /** Passes this set's node to a collection's mark (nothing if not built yet). */
+  markNode(mark: (n: number) => void): void {
+    if (this.n !== undefined) mark(this.n);
+  }
+
+  /** Kept through a collection: valid again. */
+  renew(): void {
+    this.epoch = this.space.bdd.gcEpoch;
   }
 
   private other(o: PacketSet): number {

@@ -151,8 +151,12 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
   };
 
   const out: UnreachableRule[] = [];
+  const kept: PacketSet[] = [];
+  const space = compiled.space as { safePoint?: (keep: readonly PacketSet[]) => void };
   for (const ref of rules) {
     if (opts.skip?.(ref.rule) || !compiled.hits(ref).isEmpty()) continue;
+    // Nodes made for earlier rules may be reclaimed: of their sets only the conflicting packets are kept.
+    space.safePoint?.(kept);
     const kind = ruleKind(ref.rule);
     // An ip table's chain sees IPv4 packets only: its rule's match means the IPv4 part (IPv6 packets never get
     // there, and must not count as "kept out" or "decided elsewhere").
@@ -214,7 +218,10 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       // Only certain verdicts count as a conflict: packets whose fate hangs on an opaque match prove nothing.
       differ ??= scope.minus(compiled.verdict(outcome)).minus(compiled.uncertain());
       cls = differ.isEmpty() ? 'redundant' : 'shadowed';
-      if (cls === 'shadowed') conflicting = differ;
+      if (cls === 'shadowed') {
+        conflicting = differ;
+        kept.push(differ);
+      }
     } else {
       cls =
         kind === 'jump' || kind === 'goto' || kind === 'vmap' || kind === 'nat' || kind === 'queue'

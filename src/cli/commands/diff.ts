@@ -31,7 +31,7 @@ export function registerDiff(program: Command): void {
           const oldRs = loadFromCli([oldFile], o);
           const newRs = loadFromCli([newFile], o);
           // One space over both: interface names and other open values are encoded relative to both rulesets.
-          const space = createPacketSpace([oldRs, newRs], { interfaces: EXAMPLE_INTERFACES });
+          const space = createPacketSpace([oldRs, newRs], { interfaces: EXAMPLE_INTERFACES, collectGarbage: true });
           const result = diffCompiled(compileRuleset(oldRs, { hook, space }), compileRuleset(newRs, { hook, space }), {
             limit,
           });

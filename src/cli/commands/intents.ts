@@ -33,6 +33,8 @@ export function registerIntents(program: Command): void {
         const rs = loadFromCli(files, o);
         const space = createPacketSpace([rs], {
           interfaces: [...EXAMPLE_INTERFACES, ...flowInterfaces(intents.map((i) => i.spec))],
+          // Collections run only while compiling; every hook is compiled before the first packet set is made.
+          collectGarbage: true,
         });
         const compiled = new Map<TraceHook, CompiledRuleset>();
         const compile = (h: TraceHook): CompiledRuleset => {
@@ -43,6 +45,7 @@ export function registerIntents(program: Command): void {
           return c;
         };
         const narrowed = intents.map((i) => ({ ...i, spec: restrictToRuleset(i.spec, rs.tables) }));
+        for (const h of new Set(narrowed.map((i) => i.hook ?? hook))) compile(h);
         const results = checkIntents(narrowed, compile, hook);
         if (o.json) printJson(intentsJson(results));
         else process.stdout.write(renderIntents(results));

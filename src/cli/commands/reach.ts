@@ -99,7 +99,10 @@ export function registerReach(program: Command): void {
         const parsed = parseFlowSpec(input);
         const rs = loadFromCli(files, o);
         const spec = restrictToRuleset(parsed, rs.tables);
-        const space = createPacketSpace([rs], { interfaces: [...EXAMPLE_INTERFACES, ...flowInterfaces([spec])] });
+        const space = createPacketSpace([rs], {
+          interfaces: [...EXAMPLE_INTERFACES, ...flowInterfaces([spec])],
+          collectGarbage: true,
+        });
         const compiled = compileRuleset(rs, { hook, space });
         const result = reach(compiled, spec, { limit });
         if (o.json) printJson(reachJson(result));

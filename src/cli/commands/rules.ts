@@ -24,7 +24,7 @@ export function registerRules(program: Command): void {
         const rs = loadFromCli(files, o);
         const compiled = compileRuleset(rs, {
           hook,
-          space: createPacketSpace([rs], { interfaces: EXAMPLE_INTERFACES }),
+          space: createPacketSpace([rs], { interfaces: EXAMPLE_INTERFACES, collectGarbage: true }),
         });
         const rep = findUnreachable(compiled);
         if (o.json) printJson(unreachableJson(rep));

@@ -161,7 +161,7 @@ function rulesTraversedBefore(
   let n = 0;
   for (const r of c.rules()) {
     if (r.family === d.family && r.table === d.table && r.chain === d.chain && r.position === d.position) return n;
-    if (!c.arriving(r).and(one).isEmpty()) n++;
+    if (!c.arrivingWithin(r, one).isEmpty()) n++;
     if (n >= cap) return n;
   }
   return undefined;
