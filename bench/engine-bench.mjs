@@ -112,7 +112,7 @@ async function child(job) {
       const e = await loadEngine();
       need(e, ['createPacketSpace', 'compileRuleset', 'unreachable']);
       const t0 = now();
-      const space = e.createPacketSpace([rs]);
+      const space = e.createPacketSpace([rs], { collectGarbage: true });
       const compiled = e.compileRuleset(rs, { hook: job.hook, space });
       const t1 = now();
       const result = await callUnreachable(e, compiled);
@@ -177,7 +177,7 @@ async function child(job) {
       const e = await loadEngine();
       need(e, ['createPacketSpace', 'compileRuleset']);
       const t0 = now();
-      const space = e.createPacketSpace([rs]);
+      const space = e.createPacketSpace([rs], { collectGarbage: true });
       const compiled = e.compileRuleset(rs, { hook: job.hook, space });
       out.compileMs = now() - t0;
       const queries = REACH_QUERIES[job.shape] ?? REACH_QUERIES.default;
@@ -227,7 +227,7 @@ async function callUnreachable(e, compiled) {
 }
 
 async function callDiff(e, a, b, hook) {
-  const space = e.createPacketSpace([a, b]);
+  const space = e.createPacketSpace([a, b], { collectGarbage: true });
   const ca = e.compileRuleset(a, { hook, space });
   const cb = e.compileRuleset(b, { hook, space });
   return e.diff(ca, cb);

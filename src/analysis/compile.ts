@@ -165,7 +165,11 @@ interface RuleInfo {
   readonly hits: Flow[];
   opaqueVars?: number[];
   /** Match node per absent-field key. */
-  readonly match: Map<string, number>;
+  /**
+   * The absent-field sets the rule was tested with (by key). Its match is not kept: one node set per rule was a
+   * large share of the live nodes at 100k rules, and it is rebuilt from the space's cached element sets.
+   */
+  readonly match: Map<string, ReadonlySet<Field>>;
   vmapKeys?: Map<string, number[]>;
 }
 
@@ -236,7 +240,6 @@ class Compiler {
       for (const x of info.arriving) mark(x.f.s);
       for (const x of info.cont) mark(x.f.s);
       flows(info.hits);
-      for (const n of info.match.values()) mark(n);
       if (info.vmapKeys) for (const ks of info.vmapKeys.values()) for (const n of ks) mark(n);
     }
     for (const stages of this.stagesByFamily.values()) {
@@ -400,9 +403,13 @@ class Compiler {
     }
   }
 
+  /** The rule's match as tested on a hook with these absent fields. */
+  matchOf(info: RuleInfo, absent: ReadonlySet<Field>, absentKey: string): number {
+    return this.ruleMatch({ absent, absentKey } as ChainCtx, info);
+  }
+
   private ruleMatch(ctx: ChainCtx, info: RuleInfo): number {
-    let m = info.match.get(ctx.absentKey);
-    if (m !== undefined) return m;
+    if (!info.match.has(ctx.absentKey)) info.match.set(ctx.absentKey, ctx.absent);
     const rule = info.ref.rule;
     const b = this.b;
     if (!info.opaqueVars) {
@@ -413,7 +420,7 @@ class Compiler {
         info.opaqueVars.push(this.space.newOpaqueVar());
       }
     }
-    m = 1;
+    let m = 1;
     const ms: Match[] = [...rule.matches];
     if (rule.verdict && rule.verdict.kind !== 'nat' && rule.verdict.kind !== 'vmap') {
       ms.push(...rejectDependencies(rule.verdict));
@@ -424,7 +431,6 @@ class Compiler {
       if (m === 0) break;
     }
     if (m !== 0) for (const v of info.opaqueVars) m = b.and(m, b.ithVar(v));
-    info.match.set(ctx.absentKey, m);
     return m;
   }
 
@@ -967,7 +973,7 @@ class Compiled implements CompiledBddRuleset {
     const i = this.info(rule);
     const b = this.b;
     // The match as seen on the asked hook (interfaces present as there).
-    const nodes = [...i.match.values()];
+    const nodes = [...i.match].map(([absentKey, absent]) => this.c.matchOf(i, absent, absentKey));
     const m = nodes.length > 0 ? b.orAll(nodes) : this.fallbackMatch(i);
     return this.space.wrap(b.and(this.space.dropOpaque(m), this.space.universe));
   }

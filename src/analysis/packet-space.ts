@@ -604,8 +604,21 @@ export class BddPacketSpace implements PacketSpace {
     return this.wrap(this.packetNode(packet, hook));
   }
 
-  stats(): { readonly nodes: number; readonly cacheHits: number; readonly cacheMisses: number } {
-    return { nodes: this.bdd.nodeCount, cacheHits: this.bdd.hits, cacheMisses: this.bdd.misses };
+  stats(): {
+    readonly nodes: number;
+    readonly nodesMade: number;
+    readonly collections: number;
+    readonly cacheHits: number;
+    readonly cacheMisses: number;
+  } {
+    const b = this.bdd;
+    return {
+      nodes: b.nodeCount,
+      nodesMade: b.nodesMade,
+      collections: b.gcStats.collections,
+      cacheHits: b.hits,
+      cacheMisses: b.misses,
+    };
   }
 
   /**

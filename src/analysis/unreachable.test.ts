@@ -177,7 +177,9 @@ describe('garbage collection', () => {
     // Make garbage until a safe point that keeps only `kept` collects.
     const before = space.bdd.gcStats.collections;
     for (let i = 0; i < 200 && space.bdd.gcStats.collections === before; i++) {
-      c.decisions(c.verdict('accept').minus(c.space.fromCube({ dport: [{ kind: 'range', lo: BigInt(i), hi: 65535n }] })));
+      c.decisions(
+        c.verdict('accept').minus(c.space.fromCube({ dport: [{ kind: 'range', lo: BigInt(i), hi: 65535n }] })),
+      );
       space.safePoint([kept]);
     }
     expect(space.bdd.gcStats.collections).toBeGreaterThan(before);
