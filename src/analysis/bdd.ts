@@ -509,14 +509,17 @@ export class Bdd {
       const v = this.vars[n]!;
       const lo = this.lows[n]!;
       const hi = this.highs[n]!;
+      // Shifts by precomputed BigInt amounts: no BigInt made per edge but the sums themselves.
+      const cl = count(lo);
+      const ch = count(hi);
       const r =
-        count(lo) * (1n << BigInt(this.levelOf(lo, to) - v - 1)) +
-        count(hi) * (1n << BigInt(this.levelOf(hi, to) - v - 1));
+        (cl === 0n ? 0n : cl << shiftBy(this.levelOf(lo, to) - v - 1)) +
+        (ch === 0n ? 0n : ch << shiftBy(this.levelOf(hi, to) - v - 1));
       memo.set(n, r);
       return r;
     };
     if (f === 0) return 0n;
-    return count(f) * (1n << BigInt(this.levelOf(f, to) - from));
+    return count(f) << shiftBy(this.levelOf(f, to) - from);
   }
 
   private readonly countMemo = new Map<number, Map<number, bigint>>();
@@ -607,6 +610,18 @@ export class Bdd {
     while (n > 1) n = value(this.vars[n]!) ? this.highs[n]! : this.lows[n]!;
     return n === 1;
   }
+}
+
+const SHIFTS: bigint[] = [];
+
+/** BigInt(k), made once per k. */
+function shiftBy(k: number): bigint {
+  let s = SHIFTS[k];
+  if (s === undefined) {
+    for (let i = SHIFTS.length; i <= k; i++) SHIFTS.push(BigInt(i));
+    s = SHIFTS[k]!;
+  }
+  return s;
 }
 
 function hash3(a: number, b: number, c: number): number {

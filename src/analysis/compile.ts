@@ -170,6 +170,7 @@ interface RuleInfo {
    * large share of the live nodes at 100k rules, and it is rebuilt from the space's cached element sets.
    */
   readonly match: Map<string, ReadonlySet<Field>>;
+  lastMatch?: { readonly key: string; readonly node: number; readonly epoch: number };
   vmapKeys?: Map<string, number[]>;
 }
 
@@ -410,6 +411,15 @@ class Compiler {
 
   private ruleMatch(ctx: ChainCtx, info: RuleInfo): number {
     if (!info.match.has(ctx.absentKey)) info.match.set(ctx.absentKey, ctx.absent);
+    // The last match built, valid until a collection (it is not a root: a collection may free it).
+    const last = info.lastMatch;
+    if (last && last.key === ctx.absentKey && last.epoch === this.b.gcEpoch) return last.node;
+    const node = this.buildMatch(ctx, info);
+    info.lastMatch = { key: ctx.absentKey, node, epoch: this.b.gcEpoch };
+    return node;
+  }
+
+  private buildMatch(ctx: ChainCtx, info: RuleInfo): number {
     const rule = info.ref.rule;
     const b = this.b;
     if (!info.opaqueVars) {
