@@ -166,11 +166,11 @@ interface RuleInfo {
   opaqueVars?: number[];
   /** Match node per absent-field key. */
   /**
-   * The absent-field sets the rule was tested with (by key). Its match is not kept: one node set per rule was a
-   * large share of the live nodes at 100k rules, and it is rebuilt from the space's cached element sets.
+   * The absent-field sets the rule was tested with (by key); only the last match built is kept (a rule is
+   * tested with one set of absent fields unless its chain is reached from several hooks).
    */
   readonly match: Map<string, ReadonlySet<Field>>;
-  lastMatch?: { readonly key: string; readonly node: number; readonly epoch: number };
+  lastMatch?: { readonly key: string; readonly node: number };
   vmapKeys?: Map<string, number[]>;
 }
 
@@ -240,6 +240,7 @@ class Compiler {
     for (const info of this.infos.values()) {
       for (const x of info.arriving) mark(x.f.s);
       for (const x of info.cont) mark(x.f.s);
+      if (info.lastMatch) mark(info.lastMatch.node);
       flows(info.hits);
       if (info.vmapKeys) for (const ks of info.vmapKeys.values()) for (const n of ks) mark(n);
     }
@@ -411,11 +412,11 @@ class Compiler {
 
   private ruleMatch(ctx: ChainCtx, info: RuleInfo): number {
     if (!info.match.has(ctx.absentKey)) info.match.set(ctx.absentKey, ctx.absent);
-    // The last match built, valid until a collection (it is not a root: a collection may free it).
+    // The last match built (a root: rebuilding every rule's match after each collection cost more than keeping it).
     const last = info.lastMatch;
-    if (last && last.key === ctx.absentKey && last.epoch === this.b.gcEpoch) return last.node;
+    if (last && last.key === ctx.absentKey) return last.node;
     const node = this.buildMatch(ctx, info);
-    info.lastMatch = { key: ctx.absentKey, node, epoch: this.b.gcEpoch };
+    info.lastMatch = { key: ctx.absentKey, node };
     return node;
   }
 
