@@ -524,17 +524,11 @@ function widen(cube: Cube, set: PacketSet): Cube {
     // disallowed values are exactly the field's values in (wider cube - set); its cubes give them.
     const max = FIELD_MAX[f];
     if (max === undefined) continue;
-    const { cubes: bad, truncated } = wider.minus(set).cubes(256);
-    if (truncated) continue;
-    const disallowed: Element[] = [];
-    let all = false;
-    for (const b of bad) {
-      const v = b[f];
-      if (!v) all = true;
-      else disallowed.push(...v);
-    }
-    if (all) continue;
-    const allowed = complementRanges(normalizeElements(disallowed), max);
+    // One projection of (wider - set) onto the field instead of enumerating its cubes.
+    const values = space.fieldValues(wider.minus(set), f);
+    if (!values) continue;
+    const disallowed: Element[] = values.map(([lo, hi]) => ({ kind: 'range', lo, hi }));
+    const allowed = complementRanges(disallowed, max);
     if (allowed.length > 0) c = { ...rest, [f]: allowed };
   }
   return c;

@@ -245,6 +245,7 @@ export class BddPacketSpace implements PacketSpace {
       mark(this.opaqueCube);
       for (const n of this.presentCache.values()) mark(n);
       for (const n of this.elemCache.values()) mark(n);
+      for (const n of this.projectCache.values()) mark(n);
       for (const set of this.kept) set.markNode(mark);
     });
   }
@@ -291,6 +292,44 @@ export class BddPacketSpace implements PacketSpace {
   }
 
   /** The variable set of some fields (for quantification). */
+  /**
+   * The values a numeric field takes in the set (every other field quantified away), as sorted, coalesced ranges;
+   * undefined when they need more than `maxRanges` ranges.
+   */
+  fieldValues(set: PacketSet, f: Field, maxRanges = 4096): [bigint, bigint][] | undefined {
+    const node = (set as BddPacketSet).node;
+    const b = this.bdd;
+    const l = this.fieldLayout(f);
+    let others = this.projectCache.get(f);
+    if (others === undefined) {
+      const vars: number[] = [];
+      for (let v = 0; v < this.nextVar; v++) if (v < l.first || v >= l.first + l.width) vars.push(v);
+      others = b.varSet(vars);
+      this.projectCache.set(f, others);
+    }
+    const proj = b.exists(node, others);
+    const out: [bigint, bigint][] = [];
+    for (const path of b.paths(proj)) {
+      const pat: Pattern = new Int8Array(l.width).fill(-1);
+      for (const [v, val] of path) pat[v - l.first] = val ? 1 : 0;
+      const ivs = patternValues(pat, maxRanges);
+      if (!ivs) return undefined;
+      out.push(...ivs);
+      if (out.length > maxRanges) return undefined;
+    }
+    out.sort((a, c) => (a[0] < c[0] ? -1 : a[0] > c[0] ? 1 : 0));
+    const merged: [bigint, bigint][] = [];
+    for (const iv of out) {
+      const last = merged[merged.length - 1];
+      if (last && iv[0] <= last[1] + 1n) {
+        if (iv[1] > last[1]) last[1] = iv[1];
+      } else merged.push([iv[0], iv[1]]);
+    }
+    return merged;
+  }
+
+  private readonly projectCache = new Map<Field, number>();
+
   fieldVarSet(fields: readonly Field[]): number {
     const vars: number[] = [];
     for (const f of fields) {

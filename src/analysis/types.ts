@@ -47,6 +47,11 @@ export interface PacketSpace {
   none(): PacketSet;
   fromCube(cube: Cube): PacketSet;
   fromPacket(packet: Packet): PacketSet;
+  /**
+   * The values a numeric field takes in `set` (the other fields quantified away) as sorted, coalesced ranges;
+   * undefined when more than `maxRanges` ranges would be needed.
+   */
+  fieldValues(set: PacketSet, f: Field, maxRanges?: number): [bigint, bigint][] | undefined;
   /** Size of the node table, for benchmarks and memory reports. */
   stats(): { readonly nodes: number; readonly cacheHits: number; readonly cacheMisses: number };
 }
