@@ -673,7 +673,15 @@ export class BddPacketSpace implements PacketSpace {
    */
   widenDontCares(node: number): number {
     const b = this.bdd;
+    // A field the set does not test gains nothing (and each quantification walks the whole set).
+    const tested = new Set<Field>();
+    const support = b.support(node);
     for (const f of FIELD_ORDER) {
+      const l = this.fieldLayout(f);
+      if (support.some((v) => v >= l.first && v < l.first + l.width)) tested.add(f);
+    }
+    for (const f of FIELD_ORDER) {
+      if (!tested.has(f)) continue;
       const l = this.fieldLayout(f);
       const size = isNameField(f) ? this.atoms.length : isSymField(f) ? symbols(f).length : undefined;
       const vars = this.fieldVarSet([f]);
