@@ -807,6 +807,13 @@ interface DeciderTree {
 }
 
 const TREE_FANOUT = 8;
+const FLAT_QUERIES = 16;
+
+/** A root that is always entered, over the leaves themselves (a scan in order). */
+function flat(leaves: DeciderTree[]): DeciderTree | undefined {
+  if (leaves.length === 0) return undefined;
+  return { union: 1, children: leaves };
+}
 
 class Compiled implements CompiledBddRuleset {
   private readonly b: Bdd;
@@ -833,6 +840,8 @@ class Compiled implements CompiledBddRuleset {
         for (const ch of t.children ?? []) tree(ch);
       };
       for (const t of this.trees.values()) tree(t);
+      for (const ls of this.mainLeaves.values()) for (const l of ls) mark(l.union);
+      for (const ls of this.acceptLeaves.values()) for (const l of ls) mark(l.union);
       for (const t of this.acceptTrees.values()) tree(t);
     });
   }
@@ -1008,34 +1017,50 @@ class Compiled implements CompiledBddRuleset {
   }
 
   private readonly trees = new Map<L3, DeciderTree | undefined>();
+  private readonly mainLeaves = new Map<L3, DeciderTree[]>();
+  /** decisions() calls so far: the first few scan the deciders instead of building the trees. */
+  private queries = 0;
 
   /**
    * The final deciders of a family (accept-events aside) as leaves of a tree in decision order, each inner node
-   * holding the union of its leaves' pulled-back packets. Built once; decisions() prunes whole blocks with it.
+   * holding the union of its leaves' pulled-back packets. Built once; decisions() prunes whole blocks with it. The
+   * unions cost about as much as a few hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat
+   * root over the leaves instead: a diff or a reach asks a handful of questions, the unreachable analysis thousands.
    */
   private deciderTree(family: L3, stages: readonly Stage[]): DeciderTree | undefined {
     if (this.trees.has(family)) return this.trees.get(family);
-    const leaves: DeciderTree[] = [];
-    stages.forEach((st, i) => {
-      for (const [key, rec] of st.decisions) {
-        if (rec.verdict === 'accept-event') continue;
-        leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
-      }
-    });
+    let leaves = this.mainLeaves.get(family);
+    if (!leaves) {
+      leaves = [];
+      stages.forEach((st, i) => {
+        for (const [key, rec] of st.decisions) {
+          if (rec.verdict === 'accept-event') continue;
+          leaves!.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
+        }
+      });
+      this.mainLeaves.set(family, leaves);
+    }
+    if (this.queries <= FLAT_QUERIES) return flat(leaves);
     const tree = this.buildTree(leaves);
     this.trees.set(family, tree);
     return tree;
   }
 
   private readonly acceptTrees = new Map<Stage, DeciderTree | undefined>();
+  private readonly acceptLeaves = new Map<Stage, DeciderTree[]>();
 
   /** A stage's accept-events, latest first (the order decisions() credits them in), as a tree of blocks. */
   private acceptTree(st: Stage, stages: readonly Stage[], i: number): DeciderTree | undefined {
     if (this.acceptTrees.has(st)) return this.acceptTrees.get(st);
-    const leaves: DeciderTree[] = [];
-    for (const [key, rec] of [...st.decisions].reverse()) {
-      if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
+    let leaves = this.acceptLeaves.get(st);
+    if (!leaves) {
+      leaves = [];
+      for (const [key, rec] of [...st.decisions].reverse()) {
+        if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
+      }
+      this.acceptLeaves.set(st, leaves);
     }
+    if (this.queries <= FLAT_QUERIES) return flat(leaves);
     const tree = this.buildTree(leaves);
     this.acceptTrees.set(st, tree);
     return tree;
@@ -1057,6 +1082,7 @@ class Compiled implements CompiledBddRuleset {
 
   decisions(packets?: PacketSet): readonly Decision[] {
     this.compute();
+    this.queries++;
     const b = this.b;
     const sp = this.space;
     // The certain packets of the query. Each has exactly one final verdict, so a decider's share is its own
