@@ -220,7 +220,8 @@ export class Bdd {
   }
 
   private growNodes(): void {
-    const size = this.vars.length * 2;
+    // 1.5x, not 2x: at tens of millions of nodes the old and new arrays are both alive while copying.
+    const size = Math.ceil(this.vars.length * 1.5);
     const grow = (a: Int32Array): Int32Array => {
       const b = new Int32Array(size);
       b.set(a);

@@ -231,9 +231,16 @@ class Compiler {
     this.b.addRoots((mark) => this.markRoots(mark));
   }
 
+  private natSets?: { readonly ports: number; readonly local: number; readonly fam: readonly number[] };
+
   /** Every node the compilation holds (a root provider for the manager's collections). */
   markRoots(mark: (n: number) => void): void {
     mark(this.enums);
+    if (this.natSets) {
+      mark(this.natSets.ports);
+      mark(this.natSets.local);
+      for (const n of this.natSets.fam) mark(n);
+    }
     const flows = (fs: readonly Flow[]) => {
       for (const f of fs) mark(f.s);
     };
@@ -689,13 +696,18 @@ class Compiler {
       return { t: fl.t.andThen(Xform.of(lits, false)), s: fl.s };
     };
     const approx = (fl: Flow): Flow => ({ t: fl.t.withApprox(), s: fl.s });
-    const ports = sp.fieldIntervals(
-      'l4proto',
-      [...PORT_PROTOCOLS].map((p) => [BigInt(p), BigInt(p)]),
-    );
-    const local = sp.fieldEquals('daddr.type', ADDR_TYPES.indexOf('local'));
+    // Built once per compilation (kube-proxy has one dnat rule per endpoint).
+    this.natSets ??= {
+      ports: sp.fieldIntervals(
+        'l4proto',
+        [...PORT_PROTOCOLS].map((p) => [BigInt(p), BigInt(p)]),
+      ),
+      local: sp.fieldEquals('daddr.type', ADDR_TYPES.indexOf('local')),
+      fam: [b.and(sp.fieldEquals('nfproto', 0), sp.universe), b.and(sp.fieldEquals('nfproto', 1), sp.universe)],
+    };
+    const { ports, local } = this.natSets;
     for (const family of ['ipv4', 'ipv6'] as const) {
-      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), sp.universe);
+      const famSet = this.natSets.fam[family === 'ipv4' ? 0 : 1]!;
       const fs = b.and(f.s, f.t.inverse(b, famSet));
       if (fs === 0) continue;
       let flows: Flow[] = [{ t: f.t, s: fs }];
