@@ -412,22 +412,18 @@ class Compiler {
     }
   }
 
-  /** The rule's match as tested on a hook with these absent fields. */
-  matchOf(info: RuleInfo, absent: ReadonlySet<Field>, absentKey: string): number {
-    return this.ruleMatch({ absent, absentKey } as ChainCtx, info);
-  }
-
-  private ruleMatch(ctx: ChainCtx, info: RuleInfo): number {
-    if (!info.match.has(ctx.absentKey)) info.match.set(ctx.absentKey, ctx.absent);
+  /** The rule's match as tested on a hook where the fields of `absent` (keyed `absentKey`) are absent. */
+  ruleMatch(info: RuleInfo, absent: ReadonlySet<Field>, absentKey: string): number {
+    if (!info.match.has(absentKey)) info.match.set(absentKey, absent);
     // The last match built (a root: rebuilding every rule's match after each collection cost more than keeping it).
     const last = info.lastMatch;
-    if (last && last.key === ctx.absentKey) return last.node;
-    const node = this.buildMatch(ctx, info);
-    info.lastMatch = { key: ctx.absentKey, node };
+    if (last && last.key === absentKey) return last.node;
+    const node = this.buildMatch(info, absent);
+    info.lastMatch = { key: absentKey, node };
     return node;
   }
 
-  private buildMatch(ctx: ChainCtx, info: RuleInfo): number {
+  private buildMatch(info: RuleInfo, absent: ReadonlySet<Field>): number {
     const rule = info.ref.rule;
     const b = this.b;
     if (!info.opaqueVars) {
@@ -445,7 +441,7 @@ class Compiler {
     }
     for (const x of ms) {
       if (x.kind === 'opaque') continue;
-      m = b.and(m, this.space.matchNode(x, ctx.absent));
+      m = b.and(m, this.space.matchNode(x, absent));
       if (m === 0) break;
     }
     if (m !== 0) for (const v of info.opaqueVars) m = b.and(m, b.ithVar(v));
@@ -467,26 +463,14 @@ class Compiler {
         frame.nodes = [];
         b.maybeCollect();
         const info = this.infos.get(rule)!;
-        const m = this.ruleMatch(ctx, info);
-        const hits: Flow[] = [];
-        const rest: Flow[] = [];
-        const keep = info.idx % CHECKPOINT === 0;
-        for (const f of cur) {
-          if (keep) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
-          const mt = f.t.inverse(b, m);
-          const h = b.and(f.s, mt);
-          if (h !== 0) {
-            hits.push({ t: f.t, s: h });
-            info.hits.push({ t: f.t, s: h });
-            const r = b.diff(f.s, mt);
-            if (r !== 0) rest.push({ t: f.t, s: r });
-          } else rest.push(f);
+        const m = this.ruleMatch(info, ctx.absent, ctx.absentKey);
+        if (info.idx % CHECKPOINT === 0) {
+          for (const f of cur) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
         }
+        const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
-        // Statements run before the verdict; only a mark change affects the traversal.
-        let hitFlows = hits;
-        const markX = this.markXform(rule);
-        if (markX) hitFlows = hitFlows.map((f) => ({ t: f.t.andThen(markX), s: f.s }));
+        info.hits.push(...hits);
+        const hitFlows = this.afterStatements(rule, hits);
         const v = rule.verdict;
         const cont: Flow[] = [];
         frame.lists = [rest, cont, hitFlows, returned, accepted];
@@ -529,6 +513,29 @@ class Compiler {
     return { returned: mergeFlows(b, returned), accepted };
   }
 
+  /** Splits flows by a match (in their rewritten terms): the packets it hits and the rest. */
+  private split(flows: readonly Flow[], m: number): { hits: Flow[]; rest: Flow[] } {
+    const b = this.b;
+    const hits: Flow[] = [];
+    const rest: Flow[] = [];
+    for (const f of flows) {
+      const mt = f.t.inverse(b, m);
+      const h = b.and(f.s, mt);
+      if (h !== 0) {
+        hits.push({ t: f.t, s: h });
+        const r = b.diff(f.s, mt);
+        if (r !== 0) rest.push({ t: f.t, s: r });
+      } else rest.push(f);
+    }
+    return { hits, rest };
+  }
+
+  /** A rule's hits after its statements: they run before the verdict; only a mark change affects the traversal. */
+  private afterStatements(rule: Rule, hits: Flow[]): Flow[] {
+    const markX = this.markXform(rule);
+    return markX ? hits.map((f) => ({ t: f.t.andThen(markX), s: f.s })) : hits;
+  }
+
   /**
    * The flows arriving at a rule: kept for checkpoint rules, otherwise replayed from the checkpoint before it, rule
    * by rule as runChain steps (a called chain's returns are taken from what the call recorded).
@@ -548,29 +555,16 @@ class Compiler {
     }
     const out: Flow[] = [];
     for (const [absentKey, g] of groups) {
-      const ctx = { absent: g.absent, absentKey } as ChainCtx;
       let cur = mergeFlows(b, g.flows);
       for (let k = start; k < info.idx && cur.length > 0; k++) {
         const ri = this.infos.get(info.chain.rules[k]!)!;
-        const m = this.ruleMatch(ctx, ri);
-        const hits: Flow[] = [];
-        const rest: Flow[] = [];
-        for (const f of cur) {
-          const mt = f.t.inverse(b, m);
-          const h = b.and(f.s, mt);
-          if (h !== 0) {
-            hits.push({ t: f.t, s: h });
-            const r = b.diff(f.s, mt);
-            if (r !== 0) rest.push({ t: f.t, s: r });
-          } else rest.push(f);
-        }
+        const m = this.ruleMatch(ri, g.absent, absentKey);
+        const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
         const v = ri.ref.rule.verdict;
         const cont: Flow[] = [];
-        if (!v || v.kind === 'continue') {
-          const markX = this.markXform(ri.ref.rule);
-          for (const f of hits) cont.push(markX ? { t: f.t.andThen(markX), s: f.s } : f);
-        } else if (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto') {
+        if (!v || v.kind === 'continue') cont.push(...this.afterStatements(ri.ref.rule, hits));
+        else if (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto') {
           for (const x of ri.cont) if (x.absentKey === absentKey) cont.push(x.f);
         }
         cur = mergeFlows(b, [...rest, ...cont]);
@@ -852,9 +846,6 @@ class Compiled implements CompiledBddRuleset {
         for (const ch of t.children ?? []) tree(ch);
       };
       for (const t of this.trees.values()) tree(t);
-      for (const ls of this.mainLeaves.values()) for (const l of ls) mark(l.union);
-      for (const ls of this.acceptLeaves.values()) for (const l of ls) mark(l.union);
-      for (const t of this.acceptTrees.values()) tree(t);
     });
   }
 
@@ -1005,7 +996,7 @@ class Compiled implements CompiledBddRuleset {
     const i = this.info(rule);
     const b = this.b;
     // The match as seen on the asked hook (interfaces present as there).
-    const nodes = [...i.match].map(([absentKey, absent]) => this.c.matchOf(i, absent, absentKey));
+    const nodes = [...i.match].map(([absentKey, absent]) => this.c.ruleMatch(i, absent, absentKey));
     const m = nodes.length > 0 ? b.orAll(nodes) : this.fallbackMatch(i);
     return this.space.wrap(b.and(this.space.dropOpaque(m), this.space.universe));
   }
@@ -1028,54 +1019,53 @@ class Compiled implements CompiledBddRuleset {
     return this.info(rule).hits.length > 0;
   }
 
-  private readonly trees = new Map<L3, DeciderTree | undefined>();
-  private readonly mainLeaves = new Map<L3, DeciderTree[]>();
+  private readonly trees = new Map<L3 | Stage, DeciderTree | undefined>();
+  private readonly leaves = new Map<L3 | Stage, DeciderTree[]>();
   /** decisions() calls so far: the first few scan the deciders instead of building the trees. */
   private queries = 0;
 
   /**
-   * The final deciders of a family (accept-events aside) as leaves of a tree in decision order, each inner node
-   * holding the union of its leaves' pulled-back packets. Built once; decisions() prunes whole blocks with it. The
-   * unions cost about as much as a few hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat
-   * root over the leaves instead: a diff or a reach asks a handful of questions, the unreachable analysis thousands.
+   * Deciders as leaves of a tree in the order decisions() credits them, each inner node holding the union of its
+   * leaves' pulled-back packets: decisions() prunes whole blocks with it. The unions cost about as much as a few
+   * hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat root over the leaves instead: a diff
+   * or a reach asks a handful of questions, the unreachable analysis thousands.
    */
-  private deciderTree(family: L3, stages: readonly Stage[]): DeciderTree | undefined {
-    if (this.trees.has(family)) return this.trees.get(family);
-    let leaves = this.mainLeaves.get(family);
+  private treeOf(key: L3 | Stage, makeLeaves: () => DeciderTree[]): DeciderTree | undefined {
+    if (this.trees.has(key)) return this.trees.get(key);
+    let leaves = this.leaves.get(key);
     if (!leaves) {
-      leaves = [];
-      stages.forEach((st, i) => {
-        for (const [key, rec] of st.decisions) {
-          if (rec.verdict === 'accept-event') continue;
-          leaves!.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
-        }
-      });
-      this.mainLeaves.set(family, leaves);
+      leaves = makeLeaves();
+      this.leaves.set(key, leaves);
     }
     if (this.queries <= FLAT_QUERIES) return flat(leaves);
     const tree = this.buildTree(leaves);
-    this.trees.set(family, tree);
+    this.trees.set(key, tree);
     return tree;
   }
 
-  private readonly acceptTrees = new Map<Stage, DeciderTree | undefined>();
-  private readonly acceptLeaves = new Map<Stage, DeciderTree[]>();
+  /** The final deciders of a family (accept-events aside), in decision order. */
+  private deciderTree(family: L3, stages: readonly Stage[]): DeciderTree | undefined {
+    return this.treeOf(family, () => {
+      const leaves: DeciderTree[] = [];
+      stages.forEach((st, i) => {
+        for (const [key, rec] of st.decisions) {
+          if (rec.verdict !== 'accept-event')
+            leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
+        }
+      });
+      return leaves;
+    });
+  }
 
-  /** A stage's accept-events, latest first (the order decisions() credits them in), as a tree of blocks. */
+  /** A stage's accept-events, latest first (the order decisions() credits them in). */
   private acceptTree(st: Stage, stages: readonly Stage[], i: number): DeciderTree | undefined {
-    if (this.acceptTrees.has(st)) return this.acceptTrees.get(st);
-    let leaves = this.acceptLeaves.get(st);
-    if (!leaves) {
-      leaves = [];
+    return this.treeOf(st, () => {
+      const leaves: DeciderTree[] = [];
       for (const [key, rec] of [...st.decisions].reverse()) {
         if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
       }
-      this.acceptLeaves.set(st, leaves);
-    }
-    if (this.queries <= FLAT_QUERIES) return flat(leaves);
-    const tree = this.buildTree(leaves);
-    this.acceptTrees.set(st, tree);
-    return tree;
+      return leaves;
+    });
   }
 
   private buildTree(leaves: DeciderTree[]): DeciderTree | undefined {

@@ -528,7 +528,7 @@ function widen(cube: Cube, set: PacketSet): Cube {
     const values = space.fieldValues(wider.minus(set), f);
     if (!values) continue;
     const disallowed: Element[] = values.map(([lo, hi]) => ({ kind: 'range', lo, hi }));
-    const allowed = complementRanges(disallowed, max);
+    const allowed = complementRanges(normalizeElements(disallowed), max);
     if (allowed.length > 0) c = { ...rest, [f]: allowed };
   }
   return c;

@@ -293,8 +293,8 @@ export class BddPacketSpace implements PacketSpace {
 
   /** The variable set of some fields (for quantification). */
   /**
-   * The values a numeric field takes in the set (every other field quantified away), as sorted, coalesced ranges;
-   * undefined when they need more than `maxRanges` ranges.
+   * The values a numeric field takes in the set (every other field quantified away), as ranges (one per path of
+   * the projection, in no particular order); undefined when they need more than `maxRanges` ranges.
    */
   fieldValues(set: PacketSet, f: Field, maxRanges = 4096): [bigint, bigint][] | undefined {
     const node = (set as BddPacketSet).node;
@@ -317,15 +317,7 @@ export class BddPacketSpace implements PacketSpace {
       out.push(...ivs);
       if (out.length > maxRanges) return undefined;
     }
-    out.sort((a, c) => (a[0] < c[0] ? -1 : a[0] > c[0] ? 1 : 0));
-    const merged: [bigint, bigint][] = [];
-    for (const iv of out) {
-      const last = merged[merged.length - 1];
-      if (last && iv[0] <= last[1] + 1n) {
-        if (iv[1] > last[1]) last[1] = iv[1];
-      } else merged.push([iv[0], iv[1]]);
-    }
-    return merged;
+    return out;
   }
 
   private readonly projectCache = new Map<Field, number>();

@@ -48,8 +48,8 @@ export interface PacketSpace {
   fromCube(cube: Cube): PacketSet;
   fromPacket(packet: Packet): PacketSet;
   /**
-   * The values a numeric field takes in `set` (the other fields quantified away) as sorted, coalesced ranges;
-   * undefined when more than `maxRanges` ranges would be needed.
+   * The values a numeric field takes in `set` (the other fields quantified away) as ranges, unordered; undefined
+   * when more than `maxRanges` ranges would be needed.
    */
   fieldValues(set: PacketSet, f: Field, maxRanges?: number): [bigint, bigint][] | undefined;
   /** Size of the node table, for benchmarks and memory reports. */
