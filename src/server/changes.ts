@@ -7,9 +7,15 @@
 import {
   activeFreeze,
   approvalStatus,
+  assertSeenPlan,
   assertTransition,
   checkApply,
   checkReview,
+  isAuthor,
+  mintLineage,
+  overrideCovers,
+  overrideGap,
+  planBlockerKeys,
   resolveTarget,
 } from '../change/policy.js';
 import type { Plan } from '../change/types.js';
@@ -29,6 +35,7 @@ import type {
   Store,
   StoreReader,
   StoreWriter,
+  TokenRecord,
 } from '../store/types.js';
 import { completeJob, failJob } from './job-outcome.js';
 import type { ServerDeps } from './route.js';
@@ -84,6 +91,10 @@ function changeSummary(c: ChangeRecord): Record<string, unknown> {
     reason: c.reason,
     ticket: c.ticket,
     version: c.version,
+    authors: c.authors,
+    // The chain records which ruleset every step concerned: an edit of the changes table behind the server's back
+    // no longer matches it (`rampart audit-log verify` compares them).
+    rulesetSha256: c.rulesetSha256,
     rulesetBytes: Buffer.byteLength(c.ruleset, 'utf8'),
     ...(c.override ? { override: c.override } : {}),
     ...(c.emergency ? { emergency: c.emergency } : {}),
@@ -187,15 +198,20 @@ export class ChangeService {
     ]);
     const policy = this.deps.config.current().policy;
     const flags: string[] = [];
-    if (change.override) flags.push(`BLOCK OVERRIDDEN by ${change.override.by}: ${change.override.reason}`);
+    if (change.override && plan && overrideCovers(change, plan)) {
+      flags.push(`BLOCK OVERRIDDEN by ${change.override.by}: ${change.override.reason}`);
+    } else if (change.override && plan?.blocked) {
+      flags.push(`OVERRIDE LAPSED: ${overrideGap(change, plan)}`);
+    }
     if (change.emergency) flags.push(`EMERGENCY apply by ${change.emergency.by}: ${change.emergency.reason}`);
     if (change.rollbackOf !== null) flags.push(`ROLLBACK of change ${change.rollbackOf}`);
     const stale = plan ? plan.stale || (await staleReason(this.store, change, plan)) !== undefined : false;
     if (stale && ['proposed', 'planned', 'approved'].includes(change.state)) {
       flags.push('PLAN STALE: re-plan before review or apply');
     }
-    if (plan?.blocked && !change.override) flags.push('BLOCKED: needs an admin override to be approved');
-    return { change, plan, reviews, approvals: approvalStatus(reviews, policy, change.author), jobs, events, flags };
+    if (plan?.blocked && !overrideCovers(change, plan)) flags.push('BLOCKED: needs an admin override to be approved');
+    const approvals = approvalStatus(reviews, policy, change.authors, plan?.id);
+    return { change, plan, reviews, approvals, jobs, events, flags };
   }
 
   async propose(actor: Actor, input: ProposeInput): Promise<ChangeView> {
@@ -241,7 +257,21 @@ export class ChangeService {
       plan: computed.plan,
     });
     assertTransition(c.state, 'planned', c.id);
-    const next = await w.updateChange(c.id, c.version, { state: 'planned', updatedAt: at });
+    // An override covers one ruleset and the blockers it saw: a plan with more (or another ruleset) ends it.
+    const lapsed = c.override !== null && !overrideCovers(c, plan);
+    const next = await w.updateChange(c.id, c.version, {
+      state: 'planned',
+      updatedAt: at,
+      ...(lapsed ? { override: null } : {}),
+    });
+    if (lapsed) {
+      await w.audit({
+        action: 'change.override-lapsed',
+        target: `change:${c.id}`,
+        before: { override: c.override },
+        after: { plan: plan.id, why: overrideGap(c, plan), rulesetSha256: next.rulesetSha256 },
+      });
+    }
     await w.audit({
       action: 'change.plan',
       target: `change:${c.id}`,
@@ -252,6 +282,7 @@ export class ChangeService {
         risk: plan.risk,
         blocked: plan.blocked,
         summary: computed.plan.summary,
+        rulesetSha256: next.rulesetSha256,
       },
     });
     return c.id;
@@ -345,8 +376,11 @@ export class ChangeService {
     patch: { ruleset?: string; format?: RulesetFormat; file?: string; reason?: string },
   ): Promise<ChangeView> {
     const c = await mustChange(this.store, id);
-    if (c.author !== actor.name && actor.role !== 'admin') {
-      throw new UserError('RAMPART_ERR_FORBIDDEN', `only the author (${c.author}) or an admin may edit change ${id}`);
+    if (!isAuthor(c, actor.name) && actor.role !== 'admin') {
+      throw new UserError(
+        'RAMPART_ERR_FORBIDDEN',
+        `only an author (${c.authors.join(', ')}) or an admin may edit change ${id}`,
+      );
     }
     if (!['proposed', 'planned', 'approved'].includes(c.state)) assertTransition(c.state, 'planned', id);
     const format =
@@ -358,11 +392,25 @@ export class ChangeService {
       }
       const at = this.at();
       const invalidated = await invalidate(w, now, 'edited', at);
+      const newRuleset = patch.ruleset !== undefined && format !== undefined;
+      // Whoever shaped the ruleset is an author from now on, and may not approve it; an override was for the old
+      // ruleset and lapses with it.
+      const authors = newRuleset && !isAuthor(now, actor.name) ? [...now.authors, actor.name] : undefined;
       const next = await w.updateChange(id, invalidated.version, {
         updatedAt: at,
-        ...(patch.ruleset !== undefined && format ? { ruleset: patch.ruleset, format } : {}),
+        ...(newRuleset ? { ruleset: patch.ruleset as string, format } : {}),
+        ...(authors ? { authors } : {}),
+        ...(newRuleset && now.override ? { override: null } : {}),
         ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
       });
+      if (newRuleset && now.override) {
+        await w.audit({
+          action: 'change.override-lapsed',
+          target: `change:${id}`,
+          before: { override: now.override },
+          after: { why: 'the ruleset was edited', rulesetSha256: next.rulesetSha256 },
+        });
+      }
       await w.audit({
         action: 'change.update',
         target: `change:${id}`,
@@ -388,19 +436,36 @@ export class ChangeService {
     });
   }
 
-  async review(actor: Actor, id: number, verdict: 'approve' | 'reject', comment: string): Promise<ChangeView> {
+  /**
+   * Records a review of the plan the reviewer read (`seenPlan`): refused when the change has a newer plan, when the
+   * reviewer or the lineage of their token is too close to the change's authors, and by the rest of the policy.
+   */
+  async review(
+    actor: Actor,
+    id: number,
+    verdict: 'approve' | 'reject',
+    comment: string,
+    seenPlan: number,
+    token?: TokenRecord,
+  ): Promise<ChangeView> {
     await this.refresh(actor, id);
     const policy = this.deps.config.current().policy;
     await this.store.write(actor, async (w) => {
       const { change, plan } = await withPlan(w, id);
       const reviews = await w.listReviews(id);
+      const tokens = token ? new Map((await w.listTokens()).map((t) => [t.id, t])) : undefined;
       checkReview({
         change,
         plan,
         reviews,
-        reviewer: { name: actor.name, role: actor.role === 'system' ? 'viewer' : actor.role },
+        reviewer: {
+          name: actor.name,
+          role: actor.role === 'system' ? 'viewer' : actor.role,
+          ...(token && tokens ? { mintedBy: mintLineage(token, tokens) } : {}),
+        },
         verdict,
         policy,
+        seenPlan,
       });
       const at = this.at();
       const review = await w.insertReview({
@@ -415,7 +480,7 @@ export class ChangeService {
       if (verdict === 'reject') {
         assertTransition(change.state, 'rejected', id);
         next = await w.updateChange(id, change.version, { state: 'rejected', updatedAt: at });
-      } else if (approvalStatus([...reviews, review], policy, change.author).satisfied) {
+      } else if (approvalStatus([...reviews, review], policy, change.authors, plan.id).satisfied) {
         assertTransition(change.state, 'approved', id);
         next = await w.updateChange(id, change.version, { state: 'approved', updatedAt: at });
       }
@@ -427,6 +492,7 @@ export class ChangeService {
           state: next.state,
           review: review.id,
           plan: plan.id,
+          rulesetSha256: change.rulesetSha256,
           comment,
           ...(plan.blocked ? { blocked: true } : {}),
         },
@@ -435,7 +501,12 @@ export class ChangeService {
     return this.view(id);
   }
 
-  async override(actor: Actor, id: number, reason: string): Promise<ChangeView> {
+  /**
+   * Lets the blocked plan the admin read (`seenPlan`) be approved: the override names that plan, the ruleset's
+   * SHA-256 and the blockers it covers, and lapses when the ruleset is edited or a re-plan adds a blocker.
+   */
+  async override(actor: Actor, id: number, reason: string, seenPlan: number): Promise<ChangeView> {
+    await this.refresh(actor, id);
     await this.store.write(actor, async (w) => {
       const change = await mustChange(w, id);
       const plan = await w.latestPlan(id);
@@ -447,9 +518,18 @@ export class ChangeService {
           `change ${id} is ${change.state}; a block can be overridden only while it is planned`,
         );
       }
+      assertSeenPlan(change, plan, seenPlan, 'overrode');
+      if (plan.stale) {
+        throw new UserError(
+          'RAMPART_ERR_STALE',
+          `plan ${plan.id} of change ${id} is stale; re-plan it ('rampart change plan ${id}') and override the new plan`,
+          { changeId: id, planId: plan.id },
+        );
+      }
       const at = this.at();
+      const blockers = planBlockerKeys(plan);
       const next = await w.updateChange(id, change.version, {
-        override: { by: actor.name, reason, at },
+        override: { by: actor.name, reason, at, planId: plan.id, rulesetSha256: change.rulesetSha256, blockers },
         updatedAt: at,
       });
       await w.audit({

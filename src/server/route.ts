@@ -58,6 +58,8 @@ export interface RouteDef {
   readonly params?: z.ZodType;
   readonly query?: z.ZodType;
   readonly body?: z.ZodType;
+  /** The body carries a ruleset: allowed up to the server's large limit (16 MiB), not the small one (64 KiB). */
+  readonly largeBody?: boolean;
   /** Media types of the answer (default application/json). */
   readonly produces?: readonly string[];
   /** A state-changing route (POST/PATCH/DELETE) in the audit sense; for docs and the role test. */

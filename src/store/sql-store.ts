@@ -9,6 +9,7 @@
  * Either way two processes writing the same store queue up instead of losing updates, and the audit entries of a
  * write are chained and committed atomically with the state they describe.
  */
+import { createHash } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
 import { entryHash, jsonValue, verifyChain } from './audit-chain.js';
@@ -62,9 +63,16 @@ function tokenRecord(r: Selectable<TokensTable>): TokenRecord {
     secretHash: r.secret_hash,
     createdAt: r.created_at,
     createdBy: r.created_by,
+    createdByToken: r.created_by_token ?? null,
     revokedAt: r.revoked_at,
     lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at ?? null,
   };
+}
+
+/** Hex SHA-256 of a ruleset's text (what approvals, overrides and the audit trail name it by). */
+export function rulesetSha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 function parseJson<T>(text: string | null): T | null {
@@ -85,6 +93,8 @@ function changeRecord(r: Selectable<ChangesTable>): ChangeRecord {
     version: r.version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    authors: r.authors_json ? (JSON.parse(r.authors_json) as string[]) : [r.author],
+    rulesetSha256: r.ruleset_sha256 ?? rulesetSha256(r.ruleset),
     override: parseJson<ChangeRecord['override']>(r.override_json),
     emergency: parseJson<ChangeRecord['emergency']>(r.emergency_json),
     rollbackOf: r.rollback_of ?? null,
@@ -331,7 +341,12 @@ class SqlWriter extends SqlReader implements StoreWriter {
     super(db);
   }
 
-  async insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord> {
+  async insertToken(
+    t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt' | 'expiresAt' | 'createdByToken'> & {
+      readonly expiresAt?: string | null;
+      readonly createdByToken?: string | null;
+    },
+  ): Promise<TokenRecord> {
     const r = await this.db
       .insertInto('tokens')
       .values({
@@ -343,6 +358,8 @@ class SqlWriter extends SqlReader implements StoreWriter {
         created_by: t.createdBy,
         revoked_at: null,
         last_used_at: null,
+        expires_at: t.expiresAt ?? null,
+        created_by_token: t.createdByToken ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -362,8 +379,12 @@ class SqlWriter extends SqlReader implements StoreWriter {
   }
 
   async insertChange(
-    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf'> & {
+    c: Omit<
+      ChangeRecord,
+      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256'
+    > & {
       readonly rollbackOf?: number | null;
+      readonly authors?: readonly string[];
     },
   ): Promise<ChangeRecord> {
     const r = await this.db
@@ -384,6 +405,9 @@ class SqlWriter extends SqlReader implements StoreWriter {
         override_json: null,
         emergency_json: null,
         rollback_of: c.rollbackOf ?? null,
+        authors_json: JSON.stringify(c.authors ?? [c.author]),
+        ruleset_sha256: rulesetSha256(c.ruleset),
+        plan_error_json: null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -393,13 +417,19 @@ class SqlWriter extends SqlReader implements StoreWriter {
   async updateChange(
     id: number,
     expectedVersion: number,
-    patch: Partial<Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason'>> & {
+    patch: Partial<
+      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors'>
+    > & {
       readonly updatedAt: string;
     },
   ): Promise<ChangeRecord> {
     const set: Partial<Record<keyof ChangesTable, unknown>> = { updated_at: patch.updatedAt };
     if (patch.state !== undefined) set.state = patch.state;
-    if (patch.ruleset !== undefined) set.ruleset = patch.ruleset;
+    if (patch.ruleset !== undefined) {
+      set.ruleset = patch.ruleset;
+      set.ruleset_sha256 = rulesetSha256(patch.ruleset);
+    }
+    if (patch.authors !== undefined) set.authors_json = JSON.stringify(patch.authors);
     if (patch.format !== undefined) set.format = patch.format;
     if (patch.reason !== undefined) set.reason = patch.reason;
     if (patch.override !== undefined)
@@ -673,19 +703,17 @@ export class SqlStore extends SqlReader implements Store {
     });
   }
 
-  async tokenBySecretHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const r = await this.db.selectFrom('tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
-    if (r === undefined) return undefined;
-    const t = tokenRecord(r);
-    if (t.revokedAt !== null) return t;
-    const now = new Date();
-    if (t.lastUsedAt !== null && now.getTime() - Date.parse(t.lastUsedAt) < LAST_USED_GRANULARITY_MS) return t;
+  async touchToken(id: string, at: string): Promise<void> {
+    const earlier = new Date(Date.parse(at) - LAST_USED_GRANULARITY_MS).toISOString();
     try {
-      await this.db.updateTable('tokens').set({ last_used_at: now.toISOString() }).where('id', '=', t.id).execute();
-      return { ...t, lastUsedAt: now.toISOString() };
+      await this.db
+        .updateTable('tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', earlier)]))
+        .execute();
     } catch {
-      // Noting the use is best effort: a busy store must not fail authentication.
-      return t;
+      // Noting the use is best effort: a busy store must not fail the request that used the token.
     }
   }
 

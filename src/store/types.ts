@@ -32,8 +32,12 @@ export interface TokenRecord {
   readonly secretHash: string;
   readonly createdAt: string;
   readonly createdBy: string;
+  /** The token that minted this one (null: minted locally, e.g. by `rampart init`): its lineage, for four eyes. */
+  readonly createdByToken: string | null;
   readonly revokedAt: string | null;
   readonly lastUsedAt: string | null;
+  /** When the token stops working (null: never). */
+  readonly expiresAt: string | null;
 }
 
 /** Who did something, from where (the audit log's who and from-where). */
@@ -108,12 +112,34 @@ export interface ChangeRecord {
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
-  /** Set when an admin let a blocked plan through: flagged everywhere afterwards. */
-  readonly override: { readonly by: string; readonly reason: string; readonly at: string } | null;
+  /**
+   * Everyone who shaped the ruleset: the proposer first, then each person who edited it. None of them may approve
+   * the change (src/change/policy.ts).
+   */
+  readonly authors: readonly string[];
+  /** Hex SHA-256 of `ruleset`: what approvals and overrides are bound to, and what the audit entries record. */
+  readonly rulesetSha256: string;
+  /** Set when an admin let a blocked plan through: flagged everywhere afterwards, while it still covers the plan. */
+  readonly override: Override | null;
   /** Set when applied inside a freeze window as an emergency change. */
   readonly emergency: { readonly by: string; readonly reason: string; readonly at: string } | null;
   /** The applied change this one rolls back (its hosts' previous desired rulesets), if it is a rollback. */
   readonly rollbackOf: number | null;
+}
+
+/**
+ * An admin's override of a blocked plan. It covers one ruleset (its SHA-256) and the blockers the admin read on
+ * one plan; an edit of the ruleset, or a re-plan that finds a blocker it does not list, makes it lapse.
+ */
+export interface Override {
+  readonly by: string;
+  readonly reason: string;
+  readonly at: string;
+  /** The plan the admin read (absent on overrides recorded before issue 12: those cover nothing). */
+  readonly planId?: number;
+  readonly rulesetSha256?: string;
+  /** The blockers it covers, by `blockerKey` (src/change/policy.ts). */
+  readonly blockers?: readonly string[];
 }
 
 export interface PlanRecord {
@@ -245,18 +271,33 @@ export interface StoreReader {
 }
 
 export interface StoreWriter extends StoreReader {
-  insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord>;
+  insertToken(
+    t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt' | 'expiresAt' | 'createdByToken'> & {
+      readonly expiresAt?: string | null;
+      readonly createdByToken?: string | null;
+    },
+  ): Promise<TokenRecord>;
   revokeToken(id: string, at: string): Promise<TokenRecord | undefined>;
+  /** `authors` defaults to `[author]`; the ruleset's SHA-256 is computed here. */
   insertChange(
-    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf'> & {
+    c: Omit<
+      ChangeRecord,
+      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256'
+    > & {
       readonly rollbackOf?: number | null;
+      readonly authors?: readonly string[];
     },
   ): Promise<ChangeRecord>;
-  /** Fails with a conflict error when the change's version is no longer `expectedVersion`. Bumps the version. */
+  /**
+   * Fails with a conflict error when the change's version is no longer `expectedVersion`. Bumps the version; a new
+   * ruleset gets its SHA-256 recomputed.
+   */
   updateChange(
     id: number,
     expectedVersion: number,
-    patch: Partial<Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason'>> & {
+    patch: Partial<
+      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors'>
+    > & {
       readonly updatedAt: string;
     },
   ): Promise<ChangeRecord>;
@@ -279,8 +320,11 @@ export interface Store extends StoreReader {
   readonly kind: 'sqlite' | 'postgres';
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
-  /** Looks a token up by the hash of its secret (for authentication); also notes when it was last used. */
-  tokenBySecretHash(secretHash: string): Promise<TokenRecord | undefined>;
+  /**
+   * Notes that a token was used at `at` (not an audited action). Written at most once a minute per token: a
+   * newer use within a minute of the recorded one changes nothing.
+   */
+  touchToken(id: string, at: string): Promise<void>;
   /** Recomputes the whole audit chain against the stored head (verifyChain over auditEntries). */
   verifyAuditLog(): Promise<ChainVerdict>;
   /** The audit chain's head as recorded by the store (newest seq and hash): what catches truncation. */

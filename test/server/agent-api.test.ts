@@ -53,7 +53,7 @@ describe('agent protocol', () => {
     const p = await h.call('alice', 'POST', '/changes', { target: { group: 'web' }, ruleset, reason });
     expect(p.status).toBe(201);
     const id = p.body.change.id as number;
-    expect((await h.call('bob', 'POST', `/changes/${id}/approve`, {})).body.change.state).toBe('approved');
+    expect((await h.decide('bob', id, 'approve', {})).body.change.state).toBe('approved');
     expect((await h.call('alice', 'POST', `/changes/${id}/apply`, {})).body.change.state).toBe('applying');
     return id;
   }
@@ -144,7 +144,7 @@ describe('agent protocol', () => {
     expect(r.flags).toContain(`ROLLBACK of change ${id}`);
     expect(r.change.reason).toBe(`rollback of change ${id}: the API launch moved`);
     // same path as any change: review, then the agents one host at a time
-    await h.call('bob', 'POST', `/changes/${r.change.id}/approve`, {});
+    await h.decide('bob', r.change.id, 'approve', {});
     await h.call('alice', 'POST', `/changes/${r.change.id}/apply`, {});
     for (const token of [web2, h.tokens.web1]) {
       const job = (await as(token, 'GET', '/agent/next')).body.job;
@@ -165,7 +165,7 @@ describe('agent protocol', () => {
         reason: 'lost confirmation',
       })
     ).body.change.id as number;
-    await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    await h.decide('bob', id, 'approve', {});
     await h.call('alice', 'POST', `/changes/${id}/apply`, {});
     const job = (await as(web2, 'GET', '/agent/next')).body.job;
     expect((await as(web2, 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);

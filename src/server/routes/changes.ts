@@ -25,6 +25,13 @@ const target = z
 
 const reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(2000);
 
+/** The plan the caller read before deciding: a decision is bound to it, and refused once the change moved on. */
+const seenPlan = z
+  .number()
+  .int()
+  .min(1)
+  .describe('the id of the plan you read (GET /changes/{id}: plan.id); refused with 409 when it is no longer current');
+
 export const changeRoutes = [
   defineRoute({
     method: 'GET',
@@ -47,6 +54,7 @@ export const changeRoutes = [
     method: 'POST',
     path: '/changes',
     access: 'operator',
+    largeBody: true,
     tag: 'changes',
     status: 201,
     summary: 'Propose a desired ruleset for a host or group; the plan is computed at once',
@@ -85,6 +93,7 @@ export const changeRoutes = [
     method: 'PATCH',
     path: '/changes/:id',
     access: 'operator',
+    largeBody: true,
     tag: 'changes',
     summary: "Edit a change's ruleset or reason (author or admin): approvals are void, the plan is recomputed",
     params: idParam,
@@ -142,37 +151,41 @@ export const changeRoutes = [
     path: '/changes/:id/approve',
     access: 'approver',
     tag: 'reviews',
-    summary: 'Approve the current plan (never your own change)',
+    summary: 'Approve the plan you read (never your own change; 409 when the change has a newer plan)',
     params: idParam,
-    body: z
-      .object({ comment: z.string().max(2000).default('') })
-      .strict()
-      .default({ comment: '' }),
-    handler: async ({ deps, actor, params, body }) =>
-      new ChangeService(deps).review(actor, params.id, 'approve', body.comment),
+    body: z.object({ plan: seenPlan, comment: z.string().max(2000).default('') }).strict(),
+    handler: async ({ deps, actor, token, params, body }) =>
+      new ChangeService(deps).review(actor, params.id, 'approve', body.comment, body.plan, token),
   }),
   defineRoute({
     method: 'POST',
     path: '/changes/:id/reject',
     access: 'approver',
     tag: 'reviews',
-    summary: 'Reject the change with a comment',
+    summary: 'Reject the plan you read, with a comment',
     params: idParam,
-    body: z.object({ comment: z.string().trim().min(3, 'say why the change is rejected').max(2000) }).strict(),
-    handler: async ({ deps, actor, params, body }) =>
-      new ChangeService(deps).review(actor, params.id, 'reject', body.comment),
+    body: z
+      .object({ plan: seenPlan, comment: z.string().trim().min(3, 'say why the change is rejected').max(2000) })
+      .strict(),
+    handler: async ({ deps, actor, token, params, body }) =>
+      new ChangeService(deps).review(actor, params.id, 'reject', body.comment, body.plan, token),
   }),
   defineRoute({
     method: 'POST',
     path: '/changes/:id/override',
     access: 'admin',
     tag: 'reviews',
-    summary: 'Record an explicit override of a blocked plan, with a reason (flagged everywhere afterwards)',
+    summary:
+      'Override the blocked plan you read, with a reason: it covers that ruleset and its blockers, and lapses on an edit or a new blocker',
     params: idParam,
     body: z
-      .object({ reason: z.string().trim().min(10, 'an override needs a real reason (10+ characters)').max(2000) })
+      .object({
+        plan: seenPlan,
+        reason: z.string().trim().min(10, 'an override needs a real reason (10+ characters)').max(2000),
+      })
       .strict(),
-    handler: async ({ deps, actor, params, body }) => new ChangeService(deps).override(actor, params.id, body.reason),
+    handler: async ({ deps, actor, params, body }) =>
+      new ChangeService(deps).override(actor, params.id, body.reason, body.plan),
   }),
   defineRoute({
     method: 'POST',
