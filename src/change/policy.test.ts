@@ -47,6 +47,7 @@ const change = (over: Partial<ChangeRecord> = {}): ChangeRecord => ({
   updatedAt: '2025-06-01T10:00:01.000Z',
   authors: ['alice'],
   rulesetSha256: 'a'.repeat(64),
+  planError: null,
   override: null,
   emergency: null,
   rollbackOf: null,
@@ -115,6 +116,15 @@ describe('change state transitions', () => {
   // Every pair of states: allowed exactly when listed here (the path plus re-plan and rollback).
   const ALLOWED = new Set([
     'proposed->planned',
+    'proposed->planning',
+    'planning->planning',
+    'planning->planned',
+    'planning->plan-failed',
+    'plan-failed->planning',
+    'plan-failed->planned',
+    'plan-failed->plan-failed',
+    'planned->planning',
+    'approved->planning',
     'planned->planned',
     'planned->approved',
     'planned->rejected',
@@ -153,10 +163,10 @@ describe('change state transitions', () => {
       'change 12 is rejected; it cannot become applying (from rejected it can become: nothing, rejected is final)',
     );
     expect(refusal(() => assertTransition('proposed', 'approved', 3)).message).toBe(
-      'change 3 is proposed; it cannot become approved (from proposed it can become: planned)',
+      'change 3 is proposed; it cannot become approved (from proposed it can become: planned, planning)',
     );
     expect(refusal(() => assertTransition('approved', 'applied', 3)).message).toBe(
-      'change 3 is approved; it cannot become applied (from approved it can become: applying, planned)',
+      'change 3 is approved; it cannot become applied (from approved it can become: applying, planned, planning)',
     );
   });
 });

@@ -25,15 +25,20 @@ import {
  * rolled-back | failed):
  * - planned -> planned: re-plan (the change or a host's desired state moved on; the old plan turns stale);
  * - approved -> planned: re-plan after approval; the approvals are voided with the old plan;
+ * - -> planning -> planned | plan-failed: a plan that takes longer than the answer may wait goes on in the
+ *   background (the proposal is answered 202); plan-failed (over its time or memory budget) can be re-planned or
+ *   edited;
  * - applied -> rolled-back: an applied change is rolled back by a new change (`rampart change rollback`) that
  *   proposes each host's previous desired ruleset and goes through the same plan, review and safe apply; when it
  *   is applied, the original becomes rolled-back.
  * rejected, rolled-back and failed are final: a new attempt is a new change.
  */
 export const TRANSITIONS: Readonly<Record<ChangeState, readonly ChangeState[]>> = {
-  proposed: ['planned'],
-  planned: ['planned', 'approved', 'rejected'],
-  approved: ['applying', 'planned'],
+  proposed: ['planned', 'planning'],
+  planning: ['planned', 'planning', 'plan-failed'],
+  'plan-failed': ['planning', 'planned', 'plan-failed'],
+  planned: ['planned', 'planning', 'approved', 'rejected'],
+  approved: ['applying', 'planned', 'planning'],
   rejected: [],
   applying: ['applied', 'rolled-back', 'failed'],
   applied: ['rolled-back'],

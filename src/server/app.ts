@@ -10,8 +10,9 @@ import { jsonReplacer } from '../firewall/values.js';
 import { roleAtLeast, type Store, type TokenRecord } from '../store/types.js';
 import { bearerOf, forbidden, parseToken, secretMatches, unauthenticated } from './auth.js';
 import { AuthGuard, type AuthLimits, DEFAULT_AUTH_LIMITS, LastUsed } from './auth-guard.js';
+import { ChangeService } from './changes.js';
 import { createMetrics } from './metrics.js';
-import { createPlanner } from './planner.js';
+import { createPlanner, type PlannerOptions } from './planner.js';
 import { ProbeBoard } from './probe-board.js';
 import { type FieldProblem, PROBLEM_CONTENT_TYPE, problemFromError, problemOf } from './problem.js';
 import type { ConfigHolder, RouteDef, ServerDeps } from './route.js';
@@ -28,6 +29,10 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   /** Failed authentications allowed per address or token id and window before 429 (default 10 per 60 s). */
   readonly authLimits?: AuthLimits;
+  /** How long a proposal waits for its plan before answering 202 with the change planning (default 2 s). */
+  readonly planWaitMs?: number;
+  /** The plan threads (default: 2 threads, the built worker). */
+  readonly planner?: PlannerOptions;
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -70,8 +75,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     config: opts.config,
     now: opts.now ?? (() => new Date()),
     metrics: createMetrics(),
-    planner: createPlanner(),
+    planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
+    planWaitMs: opts.planWaitMs ?? 2000,
+    planning: new Map(),
   };
   const app = Fastify({
     logger: opts.logger ?? false,
@@ -112,6 +119,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   app.addHook('onClose', async () => deps.planner.close());
+  // Changes a previous process left planning (it stopped mid-plan) are planned again.
+  app.addHook('onReady', async () => {
+    await new ChangeService(deps).resumePlanning({ name: 'rampart-server', role: 'system', from: 'local' });
+  });
   const auth = authenticator(deps, opts.authLimits ?? DEFAULT_AUTH_LIMITS);
   const largeLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   for (const route of ROUTES) {
@@ -233,7 +244,8 @@ function register(
           deps,
         } as never);
         if (reply.sent) return reply;
-        if (route.status) reply.code(route.status);
+        // A handler may answer with another success status (202 while a plan goes on); else the route's own.
+        if (route.status && reply.statusCode === 200) reply.code(route.status);
         if (typeof result === 'string') return reply.send(result);
         return reply
           .header('content-type', 'application/json; charset=utf-8')

@@ -19,9 +19,8 @@ import {
   resolveTarget,
 } from '../change/policy.js';
 import type { Plan } from '../change/types.js';
-import { UserError } from '../errors.js';
+import { RampartError, UserError } from '../errors.js';
 import { detectFormat } from '../firewall/detect.js';
-import { parseRuleset } from '../firewall/parse.js';
 import type {
   Actor,
   ApplyJob,
@@ -29,6 +28,7 @@ import type {
   ChangeTarget,
   DesiredState,
   JobEvent,
+  PlanError,
   PlanRecord,
   ReviewRecord,
   RulesetFormat,
@@ -38,6 +38,7 @@ import type {
   TokenRecord,
 } from '../store/types.js';
 import { completeJob, failJob } from './job-outcome.js';
+import type { PlanTicket } from './planner.js';
 import type { ServerDeps } from './route.js';
 
 export interface ProposeInput {
@@ -62,6 +63,8 @@ export interface ChangeView {
   readonly events: readonly JobEvent[];
   /** Flags shown everywhere: overridden block, emergency apply, stale plan. */
   readonly flags: readonly string[];
+  /** While the change is planning: queued (with how many plans ahead) or running (for how long). */
+  readonly planning?: { readonly state: 'queued' | 'running'; readonly ahead?: number; readonly seconds?: number };
 }
 
 const notFound = (id: number): UserError =>
@@ -101,26 +104,26 @@ function changeSummary(c: ChangeRecord): Record<string, unknown> {
   };
 }
 
-/** Parses the ruleset so that a bad one is refused before anything is stored. */
-function checkRuleset(text: string, format: RulesetFormat | undefined, file: string): RulesetFormat {
-  const f = format ?? detectFormat(text);
-  parseRuleset(text, file, { format: f });
-  return f;
-}
-
 interface Computed {
   readonly plan: Plan;
   readonly baseRevisions: Record<string, number>;
 }
 
-async function compute(
+/** A plan on its way: the planner's ticket and the host revisions it is computed against. */
+interface Running {
+  readonly ticket: PlanTicket;
+  readonly baseRevisions: Record<string, number>;
+}
+
+/** Submits the plan of `ruleset` for `hosts` against their current desired rulesets (parsing included). */
+async function startPlan(
   deps: ServerDeps,
   r: StoreReader,
-  id: number | string,
+  file: string,
   hosts: readonly string[],
   ruleset: string,
   format: RulesetFormat,
-): Promise<Computed> {
+): Promise<Running> {
   const baseRevisions: Record<string, number> = {};
   const inputs = [];
   for (const host of hosts) {
@@ -129,11 +132,55 @@ async function compute(
     inputs.push({
       host,
       current: d ? { text: d.ruleset, format: d.format, file: `host:${host}@${d.revision}` } : null,
-      desired: { text: ruleset, format, file: `change:${id}` },
+      desired: { text: ruleset, format, file },
     });
   }
   const today = deps.now().toISOString().slice(0, 10);
-  return { plan: await deps.planner.compute(deps.config.source(), inputs, today), baseRevisions };
+  const policy = deps.config.current().policy;
+  const budget = { timeoutMs: policy.planTimeoutSeconds * 1000, memoryMiB: policy.planMemoryMiB };
+  return { ticket: deps.planner.submit(deps.config.source(), inputs, today, { budget }), baseRevisions };
+}
+
+type Outcome =
+  | { readonly state: 'done'; readonly plan: Plan }
+  | { readonly state: 'failed'; readonly error: unknown }
+  | {
+      readonly state: 'pending';
+    };
+
+/** The plan's outcome if it settles within `ms`, else pending (the plan goes on). */
+async function within(result: Promise<Plan>, ms: number): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const wait = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(() => resolve({ state: 'pending' }), ms);
+  });
+  try {
+    return await Promise.race([
+      result.then(
+        (plan): Outcome => ({ state: 'done', plan }),
+        (error: unknown): Outcome => ({ state: 'failed', error }),
+      ),
+      wait,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A plan that ran out of its time or memory: recorded on the change (plan-failed), not refused outright. */
+const BUDGET_CODES = new Set(['RAMPART_ERR_PLAN_TIMEOUT', 'RAMPART_ERR_PLAN_MEMORY']);
+const isBudget = (e: unknown): e is UserError => e instanceof UserError && BUDGET_CODES.has(e.code);
+
+function planErrorOf(e: unknown, at: string): PlanError {
+  return e instanceof RampartError
+    ? { code: e.code, message: e.message, at }
+    : { code: 'RAMPART_ERR_INTERNAL', message: e instanceof Error ? e.message : String(e), at };
+}
+
+/** What a change-writing call answers: the view, and 202 when the plan goes on after the answer. */
+export interface Answered {
+  readonly view: ChangeView;
+  readonly status: 200 | 201 | 202;
 }
 
 async function currentRevisions(r: StoreReader, hosts: readonly string[]): Promise<Record<string, number>> {
@@ -177,6 +224,9 @@ async function invalidate(w: StoreWriter, c: ChangeRecord, why: string, at: stri
   return next;
 }
 
+/** The states from which a change can be (re)planned or edited. */
+const REPLANNABLE: readonly string[] = ['proposed', 'planning', 'plan-failed', 'planned', 'approved'];
+
 export class ChangeService {
   constructor(private readonly deps: ServerDeps) {}
 
@@ -211,19 +261,39 @@ export class ChangeService {
     }
     if (plan?.blocked && !overrideCovers(change, plan)) flags.push('BLOCKED: needs an admin override to be approved');
     const approvals = approvalStatus(reviews, policy, change.authors, plan?.id);
-    return { change, plan, reviews, approvals, jobs, events, flags };
+    if (change.state === 'plan-failed' && change.planError) {
+      flags.push(`PLAN FAILED (${change.planError.code}): ${change.planError.message}`);
+    }
+    const ticket = change.state === 'planning' ? this.deps.planning.get(id)?.ticket : undefined;
+    const progress = ticket?.progress();
+    const planning =
+      progress === undefined
+        ? undefined
+        : progress.state === 'queued'
+          ? { state: 'queued' as const, ahead: progress.ahead }
+          : { state: 'running' as const, seconds: Math.round((Date.now() - progress.startedAt) / 1000) };
+    return { change, plan, reviews, approvals, jobs, events, flags, ...(planning ? { planning } : {}) };
   }
 
-  async propose(actor: Actor, input: ProposeInput): Promise<ChangeView> {
+  /**
+   * Proposes a change and plans it. The plan (parsing included) runs on the planner's threads; when it is done
+   * within `deps.planWaitMs` the change is stored with it (201), a refused ruleset is refused with nothing stored;
+   * otherwise the change is stored in state planning (202) and the plan goes on, ending in planned or plan-failed.
+   */
+  async propose(actor: Actor, input: ProposeInput): Promise<Answered> {
     const config = this.deps.config.current();
     const hosts = resolveTarget(config, input.target);
     const file = input.file ?? 'ruleset';
-    const format = checkRuleset(input.ruleset, input.format, file);
+    const format = input.format ?? detectFormat(input.ruleset);
     // The plan is computed outside the write lock; if a host's desired state moves meanwhile, compute again.
     for (let attempt = 0; ; attempt++) {
-      const computed = await compute(this.deps, this.store, 'new', hosts, input.ruleset, format);
-      const id = await this.store.write(actor, async (w) => {
-        if (!sameRevisions(computed.baseRevisions, await currentRevisions(w, hosts))) return undefined;
+      const run = await startPlan(this.deps, this.store, file, hosts, input.ruleset, format);
+      const outcome = await within(run.ticket.result, this.deps.planWaitMs);
+      if (outcome.state === 'failed' && !isBudget(outcome.error)) throw outcome.error;
+      const stored = await this.store.write(actor, async (w) => {
+        if (outcome.state === 'done' && !sameRevisions(run.baseRevisions, await currentRevisions(w, hosts))) {
+          return undefined;
+        }
         const at = this.at();
         const proposed = await w.insertChange({
           target: input.target,
@@ -235,15 +305,90 @@ export class ChangeService {
           ruleset: input.ruleset,
           createdAt: at,
           updatedAt: at,
+          ...(outcome.state === 'done' ? {} : { state: 'planning' as const }),
           ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
         });
         await w.audit({ action: 'change.propose', target: `change:${proposed.id}`, after: changeSummary(proposed) });
-        return this.storePlan(w, proposed, computed, at);
+        if (outcome.state === 'done') {
+          await this.storePlan(w, proposed, { plan: outcome.plan, baseRevisions: run.baseRevisions }, at);
+          return { id: proposed.id, version: undefined };
+        }
+        if (outcome.state === 'failed') {
+          await this.planFailed(w, proposed, outcome.error, at);
+          return { id: proposed.id, version: undefined };
+        }
+        return { id: proposed.id, version: proposed.version };
       });
-      if (id !== undefined) return this.view(id);
+      if (stored !== undefined) {
+        if (stored.version !== undefined) this.follow(actor, stored.id, stored.version, run);
+        return { view: await this.view(stored.id), status: stored.version !== undefined ? 202 : 201 };
+      }
       if (attempt >= 3)
         throw new UserError('RAMPART_ERR_CONFLICT', 'the hosts kept changing while planning; try again');
     }
+  }
+
+  /**
+   * Carries a plan that outlived its request to its end: stores it (planned) or its failure (plan-failed) if the
+   * change is still at `version` in state planning; computes again when a host moved on meanwhile. A newer edit or
+   * plan of the change supersedes this one, which then ends silently.
+   */
+  private follow(actor: Actor, id: number, version: number, run: Running): void {
+    this.deps.planning.set(id, { version, ticket: run.ticket });
+    const settle = async (outcome: Outcome): Promise<Running | undefined> =>
+      this.store.write(actor, async (w) => {
+        const c = await w.getChange(id);
+        if (!c || c.version !== version || c.state !== 'planning') return undefined;
+        const at = this.at();
+        if (outcome.state === 'failed') {
+          await this.planFailed(w, c, outcome.error, at);
+          return undefined;
+        }
+        if (outcome.state !== 'done') return undefined;
+        if (!sameRevisions(run.baseRevisions, await currentRevisions(w, c.hosts))) {
+          return startPlan(this.deps, w, `change:${id}`, c.hosts, c.ruleset, c.format);
+        }
+        await this.storePlan(w, c, { plan: outcome.plan, baseRevisions: run.baseRevisions }, at);
+        return undefined;
+      });
+    void run.ticket.result
+      .then(
+        (plan) => settle({ state: 'done', plan }),
+        (error: unknown) => settle({ state: 'failed', error }),
+      )
+      .then(
+        (again) => {
+          if (this.deps.planning.get(id)?.ticket === run.ticket) this.deps.planning.delete(id);
+          if (again) this.follow(actor, id, version, again);
+        },
+        () => {
+          // The store is gone (shutting down): the change stays planning and is resumed at the next start.
+          if (this.deps.planning.get(id)?.ticket === run.ticket) this.deps.planning.delete(id);
+        },
+      );
+  }
+
+  /** Re-plans, after a restart, every change left planning by the previous process. */
+  async resumePlanning(actor: Actor): Promise<number> {
+    const waiting = await this.store.listChanges({ state: 'planning' });
+    for (const c of waiting) {
+      if (this.deps.planning.has(c.id)) continue;
+      const run = await startPlan(this.deps, this.store, `change:${c.id}`, c.hosts, c.ruleset, c.format);
+      this.follow(actor, c.id, c.version, run);
+    }
+    return waiting.length;
+  }
+
+  private async planFailed(w: StoreWriter, c: ChangeRecord, error: unknown, at: string): Promise<void> {
+    const planError = planErrorOf(error, at);
+    assertTransition(c.state, 'plan-failed', c.id);
+    const next = await w.updateChange(c.id, c.version, { state: 'plan-failed', planError, updatedAt: at });
+    await w.audit({
+      action: 'change.plan-failed',
+      target: `change:${c.id}`,
+      before: { state: c.state },
+      after: { state: next.state, code: planError.code, message: planError.message, rulesetSha256: c.rulesetSha256 },
+    });
   }
 
   private async storePlan(w: StoreWriter, c: ChangeRecord, computed: Computed, at: string): Promise<number> {
@@ -262,6 +407,7 @@ export class ChangeService {
     const next = await w.updateChange(c.id, c.version, {
       state: 'planned',
       updatedAt: at,
+      ...(c.planError ? { planError: null } : {}),
       ...(lapsed ? { override: null } : {}),
     });
     if (lapsed) {
@@ -331,50 +477,100 @@ export class ChangeService {
         : [...previous].map(([host, prev]) => ({ target: { kind: 'host' as const, name: host }, prev }));
     const views: ChangeView[] = [];
     for (const g of groups) {
-      views.push(
-        await this.propose(actor, {
-          target: g.target,
-          ruleset: g.prev.ruleset,
-          format: g.prev.format,
-          file: `rollback-of-change-${id}`,
-          reason: `rollback of change ${id}: ${reason}`,
-          ...(c.ticket ? { ticket: c.ticket } : {}),
-          rollbackOf: id,
-        }),
-      );
+      const { view } = await this.propose(actor, {
+        target: g.target,
+        ruleset: g.prev.ruleset,
+        format: g.prev.format,
+        file: `rollback-of-change-${id}`,
+        reason: `rollback of change ${id}: ${reason}`,
+        ...(c.ticket ? { ticket: c.ticket } : {}),
+        rollbackOf: id,
+      });
+      views.push(view);
     }
     return views;
   }
 
-  /** Recomputes the plan when the change or a host moved on; a current plan is kept (approvals stay valid). */
-  async replan(actor: Actor, id: number): Promise<ChangeView> {
+  /**
+   * Recomputes the plan when the change or a host moved on (a current plan is kept: approvals stay valid), or when
+   * the last one failed. Like a proposal it answers 202 when the plan takes longer than the answer may wait.
+   */
+  async replan(actor: Actor, id: number): Promise<Answered> {
     for (let attempt = 0; ; attempt++) {
       const c = await mustChange(this.store, id);
-      if (!['proposed', 'planned', 'approved'].includes(c.state)) assertTransition(c.state, 'planned', id);
+      if (!REPLANNABLE.includes(c.state)) assertTransition(c.state, 'planned', id);
+      if (c.state === 'planning' && this.deps.planning.has(id)) return { view: await this.view(id), status: 200 };
       const latest = await this.store.latestPlan(id);
-      if (latest && !latest.stale && (await staleReason(this.store, c, latest)) === undefined) return this.view(id);
-      const computed = await compute(this.deps, this.store, id, c.hosts, c.ruleset, c.format);
-      const done = await this.store.write(actor, async (w) => {
+      if (
+        (c.state === 'planned' || c.state === 'approved') &&
+        latest &&
+        !latest.stale &&
+        (await staleReason(this.store, c, latest)) === undefined
+      ) {
+        return { view: await this.view(id), status: 200 };
+      }
+      const run = await startPlan(this.deps, this.store, `change:${id}`, c.hosts, c.ruleset, c.format);
+      const outcome = await within(run.ticket.result, this.deps.planWaitMs);
+      const following = await this.store.write(actor, async (w) => {
         const now = await mustChange(w, id);
         if (now.version !== c.version) return false;
-        if (!sameRevisions(computed.baseRevisions, await currentRevisions(w, c.hosts))) return false;
+        if (outcome.state === 'done' && !sameRevisions(run.baseRevisions, await currentRevisions(w, c.hosts))) {
+          return false;
+        }
         const at = this.at();
         const fresh = await invalidate(w, now, 're-planned', at);
-        await this.storePlan(w, fresh, computed, at);
-        return true;
+        return this.afterPlan(w, fresh, outcome, run, at);
       });
-      if (done) return this.view(id);
+      if (following !== false) {
+        if (typeof following === 'number') this.follow(actor, id, following, run);
+        return { view: await this.view(id), status: typeof following === 'number' ? 202 : 200 };
+      }
       if (attempt >= 3)
         throw new UserError('RAMPART_ERR_CONFLICT', `change ${id} kept changing while planning; try again`);
     }
   }
 
-  /** Edits the ruleset or reason: approvals are void and the plan is recomputed. */
+  /**
+   * Inside a write, after an edit or re-plan: stores the plan (done), the failure (failed: any refusal of a stored
+   * ruleset, the config may have changed) or moves the change to planning (pending) and returns its version to
+   * follow.
+   */
+  private async afterPlan(
+    w: StoreWriter,
+    c: ChangeRecord,
+    outcome: Outcome,
+    run: Running,
+    at: string,
+  ): Promise<number | true> {
+    if (outcome.state === 'done') {
+      await this.storePlan(w, c, { plan: outcome.plan, baseRevisions: run.baseRevisions }, at);
+      return true;
+    }
+    if (outcome.state === 'failed') {
+      await this.planFailed(w, c, outcome.error, at);
+      return true;
+    }
+    assertTransition(c.state, 'planning', c.id);
+    const next = await w.updateChange(c.id, c.version, { state: 'planning', updatedAt: at });
+    await w.audit({
+      action: 'change.planning',
+      target: `change:${c.id}`,
+      before: { state: c.state },
+      after: { state: next.state, rulesetSha256: next.rulesetSha256 },
+    });
+    return next.version;
+  }
+
+  /**
+   * Edits the ruleset or reason: approvals are void and the plan is recomputed. A new ruleset is planned before
+   * anything is stored: one the planner refuses (syntax, a table the agent does not manage) is refused with nothing
+   * changed.
+   */
   async update(
     actor: Actor,
     id: number,
     patch: { ruleset?: string; format?: RulesetFormat; file?: string; reason?: string },
-  ): Promise<ChangeView> {
+  ): Promise<Answered> {
     const c = await mustChange(this.store, id);
     if (!isAuthor(c, actor.name) && actor.role !== 'admin') {
       throw new UserError(
@@ -382,23 +578,30 @@ export class ChangeService {
         `only an author (${c.authors.join(', ')}) or an admin may edit change ${id}`,
       );
     }
-    if (!['proposed', 'planned', 'approved'].includes(c.state)) assertTransition(c.state, 'planned', id);
-    const format =
-      patch.ruleset !== undefined ? checkRuleset(patch.ruleset, patch.format, patch.file ?? 'ruleset') : undefined;
-    await this.store.write(actor, async (w) => {
+    if (!REPLANNABLE.includes(c.state)) assertTransition(c.state, 'planned', id);
+    const ruleset = patch.ruleset;
+    const format = ruleset !== undefined ? (patch.format ?? detectFormat(ruleset)) : undefined;
+    let run: Running | undefined;
+    let outcome: Outcome | undefined;
+    if (ruleset !== undefined && format !== undefined) {
+      run = await startPlan(this.deps, this.store, patch.file ?? 'ruleset', c.hosts, ruleset, format);
+      outcome = await within(run.ticket.result, this.deps.planWaitMs);
+      if (outcome.state === 'failed' && !isBudget(outcome.error)) throw outcome.error;
+    }
+    const following = await this.store.write(actor, async (w) => {
       const now = await mustChange(w, id);
       if (now.version !== c.version) {
         throw new UserError('RAMPART_ERR_CONFLICT', `change ${id} was changed by someone else meanwhile; reload it`);
       }
       const at = this.at();
       const invalidated = await invalidate(w, now, 'edited', at);
-      const newRuleset = patch.ruleset !== undefined && format !== undefined;
+      const newRuleset = ruleset !== undefined && format !== undefined;
       // Whoever shaped the ruleset is an author from now on, and may not approve it; an override was for the old
       // ruleset and lapses with it.
       const authors = newRuleset && !isAuthor(now, actor.name) ? [...now.authors, actor.name] : undefined;
       const next = await w.updateChange(id, invalidated.version, {
         updatedAt: at,
-        ...(newRuleset ? { ruleset: patch.ruleset as string, format } : {}),
+        ...(newRuleset ? { ruleset, format } : {}),
         ...(authors ? { authors } : {}),
         ...(newRuleset && now.override ? { override: null } : {}),
         ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
@@ -417,7 +620,17 @@ export class ChangeService {
         before: changeSummary(now),
         after: changeSummary(next),
       });
+      if (!run || !outcome) return undefined;
+      if (outcome.state === 'done' && !sameRevisions(run.baseRevisions, await currentRevisions(w, next.hosts))) {
+        return undefined; // a host moved on while planning: the re-plan below computes it again
+      }
+      return this.afterPlan(w, next, outcome, run, at);
     });
+    if (typeof following === 'number' && run) {
+      this.follow(actor, id, following, run);
+      return { view: await this.view(id), status: 202 };
+    }
+    if (following === true) return { view: await this.view(id), status: 200 };
     return this.replan(actor, id);
   }
 

@@ -8,6 +8,7 @@ export interface ServerMetrics {
   readonly changes: Gauge<'state'>;
   readonly configReloads: Counter<'result'>;
   readonly authFailures: Counter<'reason'>;
+  readonly plans: Gauge<'state'>;
 }
 
 export function createMetrics(): ServerMetrics {
@@ -38,6 +39,12 @@ export function createMetrics(): ServerMetrics {
       name: 'rampart_config_reloads_total',
       help: 'Configuration reloads by result (ok, refused)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    plans: new Gauge({
+      name: 'rampart_plans',
+      help: 'Plans queued and running on the plan threads (refreshed on scrape)',
+      labelNames: ['state'],
       registers: [registry],
     }),
     authFailures: new Counter({

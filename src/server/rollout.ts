@@ -378,7 +378,13 @@ export class RolloutService {
             },
           ],
           today,
-          { findings: false }, // drift is the semantic diff alone: no audit of either side
+          {
+            findings: false, // drift is the semantic diff alone: no audit of either side
+            budget: {
+              timeoutMs: this.deps.config.current().policy.planTimeoutSeconds * 1000,
+              memoryMiB: this.deps.config.current().policy.planMemoryMiB,
+            },
+          },
         );
         const changes = plan.hosts[0]?.changes ?? [];
         drift = {

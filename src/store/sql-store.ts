@@ -97,6 +97,7 @@ function changeRecord(r: Selectable<ChangesTable>): ChangeRecord {
     rulesetSha256: r.ruleset_sha256 ?? rulesetSha256(r.ruleset),
     override: parseJson<ChangeRecord['override']>(r.override_json),
     emergency: parseJson<ChangeRecord['emergency']>(r.emergency_json),
+    planError: parseJson<ChangeRecord['planError']>(r.plan_error_json ?? null),
     rollbackOf: r.rollback_of ?? null,
   };
 }
@@ -381,10 +382,11 @@ class SqlWriter extends SqlReader implements StoreWriter {
   async insertChange(
     c: Omit<
       ChangeRecord,
-      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256'
+      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256' | 'planError'
     > & {
       readonly rollbackOf?: number | null;
       readonly authors?: readonly string[];
+      readonly state?: 'proposed' | 'planning';
     },
   ): Promise<ChangeRecord> {
     const r = await this.db
@@ -398,7 +400,7 @@ class SqlWriter extends SqlReader implements StoreWriter {
         ticket: c.ticket,
         format: c.format,
         ruleset: c.ruleset,
-        state: 'proposed',
+        state: c.state ?? 'proposed',
         version: 1,
         created_at: c.createdAt,
         updated_at: c.updatedAt,
@@ -418,7 +420,7 @@ class SqlWriter extends SqlReader implements StoreWriter {
     id: number,
     expectedVersion: number,
     patch: Partial<
-      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors'>
+      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors' | 'planError'>
     > & {
       readonly updatedAt: string;
     },
@@ -430,6 +432,9 @@ class SqlWriter extends SqlReader implements StoreWriter {
       set.ruleset_sha256 = rulesetSha256(patch.ruleset);
     }
     if (patch.authors !== undefined) set.authors_json = JSON.stringify(patch.authors);
+    if (patch.planError !== undefined) {
+      set.plan_error_json = patch.planError === null ? null : JSON.stringify(patch.planError);
+    }
     if (patch.format !== undefined) set.format = patch.format;
     if (patch.reason !== undefined) set.reason = patch.reason;
     if (patch.override !== undefined)

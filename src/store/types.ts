@@ -81,6 +81,8 @@ export type RulesetFormat = InputFormat;
 
 export const CHANGE_STATES = [
   'proposed',
+  'planning',
+  'plan-failed',
   'planned',
   'approved',
   'rejected',
@@ -121,10 +123,19 @@ export interface ChangeRecord {
   readonly rulesetSha256: string;
   /** Set when an admin let a blocked plan through: flagged everywhere afterwards, while it still covers the plan. */
   readonly override: Override | null;
+  /** Why the last plan could not be computed (state plan-failed): the budget ran out, or the ruleset was refused. */
+  readonly planError: PlanError | null;
   /** Set when applied inside a freeze window as an emergency change. */
   readonly emergency: { readonly by: string; readonly reason: string; readonly at: string } | null;
   /** The applied change this one rolls back (its hosts' previous desired rulesets), if it is a rollback. */
   readonly rollbackOf: number | null;
+}
+
+export interface PlanError {
+  /** RAMPART_ERR_PLAN_TIMEOUT, RAMPART_ERR_PLAN_MEMORY, RAMPART_ERR_PARSE, ... */
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
 }
 
 /**
@@ -282,10 +293,12 @@ export interface StoreWriter extends StoreReader {
   insertChange(
     c: Omit<
       ChangeRecord,
-      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256'
+      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256' | 'planError'
     > & {
       readonly rollbackOf?: number | null;
       readonly authors?: readonly string[];
+      /** Default `proposed`; `planning` when the plan goes on after the answer. */
+      readonly state?: 'proposed' | 'planning';
     },
   ): Promise<ChangeRecord>;
   /**
@@ -296,7 +309,7 @@ export interface StoreWriter extends StoreReader {
     id: number,
     expectedVersion: number,
     patch: Partial<
-      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors'>
+      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors' | 'planError'>
     > & {
       readonly updatedAt: string;
     },

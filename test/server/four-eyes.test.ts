@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BACKENDS, type Harness, pgSkipReason, startHarness } from './harness.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
@@ -121,6 +121,36 @@ describe.each(BACKENDS)('four eyes over the API (%s)', (backend) => {
     expect(body.detail).toMatch(/was minted by admin, an author of change/);
     // someone the author did not mint may
     expect((await h.decide('bob', id, 'approve')).body.change.state).toBe('approved');
+  });
+
+  it.skipIf(skip)('blocks a blank ruleset on a host that has a firewall, and refuses unmanaged tables', async () => {
+    const first = await propose('alice', FIXED, 'web2');
+    expect((await h.decide('bob', first.change.id, 'approve')).status).toBe(200);
+    const applied = await h.call('alice', 'POST', `/changes/${first.change.id}/apply`, {});
+    for (const j of applied.body.jobs) await h.call('admin', 'POST', `/jobs/${j.id}/report`, { state: 'done' });
+    for (const blank of ['', '# nothing\n', 'flush ruleset\n']) {
+      const p = await h.call('alice', 'POST', '/changes', {
+        target: { host: 'web2' },
+        ruleset: blank || ' ',
+        reason: 'x y z',
+      });
+      expect(p.status).toBe(201);
+      expect(p.body.plan.blocked).toBe(true);
+      expect(p.body.plan.risk).toBe('critical');
+      expect(p.body.plan.plan.hosts[0].notes[0]).toMatch(/the agent deletes them, and web2 runs without a firewall/);
+    }
+    const before = (await h.call('vic', 'GET', '/changes?limit=500')).body.changes.length;
+    const nat = await h.call('alice', 'POST', '/changes', {
+      target: { host: 'web2' },
+      ruleset: 'table ip nat {\n  chain pre {\n    type nat hook prerouting priority -100;\n  }\n}\n',
+      reason: 'only nat',
+      file: 'nat.nft',
+    });
+    expect(nat.status).toBe(400);
+    expect(nat.body.detail).toMatch(
+      /^nat\.nft:1:10: defines table ip nat, which the agent does not manage on this host; expected a managed table \(inet filter\)/,
+    );
+    expect((await h.call('vic', 'GET', '/changes?limit=500')).body.changes.length).toBe(before);
   });
 
   it.skipIf(skip)('compares token names without case: Olga and olga are one person', async () => {

@@ -29,7 +29,7 @@ interface Fresh {
   raw(statement: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
 }
 
-function newChange(over: Partial<ChangeRecord> = {}) {
+function newChange(over: Partial<Omit<ChangeRecord, 'state'>> = {}) {
   return {
     target: { kind: 'host' as const, name: 'web1' },
     hosts: ['web1'],

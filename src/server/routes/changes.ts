@@ -57,7 +57,8 @@ export const changeRoutes = [
     largeBody: true,
     tag: 'changes',
     status: 201,
-    summary: 'Propose a desired ruleset for a host or group; the plan is computed at once',
+    summary:
+      'Propose a desired ruleset for a host or group; 201 with the plan, or 202 with the change planning when the plan takes longer (follow GET /changes/{id})',
     body: z
       .object({
         target,
@@ -68,9 +69,9 @@ export const changeRoutes = [
         ticket: z.string().max(500).optional(),
       })
       .strict(),
-    handler: async ({ deps, actor, body }) => {
+    handler: async ({ deps, actor, body, reply }) => {
       const { target: t, ...rest } = body;
-      return new ChangeService(deps).propose(actor, {
+      const { view, status } = await new ChangeService(deps).propose(actor, {
         target: t,
         ruleset: rest.ruleset,
         reason: rest.reason,
@@ -78,6 +79,8 @@ export const changeRoutes = [
         ...(rest.file ? { file: rest.file } : {}),
         ...(rest.ticket ? { ticket: rest.ticket } : {}),
       });
+      reply.code(status);
+      return view;
     },
   }),
   defineRoute({
@@ -106,13 +109,16 @@ export const changeRoutes = [
       })
       .strict()
       .refine((b) => b.ruleset !== undefined || b.reason !== undefined, 'give a new ruleset or reason'),
-    handler: async ({ deps, actor, params, body }) =>
-      new ChangeService(deps).update(actor, params.id, {
+    handler: async ({ deps, actor, params, body, reply }) => {
+      const { view, status } = await new ChangeService(deps).update(actor, params.id, {
         ...(body.ruleset !== undefined ? { ruleset: body.ruleset } : {}),
         ...(body.format !== undefined ? { format: body.format } : {}),
         ...(body.file !== undefined ? { file: body.file } : {}),
         ...(body.reason !== undefined ? { reason: body.reason } : {}),
-      }),
+      });
+      reply.code(status);
+      return view;
+    },
   }),
   defineRoute({
     method: 'GET',
@@ -144,7 +150,11 @@ export const changeRoutes = [
     tag: 'changes',
     summary: 'Re-plan: recompute when the change or a host moved on (approvals are then void)',
     params: idParam,
-    handler: async ({ deps, actor, params }) => new ChangeService(deps).replan(actor, params.id),
+    handler: async ({ deps, actor, params, reply }) => {
+      const { view, status } = await new ChangeService(deps).replan(actor, params.id);
+      reply.code(status);
+      return view;
+    },
   }),
   defineRoute({
     method: 'POST',
