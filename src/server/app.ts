@@ -33,6 +33,8 @@ export interface ServerOptions {
   readonly planWaitMs?: number;
   /** The plan threads (default: 2 threads, the built worker). */
   readonly planner?: PlannerOptions;
+  /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
+  readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -81,6 +83,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     planning: new Map(),
   };
   const app = Fastify({
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
     logger: opts.logger ?? false,
     // Each route sets its own limit (register); this is the ceiling.
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
-import { entryHash, jsonValue, verifyChain } from './audit-chain.js';
+import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
 import { appliedVersion } from './migrations.js';
 import type {
   AuditLogTable,
@@ -723,18 +723,35 @@ export class SqlStore extends SqlReader implements Store {
   }
 
   /** Head row as stored (for verification against truncation). */
-  async auditHead(): Promise<{ lastSeq: number; lastHash: string }> {
+  async auditHead(): Promise<{ lastSeq: number; lastHash: string } | undefined> {
     const r = await this.db
       .selectFrom('audit_head')
       .select(['last_seq', 'last_hash'])
       .where('id', '=', 1)
-      .executeTakeFirstOrThrow();
-    return { lastSeq: r.last_seq, lastHash: r.last_hash };
+      .executeTakeFirst();
+    return r && { lastSeq: r.last_seq, lastHash: r.last_hash };
   }
 
-  async verifyAuditLog(): Promise<ChainVerdict> {
+  async verifyAuditLog(expected?: { readonly seq?: number; readonly hash: string }): Promise<ChainVerdict> {
     const head = await this.auditHead();
-    return verifyChain(await this.auditEntries(), head);
+    const entries = await this.auditEntries();
+    if (head === undefined) {
+      return {
+        ok: false,
+        seq: (entries[entries.length - 1]?.seq ?? 0) + 1,
+        problem: 'head-missing',
+        message: 'the audit head row is missing: it was deleted, so truncation can no longer be ruled out',
+      };
+    }
+    const chain = verifyChain(entries, head);
+    if (!chain.ok) return chain;
+    const rows = await this.db.selectFrom('changes').select(['id', 'ruleset']).orderBy('id').execute();
+    const records = checkRecordedRulesets(
+      entries,
+      rows.map((r) => ({ id: r.id, sha256: rulesetSha256(r.ruleset) })),
+    );
+    if (records) return records;
+    return (expected && checkExpectedHead(entries, expected)) ?? chain;
   }
 
   schemaVersion(): Promise<number> {

@@ -212,7 +212,8 @@ export type ChainVerdict =
       readonly ok: false;
       /** The first entry that was altered, inserted, or that follows a removed one. */
       readonly seq: number;
-      readonly problem: 'altered' | 'inserted' | 'removed';
+      /** record-altered: a change's ruleset no longer matches the hash the chain recorded; head-missing: no head row. */
+      readonly problem: 'altered' | 'inserted' | 'removed' | 'record-altered' | 'head-missing';
       readonly message: string;
     };
 
@@ -338,10 +339,13 @@ export interface Store extends StoreReader {
    * newer use within a minute of the recorded one changes nothing.
    */
   touchToken(id: string, at: string): Promise<void>;
-  /** Recomputes the whole audit chain against the stored head (verifyChain over auditEntries). */
-  verifyAuditLog(): Promise<ChainVerdict>;
+  /**
+   * Recomputes the whole audit chain against the stored head (verifyChain over auditEntries), checks each change's
+   * ruleset against the SHA-256 the chain recorded, and, when given, the head kept elsewhere.
+   */
+  verifyAuditLog(expected?: { readonly seq?: number; readonly hash: string }): Promise<ChainVerdict>;
   /** The audit chain's head as recorded by the store (newest seq and hash): what catches truncation. */
-  auditHead(): Promise<{ readonly lastSeq: number; readonly lastHash: string }>;
+  auditHead(): Promise<{ readonly lastSeq: number; readonly lastHash: string } | undefined>;
   /** The schema version after migrations (the number of the newest migration applied). */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;

@@ -411,6 +411,49 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       expect(await store.verifyAuditLog()).toMatchObject({ ok: false, seq: 3, problem: 'altered' });
     });
 
+    it('reports a deleted head row as tampering, not as an internal error', async () => {
+      const { env, store } = await withEntries(3);
+      await env.raw('delete from audit_head');
+      expect(await store.auditHead()).toBeUndefined();
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: false, seq: 4, problem: 'head-missing' });
+    });
+
+    it('compares the chain with a head kept elsewhere: a rewritten chain and head are caught', async () => {
+      const { env, store } = await withEntries(5);
+      const kept = await store.auditHead();
+      expect(await store.verifyAuditLog({ seq: kept!.lastSeq, hash: kept!.lastHash })).toMatchObject({ ok: true });
+      expect(await store.verifyAuditLog({ hash: kept!.lastHash })).toMatchObject({ ok: true });
+      const [e4] = await store.auditEntries({ from: 4, to: 4 });
+      await env.raw('delete from audit_log where seq = 5');
+      await env.raw('update audit_head set last_seq = 4, last_hash = $1', [e4!.hash]);
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: true, count: 4 });
+      expect(await store.verifyAuditLog({ seq: 5, hash: kept!.lastHash })).toMatchObject({
+        ok: false,
+        problem: 'removed',
+      });
+      expect(await store.verifyAuditLog({ hash: kept!.lastHash })).toMatchObject({ ok: false, problem: 'altered' });
+    });
+
+    it("catches a change's ruleset edited behind the server's back, by the hash the chain recorded", async () => {
+      const env = await fresh();
+      const store = await env.open();
+      const c = await store.write(alice, async (w) => {
+        const x = await w.insertChange(newChange());
+        await w.audit({
+          action: 'change.propose',
+          target: `change:${x.id}`,
+          after: { rulesetSha256: x.rulesetSha256 },
+        });
+        return x;
+      });
+      expect(c.rulesetSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: true });
+      await env.raw(
+        `update changes set ruleset = 'table inet filter { chain input { type filter hook input priority 0; policy accept; } }'`,
+      );
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: false, seq: 1, problem: 'record-altered' });
+    });
+
     it('detects a deleted middle entry', async () => {
       const { env, store } = await withEntries(6);
       await env.raw('delete from audit_log where seq = 4');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { renderPlanText } from '../../change/render-plan.js';
 import type { Plan } from '../../change/types.js';
-import { UserError } from '../../errors.js';
+import { ERRORS, type ErrorCode, UserError } from '../../errors.js';
 import { readTextFile } from '../../firewall/load.js';
 import type { ChangeView } from '../../server/changes.js';
 import type { ChangeRecord } from '../../store/types.js';
@@ -110,6 +110,32 @@ async function watch(client: ReturnType<typeof clientFrom>, id: number, o: Json)
   }
 }
 
+/**
+ * Follows a change whose plan goes on after the server's answer (state planning) until it is planned or failed,
+ * with a progress line on stderr when it is a terminal.
+ */
+async function followPlanning(client: ReturnType<typeof clientFrom>, first: ChangeView): Promise<ChangeView> {
+  const tty = Boolean(process.stderr.isTTY);
+  const started = Date.now();
+  let v = first;
+  while (v.change.state === 'planning') {
+    if (tty) {
+      const where =
+        v.planning?.state === 'queued'
+          ? `queued, ${v.planning.ahead ?? 0} plan${v.planning.ahead === 1 ? '' : 's'} ahead`
+          : `running for ${v.planning?.seconds ?? Math.round((Date.now() - started) / 1000)} s`;
+      process.stderr.write(`\r\u001b[2Kplanning change ${v.change.id}: ${where}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    v = await client.request<ChangeView>('GET', `/changes/${v.change.id}`);
+  }
+  if (tty) process.stderr.write('\r\u001b[2K');
+  if (v.change.state === 'plan-failed' && v.change.planError) {
+    process.exitCode = ERRORS[v.change.planError.code as ErrorCode]?.exit ?? 5;
+  }
+  return v;
+}
+
 function show(v: ChangeView, o: Json): void {
   if (o.json) printJson(v);
   else process.stdout.write(renderChangeView(v, colour()));
@@ -150,18 +176,20 @@ export function registerChange(program: Command): void {
             ...(o.ticket ? { ticket: o.ticket } : {}),
             ...(o.format ? { format: o.format } : {}),
           };
-          const v = await clientFrom(o).request<ChangeView>('POST', '/changes', body);
+          const client = clientFrom(o);
+          const v = await followPlanning(client, await client.request<ChangeView>('POST', '/changes', body));
           show(v, o);
-          if (v.plan?.blocked) process.exitCode = 1;
+          if (v.plan?.blocked && v.change.state === 'planned') process.exitCode = 1;
         }),
     );
 
   addClientOptions(change.command('plan').description('re-plan a change (when it or a host moved on)').argument('<id>'))
     .option('--json', 'print the change as JSON')
     .action(async (id: string, o: ClientCliOptions & Json) =>
-      run(Boolean(o.json), async () =>
-        show(await clientFrom(o).request<ChangeView>('POST', `/changes/${parseId(id)}/plan`), o),
-      ),
+      run(Boolean(o.json), async () => {
+        const client = clientFrom(o);
+        show(await followPlanning(client, await client.request<ChangeView>('POST', `/changes/${parseId(id)}/plan`)), o);
+      }),
     );
 
   addClientOptions(change.command('show').description('a change with its plan, reviews and rollout').argument('<id>'))
