@@ -53,8 +53,11 @@ export interface ProposeInput {
   readonly rollbackOf?: number;
 }
 
+/** A change as answered: the ruleset text is left out of write answers and light reads (`rulesetBytes` says how big). */
+export type ChangeOut = Omit<ChangeRecord, 'ruleset'> & { readonly ruleset?: string; readonly rulesetBytes: number };
+
 export interface ChangeView {
-  readonly change: ChangeRecord;
+  readonly change: ChangeOut;
   readonly plan: PlanRecord | undefined;
   readonly reviews: readonly ReviewRecord[];
   readonly approvals: ReturnType<typeof approvalStatus>;
@@ -177,6 +180,12 @@ function planErrorOf(e: unknown, at: string): PlanError {
     : { code: 'RAMPART_ERR_INTERNAL', message: e instanceof Error ? e.message : String(e), at };
 }
 
+/** Hex SHA-256 on libuv's thread pool (WebCrypto): a 15 MiB ruleset does not hold the event loop for it. */
+async function sha256Off(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  return Buffer.from(digest).toString('hex');
+}
+
 /** What a change-writing call answers: the view, and 202 when the plan goes on after the answer. */
 export interface Answered {
   readonly view: ChangeView;
@@ -224,6 +233,9 @@ async function invalidate(w: StoreWriter, c: ChangeRecord, why: string, at: stri
   return next;
 }
 
+/** Write answers leave the ruleset text out: the caller sent it. */
+const LIGHT = { ruleset: false } as const;
+
 /** The states from which a change can be (re)planned or edited. */
 const REPLANNABLE: readonly string[] = ['proposed', 'planning', 'plan-failed', 'planned', 'approved'];
 
@@ -238,8 +250,18 @@ export class ChangeService {
     return this.deps.now().toISOString();
   }
 
-  async view(id: number): Promise<ChangeView> {
-    const change = await mustChange(this.store, id);
+  /**
+   * A change with its plan, reviews, approvals, rollout and flags. `ruleset: false` leaves the ruleset text out (a
+   * 100k-rule ruleset is megabytes of JSON to write on every poll).
+   */
+  async view(id: number, opts: { readonly ruleset?: boolean } = {}): Promise<ChangeView> {
+    const record = await mustChange(this.store, id);
+    const { ruleset, ...rest } = record;
+    const change = record;
+    const out: ChangeOut =
+      opts.ruleset === false
+        ? { ...rest, rulesetBytes: Buffer.byteLength(ruleset, 'utf8') }
+        : { ...record, rulesetBytes: Buffer.byteLength(ruleset, 'utf8') };
     const [plan, reviews, jobs, events] = await Promise.all([
       this.store.latestPlan(id),
       this.store.listReviews(id),
@@ -272,7 +294,7 @@ export class ChangeService {
         : progress.state === 'queued'
           ? { state: 'queued' as const, ahead: progress.ahead }
           : { state: 'running' as const, seconds: Math.round((Date.now() - progress.startedAt) / 1000) };
-    return { change, plan, reviews, approvals, jobs, events, flags, ...(planning ? { planning } : {}) };
+    return { change: out, plan, reviews, approvals, jobs, events, flags, ...(planning ? { planning } : {}) };
   }
 
   /**
@@ -285,6 +307,7 @@ export class ChangeService {
     const hosts = resolveTarget(config, input.target);
     const file = input.file ?? 'ruleset';
     const format = input.format ?? detectFormat(input.ruleset);
+    const sha = await sha256Off(input.ruleset);
     // The plan is computed outside the write lock; if a host's desired state moves meanwhile, compute again.
     for (let attempt = 0; ; attempt++) {
       const run = await startPlan(this.deps, this.store, file, hosts, input.ruleset, format);
@@ -303,6 +326,7 @@ export class ChangeService {
           ticket: input.ticket ?? null,
           format,
           ruleset: input.ruleset,
+          rulesetSha256: sha,
           createdAt: at,
           updatedAt: at,
           ...(outcome.state === 'done' ? {} : { state: 'planning' as const }),
@@ -321,7 +345,7 @@ export class ChangeService {
       });
       if (stored !== undefined) {
         if (stored.version !== undefined) this.follow(actor, stored.id, stored.version, run);
-        return { view: await this.view(stored.id), status: stored.version !== undefined ? 202 : 201 };
+        return { view: await this.view(stored.id, LIGHT), status: stored.version !== undefined ? 202 : 201 };
       }
       if (attempt >= 3)
         throw new UserError('RAMPART_ERR_CONFLICT', 'the hosts kept changing while planning; try again');
@@ -499,7 +523,8 @@ export class ChangeService {
     for (let attempt = 0; ; attempt++) {
       const c = await mustChange(this.store, id);
       if (!REPLANNABLE.includes(c.state)) assertTransition(c.state, 'planned', id);
-      if (c.state === 'planning' && this.deps.planning.has(id)) return { view: await this.view(id), status: 200 };
+      if (c.state === 'planning' && this.deps.planning.has(id))
+        return { view: await this.view(id, LIGHT), status: 200 };
       const latest = await this.store.latestPlan(id);
       if (
         (c.state === 'planned' || c.state === 'approved') &&
@@ -507,7 +532,7 @@ export class ChangeService {
         !latest.stale &&
         (await staleReason(this.store, c, latest)) === undefined
       ) {
-        return { view: await this.view(id), status: 200 };
+        return { view: await this.view(id, LIGHT), status: 200 };
       }
       const run = await startPlan(this.deps, this.store, `change:${id}`, c.hosts, c.ruleset, c.format);
       const outcome = await within(run.ticket.result, this.deps.planWaitMs);
@@ -523,7 +548,7 @@ export class ChangeService {
       });
       if (following !== false) {
         if (typeof following === 'number') this.follow(actor, id, following, run);
-        return { view: await this.view(id), status: typeof following === 'number' ? 202 : 200 };
+        return { view: await this.view(id, LIGHT), status: typeof following === 'number' ? 202 : 200 };
       }
       if (attempt >= 3)
         throw new UserError('RAMPART_ERR_CONFLICT', `change ${id} kept changing while planning; try again`);
@@ -583,6 +608,7 @@ export class ChangeService {
     const format = ruleset !== undefined ? (patch.format ?? detectFormat(ruleset)) : undefined;
     let run: Running | undefined;
     let outcome: Outcome | undefined;
+    const sha = ruleset !== undefined ? await sha256Off(ruleset) : undefined;
     if (ruleset !== undefined && format !== undefined) {
       run = await startPlan(this.deps, this.store, patch.file ?? 'ruleset', c.hosts, ruleset, format);
       outcome = await within(run.ticket.result, this.deps.planWaitMs);
@@ -601,7 +627,7 @@ export class ChangeService {
       const authors = newRuleset && !isAuthor(now, actor.name) ? [...now.authors, actor.name] : undefined;
       const next = await w.updateChange(id, invalidated.version, {
         updatedAt: at,
-        ...(newRuleset ? { ruleset, format } : {}),
+        ...(newRuleset ? { ruleset, format, ...(sha ? { rulesetSha256: sha } : {}) } : {}),
         ...(authors ? { authors } : {}),
         ...(newRuleset && now.override ? { override: null } : {}),
         ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
@@ -628,9 +654,9 @@ export class ChangeService {
     });
     if (typeof following === 'number' && run) {
       this.follow(actor, id, following, run);
-      return { view: await this.view(id), status: 202 };
+      return { view: await this.view(id, LIGHT), status: 202 };
     }
-    if (following === true) return { view: await this.view(id), status: 200 };
+    if (following === true) return { view: await this.view(id, LIGHT), status: 200 };
     return this.replan(actor, id);
   }
 
@@ -711,7 +737,7 @@ export class ChangeService {
         },
       });
     });
-    return this.view(id);
+    return this.view(id, LIGHT);
   }
 
   /**
@@ -752,7 +778,7 @@ export class ChangeService {
         after: { ...changeSummary(next), plan: plan.id, blockers: (plan.plan as Plan).blockers.map((b) => b.message) },
       });
     });
-    return this.view(id);
+    return this.view(id, LIGHT);
   }
 
   async apply(actor: Actor, id: number, emergency: { reason: string } | undefined): Promise<ChangeView> {
@@ -793,7 +819,7 @@ export class ChangeService {
         },
       });
     });
-    return this.view(id);
+    return this.view(id, LIGHT);
   }
 
   /**

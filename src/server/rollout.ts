@@ -186,7 +186,9 @@ export class RolloutService {
       managedTables: managedTables(h),
       format: change.format,
       ruleset: change.ruleset,
-      rulesetSha256: sha256(change.ruleset),
+      // The hash stored with the change (bound to its approvals), not one recomputed from the text: a ruleset edited
+      // in the table behind the server's back then fails the agent's check instead of being applied.
+      rulesetSha256: change.rulesetSha256,
       change: { state: change.state, hosts: change.hosts, emergency: change.emergency !== null },
       plan: { id: job.planId, stale: planStale, approved: true },
       health: healthChecksOf(config, job.host),

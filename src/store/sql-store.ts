@@ -387,6 +387,7 @@ class SqlWriter extends SqlReader implements StoreWriter {
       readonly rollbackOf?: number | null;
       readonly authors?: readonly string[];
       readonly state?: 'proposed' | 'planning';
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord> {
     const r = await this.db
@@ -408,7 +409,7 @@ class SqlWriter extends SqlReader implements StoreWriter {
         emergency_json: null,
         rollback_of: c.rollbackOf ?? null,
         authors_json: JSON.stringify(c.authors ?? [c.author]),
-        ruleset_sha256: rulesetSha256(c.ruleset),
+        ruleset_sha256: c.rulesetSha256 ?? rulesetSha256(c.ruleset),
         plan_error_json: null,
       })
       .returningAll()
@@ -423,13 +424,14 @@ class SqlWriter extends SqlReader implements StoreWriter {
       Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors' | 'planError'>
     > & {
       readonly updatedAt: string;
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord> {
     const set: Partial<Record<keyof ChangesTable, unknown>> = { updated_at: patch.updatedAt };
     if (patch.state !== undefined) set.state = patch.state;
     if (patch.ruleset !== undefined) {
       set.ruleset = patch.ruleset;
-      set.ruleset_sha256 = rulesetSha256(patch.ruleset);
+      set.ruleset_sha256 = patch.rulesetSha256 ?? rulesetSha256(patch.ruleset);
     }
     if (patch.authors !== undefined) set.authors_json = JSON.stringify(patch.authors);
     if (patch.planError !== undefined) {

@@ -300,6 +300,8 @@ export interface StoreWriter extends StoreReader {
       readonly authors?: readonly string[];
       /** Default `proposed`; `planning` when the plan goes on after the answer. */
       readonly state?: 'proposed' | 'planning';
+      /** The ruleset's SHA-256 when the caller computed it already (off the event loop); else computed here. */
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord>;
   /**
@@ -313,6 +315,8 @@ export interface StoreWriter extends StoreReader {
       Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors' | 'planError'>
     > & {
       readonly updatedAt: string;
+      /** The new ruleset's SHA-256 when the caller computed it already; else computed here. */
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord>;
   insertPlan(p: Omit<PlanRecord, 'id' | 'stale'>): Promise<PlanRecord>;

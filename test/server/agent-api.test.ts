@@ -140,7 +140,8 @@ describe('agent protocol', () => {
     expect(rb.status).toBe(201);
     expect(rb.body.changes).toHaveLength(1);
     const r = rb.body.changes[0];
-    expect(r.change).toMatchObject({ rollbackOf: id, ruleset: FIXED, target: { kind: 'group', name: 'web' } });
+    expect(r.change).toMatchObject({ rollbackOf: id, target: { kind: 'group', name: 'web' } });
+    expect((await h.call('vic', 'GET', `/changes/${r.change.id}`)).body.change.ruleset).toBe(FIXED);
     expect(r.flags).toContain(`ROLLBACK of change ${id}`);
     expect(r.change.reason).toBe(`rollback of change ${id}: the API launch moved`);
     // same path as any change: review, then the agents one host at a time

@@ -31,7 +31,7 @@ function parsePlanId(text: string): number {
  * review is sent for the plan the person just saw, and the server refuses it if the change moved on meanwhile.
  */
 async function currentPlan(client: ReturnType<typeof clientFrom>, id: number, print: boolean): Promise<number> {
-  const v = await client.request<ChangeView>('GET', `/changes/${id}`);
+  const v = await client.request<ChangeView>('GET', `/changes/${id}?ruleset=false`);
   if (!v.plan) throw new UserError('RAMPART_ERR_STATE', `change ${id} has no plan yet; plan it first`);
   if (print) {
     const plan = v.plan.plan as Plan;
@@ -88,7 +88,7 @@ const TERMINAL_STATES = new Set(['applied', 'rolled-back', 'failed', 'rejected']
 async function watch(client: ReturnType<typeof clientFrom>, id: number, o: Json): Promise<void> {
   let seen = 0;
   for (;;) {
-    const v = await client.request<ChangeView>('GET', `/changes/${id}`);
+    const v = await client.request<ChangeView>('GET', `/changes/${id}?ruleset=false`);
     if (!o.json) {
       for (const e of v.events.slice(seen)) {
         const step = v.jobs.find((j) => j.id === e.jobId);
@@ -127,7 +127,7 @@ async function followPlanning(client: ReturnType<typeof clientFrom>, first: Chan
       process.stderr.write(`\r\u001b[2Kplanning change ${v.change.id}: ${where}`);
     }
     await new Promise((r) => setTimeout(r, 500));
-    v = await client.request<ChangeView>('GET', `/changes/${v.change.id}`);
+    v = await client.request<ChangeView>('GET', `/changes/${v.change.id}?ruleset=false`);
   }
   if (tty) process.stderr.write('\r\u001b[2K');
   if (v.change.state === 'plan-failed' && v.change.planError) {

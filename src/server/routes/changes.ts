@@ -90,7 +90,16 @@ export const changeRoutes = [
     tag: 'changes',
     summary: 'A change with its latest plan, reviews, approval status, jobs and flags',
     params: idParam,
-    handler: async ({ deps, params }) => new ChangeService(deps).view(params.id),
+    query: z
+      .object({
+        ruleset: z
+          .enum(['true', 'false'])
+          .default('true')
+          .describe('false: leave the ruleset text out (for polling a large change)'),
+      })
+      .strict(),
+    handler: async ({ deps, params, query }) =>
+      new ChangeService(deps).view(params.id, { ruleset: query.ruleset === 'true' }),
   }),
   defineRoute({
     method: 'PATCH',
