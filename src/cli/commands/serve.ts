@@ -21,6 +21,22 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
+const WINDOW_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `10/60s`: failures allowed, and the window. */
+export function parseAuthLimit(text: string): { failures: number; windowMs: number } {
+  const m = /^(\d{1,6})\/(\d{1,5})(s|m|h)$/.exec(text.trim());
+  const failures = Number(m?.[1]);
+  const windowMs = Number(m?.[2]) * (WINDOW_UNITS[m?.[3] ?? ''] ?? Number.NaN);
+  if (!m || failures < 1 || !(windowMs >= 1000)) {
+    throw new UserError(
+      'RAMPART_ERR_USAGE',
+      `--auth-limit: '${text}' is not FAILURES/WINDOW; expected e.g. 10/60s or 30/5m (at least 1 failure, a window of 1s or more)`,
+    );
+  }
+  return { failures, windowMs };
+}
+
 /** 127.0.0.0/8, ::1 and localhost: addresses nobody else can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -35,11 +51,23 @@ export function registerServe(program: Command): void {
     .option('--config <file>', 'rampart.yaml (hosts, services, intents, change policy)')
     .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
+    .option(
+      '--auth-limit <n/window>',
+      'failed authentications per address or token id before 429, and the window (e.g. 10/60s, 30/5m)',
+      '10/60s',
+    )
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain included); needs --tls-key')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .action(
       async (
-        o: StoreCliOptions & { config?: string; listen: string; logLevel: string; tlsCert?: string; tlsKey?: string },
+        o: StoreCliOptions & {
+          config?: string;
+          listen: string;
+          logLevel: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          authLimit: string;
+        },
       ) =>
         run(false, async () => {
           const { host, port } = parseListen(o.listen);
