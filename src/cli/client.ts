@@ -92,7 +92,10 @@ export function clientFrom(o: ClientCliOptions): Client {
       // not ours
     }
     const code = (problem.code && problem.code in ERRORS ? problem.code : 'RAMPART_ERR_SERVER') as ErrorCode;
-    const detail = problem.detail ?? `HTTP ${res.status} from ${server}: ${text.slice(0, 200)}`;
+    let detail = problem.detail ?? `HTTP ${res.status} from ${server}: ${text.slice(0, 200)}`;
+    if (code === 'RAMPART_ERR_UNAUTHENTICATED' && !token) {
+      detail = `no token: give one with RAMPART_TOKEN=rpt_..., --token rpt_..., or 'token:' in ~/.config/rampart/client.yaml (mode 600); an admin creates tokens with 'rampart token create' (the first one comes from 'rampart init')`;
+    }
     const fields = (problem.errors ?? [])
       .filter((f) => !detail.includes(f.message))
       .map((f) => `\n  ${f.field}: ${f.message}`);

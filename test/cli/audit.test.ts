@@ -193,7 +193,7 @@ describe('rampart audit usage errors', () => {
     expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'RAMPART_ERR_PARSE', file: cfg, line: 3 });
     const missing = rampart('audit', outage, '--config', join(dir, 'nope.yaml'));
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`cannot read config file '${join(dir, 'nope.yaml')}': ENOENT`);
+    expect(missing.stderr).toContain(`cannot read config file '${join(dir, 'nope.yaml')}': no such file`);
   });
 
   it('reports a ruleset parse error at file:line:column and exits 2', () => {

@@ -77,7 +77,7 @@ describe('rampart parse on bad input', () => {
   it('reports a missing file without a stack trace', () => {
     const r = spawnSync(process.execPath, [main, 'parse', join(dir, 'missing.nft')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('ENOENT');
+    expect(r.stderr).toMatch(/: no such file\n/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -78,9 +78,17 @@ export function registerServe(program: Command): void {
             o.tlsCert !== undefined && o.tlsKey !== undefined
               ? { cert: readTextFile(o.tlsCert), key: readTextFile(o.tlsKey) }
               : undefined;
+          const authLimits = parseAuthLimit(o.authLimit);
           const config = configHolder(o.config ?? null);
           const store = await openStore(storeTarget(o));
-          const app = await buildServer({ store, config, logger: { level: o.logLevel }, ...(https ? { https } : {}) });
+          const app = await buildServer({
+            store,
+            config,
+            authLimits,
+            // human-readable lines when a person watches the terminal, JSON lines for log shippers otherwise
+            logger: { level: o.logLevel, pretty: Boolean(process.stdout.isTTY) },
+            ...(https ? { https } : {}),
+          });
           process.on('SIGHUP', () => {
             const r = config.reload();
             if (r.ok) app.log.info({ file: config.path }, 'config reloaded');
