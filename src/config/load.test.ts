@@ -298,7 +298,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects bad intents with the intents file syntax, naming the entry', () => {
     expect(fail(shopWith(33, '    dport: 99999')).message).toBe(
-      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535 and ranges, like 80,443,8000-8100",
+      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100",
     );
     expect(fail(shopWith(33, '    port: 443')).message).toBe(
       "c.yaml:33:5: intents[0].port: unknown intent field 'port' (did you mean 'sport' or 'dport'?); expected one of name, must, hook, family, from, to, proto, sport, dport, iif, oif, ct-state, icmp-type",
