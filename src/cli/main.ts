@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { reportError } from './output.js';
 
 type Register = (program: Command) => void;
 
@@ -116,4 +117,9 @@ else {
   for (const c of COMMANDS) program.command(c.name).summary(c.summary);
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // What a hook refused before the action ran (formats, ...): the same message and exit code as inside it.
+  process.exitCode = reportError(e, args.includes('--json'));
+}

@@ -23,7 +23,7 @@ export function readTextFile(path: string, what = 'ruleset file'): string {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new UserError('RAMPART_ERR_FILE', `cannot read ${what} '${path}': ${FILE_ERRORS[code] ?? code}`, {
       path,
-      code,
+      errno: code,
     });
   }
 }

@@ -243,7 +243,6 @@ export function registerTrace(program: Command): void {
     .option('--tcp-flags <flags>', 'tcp flags, e.g. syn or syn,ack (default syn for new, ack otherwise)')
     .option('--saddr-type <type>', 'source address type (default unicast)')
     .option('--daddr-type <type>', 'destination address type (default local for input, unicast otherwise)')
-    .option('--json', 'print the trace result as JSON')
     .action(async (files: string[], o: RulesetCliOptions & PacketCliOptions & { json?: boolean }) =>
       run(Boolean(o.json), () => {
         // Validate the packet before reading files: bad flags fail fast and alone.
