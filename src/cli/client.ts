@@ -60,8 +60,8 @@ function clientFile(o: ClientCliOptions): { server?: string; token?: string } {
 
 export function clientFrom(o: ClientCliOptions): Client {
   const file = o.server && o.token ? {} : clientFile(o);
-  const server = (o.server ?? process.env.RAMPART_SERVER ?? file.server ?? 'http://127.0.0.1:8470').replace(/\/+$/, '');
-  const token = o.token ?? process.env.RAMPART_TOKEN ?? file.token;
+  const server = (o.server || process.env.RAMPART_SERVER || file.server || 'http://127.0.0.1:8470').replace(/\/+$/, '');
+  const token = o.token || process.env.RAMPART_TOKEN || file.token;
   if (!/^https?:\/\/[^/]+$/.test(server)) {
     throw new UserError('RAMPART_ERR_USAGE', `--server: '${server}' is not a server URL; expected http(s)://HOST:PORT`);
   }
