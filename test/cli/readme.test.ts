@@ -59,7 +59,7 @@ function transcript(text: string): { command: string; expected: string[] }[] {
 }
 
 /** Whether `actual` has the `expected` lines, `...` standing for any run of lines (trailing spaces ignored). */
-export function matches(expected: readonly string[], actual: readonly string[]): boolean {
+function matches(expected: readonly string[], actual: readonly string[]): boolean {
   const e = expected.map((x) => x.trimEnd());
   while (e.length > 0 && e[e.length - 1] === '') e.pop();
   const a = actual.map((x) => x.trimEnd());
