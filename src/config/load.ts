@@ -16,7 +16,9 @@ import { SEVERITIES, type Severity } from '../analysis/audit/types.js';
 import { type Intent, parseIntentEntry } from '../analysis/intents.js';
 import { BLOCKER_KINDS, type BlockerKind } from '../change/types.js';
 import { ParseError, UserError } from '../errors.js';
+import type { Monitor } from '../monitor/types.js';
 import { didYouMean } from './did-you-mean.js';
+import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
 import {
   checked,
   durationField,
@@ -333,6 +335,11 @@ const ServiceSchema = object(
       )
       .optional(),
     health: z.array(HealthSchema, expect('a list of health checks: {http: {...}} or {tcp: {...}}')).optional(),
+    address: z
+      .array(ipField, expect(`a list of public addresses: ${IP_EXPECTED}`))
+      .min(1)
+      .optional(),
+    monitor: ServiceMonitorSchema.optional(),
   },
   'a service: a map with name, hosts and/or group, public and internal ports, and health checks',
 );
@@ -418,6 +425,7 @@ const SECTIONS = {
   intents: z.array(z.unknown(), expect('a list of intents')),
   audit: AuditSchema,
   policy: PolicySchema,
+  monitors: MonitorsSchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -688,8 +696,76 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
       public: s.public ?? [],
       ...(s.internal ? { internal: s.internal } : {}),
       ...(s.health ? { health } : {}),
+      ...(s.address ? { address: s.address } : {}),
       at: loc(path),
     });
+  });
+
+  // Monitors: the section's entries, then those services' `monitor:` stand for.
+  const monitors: Monitor[] = [];
+  const monitorAt = new Map<string, string>();
+  const addMonitor = (m: Monitor, path: readonly PathPart[]) => {
+    const first = monitorAt.get(m.name);
+    if (first !== undefined) {
+      addAt(
+        node([...path]),
+        [...path],
+        `duplicate monitor name '${m.name}' (first at ${first})`,
+        'a unique monitor name',
+      );
+      return;
+    }
+    monitorAt.set(m.name, formatPath(path));
+    monitors.push(m);
+  };
+  (parsed.monitors ?? []).forEach((e, i) => {
+    const path = ['monitors', i];
+    const kinds = (['http', 'tcp', 'tls', 'dns'] as const).filter((k) => e[k] !== undefined);
+    const check = checkOf(e);
+    if (kinds.length !== 1 || !check) {
+      addAt(
+        node(path),
+        path,
+        kinds.length === 0 ? `monitor '${e.name}' has no check` : `monitor '${e.name}' has ${kinds.join(' and ')}`,
+        'exactly one of http, tcp, tls or dns',
+      );
+      return;
+    }
+    if (e.service !== undefined && !serviceAt.has(e.service)) {
+      const known = [...serviceAt.keys()];
+      addAt(
+        node([...path, 'service']),
+        [...path, 'service'],
+        `unknown service '${e.service}'${didYouMean(e.service, known)}`,
+        known.length ? `one of the declared services: ${known.join(', ')}` : 'a service declared under services:',
+      );
+      return;
+    }
+    if (e.timeout !== undefined && e.interval !== undefined && e.timeout > e.interval) {
+      addAt(
+        node([...path, 'timeout']),
+        [...path, 'timeout'],
+        'the timeout is longer than the interval',
+        'a timeout up to the interval',
+      );
+      return;
+    }
+    addMonitor(monitorOf(e, check), [...path, 'name']);
+  });
+  (parsed.services ?? []).forEach((s, i) => {
+    const svc = services.find((x) => x.name === s.name);
+    if (!s.monitor || !svc) return;
+    const path = ['services', i, 'monitor'];
+    const made = serviceMonitors(svc, hosts, s.monitor);
+    if (made.length === 0) {
+      addAt(
+        node(path),
+        path,
+        `service '${s.name}' has nothing to monitor`,
+        'a health check (health:) or a public port (public:) on the service',
+      );
+    }
+    for (const m of made) addMonitor(m, path);
   });
 
   const audit = buildAudit(parsed.audit, opts.ruleIds ?? AUDIT_RULES.map((r) => r.id), doc, root, locOf, addAt);
@@ -705,6 +781,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     intents,
     audit,
     policy,
+    monitors,
   };
 }
 
