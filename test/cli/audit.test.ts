@@ -207,17 +207,3 @@ describe('rampart audit usage errors', () => {
     expect(r.stderr).toMatch(new RegExp(`^rampart: ${bad}:4:\\d+: unexpected 'acept'`));
   });
 });
-
-describe('the README', () => {
-  it('shows the output `rampart audit` really prints on the founding outage', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const cmd =
-      '$ npx rampart audit test/fixtures/nftables/founding-outage.nft --config test/fixtures/config/shop.yaml --host web1';
-    const at = readme.indexOf(cmd);
-    expect(at).toBeGreaterThan(0);
-    const shown = readme.slice(at + cmd.length, readme.indexOf('```', at)).trim();
-    const r = rampart('audit', outage, '--config', shop, '--host', 'web1');
-    expect(r.code).toBe(1);
-    expect(r.stdout.trim()).toBe(shown);
-  });
-});
