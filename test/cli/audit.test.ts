@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, main, rampart, root } from './cli.js';
+import { ensureBuilt, main, rampart } from './cli.js';
 
 const outage = 'test/fixtures/nftables/founding-outage.nft';
 const fixed = 'test/fixtures/queries/founding-fixed.nft';
