@@ -17,7 +17,10 @@ import { probe } from '../monitor/probers.js';
 import { RollupBuffer } from '../monitor/rollup.js';
 import { Scheduler, type Task } from '../monitor/scheduler.js';
 import { applyResult, monitorVerdict, serviceVerdict, type VantageState } from '../monitor/state.js';
-import type { Check, Monitor, MonitorState, ProbeResult, Vantage } from '../monitor/types.js';
+import type { Assignment, Check, Monitor, MonitorState, ProbeResult, Vantage } from '../monitor/types.js';
+
+export type { Assignment };
+
 import type { MonitorEvent, StoredMonitorState } from '../store/monitor-store.js';
 import type { Store } from '../store/types.js';
 import type { ServerMetrics } from './metrics.js';
@@ -44,18 +47,6 @@ export interface MonitorServiceOptions {
   /** How often rollups, states and raw results are written (default 2 s). */
   readonly flushMs?: number;
   readonly log?: (obj: Record<string, unknown>, msg: string) => void;
-}
-
-/** What a vantage point other than the server is asked to probe. */
-export interface Assignment {
-  readonly monitor: string;
-  readonly check: Check;
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  readonly failures: number;
-  /** Probe the host's own service on loopback (the inside view): the address to use instead of the target's. */
-  readonly address?: string;
-  readonly inside?: boolean;
 }
 
 export interface Diagnosis {

@@ -128,12 +128,16 @@ export const monitorRoutes = [
     tag: 'probe',
     summary: "A batch of this probe's results (buffered ones included, oldest first)",
     body: results,
-    handler: async ({ deps, actor, body }) =>
-      deps.monitoring.ingest(
+    handler: async ({ deps, actor, body }) => {
+      const answer = deps.monitoring.ingest(
         `probe:${actor.name}`,
         // a probe never speaks for the inside of a host
         body.results.map((r) => ({ ...clean(r), inside: false, vantage: `probe:${actor.name}` })),
-      ),
+      );
+      // Stored before the answer: a probe drops what the server acknowledged, so it must not be lost to a crash.
+      await deps.monitoring.flush();
+      return answer;
+    },
   }),
   defineRoute({
     method: 'GET',
@@ -161,7 +165,7 @@ export const monitorRoutes = [
           .filter((a) => a.inside)
           .map((a) => a.monitor),
       );
-      return deps.monitoring.ingest(
+      const answer = deps.monitoring.ingest(
         `agent:${actor.name}`,
         // only the host's own monitors can be seen from its inside
         body.results.map((r) => ({
@@ -170,6 +174,8 @@ export const monitorRoutes = [
           vantage: `agent:${actor.name}`,
         })),
       );
+      await deps.monitoring.flush();
+      return answer;
     },
   }),
 ];
