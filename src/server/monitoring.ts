@@ -607,11 +607,40 @@ export class MonitorService {
     live: { readonly format: InputFormat; readonly text: string },
     drift: { readonly inSync: boolean; readonly summary?: string } | null,
   ): void {
+    const before = this.reports.get(host);
     this.reports.set(host, {
       at,
       format: live.format,
       text: live.text,
       drift: drift ? { inSync: drift.inSync, ...(drift.summary ? { summary: drift.summary } : {}) } : null,
+    });
+    if (before && before.text === live.text && before.drift?.inSync === drift?.inSync) return;
+    // The live ruleset changed (often just after the probes saw the outage): what failing monitors of the host's
+    // services say about the cause is asked again, backends first (the public monitors' diagnosis quotes them).
+    const services = new Set(this.o.config.current().services.filter((s) => s.hosts.includes(host)).map((s) => s.name));
+    const failing = [...this.runtimes.values()]
+      .filter((r) => (r.state === 'DOWN' || r.state === 'DEGRADED') && r.monitor.service && services.has(r.monitor.service))
+      .sort((a, b) => (a.monitor.target === 'direct' ? 0 : 1) - (b.monitor.target === 'direct' ? 0 : 1));
+    for (const rt of failing) this.rediagnose(rt);
+  }
+
+  /** A new diagnosis for a failing monitor; an event when it says something new. */
+  private rediagnose(rt: Runtime): void {
+    const d = this.diagnose(rt);
+    if (!d || d.summary === rt.diagnosis?.summary) return;
+    rt.diagnosis = d;
+    rt.dirty = true;
+    this.emit({
+      at: new Date(this.now()).toISOString(),
+      kind: 'monitor.diagnosis',
+      subject: `monitor:${rt.monitor.name}`,
+      data: {
+        monitor: rt.monitor.name,
+        ...(rt.monitor.service ? { service: rt.monitor.service } : {}),
+        ...(rt.monitor.host ? { host: rt.monitor.host } : {}),
+        state: rt.state,
+        diagnosis: d,
+      },
     });
   }
 
