@@ -17,7 +17,7 @@
  *   marketing spike ends, traffic going back to normal is not a drop). A drop lowers the level only if it goes
  *   undetected for hours (then it is arguably the new normal); slots under a drop or its suspicion are left out.
  * - **Drop.** A point is *low* when its rate is below `share` × expected and below expected − `kMad` × σ (σ = 1.4826 ×
- *   MAD). A drop is declared when low points cover `forMs` in a row (default 20 s) — or two points in a row are ~0
+ *   MAD; never lower than share / 2 × expected, so a noisy past cannot hide a total outage). A drop is declared when low points cover `forMs` in a row (default 20 s) — or two points in a row are ~0
  *   (a fall to nothing) — and, over the run, the observed request count is improbably low for a Poisson process at
  *   the expected rate (a Chernoff bound, P ≤ `alpha`). The Poisson test is what keeps quiet hours quiet: at 1 req/s
  *   a 10 s point of 4 requests is nothing unusual, at 100 req/s a point of 400 is. Below `floor` req/s expected the
@@ -64,7 +64,7 @@ export interface TrafficDropConfig {
   readonly recoverShare: number;
   /** Largest false-alarm probability the Poisson test accepts for one run (default 1e-6). */
   readonly alpha: number;
-  /** Low also means below expected − kMad × 1.4826 × MAD (default 3). */
+  /** Low also means below expected − kMad × 1.4826 × MAD (default 3), but never below share / 2 × expected. */
   readonly kMad: number;
   /** Slot length for the seasonal history (default 300 000 ms; must divide a day). */
   readonly slotMs: number;
@@ -466,7 +466,10 @@ export class TrafficDropDetector {
     }
 
     const judged = e.basis !== 'none' && e.rate >= c.floor;
-    const low = judged && p.rate < c.share * e.rate && p.rate < e.rate - c.kMad * e.sigma;
+    // The spread makes the detector more cautious where the past disagrees, but never blind: three weeks of which one
+    // was a holiday have a huge MAD, and a total outage must still be seen. So it lowers the bar to half the share.
+    const bar = Math.min(c.share * e.rate, Math.max(e.rate - c.kMad * e.sigma, (c.share / 2) * e.rate));
+    const low = judged && p.rate < bar;
     if (!low) {
       s.low = null;
       return events;
