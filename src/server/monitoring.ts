@@ -617,9 +617,16 @@ export class MonitorService {
     if (before && before.text === live.text && before.drift?.inSync === drift?.inSync) return;
     // The live ruleset changed (often just after the probes saw the outage): what failing monitors of the host's
     // services say about the cause is asked again, backends first (the public monitors' diagnosis quotes them).
-    const services = new Set(this.o.config.current().services.filter((s) => s.hosts.includes(host)).map((s) => s.name));
+    const services = new Set(
+      this.o.config
+        .current()
+        .services.filter((s) => s.hosts.includes(host))
+        .map((s) => s.name),
+    );
     const failing = [...this.runtimes.values()]
-      .filter((r) => (r.state === 'DOWN' || r.state === 'DEGRADED') && r.monitor.service && services.has(r.monitor.service))
+      .filter(
+        (r) => (r.state === 'DOWN' || r.state === 'DEGRADED') && r.monitor.service && services.has(r.monitor.service),
+      )
       .sort((a, b) => (a.monitor.target === 'direct' ? 0 : 1) - (b.monitor.target === 'direct' ? 0 : 1));
     for (const rt of failing) this.rediagnose(rt);
   }
