@@ -17,6 +17,8 @@
  * The truth (what was injected, when) comes with the points, so a test can score a detector against it.
  */
 
+import { rng } from './generate.js';
+
 export interface InjectedDrop {
   /** Epoch ms. */
   readonly at: number;
@@ -76,18 +78,6 @@ export function defaultDrops(start = DEFAULT_START): InjectedDrop[] {
     { at: at(25, 17, 0), durationMs: 60 * 60_000, share: 0.3 },
     { at: at(26, 8, 0, 40), durationMs: 20 * 60_000, share: 0.8 },
   ];
-}
-
-/** mulberry32: small, fast, good enough for simulation; the same seed gives the same series everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function normal(rand: () => number): number {
@@ -152,7 +142,7 @@ export function generateTraffic(o: TrafficGenOptions): GeneratedTraffic {
   const holidayDay = o.holidayDay ?? 17;
   const deploysPerDay = o.deploysPerDay ?? 3;
   const missingShare = o.missingShare ?? 0.005;
-  const rand = prng(o.seed);
+  const rand = rng(o.seed).next; // mulberry32: the same series from a seed everywhere
 
   const dayLevel = Array.from({ length: days }, () => Math.exp(0.06 * normal(rand)));
   const spike =

@@ -1,5 +1,5 @@
 import { expect, describe as group, it } from 'vitest';
-import { DAY_MS, DEFAULT_START, dailyShape, generateTraffic, HOUR_MS, prng } from '../lab/traffic-generator.js';
+import { DAY_MS, DEFAULT_START, dailyShape, generateTraffic, HOUR_MS } from '../lab/traffic-generator.js';
 import {
   describe,
   poissonLowTail,
@@ -250,14 +250,8 @@ group('traffic-drop detector: edge cases', () => {
     const c = generateTraffic({ seed: 6, days: 2 });
     expect(a.points).toEqual(b.points);
     expect(a.points).not.toEqual(c.points);
-    const r = prng(1);
-    expect([r(), r()]).toEqual([
-      prng(1)(),
-      (() => {
-        const q = prng(1);
-        q();
-        return q();
-      })(),
-    ]);
+    // Pinned: a change to the generator changes the evaluation, and should say so here.
+    expect(a.points.length).toBe(17178);
+    expect(a.points.slice(0, 100).reduce((x, p) => x + p.rate, 0)).toBeCloseTo(1214.8, 6);
   });
 });
