@@ -14,6 +14,8 @@ export interface ServerMetrics {
   readonly probeDuration: Gauge<'monitor' | 'vantage'>;
   /** 1 for the monitor's current state, 0 for the others. */
   readonly monitorState: Gauge<'monitor' | 'state'>;
+  /** Probe results taken in, by kind of vantage point (server, agent, probe) and result. */
+  readonly probes: Counter<'vantage' | 'result'>;
 }
 
 export function createMetrics(): ServerMetrics {
@@ -68,6 +70,12 @@ export function createMetrics(): ServerMetrics {
       name: 'rampart_monitor_state',
       help: "A monitor's state by quorum over its vantage points (1 for the current state)",
       labelNames: ['monitor', 'state'],
+      registers: [registry],
+    }),
+    probes: new Counter({
+      name: 'rampart_probe_results_total',
+      help: 'Probe results taken in, by kind of vantage point (server, agent, probe) and result (success, failure)',
+      labelNames: ['vantage', 'result'],
       registers: [registry],
     }),
     authFailures: new Counter({

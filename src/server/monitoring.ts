@@ -32,6 +32,8 @@ const RING = 12;
 const AFTER = 6;
 /** A re-check after a first failure runs this soon (or a quarter of the interval, if shorter). */
 const RECHECK_MS = 1000;
+/** The server's own probes' rollups are written this often (one upsert per monitor and bucket, not per result). */
+const ROLLUP_EVERY_MS = 10_000;
 
 export interface MonitorServiceOptions {
   readonly store: Store;
@@ -154,7 +156,12 @@ function withAddress(c: Check, address: string): Check {
 
 export class MonitorService {
   private readonly runtimes = new Map<string, Runtime>();
+  /** Rollups of the server's own probes: written every ROLLUP_EVERY_MS (a crash loses at most that much of them). */
   private readonly rollups = new RollupBuffer();
+  /** Rollups of results agents and probes sent: written before their batch is acknowledged. */
+  private readonly ingested = new RollupBuffer();
+  private lastRollupWrite = 0;
+  private forceRollups = false;
   private readonly rawOut: ProbeResult[] = [];
   private readonly eventsOut: Omit<MonitorEvent, 'id'>[] = [];
   private readonly serviceStates = new Map<string, MonitorState>();
@@ -234,7 +241,7 @@ export class MonitorService {
     this.started = false;
     if (this.loop) clearTimeout(this.loop);
     this.scheduler.stop();
-    await this.flush().catch(() => {});
+    await this.flush(true).catch(() => {});
     await this.o.store.monitoring.releaseLeases(this.replica).catch(() => {});
   }
 
@@ -349,7 +356,11 @@ export class MonitorService {
   private accept(r: ProbeResult): { recheck: boolean } | undefined {
     const rt = this.runtimes.get(r.monitor);
     if (!rt) return undefined;
-    this.rollups.add(r);
+    (r.vantage === 'server' ? this.rollups : this.ingested).add(r);
+    this.o.metrics.probes.inc({
+      vantage: r.vantage === 'server' ? 'server' : (r.vantage.split(':')[0] ?? 'other'),
+      result: r.ok ? 'success' : 'failure',
+    });
     rt.ring.push(r);
     if (rt.ring.length > RING) rt.ring.shift();
     if (rt.after > 0) {
@@ -658,7 +669,8 @@ export class MonitorService {
   }
 
   /** Writes rollups, raw results, events and changed states; what fails stays queued for the next pass. */
-  flush(): Promise<void> {
+  flush(all = false): Promise<void> {
+    if (all) this.forceRollups = true;
     if (this.flushing) {
       // One write at a time; what arrived meanwhile goes in one more write right after it.
       this.again ??= this.flushing.then(() => {
@@ -686,11 +698,18 @@ export class MonitorService {
         this.log({ err: (e as Error).message }, 'monitor events could not be written; kept for the next try');
       }
     }
-    const rows = this.rollups.drain();
+    const rows = this.ingested.drain();
+    const now = this.now();
+    if (this.forceRollups || now - this.lastRollupWrite >= ROLLUP_EVERY_MS) {
+      this.forceRollups = false;
+      this.lastRollupWrite = now;
+      rows.push(...this.rollups.drain());
+    }
     try {
       await store.addRollups(rows);
     } catch (e) {
-      this.rollups.restore(rows);
+      // back into the buffer that is written first: nothing is counted twice, nothing lost
+      this.ingested.restore(rows);
       this.log({ err: (e as Error).message }, 'probe rollups could not be written; kept for the next try');
     }
     const raw = this.rawOut.splice(0);

@@ -69,7 +69,7 @@ export const monitorRoutes = [
         );
       }
       // What is still in memory (the last results around a change, rollups) is written first: one consistent view.
-      await deps.monitoring.flush();
+      await deps.monitoring.flush(true);
       const now = Math.floor(deps.now().getTime() / 1000);
       const minutes = await deps.store.monitoring.rollups(params.name, 60, now - 3600, now);
       return {
