@@ -45,6 +45,14 @@ export interface CompileOptions {
   readonly space?: BddPacketSpace;
   /** Compile the named hook alone instead of the whole path through it (as `trace --only`). */
   readonly only?: boolean;
+  /**
+   * Only the packets of this set (of `space`): every set the compiled ruleset hands out is cut to it, and packets
+   * outside it are neither accepted, dropped nor uncertain (incremental.ts compares two versions this way, inside
+   * the region their changed rules can match). Default: every packet.
+   */
+  readonly region?: PacketSet;
+  /** The region as a union of these sets (each rule's match, say): rules that miss all of them are skipped cheaply. */
+  readonly regionParts?: readonly PacketSet[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -137,6 +145,72 @@ interface Flow {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Region hulls
+
+const HULL_FIELDS: readonly Field[] = ['ip.saddr', 'ip.daddr', 'dport', 'sport', 'l4proto', 'ip6.saddr', 'ip6.daddr'];
+
+/**
+ * The region as a few boxes (per box, the values each address, port and protocol field takes in one part of it): a
+ * rule with a field match whose values miss a box's cannot match a packet of that part; when that holds for every
+ * box the rule is skipped without building its match.
+ */
+class RegionHull {
+  private constructor(private readonly boxes: readonly ReadonlyMap<Field, readonly (readonly [bigint, bigint])[]>[]) {}
+
+  static of(space: BddPacketSpace, parts: readonly number[]): RegionHull {
+    const boxes = parts.map((part) => {
+      const set = space.wrap(part);
+      const fields = new Map<Field, [bigint, bigint][]>();
+      for (const f of HULL_FIELDS) {
+        const ivs = space.fieldValues(set, f, 64);
+        if (!ivs) continue;
+        ivs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        fields.set(f, ivs);
+      }
+      return fields;
+    });
+    return new RegionHull(boxes);
+  }
+
+  /** Whether the rule misses every box. */
+  misses(rule: Rule): boolean {
+    for (const box of this.boxes) if (!missesBox(box, rule)) return false;
+    return true;
+  }
+}
+
+/** Whether some field match of the rule takes none of the box's values of its field. */
+function missesBox(box: ReadonlyMap<Field, readonly (readonly [bigint, bigint])[]>, rule: Rule): boolean {
+  for (const m of rule.matches) {
+    if (m.kind !== 'field' || m.op !== 'eq' || m.mask !== undefined) continue;
+    const ivs = box.get(m.field);
+    if (!ivs) continue;
+    let meets = false;
+    for (const e of m.values) {
+      if (e.kind !== 'range' || overlaps(ivs, e.lo, e.hi)) {
+        meets = true;
+        break;
+      }
+    }
+    if (!meets) return true;
+  }
+  return false;
+}
+
+/** Whether [lo, hi] meets one of the sorted intervals. */
+function overlaps(ivs: readonly (readonly [bigint, bigint])[], lo: bigint, hi: bigint): boolean {
+  // The first interval whose end is >= lo.
+  let a = 0;
+  let z = ivs.length;
+  while (a < z) {
+    const mid = (a + z) >> 1;
+    if (ivs[mid]![1] < lo) a = mid + 1;
+    else z = mid;
+  }
+  return a < ivs.length && ivs[a]![0] <= hi;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Per-rule bookkeeping
 
 /** Flows at a rule, with the absent fields of the hook they were tested on (what the rule's match depends on). */
@@ -224,18 +298,26 @@ class Compiler {
     readonly rs: Ruleset,
     readonly askedHook: TraceHook,
     only: boolean,
+    /** The packets compiled (the universe unless a region was asked for). */
+    readonly region: number,
+    regionParts?: readonly number[],
   ) {
     this.b = space.bdd;
     this.hooks = hookPath(askedHook, only);
     this.enums = space.enumValidity();
     this.b.addRoots((mark) => this.markRoots(mark));
+    if (region !== space.universe) this.hull = RegionHull.of(space, regionParts ?? [region]);
   }
+
+  /** The region's values per field (a region compile only). */
+  private readonly hull?: RegionHull;
 
   private natSets?: { readonly ports: number; readonly local: number; readonly fam: readonly number[] };
 
   /** Every node the compilation holds (a root provider for the manager's collections). */
   markRoots(mark: (n: number) => void): void {
     mark(this.enums);
+    mark(this.region);
     if (this.natSets) {
       mark(this.natSets.ports);
       mark(this.natSets.local);
@@ -320,7 +402,8 @@ class Compiler {
       // Internal sets leave the absent-field constraints out (every match tests presence itself, so the values of
       // absent fields never matter; a non-empty internal set has well-formed members): sets stay short, and the
       // universe is applied to what is handed out.
-      const start = this.b.and(this.space.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.enums);
+      let start = this.b.and(this.space.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.enums);
+      if (this.region !== this.space.universe) start = this.b.and(start, this.region);
       let input: Flow[] = [{ t: Xform.identity, s: start }];
       for (const hook of this.hooks) {
         const dev = devices(hook, this.hooks);
@@ -463,10 +546,12 @@ class Compiler {
         frame.nodes = [];
         b.maybeCollect();
         const info = this.infos.get(rule)!;
-        const m = this.ruleMatch(info, ctx.absent, ctx.absentKey);
         if (info.idx % CHECKPOINT === 0) {
           for (const f of cur) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
         }
+        // Compiling a small region: a rule whose values miss the region's is not even built.
+        if (this.hull?.misses(rule) && cur.every((f) => f.t.isIdentity)) continue;
+        const m = this.ruleMatch(info, ctx.absent, ctx.absentKey);
         const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
         info.hits.push(...hits);
@@ -914,7 +999,7 @@ class Compiled implements CompiledBddRuleset {
         const approxOut = st.outputs.filter((f) => f.t.approx).map((f) => f.s);
         if (approxOut.length > 0) forced.push(this.pull(stages, i, b.orAll(approxOut)));
       });
-      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), sp.universe);
+      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.c.region);
       raw.get('accept')!.push(stages.length === 0 ? famSet : this.pull(stages, stages.length, 1));
     }
     const possible = new Map<FinalVerdict, number>();
@@ -923,14 +1008,14 @@ class Compiled implements CompiledBddRuleset {
     const verdicts = new Map<FinalVerdict, number>();
     let certain = 0;
     for (const [v, n] of possible) {
-      let c = b.and(n, sp.universe);
+      let c = b.and(n, this.c.region);
       for (const [w, m] of possible) if (w !== v) c = b.diff(c, m);
       c = b.diff(c, f);
       verdicts.set(v, c);
       certain = b.or(certain, c);
     }
     this.verdicts = verdicts;
-    this.uncertainNode = b.diff(sp.universe, certain);
+    this.uncertainNode = b.diff(this.c.region, certain);
   }
 
   verdict(verdict: FinalVerdict): BddPacketSet {
@@ -1090,7 +1175,7 @@ class Compiled implements CompiledBddRuleset {
     // The certain packets of the query. Each has exactly one final verdict, so a decider's share is its own
     // (may-)decided packets within them: no AND with the large verdict sets per query, which dominated the cost
     // of the unreachable analysis (one decisions() call per unreachable rule).
-    const asked = packets ? b.and((packets as BddPacketSet).node, sp.universe) : sp.universe;
+    const asked = packets ? b.and((packets as BddPacketSet).node, this.c.region) : this.c.region;
     const within = b.diff(asked, this.uncertainNode!);
     const out: Decision[] = [];
     const byDecider = new Map<string, { decider: Decider; verdict: FinalVerdict; node: number }>();
@@ -1170,7 +1255,15 @@ export interface CompiledBddRuleset extends CompiledRuleset {
 /** Compiles a ruleset for a hook path into verdict sets. */
 export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): CompiledBddRuleset {
   const space = opts.space ?? createPacketSpace([ruleset]);
-  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false);
+  let region = space.universe;
+  if (opts.region) {
+    if (opts.region.space !== space || !(opts.region instanceof BddPacketSet)) {
+      throw new Error('compileRuleset: the region must be a set of the same packet space');
+    }
+    region = space.bdd.and(opts.region.node, space.universe);
+  }
+  const parts = opts.regionParts?.map((p) => (p as BddPacketSet).node);
+  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false, region, parts);
   c.run();
   return new Compiled(ruleset, opts.hook, space, c);
 }

@@ -18,12 +18,12 @@ export interface ConfigSource {
 }
 
 export interface Planner {
-  /** `findings: false` leaves the audit out (drift needs only the semantic diff). */
+  /** `findings: false` leaves the audit out; `diffOnly` computes the semantic diff alone (drift). */
   compute(
     config: ConfigSource,
     inputs: readonly PlanHostInput[],
     today: string,
-    opts?: { readonly findings?: boolean },
+    opts?: { readonly findings?: boolean; readonly diffOnly?: boolean },
   ): Promise<Plan>;
   close(): Promise<void>;
 }

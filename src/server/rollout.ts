@@ -378,7 +378,9 @@ export class RolloutService {
             },
           ],
           today,
-          { findings: false }, // drift is the semantic diff alone: no audit of either side
+          // Drift is the semantic diff alone: an unchanged ruleset is recognised by its content, a changed one is
+          // compared only where its rules differ.
+          { findings: false, diffOnly: true },
         );
         const changes = plan.hosts[0]?.changes ?? [];
         drift = {
