@@ -129,6 +129,14 @@ class Xform {
     return b.flip(b.restrict(m, this.cubeNode), this.flipNode);
   }
 
+  /** a and inverse(m), without building inverse(m) when the rewrite only assigns constants. */
+  andInverse(b: Bdd, a: number, m: number): number {
+    if (this.isIdentity) return b.and(a, m);
+    this.nodes(b);
+    if (this.flipNode !== 1) return b.and(a, this.inverse(b, m));
+    return b.andRestrict(a, m, this.cubeNode);
+  }
+
   /** The rewritten states of s. */
   image(b: Bdd, s: number): number {
     if (this.isIdentity || s === 0) return s;
@@ -898,6 +906,13 @@ interface DeciderTree {
 }
 
 const TREE_FANOUT = 8;
+
+/** A stage's output flows as leaves, each inner node holding the union of its leaves' possible packets. */
+interface FlowTree {
+  readonly union: number;
+  readonly children?: readonly FlowTree[];
+  readonly flow?: Flow;
+}
 const FLAT_QUERIES = 16;
 
 /** A root that is always entered, over the leaves themselves (a scan in order). */
@@ -924,13 +939,23 @@ class Compiled implements CompiledBddRuleset {
       if (this.uncertainNode !== undefined) mark(this.uncertainNode);
       for (const n of this.pulled.values()) mark(n);
       for (const n of this.possible.values()) mark(n);
+      for (const n of this.rawRecs.values()) mark(n);
       for (const n of this.pulledRecs.values()) mark(n);
       const tree = (t: DeciderTree | undefined): void => {
         if (!t) return;
         mark(t.union);
         for (const ch of t.children ?? []) tree(ch);
       };
-      for (const t of this.trees.values()) tree(t);
+      for (const t of this.decTrees.values()) tree(t);
+      for (const t of this.decTreesP.values()) tree(t);
+      for (const t of this.accTreesP.values()) tree(t);
+      const flows = (t: FlowTree | undefined): void => {
+        if (!t) return;
+        mark(t.union);
+        for (const ch of t.children ?? []) flows(ch);
+      };
+      for (const t of this.flowTrees.values()) flows(t);
+      for (const t of this.accTrees.values()) tree(t);
     });
   }
 
@@ -943,16 +968,90 @@ class Compiled implements CompiledBddRuleset {
    * the bottom of the order: pulling a large set back through thousands of dnat flows then shares its subgraphs
    * instead of rebuilding them under each flow's opaque conditions.
    */
-  /** Each decider's packets pulled back to original packets, computed once: decisions() is called per query. */
+  /**
+   * Each decider's packets in the terms of its stage's entry, opaque variables quantified away (for stage 0: the
+   * original packets), computed once: decisions() is called per query.
+   */
+  private readonly rawRecs = new Map<DecRec, number>();
+
+  private rawRec(rec: DecRec): number {
+    let n = this.rawRecs.get(rec);
+    if (n === undefined) {
+      n = this.space.dropOpaque(this.b.orAll(rec.nodes));
+      this.rawRecs.set(rec, n);
+    }
+    return n;
+  }
+
+  /**
+   * A set in the terms of stage `from`'s entry carried to stage `to`'s entry: the states the stages between turn
+   * them into, along the flows pull() follows back. A decider of stage i meets pull(x) within w (original packets)
+   * exactly when x meets w carried from stage 0 to stage i.
+   */
+  private forward(stages: readonly Stage[], from: number, to: number, w: number): number {
+    const b = this.b;
+    for (let k = from; k < to && w !== 0; k++) {
+      const parts: number[] = [];
+      const x = w;
+      // Only the flows that meet w (a stage can have thousands: one per dnat rule), found down a tree of unions.
+      const visit = (node: FlowTree): void => {
+        if (b.disjoint(node.union, x)) return;
+        if (node.children) {
+          for (const c of node.children) visit(c);
+          return;
+        }
+        const f = node.flow!;
+        parts.push(f.t.image(b, b.and(node.union, x)));
+      };
+      const tree = this.flowTree(stages[k]!);
+      if (tree) visit(tree);
+      w = b.orAll(parts);
+    }
+    return w;
+  }
+
+  /** A stage's exactly known outputs as leaves (each its possible packets) under unions of eight. */
+  private readonly flowTrees = new Map<Stage, FlowTree | undefined>();
+
+  private flowTree(st: Stage): FlowTree | undefined {
+    if (this.flowTrees.has(st)) return this.flowTrees.get(st);
+    const b = this.b;
+    let layer: FlowTree[] = st.outputs.filter((f) => !f.t.approx).map((f) => ({ union: this.possibleOf(f), flow: f }));
+    while (layer.length > 1) {
+      const up: FlowTree[] = [];
+      for (let k = 0; k < layer.length; k += TREE_FANOUT) {
+        const children = layer.slice(k, k + TREE_FANOUT);
+        up.push({ union: b.orAll(children.map((c) => c.union)), children });
+      }
+      layer = up;
+    }
+    const tree = layer[0];
+    this.flowTrees.set(st, tree);
+    return tree;
+  }
+
+  /**
+   * A later stage's decider pulled back to original packets, once, when a query first meets it (every decider
+   * pulled up front cost more than the queries of a whole reach or diff on kube-proxy and Docker hosts).
+   */
   private readonly pulledRecs = new Map<DecRec, number>();
 
   private pulledRec(stages: readonly Stage[], i: number, rec: DecRec): number {
     let n = this.pulledRecs.get(rec);
     if (n === undefined) {
-      n = this.pull(stages, i, this.b.orAll(rec.nodes));
+      n = this.pull(stages, i, this.rawRec(rec));
       this.pulledRecs.set(rec, n);
     }
     return n;
+  }
+
+  private possibleOf(f: Flow): number {
+    let pf = this.possible.get(f);
+    if (pf === undefined) {
+      pf = this.space.dropOpaque(f.s);
+      this.possible.set(f, pf);
+    }
+    return pf;
   }
 
   private pull(stages: readonly Stage[], i: number, x: number): number {
@@ -962,12 +1061,7 @@ class Compiled implements CompiledBddRuleset {
       const parts: number[] = [];
       for (const f of stages[k]!.outputs) {
         if (f.t.approx) continue;
-        let pf = this.possible.get(f);
-        if (pf === undefined) {
-          pf = this.space.dropOpaque(f.s);
-          this.possible.set(f, pf);
-        }
-        const p = b.and(pf, f.t.inverse(b, x));
+        const p = f.t.andInverse(b, this.possibleOf(f), x);
         if (p !== 0) parts.push(p);
       }
       x = b.orAll(parts);
@@ -991,10 +1085,20 @@ class Compiled implements CompiledBddRuleset {
     const forced: number[] = [];
     for (const [family, stages] of this.c.stagesByFamily) {
       stages.forEach((st, i) => {
+        // Stage 0's deciders are kept one by one (decisions() reuses them); a later stage's are pulled back through
+        // the stages before it once per verdict, not once per decider: pulling distributes over unions, and
+        // thousands of dnat flows made a pull per decider the cost of every query (kube-proxy, Docker).
+        const later = new Map<FinalVerdict, number[]>();
         for (const rec of st.decisions.values()) {
           if (rec.verdict === 'accept-event') continue;
-          raw.get(rec.verdict)!.push(this.pulledRec(stages, i, rec));
+          if (i === 0) raw.get(rec.verdict)!.push(this.rawRec(rec));
+          else {
+            const list = later.get(rec.verdict);
+            if (list) list.push(...rec.nodes);
+            else later.set(rec.verdict, [...rec.nodes]);
+          }
         }
+        for (const [v, nodes] of later) raw.get(v)!.push(this.pull(stages, i, b.orAll(nodes)));
         if (st.forced.length > 0) forced.push(this.pull(stages, i, b.orAll(st.forced)));
         const approxOut = st.outputs.filter((f) => f.t.approx).map((f) => f.s);
         if (approxOut.length > 0) forced.push(this.pull(stages, i, b.orAll(approxOut)));
@@ -1104,53 +1208,47 @@ class Compiled implements CompiledBddRuleset {
     return this.info(rule).hits.length > 0;
   }
 
-  private readonly trees = new Map<L3 | Stage, DeciderTree | undefined>();
-  private readonly leaves = new Map<L3 | Stage, DeciderTree[]>();
+  /** Per stage: its final deciders (accept-events aside), and its accept-events. */
+  private readonly decTrees = new Map<Stage, DeciderTree | undefined>();
+  private readonly accTrees = new Map<Stage, DeciderTree | undefined>();
+  private readonly decLeaves = new Map<Stage, DeciderTree[]>();
+  private readonly accLeaves = new Map<Stage, DeciderTree[]>();
+  /** The same for later stages with every decider pulled back to original packets (many queries). */
+  private readonly decTreesP = new Map<Stage, DeciderTree | undefined>();
+  private readonly accTreesP = new Map<Stage, DeciderTree | undefined>();
+  private readonly decLeavesP = new Map<Stage, DeciderTree[]>();
+  private readonly accLeavesP = new Map<Stage, DeciderTree[]>();
   /** decisions() calls so far: the first few scan the deciders instead of building the trees. */
   private queries = 0;
 
   /**
-   * Deciders as leaves of a tree in the order decisions() credits them, each inner node holding the union of its
-   * leaves' pulled-back packets: decisions() prunes whole blocks with it. The unions cost about as much as a few
-   * hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat root over the leaves instead: a diff
-   * or a reach asks a handful of questions, the unreachable analysis thousands.
+   * A stage's deciders as leaves of a tree in the order decisions() credits them, each inner node holding the union
+   * of its leaves' packets (stage-entry terms): decisions() prunes whole blocks with it. The unions cost about as
+   * much as a few hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat root over the leaves
+   * instead: a diff or a reach asks a handful of questions, the unreachable analysis thousands.
    */
-  private treeOf(key: L3 | Stage, makeLeaves: () => DeciderTree[]): DeciderTree | undefined {
-    if (this.trees.has(key)) return this.trees.get(key);
-    let leaves = this.leaves.get(key);
+  private treeOf(
+    trees: Map<Stage, DeciderTree | undefined>,
+    leavesOf: Map<Stage, DeciderTree[]>,
+    st: Stage,
+    accept: boolean,
+    union: (rec: DecRec) => number,
+  ): DeciderTree | undefined {
+    if (trees.has(st)) return trees.get(st);
+    let leaves = leavesOf.get(st);
     if (!leaves) {
-      leaves = makeLeaves();
-      this.leaves.set(key, leaves);
+      leaves = [];
+      // Accept-events latest first (a later chain's accept is the one the tracer reports); the others in order.
+      const recs = accept ? [...st.decisions].reverse() : [...st.decisions];
+      for (const [key, rec] of recs) {
+        if ((rec.verdict === 'accept-event') === accept) leaves.push({ union: union(rec), entry: { key, rec } });
+      }
+      leavesOf.set(st, leaves);
     }
     if (this.queries <= FLAT_QUERIES) return flat(leaves);
     const tree = this.buildTree(leaves);
-    this.trees.set(key, tree);
+    trees.set(st, tree);
     return tree;
-  }
-
-  /** The final deciders of a family (accept-events aside), in decision order. */
-  private deciderTree(family: L3, stages: readonly Stage[]): DeciderTree | undefined {
-    return this.treeOf(family, () => {
-      const leaves: DeciderTree[] = [];
-      stages.forEach((st, i) => {
-        for (const [key, rec] of st.decisions) {
-          if (rec.verdict !== 'accept-event')
-            leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
-        }
-      });
-      return leaves;
-    });
-  }
-
-  /** A stage's accept-events, latest first (the order decisions() credits them in). */
-  private acceptTree(st: Stage, stages: readonly Stage[], i: number): DeciderTree | undefined {
-    return this.treeOf(st, () => {
-      const leaves: DeciderTree[] = [];
-      for (const [key, rec] of [...st.decisions].reverse()) {
-        if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
-      }
-      return leaves;
-    });
   }
 
   private buildTree(leaves: DeciderTree[]): DeciderTree | undefined {
@@ -1186,23 +1284,51 @@ class Compiled implements CompiledBddRuleset {
       else byDecider.set(key, { decider, verdict, node });
     };
     const leaves: number[] = [];
-    for (const [family, stages] of this.c.stagesByFamily) {
-      // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is usually
-      // small and meets few of the thousands of deciders, so this replaces one AND per decider by a few tests.
-      const visit = (node: DeciderTree): void => {
-        if (b.disjoint(node.union, within)) return;
-        if (node.children) {
-          for (const c of node.children) visit(c);
-          return;
-        }
-        const e = node.entry!;
-        const n = b.and(node.union, within);
-        if (n === 0) return;
-        leaves.push(n);
-        add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
-      };
-      const tree = this.deciderTree(family, stages);
-      if (tree) visit(tree);
+    // A later stage's deciders are in the terms of its entry. For a few queries (a reach, a diff), each query is
+    // carried forward to the stage and a decider is pulled back only when the query meets it; for many (the
+    // unreachable analysis), every decider is pulled back once and queries test them directly.
+    const many = this.queries > FLAT_QUERIES;
+    const tree = (st: Stage, stages: readonly Stage[], i: number, accept: boolean) =>
+      i === 0 || !many
+        ? this.treeOf(
+            accept ? this.accTrees : this.decTrees,
+            accept ? this.accLeaves : this.decLeaves,
+            st,
+            accept,
+            (r) => this.rawRec(r),
+          )
+        : this.treeOf(
+            accept ? this.accTreesP : this.decTreesP,
+            accept ? this.accLeavesP : this.decLeavesP,
+            st,
+            accept,
+            (r) => this.pulledRec(stages, i, r),
+          );
+    for (const stages of this.c.stagesByFamily.values()) {
+      let w = within;
+      stages.forEach((st, i) => {
+        const carried = i > 0 && !many;
+        // The query in the leaves' terms.
+        if (carried) w = this.forward(stages, i - 1, i, w);
+        const wi = carried ? w : within;
+        // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is
+        // usually small and meets few of the thousands of deciders, so this replaces one AND per decider by a few
+        // tests.
+        const visit = (node: DeciderTree): void => {
+          if (b.disjoint(node.union, wi)) return;
+          if (node.children) {
+            for (const c of node.children) visit(c);
+            return;
+          }
+          const e = node.entry!;
+          const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, within);
+          if (n === 0) return;
+          leaves.push(n);
+          add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
+        };
+        const t = tree(st, stages, i, false);
+        if (t) visit(t);
+      });
     }
     // Main-tree deciders drop or reject (accepts are accept-events): the rest of the query is accepted.
     let acceptLeft = b.diff(within, b.orAll(leaves));
@@ -1215,21 +1341,23 @@ class Compiled implements CompiledBddRuleset {
       ];
       for (const { st, i } of order) {
         if (acceptLeft === 0) break;
-        // Within a stage (nat core), a later chain's accept is the one the tracer reports.
-        // acceptLeft only shrinks, so a block disjoint from it now stays without a share.
+        // acceptLeft only shrinks, so a block disjoint from it (or, carried, from what it was carried to when the
+        // stage's walk began) stays without a share.
+        const carried = i > 0 && !many;
+        const wi = carried ? this.forward(stages, 0, i, acceptLeft) : 0;
         const visit = (node: DeciderTree): void => {
-          if (acceptLeft === 0 || b.disjoint(node.union, acceptLeft)) return;
+          if (acceptLeft === 0 || b.disjoint(node.union, carried ? wi : acceptLeft)) return;
           if (node.children) {
             for (const c of node.children) visit(c);
             return;
           }
           const e = node.entry!;
-          const n = b.and(node.union, acceptLeft);
+          const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, acceptLeft);
           add(e.key, e.rec.decider, 'accept', n);
           acceptLeft = b.diff(acceptLeft, n);
         };
-        const tree = this.acceptTree(st, stages, i);
-        if (tree) visit(tree);
+        const t = tree(st, stages, i, true);
+        if (t) visit(t);
       }
     }
     if (acceptLeft !== 0) add('end', { kind: 'path-end' }, 'accept', acceptLeft);

@@ -27,7 +27,7 @@ import type { AuditContext, Finding } from '../analysis/audit/types.js';
 import { severityRank } from '../analysis/audit/types.js';
 import { type CompiledBddRuleset, compileRuleset } from '../analysis/compile.js';
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
-import { type DiffResult, diffCompiled } from '../analysis/diff.js';
+import type { DiffResult } from '../analysis/diff.js';
 import { flowInterfaces, flowPreference, flowSet } from '../analysis/flow-spec.js';
 import { diffRulesets } from '../analysis/incremental.js';
 import { checkIntents, type Intent } from '../analysis/intents.js';
@@ -189,9 +189,9 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
   phase('diff');
   const changes: PlanDiffChange[] = [];
   for (const hook of hooks) {
-    const oldC = before.compiled(hook);
     const newC = after.compiled(hook);
-    const d = diffCompiled(oldC, newC, { limit: opts.limit ?? 20 });
+    // Only where the rules differ (the same answer as diffing the full compilations, without their big sets).
+    const d = diffRulesets(current, desired, { hook, space, limit: opts.limit ?? 20 });
     collectChanges(hook, d, changes, uncertain);
     const opaque = newC.uncertain();
     if (!opaque.isEmpty()) {
