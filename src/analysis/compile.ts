@@ -321,10 +321,13 @@ class Compiler {
   private readonly hull?: RegionHull;
 
   private natSets?: { readonly ports: number; readonly local: number; readonly fam: readonly number[] };
+  /** The packets (stage-entry terms) that reached a rule with an opaque match, with their stage. */
+  readonly opaqueHits: { readonly stage: Stage; readonly s: number }[] = [];
 
   /** Every node the compilation holds (a root provider for the manager's collections). */
   markRoots(mark: (n: number) => void): void {
     mark(this.enums);
+    for (const h of this.opaqueHits) mark(h.s);
     mark(this.region);
     if (this.natSets) {
       mark(this.natSets.ports);
@@ -563,6 +566,8 @@ class Compiler {
         const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
         info.hits.push(...hits);
+        if (info.opaqueVars && info.opaqueVars.length > 0)
+          for (const h of hits) this.opaqueHits.push({ stage: ctx.stage, s: h.s });
         const hitFlows = this.afterStatements(rule, hits);
         const v = rule.verdict;
         const cont: Flow[] = [];
@@ -937,6 +942,7 @@ class Compiled implements CompiledBddRuleset {
     this.b.addRoots((mark) => {
       if (this.verdicts) for (const n of this.verdicts.values()) mark(n);
       if (this.uncertainNode !== undefined) mark(this.uncertainNode);
+      if (this.touchedNode !== undefined && this.touchedNode >= 0) mark(this.touchedNode);
       for (const n of this.pulled.values()) mark(n);
       for (const n of this.possible.values()) mark(n);
       for (const n of this.rawRecs.values()) mark(n);
@@ -1132,6 +1138,34 @@ class Compiled implements CompiledBddRuleset {
     return this.space.wrap(this.uncertainNode!);
   }
 
+  uncertainWithin(packets: PacketSet): BddPacketSet {
+    const p = (packets as BddPacketSet).node;
+    const t = this.touched();
+    if (t !== undefined && this.b.disjoint(p, t)) return this.space.none();
+    return this.space.wrap(this.b.and(p, this.uncertain().node));
+  }
+
+  /**
+   * The packets that may meet an opaque match (a superset of uncertain(): a packet that never does has one
+   * outcome), when that is cheap to know: every opaque rule in the first stage of its family and no inexact rewrite
+   * or queue anywhere. Then a query that misses it needs no verdict sets (the unreachable analysis asks thousands).
+   */
+  private touched(): number | undefined {
+    if (this.touchedNode !== undefined) return this.touchedNode === -1 ? undefined : this.touchedNode;
+    let ok = true;
+    for (const stages of this.c.stagesByFamily.values()) {
+      for (const st of stages) if (st.forced.length > 0 || st.outputs.some((f) => f.t.approx)) ok = false;
+    }
+    const first = new Set<Stage>();
+    for (const stages of this.c.stagesByFamily.values()) if (stages[0]) first.add(stages[0]);
+    for (const h of this.c.opaqueHits) if (!first.has(h.stage)) ok = false;
+    this.touchedNode = ok ? this.space.dropOpaque(this.b.orAll(this.c.opaqueHits.map((h) => h.s))) : -1;
+    return ok ? this.touchedNode : undefined;
+  }
+
+  private touchedNode?: number;
+
+
   rules(): readonly RuleRef[] {
     return this.c.order;
   }
@@ -1266,7 +1300,6 @@ class Compiled implements CompiledBddRuleset {
   }
 
   decisions(packets?: PacketSet): readonly Decision[] {
-    this.compute();
     this.queries++;
     const b = this.b;
     const sp = this.space;
@@ -1274,7 +1307,9 @@ class Compiled implements CompiledBddRuleset {
     // (may-)decided packets within them: no AND with the large verdict sets per query, which dominated the cost
     // of the unreachable analysis (one decisions() call per unreachable rule).
     const asked = packets ? b.and((packets as BddPacketSet).node, this.c.region) : this.c.region;
-    const within = b.diff(asked, this.uncertainNode!);
+    // Uncertain packets have no single decider. A query that meets no opaque match needs no verdict sets.
+    const t = this.touched();
+    const within = t !== undefined && b.disjoint(asked, t) ? asked : b.diff(asked, this.uncertain().node);
     const out: Decision[] = [];
     const byDecider = new Map<string, { decider: Decider; verdict: FinalVerdict; node: number }>();
     const add = (key: string, decider: Decider, verdict: FinalVerdict, node: number) => {
@@ -1371,6 +1406,7 @@ export interface CompiledBddRuleset extends CompiledRuleset {
   readonly space: BddPacketSpace;
   verdict(verdict: FinalVerdict): BddPacketSet;
   uncertain(): BddPacketSet;
+  uncertainWithin(packets: PacketSet): BddPacketSet;
   arriving(rule: RuleRef): BddPacketSet;
   /** arriving(rule) and `within`, computed without the whole arriving set. */
   arrivingWithin(rule: RuleRef, within: PacketSet): BddPacketSet;
