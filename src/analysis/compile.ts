@@ -1165,7 +1165,6 @@ class Compiled implements CompiledBddRuleset {
 
   private touchedNode?: number;
 
-
   rules(): readonly RuleRef[] {
     return this.c.order;
   }

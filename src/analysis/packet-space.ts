@@ -259,6 +259,7 @@ export class BddPacketSpace implements PacketSpace {
       for (const n of this.elemCache.values()) mark(n);
       for (const n of this.projectCache.values()) mark(n);
       for (const n of this.fieldSetCache.values()) mark(n);
+      for (const n of this.widenCache.values()) if (n >= 0) mark(n);
       for (const set of this.kept) set.markNode(mark);
     });
   }
@@ -699,20 +700,72 @@ export class BddPacketSpace implements PacketSpace {
       const l = this.fieldLayout(f);
       if (support.some((v) => v >= l.first && v < l.first + l.width)) tested.add(f);
     }
-    for (const f of FIELD_ORDER) {
-      if (!tested.has(f)) continue;
-      const l = this.fieldLayout(f);
-      const size = isNameField(f) ? this.atoms.length : isSymField(f) ? symbols(f).length : undefined;
-      const vars = this.fieldVarSet([f]);
-      if (size !== undefined && size < 1 << l.width) {
-        const invalid = this.fieldIntervals(f, [[BigInt(size), (1n << BigInt(l.width)) - 1n]]);
-        node = b.or(node, b.and(invalid, b.exists(node, vars)));
+    // Field by field, the set grows by (don't-care condition of f) and (the set with f quantified). The conditions
+    // of absent fields depend on the family and the protocol only, which are never widened, and an unused code's on
+    // its own field: the steps commute, so on each region of one family and one protocol class the absent fields
+    // are quantified all at once (one walk instead of one per field) and the unused codes widened after.
+    const enums = FIELD_ORDER.filter((f) => tested.has(f) && this.invalidCodes(f) !== undefined);
+    const parts: number[] = [];
+    for (const fam of [0, 1] as const) {
+      for (const cls of PROTO_CLASSES) {
+        let piece = b.and(node, this.widenRegion(fam, cls));
+        if (piece === 0) continue;
+        const absent = OPTIONAL_FIELDS.filter((f) => tested.has(f) && !hasField(f, fam, cls));
+        if (absent.length > 0) piece = b.exists(piece, this.cachedVarSet(absent));
+        for (const f of enums)
+          piece = b.or(piece, b.and(this.invalidCodes(f)!, b.exists(piece, this.cachedVarSet([f]))));
+        parts.push(piece);
       }
-      const p = isNameField(f) ? 1 : this.present(f);
-      if (p !== 1) node = b.or(node, b.diff(b.exists(node, vars), p));
     }
-    return node;
+    return b.orAll(parts);
   }
+
+  /** The codes of an enumerated field no packet has (undefined: none). */
+  private invalidCodes(f: Field): number | undefined {
+    const key = `invalid:${f}`;
+    if (this.widenCache.has(key)) {
+      const n = this.widenCache.get(key)!;
+      return n < 0 ? undefined : n;
+    }
+    const l = this.fieldLayout(f);
+    const size = isNameField(f) ? this.atoms.length : isSymField(f) ? symbols(f).length : undefined;
+    const n =
+      size !== undefined && size < 1 << l.width
+        ? this.fieldIntervals(f, [[BigInt(size), (1n << BigInt(l.width)) - 1n]])
+        : -1;
+    this.widenCache.set(key, n);
+    return n < 0 ? undefined : n;
+  }
+
+  /** Packets of one family (0 ipv4, 1 ipv6) and one protocol class. */
+  private widenRegion(fam: 0 | 1, cls: ProtoClass): number {
+    const key = `region:${fam}:${cls}`;
+    let n = this.widenCache.get(key);
+    if (n === undefined) {
+      const protos = cls === 'other' ? OTHER_PROTOS : PROTO_CLASS_VALUES[cls];
+      n = this.bdd.and(
+        this.fieldEquals('nfproto', fam),
+        this.fieldIntervals(
+          'l4proto',
+          protos.map((p) => [BigInt(p), BigInt(p)]),
+        ),
+      );
+      this.widenCache.set(key, n);
+    }
+    return n;
+  }
+
+  private cachedVarSet(fields: readonly Field[]): number {
+    const key = `vars:${fields.join(',')}`;
+    let n = this.widenCache.get(key);
+    if (n === undefined) {
+      n = this.fieldVarSet(fields);
+      this.widenCache.set(key, n);
+    }
+    return n;
+  }
+
+  private readonly widenCache = new Map<string, number>();
 
   /** Removes the opaque variables (may-match). */
   dropOpaque(node: number): number {
@@ -863,6 +916,30 @@ function buildIntervalsBig(b: Bdd, first: number, width: number, ivs: readonly [
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sets
+
+/** Protocol classes with the same present fields: tcp (ports, flags), other port protocols, icmp, icmpv6, the rest. */
+type ProtoClass = 'tcp' | 'ports' | 'icmp' | 'icmpv6' | 'other';
+const PROTO_CLASSES: readonly ProtoClass[] = ['tcp', 'ports', 'icmp', 'icmpv6', 'other'];
+const PROTO_CLASS_VALUES: Readonly<Record<Exclude<ProtoClass, 'other'>, readonly number[]>> = {
+  tcp: [6],
+  ports: [...PORT_PROTOCOLS].filter((p) => p !== 6),
+  icmp: [1],
+  icmpv6: [58],
+};
+const OTHER_PROTOS: readonly number[] = Array.from({ length: 256 }, (_, p) => p).filter(
+  (p) => !PORT_PROTOCOLS.has(p) && p !== 1 && p !== 58,
+);
+
+/** Whether packets of the family and protocol class have the field (for the optional fields). */
+function hasField(f: Field, fam: 0 | 1, cls: ProtoClass): boolean {
+  if (f === 'ip.saddr' || f === 'ip.daddr') return fam === 0;
+  if (f === 'ip6.saddr' || f === 'ip6.daddr') return fam === 1;
+  if (f === 'sport' || f === 'dport') return cls === 'tcp' || cls === 'ports';
+  if (f === 'icmp.type' || f === 'icmp.code') return cls === 'icmp';
+  if (f === 'icmpv6.type' || f === 'icmpv6.code') return cls === 'icmpv6';
+  if (f === 'tcp.flags') return cls === 'tcp';
+  return true;
+}
 
 const OPTIONAL_FIELDS: readonly Field[] = [
   'ip.saddr',
