@@ -118,6 +118,9 @@ describe('parseConfig: a good config', () => {
       ],
       canary: ['web1'],
       confirmTimeoutSeconds: 60,
+      blockOn: DEFAULT_POLICY.blockOn,
+      planTimeoutSeconds: 60,
+      planMemoryMiB: 2048,
     });
   });
 
@@ -136,6 +139,7 @@ describe('parseConfig: a good config', () => {
         intents: [],
         audit: { rules: {} },
         policy: DEFAULT_POLICY,
+        monitors: [],
       });
     }
   });
@@ -184,13 +188,13 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects a document that is not a map of sections', () => {
     expect(fail('- web1\n').message).toBe(
-      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy',
+      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy, monitors',
     );
   });
 
   it('rejects an unknown section, with a suggestion', () => {
     expect(fail('site: shop\nadmin_networks: [198.51.100.0/24]\n').message).toBe(
-      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy",
+      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy, monitors",
     );
   });
 
@@ -295,7 +299,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects bad intents with the intents file syntax, naming the entry', () => {
     expect(fail(shopWith(33, '    dport: 99999')).message).toBe(
-      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535 and ranges, like 80,443,8000-8100",
+      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100",
     );
     expect(fail(shopWith(33, '    port: 443')).message).toBe(
       "c.yaml:33:5: intents[0].port: unknown intent field 'port' (did you mean 'sport' or 'dport'?); expected one of name, must, hook, family, from, to, proto, sport, dport, iif, oif, ct-state, icmp-type",
@@ -348,7 +352,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
       shopWith(17, '    publc: [tcp/80]').replace('severity: medium', 'severity: medium\n      justifcation: why'),
     );
     expect(e.message.split('\n')).toEqual([
-      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health",
+      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health, address, monitor",
       "c.yaml:50:7: audit.rules.redundant-rule.justifcation: unknown key 'justifcation' (did you mean 'justification'?); expected one of enabled, severity, justification",
     ]);
     expect(fail(shopWith(8, '    group:')).message).toBe(
@@ -500,6 +504,9 @@ describe('parseConfig: the change policy', () => {
       approvers: ['alice', 'bob', 'carol'],
       canary: ['web2'],
       confirmTimeoutSeconds: 120,
+      blockOn: DEFAULT_POLICY.blockOn,
+      planTimeoutSeconds: 60,
+      planMemoryMiB: 2048,
       freeze: [
         {
           kind: 'once',
@@ -532,7 +539,27 @@ describe('parseConfig: the change policy', () => {
     expect(parse(HOSTS).policy).toBe(DEFAULT_POLICY);
     expect(parse(policy('')).policy).toBe(DEFAULT_POLICY);
     expect(parse(policy('  canary: [web1]\n')).policy).toEqual({ ...DEFAULT_POLICY, canary: ['web1'] });
-    expect(DEFAULT_POLICY).toEqual({ approvals: 1, approvers: [], freeze: [], canary: [], confirmTimeoutSeconds: 60 });
+    expect(DEFAULT_POLICY).toEqual({
+      approvals: 1,
+      approvers: [],
+      freeze: [],
+      canary: [],
+      confirmTimeoutSeconds: 60,
+      blockOn: ['closes-public-service', 'violates-must-allow', 'violates-must-deny', 'exposes-admin-port'],
+      planTimeoutSeconds: 60,
+      planMemoryMiB: 2048,
+    });
+  });
+
+  it('reads block-on, plan-timeout and plan-memory, and names a misspelt danger', () => {
+    const c = parse(policy('  block-on: [closes-public-service]\n  plan-timeout: 2m\n  plan-memory: 512\n'));
+    expect(c.policy).toMatchObject({ blockOn: ['closes-public-service'], planTimeoutSeconds: 120, planMemoryMiB: 512 });
+    expect(fail(policy('  block-on: [closes-public-service, exposes-admin-ports]\n')).message).toMatch(
+      /^c\.yaml:9:37: policy\.block-on\[1\]: unexpected .exposes-admin-ports.; expected one of closes-public-service, violates-must-allow, violates-must-deny, exposes-admin-port$/,
+    );
+    expect(fail(policy('  plan-timeout: 2h\n')).message).toMatch(
+      /^c\.yaml:9:17: policy\.plan-timeout: '2h': more than 1h/,
+    );
   });
 
   it('rejects an unknown canary host, with a suggestion', () => {
@@ -641,10 +668,10 @@ describe('parseConfig: the change policy', () => {
 
   it('rejects a misspelt policy key and a policy that is not a map', () => {
     expect(fail(policy('  confirm_timeout: 1m\n')).message).toBe(
-      "c.yaml:9:3: policy.confirm_timeout: unknown key 'confirm_timeout' (did you mean 'confirm-timeout'?); expected one of approvals, approvers, freeze, canary, confirm-timeout",
+      "c.yaml:9:3: policy.confirm_timeout: unknown key 'confirm_timeout' (did you mean 'confirm-timeout'?); expected one of approvals, approvers, freeze, canary, confirm-timeout, block-on, plan-timeout, plan-memory",
     );
     expect(fail('policy: [approvals]\n').message).toBe(
-      'c.yaml:1:9: policy: unexpected a list; expected a map with approvals, approvers, freeze, canary and confirm-timeout',
+      'c.yaml:1:9: policy: unexpected a list; expected a map with approvals, approvers, freeze, canary, confirm-timeout, block-on, plan-timeout and plan-memory',
     );
   });
 });

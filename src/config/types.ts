@@ -7,6 +7,8 @@
 
 import type { Severity } from '../analysis/audit/types.js';
 import type { Intent } from '../analysis/intents.js';
+import type { BlockerKind } from '../change/types.js';
+import type { Monitor } from '../monitor/types.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -52,6 +54,8 @@ export interface ServiceConfig {
   readonly internal?: readonly { readonly ports: readonly PortDecl[]; readonly from: readonly string[] }[];
   /** Health checks run after a change is applied to one of the service's hosts (issue 6). */
   readonly health?: readonly HealthCheck[];
+  /** The service's public addresses (the load balancer's): what users connect to. */
+  readonly address?: readonly string[];
   readonly at: ConfigLocation;
 }
 
@@ -99,6 +103,12 @@ export interface ChangePolicy {
   readonly canary: readonly string[];
   /** How long an agent waits for the server's confirmation before it restores the snapshot (default 60). */
   readonly confirmTimeoutSeconds: number;
+  /** The plan dangers that block a change until an admin overrides it (default: all of BLOCKER_KINDS). */
+  readonly blockOn: readonly BlockerKind[];
+  /** How long one plan may take before the change is left plan-failed (RAMPART_ERR_PLAN_TIMEOUT; default 60 s). */
+  readonly planTimeoutSeconds: number;
+  /** The heap one plan may use, in MiB, before the change is left plan-failed (RAMPART_ERR_PLAN_MEMORY). */
+  readonly planMemoryMiB: number;
 }
 
 export interface AuditRuleSetting {
@@ -134,4 +144,6 @@ export interface RampartConfig {
   readonly audit: AuditConfig;
   /** Always present: the defaults when the file has no `policy:` section. */
   readonly policy: ChangePolicy;
+  /** Every monitor: the `monitors:` section and the ones services' `monitor:` stand for (issue 14); always set by the loader. */
+  readonly monitors?: readonly Monitor[];
 }

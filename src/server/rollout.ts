@@ -186,7 +186,9 @@ export class RolloutService {
       managedTables: managedTables(h),
       format: change.format,
       ruleset: change.ruleset,
-      rulesetSha256: sha256(change.ruleset),
+      // The hash stored with the change (bound to its approvals), not one recomputed from the text: a ruleset edited
+      // in the table behind the server's back then fails the agent's check instead of being applied.
+      rulesetSha256: change.rulesetSha256,
       change: { state: change.state, hosts: change.hosts, emergency: change.emergency !== null },
       plan: { id: job.planId, stale: planStale, approved: true },
       health: healthChecksOf(config, job.host),
@@ -378,9 +380,16 @@ export class RolloutService {
             },
           ],
           today,
-          // Drift is the semantic diff alone: an unchanged ruleset is recognised by its content, a changed one is
-          // compared only where its rules differ.
-          { findings: false, diffOnly: true },
+          {
+            // Drift is the semantic diff alone: an unchanged ruleset is recognised by its content, a changed one is
+            // compared only where its rules differ.
+            findings: false,
+            diffOnly: true,
+            budget: {
+              timeoutMs: this.deps.config.current().policy.planTimeoutSeconds * 1000,
+              memoryMiB: this.deps.config.current().policy.planMemoryMiB,
+            },
+          },
         );
         const changes = plan.hosts[0]?.changes ?? [];
         drift = {
@@ -390,7 +399,7 @@ export class RolloutService {
           summary:
             changes.length === 0
               ? 'in sync with the desired ruleset'
-              : `${changes.length} flow change(s) against desired revision ${desired.revision}`,
+              : `${changes.length} flow change${changes.length === 1 ? '' : 's'} against desired revision ${desired.revision}`,
         };
       }
     }
