@@ -20,6 +20,7 @@
  *          [--only unreach,diff,reach] [--no-baseline]
  *        node bench/engine-bench.mjs --profile unreach|diff|reach --shape S --size N   (one child under --cpu-prof,
  *          prints where the time goes: self time by function, and GC)
+ *        [--engine-dist OTHER_CHECKOUT/dist --tag before]   (measure another build on the same inputs)
  *        node bench/engine-bench.mjs --render bench/out/engine-results.json   (the markdown tables of a saved run)
  * Writes inputs, bench/out/engine-results.json and engine-results.md (bench/out is gitignored).
  */
@@ -31,7 +32,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const dist = join(root, 'dist');
+// --engine-dist DIR: the children measure another build (the before of a before/after: an older checkout's dist/)
+// on the inputs this build generates; --tag NAME keeps that run's results apart (engine-results-NAME.json).
+let dist = join(root, 'dist');
 const outDir = join(here, 'out');
 
 /** Issue 19's targets (2-core machine). */
@@ -106,6 +109,7 @@ function exportsOf(m) {
 // Child: one measurement, printed as one JSON line on stdout.
 
 async function child(job) {
+  if (job.dist) dist = resolve(job.dist);
   const { parseRuleset } = await mod('firewall/parse.js');
   const read = (file) => parseRuleset(readFileSync(file, 'utf8'), file, { format: job.format });
   const now = () => Number(process.hrtime.bigint()) / 1e6;
@@ -489,7 +493,9 @@ function sample(trace, a, b, hook, budgetMs, seed) {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent
 
-function runChild(job, timeoutS, extraNodeArgs = []) {
+function runChild(job0, timeoutS, extraNodeArgs = []) {
+  const engineDist = arg('engine-dist', undefined);
+  const job = engineDist ? { ...job0, dist: engineDist } : job0;
   const r = spawnSync(
     process.execPath,
     [...extraNodeArgs, fileURLToPath(import.meta.url), '--child', JSON.stringify(job)],
@@ -508,6 +514,11 @@ function runChild(job, timeoutS, extraNodeArgs = []) {
     return { error: `child exited ${r.status}: ${r.stderr.trim().split('\n').slice(-4).join(' | ')}` };
   }
   return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+function tagSuffix() {
+  const t = arg('tag', undefined);
+  return t ? `-${t}` : '';
 }
 
 function median(values) {
@@ -623,7 +634,8 @@ async function main() {
     diff: [],
     reach: [],
   };
-  const save = () => writeFileSync(join(outDir, 'engine-results.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const save = () =>
+    writeFileSync(join(outDir, `engine-results${tagSuffix()}.json`), `${JSON.stringify(result, null, 2)}\n`);
 
   if (only.has('unreach')) {
     console.log('compile + unreachable-rule analysis (ms, median (min-max) of fresh children)');
@@ -826,9 +838,11 @@ async function main() {
   }
   result.loadavgAtEnd = loadavg().map((x) => Number(x.toFixed(2)));
   save();
-  writeFileSync(join(outDir, 'engine-results.md'), markdown(result));
-  console.log(`wrote ${join(outDir, 'engine-results.md')} (tables for RESULTS.md)`);
-  console.log(`wrote ${join(outDir, 'engine-results.json')} (load average at end ${result.loadavgAtEnd.join(' ')})`);
+  writeFileSync(join(outDir, `engine-results${tagSuffix()}.md`), markdown(result));
+  console.log(`wrote ${join(outDir, `engine-results${tagSuffix()}.md`)} (tables for RESULTS.md)`);
+  console.log(
+    `wrote ${join(outDir, `engine-results${tagSuffix()}.json`)} (load average at end ${result.loadavgAtEnd.join(' ')})`,
+  );
 }
 
 /** The tables of RESULTS.md, from a result object. */

@@ -16,7 +16,7 @@
  * text the rules re-indented) and where one rule differs (`drift-one`: one rule's port changed, mutate(text, 1 rule)).
  *
  * Usage: npm run build && node bench/plan-bench.mjs [--shapes firewall,kube-proxy] [--sizes 1000,10000] [--runs 3]
- *          [--seed 42] [--timeout 120] [--kinds plan,drift-same,drift-one]
+ *          [--seed 42] [--timeout 120] [--kinds plan,drift-same,drift-one] [--engine-dist OTHER_CHECKOUT/dist]
  * Writes its inputs under bench/out (gitignored).
  */
 import { spawnSync } from 'node:child_process';
@@ -27,7 +27,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const dist = join(root, 'dist');
+// --engine-dist DIR: the children plan with another build (the before of a before/after) on the same inputs.
+let dist = join(root, 'dist');
 const outDir = join(here, 'out');
 
 function arg(name, fallback) {
@@ -73,6 +74,7 @@ function reprinted(text) {
 // Child: one computePlan, timed per phase
 
 async function child(job) {
+  if (job.dist) dist = resolve(job.dist);
   const { computePlan } = await mod('change/plan.js');
   const { parseConfig } = await mod('config/load.js');
   const config = parseConfig(readFileSync(job.config, 'utf8'), job.config);
@@ -83,7 +85,8 @@ async function child(job) {
   const plan = computePlan(config, [input], {
     today: '2026-11-24',
     onPhase: (_host, phase) => marks.push([phase, performance.now()]),
-    ...(job.kind === 'plan' ? {} : { findings: false }),
+    // What the server's drift check asks for (a build without diffOnly ignores it).
+    ...(job.kind === 'plan' ? {} : { findings: false, diffOnly: true }),
   });
   const total = performance.now() - t0;
   const split = {};
@@ -106,7 +109,9 @@ async function child(job) {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent
 
-function runChild(job, timeoutS) {
+function runChild(job0, timeoutS) {
+  const engineDist = arg('engine-dist', undefined);
+  const job = engineDist ? { ...job0, dist: engineDist } : job0;
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
     encoding: 'utf8',
     maxBuffer: 16 * 1024 * 1024,
@@ -138,8 +143,18 @@ async function main() {
   const seed = Number(arg('seed', '42'));
   const timeoutS = Number(arg('timeout', '120'));
   mkdirSync(outDir, { recursive: true });
-  const config = join(outDir, 'plan-bench.yaml');
-  writeFileSync(config, CONFIG);
+  const { parseRuleset } = await mod('firewall/parse.js');
+  // The host manages every table of its generated ruleset (kube-proxy's nat too), with the firewall of its format:
+  // the plan reads the desired ruleset the way the agent will apply it.
+  const configFor = (shape, text, format) => {
+    const rs = parseRuleset(text, 'generated', { format });
+    const iptables = format !== 'nft-text';
+    const tables = [...new Set(rs.tables.map((t) => (iptables ? t.name : `${t.family} ${t.name}`)))];
+    const file = join(outDir, `plan-bench-${shape}.yaml`);
+    const host = `    addresses: [192.0.2.10]\n    firewall: ${iptables ? 'iptables' : 'nftables'}\n    tables: [${tables.join(', ')}]\n`;
+    writeFileSync(file, CONFIG.replace('    addresses: [192.0.2.10]\n', host));
+    return file;
+  };
   console.log(
     `plan-bench: shapes ${shapes.join(', ')}; sizes ${sizes.join(', ')}; median of ${runs} fresh children; seed ${seed}; ` +
       `${cpus().length} cpu, node ${process.version}, load ${loadavg()
@@ -157,6 +172,7 @@ async function main() {
         const file2 = join(outDir, `plan-${shape}-${n}-${kind}.${ext}`);
         const base = gen.generateEngineRuleset(shape, n, seed, format);
         writeFileSync(file, base);
+        const config = configFor(shape, base, format);
         const second =
           kind === 'plan'
             ? gen.mutate(base, 0.01, seed + 1)
