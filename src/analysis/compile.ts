@@ -53,6 +53,11 @@ export interface CompileOptions {
   readonly region?: PacketSet;
   /** The region as a union of these sets (each rule's match, say): rules that miss all of them are skipped cheaply. */
   readonly regionParts?: readonly PacketSet[];
+  /**
+   * Called as rules are walked for the first time: how many of the ruleset's rules have been (rules off the hook's
+   * path are never walked, so `walked` may stop short of `total`). For progress lines; no clock is read here.
+   */
+  readonly onProgress?: (walked: number, total: number) => void;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -254,6 +259,8 @@ interface RuleInfo {
   readonly match: Map<string, ReadonlySet<Field>>;
   lastMatch?: { readonly key: string; readonly node: number };
   vmapKeys?: Map<string, number[]>;
+  /** Walked at least once (progress counts each rule once). */
+  walked?: boolean;
 }
 
 interface DecRec {
@@ -300,6 +307,10 @@ class Compiler {
   private readonly enums: number;
   /** Flows held by the chains being run (callers suspended in a jump) and by run(): roots for collections. */
   private readonly frames: { lists: (readonly Flow[])[]; nodes: number[] }[] = [];
+
+  onProgress?: (walked: number, total: number) => void;
+  totalRules = 0;
+  private walked = 0;
 
   constructor(
     readonly space: BddPacketSpace,
@@ -557,6 +568,10 @@ class Compiler {
         frame.nodes = [];
         b.maybeCollect();
         const info = this.infos.get(rule)!;
+        if (!info.walked && this.onProgress) {
+          info.walked = true;
+          this.onProgress(++this.walked, this.totalRules);
+        }
         if (info.idx % CHECKPOINT === 0) {
           for (const f of cur) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
         }
@@ -1427,6 +1442,10 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): Compiled
   }
   const parts = opts.regionParts?.map((p) => (p as BddPacketSet).node);
   const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false, region, parts);
+  if (opts.onProgress) {
+    c.onProgress = opts.onProgress;
+    for (const t of ruleset.tables) for (const ch of t.chains) c.totalRules += ch.rules.length;
+  }
   c.run();
   return new Compiled(ruleset, opts.hook, space, c);
 }

@@ -443,6 +443,8 @@ export interface DiffRulesetsOptions extends DiffOptions {
   readonly hook: TraceHook;
   /** A space over both rulesets (default: one made here). */
   readonly space?: BddPacketSpace;
+  /** Progress of each version's compilation (progress lines): rules walked for the first time, of all rules. */
+  readonly onProgress?: (version: 'old' | 'new', walked: number, total: number) => void;
 }
 
 /**
@@ -460,16 +462,18 @@ export function diffRulesets(prev: Ruleset, next: Ruleset, opts: DiffRulesetsOpt
     for (const p of parts) mark(p);
   });
   try {
-    const compile = (rs: Ruleset): CompiledBddRuleset =>
+    const progress = opts.onProgress;
+    const compile = (rs: Ruleset, version: 'old' | 'new'): CompiledBddRuleset =>
       compileRuleset(rs, {
         hook: opts.hook,
         space,
         region: space.wrap(region),
         regionParts: parts.map((p) => space.wrap(p)),
+        ...(progress ? { onProgress: (w: number, t: number) => progress(version, w, t) } : {}),
       });
-    const { hook: _h, space: _s, ...diffOpts } = opts;
-    const a = compile(prev);
-    const b = compile(next);
+    const { hook: _h, space: _s, onProgress: _p, ...diffOpts } = opts;
+    const a = compile(prev, 'old');
+    const b = compile(next, 'new');
     return diffCompiled(a, b, diffOpts);
   } finally {
     unroot();

@@ -126,6 +126,8 @@ export function neverEnteredRules(ruleset: Ruleset): NeverEnteredRule[] {
 export interface FindUnreachableOptions {
   /** Rules not to analyse (e.g. known to be reachable on another hook path): left out of the report. */
   readonly skip?: (rule: Rule) => boolean;
+  /** Called before each rule is examined: rules done so far and how many there are (progress lines). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachableOptions = {}): UnreachableReport {
@@ -153,7 +155,9 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
   const out: UnreachableRule[] = [];
   const kept: PacketSet[] = [];
   const space = compiled.space as { safePoint?: (keep: readonly PacketSet[]) => void };
+  let done = 0;
   for (const ref of rules) {
+    opts.onProgress?.(done++, rules.length);
     if (opts.skip?.(ref.rule) || !compiled.hits(ref).isEmpty()) continue;
     // Nodes made for earlier rules may be reclaimed: of their sets only the conflicting packets are kept.
     space.safePoint?.(kept);
