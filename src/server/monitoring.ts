@@ -34,6 +34,10 @@ const AFTER = 6;
 const RECHECK_MS = 1000;
 /** The server's own probes' rollups are written this often (one upsert per monitor and bucket, not per result). */
 const ROLLUP_EVERY_MS = 10_000;
+/** Events are written this soon after they happen, together with the others of the moment. */
+const EVENT_DELAY_MS = 50;
+/** Every state is written this often (last results, latencies), changed ones at every flush. */
+const FULL_SAVE_MS = 60_000;
 
 export interface MonitorServiceOptions {
   readonly store: Store;
@@ -161,6 +165,7 @@ export class MonitorService {
   /** Rollups of results agents and probes sent: written before their batch is acknowledged. */
   private readonly ingested = new RollupBuffer();
   private lastRollupWrite = 0;
+  private lastFullSave = 0;
   private forceRollups = false;
   private readonly rawOut: ProbeResult[] = [];
   private readonly eventsOut: Omit<MonitorEvent, 'id'>[] = [];
@@ -240,6 +245,7 @@ export class MonitorService {
     if (!this.started) return;
     this.started = false;
     if (this.loop) clearTimeout(this.loop);
+    if (this.eventTimer) clearTimeout(this.eventTimer);
     this.scheduler.stop();
     await this.flush(true).catch(() => {});
     await this.o.store.monitoring.releaseLeases(this.replica).catch(() => {});
@@ -255,6 +261,9 @@ export class MonitorService {
     if (now - this.lastPrune >= 3_600_000) {
       this.lastPrune = now;
       await this.o.store.monitoring.prune(now).catch((e: Error) => this.log({ err: e.message }, 'prune failed'));
+      await this.o.store.monitoring
+        .packMinutes(now)
+        .catch((e: Error) => this.log({ err: e.message }, 'packing minute rollups failed'));
     }
   }
 
@@ -372,10 +381,13 @@ export class MonitorService {
     if (prev && r.at < prev.lastAt) return { recheck: false };
     const step = applyResult(prev, r, rt.monitor.failures);
     rt.vantages[r.vantage] = step.next;
-    rt.dirty = true;
+    // Kept when what it means changes (a verdict, a streak); the rest (last latency) with the minutely save.
+    if (step.changed || step.next.streak !== prev?.streak) rt.dirty = true;
     this.o.metrics.probeSuccess.set({ monitor: r.monitor, vantage: r.vantage }, r.ok ? 1 : 0);
     this.o.metrics.probeDuration.set({ monitor: r.monitor, vantage: r.vantage }, r.timings.totalMs / 1000);
-    if (step.changed) {
+    // A vantage point's first word that all is well is not news (10,000 monitors starting would be 10,000 events).
+    const firstUp = (prev === undefined || prev.state === 'unknown') && step.next.state === 'up';
+    if (step.changed && !firstUp) {
       this.emit({
         at: new Date(r.at).toISOString(),
         kind: 'monitor.vantage',
@@ -391,15 +403,42 @@ export class MonitorService {
       });
       this.keepAround(rt);
     }
+    const stateBefore = rt.state;
     this.evaluate(rt, Math.max(this.now(), r.at));
+    // A vantage point of a failing monitor changed its mind (the inside view turned down after the outside did):
+    // the cause may read differently now, for this monitor and the public one of its service.
+    if (step.changed && rt.state === stateBefore && (rt.state === 'DOWN' || rt.state === 'DEGRADED')) {
+      this.rediagnose(rt);
+      if (rt.monitor.target === 'direct' && rt.monitor.service) {
+        for (const other of this.runtimes.values()) {
+          if (
+            other.monitor.service === rt.monitor.service &&
+            other.monitor.target === 'public' &&
+            (other.state === 'DOWN' || other.state === 'DEGRADED')
+          ) {
+            this.rediagnose(other);
+          }
+        }
+      }
+    }
     return { recheck: step.recheck };
   }
 
-  /** Queues an event and writes it at once (with whatever else is pending): alerting reads events as they come. */
+  /**
+   * Queues an event and writes it within EVENT_DELAY_MS (with whatever else is pending): alerting reads events as
+   * they come, and events that come together (a whole site going down) are written together.
+   */
   private emit(e: Omit<MonitorEvent, 'id'>): void {
     this.eventsOut.push(e);
-    if (this.started) void this.flush();
+    if (!this.started || this.eventTimer) return;
+    this.eventTimer = setTimeout(() => {
+      this.eventTimer = undefined;
+      void this.flush();
+    }, EVENT_DELAY_MS);
+    this.eventTimer.unref?.();
   }
+
+  private eventTimer: NodeJS.Timeout | undefined;
 
   /** Writes the results around a change: the ring now, the next few as they come. */
   private keepAround(rt: Runtime): void {
@@ -428,6 +467,9 @@ export class MonitorService {
     if (diagnosis) rt.diagnosis = diagnosis;
     else delete rt.diagnosis;
     this.updateGauges(rt);
+    if (rt.monitor.service) this.evaluateService(rt.monitor.service, now);
+    // Monitoring starting (UNKNOWN -> UP) is not news; everything else is.
+    if (from === 'UNKNOWN' && v.state === 'UP') return;
     this.emit({
       at: new Date(now).toISOString(),
       kind: 'monitor.state',
@@ -446,7 +488,6 @@ export class MonitorService {
       },
     });
     this.log({ monitor: rt.monitor.name, from, to: v.state, reason }, 'monitor state changed');
-    if (rt.monitor.service) this.evaluateService(rt.monitor.service, now);
   }
 
   private reasonOf(rt: Runtime, v: ReturnType<typeof monitorVerdict>): string {
@@ -466,6 +507,7 @@ export class MonitorService {
     const before = this.serviceStates.get(service) ?? 'UNKNOWN';
     if (sv.state === before) return;
     this.serviceStates.set(service, sv.state);
+    if (before === 'UNKNOWN' && sv.state === 'UP') return;
     this.emit({
       at: new Date(now).toISOString(),
       kind: 'service.state',
@@ -718,7 +760,9 @@ export class MonitorService {
     } catch {
       if (this.rawOut.length < 10_000) this.rawOut.unshift(...raw);
     }
-    const dirty = [...this.runtimes.values()].filter((r) => r.dirty);
+    const all = now - this.lastFullSave >= FULL_SAVE_MS;
+    if (all) this.lastFullSave = now;
+    const dirty = [...this.runtimes.values()].filter((r) => r.dirty || all);
     const states: StoredMonitorState[] = dirty.map((r) => ({
       monitor: r.monitor.name,
       state: r.state,
