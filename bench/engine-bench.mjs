@@ -20,6 +20,7 @@
  *          [--only unreach,diff,reach] [--no-baseline]
  *        node bench/engine-bench.mjs --profile unreach|diff|reach --shape S --size N   (one child under --cpu-prof,
  *          prints where the time goes: self time by function, and GC)
+ *        [--engine-dist OTHER_CHECKOUT/dist --tag before]   (measure another build on the same inputs)
  *        node bench/engine-bench.mjs --render bench/out/engine-results.json   (the markdown tables of a saved run)
  * Writes inputs, bench/out/engine-results.json and engine-results.md (bench/out is gitignored).
  */
@@ -31,15 +32,20 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const dist = join(root, 'dist');
+// --engine-dist DIR: the children measure another build (the before of a before/after: an older checkout's dist/)
+// on the inputs this build generates; --tag NAME keeps that run's results apart (engine-results-NAME.json).
+let dist = join(root, 'dist');
 const outDir = join(here, 'out');
 
+/** Issue 19's targets (2-core machine). */
 const TARGETS = {
   unreach10k: 1000,
-  unreach100k: 15000,
-  diff10k: 1000,
+  unreach100k: 10000,
+  diff10k: 300,
+  /** Median over the queries; the whole-space query ({}) separately. */
   reach10k: 50,
-  rss100kMiB: 1536,
+  reachWhole10k: 1000,
+  rss100kMiB: 1024,
 };
 /** Batfish PR #2080: line reachability of one long ACL took 497 s before the fix. */
 const BATFISH_ACL_SECONDS = 497;
@@ -69,6 +75,7 @@ async function loadEngine() {
   const unreachable = await tryImport('analysis/unreachable.js');
   const diff = await tryImport('analysis/diff.js');
   const reach = await tryImport('analysis/reach.js');
+  const incremental = await tryImport('analysis/incremental.js');
   const flow = await tryImport('analysis/flow-spec.js');
   const pick = (m, names) => {
     for (const n of names) if (m && typeof m[n] === 'function') return m[n];
@@ -85,6 +92,7 @@ async function loadEngine() {
       pick(index, ['diffRulesets', 'semanticDiff']),
     reach: pick(reach, ['reach', 'reachQuery', 'queryReach']) ?? pick(index, ['reach', 'reachQuery']),
     parseFlowSpec: pick(flow, ['parseFlowSpec']),
+    diffRulesets: pick(incremental, ['diffRulesets']),
     flowSet: pick(flow, ['flowSet']),
     modules: { index, unreachable, diff, reach },
   };
@@ -101,6 +109,7 @@ function exportsOf(m) {
 // Child: one measurement, printed as one JSON line on stdout.
 
 async function child(job) {
+  if (job.dist) dist = resolve(job.dist);
   const { parseRuleset } = await mod('firewall/parse.js');
   const read = (file) => parseRuleset(readFileSync(file, 'utf8'), file, { format: job.format });
   const now = () => Number(process.hrtime.bigint()) / 1e6;
@@ -228,6 +237,8 @@ async function callUnreachable(e, compiled) {
 
 async function callDiff(e, a, b, hook) {
   const space = e.createPacketSpace([a, b], { collectGarbage: true });
+  // What `rampart diff` runs: the incremental diff where the build has it.
+  if (e.diffRulesets) return e.diffRulesets(a, b, { hook, space });
   const ca = e.compileRuleset(a, { hook, space });
   const cb = e.compileRuleset(b, { hook, space });
   return e.diff(ca, cb);
@@ -482,7 +493,9 @@ function sample(trace, a, b, hook, budgetMs, seed) {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent
 
-function runChild(job, timeoutS, extraNodeArgs = []) {
+function runChild(job0, timeoutS, extraNodeArgs = []) {
+  const engineDist = arg('engine-dist', undefined);
+  const job = engineDist ? { ...job0, dist: engineDist } : job0;
   const r = spawnSync(
     process.execPath,
     [...extraNodeArgs, fileURLToPath(import.meta.url), '--child', JSON.stringify(job)],
@@ -501,6 +514,11 @@ function runChild(job, timeoutS, extraNodeArgs = []) {
     return { error: `child exited ${r.status}: ${r.stderr.trim().split('\n').slice(-4).join(' | ')}` };
   }
   return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+function tagSuffix() {
+  const t = arg('tag', undefined);
+  return t ? `-${t}` : '';
 }
 
 function median(values) {
@@ -562,7 +580,10 @@ async function main() {
   const reachSize = Number(arg('reach-size', '10000'));
   const only = new Set(arg('only', 'unreach,diff,reach').split(','));
   const baselines = !flag('no-baseline');
-  const hook = arg('hook', 'input');
+  // Each shape on the hook its rules work on (Docker's: forward), unless --hook says otherwise.
+  const hookArg = arg('hook', undefined);
+  const hookOf = (shape) => hookArg ?? gen.SHAPE_HOOKS?.[shape] ?? 'input';
+  const hook = hookArg ?? 'per shape';
   mkdirSync(outDir, { recursive: true });
 
   const engine = await loadEngine();
@@ -613,7 +634,8 @@ async function main() {
     diff: [],
     reach: [],
   };
-  const save = () => writeFileSync(join(outDir, 'engine-results.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const save = () =>
+    writeFileSync(join(outDir, `engine-results${tagSuffix()}.json`), `${JSON.stringify(result, null, 2)}\n`);
 
   if (only.has('unreach')) {
     console.log('compile + unreachable-rule analysis (ms, median (min-max) of fresh children)');
@@ -630,7 +652,7 @@ async function main() {
         const skipped = timedOutAt !== undefined;
         const { ok, failure } = skipped
           ? { ok: [], failure: { error: `skipped: ${timedOutAt} rules already timed out` } }
-          : repeat({ mode: 'unreach', file, format, hook, shape }, k, timeoutS);
+          : repeat({ mode: 'unreach', file, format, hook: hookOf(shape), shape }, k, timeoutS);
         const row = {
           shape,
           rules: n,
@@ -647,7 +669,11 @@ async function main() {
         };
         if (baselines) {
           const bk = n >= 100_000 ? 1 : Math.min(3, runs);
-          const b = repeat({ mode: 'pairwise', file, format, hook, budgetMs }, bk, timeoutS + budgetMs / 1000);
+          const b = repeat(
+            { mode: 'pairwise', file, format, hook: hookOf(shape), budgetMs },
+            bk,
+            timeoutS + budgetMs / 1000,
+          );
           const pw = b.ok;
           row.pairwise = {
             runs: pw.length,
@@ -711,7 +737,7 @@ async function main() {
       const a = fileFor(shape, diffSize);
       const b = fileFor(shape, diffSize, 1);
       const { ok, failure } = repeat(
-        { mode: 'diff', file: a.file, file2: b.file, format: a.format, hook },
+        { mode: 'diff', file: a.file, file2: b.file, format: a.format, hook: hookOf(shape) },
         runs,
         timeoutS,
       );
@@ -728,7 +754,7 @@ async function main() {
       };
       if (baselines) {
         const s = runChild(
-          { mode: 'sample', file: a.file, file2: b.file, format: a.format, hook, budgetMs, seed },
+          { mode: 'sample', file: a.file, file2: b.file, format: a.format, hook: hookOf(shape), budgetMs, seed },
           timeoutS + budgetMs / 1000,
         );
         row.sampling = s;
@@ -770,7 +796,11 @@ async function main() {
     console.log('shape         rules   compile ms   query ms median (min-max over queries)  runs   via');
     for (const shape of shapes) {
       const { file, format } = fileFor(shape, reachSize);
-      const { ok, failure } = repeat({ mode: 'reach', file, format, hook, shape }, Math.min(runs, 3), timeoutS);
+      const { ok, failure } = repeat(
+        { mode: 'reach', file, format, hook: hookOf(shape), shape },
+        Math.min(runs, 3),
+        timeoutS,
+      );
       const row = {
         shape,
         rules: reachSize,
@@ -779,10 +809,15 @@ async function main() {
         ms: stats(ok.map((r) => r.ms)),
         perQuery: ok[0]?.queries,
         worstQueryMs: stats(ok.map((r) => Math.max(...r.queries.map((q) => q.ms)))),
+        // The whole space ({}): every verdict set described in full.
+        wholeMs: stats(ok.map((r) => r.queries.find((q) => Object.keys(q.query).length === 0)?.ms)),
+        // Median over the queries other than the whole space.
+        partMs: stats(ok.map((r) => median(r.queries.filter((q) => Object.keys(q.query).length > 0).map((q) => q.ms)))),
         via: ok[0]?.via,
         ...(failure ? { error: failure.error, timeout: failure.timeout ?? false } : {}),
       };
-      if (reachSize === 10_000 && row.ms) row.meetsTarget = row.worstQueryMs.median < TARGETS.reach10k;
+      if (reachSize === 10_000 && row.ms)
+        row.meetsTarget = row.partMs?.median < TARGETS.reach10k && (row.wholeMs?.median ?? 0) < TARGETS.reachWhole10k;
       result.reach.push(row);
       save();
       console.log(
@@ -790,7 +825,9 @@ async function main() {
           shape.padEnd(12),
           String(reachSize).padStart(6),
           fmtStats(row.compileMs).padStart(12),
-          `${fmt(row.ms?.median, 1)} (worst query ${fmt(row.worstQueryMs?.median, 1)})`.padStart(40),
+          `${fmt(row.partMs?.median, 1)} (whole space ${fmt(row.wholeMs?.median, 1)}, worst ${fmt(row.worstQueryMs?.median, 1)})`.padStart(
+            40,
+          ),
           String(row.runs).padStart(5),
           `  ${row.via ?? '-'}`,
           row.meetsTarget === undefined ? '' : row.meetsTarget ? ' ok' : ' MISSED',
@@ -801,9 +838,11 @@ async function main() {
   }
   result.loadavgAtEnd = loadavg().map((x) => Number(x.toFixed(2)));
   save();
-  writeFileSync(join(outDir, 'engine-results.md'), markdown(result));
-  console.log(`wrote ${join(outDir, 'engine-results.md')} (tables for RESULTS.md)`);
-  console.log(`wrote ${join(outDir, 'engine-results.json')} (load average at end ${result.loadavgAtEnd.join(' ')})`);
+  writeFileSync(join(outDir, `engine-results${tagSuffix()}.md`), markdown(result));
+  console.log(`wrote ${join(outDir, `engine-results${tagSuffix()}.md`)} (tables for RESULTS.md)`);
+  console.log(
+    `wrote ${join(outDir, `engine-results${tagSuffix()}.json`)} (load average at end ${result.loadavgAtEnd.join(' ')})`,
+  );
 }
 
 /** The tables of RESULTS.md, from a result object. */
@@ -870,13 +909,13 @@ function markdown(r) {
   }
   if (r.reach.length) {
     L.push(
-      '| shape | rules | compile ms | query ms: median over queries | slowest query ms | runs | target (slowest query) |',
+      '| shape | rules | compile ms | query ms: median over the five flow queries | whole space ({}) ms | slowest query ms | runs | target (50 ms / 1 s) |',
     );
-    L.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+    L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const x of r.reach) {
       const target = x.meetsTarget === undefined ? '' : x.meetsTarget ? 'met' : '**missed**';
       L.push(
-        `| ${x.shape} | ${x.rules} | ${ms(x.compileMs)} | ${x.error ? x.error.slice(0, 80) : ms(x.ms)} | ${fmt(x.worstQueryMs?.median, 1)} | ${x.runs} | ${target} |`,
+        `| ${x.shape} | ${x.rules} | ${ms(x.compileMs)} | ${x.error ? x.error.slice(0, 80) : ms(x.partMs ?? x.ms)} | ${fmt(x.wholeMs?.median, 1)} | ${fmt(x.worstQueryMs?.median, 1)} | ${x.runs} | ${target} |`,
       );
     }
     L.push('');
@@ -890,7 +929,7 @@ async function profile(gen) {
   const shape = arg('shape', 'adversarial');
   const n = Number(arg('size', '10000'));
   const seed = Number(arg('seed', '42'));
-  const hook = arg('hook', 'input');
+  const hook = arg('hook', gen.SHAPE_HOOKS?.[shape] ?? 'input');
   const timeoutS = Number(arg('timeout', '300'));
   const format = gen.SHAPE_FORMATS[shape][0];
   const ext = format === 'nft-text' ? 'nft' : 'rules';

@@ -93,6 +93,8 @@ describe('Bdd', () => {
         expect(x === y).toBe(same);
         expect(b.implies(x, b.or(x, y))).toBe(true);
         expect(b.disjoint(x, y)).toBe(b.and(x, y) === 0);
+        expect(b.implies(x, y)).toBe(b.diff(x, y) === 0);
+        expect(b.implies(y, x)).toBe(b.diff(y, x) === 0);
       }),
       { numRuns: 300 },
     );
@@ -128,6 +130,26 @@ describe('Bdd', () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  it('andRestrict(a, x, cube) is a and restrict(x, cube)', () => {
+    fc.assert(
+      fc.property(
+        formula,
+        formula,
+        fc.array(fc.tuple(fc.integer({ min: 0, max: N - 1 }), fc.boolean()), { maxLength: 4 }),
+        (fa, fx, lits) => {
+          const b = fresh();
+          const a = build(b, fa);
+          const x = build(b, fx);
+          const cube = b.cube(new Map(lits));
+          // Twice: the second answer comes from the operation cache.
+          expect(b.andRestrict(a, x, cube)).toBe(b.and(a, b.restrict(x, cube)));
+          expect(b.andRestrict(a, x, cube)).toBe(b.and(a, b.restrict(x, cube)));
+        },
+      ),
+      { numRuns: 400 },
     );
   });
 

@@ -27,6 +27,7 @@ const OP_EXISTS = 6;
 const OP_RESTRICT = 7;
 const OP_FLIP = 8;
 const OP_IMPLIES_EMPTY = 9;
+const OP_SUBSET = 10;
 
 export class Bdd {
   private vars: Int32Array;
@@ -385,9 +386,20 @@ export class Bdd {
     return r;
   }
 
-  /** Whether a implies b (a is a subset of b). */
+  /** Whether a implies b (a is a subset of b), without building a - b: stops at the first packet of a not in b. */
   implies(a: number, b: number): boolean {
-    return this.diff(a, b) === 0;
+    if (a === 0 || b === 1 || a === b) return true;
+    if (a === 1 || b === 0) return false;
+    const c = this.lookup(OP_SUBSET, a, b);
+    if (c >= 0) return c === 1;
+    const va = this.vars[a]!;
+    const vb = this.vars[b]!;
+    let r: boolean;
+    if (va === vb) r = this.implies(this.lows[a]!, this.lows[b]!) && this.implies(this.highs[a]!, this.highs[b]!);
+    else if (va < vb) r = this.implies(this.lows[a]!, b) && this.implies(this.highs[a]!, b);
+    else r = this.implies(a, this.lows[b]!) && this.implies(a, this.highs[b]!);
+    this.store(OP_SUBSET, a, b, r ? 1 : 0);
+    return r;
   }
 
   /** A cube of positive literals: the variable set for exists/forall/flip. */
@@ -447,6 +459,55 @@ export class Bdd {
       r = this.mk(vf, this.restrict(this.lows[f]!, cube), this.restrict(this.highs[f]!, cube));
     }
     return this.store(OP_RESTRICT, f, cube, r);
+  }
+
+  /**
+   * a and restrict(x, cube), without building the cofactor of x: the walk follows a, so its cost is a's size times
+   * x's along a's paths (pulling many small pre-images back through one large set, one dnat flow each, costs the
+   * small sets, not a copy of the large one per flow).
+   */
+  andRestrict(a: number, x: number, cube: number): number {
+    if (a === 0 || x === 0) return 0;
+    if (cube === 1) return this.and(a, x);
+    if (x === 1) return a;
+    if (a === 1) return this.restrict(x, cube);
+    const va = this.vars[a]!;
+    const vx = this.vars[x]!;
+    const top = Math.min(va, vx);
+    while (cube > 1 && this.vars[cube]! < top) cube = this.lows[cube] === 0 ? this.highs[cube]! : this.lows[cube]!;
+    if (cube === 1) return this.and(a, x);
+    // The cube's node number names the operation: results for different cubes never share a cache slot.
+    const op = -cube;
+    const c = this.lookup(op, a, x);
+    if (c >= 0) return c;
+    const vc = this.vars[cube]!;
+    let r: number;
+    if (vc < top) {
+      // A fixed variable neither depends on: skip it.
+      const rest = this.lows[cube] === 0 ? this.highs[cube]! : this.lows[cube]!;
+      r = this.andRestrict(a, x, rest);
+    } else if (vc === top) {
+      const positive = this.lows[cube] === 0;
+      const rest = positive ? this.highs[cube]! : this.lows[cube]!;
+      // x takes the fixed branch; a still branches on the variable (it is a set of states before the rewrite).
+      const xs = vx === vc ? (positive ? this.highs[x]! : this.lows[x]!) : x;
+      if (va === vc) {
+        r = this.mk(va, this.andRestrict(this.lows[a]!, xs, rest), this.andRestrict(this.highs[a]!, xs, rest));
+      } else {
+        r = this.andRestrict(a, xs, rest);
+      }
+    } else if (va === vx) {
+      r = this.mk(
+        va,
+        this.andRestrict(this.lows[a]!, this.lows[x]!, cube),
+        this.andRestrict(this.highs[a]!, this.highs[x]!, cube),
+      );
+    } else if (va < vx) {
+      r = this.mk(va, this.andRestrict(this.lows[a]!, x, cube), this.andRestrict(this.highs[a]!, x, cube));
+    } else {
+      r = this.mk(vx, this.andRestrict(a, this.lows[x]!, cube), this.andRestrict(a, this.highs[x]!, cube));
+    }
+    return this.store(op, a, x, r);
   }
 
   /** f with each variable of `vars` (a varSet) negated. */
@@ -531,15 +592,25 @@ export class Bdd {
 
   /** The variables f depends on, ascending. */
   support(f: number): number[] {
-    const seen = new Set<number>();
+    const seen = new Uint8Array(this.next);
     const vars = new Set<number>();
-    const stack = [f];
-    while (stack.length > 0) {
-      const n = stack.pop()!;
-      if (n < 2 || seen.has(n)) continue;
-      seen.add(n);
+    let stack = new Int32Array(256);
+    let top = 0;
+    if (f >= 2) stack[top++] = f;
+    while (top > 0) {
+      const n = stack[--top]!;
+      if (seen[n]) continue;
+      seen[n] = 1;
       vars.add(this.vars[n]!);
-      stack.push(this.lows[n]!, this.highs[n]!);
+      if (top + 2 > stack.length) {
+        const bigger = new Int32Array(stack.length * 2);
+        bigger.set(stack);
+        stack = bigger;
+      }
+      const lo = this.lows[n]!;
+      const hi = this.highs[n]!;
+      if (lo >= 2 && !seen[lo]) stack[top++] = lo;
+      if (hi >= 2 && !seen[hi]) stack[top++] = hi;
     }
     return [...vars].sort((a, b) => a - b);
   }

@@ -45,6 +45,19 @@ export interface CompileOptions {
   readonly space?: BddPacketSpace;
   /** Compile the named hook alone instead of the whole path through it (as `trace --only`). */
   readonly only?: boolean;
+  /**
+   * Only the packets of this set (of `space`): every set the compiled ruleset hands out is cut to it, and packets
+   * outside it are neither accepted, dropped nor uncertain (incremental.ts compares two versions this way, inside
+   * the region their changed rules can match). Default: every packet.
+   */
+  readonly region?: PacketSet;
+  /** The region as a union of these sets (each rule's match, say): rules that miss all of them are skipped cheaply. */
+  readonly regionParts?: readonly PacketSet[];
+  /**
+   * Called as rules are walked for the first time: how many of the ruleset's rules have been (rules off the hook's
+   * path are never walked, so `walked` may stop short of `total`). For progress lines; no clock is read here.
+   */
+  readonly onProgress?: (walked: number, total: number) => void;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -121,6 +134,14 @@ class Xform {
     return b.flip(b.restrict(m, this.cubeNode), this.flipNode);
   }
 
+  /** a and inverse(m), without building inverse(m) when the rewrite only assigns constants. */
+  andInverse(b: Bdd, a: number, m: number): number {
+    if (this.isIdentity) return b.and(a, m);
+    this.nodes(b);
+    if (this.flipNode !== 1) return b.and(a, this.inverse(b, m));
+    return b.andRestrict(a, m, this.cubeNode);
+  }
+
   /** The rewritten states of s. */
   image(b: Bdd, s: number): number {
     if (this.isIdentity || s === 0) return s;
@@ -134,6 +155,72 @@ interface Flow {
   readonly s: number;
   /** Accepted by a nat statement (later nat chains of the same hook are skipped). */
   readonly nat?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Region hulls
+
+const HULL_FIELDS: readonly Field[] = ['ip.saddr', 'ip.daddr', 'dport', 'sport', 'l4proto', 'ip6.saddr', 'ip6.daddr'];
+
+/**
+ * The region as a few boxes (per box, the values each address, port and protocol field takes in one part of it): a
+ * rule with a field match whose values miss a box's cannot match a packet of that part; when that holds for every
+ * box the rule is skipped without building its match.
+ */
+class RegionHull {
+  private constructor(private readonly boxes: readonly ReadonlyMap<Field, readonly (readonly [bigint, bigint])[]>[]) {}
+
+  static of(space: BddPacketSpace, parts: readonly number[]): RegionHull {
+    const boxes = parts.map((part) => {
+      const set = space.wrap(part);
+      const fields = new Map<Field, [bigint, bigint][]>();
+      for (const f of HULL_FIELDS) {
+        const ivs = space.fieldValues(set, f, 64);
+        if (!ivs) continue;
+        ivs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        fields.set(f, ivs);
+      }
+      return fields;
+    });
+    return new RegionHull(boxes);
+  }
+
+  /** Whether the rule misses every box. */
+  misses(rule: Rule): boolean {
+    for (const box of this.boxes) if (!missesBox(box, rule)) return false;
+    return true;
+  }
+}
+
+/** Whether some field match of the rule takes none of the box's values of its field. */
+function missesBox(box: ReadonlyMap<Field, readonly (readonly [bigint, bigint])[]>, rule: Rule): boolean {
+  for (const m of rule.matches) {
+    if (m.kind !== 'field' || m.op !== 'eq' || m.mask !== undefined) continue;
+    const ivs = box.get(m.field);
+    if (!ivs) continue;
+    let meets = false;
+    for (const e of m.values) {
+      if (e.kind !== 'range' || overlaps(ivs, e.lo, e.hi)) {
+        meets = true;
+        break;
+      }
+    }
+    if (!meets) return true;
+  }
+  return false;
+}
+
+/** Whether [lo, hi] meets one of the sorted intervals. */
+function overlaps(ivs: readonly (readonly [bigint, bigint])[], lo: bigint, hi: bigint): boolean {
+  // The first interval whose end is >= lo.
+  let a = 0;
+  let z = ivs.length;
+  while (a < z) {
+    const mid = (a + z) >> 1;
+    if (ivs[mid]![1] < lo) a = mid + 1;
+    else z = mid;
+  }
+  return a < ivs.length && ivs[a]![0] <= hi;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -172,6 +259,8 @@ interface RuleInfo {
   readonly match: Map<string, ReadonlySet<Field>>;
   lastMatch?: { readonly key: string; readonly node: number };
   vmapKeys?: Map<string, number[]>;
+  /** Walked at least once (progress counts each rule once). */
+  walked?: boolean;
 }
 
 interface DecRec {
@@ -219,23 +308,38 @@ class Compiler {
   /** Flows held by the chains being run (callers suspended in a jump) and by run(): roots for collections. */
   private readonly frames: { lists: (readonly Flow[])[]; nodes: number[] }[] = [];
 
+  onProgress?: (walked: number, total: number) => void;
+  totalRules = 0;
+  private walked = 0;
+
   constructor(
     readonly space: BddPacketSpace,
     readonly rs: Ruleset,
     readonly askedHook: TraceHook,
     only: boolean,
+    /** The packets compiled (the universe unless a region was asked for). */
+    readonly region: number,
+    regionParts?: readonly number[],
   ) {
     this.b = space.bdd;
     this.hooks = hookPath(askedHook, only);
     this.enums = space.enumValidity();
     this.b.addRoots((mark) => this.markRoots(mark));
+    if (region !== space.universe) this.hull = RegionHull.of(space, regionParts ?? [region]);
   }
 
+  /** The region's values per field (a region compile only). */
+  private readonly hull?: RegionHull;
+
   private natSets?: { readonly ports: number; readonly local: number; readonly fam: readonly number[] };
+  /** The packets (stage-entry terms) that reached a rule with an opaque match, with their stage. */
+  readonly opaqueHits: { readonly stage: Stage; readonly s: number }[] = [];
 
   /** Every node the compilation holds (a root provider for the manager's collections). */
   markRoots(mark: (n: number) => void): void {
     mark(this.enums);
+    for (const h of this.opaqueHits) mark(h.s);
+    mark(this.region);
     if (this.natSets) {
       mark(this.natSets.ports);
       mark(this.natSets.local);
@@ -320,7 +424,8 @@ class Compiler {
       // Internal sets leave the absent-field constraints out (every match tests presence itself, so the values of
       // absent fields never matter; a non-empty internal set has well-formed members): sets stay short, and the
       // universe is applied to what is handed out.
-      const start = this.b.and(this.space.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.enums);
+      let start = this.b.and(this.space.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.enums);
+      if (this.region !== this.space.universe) start = this.b.and(start, this.region);
       let input: Flow[] = [{ t: Xform.identity, s: start }];
       for (const hook of this.hooks) {
         const dev = devices(hook, this.hooks);
@@ -463,13 +568,21 @@ class Compiler {
         frame.nodes = [];
         b.maybeCollect();
         const info = this.infos.get(rule)!;
-        const m = this.ruleMatch(info, ctx.absent, ctx.absentKey);
+        if (!info.walked && this.onProgress) {
+          info.walked = true;
+          this.onProgress(++this.walked, this.totalRules);
+        }
         if (info.idx % CHECKPOINT === 0) {
           for (const f of cur) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
         }
+        // Compiling a small region: a rule whose values miss the region's is not even built.
+        if (this.hull?.misses(rule) && cur.every((f) => f.t.isIdentity)) continue;
+        const m = this.ruleMatch(info, ctx.absent, ctx.absentKey);
         const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
         info.hits.push(...hits);
+        if (info.opaqueVars && info.opaqueVars.length > 0)
+          for (const h of hits) this.opaqueHits.push({ stage: ctx.stage, s: h.s });
         const hitFlows = this.afterStatements(rule, hits);
         const v = rule.verdict;
         const cont: Flow[] = [];
@@ -813,6 +926,13 @@ interface DeciderTree {
 }
 
 const TREE_FANOUT = 8;
+
+/** A stage's output flows as leaves, each inner node holding the union of its leaves' possible packets. */
+interface FlowTree {
+  readonly union: number;
+  readonly children?: readonly FlowTree[];
+  readonly flow?: Flow;
+}
 const FLAT_QUERIES = 16;
 
 /** A root that is always entered, over the leaves themselves (a scan in order). */
@@ -837,15 +957,26 @@ class Compiled implements CompiledBddRuleset {
     this.b.addRoots((mark) => {
       if (this.verdicts) for (const n of this.verdicts.values()) mark(n);
       if (this.uncertainNode !== undefined) mark(this.uncertainNode);
+      if (this.touchedNode !== undefined && this.touchedNode >= 0) mark(this.touchedNode);
       for (const n of this.pulled.values()) mark(n);
       for (const n of this.possible.values()) mark(n);
+      for (const n of this.rawRecs.values()) mark(n);
       for (const n of this.pulledRecs.values()) mark(n);
       const tree = (t: DeciderTree | undefined): void => {
         if (!t) return;
         mark(t.union);
         for (const ch of t.children ?? []) tree(ch);
       };
-      for (const t of this.trees.values()) tree(t);
+      for (const t of this.decTrees.values()) tree(t);
+      for (const t of this.decTreesP.values()) tree(t);
+      for (const t of this.accTreesP.values()) tree(t);
+      const flows = (t: FlowTree | undefined): void => {
+        if (!t) return;
+        mark(t.union);
+        for (const ch of t.children ?? []) flows(ch);
+      };
+      for (const t of this.flowTrees.values()) flows(t);
+      for (const t of this.accTrees.values()) tree(t);
     });
   }
 
@@ -858,16 +989,90 @@ class Compiled implements CompiledBddRuleset {
    * the bottom of the order: pulling a large set back through thousands of dnat flows then shares its subgraphs
    * instead of rebuilding them under each flow's opaque conditions.
    */
-  /** Each decider's packets pulled back to original packets, computed once: decisions() is called per query. */
+  /**
+   * Each decider's packets in the terms of its stage's entry, opaque variables quantified away (for stage 0: the
+   * original packets), computed once: decisions() is called per query.
+   */
+  private readonly rawRecs = new Map<DecRec, number>();
+
+  private rawRec(rec: DecRec): number {
+    let n = this.rawRecs.get(rec);
+    if (n === undefined) {
+      n = this.space.dropOpaque(this.b.orAll(rec.nodes));
+      this.rawRecs.set(rec, n);
+    }
+    return n;
+  }
+
+  /**
+   * A set in the terms of stage `from`'s entry carried to stage `to`'s entry: the states the stages between turn
+   * them into, along the flows pull() follows back. A decider of stage i meets pull(x) within w (original packets)
+   * exactly when x meets w carried from stage 0 to stage i.
+   */
+  private forward(stages: readonly Stage[], from: number, to: number, w: number): number {
+    const b = this.b;
+    for (let k = from; k < to && w !== 0; k++) {
+      const parts: number[] = [];
+      const x = w;
+      // Only the flows that meet w (a stage can have thousands: one per dnat rule), found down a tree of unions.
+      const visit = (node: FlowTree): void => {
+        if (b.disjoint(node.union, x)) return;
+        if (node.children) {
+          for (const c of node.children) visit(c);
+          return;
+        }
+        const f = node.flow!;
+        parts.push(f.t.image(b, b.and(node.union, x)));
+      };
+      const tree = this.flowTree(stages[k]!);
+      if (tree) visit(tree);
+      w = b.orAll(parts);
+    }
+    return w;
+  }
+
+  /** A stage's exactly known outputs as leaves (each its possible packets) under unions of eight. */
+  private readonly flowTrees = new Map<Stage, FlowTree | undefined>();
+
+  private flowTree(st: Stage): FlowTree | undefined {
+    if (this.flowTrees.has(st)) return this.flowTrees.get(st);
+    const b = this.b;
+    let layer: FlowTree[] = st.outputs.filter((f) => !f.t.approx).map((f) => ({ union: this.possibleOf(f), flow: f }));
+    while (layer.length > 1) {
+      const up: FlowTree[] = [];
+      for (let k = 0; k < layer.length; k += TREE_FANOUT) {
+        const children = layer.slice(k, k + TREE_FANOUT);
+        up.push({ union: b.orAll(children.map((c) => c.union)), children });
+      }
+      layer = up;
+    }
+    const tree = layer[0];
+    this.flowTrees.set(st, tree);
+    return tree;
+  }
+
+  /**
+   * A later stage's decider pulled back to original packets, once, when a query first meets it (every decider
+   * pulled up front cost more than the queries of a whole reach or diff on kube-proxy and Docker hosts).
+   */
   private readonly pulledRecs = new Map<DecRec, number>();
 
   private pulledRec(stages: readonly Stage[], i: number, rec: DecRec): number {
     let n = this.pulledRecs.get(rec);
     if (n === undefined) {
-      n = this.pull(stages, i, this.b.orAll(rec.nodes));
+      n = this.pull(stages, i, this.rawRec(rec));
       this.pulledRecs.set(rec, n);
     }
     return n;
+  }
+
+  private possibleOf(f: Flow): number {
+    let pf = this.possible.get(f);
+    if (pf === undefined) {
+      pf = this.space.dropOpaque(f.s);
+      this.possible.set(f, pf);
+    }
+    return pf;
   }
 
   private pull(stages: readonly Stage[], i: number, x: number): number {
@@ -877,12 +1082,7 @@ class Compiled implements CompiledBddRuleset {
       const parts: number[] = [];
       for (const f of stages[k]!.outputs) {
         if (f.t.approx) continue;
-        let pf = this.possible.get(f);
-        if (pf === undefined) {
-          pf = this.space.dropOpaque(f.s);
-          this.possible.set(f, pf);
-        }
-        const p = b.and(pf, f.t.inverse(b, x));
+        const p = f.t.andInverse(b, this.possibleOf(f), x);
         if (p !== 0) parts.push(p);
       }
       x = b.orAll(parts);
@@ -906,15 +1106,25 @@ class Compiled implements CompiledBddRuleset {
     const forced: number[] = [];
     for (const [family, stages] of this.c.stagesByFamily) {
       stages.forEach((st, i) => {
+        // Stage 0's deciders are kept one by one (decisions() reuses them); a later stage's are pulled back through
+        // the stages before it once per verdict, not once per decider: pulling distributes over unions, and
+        // thousands of dnat flows made a pull per decider the cost of every query (kube-proxy, Docker).
+        const later = new Map<FinalVerdict, number[]>();
         for (const rec of st.decisions.values()) {
           if (rec.verdict === 'accept-event') continue;
-          raw.get(rec.verdict)!.push(this.pulledRec(stages, i, rec));
+          if (i === 0) raw.get(rec.verdict)!.push(this.rawRec(rec));
+          else {
+            const list = later.get(rec.verdict);
+            if (list) list.push(...rec.nodes);
+            else later.set(rec.verdict, [...rec.nodes]);
+          }
         }
+        for (const [v, nodes] of later) raw.get(v)!.push(this.pull(stages, i, b.orAll(nodes)));
         if (st.forced.length > 0) forced.push(this.pull(stages, i, b.orAll(st.forced)));
         const approxOut = st.outputs.filter((f) => f.t.approx).map((f) => f.s);
         if (approxOut.length > 0) forced.push(this.pull(stages, i, b.orAll(approxOut)));
       });
-      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), sp.universe);
+      const famSet = b.and(sp.fieldEquals('nfproto', family === 'ipv4' ? 0 : 1), this.c.region);
       raw.get('accept')!.push(stages.length === 0 ? famSet : this.pull(stages, stages.length, 1));
     }
     const possible = new Map<FinalVerdict, number>();
@@ -923,14 +1133,14 @@ class Compiled implements CompiledBddRuleset {
     const verdicts = new Map<FinalVerdict, number>();
     let certain = 0;
     for (const [v, n] of possible) {
-      let c = b.and(n, sp.universe);
+      let c = b.and(n, this.c.region);
       for (const [w, m] of possible) if (w !== v) c = b.diff(c, m);
       c = b.diff(c, f);
       verdicts.set(v, c);
       certain = b.or(certain, c);
     }
     this.verdicts = verdicts;
-    this.uncertainNode = b.diff(sp.universe, certain);
+    this.uncertainNode = b.diff(this.c.region, certain);
   }
 
   verdict(verdict: FinalVerdict): BddPacketSet {
@@ -942,6 +1152,33 @@ class Compiled implements CompiledBddRuleset {
     this.compute();
     return this.space.wrap(this.uncertainNode!);
   }
+
+  uncertainWithin(packets: PacketSet): BddPacketSet {
+    const p = (packets as BddPacketSet).node;
+    const t = this.touched();
+    if (t !== undefined && this.b.disjoint(p, t)) return this.space.none();
+    return this.space.wrap(this.b.and(p, this.uncertain().node));
+  }
+
+  /**
+   * The packets that may meet an opaque match (a superset of uncertain(): a packet that never does has one
+   * outcome), when that is cheap to know: every opaque rule in the first stage of its family and no inexact rewrite
+   * or queue anywhere. Then a query that misses it needs no verdict sets (the unreachable analysis asks thousands).
+   */
+  private touched(): number | undefined {
+    if (this.touchedNode !== undefined) return this.touchedNode === -1 ? undefined : this.touchedNode;
+    let ok = true;
+    for (const stages of this.c.stagesByFamily.values()) {
+      for (const st of stages) if (st.forced.length > 0 || st.outputs.some((f) => f.t.approx)) ok = false;
+    }
+    const first = new Set<Stage>();
+    for (const stages of this.c.stagesByFamily.values()) if (stages[0]) first.add(stages[0]);
+    for (const h of this.c.opaqueHits) if (!first.has(h.stage)) ok = false;
+    this.touchedNode = ok ? this.space.dropOpaque(this.b.orAll(this.c.opaqueHits.map((h) => h.s))) : -1;
+    return ok ? this.touchedNode : undefined;
+  }
+
+  private touchedNode?: number;
 
   rules(): readonly RuleRef[] {
     return this.c.order;
@@ -1019,53 +1256,47 @@ class Compiled implements CompiledBddRuleset {
     return this.info(rule).hits.length > 0;
   }
 
-  private readonly trees = new Map<L3 | Stage, DeciderTree | undefined>();
-  private readonly leaves = new Map<L3 | Stage, DeciderTree[]>();
+  /** Per stage: its final deciders (accept-events aside), and its accept-events. */
+  private readonly decTrees = new Map<Stage, DeciderTree | undefined>();
+  private readonly accTrees = new Map<Stage, DeciderTree | undefined>();
+  private readonly decLeaves = new Map<Stage, DeciderTree[]>();
+  private readonly accLeaves = new Map<Stage, DeciderTree[]>();
+  /** The same for later stages with every decider pulled back to original packets (many queries). */
+  private readonly decTreesP = new Map<Stage, DeciderTree | undefined>();
+  private readonly accTreesP = new Map<Stage, DeciderTree | undefined>();
+  private readonly decLeavesP = new Map<Stage, DeciderTree[]>();
+  private readonly accLeavesP = new Map<Stage, DeciderTree[]>();
   /** decisions() calls so far: the first few scan the deciders instead of building the trees. */
   private queries = 0;
 
   /**
-   * Deciders as leaves of a tree in the order decisions() credits them, each inner node holding the union of its
-   * leaves' pulled-back packets: decisions() prunes whole blocks with it. The unions cost about as much as a few
-   * hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat root over the leaves instead: a diff
-   * or a reach asks a handful of questions, the unreachable analysis thousands.
+   * A stage's deciders as leaves of a tree in the order decisions() credits them, each inner node holding the union
+   * of its leaves' packets (stage-entry terms): decisions() prunes whole blocks with it. The unions cost about as
+   * much as a few hundred scans (10k deciders), so the first FLAT_QUERIES queries get a flat root over the leaves
+   * instead: a diff or a reach asks a handful of questions, the unreachable analysis thousands.
    */
-  private treeOf(key: L3 | Stage, makeLeaves: () => DeciderTree[]): DeciderTree | undefined {
-    if (this.trees.has(key)) return this.trees.get(key);
-    let leaves = this.leaves.get(key);
+  private treeOf(
+    trees: Map<Stage, DeciderTree | undefined>,
+    leavesOf: Map<Stage, DeciderTree[]>,
+    st: Stage,
+    accept: boolean,
+    union: (rec: DecRec) => number,
+  ): DeciderTree | undefined {
+    if (trees.has(st)) return trees.get(st);
+    let leaves = leavesOf.get(st);
     if (!leaves) {
-      leaves = makeLeaves();
-      this.leaves.set(key, leaves);
+      leaves = [];
+      // Accept-events latest first (a later chain's accept is the one the tracer reports); the others in order.
+      const recs = accept ? [...st.decisions].reverse() : [...st.decisions];
+      for (const [key, rec] of recs) {
+        if ((rec.verdict === 'accept-event') === accept) leaves.push({ union: union(rec), entry: { key, rec } });
+      }
+      leavesOf.set(st, leaves);
     }
     if (this.queries <= FLAT_QUERIES) return flat(leaves);
     const tree = this.buildTree(leaves);
-    this.trees.set(key, tree);
+    trees.set(st, tree);
     return tree;
-  }
-
-  /** The final deciders of a family (accept-events aside), in decision order. */
-  private deciderTree(family: L3, stages: readonly Stage[]): DeciderTree | undefined {
-    return this.treeOf(family, () => {
-      const leaves: DeciderTree[] = [];
-      stages.forEach((st, i) => {
-        for (const [key, rec] of st.decisions) {
-          if (rec.verdict !== 'accept-event')
-            leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
-        }
-      });
-      return leaves;
-    });
-  }
-
-  /** A stage's accept-events, latest first (the order decisions() credits them in). */
-  private acceptTree(st: Stage, stages: readonly Stage[], i: number): DeciderTree | undefined {
-    return this.treeOf(st, () => {
-      const leaves: DeciderTree[] = [];
-      for (const [key, rec] of [...st.decisions].reverse()) {
-        if (rec.verdict === 'accept-event') leaves.push({ union: this.pulledRec(stages, i, rec), entry: { key, rec } });
-      }
-      return leaves;
-    });
   }
 
   private buildTree(leaves: DeciderTree[]): DeciderTree | undefined {
@@ -1083,15 +1314,16 @@ class Compiled implements CompiledBddRuleset {
   }
 
   decisions(packets?: PacketSet): readonly Decision[] {
-    this.compute();
     this.queries++;
     const b = this.b;
     const sp = this.space;
     // The certain packets of the query. Each has exactly one final verdict, so a decider's share is its own
     // (may-)decided packets within them: no AND with the large verdict sets per query, which dominated the cost
     // of the unreachable analysis (one decisions() call per unreachable rule).
-    const asked = packets ? b.and((packets as BddPacketSet).node, sp.universe) : sp.universe;
-    const within = b.diff(asked, this.uncertainNode!);
+    const asked = packets ? b.and((packets as BddPacketSet).node, this.c.region) : this.c.region;
+    // Uncertain packets have no single decider. A query that meets no opaque match needs no verdict sets.
+    const t = this.touched();
+    const within = t !== undefined && b.disjoint(asked, t) ? asked : b.diff(asked, this.uncertain().node);
     const out: Decision[] = [];
     const byDecider = new Map<string, { decider: Decider; verdict: FinalVerdict; node: number }>();
     const add = (key: string, decider: Decider, verdict: FinalVerdict, node: number) => {
@@ -1101,23 +1333,51 @@ class Compiled implements CompiledBddRuleset {
       else byDecider.set(key, { decider, verdict, node });
     };
     const leaves: number[] = [];
-    for (const [family, stages] of this.c.stagesByFamily) {
-      // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is usually
-      // small and meets few of the thousands of deciders, so this replaces one AND per decider by a few tests.
-      const visit = (node: DeciderTree): void => {
-        if (b.disjoint(node.union, within)) return;
-        if (node.children) {
-          for (const c of node.children) visit(c);
-          return;
-        }
-        const e = node.entry!;
-        const n = b.and(node.union, within);
-        if (n === 0) return;
-        leaves.push(n);
-        add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
-      };
-      const tree = this.deciderTree(family, stages);
-      if (tree) visit(tree);
+    // A later stage's deciders are in the terms of its entry. For a few queries (a reach, a diff), each query is
+    // carried forward to the stage and a decider is pulled back only when the query meets it; for many (the
+    // unreachable analysis), every decider is pulled back once and queries test them directly.
+    const many = this.queries > FLAT_QUERIES;
+    const tree = (st: Stage, stages: readonly Stage[], i: number, accept: boolean) =>
+      i === 0 || !many
+        ? this.treeOf(
+            accept ? this.accTrees : this.decTrees,
+            accept ? this.accLeaves : this.decLeaves,
+            st,
+            accept,
+            (r) => this.rawRec(r),
+          )
+        : this.treeOf(
+            accept ? this.accTreesP : this.decTreesP,
+            accept ? this.accLeavesP : this.decLeavesP,
+            st,
+            accept,
+            (r) => this.pulledRec(stages, i, r),
+          );
+    for (const stages of this.c.stagesByFamily.values()) {
+      let w = within;
+      stages.forEach((st, i) => {
+        const carried = i > 0 && !many;
+        // The query in the leaves' terms.
+        if (carried) w = this.forward(stages, i - 1, i, w);
+        const wi = carried ? w : within;
+        // Walk the decider tree in order, skipping every block whose packets miss the query: a query set is
+        // usually small and meets few of the thousands of deciders, so this replaces one AND per decider by a few
+        // tests.
+        const visit = (node: DeciderTree): void => {
+          if (b.disjoint(node.union, wi)) return;
+          if (node.children) {
+            for (const c of node.children) visit(c);
+            return;
+          }
+          const e = node.entry!;
+          const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, within);
+          if (n === 0) return;
+          leaves.push(n);
+          add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
+        };
+        const t = tree(st, stages, i, false);
+        if (t) visit(t);
+      });
     }
     // Main-tree deciders drop or reject (accepts are accept-events): the rest of the query is accepted.
     let acceptLeft = b.diff(within, b.orAll(leaves));
@@ -1130,21 +1390,23 @@ class Compiled implements CompiledBddRuleset {
       ];
       for (const { st, i } of order) {
         if (acceptLeft === 0) break;
-        // Within a stage (nat core), a later chain's accept is the one the tracer reports.
-        // acceptLeft only shrinks, so a block disjoint from it now stays without a share.
+        // acceptLeft only shrinks, so a block disjoint from it (or, carried, from what it was carried to when the
+        // stage's walk began) stays without a share.
+        const carried = i > 0 && !many;
+        const wi = carried ? this.forward(stages, 0, i, acceptLeft) : 0;
         const visit = (node: DeciderTree): void => {
-          if (acceptLeft === 0 || b.disjoint(node.union, acceptLeft)) return;
+          if (acceptLeft === 0 || b.disjoint(node.union, carried ? wi : acceptLeft)) return;
           if (node.children) {
             for (const c of node.children) visit(c);
             return;
           }
           const e = node.entry!;
-          const n = b.and(node.union, acceptLeft);
+          const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, acceptLeft);
           add(e.key, e.rec.decider, 'accept', n);
           acceptLeft = b.diff(acceptLeft, n);
         };
-        const tree = this.acceptTree(st, stages, i);
-        if (tree) visit(tree);
+        const t = tree(st, stages, i, true);
+        if (t) visit(t);
       }
     }
     if (acceptLeft !== 0) add('end', { kind: 'path-end' }, 'accept', acceptLeft);
@@ -1158,6 +1420,7 @@ export interface CompiledBddRuleset extends CompiledRuleset {
   readonly space: BddPacketSpace;
   verdict(verdict: FinalVerdict): BddPacketSet;
   uncertain(): BddPacketSet;
+  uncertainWithin(packets: PacketSet): BddPacketSet;
   arriving(rule: RuleRef): BddPacketSet;
   /** arriving(rule) and `within`, computed without the whole arriving set. */
   arrivingWithin(rule: RuleRef, within: PacketSet): BddPacketSet;
@@ -1170,7 +1433,19 @@ export interface CompiledBddRuleset extends CompiledRuleset {
 /** Compiles a ruleset for a hook path into verdict sets. */
 export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): CompiledBddRuleset {
   const space = opts.space ?? createPacketSpace([ruleset]);
-  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false);
+  let region = space.universe;
+  if (opts.region) {
+    if (opts.region.space !== space || !(opts.region instanceof BddPacketSet)) {
+      throw new Error('compileRuleset: the region must be a set of the same packet space');
+    }
+    region = space.bdd.and(opts.region.node, space.universe);
+  }
+  const parts = opts.regionParts?.map((p) => (p as BddPacketSet).node);
+  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false, region, parts);
+  if (opts.onProgress) {
+    c.onProgress = opts.onProgress;
+    for (const t of ruleset.tables) for (const ch of t.chains) c.totalRules += ch.rules.length;
+  }
   c.run();
   return new Compiled(ruleset, opts.hook, space, c);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Element } from '../firewall/model.js';
-import { mergeCubes, normalizeElements, rangeToPrefixes, renderCube } from './describe.js';
+import { formatPacket, mergeCubes, normalizeElements, rangeToPrefixes, renderCube } from './describe.js';
 import type { Cube } from './types.js';
 
 const r = (lo: bigint | number, hi: bigint | number = lo): Element => ({
@@ -87,6 +87,27 @@ describe('renderCube', () => {
   it('leaves out full ranges', () => {
     expect(renderCube({ l4proto: [r(6)], sport: [r(0, 65535)], dport: [r(8000, 8100)] })).toBe(
       'tcp dport 8000-8100 from any to any',
+    );
+  });
+});
+
+describe('formatPacket', () => {
+  const base = { family: 'ipv4', saddr: '203.0.113.7', daddr: '192.0.2.10', sport: 40000, dport: 443 } as const;
+  it('names the protocol and the destination port in words', () => {
+    expect(formatPacket({ ...base, l4proto: 6 })).toBe('tcp 203.0.113.7:40000 -> 192.0.2.10:443 (https)');
+    expect(formatPacket({ ...base, l4proto: 17, dport: 53 })).toBe('udp 203.0.113.7:40000 -> 192.0.2.10:53 (domain)');
+    expect(formatPacket({ ...base, l4proto: 6, dport: 25 })).toBe('tcp 203.0.113.7:40000 -> 192.0.2.10:25 (smtp)');
+    expect(formatPacket({ ...base, l4proto: 6, dport: 44444 })).toBe('tcp 203.0.113.7:40000 -> 192.0.2.10:44444');
+    expect(formatPacket({ ...base, family: 'ipv6', saddr: '2001:db8::7', daddr: '2001:db8::10', l4proto: 6 })).toBe(
+      'tcp [2001:db8::7]:40000 -> [2001:db8::10]:443 (https)',
+    );
+  });
+  it('gives no ports to protocols without them, and a number without a name says so', () => {
+    expect(formatPacket({ ...base, l4proto: 47, sport: 0, dport: 0 })).toBe('gre 203.0.113.7 -> 192.0.2.10');
+    expect(formatPacket({ ...base, l4proto: 112, sport: 0, dport: 0 })).toBe('vrrp 203.0.113.7 -> 192.0.2.10');
+    expect(formatPacket({ ...base, l4proto: 7, sport: 0, dport: 0 })).toBe('protocol 7 203.0.113.7 -> 192.0.2.10');
+    expect(formatPacket({ ...base, l4proto: 1, sport: 0, dport: 0, icmpType: 8, icmpCode: 0 })).toBe(
+      'icmp 203.0.113.7 -> 192.0.2.10 type 8 code 0',
     );
   });
 });

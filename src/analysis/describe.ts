@@ -7,8 +7,8 @@
  * deciding rules are those of that piece and nothing else.
  */
 import type { Element, Field, FinalVerdict, Packet } from '../firewall/model.js';
-import { CT_STATES, FIELDS, L4_PROTOCOLS } from '../firewall/model.js';
-import { ADDR_TYPES } from '../firewall/symbols.js';
+import { CT_STATES, FIELDS, L4_PROTOCOLS, PORT_PROTOCOLS } from '../firewall/model.js';
+import { ADDR_TYPES, PROTOCOLS, SERVICES } from '../firewall/symbols.js';
 import { formatAddress, formatAddressRange, formatElement } from '../firewall/values.js';
 import { protoName } from './flow-spec.js';
 import type { CompiledRuleset, Cube, Decider, Decision, PacketSet, PacketSpace } from './types.js';
@@ -630,11 +630,34 @@ export function renderDescription(
   return lines.map((l) => `${l}\n`).join('');
 }
 
-/** A packet on one line: `tcp 203.0.113.7:40000 -> 192.0.2.10:443 iif eth0 ct new`. */
+/** The service name of a port, the first one /etc/services gives it (smtp rather than mail). */
+const SERVICE_OF = (() => {
+  const m = new Map<number, string>();
+  for (const [name, port] of Object.entries(SERVICES)) if (!m.has(port)) m.set(port, name);
+  m.set(25, 'smtp');
+  return m;
+})();
+
+/** A protocol in words: its name (tcp, gre, vrrp), or `protocol 7` for a number without one. */
+export function protocolWords(n: number): string {
+  const own = protoName(n);
+  if (own !== String(n)) return own;
+  const named = Object.entries(PROTOCOLS).find(([name, v]) => v === n && name !== 'ip');
+  return named ? named[0] : `protocol ${n}`;
+}
+
+/**
+ * A packet on one line: `tcp 203.0.113.7:40000 -> 192.0.2.10:443 (https) iif eth0 ct new`. Ports only for the
+ * protocols that have them (`gre 203.0.113.7 -> 192.0.2.10`), the destination port's service name when it has one.
+ */
 export function formatPacket(p: Packet): string {
+  const ports = PORT_PROTOCOLS.has(p.l4proto);
   const host = (a: string, port: number | undefined) =>
-    port === undefined ? a : p.family === 'ipv6' ? `[${a}]:${port}` : `${a}:${port}`;
-  const parts = [`${protoName(p.l4proto)} ${host(p.saddr, p.sport)} -> ${host(p.daddr, p.dport)}`];
+    !ports || port === undefined ? a : p.family === 'ipv6' ? `[${a}]:${port}` : `${a}:${port}`;
+  const service = ports && p.dport !== undefined ? SERVICE_OF.get(p.dport) : undefined;
+  const parts = [
+    `${protocolWords(p.l4proto)} ${host(p.saddr, p.sport)} -> ${host(p.daddr, p.dport)}${service ? ` (${service})` : ''}`,
+  ];
   if (p.icmpType !== undefined)
     parts.push(`type ${p.icmpType}${p.icmpCode !== undefined ? ` code ${p.icmpCode}` : ''}`);
   if (p.iif !== undefined) parts.push(`iif ${p.iif === '' ? '(none)' : p.iif}`);

@@ -194,6 +194,18 @@ export interface PacketSpaceOptions {
   readonly collectGarbage?: boolean;
 }
 
+/**
+ * The node table's first size, from the rule count: compiling takes a few hundred nodes per rule, and growing the
+ * table rehashes every node (four growths cost about 0.8 s on a 10k-rule ruleset). Small rulesets keep a small table.
+ */
+function initialNodes(rulesets: readonly Ruleset[]): number {
+  let rules = 0;
+  for (const rs of rulesets) for (const t of rs.tables) for (const c of t.chains) rules += c.rules.length;
+  let n = 1 << 18;
+  while (n < rules * 256 && n < 1 << 22) n <<= 1;
+  return n;
+}
+
 /** Matches of fields the packet has no value for at this hook (iif on output, ...): they are false. */
 export type AbsentFields = ReadonlySet<Field>;
 
@@ -215,7 +227,7 @@ export class BddPacketSpace implements PacketSpace {
   private readonly elemCache = new Map<string, number>();
 
   constructor(rulesets: readonly Ruleset[], opts: PacketSpaceOptions = {}) {
-    this.bdd = new Bdd(1 << 18, opts.cacheBits ?? 21);
+    this.bdd = new Bdd(initialNodes(rulesets), opts.cacheBits ?? 21);
     const { exact, prefixes } = collectNames(rulesets, opts.interfaces ?? []);
     this.exactNames = exact;
     this.prefixList = [...prefixes].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
@@ -246,6 +258,8 @@ export class BddPacketSpace implements PacketSpace {
       for (const n of this.presentCache.values()) mark(n);
       for (const n of this.elemCache.values()) mark(n);
       for (const n of this.projectCache.values()) mark(n);
+      for (const n of this.fieldSetCache.values()) mark(n);
+      for (const n of this.widenCache.values()) if (n >= 0) mark(n);
       for (const set of this.kept) set.markNode(mark);
     });
   }
@@ -612,14 +626,28 @@ export class BddPacketSpace implements PacketSpace {
     for (const f of FIELDS) {
       const els = cube[f];
       if (!els) continue;
-      let s: number;
-      if (isNameField(f)) s = this.elementsSet(f, els);
-      else s = b.and(this.present(f), this.elementsSet(f, els));
-      n = b.and(n, s);
+      n = b.and(n, this.fieldSet(f, els));
       if (n === 0) break;
     }
     return this.wrap(n);
   }
+
+  /**
+   * The packets that have the field with one of the values (interfaces: one of the names), memoised: describing a
+   * set builds the same fields' value lists over and over (each cube, each widening step).
+   */
+  private fieldSet(f: Field, els: readonly Element[]): number {
+    let key = f as string;
+    for (const e of els) key += `|${elKey(e)}`;
+    const c = this.fieldSetCache.get(key);
+    if (c !== undefined) return c;
+    const s = isNameField(f) ? this.elementsSet(f, els) : this.bdd.and(this.present(f), this.elementsSet(f, els));
+    if (this.fieldSetCache.size >= 100_000) this.fieldSetCache.clear();
+    this.fieldSetCache.set(key, s);
+    return s;
+  }
+
+  private readonly fieldSetCache = new Map<string, number>();
 
   /** The packet as a minterm. `hook` supplies the tracer's default address type (local on input). */
   packetNode(p: Packet, hook?: TraceHook): number {
@@ -672,20 +700,72 @@ export class BddPacketSpace implements PacketSpace {
       const l = this.fieldLayout(f);
       if (support.some((v) => v >= l.first && v < l.first + l.width)) tested.add(f);
     }
-    for (const f of FIELD_ORDER) {
-      if (!tested.has(f)) continue;
-      const l = this.fieldLayout(f);
-      const size = isNameField(f) ? this.atoms.length : isSymField(f) ? symbols(f).length : undefined;
-      const vars = this.fieldVarSet([f]);
-      if (size !== undefined && size < 1 << l.width) {
-        const invalid = this.fieldIntervals(f, [[BigInt(size), (1n << BigInt(l.width)) - 1n]]);
-        node = b.or(node, b.and(invalid, b.exists(node, vars)));
+    // Field by field, the set grows by (don't-care condition of f) and (the set with f quantified). The conditions
+    // of absent fields depend on the family and the protocol only, which are never widened, and an unused code's on
+    // its own field: the steps commute, so on each region of one family and one protocol class the absent fields
+    // are quantified all at once (one walk instead of one per field) and the unused codes widened after.
+    const enums = FIELD_ORDER.filter((f) => tested.has(f) && this.invalidCodes(f) !== undefined);
+    const parts: number[] = [];
+    for (const fam of [0, 1] as const) {
+      for (const cls of PROTO_CLASSES) {
+        let piece = b.and(node, this.widenRegion(fam, cls));
+        if (piece === 0) continue;
+        const absent = OPTIONAL_FIELDS.filter((f) => tested.has(f) && !hasField(f, fam, cls));
+        if (absent.length > 0) piece = b.exists(piece, this.cachedVarSet(absent));
+        for (const f of enums)
+          piece = b.or(piece, b.and(this.invalidCodes(f)!, b.exists(piece, this.cachedVarSet([f]))));
+        parts.push(piece);
       }
-      const p = isNameField(f) ? 1 : this.present(f);
-      if (p !== 1) node = b.or(node, b.diff(b.exists(node, vars), p));
     }
-    return node;
+    return b.orAll(parts);
   }
+
+  /** The codes of an enumerated field no packet has (undefined: none). */
+  private invalidCodes(f: Field): number | undefined {
+    const key = `invalid:${f}`;
+    if (this.widenCache.has(key)) {
+      const n = this.widenCache.get(key)!;
+      return n < 0 ? undefined : n;
+    }
+    const l = this.fieldLayout(f);
+    const size = isNameField(f) ? this.atoms.length : isSymField(f) ? symbols(f).length : undefined;
+    const n =
+      size !== undefined && size < 1 << l.width
+        ? this.fieldIntervals(f, [[BigInt(size), (1n << BigInt(l.width)) - 1n]])
+        : -1;
+    this.widenCache.set(key, n);
+    return n < 0 ? undefined : n;
+  }
+
+  /** Packets of one family (0 ipv4, 1 ipv6) and one protocol class. */
+  private widenRegion(fam: 0 | 1, cls: ProtoClass): number {
+    const key = `region:${fam}:${cls}`;
+    let n = this.widenCache.get(key);
+    if (n === undefined) {
+      const protos = cls === 'other' ? OTHER_PROTOS : PROTO_CLASS_VALUES[cls];
+      n = this.bdd.and(
+        this.fieldEquals('nfproto', fam),
+        this.fieldIntervals(
+          'l4proto',
+          protos.map((p) => [BigInt(p), BigInt(p)]),
+        ),
+      );
+      this.widenCache.set(key, n);
+    }
+    return n;
+  }
+
+  private cachedVarSet(fields: readonly Field[]): number {
+    const key = `vars:${fields.join(',')}`;
+    let n = this.widenCache.get(key);
+    if (n === undefined) {
+      n = this.fieldVarSet(fields);
+      this.widenCache.set(key, n);
+    }
+    return n;
+  }
+
+  private readonly widenCache = new Map<string, number>();
 
   /** Removes the opaque variables (may-match). */
   dropOpaque(node: number): number {
@@ -837,6 +917,30 @@ function buildIntervalsBig(b: Bdd, first: number, width: number, ivs: readonly [
 // ---------------------------------------------------------------------------------------------------------------
 // Sets
 
+/** Protocol classes with the same present fields: tcp (ports, flags), other port protocols, icmp, icmpv6, the rest. */
+type ProtoClass = 'tcp' | 'ports' | 'icmp' | 'icmpv6' | 'other';
+const PROTO_CLASSES: readonly ProtoClass[] = ['tcp', 'ports', 'icmp', 'icmpv6', 'other'];
+const PROTO_CLASS_VALUES: Readonly<Record<Exclude<ProtoClass, 'other'>, readonly number[]>> = {
+  tcp: [6],
+  ports: [...PORT_PROTOCOLS].filter((p) => p !== 6),
+  icmp: [1],
+  icmpv6: [58],
+};
+const OTHER_PROTOS: readonly number[] = Array.from({ length: 256 }, (_, p) => p).filter(
+  (p) => !PORT_PROTOCOLS.has(p) && p !== 1 && p !== 58,
+);
+
+/** Whether packets of the family and protocol class have the field (for the optional fields). */
+function hasField(f: Field, fam: 0 | 1, cls: ProtoClass): boolean {
+  if (f === 'ip.saddr' || f === 'ip.daddr') return fam === 0;
+  if (f === 'ip6.saddr' || f === 'ip6.daddr') return fam === 1;
+  if (f === 'sport' || f === 'dport') return cls === 'tcp' || cls === 'ports';
+  if (f === 'icmp.type' || f === 'icmp.code') return cls === 'icmp';
+  if (f === 'icmpv6.type' || f === 'icmpv6.code') return cls === 'icmpv6';
+  if (f === 'tcp.flags') return cls === 'tcp';
+  return true;
+}
+
 const OPTIONAL_FIELDS: readonly Field[] = [
   'ip.saddr',
   'ip.daddr',
@@ -951,12 +1055,43 @@ function patternValues(p: Pattern, maxRanges: number): [bigint, bigint][] | unde
   const w = p.length;
   let lastFixed = -1;
   for (let i = 0; i < w; i++) if (p[i] !== -1) lastFixed = i;
-  const tail = BigInt(w - 1 - lastFixed);
   const freeHead: number[] = [];
   for (let i = 0; i <= lastFixed; i++) if (p[i] === -1) freeHead.push(i);
   if (freeHead.length > 30 || 2 ** freeHead.length > maxRanges) return undefined;
+  const count = 2 ** freeHead.length;
+  if (w <= 48) {
+    // Numbers are exact below 2^53: the same ranges without a BigInt per bit. The values come out ascending
+    // (the enumerated bits are taken most significant first), so merging needs no sort.
+    const tailBits = w - 1 - lastFixed;
+    const size = 2 ** tailBits;
+    const merged: [bigint, bigint][] = [];
+    let curLo = -1;
+    let curHi = -1;
+    for (let m = 0; m < count; m++) {
+      let x = 0;
+      let fh = 0;
+      for (let i = 0; i <= lastFixed; i++) {
+        let bit: number;
+        if (p[i] === -1) {
+          bit = (m >> (freeHead.length - 1 - fh)) & 1;
+          fh++;
+        } else bit = p[i]!;
+        x = x * 2 + bit;
+      }
+      const lo = x * size;
+      if (curLo >= 0 && lo === curHi + 1) curHi = lo + size - 1;
+      else {
+        if (curLo >= 0) merged.push([BigInt(curLo), BigInt(curHi)]);
+        curLo = lo;
+        curHi = lo + size - 1;
+      }
+    }
+    if (curLo >= 0) merged.push([BigInt(curLo), BigInt(curHi)]);
+    return merged;
+  }
+  const tail = BigInt(w - 1 - lastFixed);
   const out: [bigint, bigint][] = [];
-  for (let m = 0; m < 2 ** freeHead.length; m++) {
+  for (let m = 0; m < count; m++) {
     let x = 0n;
     let fh = 0;
     for (let i = 0; i <= lastFixed; i++) {
@@ -990,16 +1125,13 @@ function cubesOf(space: BddPacketSpace, node: number, limit: number): { cubes: C
       truncated = true;
       break;
     }
+    // One pattern over every packet variable (opaque ones never occur in sets handed out), viewed per field.
+    const all = new Int8Array(space.packetVars).fill(-1);
+    for (const [v, val] of path) if (v < space.packetVars) all[v] = val ? 1 : 0;
     const pats = new Map<Field, Pattern>();
-    for (const f of FIELD_ORDER) pats.set(f, new Int8Array(space.fieldLayout(f).width).fill(-1));
-    for (const [v, val] of path) {
-      for (const f of FIELD_ORDER) {
-        const l = space.fieldLayout(f);
-        if (v >= l.first && v < l.first + l.width) {
-          pats.get(f)![v - l.first] = val ? 1 : 0;
-          break;
-        }
-      }
+    for (const f of FIELD_ORDER) {
+      const l = space.fieldLayout(f);
+      pats.set(f, all.subarray(l.first, l.first + l.width));
     }
     // Split by protocol class so that each cube's optional fields are either all present or all absent.
     const l4 = patternValues(pats.get('l4proto')!, 256)!.flatMap(([lo, hi]) => {
@@ -1105,10 +1237,25 @@ function elKey(e: Element): string {
 
 /** Merges cubes that differ in exactly one field (their union is again a cube). */
 function mergeCubes(cubes: { cube: Cube; size: bigint }[]): { cube: Cube; size: bigint }[] {
-  const keyOf = (c: Cube, skip: Field) =>
-    FIELDS.filter((f) => f !== skip)
-      .map((f) => `${f}=${c[f] ? c[f]!.map(elKey).join(',') : '*'}`)
-      .join(';');
+  // Each cube's per-field keys are made once (a merged cube differs from its parts in one field).
+  const fieldKeys = new WeakMap<Cube, string[]>();
+  const keysOf = (c: Cube): string[] => {
+    let k = fieldKeys.get(c);
+    if (!k) {
+      k = FIELDS.map((f) => `${f}=${c[f] ? c[f]!.map(elKey).join(',') : '*'}`);
+      fieldKeys.set(c, k);
+    }
+    return k;
+  };
+  const keyOf = (c: Cube, skip: Field) => {
+    const ks = keysOf(c);
+    let out = '';
+    for (let i = 0; i < FIELDS.length; i++) {
+      if (FIELDS[i] === skip) continue;
+      out += out === '' ? ks[i]! : `;${ks[i]}`;
+    }
+    return out;
+  };
   let changed = true;
   let list = cubes;
   let unique = 0;

@@ -98,6 +98,8 @@ export interface CompiledRuleset {
   verdict(verdict: FinalVerdict): PacketSet;
   /** Packets whose verdict depends on opaque matches (rate limits, unknown sets, ...). */
   uncertain(): PacketSet;
+  /** packets and uncertain(), without building the verdict sets when no packet of `packets` meets an opaque match. */
+  uncertainWithin(packets: PacketSet): PacketSet;
   /** Every rule of every chain that the hook path can reach, in evaluation order. */
   rules(): readonly RuleRef[];
   /** Packets that arrive at the rule's position (in any call context), before its match is tested. */

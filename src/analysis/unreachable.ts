@@ -20,7 +20,7 @@
 import type { FinalVerdict, Rule, Ruleset } from '../firewall/model.js';
 import type { TraceHook } from '../firewall/tracer.js';
 import { type DeciderInfo, decidersOf, formatDecider, share, sortedDeciders } from './describe.js';
-import type { CompiledRuleset, PacketSet, RuleRef } from './types.js';
+import type { CompiledRuleset, PacketSet, PacketSpace, RuleRef } from './types.js';
 
 export type UnreachableClass = 'empty' | 'shadowed' | 'redundant';
 
@@ -126,6 +126,8 @@ export function neverEnteredRules(ruleset: Ruleset): NeverEnteredRule[] {
 export interface FindUnreachableOptions {
   /** Rules not to analyse (e.g. known to be reachable on another hook path): left out of the report. */
   readonly skip?: (rule: Rule) => boolean;
+  /** Called before each rule is examined: rules done so far and how many there are (progress lines). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachableOptions = {}): UnreachableReport {
@@ -153,7 +155,9 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
   const out: UnreachableRule[] = [];
   const kept: PacketSet[] = [];
   const space = compiled.space as { safePoint?: (keep: readonly PacketSet[]) => void };
+  let done = 0;
   for (const ref of rules) {
+    opts.onProgress?.(done++, rules.length);
     if (opts.skip?.(ref.rule) || !compiled.hits(ref).isEmpty()) continue;
     // Nodes made for earlier rules may be reclaimed: of their sets only the conflicting packets are kept.
     space.safePoint?.(kept);
@@ -182,7 +186,7 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       for (const d of sortedDeciders(ds)) cover.push({ role: 'decided', decider: d });
       if (outcome) {
         const other = ds.filter((d) => d.verdict !== outcome).map((d) => d.packets);
-        differ = other.length === 0 ? compiled.space.none() : other.reduce((x, y) => x.or(y));
+        differ = unionOf(compiled.space, other);
       }
     } else {
       // No packet of the match enters the chain: name the entries that keep them out, and what decided the
@@ -228,7 +232,7 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
           ? 'shadowed'
           : 'redundant';
     }
-    const uncertain = scope.and(compiled.uncertain()).count();
+    const uncertain = compiled.uncertainWithin(scope).count();
     out.push({
       ref,
       class: cls,
@@ -246,6 +250,18 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
     unreachable: out,
     neverEntered: neverEnteredRules(compiled.ruleset),
   };
+}
+
+/** The union of sets, pairwise (a left fold grows one large set step by step). */
+function unionOf(space: PacketSpace, sets: readonly PacketSet[]): PacketSet {
+  if (sets.length === 0) return space.none();
+  let layer = sets;
+  while (layer.length > 1) {
+    const next: PacketSet[] = [];
+    for (let i = 0; i < layer.length; i += 2) next.push(i + 1 < layer.length ? layer[i]!.or(layer[i + 1]!) : layer[i]!);
+    layer = next;
+  }
+  return layer[0]!;
 }
 
 const where = (r: Rule) => `${r.origin.file}:${r.origin.line}`;

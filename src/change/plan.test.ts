@@ -235,6 +235,56 @@ describe('computePlan', () => {
   });
 });
 
+describe('computePlan with diffOnly (drift checks)', () => {
+  const drift = (current: PlanHostInput['current'], desired: PlanHostInput['desired']) => {
+    const phases: PlanPhase[] = [];
+    const p = computePlan(config(SHOP), [{ host: 'web1', current, desired }], {
+      diffOnly: true,
+      onPhase: (_h, ph) => {
+        if (ph !== 'done') phases.push(ph);
+      },
+    });
+    return { h: only(p), phases };
+  };
+  const iptables = read('test/fixtures/iptables/hardened-web.rules');
+
+  it('recognises the same ruleset printed again (dates, counters, handles) without parsing it', () => {
+    const reprinted = iptables
+      .replace(/ on [A-Z][a-z]{2} .*$/gm, ' on Wed Dec  2 10:00:00 2026')
+      .replace(/^(:\S+ \S+) \[0:0\]/gm, '$1 [1234:567890]');
+    expect(reprinted).not.toBe(iptables);
+    const { h, phases } = drift(
+      { text: iptables, format: 'iptables-save', file: 'desired' },
+      { text: reprinted, format: 'iptables-save', file: 'live' },
+    );
+    expect(h.changes).toEqual([]);
+    expect(phases).toEqual(['parse']);
+    // Text that does not parse is not in sync by fingerprint unless it is the same text.
+    const nft = read(OUTAGE);
+    const withHandles = nft.replace(/accept$/m, 'accept # handle 7').replace(/counter/, 'counter packets 3 bytes 120');
+    expect(drift(side(OUTAGE), { text: withHandles, format: 'nft-text', file: 'live' }).phases).toEqual(['parse']);
+  });
+
+  it('gives the same changes as a full plan when the live ruleset differs', () => {
+    for (const [cur, des] of [
+      [FIXED, OUTAGE],
+      [OUTAGE, FIXED],
+      [`${CHANGE}/open-8443.nft`, FIXED],
+    ] as const) {
+      const full = only(plan(SHOP, cur, des));
+      const { h, phases } = drift(side(cur), side(des));
+      expect(h.changes, `${cur} -> ${des}`).toEqual(full.changes);
+      expect(phases).toEqual(['parse', 'diff']);
+      expect(h.findings).toEqual({ introduced: [], fixed: [] });
+    }
+  });
+
+  it('compares a first ruleset against the empty one', () => {
+    const full = only(plan(SHOP, null, OUTAGE));
+    expect(drift(null, side(OUTAGE)).h.changes).toEqual(full.changes);
+  });
+});
+
 describe('computePlan plans what the host will run (issue 12)', () => {
   const text = (t: string, file = 'desired.nft') => ({ text: t, format: 'nft-text' as const, file });
   const planText = (desired: string, current: string | null = FIXED, cfg = SHOP): Plan =>

@@ -28,14 +28,16 @@ import type { AuditContext, Finding } from '../analysis/audit/types.js';
 import { severityRank } from '../analysis/audit/types.js';
 import { type CompiledBddRuleset, compileRuleset } from '../analysis/compile.js';
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
-import { diffCompiled } from '../analysis/diff.js';
+import type { DiffResult } from '../analysis/diff.js';
 import { flowInterfaces, flowPreference, flowSet } from '../analysis/flow-spec.js';
+import { diffRulesets } from '../analysis/incremental.js';
 import { checkIntents, type Intent } from '../analysis/intents.js';
 import { type BddPacketSpace, createPacketSpace } from '../analysis/packet-space.js';
 import type { CompiledRuleset, PacketSet } from '../analysis/types.js';
 import { managedTables } from '../config/load.js';
 import type { HostConfig, PortDecl, RampartConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
+import { rulesetFingerprint } from '../firewall/fingerprint.js';
 import { type FirewallTarget, isManagedTable, managedRuleset } from '../firewall/managed-tables.js';
 import type { L3, Packet, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
@@ -72,6 +74,12 @@ export interface PlanOptions {
   readonly include?: (path: string, fromFile: string) => readonly IncludedFile[];
   /** false: leave the audit out (findings stay empty); drift needs only the semantic diff. Default true. */
   readonly findings?: boolean;
+  /**
+   * Only the semantic diff (a drift check): no audit, intents, blast radius or opaque-match notes. Texts that differ
+   * only in what the kernel changes when it prints the same ruleset again (dates, counters, handles) are recognised
+   * as unchanged without parsing, and otherwise only the region the changed rules can match is compiled.
+   */
+  readonly diffOnly?: boolean;
   /** Called when a phase of a host's plan starts (and with 'done' at the end), for timing. */
   readonly onPhase?: (host: string, phase: PlanPhase | 'done') => void;
 }
@@ -155,6 +163,7 @@ function auditContext(
 
 function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions): HostPlan {
   const host = findHost(config, input.host);
+  if (opts.diffOnly) return driftHost(host, input, opts);
   const phase = (p: PlanPhase | 'done') => opts.onPhase?.(host.name, p);
   const parseOpts = opts.include ? { include: opts.include } : {};
   phase('parse');
@@ -199,29 +208,10 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
   phase('diff');
   const changes: PlanDiffChange[] = [];
   for (const hook of hooks) {
-    const oldC = before.compiled(hook);
     const newC = after.compiled(hook);
-    const d = diffCompiled(oldC, newC, { limit: opts.limit ?? 20 });
-    for (const g of d.groups) {
-      for (const f of g.flows) {
-        const oldRule = f.old[0];
-        const newRule = f.new[0];
-        changes.push({
-          hook,
-          from: f.from,
-          to: f.to,
-          flow: f.flow.text,
-          example: f.flow.example ? formatPacket(f.flow.example) : '',
-          ...(oldRule ? { oldRule: deciderText(oldRule) } : {}),
-          ...(newRule ? { newRule: deciderText(newRule) } : {}),
-        });
-      }
-      if (g.morePackets > 0n) {
-        uncertain.push(
-          `hook ${hook}, ${g.from} -> ${g.to}: only the ${g.flows.length} largest flows are listed (${share(g.morePackets, g.packets)} of these packets not shown)`,
-        );
-      }
-    }
+    // Only where the rules differ (the same answer as diffing the full compilations, without their big sets).
+    const d = diffRulesets(current, desired, { hook, space, limit: opts.limit ?? 20 });
+    collectChanges(hook, d, changes, uncertain);
     const opaque = newC.uncertain();
     if (!opaque.isEmpty()) {
       uncertain.push(
@@ -306,6 +296,72 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     notes,
     uncertain,
   };
+}
+
+/**
+ * A drift check: the semantic diff alone. Equal fingerprints (the same text but for dates, counters and handles)
+ * mean the same ruleset: nothing is parsed or compiled. Otherwise each hook compares only where rules differ.
+ */
+function driftHost(host: HostConfig, input: PlanHostInput, opts: PlanOptions): HostPlan {
+  const phase = (p: PlanPhase | 'done') => opts.onPhase?.(host.name, p);
+  const empty = (changes: PlanDiffChange[], uncertain: string[]): HostPlan => ({
+    host: host.name,
+    format: input.desired.format,
+    firstRuleset: input.current === null,
+    changes,
+    findings: { introduced: [], fixed: [] },
+    intentViolations: [],
+    blastRadius: [],
+    risk: hostRisk([], [], [], changes, []),
+    blockers: [],
+    uncertain,
+  });
+  phase('parse');
+  const cur = input.current;
+  if (cur && cur.format === input.desired.format) {
+    const a = rulesetFingerprint(cur.text, cur.format);
+    if (a !== undefined && a === rulesetFingerprint(input.desired.text, input.desired.format)) {
+      phase('done');
+      return empty([], []);
+    }
+  }
+  const parseOpts = opts.include ? { include: opts.include } : {};
+  const desired = parseRuleset(input.desired.text, input.desired.file, { format: input.desired.format, ...parseOpts });
+  const current = cur ? parseRuleset(cur.text, cur.file, { format: cur.format, ...parseOpts }) : emptyRuleset(desired);
+  const space = createPacketSpace([current, desired], { interfaces: EXAMPLE_INTERFACES });
+  phase('diff');
+  const changes: PlanDiffChange[] = [];
+  const uncertain: string[] = [];
+  for (const hook of opts.hooks ?? PLAN_HOOKS) {
+    const d = diffRulesets(current, desired, { hook, space, limit: opts.limit ?? 20 });
+    collectChanges(hook, d, changes, uncertain);
+  }
+  phase('done');
+  return empty(changes, uncertain);
+}
+
+/** A hook's diff as plan changes (and a note per verdict pair whose flows are not all listed). */
+function collectChanges(hook: TraceHook, d: DiffResult, changes: PlanDiffChange[], uncertain: string[]): void {
+  for (const g of d.groups) {
+    for (const f of g.flows) {
+      const oldRule = f.old[0];
+      const newRule = f.new[0];
+      changes.push({
+        hook,
+        from: f.from,
+        to: f.to,
+        flow: f.flow.text,
+        example: f.flow.example ? formatPacket(f.flow.example) : '',
+        ...(oldRule ? { oldRule: deciderText(oldRule) } : {}),
+        ...(newRule ? { newRule: deciderText(newRule) } : {}),
+      });
+    }
+    if (g.morePackets > 0n) {
+      uncertain.push(
+        `hook ${hook}, ${g.from} -> ${g.to}: only the ${g.flows.length} largest flows are listed (${share(g.morePackets, g.packets)} of these packets not shown)`,
+      );
+    }
+  }
 }
 
 /** `file:line: rule text [table/chain #n]`, or the policy / path end that decided. */

@@ -16,6 +16,7 @@ export interface PlanRequest {
   readonly inputs: readonly PlanHostInput[];
   readonly today: string;
   readonly findings?: boolean;
+  readonly diffOnly?: boolean;
 }
 
 parentPort?.on('message', (req: PlanRequest) => {
@@ -25,6 +26,7 @@ parentPort?.on('message', (req: PlanRequest) => {
     const plan = computePlan(parseConfig(req.configText, req.configFile), req.inputs, {
       today: req.today,
       ...(req.findings !== undefined ? { findings: req.findings } : {}),
+      ...(req.diffOnly !== undefined ? { diffOnly: req.diffOnly } : {}),
     });
     parentPort?.postMessage({ id: req.id, plan });
   } catch (e) {

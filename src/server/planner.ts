@@ -35,6 +35,8 @@ export interface PlanBudget {
 export interface ComputeOptions {
   /** false: leave the audit out (drift needs only the semantic diff). */
   readonly findings?: boolean;
+  /** true: the semantic diff alone, unchanged rulesets recognised by content (drift). */
+  readonly diffOnly?: boolean;
   readonly budget?: PlanBudget;
   /** Called when the plan leaves the queue and starts on a thread. */
   readonly onStart?: () => void;
@@ -84,6 +86,7 @@ function inlinePlanner(): Planner {
       return computePlan(parseConfig(config.text, config.file), inputs, {
         today,
         ...(opts.findings !== undefined ? { findings: opts.findings } : {}),
+        ...(opts.diffOnly !== undefined ? { diffOnly: opts.diffOnly } : {}),
       });
     })();
     return { result, progress: (): PlanProgress => ({ state: 'running', startedAt: started }) };
@@ -245,6 +248,7 @@ export function createPlanner(opts: PlannerOptions = {}): Planner {
       inputs,
       today,
       ...(o.findings !== undefined ? { findings: o.findings } : {}),
+      ...(o.diffOnly !== undefined ? { diffOnly: o.diffOnly } : {}),
     };
     let job: Job | undefined;
     const result = new Promise<Plan>((resolve, reject) => {

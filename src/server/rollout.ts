@@ -381,7 +381,10 @@ export class RolloutService {
           ],
           today,
           {
-            findings: false, // drift is the semantic diff alone: no audit of either side
+            // Drift is the semantic diff alone: an unchanged ruleset is recognised by its content, a changed one is
+            // compared only where its rules differ.
+            findings: false,
+            diffOnly: true,
             budget: {
               timeoutMs: this.deps.config.current().policy.planTimeoutSeconds * 1000,
               memoryMiB: this.deps.config.current().policy.planMemoryMiB,

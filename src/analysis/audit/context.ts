@@ -25,6 +25,8 @@ export interface AuditInput {
   readonly today: string;
   /** Interface names queries will ask about that no rule mentions. */
   readonly interfaces?: readonly string[];
+  /** Compilation progress per hook (progress lines): rules walked for the first time, of all rules. */
+  readonly onCompile?: (hook: TraceHook, walked: number, total: number) => void;
 }
 
 export function createAuditContext(input: AuditInput): AuditContext {
@@ -63,7 +65,12 @@ export function createAuditContext(input: AuditInput): AuditContext {
     compiled(hook) {
       let c = cache.get(hook);
       if (!c) {
-        c = compileRuleset(input.ruleset, { hook, space });
+        const progress = input.onCompile;
+        c = compileRuleset(input.ruleset, {
+          hook,
+          space,
+          ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
+        });
         cache.set(hook, c);
       }
       return c;

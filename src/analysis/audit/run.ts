@@ -22,6 +22,8 @@ export interface RunAuditOptions {
   readonly only?: readonly string[];
   /** The catalogue to run (tests); default AUDIT_RULES. */
   readonly rules?: readonly AuditRule[];
+  /** Called before each catalogue rule runs: its id, how many ran before it, and how many will run at most. */
+  readonly onRule?: (id: string, done: number, total: number) => void;
 }
 
 export function runAudit(ctx: AuditContext, opts: RunAuditOptions = {}): AuditReport {
@@ -41,6 +43,7 @@ export function runAudit(ctx: AuditContext, opts: RunAuditOptions = {}): AuditRe
       skipped.push({ rule: rule.id, reason: missing });
       continue;
     }
+    opts.onRule?.(rule.id, rulesRun, (opts.rules ?? AUDIT_RULES).length);
     rulesRun++;
     const severity = setting?.severity ?? rule.defaultSeverity;
     for (const f of rule.check(ctx)) {

@@ -21,6 +21,7 @@ import { loadRuleset, readTextFile } from '../../firewall/load.js';
 import type { InputFormat, L3, Ruleset } from '../../firewall/model.js';
 import { mergeRulesets } from '../../firewall/parse.js';
 import { run } from '../output.js';
+import { createProgress, QUIET_HELP } from '../progress.js';
 import { EXAMPLE_INTERFACES } from './reach.js';
 
 export const AUDIT_FORMATS = ['human', 'json', 'sarif', 'markdown'] as const;
@@ -41,6 +42,7 @@ interface AuditCliOptions {
   listRules?: boolean;
   live?: boolean;
   netns?: string;
+  quiet?: boolean;
 }
 
 function usage(flag: string, message: string, value?: string): UserError {
@@ -188,6 +190,7 @@ export function registerAudit(program: Command): void {
     .option('--list-rules', 'list the audit rules (id, default severity, what they need) and exit')
     .option('--live', 'audit the running ruleset and listening sockets of this host (read-only; needs root)')
     .option('--netns <name>', 'with --live: read a network namespace instead of this host')
+    .option('--quiet', QUIET_HELP)
     .action(async (files: string[], o: AuditCliOptions) => {
       // Errors go to stderr as JSON for the machine formats, so a CI step can parse them.
       const machine = o.format === 'json' || o.format === 'sarif';
@@ -218,6 +221,10 @@ export function registerAudit(program: Command): void {
         let config: RampartConfig | undefined;
         if (o.config !== undefined) config = parseConfig(readTextFile(o.config, 'config file'), o.config);
 
+        const progress = createProgress(o);
+        // Hooks are compiled when an audit rule first needs them: the phase goes back and forth.
+        let compiling: string | undefined;
+        progress.phase(o.live ? 'reading the running ruleset' : 'reading the rulesets');
         let ruleset: Ruleset;
         let file: string;
         let listening: ListeningSocket[] | undefined;
@@ -253,8 +260,22 @@ export function registerAudit(program: Command): void {
           ...(listening ? { listening } : {}),
           today,
           interfaces: EXAMPLE_INTERFACES,
+          onCompile: (hook, walked, total) => {
+            if (hook !== compiling) progress.phase(`compiling the ${hook} hook path`);
+            compiling = hook;
+            progress.count(walked, total, 'rules walked');
+          },
         });
-        const report = runAudit(ctx, { ...(failOn ? { failOn } : {}), ...(only ? { only } : {}) });
+        const report = runAudit(ctx, {
+          ...(failOn ? { failOn } : {}),
+          ...(only ? { only } : {}),
+          onRule: (_id, done, total) => {
+            if (compiling !== 'rules') progress.phase('running the audit rules');
+            compiling = 'rules';
+            progress.count(done, total, 'audit rules');
+          },
+        });
+        progress.end();
         const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
         process.stdout.write(renderReport(report, format, colour));
         if (report.summary.failed) process.exitCode = 1;

@@ -5,7 +5,7 @@
  * input. No server: this is the I/O edge around the pure computePlan.
  */
 import type { Command } from 'commander';
-import { computePlan } from '../../change/plan.js';
+import { computePlan, type PlanPhase } from '../../change/plan.js';
 import { renderPlanMarkdown, renderPlanText } from '../../change/render-plan.js';
 import { parseConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
@@ -13,6 +13,7 @@ import { detectFormat } from '../../firewall/detect.js';
 import { includeFromDisk, readTextFile } from '../../firewall/load.js';
 import { addFormatOptions, type FormatOptions } from '../formats.js';
 import { printJson, run } from '../output.js';
+import { createProgress, QUIET_HELP } from '../progress.js';
 import { parseToday } from './audit.js';
 
 export const PLAN_FORMATS = ['text', 'json', 'markdown'] as const;
@@ -23,7 +24,17 @@ interface PlanCliOptions extends FormatOptions {
   host?: string;
   current?: string;
   today?: string;
+  quiet?: boolean;
 }
+
+const PHASE_WORDS: Readonly<Record<PlanPhase, string>> = {
+  parse: 'reading both rulesets',
+  compile: 'compiling both rulesets (input, forward, output)',
+  diff: 'comparing them',
+  audit: 'auditing both',
+  intents: 'checking the intents',
+  'blast-radius': 'working out the blast radius',
+};
 
 function usage(flag: string, message: string, value?: string): UserError {
   return new UserError('RAMPART_ERR_USAGE', `${flag}${value !== undefined ? ` '${value}'` : ''}: ${message}`, {
@@ -50,7 +61,8 @@ export function registerPlan(program: Command): void {
     .option('--config <rampart.yaml>', 'the site: hosts, services, admin networks, intents (required)')
     .option('--host <name>', 'the declared host the ruleset is for (required)')
     .option('--current <file>', "the host's current ruleset (default: none, the host's first ruleset)")
-    .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)');
+    .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)')
+    .option('--quiet', QUIET_HELP);
   addFormatOptions(cmd, PLAN_FORMATS, { input: true }).action(async (desiredFile: string, o: PlanCliOptions) =>
     run(o.format === 'json', () => {
       const format = parsePlanFormat(o.format);
@@ -70,11 +82,19 @@ export function registerPlan(program: Command): void {
         const text = readTextFile(file);
         return { text, format: o.inputFormat ?? detectFormat(text), file };
       };
-      const plan = computePlan(
-        config,
-        [{ host: o.host, current: o.current !== undefined ? side(o.current) : null, desired: side(desiredFile) }],
-        { today, include: includeFromDisk },
-      );
+      const progress = createProgress(o);
+      progress.phase('reading the rulesets');
+      const inputs = [
+        { host: o.host, current: o.current !== undefined ? side(o.current) : null, desired: side(desiredFile) },
+      ];
+      const plan = computePlan(config, inputs, {
+        today,
+        include: includeFromDisk,
+        onPhase: (host, phase) => {
+          if (phase !== 'done') progress.phase(`planning ${host}: ${PHASE_WORDS[phase]}`);
+        },
+      });
+      progress.end();
       if (format === 'json') printJson(plan);
       else if (format === 'markdown') process.stdout.write(renderPlanMarkdown(plan));
       else {

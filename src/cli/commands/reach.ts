@@ -6,6 +6,7 @@ import { UserError } from '../../errors.js';
 import { CT_STATES } from '../../firewall/model.js';
 import { TRACE_HOOKS, type TraceHook } from '../../firewall/tracer.js';
 import { printJson, run } from '../output.js';
+import { createProgress, QUIET_HELP } from '../progress.js';
 import { addRulesetOptions, loadFromCli, type RulesetCliOptions } from './parse.js';
 
 /**
@@ -56,6 +57,7 @@ interface ReachCliOptions extends RulesetCliOptions {
   icmpType?: string;
   limit?: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 export function registerReach(program: Command): void {
@@ -78,6 +80,7 @@ export function registerReach(program: Command): void {
     .option('--ct-state <states>', `conntrack states: ${CT_STATES.join(', ')} (default: all)`)
     .option('--icmp-type <types>', 'ICMP/ICMPv6 types (names or numbers; needs --proto icmp or icmpv6)')
     .option('--limit <n>', 'at most this many flows per outcome', '20')
+    .option('--quiet', QUIET_HELP)
     .action(async (files: string[], o: ReachCliOptions) =>
       run(Boolean(o.json), () => {
         // Validate every flag before reading files: bad flags fail fast and alone.
@@ -96,14 +99,23 @@ export function registerReach(program: Command): void {
           ...(o.icmpType !== undefined ? { icmpType: o.icmpType } : {}),
         };
         const parsed = parseFlowSpec(input);
+        const progress = createProgress(o);
+        progress.phase('reading the rulesets');
         const rs = loadFromCli(files, o);
         const spec = restrictToRuleset(parsed, rs.tables);
         const space = createPacketSpace([rs], {
           interfaces: [...EXAMPLE_INTERFACES, ...flowInterfaces([spec])],
           collectGarbage: true,
         });
-        const compiled = compileRuleset(rs, { hook, space });
+        progress.phase(`compiling the ${hook} hook path`);
+        const compiled = compileRuleset(rs, {
+          hook,
+          space,
+          onProgress: (w, t) => progress.count(w, t, 'rules walked'),
+        });
+        progress.phase('answering the query');
         const result = reach(compiled, spec, { limit });
+        progress.end();
         if (o.json) printJson(reachJson(result));
         else process.stdout.write(renderReach(result));
       }),

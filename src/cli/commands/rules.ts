@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { compileRuleset, createPacketSpace } from '../../analysis/index.js';
 import { findUnreachable, renderUnreachable, unreachableJson } from '../../analysis/unreachable.js';
 import { printJson, run } from '../output.js';
+import { createProgress, QUIET_HELP } from '../progress.js';
 import { addRulesetOptions, loadFromCli, type RulesetCliOptions } from './parse.js';
 import { EXAMPLE_INTERFACES, HOOK_HELP, parseHook } from './reach.js';
 
@@ -17,18 +18,29 @@ export function registerRules(program: Command): void {
     .option('--unreachable', 'list unreachable rules (the default and, for now, only query)')
     .option('--hook <hook>', HOOK_HELP, 'input')
     .option('--exit-code', 'exit 1 when some rule is unreachable or in a chain never entered')
-    .action(async (files: string[], o: RulesetCliOptions & { hook?: string; json?: boolean; exitCode?: boolean }) =>
-      run(Boolean(o.json), () => {
-        const hook = parseHook(o.hook);
-        const rs = loadFromCli(files, o);
-        const compiled = compileRuleset(rs, {
-          hook,
-          space: createPacketSpace([rs], { interfaces: EXAMPLE_INTERFACES, collectGarbage: true }),
-        });
-        const rep = findUnreachable(compiled);
-        if (o.json) printJson(unreachableJson(rep));
-        else process.stdout.write(renderUnreachable(rep));
-        if (o.exitCode && (rep.unreachable.length > 0 || rep.neverEntered.length > 0)) process.exitCode = 1;
-      }),
+    .option('--quiet', QUIET_HELP)
+    .action(
+      async (
+        files: string[],
+        o: RulesetCliOptions & { hook?: string; json?: boolean; exitCode?: boolean; quiet?: boolean },
+      ) =>
+        run(Boolean(o.json), () => {
+          const hook = parseHook(o.hook);
+          const progress = createProgress(o);
+          progress.phase('reading the rulesets');
+          const rs = loadFromCli(files, o);
+          progress.phase(`compiling the ${hook} hook path`);
+          const compiled = compileRuleset(rs, {
+            hook,
+            space: createPacketSpace([rs], { interfaces: EXAMPLE_INTERFACES, collectGarbage: true }),
+            onProgress: (w, t) => progress.count(w, t, 'rules walked'),
+          });
+          progress.phase('looking for unreachable rules');
+          const rep = findUnreachable(compiled, { onProgress: (d, t) => progress.count(d, t, 'rules examined') });
+          progress.end();
+          if (o.json) printJson(unreachableJson(rep));
+          else process.stdout.write(renderUnreachable(rep));
+          if (o.exitCode && (rep.unreachable.length > 0 || rep.neverEntered.length > 0)) process.exitCode = 1;
+        }),
     );
 }

@@ -63,7 +63,7 @@ describe('renderHuman', () => {
         `  public-service-blocked  ${file}:9:3`,
         '    > type filter hook input priority filter; policy drop;',
         '    service shop: tcp/443 is not accepted from the internet (dropped by the input policy)',
-        '    example: tcp 203.0.113.7:40000 -> 192.0.2.11:443 iif eth0 ct new',
+        '    example: tcp 203.0.113.7:40000 -> 192.0.2.11:443 (https) iif eth0 ct new',
         '    related: rampart.yaml:12: the service is declared here',
         '',
         'HIGH (2)',

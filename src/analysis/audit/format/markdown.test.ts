@@ -48,7 +48,7 @@ describe('renderMarkdown', () => {
     );
     expect(md).toContain('<summary>public-service-blocked at outage.nft:9</summary>');
     expect(md).toContain('```\ntype filter hook input priority filter; policy drop;\n```');
-    expect(md).toContain('Example packet: `tcp 203.0.113.7:40000 -> 192.0.2.11:443 ct new`');
+    expect(md).toContain('Example packet: `tcp 203.0.113.7:40000 -> 192.0.2.11:443 (https) ct new`');
     expect(md).toContain('- `rampart.yaml:12`: declared here');
     expect(md).toContain('- [icmp-blocked](docs/rules/icmp-blocked.md): behind a load balancer');
     expect(md).toContain('- listening-port-blocked: needs live mode');

@@ -131,7 +131,7 @@ export function publicSources(ctx: AuditContext, family: 'ipv4' | 'ipv6'): Packe
   return s.fromCube({ nfproto: [sym('ipv6')] }).minus(s.fromCube({ 'ip6.saddr': notPublic }));
 }
 
-/** `tcp 203.0.113.7:40000 -> 192.0.2.11:443 ct new`, for messages. */
+/** `tcp 203.0.113.7:40000 -> 192.0.2.11:443 (https) ct new`, for messages. */
 export const packetText = formatPacket;
 
 const PREFER_V4: Partial<Packet> = { saddr: '203.0.113.7', daddr: '192.0.2.11', sport: 40000, iif: 'eth0' };

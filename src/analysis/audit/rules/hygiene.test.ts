@@ -56,7 +56,7 @@ describe('shadowed-rule', () => {
     expect(f?.location?.line).toBe(7);
     expect(f?.text).toBe('tcp dport 443 accept comment "shop: https"');
     expect(msg(f)).toBe(
-      'accept rule inet filter/input #3 is shadowed: 60% of the packets it matches get a different verdict, decided before it by line 6, line 5. For example tcp 203.0.113.7:40000 -> 192.0.2.11:443 iif other0 ct new is dropped by shadowed-rule/triggers.nft:6 (tcp dport 1-1023 drop comment "no privileged ports (added later)").',
+      'accept rule inet filter/input #3 is shadowed: 60% of the packets it matches get a different verdict, decided before it by line 6, line 5. For example tcp 203.0.113.7:40000 -> 192.0.2.11:443 (https) iif other0 ct new is dropped by shadowed-rule/triggers.nft:6 (tcp dport 1-1023 drop comment "no privileged ports (added later)").',
     );
     expect(f?.related?.map((r) => r.location?.line)).toEqual([6, 5]);
     expect(f?.related?.[0]?.text).toBe('tcp dport 1-1023 drop comment "no privileged ports (added later)"');
@@ -90,7 +90,7 @@ describe('redundant-rule', () => {
     const fs = check('redundant-rule', 'redundant-rule/triggers.nft');
     expect(fs.map((f) => f.location?.line)).toEqual([7, 10]);
     expect(msg(fs[0])).toBe(
-      'accept rule inet filter/input #3 is redundant: every packet it matches already gets the same outcome from line 6, line 5. For example tcp 10.1.113.7:40000 -> 192.0.2.11:22 iif other0 ct new is accepted by redundant-rule/triggers.nft:6 (ip saddr 10.0.0.0/8 tcp dport 22 accept comment "internal ssh").',
+      'accept rule inet filter/input #3 is redundant: every packet it matches already gets the same outcome from line 6, line 5. For example tcp 10.1.113.7:40000 -> 192.0.2.11:22 (ssh) iif other0 ct new is accepted by redundant-rule/triggers.nft:6 (ip saddr 10.0.0.0/8 tcp dport 22 accept comment "internal ssh").',
     );
     expect(fs[0]?.example?.saddr).toBe('10.1.113.7');
     expect(msg(fs[1])).toBe(
@@ -209,7 +209,7 @@ describe('nat-exposes-internal', () => {
     expect(fs.map((f) => [f.location?.line, msg(f)])).toEqual([
       [
         5,
-        'port forward to internal address 10.0.0.5:80 is reachable from anywhere: tcp dport 8080 from every public source is translated and then accepted on forward. For example tcp 203.0.113.7:40000 -> 192.0.2.11:8080 iif eth0 ct new is translated and accepted by nat-exposes-internal/triggers.nft:13 (ip daddr 10.0.0.5 tcp dport 80 accept comment "admin panel").',
+        'port forward to internal address 10.0.0.5:80 is reachable from anywhere: tcp dport 8080 from every public source is translated and then accepted on forward. For example tcp 203.0.113.7:40000 -> 192.0.2.11:8080 (http-alt) iif eth0 ct new is translated and accepted by nat-exposes-internal/triggers.nft:13 (ip daddr 10.0.0.5 tcp dport 80 accept comment "admin panel").',
       ],
     ]);
     const rs = loadRuleset([fixture('nat-exposes-internal/triggers.nft')]);
@@ -246,7 +246,7 @@ describe('expired-rule and expiring-rule', () => {
       ],
       [
         7,
-        'rule inet filter/input #3 carries expires=2025-02-30, which is not a valid date (expected YYYY-MM-DD): its expiry cannot be checked. It still applies, e.g. to tcp 203.0.113.50:40000 -> 192.0.2.11:22 iif other0 ct new.',
+        'rule inet filter/input #3 carries expires=2025-02-30, which is not a valid date (expected YYYY-MM-DD): its expiry cannot be checked. It still applies, e.g. to tcp 203.0.113.50:40000 -> 192.0.2.11:22 (ssh) iif other0 ct new.',
       ],
     ]);
     expect(check('expiring-rule', 'expired-rule/triggers.nft')).toEqual([]);
@@ -302,7 +302,7 @@ describe('unsupported-construct', () => {
     expect(fs.map((f) => [f.location?.line, msg(f), f.uncertain])).toEqual([
       [
         6,
-        '`limit rate 3/minute` (limit: matches only while the packet rate is under the limit) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 iif other0 ct new.',
+        '`limit rate 3/minute` (limit: matches only while the packet rate is under the limit) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 (ssh) iif other0 ct new.',
         true,
       ],
     ]);

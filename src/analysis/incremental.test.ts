@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Rule, Ruleset } from '../firewall/model.js';
+import { parseRuleset } from '../firewall/parse.js';
+import { TRACE_HOOKS, type TraceHook } from '../firewall/tracer.js';
+import { generateIptablesRuleset, generateNftRuleset, type Rng, rng } from '../lab/generate.js';
+import { diffCompiled, diffJson } from './diff.js';
+import { changedRegion, changedRules, diffRulesets, unmatched } from './incremental.js';
+import { compileRuleset, createPacketSpace } from './index.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/** Length of a longest common subsequence (quadratic DP: the reference for small inputs). */
+function lcs(a: readonly string[], b: readonly string[]): number {
+  const dp = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      dp[i]![j] = a[i - 1] === b[j - 1] ? dp[i - 1]![j - 1]! + 1 : Math.max(dp[i - 1]![j]!, dp[i]![j - 1]!);
+  return dp[a.length]![b.length]!;
+}
+
+describe('unmatched (Myers diff of rule keys)', () => {
+  it('leaves out exactly a longest common subsequence', () => {
+    const r = rng(17);
+    for (let t = 0; t < 400; t++) {
+      const alphabet = ['a', 'b', 'c', 'd', 'e'].slice(0, r.int(1, 5));
+      const a = Array.from({ length: r.int(0, 14) }, () => r.pick(alphabet));
+      const b = Array.from({ length: r.int(0, 14) }, () => r.pick(alphabet));
+      const u = unmatched(a, b)!;
+      const keepA = a.filter((_, i) => !u.a.includes(i));
+      const keepB = b.filter((_, j) => !u.b.includes(j));
+      expect(keepA, `${a.join('')} / ${b.join('')}`).toEqual(keepB);
+      expect(keepA.length).toBe(lcs(a, b));
+    }
+  });
+
+  it('gives up beyond the edit bound', () => {
+    const a = Array.from({ length: 50 }, (_, i) => `a${i}`);
+    const b = Array.from({ length: 50 }, (_, i) => `b${i}`);
+    expect(unmatched(a, b, 10)).toBeUndefined();
+    expect(unmatched(a, b)?.a.length).toBe(50);
+  });
+});
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A few rule-level edits: delete, move, change the verdict, insert a copy of another rule, flip a policy. */
+function edit(rs: Ruleset, r: Rng, edits: number): Ruleset {
+  const tables = rs.tables.map((t) => ({ ...t, chains: t.chains.map((c) => ({ ...c, rules: [...c.rules] })) }));
+  const chains = tables.flatMap((t) => t.chains);
+  for (let k = 0; k < edits; k++) {
+    const withRules = chains.filter((c) => c.rules.length > 0);
+    const roll = r.next();
+    if (withRules.length === 0 || roll > 0.95) {
+      const bases = chains.filter((c) => c.base);
+      const b = bases.length > 0 ? r.pick(bases) : undefined;
+      if (b?.base) (b as Mutable<typeof b>).base = { ...b.base, policy: b.base.policy === 'drop' ? 'accept' : 'drop' };
+      continue;
+    }
+    const c = r.pick(withRules);
+    const i = r.int(0, c.rules.length - 1);
+    const rule = c.rules[i] as Rule;
+    if (roll < 0.25) c.rules.splice(i, 1);
+    else if (roll < 0.45) {
+      c.rules.splice(i, 1);
+      c.rules.splice(r.int(0, c.rules.length), 0, rule);
+    } else if (roll < 0.7) {
+      const v = rule.verdict?.kind === 'accept' ? { kind: 'drop' as const } : { kind: 'accept' as const };
+      if (rule.verdict?.kind === 'jump' || rule.verdict?.kind === 'goto') continue;
+      c.rules[i] = { ...rule, verdict: v };
+    } else {
+      // Another chain's rule, copied here (a jump only within its table: the target must exist).
+      const from = r.pick(withRules);
+      const copy = r.pick(from.rules);
+      const sameTable = tables.some((t) => t.chains.includes(c) && t.chains.includes(from));
+      if (!sameTable && (copy.verdict?.kind === 'jump' || copy.verdict?.kind === 'goto')) continue;
+      c.rules.splice(r.int(0, c.rules.length), 0, copy);
+    }
+  }
+  return { ...rs, tables };
+}
+
+/** diffRulesets and the diff of full compilations, as JSON (undefined when a side cannot compile). */
+function both(a: Ruleset, b: Ruleset, hook: TraceHook): [unknown, unknown] | undefined {
+  const space = createPacketSpace([a, b], { interfaces: ['eth0'] });
+  let full: unknown;
+  try {
+    full = diffJson(diffCompiled(compileRuleset(a, { hook, space }), compileRuleset(b, { hook, space })));
+  } catch {
+    return undefined; // a loop or a missing chain: both ways throw, nothing to compare
+  }
+  const inc = diffJson(diffRulesets(a, b, { hook, space }));
+  return [inc, full];
+}
+
+const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+
+/** A random ruleset with rewrites: dnat/snat in nat chains, mark set, and filter rules that test what they rewrite. */
+function rewritingRuleset(seed: number): string {
+  const r = rng(seed);
+  const addr = () => `10.${r.int(0, 3)}.${r.int(0, 3)}.${r.int(1, 9)}`;
+  const port = () => r.pick([22, 53, 80, 443, 8080, 9000]);
+  const match = () =>
+    [
+      r.chance(0.4) ? `ip daddr ${addr()}` : '',
+      r.chance(0.3) ? `ip saddr ${addr()}` : '',
+      r.chance(0.5) ? `tcp dport ${port()}` : '',
+      r.chance(0.2) ? `meta mark ${r.pick(['0x1', '0x2', '0x0'])}` : '',
+      r.chance(0.2) ? `iifname "${r.pick(['eth0', 'eth1'])}"` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+  const lines = ['table ip t {'];
+  lines.push('  chain pre {', '    type nat hook prerouting priority dstnat; policy accept;');
+  for (let i = 0; i < r.int(2, 6); i++) {
+    const x = r.next();
+    if (x < 0.5) lines.push(`    ${match()} tcp dport ${port()} dnat to ${addr()}:${port()}`);
+    else if (x < 0.8) lines.push(`    ${match()} meta mark set ${r.pick(['0x1', '0x2'])}`);
+    else lines.push(`    ${match()} jump marks`);
+  }
+  lines.push('  }', '  chain marks {');
+  for (let i = 0; i < r.int(1, 3); i++) lines.push(`    ${match()} meta mark set ${r.pick(['0x1', '0x2'])}`);
+  lines.push('    return', '  }');
+  for (const [name, hook] of [
+    ['in', 'input'],
+    ['fwd', 'forward'],
+  ] as const) {
+    lines.push(
+      `  chain ${name} {`,
+      `    type filter hook ${hook} priority filter; policy ${r.pick(['accept', 'drop'])};`,
+    );
+    for (let i = 0; i < r.int(3, 9); i++)
+      lines.push(`    ${match()} ${r.pick(['accept', 'drop', 'reject', 'jump sub'])}`);
+    lines.push('  }');
+  }
+  lines.push('  chain sub {');
+  for (let i = 0; i < r.int(1, 4); i++) lines.push(`    ${match()} ${r.pick(['accept', 'drop', 'return'])}`);
+  lines.push('  }');
+  lines.push('  chain post {', '    type nat hook postrouting priority srcnat; policy accept;');
+  for (let i = 0; i < r.int(1, 3); i++)
+    lines.push(`    ${match()} ${r.pick(['masquerade', `snat to ${addr()}`, 'meta mark set 0x2'])}`);
+  lines.push('  }', '}');
+  return `${lines.join('\n')}\n`;
+}
+
+describe('diffRulesets: the same answer as the diff of full compilations', () => {
+  it('on random nft rulesets with random edits, every hook', () => {
+    let changes = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const a = parseRuleset(generateNftRuleset(seed).text, `gen-${seed}.nft`);
+      const b = edit(a, rng(seed * 31), 1 + (seed % 4));
+      for (const hook of TRACE_HOOKS) {
+        const got = both(a, b, hook);
+        if (!got) continue;
+        expect(json(got[0]), `seed ${seed} hook ${hook}`).toBe(json(got[1]));
+        changes += (got[1] as { changes: unknown[] }).changes.length;
+      }
+    }
+    expect(changes).toBeGreaterThan(20);
+  }, 60_000);
+
+  it('on random iptables rulesets with random edits', () => {
+    for (let seed = 1; seed <= 15; seed++) {
+      const a = parseRuleset(generateIptablesRuleset(seed).v4, `gen-${seed}.rules`, { format: 'iptables-save' });
+      const b = edit(a, rng(seed * 37), 2);
+      for (const hook of ['input', 'forward', 'output'] as const) {
+        const got = both(a, b, hook);
+        if (got) expect(json(got[0]), `seed ${seed} hook ${hook}`).toBe(json(got[1]));
+      }
+    }
+  }, 60_000);
+
+  it('on random rulesets that rewrite what later rules test (dnat, snat, mark set)', () => {
+    let changes = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const a = parseRuleset(rewritingRuleset(seed), `rw-${seed}.nft`);
+      const b = edit(a, rng(seed * 41), 1 + (seed % 3));
+      for (const hook of TRACE_HOOKS) {
+        const got = both(a, b, hook);
+        if (!got) continue;
+        expect(json(got[0]), `seed ${seed} hook ${hook}`).toBe(json(got[1]));
+        changes += (got[1] as { changes: unknown[] }).changes.length;
+      }
+    }
+    expect(changes).toBeGreaterThan(20);
+  }, 60_000);
+
+  it('on real-world fixtures with nat (kube-proxy, docker) and edits', () => {
+    for (const [file, format] of [
+      ['test/fixtures/iptables/kube-proxy.rules', 'iptables-save'],
+      ['test/fixtures/iptables/docker-host.rules', 'iptables-save'],
+      ['test/fixtures/nftables/docker-nft.nft', 'nft-text'],
+      ['test/fixtures/nftables/firewalld-style.nft', 'nft-text'],
+    ] as const) {
+      const a = parseRuleset(readFileSync(join(root, file), 'utf8'), file, { format });
+      for (let seed = 1; seed <= 2; seed++) {
+        const b = edit(a, rng(seed * 43 + file.length), 2);
+        for (const hook of ['input', 'forward', 'output'] as const) {
+          const got = both(a, b, hook);
+          if (got) expect(json(got[0]), `${file} seed ${seed} hook ${hook}`).toBe(json(got[1]));
+        }
+      }
+    }
+  }, 60_000);
+
+  it('recognises identical rulesets, reprinted ones included, without a region', () => {
+    const text = readFileSync(join(root, 'test/fixtures/iptables/kube-proxy.rules'), 'utf8');
+    const a = parseRuleset(text, 'a.rules', { format: 'iptables-save' });
+    const b = parseRuleset(`# another header\n${text}`, 'b.rules', { format: 'iptables-save' });
+    const c = changedRules(a, b, 'input');
+    expect(c).toEqual({ prev: [], next: [] });
+    const space = createPacketSpace([a, b]);
+    expect(changedRegion(a, b, 'input', space).isEmpty()).toBe(true);
+    expect(diffRulesets(a, b, { hook: 'input', space }).groups).toEqual([]);
+  });
+
+  it('bounds the region by the chain a changed rule is in', () => {
+    const a = parseRuleset(
+      [
+        'table ip t {',
+        '  chain input { type filter hook input priority 0; policy drop; ip saddr 10.0.1.0/24 jump one; }',
+        '  chain one { tcp dport 22 accept; }',
+        '}',
+      ].join('\n'),
+      'a.nft',
+    );
+    const b = edit(a, rng(1), 0);
+    (b.tables[0]!.chains[1] as Mutable<(typeof b.tables)[0]['chains'][1]>).rules = [
+      ...b.tables[0]!.chains[1]!.rules,
+      { ...a.tables[0]!.chains[1]!.rules[0]!, matches: [], verdict: { kind: 'drop' } },
+    ];
+    const space = createPacketSpace([a, b]);
+    const region = changedRegion(a, b, 'input', space);
+    expect(
+      region.equals(
+        space.fromCube({
+          nfproto: [{ kind: 'symbol', value: 'ipv4' }],
+          'ip.saddr': [{ kind: 'range', lo: 0x0a000100n, hi: 0x0a0001ffn }],
+        }),
+      ),
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,481 @@
+/**
+ * Incremental semantic diff: compare two versions of a ruleset only where their rules differ.
+ *
+ * The rules of the two versions are aligned chain by chain (a Myers diff over the rules' content, origins and texts
+ * left out), and the packets any changed rule can match make the region: a packet that matches no inserted, deleted
+ * or modified rule walks the same rules in both versions (each unchanged rule decides it the same way, the changed
+ * ones never apply to it), so it gets the same verdict. Header rewrites on the path (nat, mark set) can change the
+ * packet before a changed rule tests it, so the fields they write are quantified out of the changed rules' matches.
+ * Both versions are then compiled with their entry cut to the region (compile.ts's `region`), which keeps every set
+ * small, and diffCompiled compares them: its answer is the same as over the whole space, because no packet outside
+ * the region changes verdict.
+ *
+ * Changes the alignment cannot bound (a base chain added, removed, reordered or with another policy or priority)
+ * make the region the whole space. Identical rulesets give an empty region and are recognised without compiling.
+ */
+
+import { hookEntries } from '../firewall/hook-order.js';
+import type { Chain, Field, Match, Rule, Ruleset, Statement, Table, Verdict } from '../firewall/model.js';
+import type { TraceHook } from '../firewall/tracer.js';
+import { hookPath } from '../firewall/tracer.js';
+import { type CompiledBddRuleset, compileRuleset } from './compile.js';
+import { type DiffOptions, type DiffResult, diffCompiled } from './diff.js';
+import type { BddPacketSet, BddPacketSpace } from './packet-space.js';
+import { createPacketSpace } from './packet-space.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Content keys
+
+function elementsKey(els: readonly { kind: string; lo?: bigint; hi?: bigint; value?: string; wildcard?: boolean }[]) {
+  return els
+    .map((e) => (e.kind === 'range' ? `${e.lo}-${e.hi}` : `${e.kind}:${e.value}${e.wildcard ? '*' : ''}`))
+    .join(',');
+}
+
+function matchKey(m: Match): string {
+  if (m.kind === 'field') return `f|${m.field}|${m.op}|${m.mask ?? ''}|${elementsKey(m.values)}`;
+  if (m.kind === 'concat') return `c|${m.fields.join('.')}|${m.op}|${m.tuples.map(elementsKey).join(';')}`;
+  // Two opaque matches are the same condition only when written the same way.
+  return `o|${m.category}|${m.reason}|${m.text}`;
+}
+
+function statementKey(s: Statement): string {
+  if (s.kind === 'set') return `set|${s.field}|${s.value}|${s.mask ?? ''}`;
+  // Counters, logs and other statements never change a verdict: the same key whatever they say.
+  return s.kind;
+}
+
+function verdictKey(v: Verdict | undefined): string {
+  if (!v) return '-';
+  switch (v.kind) {
+    case 'nat':
+      return `nat|${v.type}|${v.family ?? ''}|${v.addr ? `${v.addr.lo}-${v.addr.hi}` : ''}|${v.port ? `${v.port.lo}-${v.port.hi}` : ''}`;
+    case 'vmap':
+      return `vmap|${v.fields.join('.')}|${v.entries.map((e) => `${elementsKey(e.key)}:${verdictKey(e.verdict)}`).join(';')}`;
+    case 'reject':
+      return `reject|${v.with ?? ''}`;
+    case 'jump':
+    case 'goto':
+      return `${v.kind}|${v.target}`;
+    default:
+      return v.kind;
+  }
+}
+
+/** What a rule does, independent of where it is written and how it is spelled. */
+export function ruleContentKey(r: Rule): string {
+  return `${r.matches.map(matchKey).join('&')}#${r.statements.map(statementKey).join('&')}#${verdictKey(r.verdict)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Alignment
+
+/** Above this many edits in one chain, the chain is taken as wholly changed (the Myers search is O(n * edits)). */
+const MAX_EDITS = 3000;
+
+/**
+ * The indices of a and b not on a longest common subsequence (Myers' greedy O((n + m) d) algorithm), or undefined
+ * when more than `maxEdits` edits separate them.
+ */
+export function unmatched(
+  a: readonly string[],
+  b: readonly string[],
+  maxEdits = MAX_EDITS,
+): { readonly a: number[]; readonly b: number[] } | undefined {
+  // Common prefix and suffix first: most edits are a few lines in a long list.
+  let lo = 0;
+  while (lo < a.length && lo < b.length && a[lo] === b[lo]) lo++;
+  let ea = a.length;
+  let eb = b.length;
+  while (ea > lo && eb > lo && a[ea - 1] === b[eb - 1]) {
+    ea--;
+    eb--;
+  }
+  const n = ea - lo;
+  const m = eb - lo;
+  const outA: number[] = [];
+  const outB: number[] = [];
+  if (n === 0 || m === 0) {
+    for (let i = lo; i < ea; i++) outA.push(i);
+    for (let j = lo; j < eb; j++) outB.push(j);
+    return { a: outA, b: outB };
+  }
+  // Interned keys: integer comparisons in the inner loop.
+  const ids = new Map<string, number>();
+  const id = (s: string) => {
+    let x = ids.get(s);
+    if (x === undefined) {
+      x = ids.size;
+      ids.set(s, x);
+    }
+    return x;
+  };
+  const A = Int32Array.from({ length: n }, (_, i) => id(a[lo + i]!));
+  const B = Int32Array.from({ length: m }, (_, j) => id(b[lo + j]!));
+  const max = Math.min(n + m, maxEdits);
+  const off = max + 1;
+  const v = new Int32Array(2 * max + 3);
+  // trace[d]: the furthest x on each diagonal -d..d before step d (memory O(d^2), not O(d * (n + m))).
+  const trace: Int32Array[] = [];
+  let found = -1;
+  for (let d = 0; d <= max && found < 0; d++) {
+    trace.push(v.slice(off - d, off + d + 1));
+    for (let k = -d; k <= d; k += 2) {
+      let x = k === -d || (k !== d && v[off + k - 1]! < v[off + k + 1]!) ? v[off + k + 1]! : v[off + k - 1]! + 1;
+      let y = x - k;
+      while (x < n && y < m && A[x] === B[y]) {
+        x++;
+        y++;
+      }
+      v[off + k] = x;
+      if (x >= n && y >= m) {
+        found = d;
+        break;
+      }
+    }
+  }
+  if (found < 0) return undefined;
+  // Walk back from (n, m): each step is one deletion (from a) or insertion (from b) after a common run.
+  let x = n;
+  let y = m;
+  for (let d = found; d > 0; d--) {
+    const prev = trace[d]!;
+    const at = (k: number) => prev[k + d]!;
+    const k = x - y;
+    const down = k === -d || (k !== d && at(k - 1) < at(k + 1));
+    const pk = down ? k + 1 : k - 1;
+    const px = at(pk);
+    const py = px - pk;
+    if (down) outB.push(lo + py);
+    else outA.push(lo + px);
+    x = px;
+    y = py;
+  }
+  outA.reverse();
+  outB.reverse();
+  return { a: outA, b: outB };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The region
+
+/** A rule with the chain it is in. */
+export interface PlacedRule {
+  readonly table: Table;
+  readonly chain: Chain;
+  readonly rule: Rule;
+}
+
+const chainId = (t: Table, c: Chain | string) =>
+  `${t.family}\u0000${t.name}\u0000${typeof c === 'string' ? c : c.name}`;
+
+/** The rules of `next` and `prev` that differ (by content, chain by chain), or 'all' when a base chain differs. */
+export function changedRules(
+  prev: Ruleset,
+  next: Ruleset,
+  hook: TraceHook,
+): { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] } | 'all' {
+  // The base chains on the hook path must be the same, in the same order, with the same specs.
+  const entriesKey = (rs: Ruleset): string => {
+    const out: string[] = [];
+    for (const h of hookPath(hook)) {
+      for (const l3 of ['ipv4', 'ipv6'] as const) {
+        for (const e of hookEntries(rs, h, l3)) {
+          const refs = e.kind === 'chain' ? [e.base] : e.members;
+          for (const r of refs) {
+            const b = r.chain.base!;
+            out.push(
+              `${h}|${l3}|${e.kind}|${r.table.family}|${r.table.name}|${r.chain.name}|${b.type}|${b.hook}|${b.priority}|${b.policy}|${b.device ?? ''}`,
+            );
+          }
+        }
+      }
+    }
+    return out.join('\n');
+  };
+  if (entriesKey(prev) !== entriesKey(next)) return 'all';
+  const chainsOf = (rs: Ruleset) => {
+    const m = new Map<string, { table: Table; chain: Chain }>();
+    for (const table of rs.tables) {
+      if (table.outOfScope) continue;
+      for (const chain of table.chains) m.set(chainId(table, chain), { table, chain });
+    }
+    return m;
+  };
+  const a = chainsOf(prev);
+  const b = chainsOf(next);
+  const outPrev: PlacedRule[] = [];
+  const outNext: PlacedRule[] = [];
+  const all = (out: PlacedRule[], x: { table: Table; chain: Chain }) => {
+    for (const rule of x.chain.rules) out.push({ ...x, rule });
+  };
+  for (const [key, xa] of a) {
+    const xb = b.get(key);
+    if (!xb) {
+      all(outPrev, xa);
+      continue;
+    }
+    const u = unmatched(xa.chain.rules.map(ruleContentKey), xb.chain.rules.map(ruleContentKey));
+    if (!u) {
+      all(outPrev, xa);
+      all(outNext, xb);
+      continue;
+    }
+    for (const i of u.a) outPrev.push({ ...xa, rule: xa.chain.rules[i]! });
+    for (const j of u.b) outNext.push({ ...xb, rule: xb.chain.rules[j]! });
+  }
+  for (const [key, xb] of b) if (!a.has(key)) all(outNext, xb);
+  return { prev: outPrev, next: outNext };
+}
+
+const DNAT_FIELDS: readonly Field[] = ['ip.daddr', 'ip6.daddr', 'dport', 'daddr.type'];
+const SNAT_FIELDS: readonly Field[] = ['ip.saddr', 'ip6.saddr', 'sport'];
+
+function jumpTargets(rule: Rule): string[] {
+  const v = rule.verdict;
+  if (v?.kind === 'jump' || v?.kind === 'goto') return [v.target];
+  if (v?.kind === 'vmap') {
+    return v.entries.flatMap((e) => (e.verdict.kind === 'jump' || e.verdict.kind === 'goto' ? [e.verdict.target] : []));
+  }
+  return [];
+}
+
+/**
+ * Where the rules of one ruleset can apply on a hook path, as packet sets (supersets, from the rules' own text):
+ * a chain is entered only by packets its jumps let in, and a rule sees packets rewritten only by the rewrites that
+ * can run before it (nat and mark set in earlier base chains, mark set in its own), whose fields are quantified out.
+ */
+class Reach {
+  private readonly callers = new Map<string, { table: Table; chain: Chain; rule: Rule }[]>();
+  private readonly rewritten = new Map<string, Set<Field>>();
+  private readonly reachMemo = new Map<string, number>();
+  private readonly varSets = new Map<string, number>();
+
+  constructor(
+    readonly rs: Ruleset,
+    readonly hook: TraceHook,
+    readonly space: BddPacketSpace,
+  ) {
+    const byId = new Map<string, { table: Table; chain: Chain }>();
+    for (const table of rs.tables) {
+      if (table.outOfScope) continue;
+      for (const chain of table.chains) {
+        byId.set(chainId(table, chain), { table, chain });
+        for (const rule of chain.rules) {
+          for (const t of jumpTargets(rule)) {
+            const id = chainId(table, t);
+            const list = this.callers.get(id);
+            if (list) list.push({ table, chain, rule });
+            else this.callers.set(id, [{ table, chain, rule }]);
+          }
+        }
+      }
+    }
+    // The base chains of the path in order; each with the chains it reaches. A rule may see the rewrites of every
+    // earlier entry, and the mark changes of its own (a nat verdict ends its entry's traversal).
+    const reachable = (table: Table, base: Chain): { table: Table; chain: Chain }[] => {
+      const seen = new Set<string>();
+      const out: { table: Table; chain: Chain }[] = [];
+      const stack = [base];
+      while (stack.length > 0) {
+        const c = stack.pop()!;
+        const id = chainId(table, c);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        out.push({ table, chain: c });
+        for (const r of c.rules)
+          for (const t of jumpTargets(r)) {
+            const x = byId.get(chainId(table, t));
+            if (x) stack.push(x.chain);
+          }
+      }
+      return out;
+    };
+    const before = new Set<Field>();
+    for (const h of hookPath(hook)) {
+      for (const l3 of ['ipv4', 'ipv6'] as const) {
+        for (const e of hookEntries(rs, h, l3)) {
+          const refs = e.kind === 'chain' ? [e.base] : e.members;
+          const chains = refs.flatMap((r) => reachable(r.table, r.chain));
+          const own = new Set<Field>();
+          const all = new Set<Field>();
+          for (const { chain } of chains) {
+            for (const r of chain.rules) {
+              for (const st of r.statements)
+                if (st.kind === 'set') {
+                  own.add(st.field);
+                  all.add(st.field);
+                }
+              const v = r.verdict;
+              if (v?.kind === 'nat')
+                for (const f of v.type === 'dnat' || v.type === 'redirect' ? DNAT_FIELDS : SNAT_FIELDS) all.add(f);
+            }
+          }
+          for (const { table, chain } of chains) {
+            const id = chainId(table, chain);
+            let fs = this.rewritten.get(id);
+            if (!fs) {
+              fs = new Set();
+              this.rewritten.set(id, fs);
+            }
+            for (const f of before) fs.add(f);
+            for (const f of own) fs.add(f);
+          }
+          for (const f of all) before.add(f);
+        }
+      }
+    }
+  }
+
+  /** The variables of the fields a rule of this chain may see rewritten (1: none). */
+  private quantifier(id: string): number {
+    const fs = this.rewritten.get(id);
+    if (!fs || fs.size === 0) return 1;
+    const key = [...fs].sort().join(',');
+    let v = this.varSets.get(key);
+    if (v === undefined) {
+      v = this.space.fieldVarSet([...fs].sort());
+      this.varSets.set(key, v);
+    }
+    return v;
+  }
+
+  /** The rule's own match, opaque matches left out (they may match) and rewritten fields quantified. */
+  private match(rule: Rule, id: string): number {
+    const b = this.space.bdd;
+    let m = 1;
+    for (const x of rule.matches) {
+      if (x.kind === 'opaque') continue;
+      m = b.and(m, this.space.matchNode(x));
+      if (m === 0) return 0;
+    }
+    const q = this.quantifier(id);
+    return q === 1 ? m : b.exists(m, q);
+  }
+
+  /** Packets that may enter the chain (a superset). */
+  reach(table: Table, chain: Chain, visiting = new Set<string>()): number {
+    const id = chainId(table, chain);
+    const known = this.reachMemo.get(id);
+    if (known !== undefined) return known;
+    const b = this.space.bdd;
+    const sp = this.space;
+    let r: number;
+    if (chain.base || visiting.has(id)) {
+      r =
+        table.family === 'ip'
+          ? sp.fieldEquals('nfproto', 0)
+          : table.family === 'ip6'
+            ? sp.fieldEquals('nfproto', 1)
+            : 1;
+    } else {
+      visiting.add(id);
+      const parts: number[] = [];
+      for (const j of this.callers.get(id) ?? []) {
+        let cond = this.match(j.rule, chainId(j.table, j.chain));
+        const v = j.rule.verdict;
+        if (cond !== 0 && v?.kind === 'vmap') {
+          // Only the entries that go to this chain.
+          const keys = v.entries.filter(
+            (e) => (e.verdict.kind === 'jump' || e.verdict.kind === 'goto') && e.verdict.target === chain.name,
+          );
+          let k = b.and(
+            sp.presentAll(v.fields),
+            sp.tuplesSet(
+              v.fields,
+              keys.map((e) => e.key),
+            ),
+          );
+          const q = this.quantifier(chainId(j.table, j.chain));
+          if (q !== 1) k = b.exists(k, q);
+          cond = b.and(cond, k);
+        }
+        if (cond !== 0) parts.push(b.and(cond, this.reach(j.table, j.chain, visiting)));
+      }
+      visiting.delete(id);
+      r = b.orAll(parts);
+    }
+    this.reachMemo.set(id, r);
+    return r;
+  }
+
+  /** Packets the rule may apply to (a superset). */
+  where(x: PlacedRule): number {
+    const m = this.match(x.rule, chainId(x.table, x.chain));
+    return m === 0 ? 0 : this.space.bdd.and(m, this.reach(x.table, x.chain));
+  }
+}
+
+/**
+ * A set of packets that holds every packet whose verdict on the hook path may differ between `prev` and `next`
+ * (the union of what the changed rules can apply to), in `space` (which must cover both rulesets).
+ */
+export function changedRegion(prev: Ruleset, next: Ruleset, hook: TraceHook, space: BddPacketSpace): BddPacketSet {
+  return regionParts(prev, next, hook, space).region;
+}
+
+/** The region and the parts it is the union of (one per changed rule). */
+function regionParts(
+  prev: Ruleset,
+  next: Ruleset,
+  hook: TraceHook,
+  space: BddPacketSpace,
+): { readonly region: BddPacketSet; readonly parts: readonly number[] } {
+  const changed = changedRules(prev, next, hook);
+  if (changed === 'all') return { region: space.all(), parts: [space.universe] };
+  const b = space.bdd;
+  const parts: number[] = [];
+  for (const [rs, list] of [
+    [prev, changed.prev],
+    [next, changed.next],
+  ] as const) {
+    if (list.length === 0) continue;
+    const reach = new Reach(rs, hook, space);
+    for (const x of list) {
+      const w = reach.where(x);
+      if (w !== 0) parts.push(w);
+    }
+  }
+  return { region: space.wrap(b.and(b.orAll(parts), space.universe)), parts };
+}
+
+export interface DiffRulesetsOptions extends DiffOptions {
+  readonly hook: TraceHook;
+  /** A space over both rulesets (default: one made here). */
+  readonly space?: BddPacketSpace;
+  /** Progress of each version's compilation (progress lines): rules walked for the first time, of all rules. */
+  readonly onProgress?: (version: 'old' | 'new', walked: number, total: number) => void;
+}
+
+/**
+ * The semantic diff of two rulesets on a hook path (as diffCompiled over full compilations, the same answer),
+ * computed over the region their changed rules can match only.
+ */
+export function diffRulesets(prev: Ruleset, next: Ruleset, opts: DiffRulesetsOptions): DiffResult {
+  const space = opts.space ?? createPacketSpace([prev, next]);
+  const r = regionParts(prev, next, opts.hook, space);
+  const region = r.region.node;
+  const parts = r.parts;
+  // The region must survive the first compilation's collections until the second one holds it.
+  const unroot = space.bdd.addRoots((mark) => {
+    mark(region);
+    for (const p of parts) mark(p);
+  });
+  try {
+    const progress = opts.onProgress;
+    const compile = (rs: Ruleset, version: 'old' | 'new'): CompiledBddRuleset =>
+      compileRuleset(rs, {
+        hook: opts.hook,
+        space,
+        region: space.wrap(region),
+        regionParts: parts.map((p) => space.wrap(p)),
+        ...(progress ? { onProgress: (w: number, t: number) => progress(version, w, t) } : {}),
+      });
+    const { hook: _h, space: _s, onProgress: _p, ...diffOpts } = opts;
+    const a = compile(prev, 'old');
+    const b = compile(next, 'new');
+    return diffCompiled(a, b, diffOpts);
+  } finally {
+    unroot();
+  }
+}
