@@ -5,7 +5,7 @@
  * failures on files the kernel accepts, and findings per rule (a rule that fires on every file is noise).
  *
  * Each entry is read as `rampart audit` reads it (absolute nft includes resolve under the entry's directory, the
- * family and ipsets come from the manifest) and audited without a config, as a new user would first run it. Entries
+ * ipsets come from the manifest, the family from the files as rampart detects it) and audited without a config, as a new user would first run it. Entries
  * the kernel refuses must be refused by the parser too; they are counted apart.
  *
  * Usage: npm run build && node bench/audit-corpus.mjs [--dist DIR] [--today 2025-01-01] [--out FILE]
@@ -50,7 +50,6 @@ function readEntry(e) {
   const parts = e.files.map((f) =>
     lib.parseRuleset(readFileSync(join(corpusDir, f), 'utf8'), `test/fixtures/real-world/${f}`, {
       include,
-      ...(e.family ? { family: e.family } : {}),
       ...(ipsets ? { ipsets } : {}),
     }),
   );

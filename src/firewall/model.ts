@@ -156,6 +156,8 @@ export type OpaqueCategory =
   | 'unknown-set'
   | 'unsupported-field'
   | 'unsupported-module'
+  /** iptables `-s`/`-d` with a host name: resolved when the file is loaded, unknown here. */
+  | 'host-name'
   | 'unsupported-expression';
 
 /** A condition the model cannot decide. It may or may not match: analyses must treat it soundly. */
@@ -163,6 +165,15 @@ export interface OpaqueMatch extends MatchBase {
   readonly kind: 'opaque';
   readonly category: OpaqueCategory;
   readonly reason: string;
+  /**
+   * Whether the match holds for an ordinary new connection from a fresh source: under every rate and count limit,
+   * with no recent-list history, dynamic sets as loaded, a new conntrack entry. The main verdict (tracer, engine,
+   * audit) takes this outcome and states the other as the alternative. Absent when nothing is known (an unmodelled
+   * module, a random match): the main verdict then assumes the match holds and is uncertain.
+   */
+  readonly fresh?: boolean;
+  /** When the other outcome happens, in words: `above 10/second`, `once 6 hits in 1 s came from one source`. */
+  readonly otherwise?: string;
 }
 
 export type Match = FieldMatch | ConcatMatch | OpaqueMatch;

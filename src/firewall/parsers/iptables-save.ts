@@ -452,6 +452,7 @@ export function parseIptablesSave(text: string, file: string, opts: IptablesOpti
   const tables: Table[] = [];
   const seen = new Map<string, Family>();
   const addrCache = new Map<string, AddrEntry | null>();
+  const assumedV4: Block[] = [];
   let block: Block | undefined;
   let header: Family | undefined;
   let lineNo = 0;
@@ -501,7 +502,7 @@ export function parseIptablesSave(text: string, file: string, opts: IptablesOpti
     }
     const trimmed = line.trim();
     if (trimmed === 'COMMIT') {
-      tables.push(buildTable(block, file, opts, seen, warnings, ipsets, addrCache));
+      tables.push(buildTable(block, file, opts, seen, warnings, ipsets, addrCache, assumedV4));
       block = undefined;
       continue;
     }
@@ -528,6 +529,17 @@ export function parseIptablesSave(text: string, file: string, opts: IptablesOpti
   }
   if (block) {
     throw new ParseError(file, lineNo + 1, 1, '', `COMMIT for table '${block.name}' (opened on line ${block.line})`);
+  }
+  // Say which family was assumed for rules nothing dates (no address, no ICMP type, no ip6tables-only option), unless
+  // the file also holds ip6tables tables (a concatenated dump then names both).
+  const first = assumedV4[0];
+  if (first && !tables.some((t) => t.family === 'ip6')) {
+    warnings.add(
+      'family-assumed',
+      'iptables-family-guess',
+      `no address or ICMP option in table ${assumedV4.map((b) => b.name).join(', ')} says which family the rules are for; taken as iptables (IPv4) (give --family ipv6, or name the file *.v6, if it is ip6tables)`,
+      { file, line: first.line, column: 1 },
+    );
   }
   return { kind: 'ruleset', backend: 'iptables', format: 'iptables-save', file, tables, warnings: warnings.list() };
 }
@@ -574,12 +586,38 @@ function declareChain(block: Block, line: string, k: number, file: string, lineN
 const ADDR_OPTS = new Set(['-s', '-d', '--source', '--destination', '--src', '--dst', '--src-range', '--dst-range']);
 const NAT_ADDR_OPTS = new Set(['--to-destination', '--to-source', '--to']);
 
+const IPV6_ONLY = new Set([
+  'rt',
+  'frag',
+  'hbh',
+  'dst',
+  'mh',
+  'ipv6header',
+  'eui64',
+  'hl',
+  '--rt-type',
+  '--rt-segsleft',
+  '--fragid',
+  '--hl-eq',
+  '--hl-lt',
+  '--hl-gt',
+  '--mh-type',
+]);
+
+/** The file names ip6tables rules are kept under: rules.v6, ip6tables.rules, user6.rules, before6.rules. */
+const V6_FILE_NAME = /(\.v6|ip6tables[^/]*|[a-z]6\.rules|rules6)$/i;
+
+const V4_FILE_NAME = /(\.v4|(^|[^6])iptables[^/]*|[a-z]4\.rules|rules4)$/i;
+
 /** 'ipv6' when the rule names IPv6 addresses or ICMPv6, 'ipv4' when IPv4 addresses or ICMP, else undefined. */
 function ruleFamily(toks: readonly Tok[]): L3 | undefined {
   let v4 = false;
   for (let i = 0; i < toks.length; i++) {
     const s = toks[i]!.s;
     if (s === 'icmpv6' || s === 'ipv6-icmp' || s === '--icmpv6-type' || s === 'icmp6') return 'ipv6';
+    // Match modules and options only ip6tables has (routing, fragment and other extension headers, hop limit).
+    if (IPV6_ONLY.has(s) && (s.startsWith('--') || toks[i - 1]?.s === '-m')) return 'ipv6';
+    if (s.startsWith('icmp6-') && toks[i - 1]?.s === '--reject-with') return 'ipv6';
     if (s === '--icmp-type' || s === 'icmp') v4 = true;
     else if (ADDR_OPTS.has(s) || NAT_ADDR_OPTS.has(s)) {
       let a = toks[i + 1]?.s;
@@ -588,7 +626,8 @@ function ruleFamily(toks: readonly Tok[]): L3 | undefined {
       const colon = a.indexOf(':');
       if (ADDR_OPTS.has(s)) {
         if (colon >= 0) return 'ipv6';
-        if (a.indexOf('.') >= 0) v4 = true;
+        // Digits and dots only: a host name (pxe.example.org) says nothing about the family.
+        if (a.indexOf('.') >= 0 && /^[\d.,/-]+$/.test(a)) v4 = true;
       } else if (a.startsWith('[') || (colon >= 0 && a.indexOf(':', colon + 1) >= 0)) return 'ipv6';
       else if (a.indexOf('.') >= 0) v4 = true;
     }
@@ -602,6 +641,7 @@ function blockFamily(
   opts: IptablesOptions,
   seen: Map<string, Family>,
   warnings: Warnings,
+  assumedV4: Block[],
 ): Family {
   if (opts.family) return opts.family === 'ipv4' ? 'ip' : 'ip6';
   if (block.header) return block.header;
@@ -623,6 +663,19 @@ function blockFamily(
     );
     return 'ip6';
   }
+  // Nothing in the block names a family: the file's name may (rules.v6, ip6tables.rules, user6.rules).
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  if (V6_FILE_NAME.test(base)) {
+    warnings.add(
+      `family-guess:${block.line}`,
+      'iptables-family-guess',
+      `no address or ICMPv6 option in table ${block.name} says which family it is for; taken as ip6tables (IPv6) from the file name ${base} (give --family ipv4 if it is iptables)`,
+      { file, line: block.line, column: 1 },
+    );
+    return 'ip6';
+  }
+  // rules.v4, iptables.rules: the name says IPv4, as the default does; nothing to warn about.
+  if (block.ruleLines.length > 0 && !V4_FILE_NAME.test(base)) assumedV4.push(block);
   return 'ip';
 }
 
@@ -637,8 +690,9 @@ function buildTable(
   warnings: Warnings,
   ipsets: IpsetSave | undefined,
   addrCache: Map<string, AddrEntry | null>,
+  assumedV4: Block[],
 ): Table {
-  const family = blockFamily(block, file, opts, seen, warnings);
+  const family = blockFamily(block, file, opts, seen, warnings, assumedV4);
   if (!seen.has(block.name) || family === 'ip') seen.set(block.name, family);
   const ctx: Ctx = {
     file,
@@ -669,6 +723,16 @@ function buildTable(
       case '--new-chain':
         if (toks.length > 2) throw new ParseError(file, r.line, toks[2]!.col, toks[2]!.s, 'end of line after -N CHAIN');
         continue;
+      case '-P':
+      case '--policy':
+      case '-F':
+      case '--flush':
+      case '-X':
+      case '--delete-chain':
+      case '-Z':
+      case '--zero':
+        chainCommand(ctx, r, toks);
+        continue;
       case '-A':
       case '--append':
       case '-I':
@@ -683,7 +747,13 @@ function buildTable(
             continue;
           }
         }
-        throw new ParseError(file, r.line, cmd.col, cmd.s, "'-A CHAIN', ':CHAIN POLICY', 'COMMIT' or a '#' comment");
+        throw new ParseError(
+          file,
+          r.line,
+          cmd.col,
+          cmd.s,
+          "'-A CHAIN', '-I CHAIN', ':CHAIN POLICY', '-N', '-P', '-F', '-X', '-Z', 'COMMIT' or a '#' comment",
+        );
     }
     buildRuleLine(ctx, r, toks);
   }
@@ -716,6 +786,125 @@ function buildTable(
     origin: { file, line: block.line, column: 1 },
     outOfScope: false,
   };
+}
+
+/**
+ * The chain commands iptables-restore runs in order inside a table, as hand-written rules.v4 files have them:
+ * `-P CHAIN POLICY` sets a built-in chain's policy, `-F [CHAIN]` empties one chain (or all) of the rules given so far,
+ * `-X [CHAIN]` deletes an empty user chain (or all of them), `-Z` zeroes counters (nothing to model).
+ */
+function chainCommand(ctx: Ctx, r: RuleLine, toks: Tok[]): void {
+  const cmd = toks[0]!;
+  const name = cmd.s.startsWith('--')
+    ? ({ '--policy': '-P', '--flush': '-F', '--delete-chain': '-X', '--zero': '-Z' } as Record<string, string>)[cmd.s]!
+    : cmd.s;
+  const chainTok = toks[1];
+  const end = name === '-P' ? 3 : 2;
+  if (toks.length > end) {
+    throw new ParseError(
+      ctx.file,
+      r.line,
+      toks[end]!.col,
+      toks[end]!.s,
+      `end of line after ${name} ${name === '-P' ? 'CHAIN POLICY' : '[CHAIN]'}`,
+    );
+  }
+  const known = (tok: Tok): ChainDecl => {
+    const c = ctx.chains.get(tok.s);
+    if (c) return c;
+    const builtin = BUILTINS[ctx.table]![tok.s];
+    if (!builtin) {
+      throw new ParseError(
+        ctx.file,
+        r.line,
+        tok.col,
+        tok.s,
+        `a chain of table ${ctx.table} (declared: ${[...ctx.chains.keys()].join(', ') || 'none'})`,
+        `${name}: no chain '${tok.s}' in table ${ctx.table}`,
+      );
+    }
+    // A built-in chain exists in every table of its kind, declared or not.
+    const decl: ChainDecl = {
+      name: tok.s,
+      builtin,
+      policy: 'accept',
+      origin: { file: ctx.file, line: r.line, column: cmd.col },
+      rules: [],
+      declared: true,
+    };
+    ctx.chains.set(tok.s, decl);
+    return decl;
+  };
+  switch (name) {
+    case '-P': {
+      const policyTok = toks[2];
+      if (!chainTok || !policyTok) {
+        throw new ParseError(
+          ctx.file,
+          r.line,
+          cmd.col + cmd.s.length + 1,
+          '',
+          'a built-in chain and ACCEPT or DROP after -P',
+        );
+      }
+      const c = known(chainTok);
+      if (!c.builtin) {
+        throw new ParseError(
+          ctx.file,
+          r.line,
+          chainTok.col,
+          chainTok.s,
+          `a built-in chain of table ${ctx.table}`,
+          `-P: '${chainTok.s}' is a user chain, which has no policy`,
+        );
+      }
+      if (policyTok.s !== 'ACCEPT' && policyTok.s !== 'DROP') {
+        throw new ParseError(
+          ctx.file,
+          r.line,
+          policyTok.col,
+          policyTok.s,
+          `ACCEPT or DROP (policy of built-in chain ${chainTok.s})`,
+        );
+      }
+      c.policy = policyTok.s === 'ACCEPT' ? 'accept' : 'drop';
+      return;
+    }
+    case '-F': {
+      const targets = chainTok ? [known(chainTok)] : [...ctx.chains.values()];
+      for (const c of targets) c.rules.length = 0;
+      return;
+    }
+    case '-X': {
+      const targets = chainTok ? [known(chainTok)] : [...ctx.chains.values()].filter((c) => !c.builtin);
+      for (const c of targets) {
+        if (c.builtin) {
+          throw new ParseError(
+            ctx.file,
+            r.line,
+            chainTok!.col,
+            chainTok!.s,
+            'a user chain',
+            `-X: built-in chain '${c.name}' cannot be deleted`,
+          );
+        }
+        if (c.rules.length > 0) {
+          throw new ParseError(
+            ctx.file,
+            r.line,
+            (chainTok ?? cmd).col,
+            c.name,
+            `an empty chain (flush it first with -F ${c.name})`,
+            `-X: chain '${c.name}' is not empty`,
+          );
+        }
+        ctx.chains.delete(c.name);
+      }
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 function ruleLineAt(block: Block, i: number): RuleLine {
@@ -941,6 +1130,20 @@ function parseRule(ctx: Ctx, r: RuleLine, toks: Tok[], start: number, column: nu
     if (!owner && target && claims('target', s, target)) owner = 'target';
     if (!owner) {
       const loaded = modules.filter((m) => m.tok).map((m) => m.name);
+      const icmpWrong = (s === '--icmp-type' && ctx.family === 'ip6') || (s === '--icmpv6-type' && ctx.family === 'ip');
+      if (icmpWrong) {
+        // The kernel's tools refuse it too: ip6tables has no --icmp-type, iptables no --icmpv6-type.
+        const [tool, right, proto] =
+          ctx.family === 'ip6'
+            ? ['ip6tables-restore', '--icmpv6-type', 'ipv6-icmp']
+            : ['iptables-restore', '--icmp-type', 'icmp'];
+        throw err(
+          ctx,
+          t,
+          `${right} (with -p ${proto}) in this ${ctx.family === 'ip6' ? 'ip6tables (IPv6)' : 'iptables (IPv4)'} table`,
+          `unknown option '${s}': ${tool} refuses it too (unknown option "${s}")`,
+        );
+      }
       const hint =
         PROTO_MODULE_OPTS.tcp!.has(s) || s === '--dports' || s === '--sports'
           ? ` (${s} needs -p tcp, -p udp, ... first)`
@@ -1159,6 +1362,22 @@ function coreMatch(ctx: Ctx, opt: Opt, out: Match[]): void {
           : opt.name === '-s'
             ? 'ip6.saddr'
             : 'ip6.daddr';
+      const hosts = hostNames(ctx, arg!);
+      if (hosts.length > 0) {
+        // iptables-restore resolves host names when it loads the file (one rule per address); which addresses a
+        // name had then is not in the file.
+        const which = hosts.map((h) => `'${h}'`).join(', ');
+        out.push(
+          opaque(
+            ctx,
+            text,
+            'host-name',
+            `host name ${which} in ${opt.name}: iptables-restore resolves it when loading the file, so the addresses it matches are not known here`,
+            `host-${hosts.join(',')}`,
+          ),
+        );
+        return;
+      }
       const values = addressList(ctx, arg!);
       if (opt.neg && values.length > 1) {
         throw err(ctx, opt.tok, 'a single address (iptables does not allow ! with several addresses)');
@@ -1285,13 +1504,25 @@ function parseSingleAddress(ctx: Ctx, text: string): AddrEntry | null {
   return r && r.lo === r.hi ? r : null;
 }
 
+/** DNS names in an address list (`-s pxe.example.org,10.0.0.1`): the parts that are no address but a valid name. */
+function hostNames(ctx: Ctx, tok: Tok): string[] {
+  const parts = tok.s.indexOf(',') >= 0 ? tok.s.split(',') : [tok.s];
+  const out: string[] = [];
+  for (const p of parts) {
+    if (parseAddrFast(ctx, p)) continue;
+    // RFC 1123 labels, at least one letter somewhere (an all-digit name is a bad address, as for iptables).
+    if (/^(?=.*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(p))
+      out.push(p);
+  }
+  return out;
+}
+
 function addressList(ctx: Ctx, tok: Tok): Element[] {
   const parts = tok.s.indexOf(',') >= 0 ? tok.s.split(',') : [tok.s];
   const out: Element[] = [];
   for (const p of parts) {
     const r = parseAddrFast(ctx, p);
     if (!r) {
-      // Host names are resolved by iptables at load time; a saved ruleset never contains them.
       throw err(
         ctx,
         tok,
@@ -1315,13 +1546,23 @@ function addressList(ctx: Ctx, tok: Tok): Element[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Module matches
 
-function opaque(ctx: Ctx, text: string, category: OpaqueCategory, reason: string, key: string): Match {
-  ctx.warnings.add(`opaque:${key}`, `iptables-opaque-${category}`, `${reason}; kept as an opaque match`, {
+function opaque(
+  ctx: Ctx,
+  text: string,
+  category: OpaqueCategory,
+  reason: string,
+  key: string,
+  outcome?: { readonly fresh: boolean; readonly otherwise: string },
+  subject = '',
+): Match {
+  ctx.warnings.add(`opaque:${key}`, `iptables-opaque-${category}`, `${subject}${reason}; kept as an opaque match`, {
     file: ctx.file,
     line: ctx.line,
     column: ctx.column,
   });
-  return { kind: 'opaque', category, reason, text };
+  return outcome
+    ? { kind: 'opaque', category, reason, text, fresh: outcome.fresh, otherwise: outcome.otherwise }
+    : { kind: 'opaque', category, reason, text };
 }
 
 function parsePort(ctx: Ctx, tok: Tok, s: string): number {
@@ -1687,11 +1928,118 @@ function moduleMatches(
         : QUOTA_MODULES.has(inst.name)
           ? 'quota'
           : 'unsupported-module';
+      const state = freshOutcome(inst);
       out.push(
-        opaque(ctx, text, category, `-m ${inst.name} is not modelled (it may or may not match)`, `module-${inst.name}`),
+        opaque(
+          ctx,
+          text,
+          category,
+          state?.reason ?? `-m ${inst.name} is not modelled (it may or may not match)`,
+          `module-${inst.name}`,
+          state,
+          state ? `-m ${inst.name}: ` : '',
+        ),
       );
       return undefined;
     }
+  }
+}
+
+/**
+ * What a stateful match does for an ordinary new connection from a fresh source (no history, every rate under its
+ * limit, one connection), and when it does otherwise. undefined for modules whose outcome is not known even then
+ * (statistic is random, owner and the like look at things the model has no notion of).
+ */
+function freshOutcome(inst: ModuleInst): { fresh: boolean; otherwise: string; reason: string } | undefined {
+  const opt = (...names: string[]) => inst.opts.find((o) => names.includes(o.name));
+  const arg = (o: Opt | undefined) => o?.args.map((a) => a.s).join(' ') ?? '';
+  const flip = (r: { fresh: boolean; otherwise: string; reason: string }, neg: boolean | undefined) =>
+    neg ? { ...r, fresh: !r.fresh, reason: `not: ${r.reason}` } : r;
+  switch (inst.name) {
+    case 'limit': {
+      const o = opt('--limit');
+      const rate = o ? arg(o) : '3/hour';
+      return flip(
+        {
+          fresh: true,
+          otherwise: `above ${rate}`,
+          reason: `matches only while the rate is under ${rate} (burst ${arg(opt('--limit-burst')) || '5'})`,
+        },
+        o?.neg,
+      );
+    }
+    case 'hashlimit': {
+      const up = opt('--hashlimit-upto', '--hashlimit');
+      const above = opt('--hashlimit-above');
+      const mode = arg(opt('--hashlimit-mode')) || 'rule';
+      const per = mode === 'rule' ? '' : ` per ${mode}`;
+      if (above)
+        return {
+          fresh: false,
+          otherwise: `above ${arg(above)}${per}`,
+          reason: `matches only above ${arg(above)}${per}`,
+        };
+      if (up)
+        return {
+          fresh: true,
+          otherwise: `above ${arg(up)}${per}`,
+          reason: `matches only while under ${arg(up)}${per}`,
+        };
+      return undefined;
+    }
+    case 'connlimit': {
+      const above = opt('--connlimit-above');
+      const upto = opt('--connlimit-upto');
+      const n = Number(arg(above ?? upto));
+      if (!Number.isFinite(n)) return undefined;
+      // The connection being opened is the first of its source.
+      const r = above
+        ? {
+            fresh: n < 1,
+            otherwise: `with more than ${n} connections from one source`,
+            reason: `matches only with more than ${n} connections`,
+          }
+        : {
+            fresh: n >= 1,
+            otherwise: `with more than ${n} connections from one source`,
+            reason: `matches only with at most ${n} connections`,
+          };
+      return flip(r, (above ?? upto)?.neg);
+    }
+    case 'recent': {
+      const name = arg(opt('--name')) || 'DEFAULT';
+      const set = opt('--set');
+      if (set) {
+        return flip(
+          {
+            fresh: true,
+            otherwise: 'never (it adds the source to the list and matches)',
+            reason: `adds the source to recent list ${name}`,
+          },
+          set.neg,
+        );
+      }
+      const check = opt('--rcheck', '--update', '--remove');
+      if (!check) return undefined;
+      const hits = arg(opt('--hitcount'));
+      const secs = arg(opt('--seconds'));
+      const when = hits
+        ? `once ${hits} hits${secs ? ` in ${secs} s` : ''} came from one source`
+        : `once the source is in recent list ${name}${secs ? ` (seen in the last ${secs} s)` : ''}`;
+      return flip(
+        { fresh: false, otherwise: when, reason: `matches only ${when}; a fresh source has no history` },
+        check.neg,
+      );
+    }
+    case 'quota': {
+      const q = opt('--quota');
+      return flip(
+        { fresh: true, otherwise: `after ${arg(q)} bytes`, reason: `matches only until ${arg(q)} bytes were counted` },
+        q?.neg,
+      );
+    }
+    default:
+      return undefined;
   }
 }
 

@@ -750,6 +750,11 @@ function render(e: unknown, mode: number): string {
         return `${o.op} ${render(o.set, 0)} { ${render(o.elem, 0)}${stmts} }`;
       }
       break;
+    case 'meter': {
+      if (!o) break;
+      const size = typeof o.size === 'number' ? ` size ${o.size}` : '';
+      return `meter ${String(o.name)}${size} { ${render(o.key, 0)} ${render(o.stmt, 0)} }`;
+    }
     case 'prefix':
       if (!o) break;
       return `${render(o.addr, 0)}/${String(o.len)}`;
@@ -1445,27 +1450,36 @@ class Converter {
         return;
       }
       case 'limit':
-        this.opaque(rc, 'limit', text, 'matches only while the packet rate is under the limit', false);
-        return;
       case 'ct count':
-        this.opaque(rc, 'limit', text, 'depends on the number of tracked connections', false);
+      case 'quota': {
+        const g = gateOutcome(x);
+        this.opaque(rc, k === 'quota' ? 'quota' : 'limit', text, g.reason, false, g);
         return;
-      case 'quota':
-        this.opaque(rc, 'quota', text, 'depends on the bytes already counted', false);
-        return;
+      }
       case 'mangle':
         this.convertMangle(x, rc, text);
         return;
       case 'set':
       case 'map':
       case 'meter': {
-        // `add @s { ip saddr limit rate over 10/second }`: statements inside decide whether the rule applies.
-        const stmts = isObj(v) && Array.isArray(v.stmt) ? v.stmt : [];
-        const gates = stmts.filter((s) => isObj(s) && ['limit', 'quota', 'ct count'].includes(soleKey(s) ?? ''));
+        // `add @s { ip saddr limit rate over 10/second }`, `meter m { ip saddr limit rate 5/second }`: the statements
+        // inside keep per-element state (one rate per source, say) and decide whether the rule applies. A fresh
+        // source has a new element: its limit is not yet exceeded, its count is 1.
+        const raw = isObj(v) ? (Array.isArray(v.stmt) ? v.stmt : v.stmt === undefined ? [] : [v.stmt]) : [];
+        const gates = raw.filter((s) => isObj(s) && ['limit', 'quota', 'ct count'].includes(soleKey(s) ?? ''));
         rc.statements.push({ kind: 'other', text: text });
-        if (gates.length > 0 || k === 'meter') {
+        if (gates.length > 0) {
+          const outcomes = gates.map(gateOutcome);
+          const fresh = outcomes.every((g) => g.fresh);
+          const inner = isObj(v) && isObj(v.elem) && isObj(v.elem.elem) ? v.elem.elem.val : undefined;
+          const keyExpr = isObj(v) ? (v.key ?? inner ?? v.elem) : undefined;
+          const key = keyExpr === undefined ? '' : render(keyExpr, 0);
+          const otherwise = outcomes.map((g) => g.otherwise).join(' or ');
           const cat: OpaqueCategory = gates.some((g) => isObj(g) && 'quota' in g) ? 'quota' : 'limit';
-          this.opaque(rc, cat, text, 'per-element rate or count state decides whether the rule applies', false);
+          this.opaque(rc, cat, text, `per ${key || 'element'}: ${outcomes.map((g) => g.reason).join(' and ')}`, false, {
+            fresh,
+            otherwise: `${otherwise} for one ${key || 'element'}`,
+          });
         }
         return;
       }
@@ -1539,8 +1553,21 @@ class Converter {
     this.warnings.push({ code, message: `${rc.text}: ${message}`, origin: rc.origin });
   }
 
-  private opaque(rc: RuleCtx, category: OpaqueCategory, text: string, reason: string, warn: boolean): void {
-    rc.matches.push({ kind: 'opaque', category, reason, text });
+  private opaque(
+    rc: RuleCtx,
+    category: OpaqueCategory,
+    text: string,
+    reason: string,
+    warn: boolean,
+    outcome?: { readonly fresh: boolean; readonly otherwise: string },
+  ): void {
+    rc.matches.push({
+      kind: 'opaque',
+      category,
+      reason,
+      text,
+      ...(outcome ? { fresh: outcome.fresh, otherwise: outcome.otherwise } : {}),
+    });
     if (warn) this.warn(rc, `nft-${category}`, `cannot model '${text}' (${reason}); the rule may or may not match`);
   }
 
@@ -1647,8 +1674,19 @@ class Converter {
       this.convertCtStateMask(ctMasked[1], op, right, rc, text);
       return;
     }
+    // `ip saddr & 255.255.255.0 == 10.0.0.0`: a contiguous netmask is a prefix (nft lists it as 10.0.0.0/24).
+    const prefixed = maskedAddressAsPrefix(left, right, op);
+    if (prefixed) {
+      this.convertMatch({ op, left: prefixed.left, right: prefixed.right }, rc, at, text);
+      return;
+    }
     const ref = this.resolveLeft(left, rc.table.family);
     if (typeof ref === 'string') {
+      const ct = ctMarkOutcome(left, right, op);
+      if (ct) {
+        this.opaque(rc, 'unsupported-field', text, `${ref}; a new connection's mark is 0`, false, ct);
+        return;
+      }
       this.opaque(rc, 'unsupported-field', text, ref, true);
       return;
     }
@@ -2098,4 +2136,94 @@ function isSetExpr(v: unknown): boolean {
 
 function sub(at: At, key: string): At {
   return at.sub(key);
+}
+
+/**
+ * A stateful statement that gates a rule (`limit`, `quota`, `ct count`), for an ordinary new connection from a fresh
+ * source: `limit rate 10/second` passes (the bucket is full), `limit rate over 10/second` does not (it matches only
+ * above the rate), `ct count 5` passes and `ct count over 5` does not (the connection is the first), `quota` likewise.
+ */
+function gateOutcome(g: unknown): { fresh: boolean; otherwise: string; reason: string } {
+  const k = isObj(g) ? soleKey(g) : undefined;
+  const v = k !== undefined && isObj(g) ? g[k] : undefined;
+  const o = isObj(v) ? v : undefined;
+  const over = o?.inv === true;
+  if (k === 'limit') {
+    const unit = typeof o?.rate_unit === 'string' && o.rate_unit !== 'packets' ? ` ${o.rate_unit}` : '';
+    const rate = `${String(o?.rate ?? '?')}${unit}/${String(o?.per ?? 'second')}`;
+    return over
+      ? {
+          fresh: false,
+          otherwise: `above ${rate}`,
+          reason: `matches only once the rate is over ${rate}`,
+        }
+      : {
+          fresh: true,
+          otherwise: `above ${rate}`,
+          reason: `matches only while the rate is under ${rate}`,
+        };
+  }
+  if (k === 'ct count') {
+    const n = typeof o?.val === 'number' ? o.val : 0;
+    return over
+      ? {
+          fresh: n < 1,
+          otherwise: `with more than ${n} connections`,
+          reason: `matches only with more than ${n} tracked connections`,
+        }
+      : {
+          fresh: n >= 1,
+          otherwise: `with more than ${n} connections`,
+          reason: `matches only with at most ${n} tracked connections`,
+        };
+  }
+  const val = `${String(o?.val ?? '?')} ${String(o?.val_unit ?? 'bytes')}`;
+  return over
+    ? { fresh: false, otherwise: `after ${val}`, reason: `matches only after ${val} were counted` }
+    : { fresh: true, otherwise: `after ${val}`, reason: `matches only until ${val} were counted` };
+}
+
+/** `addr & mask == value` with a contiguous mask, as the prefix match nft itself makes of it; else undefined. */
+function maskedAddressAsPrefix(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { left: unknown; right: unknown } | undefined {
+  if ((op !== '==' && op !== '!=') || !isObj(left) || !Array.isArray(left['&']) || left['&'].length !== 2)
+    return undefined;
+  const [inner, mask] = left['&'] as [unknown, unknown];
+  const p = isObj(inner) && isObj(inner.payload) ? inner.payload : undefined;
+  if (!p || (p.protocol !== 'ip' && p.protocol !== 'ip6') || (p.field !== 'saddr' && p.field !== 'daddr'))
+    return undefined;
+  if (typeof mask !== 'string' || typeof right !== 'string') return undefined;
+  const m = parseAddress(mask);
+  const a = parseAddress(right);
+  if (!m || !a || m.family !== a.family || m.family !== (p.protocol === 'ip' ? 'ipv4' : 'ipv6')) return undefined;
+  const bits = m.family === 'ipv4' ? 32 : 128;
+  let len = 0;
+  while (len < bits && (m.value >> BigInt(bits - 1 - len)) & 1n) len++;
+  const expected = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(bits - len);
+  if (m.value !== expected || (a.value & ~expected) !== 0n) return undefined;
+  return { left: inner, right: { prefix: { addr: right, len } } };
+}
+
+/**
+ * `ct mark [& mask] OP value`: the connection's mark, which the model does not track. A new connection starts with
+ * mark 0, so its outcome for a fresh connection is known; one whose mark a rule set may differ.
+ */
+function ctMarkOutcome(left: unknown, right: unknown, op: string): { fresh: boolean; otherwise: string } | undefined {
+  const isCtMark = (e: unknown): boolean => isObj(e) && isObj(e.ct) && e.ct.key === 'mark' && e.ct.dir === undefined;
+  let mask = 0xffffffff;
+  if (isObj(left) && Array.isArray(left['&']) && left['&'].length === 2 && isCtMark(left['&'][0])) {
+    if (typeof left['&'][1] !== 'number') return undefined;
+    mask = left['&'][1];
+  } else if (!isCtMark(left)) return undefined;
+  const vals = isObj(right) && Array.isArray(right.set) ? right.set : [right];
+  if (!vals.every((x) => typeof x === 'number')) return undefined;
+  const hit = vals.some((x) => (0 & mask) >>> 0 === (x as number) >>> 0);
+  let fresh: boolean;
+  if (op === '==' || op === 'in') fresh = hit;
+  else if (op === '!=') fresh = !hit;
+  else return undefined;
+  return { fresh, otherwise: 'on a connection whose mark a rule has set' };
 }

@@ -302,7 +302,7 @@ describe('unsupported-construct', () => {
     expect(fs.map((f) => [f.location?.line, msg(f), f.uncertain])).toEqual([
       [
         6,
-        '`limit rate 3/minute` (limit: matches only while the packet rate is under the limit) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 iif other0 ct new.',
+        '`limit rate 3/minute` (limit: matches only while the rate is under 3/minute) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 iif other0 ct new.',
         true,
       ],
     ]);
