@@ -10,7 +10,7 @@
  * Runs only as root with nft, ip and python3; otherwise it is skipped with the reason.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,7 @@ import {
   rng,
 } from '../../src/lab/generate.js';
 import { createLab, type Lab, sweepStaleLabs } from '../../src/lab/netns.js';
+import { CORPUS_DIR, type CorpusEntry, corpusEntries, expandedNftText, readCorpusEntry } from '../real-world.js';
 import {
   flushFirewall,
   type KernelObservation,
@@ -379,6 +380,8 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
 
   afterAll(async () => {
     if (lab) {
+      // A corpus entry's host names, should its test have stopped before its own clean-up.
+      rmSync(join('/etc/netns', lab.fwNs), { recursive: true, force: true });
       await flushFirewall(lab).catch(() => {});
       await lab.teardown();
     }
@@ -698,6 +701,91 @@ COMMIT
       }
       report(failures);
     }, 120_000);
+
+    /**
+     * What a corpus entry needs in fw to load as on its host: dummy interfaces its `iif` rules resolve, addresses for
+     * the host names iptables-restore resolves (through /etc/netns/<fw>/hosts, which `ip netns exec` mounts over
+     * /etc/hosts), nfacct objects. Returns the undo.
+     */
+    async function corpusLabSetup(e: CorpusEntry): Promise<() => Promise<void>> {
+      const undo: (() => Promise<void>)[] = [];
+      for (const name of e.lab?.interfaces ?? []) {
+        // A veth pair with both ends in fw (the dummy driver may be missing); `iif NAME` only needs it to exist.
+        await lab.fw.run(['ip', 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name.slice(0, 12)}-p`]);
+        undo.push(async () => void (await lab.fw.run(['ip', 'link', 'del', name], { allowFailure: true })));
+      }
+      if (e.lab?.hosts) {
+        const dir = join('/etc/netns', lab.fwNs);
+        const made = !existsSync('/etc/netns');
+        mkdirSync(dir, { recursive: true });
+        if (made) undo.push(async () => rmSync('/etc/netns', { recursive: true, force: true }));
+        const lines = Object.entries(e.lab.hosts).map(([host, addr]) => `${addr} ${host}`);
+        writeFileSync(join(dir, 'hosts'), `127.0.0.1 localhost\n${lines.join('\n')}\n`);
+        undo.push(async () => rmSync(dir, { recursive: true, force: true }));
+      }
+      for (const name of e.lab?.nfacct ?? []) await lab.fw.run(['nfacct', 'add', name]);
+      if (e.lab?.nfacct?.length)
+        undo.push(async () => void (await lab.fw.run(['nfacct', 'flush'], { allowFailure: true })));
+      return async () => {
+        for (const u of undo.reverse()) await u();
+      };
+    }
+
+    /** How the kernel loads a corpus entry: nft -f with its includes spliced in, or the restore tool of its family. */
+    function corpusSource(e: CorpusEntry): RulesetSource {
+      if (e.kind === 'nft') return { kind: 'nft-text', text: e.files.map((f) => expandedNftText(e, f)).join('\n') };
+      const text = e.files.map((f) => readFileSync(join(CORPUS_DIR, f), 'utf8')).join('');
+      const ipsets = e.ipsets ? readFileSync(join(CORPUS_DIR, e.ipsets), 'utf8') : undefined;
+      return {
+        kind: 'iptables',
+        ...(e.family === 'ipv6' ? { v6: text } : { v4: text }),
+        ...(ipsets !== undefined ? { ipsets } : {}),
+      };
+    }
+
+    it('on the real-world corpus (test/fixtures/real-world): the kernel accepts what corpus.json says, and agrees', async (ctx) => {
+      if (!tracerReady()) ctx.skip();
+      const failures: string[] = [];
+      const entries = corpusEntries();
+      for (const [n, e] of entries.entries()) {
+        const label = `real-world ${e.id} (${e.files.join(', ')})`;
+        const undo = await corpusLabSetup(e);
+        try {
+          const src = corpusSource(e);
+          if (e.kernel === 'refuses') {
+            const refused = await loadFirewall(lab, src).then(
+              () => undefined,
+              (err: Error) => err.message,
+            );
+            if (refused === undefined) failures.push(`${label}: corpus.json says the kernel refuses it, but it loaded`);
+            continue;
+          }
+          const scanText =
+            e.kind === 'nft'
+              ? (src as { text: string }).text
+              : `${(src as { v4?: string; v6?: string }).v4 ?? ''}${(src as { v6?: string }).v6 ?? ''}${Object.values(e.lab?.hosts ?? {}).join(' ')}`;
+          const r = rng(1000 + n);
+          const pools = poolsFromText(scanText, r, makePools(r));
+          const probes = generateProbes(r, pools, PROBES_PER_FIXTURE, { nextSport });
+          const res = await runRuleset(
+            label,
+            'real-world',
+            src,
+            (listed) =>
+              buildViews([
+                () => ({ name: 'rampart reading the files', ruleset: readCorpusEntry(e) }),
+                ...listedViews(listed, e.id),
+              ]),
+            probes,
+            pools.extraLocal,
+          ).catch((err: Error) => [`${label}: ${err.message}`]);
+          failures.push(...res);
+        } finally {
+          await undo();
+        }
+      }
+      report(failures);
+    }, 180_000);
 
     it(`on ${NFT_RULESETS} generated nft rulesets`, async (ctx) => {
       if (!tracerReady()) ctx.skip();
