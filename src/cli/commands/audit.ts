@@ -37,6 +37,7 @@ interface AuditCliOptions {
   public?: string;
   failOn?: string;
   only?: string;
+  enable?: string;
   today?: string;
   listRules?: boolean;
   live?: boolean;
@@ -84,16 +85,16 @@ export function parsePublic(text: string): PortDecl[] {
   });
 }
 
-export function parseOnly(text: string): string[] {
+export function parseOnly(text: string, flag = '--only'): string[] {
   const ids = AUDIT_RULES.map((r) => r.id);
   const wanted = text
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p !== '');
-  if (wanted.length === 0) throw usage('--only', 'no rule ids; expected ids from rampart audit --list-rules', text);
+  if (wanted.length === 0) throw usage(flag, 'no rule ids; expected ids from rampart audit --list-rules', text);
   for (const id of wanted) {
     if (!ids.includes(id)) {
-      throw usage('--only', `unknown rule id${didYouMean(id, ids)}; expected ids from rampart audit --list-rules`, id);
+      throw usage(flag, `unknown rule id${didYouMean(id, ids)}; expected ids from rampart audit --list-rules`, id);
     }
   }
   return wanted;
@@ -146,6 +147,7 @@ function listRules(format: AuditFormat): string {
       id: r.id,
       severity: r.defaultSeverity,
       needs: r.needs,
+      ...(r.optIn ? { optIn: true } : {}),
       title: r.title,
       rationale: r.rationale,
       fix: r.fix,
@@ -156,13 +158,14 @@ function listRules(format: AuditFormat): string {
   if (format === 'markdown') {
     const rows = AUDIT_RULES.map(
       (r) =>
-        `| [${r.id}](docs/rules/${r.id}.md) | ${r.defaultSeverity} | ${r.needs} | ${r.title.replace(/\|/g, '\\|')} |`,
+        `| [${r.id}](docs/rules/${r.id}.md) | ${r.defaultSeverity} | ${r.needs}${r.optIn ? ' (opt-in)' : ''} | ${r.title.replace(/\|/g, '\\|')} |`,
     );
     return `| Rule | Default severity | Needs | What it finds |\n| --- | --- | --- | --- |\n${rows.join('\n')}\n`;
   }
   const w = Math.max(2, ...AUDIT_RULES.map((r) => r.id.length));
   const lines = AUDIT_RULES.map(
-    (r) => `${r.id.padEnd(w)}  ${r.defaultSeverity.padEnd(8)}  ${r.needs.padEnd(6)}  ${r.title}`,
+    (r) =>
+      `${r.id.padEnd(w)}  ${r.defaultSeverity.padEnd(8)}  ${r.needs.padEnd(6)}  ${r.optIn ? '(opt-in) ' : ''}${r.title}`,
   );
   return `${'id'.padEnd(w)}  ${'severity'.padEnd(8)}  ${'needs'.padEnd(6)}  title\n${lines.join('\n')}\n`;
 }
@@ -180,6 +183,7 @@ export function registerAudit(program: Command): void {
     .option('--public <ports>', 'services this host offers to the internet, e.g. tcp/80,tcp/443')
     .option('--fail-on <severity>', `exit 1 at this severity or above: ${SEVERITIES.join(', ')} (default high)`)
     .option('--only <ids>', 'run only these rules (comma-separated ids)')
+    .option('--enable <ids>', 'also run these opt-in rules (comma-separated ids; e.g. rule-without-comment)')
     .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)')
     .option('--iptables6 <file>', 'ip6tables-save output to audit together with the iptables-save file(s)')
     .option('--input-format <format>', 'input format: nft-json, nft-text or iptables-save (default: detected)')
@@ -200,6 +204,7 @@ export function registerAudit(program: Command): void {
         // Validate every flag before reading anything: a bad flag fails fast and alone.
         const failOn = o.failOn !== undefined ? parseSeverity(o.failOn, '--fail-on') : undefined;
         const only = o.only !== undefined ? parseOnly(o.only) : undefined;
+        const enable = o.enable !== undefined ? parseOnly(o.enable, '--enable') : undefined;
         const publicPorts = o.public !== undefined ? parsePublic(o.public) : undefined;
         const today = parseToday(o.today);
         const inputFormat = parseInputFormat(o.inputFormat);
@@ -254,7 +259,11 @@ export function registerAudit(program: Command): void {
           today,
           interfaces: EXAMPLE_INTERFACES,
         });
-        const report = runAudit(ctx, { ...(failOn ? { failOn } : {}), ...(only ? { only } : {}) });
+        const report = runAudit(ctx, {
+          ...(failOn ? { failOn } : {}),
+          ...(only ? { only } : {}),
+          ...(enable ? { enable } : {}),
+        });
         const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
         process.stdout.write(renderReport(report, format, colour));
         if (report.summary.failed) process.exitCode = 1;

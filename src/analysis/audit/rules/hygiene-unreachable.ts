@@ -36,6 +36,7 @@ import {
   ruleLocation,
   sym,
 } from './hygiene-common.js';
+import { isFragment } from './service-sets.js';
 
 interface Unreachable {
   readonly ref: RuleRef;
@@ -279,7 +280,8 @@ export const redundantRule: AuditRule = {
     const a = unreachableAnalysis(ctx);
     return [
       ...a.unreachable.filter((u) => u.class === 'redundant').map(finding),
-      ...a.neverEntered.map(neverEnteredFinding),
+      // In a fragment no chain is entered: unfiltered-input reports that once, for the whole file.
+      ...(isFragment(ctx.ruleset) ? [] : a.neverEntered.map(neverEnteredFinding)),
     ];
   },
 };

@@ -7,11 +7,13 @@
 import type { PortDecl } from '../../../config/types.js';
 import type { L3, Packet } from '../../../firewall/model.js';
 import { type AddrRange, parseAddressRange } from '../../../firewall/values.js';
-import type { CompiledRuleset, PacketSet } from '../../types.js';
+import { formatPacket } from '../../describe.js';
+import type { CompiledRuleset, Decider, PacketSet } from '../../types.js';
 import type { AuditContext, AuditRule, FindingDraft, RelatedLocation } from '../types.js';
 import {
   auditFamilies,
   cached,
+  deciderKey,
   decidersAsLocations,
   decisionsBySize,
   describeSources,
@@ -27,6 +29,8 @@ import {
   hostAddresses,
   inbound,
   internetSources,
+  isFragment,
+  joinAnd,
   locate,
   type PortSpec,
   portSpec,
@@ -36,6 +40,7 @@ import {
   saddrField,
   sourceRanges,
   sourcesOutside,
+  unfilteredInput,
   wholeBlocks,
   widestPrefix,
 } from './service-sets.js';
@@ -49,8 +54,12 @@ const input = (ctx: AuditContext): CompiledRuleset => ctx.compiled('input');
 const mayAccept = (ctx: AuditContext): PacketSet =>
   cached(ctx, 'mayAccept', () => input(ctx).verdict('accept').or(input(ctx).uncertain()));
 
-/** Packets certainly accepted: what the exposure rules report (a rate-limited accept is not proof of exposure). */
-const accepted = (ctx: AuditContext): PacketSet => input(ctx).verdict('accept');
+/**
+ * Packets certainly accepted by a rule or a policy: what the exposure rules report (a rate-limited accept is not
+ * proof of exposure). Packets no base chain decides are unfiltered-input's: one finding for that one cause.
+ */
+const accepted = (ctx: AuditContext): PacketSet =>
+  cached(ctx, 'accepted', () => input(ctx).verdict('accept').minus(unfilteredInput(ctx)));
 
 const blockedBy = (ctx: AuditContext): PacketSet =>
   cached(ctx, 'blocked', () => input(ctx).verdict('drop').or(input(ctx).verdict('reject')));
@@ -152,7 +161,30 @@ interface BlockedPart {
   readonly fam: L3;
   readonly full: boolean;
   readonly bad: PacketSet;
-  readonly text: string;
+  /** Where and how: `to 192.0.2.11 is dropped for all sources`, without the port. */
+  readonly dests: string;
+  readonly verb: string;
+  readonly sources?: string;
+}
+
+interface BlockedPort {
+  readonly decl: PortDecl;
+  readonly parts: BlockedPart[];
+  readonly lead: BlockedPart;
+  readonly uncertain: boolean;
+}
+
+/** `tcp/80 and tcp/443 to 192.0.2.11 and 2001:db8::11 are dropped for all sources` (families merged when alike). */
+function blockedText(ports: readonly PortDecl[], parts: readonly BlockedPart[]): string {
+  const what = joinAnd(ports.map((p) => p.text));
+  const be = ports.length > 1 ? 'are' : 'is';
+  const first = parts[0] as BlockedPart;
+  if (parts.every((p) => p.full && p.verb === first.verb)) {
+    return `${what} to ${joinAnd(parts.map((p) => p.dests))} ${be} ${first.verb} for all sources`;
+  }
+  return parts
+    .map((p) => `${what} to ${p.dests} ${be} ${p.verb} for ${p.full ? 'all sources' : `${p.sources} only`}`)
+    .join('; ');
 }
 
 const publicServiceBlocked: AuditRule = {
@@ -169,6 +201,8 @@ const publicServiceBlocked: AuditRule = {
     const fams = auditFamilies(ctx);
     const out: FindingDraft[] = [];
     for (const svc of ctx.services) {
+      // One finding per cause: the ports of a service blocked by the same rule (or policy), alike per family.
+      const groups = new Map<string, BlockedPort[]>();
       for (const decl of svc.public) {
         const port = portSpec(decl);
         const parts: BlockedPart[] = [];
@@ -186,25 +220,57 @@ const publicServiceBlocked: AuditRule = {
           const full = reached.isEmpty();
           const dests =
             daddrs.length > 0 ? formatRanges(sourceLikeRanges(bad, fam, 'daddr')) : `this host (${familyName(fam)})`;
-          const v = verb(ctx, bad);
-          const text = full
-            ? `${decl.text} to ${dests} is ${v} for all sources`
-            : `${decl.text} to ${dests} is ${v} for ${formatRanges(sourceRanges(bad, fam))} only`;
-          parts.push({ fam, full, bad, text });
+          parts.push({
+            fam,
+            full,
+            bad,
+            dests,
+            verb: verb(ctx, bad),
+            ...(full ? {} : { sources: formatRanges(sourceRanges(bad, fam)) }),
+          });
         }
         if (parts.length === 0) continue;
         const lead = parts.find((p) => p.full) ?? (parts[0] as BlockedPart);
+        const first = decisionsBySize(c, lead.bad, ctx.ruleset)[0];
+        const shape = parts.map((p) => `${p.fam}|${p.full}|${p.dests}|${p.verb}|${p.sources ?? ''}`).join(';');
+        const key = `${first ? deciderKey(first.d.decider) : ''}|${shape}`;
+        const b: BlockedPort = { decl, parts, lead, uncertain };
+        const g = groups.get(key);
+        if (g) g.push(b);
+        else groups.set(key, [b]);
+      }
+      for (const bs of groups.values()) {
+        const lead = (bs[0] as BlockedPort).lead;
         const { main } = decidersAsLocations(ctx, c, lead.bad);
-        const related = dedupeRelated(parts.flatMap((p) => decidersAsLocations(ctx, c, p.bad).related));
-        const ex = example(ctx, lead.bad, lead.fam, { l4proto: port.proto, dport: port.from });
+        const related = dedupeRelated(
+          bs.flatMap((b) => b.parts.flatMap((p) => decidersAsLocations(ctx, c, p.bad).related)),
+        );
+        const examples = bs.map((b) => {
+          const port = portSpec(b.decl);
+          return example(ctx, b.lead.bad, b.lead.fam, { l4proto: port.proto, dport: port.from });
+        });
+        if (bs.length > 1) {
+          bs.forEach((b, i) => {
+            const ex = examples[i];
+            related.push({
+              message: `${blockedText([b.decl], b.parts)}${ex ? `; example: ${formatPacket(ex)}` : ''}`,
+              ...(main?.location ? { location: main.location } : {}),
+              detail: true,
+            });
+          });
+        }
+        const ex = examples[0];
         out.push({
-          message: `service ${svc.name}: ${parts.map((p) => p.text).join('; ')}`,
-          ...(parts.some((p) => p.full) ? {} : { severity: 'medium' as const }),
+          message: `service ${svc.name}: ${blockedText(
+            bs.map((b) => b.decl),
+            (bs[0] as BlockedPort).parts,
+          )}`,
+          ...(bs.some((b) => b.parts.some((p) => p.full)) ? {} : { severity: 'medium' as const }),
           ...(main?.location ? { location: main.location } : {}),
           ...(main?.text ? { text: main.text } : {}),
           ...(ex ? { example: ex } : {}),
           related,
-          ...(uncertain ? { uncertain: true } : {}),
+          ...(bs.some((b) => b.uncertain) ? { uncertain: true } : {}),
         });
       }
     }
@@ -380,7 +446,8 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
         const sources = nets.length > 0 ? sourcesOutside(fam, nets) : internetSources(fam);
         const q = inbound(ctx, { family: fam, sources, daddrs: hostAddresses(ctx, fam), ports: [port] });
         if (!q.and(input(ctx).uncertain()).isEmpty()) uncertain = true;
-        let e = q.and(ok);
+        // Ports an any-any accept opens are that finding's: it names them.
+        let e = q.and(ok).minus(anyAnyOpened(ctx));
         if (nets.length === 0) e = forallWithin(e, q, [saddrField(fam)]);
         if (e.isEmpty()) continue;
         lead = lead ?? fam;
@@ -408,26 +475,49 @@ const adminPortExposed: AuditRule = {
   needs: 'none',
   check(ctx) {
     const c = input(ctx);
-    return adminExposures(ctx).map((x): FindingDraft => {
+    // One finding per cause: exposures accepted by the same rule (or policy) from the same sources are one finding
+    // that lists the ports; each port's detail stays in the related locations (JSON, SARIF).
+    const groups = new Map<string, { xs: AdminExposure[]; accepts: ReturnType<typeof decisionsBySize> }>();
+    for (const x of adminExposures(ctx)) {
       const accepts = decisionsBySize(c, x.exposed, ctx.ruleset).filter((d) => d.d.verdict === 'accept');
+      const key = `${accepts[0] ? deciderKey(accepts[0].d.decider) : ''}|${x.text}`;
+      const g = groups.get(key);
+      if (g) g.xs.push(x);
+      else groups.set(key, { xs: [x], accepts });
+    }
+    return [...groups.values()].map(({ xs, accepts }): FindingDraft => {
       const main = accepts[0] ? locate(ctx, accepts[0].d.decider) : undefined;
       const related: RelatedLocation[] = accepts.slice(0, 5).map(({ d }) => {
         const l = locate(ctx, d.decider);
         return {
-          message: `accepts it: ${l.label}`,
+          message: `accepts ${xs.length > 1 ? 'them' : 'it'}: ${l.label}`,
           ...(l.location ? { location: l.location } : {}),
           ...(l.text ? { text: l.text } : {}),
         };
       });
-      const port = portSpec(x.decl);
-      const ex = example(ctx, familyOf(x.exposed, x.lead), x.lead, { l4proto: port.proto, dport: port.from });
+      const examples = xs.map((x) => {
+        const port = portSpec(x.decl);
+        return example(ctx, familyOf(x.exposed, x.lead), x.lead, { l4proto: port.proto, dport: port.from });
+      });
+      if (xs.length > 1) {
+        xs.forEach((x, i) => {
+          const ex = examples[i];
+          related.push({
+            message: `${portLabel(x.decl)} is accepted from ${x.text}${ex ? `; example: ${formatPacket(ex)}` : ''}`,
+            ...(main?.location ? { location: main.location } : {}),
+            detail: true,
+          });
+        });
+      }
+      const ex = examples[0];
+      const lead = xs[0] as AdminExposure;
       return {
-        message: `${portLabel(x.decl)} is accepted from ${x.text}`,
+        message: `${joinAnd(xs.map((x) => portLabel(x.decl)))} ${xs.length > 1 ? 'are' : 'is'} accepted from ${lead.text}`,
         ...(main?.location ? { location: main.location } : {}),
         ...(main?.text ? { text: main.text } : {}),
         ...(ex ? { example: ex } : {}),
         related,
-        ...(x.uncertain ? { uncertain: true } : {}),
+        ...(xs.some((x) => x.uncertain) ? { uncertain: true } : {}),
       };
     });
   },
@@ -469,15 +559,15 @@ function contextText(ctx: AuditContext, set: PacketSet, domain: PacketSet): stri
   return `${protos.map((p) => PROTO_LABEL[p]).join(', ')} over ${fams.map(familyName).join(' and ')}${ifText}`;
 }
 
-const anyAnyAccept: AuditRule = {
-  id: 'any-any-accept',
-  defaultSeverity: 'high',
-  title: 'A rule (or policy) accepts every new connection regardless of source and port',
-  rationale:
-    'An accept that looks at neither the source nor the port opens every service of the host, including the ones nobody meant to publish (databases, debug ports, a forgotten admin panel). Often left over from troubleshooting ("allow all for now").',
-  fix: 'Replace it with accepts for the ports the host serves, restricted to the sources that need them; keep `iif lo accept` and `ct state established,related accept`, which this rule does not report.',
-  needs: 'none',
-  check(ctx) {
+interface AnyAny {
+  readonly decider: Decider;
+  /** The new connections from any source to any port it accepts. */
+  readonly witness: PacketSet;
+}
+
+/** The rules and policies that accept every new connection from any internet source to any port (some context). */
+function anyAnyDecisions(ctx: AuditContext): AnyAny[] {
+  return cached(ctx, 'anyAny', () => {
     const fams = auditFamilies(ctx);
     if (fams.length === 0) return [];
     const c = input(ctx);
@@ -486,7 +576,7 @@ const anyAnyAccept: AuditRule = {
     // Contexts (family, protocol, interface, destination...) in which every internet source reaches every port.
     const open = forallWithin(domain.and(accepted(ctx)), domain, fields);
     if (open.isEmpty()) return [];
-    const out: FindingDraft[] = [];
+    const out: AnyAny[] = [];
     for (const { d } of decisionsBySize(c, open, ctx.ruleset)) {
       if (d.verdict !== 'accept' || d.decider.kind === 'path-end') continue;
       let witness: PacketSet;
@@ -499,18 +589,55 @@ const anyAnyAccept: AuditRule = {
       } else {
         witness = d.packets;
       }
-      const l = locate(ctx, d.decider);
+      out.push({ decider: d.decider, witness });
+    }
+    return out;
+  });
+}
+
+/** Packets an any-any accept decides: admin-port-exposed leaves them to any-any-accept, which names the ports. */
+function anyAnyOpened(ctx: AuditContext): PacketSet {
+  return cached(ctx, 'anyAnyOpened', () => {
+    const keys = new Set(anyAnyDecisions(ctx).map((a) => deciderKey(a.decider)));
+    let s = ctx.space.none();
+    if (keys.size === 0) return s;
+    for (const d of input(ctx).decisions()) if (keys.has(deciderKey(d.decider))) s = s.or(d.packets);
+    return s;
+  });
+}
+
+/** The admin ports a set of accepted packets opens to every source: `tcp/22 (SSH), tcp/3306 (MySQL)`. */
+function adminPortsIn(ctx: AuditContext, set: PacketSet): string[] {
+  return adminPorts(ctx)
+    .filter((p) => !set.and(portsSet(ctx, [portSpec(p)])).isEmpty())
+    .map(portLabel);
+}
+
+const anyAnyAccept: AuditRule = {
+  id: 'any-any-accept',
+  defaultSeverity: 'high',
+  title: 'A rule (or policy) accepts every new connection regardless of source and port',
+  rationale:
+    'An accept that looks at neither the source nor the port opens every service of the host, including the ones nobody meant to publish (databases, debug ports, a forgotten admin panel). Often left over from troubleshooting ("allow all for now").',
+  fix: 'Replace it with accepts for the ports the host serves, restricted to the sources that need them; keep `iif lo accept` and `ct state established,related accept`, which this rule does not report.',
+  needs: 'none',
+  check(ctx) {
+    const fams = auditFamilies(ctx);
+    if (fams.length === 0) return [];
+    const domain = anyAnyDomain(ctx, fams);
+    return anyAnyDecisions(ctx).map(({ decider, witness }): FindingDraft => {
+      const l = locate(ctx, decider);
       const fam = FAMILIES.find((f) => !familyOf(witness, f).isEmpty()) as L3;
       const ex = example(ctx, familyOf(witness, fam), fam, { l4proto: 6, dport: 5432 });
-      const who = d.decider.kind === 'rule' ? 'accepts' : `(${l.label}) accepts`;
-      out.push({
-        message: `${d.decider.kind === 'rule' ? 'rule' : 'the base chain policy'} ${who} every new connection from any source to any port: ${contextText(ctx, witness, domain)}`,
+      const who = decider.kind === 'rule' ? 'accepts' : `(${l.label}) accepts`;
+      const admin = adminPortsIn(ctx, witness);
+      return {
+        message: `${decider.kind === 'rule' ? 'rule' : 'the base chain policy'} ${who} every new connection from any source to any port: ${contextText(ctx, witness, domain)}${admin.length > 0 ? `; admin ports among them: ${joinAnd(admin)}` : ''}`,
         ...(l.location ? { location: l.location } : {}),
         ...(l.text ? { text: l.text } : {}),
         ...(ex ? { example: ex } : {}),
-      });
-    }
-    return out;
+      };
+    });
   },
 };
 
@@ -701,7 +828,82 @@ const ipv4Ipv6Mismatch: AuditRule = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// unfiltered-input
+
+const INPUT_PATH_HOOKS = new Set(['prerouting', 'input']);
+
+const unfilteredInputRule: AuditRule = {
+  id: 'unfiltered-input',
+  defaultSeverity: 'high',
+  title: 'Nothing filters new connections to the host: no firewall, or a file with no base chain on the input path',
+  rationale:
+    'A host with no firewall at all is the most exposed host there is: every port, admin and database ports included, is open to every source. A file with user chains but no base chain (ufw user.rules, a fail2ban chain file, kube-proxy restore input) decides nothing on its own: no hook runs its chains, and what the host does depends on the rest of its ruleset.',
+  fix: 'Give the host a ruleset with an input base chain (nftables: `type filter hook input priority 0; policy drop;` with accepts for what it serves). For a fragment, audit what the host really runs: `rampart audit --live` on the host, or the full dump (`iptables-save`, `nft list ruleset`).',
+  needs: 'none',
+  check(ctx) {
+    const tables = ctx.ruleset.tables.filter((t) => !t.outOfScope);
+    const none = tables.length === 0;
+    let fams = none ? [...FAMILIES] : auditFamilies(ctx);
+    if (none && ctx.addresses.length > 0) fams = fams.filter((f) => hostAddresses(ctx, f).length > 0);
+    const open = fams.filter((fam) => {
+      const q = inbound(ctx, { family: fam, daddrs: hostAddresses(ctx, fam) });
+      return !q.isEmpty() && q.minus(unfilteredInput(ctx)).isEmpty();
+    });
+    if (open.length === 0) return [];
+    const famText = joinAnd(open.map(familyName));
+    const admin = adminPorts(ctx).map(portLabel);
+    const services = ctx.services.flatMap((svc) => svc.public.map((p) => `${svc.name} ${p.text}`));
+    const leaves = `every port is open to every source; admin ports among them: ${joinAnd(admin)}${services.length > 0 ? `; declared services: ${joinAnd(services)}` : ''}`;
+    const ex = example(ctx, inbound(ctx, { family: open[0] as L3 }), open[0] as L3, { l4proto: 6, dport: 22 });
+    const base = {
+      ...(ex ? { example: ex } : {}),
+      related: [{ message: 'accepts them: the end of the hook path (no base chain filters these packets)' }],
+    };
+    if (none) {
+      return [
+        {
+          message: `no firewall: the ruleset has no tables, so nothing filters new connections to this host over ${famText}: ${leaves}`,
+          ...base,
+        },
+      ];
+    }
+    const chains = tables.flatMap((t) => t.chains.map((c) => ({ t, c })));
+    const onPath = chains.filter(({ c }) => c.base && INPUT_PATH_HOOKS.has(c.base.hook));
+    const user = chains.filter(({ c }) => !c.base && c.rules.length > 0);
+    const firstUser = user[0];
+    if (onPath.length === 0 && firstUser && isFragment(ctx.ruleset)) {
+      const names = user.map(({ c }) => c.name);
+      const shown =
+        names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
+      const o = firstUser.c.origin;
+      return [
+        {
+          message: `this file is a fragment: it has user chains (${shown}) but no base chain, so no hook runs them, and on its own nothing filters new connections to the host over ${famText} (${leaves.replace('every port is open', 'every port would be open')}). Audit what the host runs instead: \`rampart audit --live\` on the host, or its full dump (iptables-save, nft list ruleset)`,
+          severity: 'medium',
+          location: { file: o.file, line: o.line, ...(o.column !== undefined ? { column: o.column } : {}) },
+          ...base,
+        },
+      ];
+    }
+    const hooks = [...new Set(chains.flatMap(({ c }) => (c.base ? [c.base.hook] : [])))];
+    const t0 = tables[0]!;
+    return [
+      {
+        message: `no base chain filters the input path (prerouting, input) over ${famText}${hooks.length > 0 ? `; the ruleset's base chains are on ${joinAnd(hooks)}` : ''}: ${leaves}`,
+        location: {
+          file: t0.origin.file,
+          line: t0.origin.line,
+          ...(t0.origin.column !== undefined ? { column: t0.origin.column } : {}),
+        },
+        ...base,
+      },
+    ];
+  },
+};
+
 export const SERVICE_RULES: readonly AuditRule[] = [
+  unfilteredInputRule,
   publicServiceBlocked,
   allInboundBlocked,
   listeningPortBlocked,
