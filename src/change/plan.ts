@@ -28,8 +28,8 @@ import { severityRank } from '../analysis/audit/types.js';
 import { type CompiledBddRuleset, compileRuleset } from '../analysis/compile.js';
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
 import { diffCompiled } from '../analysis/diff.js';
-import { flowInterfaces, flowPreference, flowSet } from '../analysis/flow-spec.js';
-import { checkIntents, type Intent } from '../analysis/intents.js';
+import { flowInterfaces, flowPreference } from '../analysis/flow-spec.js';
+import { checkIntents, type Intent, intentFlow } from '../analysis/intents.js';
 import { type BddPacketSpace, createPacketSpace } from '../analysis/packet-space.js';
 import type { CompiledRuleset, PacketSet } from '../analysis/types.js';
 import type { HostConfig, PortDecl, RampartConfig } from '../config/types.js';
@@ -233,14 +233,14 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     if (r.status !== 'violated') continue;
     const what = r.intent.must === 'allow' ? 'not accepted' : 'accepted';
     const by = r.decidedBy ? ` (decided by ${deciderText(r.decidedBy)})` : '';
-    const message = `must ${r.intent.must}: ${share(r.violating.count(), r.packets)} of its packets are ${what}${by}`;
+    const message = `must ${r.intent.must}: ${r.summary ?? `${share(r.violating.count(), r.packets)} of its packets are ${what}`}${by}`;
     const example = r.counterexample ? formatPacket(r.counterexample) : undefined;
     intentViolations.push({ intent: r.intent.name, message, ...(example ? { example } : {}) });
     if (r.intent.must === 'allow') {
       blockers.push({
         host: host.name,
         kind: 'violates-must-allow',
-        message: `violates must-allow intent '${r.intent.name}' on ${host.name}: ${share(r.violating.count(), r.packets)} of its packets are not accepted${by}`,
+        message: `violates must-allow intent '${r.intent.name}' on ${host.name}: ${r.summary ?? `${share(r.violating.count(), r.packets)} of its packets are not accepted`}${by}`,
         subject: r.intent.name,
         ...(example ? { example } : {}),
       });
@@ -470,7 +470,7 @@ function blastRadius(
   // Must-allow intents: the flows the site declared must pass, on their hooks.
   for (const intent of intents) {
     if (intent.must !== 'allow' || (intent.hook ?? 'input') !== 'input') continue;
-    const set = flowSet(after.space, intent.spec);
+    const set = intentFlow(after.space, intent.spec);
     const fam = intent.spec.families?.[0] ?? 'ipv4';
     const prefer = { ...preferFor(fam), ...flowPreference(intent.spec) };
     entries.push(compare(intent.name, 'intent', [{ fam, set, prefer }]).entry);
