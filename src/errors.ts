@@ -23,6 +23,8 @@ export const ERRORS = {
   RAMPART_ERR_TOO_LARGE: { status: 413, exit: 2, user: true },
   RAMPART_ERR_UNAUTHENTICATED: { status: 401, exit: 3, user: true },
   RAMPART_ERR_FORBIDDEN: { status: 403, exit: 3, user: true },
+  /** Too many failed authentications from this address or for this token: wait (Retry-After). */
+  RAMPART_ERR_RATE_LIMITED: { status: 429, exit: 3, user: true },
   RAMPART_ERR_NOT_FOUND: { status: 404, exit: 4, user: true },
   /** The transition is not allowed from the change's current state. */
   RAMPART_ERR_STATE: { status: 409, exit: 5, user: true },
@@ -36,6 +38,10 @@ export const ERRORS = {
   RAMPART_ERR_FROZEN: { status: 409, exit: 5, user: true },
   /** The review policy refuses this review (own change, not an approver, already reviewed). */
   RAMPART_ERR_REVIEW: { status: 403, exit: 5, user: true },
+  /** The plan took longer than `policy.plan-timeout`: the change is left in state plan-failed. */
+  RAMPART_ERR_PLAN_TIMEOUT: { status: 422, exit: 5, user: true },
+  /** The plan needed more memory than `policy.plan-memory`: the change is left in state plan-failed. */
+  RAMPART_ERR_PLAN_MEMORY: { status: 422, exit: 5, user: true },
   /** The server could not be reached or answered something that is not Rampart's API. */
   RAMPART_ERR_SERVER: { status: 502, exit: 6, user: true },
   RAMPART_ERR_INTERNAL: { status: 500, exit: 70, user: false },

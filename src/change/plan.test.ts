@@ -235,6 +235,82 @@ describe('computePlan', () => {
   });
 });
 
+describe('computePlan plans what the host will run (issue 12)', () => {
+  const text = (t: string, file = 'desired.nft') => ({ text: t, format: 'nft-text' as const, file });
+  const planText = (desired: string, current: string | null = FIXED, cfg = SHOP): Plan =>
+    computePlan(config(cfg), [
+      { host: 'web1', current: current === null ? null : side(current), desired: text(desired) },
+    ]);
+
+  it.each([
+    ['an empty file', ''],
+    ['only comments', '# nothing here yet\n# TODO\n'],
+    ['flush ruleset', 'flush ruleset\n'],
+  ])('blocks %s on a host that has a firewall: the agent would delete it and accept everything', (_n, desired) => {
+    const p = planText(desired);
+    const h = only(p);
+    expect(p.blocked).toBe(true);
+    expect(p.risk).toBe('critical');
+    expect(h.notes?.[0]).toMatch(
+      /defines none of the managed tables \(inet filter\): the agent deletes them, and web1 runs without a firewall/,
+    );
+    expect(p.blockers.map((b) => b.kind).sort()).toEqual(['exposes-admin-port', 'violates-must-deny']);
+    expect(p.blockers.find((b) => b.kind === 'exposes-admin-port')?.message).toBe(
+      'opens admin port tcp/5432 on web1 to the internet outside the admin networks (was closed)',
+    );
+    expect(p.blockers.find((b) => b.kind === 'violates-must-deny')?.example).toMatch(/-> 192\.0\.2\.11:5432 /);
+  });
+
+  it('refuses a ruleset that names a table the agent does not manage, listing the managed ones', () => {
+    expect(() =>
+      planText('table ip nat {\n  chain postrouting {\n    type nat hook postrouting priority 100;\n  }\n}\n'),
+    ).toThrow(
+      /^desired\.nft:1:10: defines table ip nat, which the agent does not manage on this host; expected a managed table \(inet filter\)/,
+    );
+  });
+
+  it("refuses a ruleset in the other firewall's format", () => {
+    const ipt = '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n';
+    expect(() =>
+      computePlan(config(SHOP), [
+        { host: 'web1', current: null, desired: { text: ipt, format: 'iptables-save', file: 'x' } },
+      ]),
+    ).toThrow(/cannot be applied to an nftables host/);
+  });
+
+  it('rates a newly violated must-deny intent and a newly exposed admin port at least high, blocking by default', () => {
+    const opens = read(FIXED).replace('tcp dport { 80, 443 } accept', 'tcp dport { 80, 443, 5432 } accept');
+    const p = planText(opens);
+    expect(p.blocked).toBe(true);
+    expect(p.blockers.map((b) => b.kind).sort()).toEqual(['exposes-admin-port', 'violates-must-deny']);
+    expect(p.summary).toContain(
+      "blocked: opens admin tcp/5432 on web1 to the internet; violates 'no database from outside' on web1",
+    );
+  });
+
+  it('warns instead of blocking for the dangers left out of policy.block-on, still at least high', () => {
+    const cfg = 'test/fixtures/change/block-on-outages.yaml';
+    const opens = read(FIXED).replace('tcp dport { 80, 443 } accept', 'tcp dport { 80, 443, 5432 } accept');
+    const p = computePlan(config(cfg), [{ host: 'web1', current: side(FIXED), desired: text(opens) }]);
+    const h = only(p);
+    expect(p.blocked).toBe(false);
+    expect(p.risk).toBe('high');
+    expect(h.warnings?.map((b) => b.kind).sort()).toEqual(['exposes-admin-port', 'violates-must-deny']);
+    expect(renderPlanText(p, { color: false })).toContain('Dangers not blocking (2, not in policy.block-on):');
+    // the founding outage still blocks: closing a public service is in the list
+    expect(computePlan(config(cfg), [input('web1', FIXED, OUTAGE)]).blocked).toBe(true);
+  });
+
+  it('does not call a must-deny intent newly violated when the current ruleset violates it as much already', () => {
+    const opens = read(FIXED).replace('tcp dport { 80, 443 } accept', 'tcp dport { 80, 443, 5432 } accept');
+    const both = computePlan(config(SHOP), [
+      { host: 'web1', current: text(opens, 'current.nft'), desired: text(`${opens}\n# a comment\n`) },
+    ]);
+    expect(both.blocked).toBe(false);
+    expect(only(both).intentViolations.map((v) => v.intent)).toContain('no database from outside');
+  });
+});
+
 describe('rendering a plan', () => {
   const outage = plan(SHOP, FIXED, OUTAGE);
 

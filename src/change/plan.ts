@@ -21,6 +21,7 @@ import {
   internetSources,
   portSpec,
   preferFor,
+  subtractRanges,
 } from '../analysis/audit/rules/service-sets.js';
 import { runAudit } from '../analysis/audit/run.js';
 import type { AuditContext, Finding } from '../analysis/audit/types.js';
@@ -32,8 +33,10 @@ import { flowInterfaces, flowPreference } from '../analysis/flow-spec.js';
 import { checkIntents, type Intent, intentFlow } from '../analysis/intents.js';
 import { type BddPacketSpace, createPacketSpace } from '../analysis/packet-space.js';
 import type { CompiledRuleset, PacketSet } from '../analysis/types.js';
+import { managedTables } from '../config/load.js';
 import type { HostConfig, PortDecl, RampartConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
+import { type FirewallTarget, isManagedTable, managedRuleset } from '../firewall/managed-tables.js';
 import type { L3, Packet, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import type { IncludedFile } from '../firewall/parsers/nft-text.js';
@@ -42,6 +45,7 @@ import { parseAddressRange } from '../firewall/values.js';
 import type {
   BlastRadiusEntry,
   Blocker,
+  BlockerKind,
   HostPlan,
   Plan,
   PlanDiffChange,
@@ -154,12 +158,27 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
   const phase = (p: PlanPhase | 'done') => opts.onPhase?.(host.name, p);
   const parseOpts = opts.include ? { include: opts.include } : {};
   phase('parse');
-  // The desired ruleset first: its parse error is the one a proposer needs to see.
-  const desired = parseRuleset(input.desired.text, input.desired.file, { format: input.desired.format, ...parseOpts });
+  // The desired ruleset first: its parse error is the one a proposer needs to see. It is read the way the agent
+  // will apply it (src/firewall/managed-tables.ts): what the agent would refuse is refused here, at plan time.
+  const target: FirewallTarget = { firewall: host.firewall ?? 'nftables', tables: managedTables(host) };
+  const written = managedRuleset(target, {
+    text: input.desired.text,
+    format: input.desired.format,
+    file: input.desired.file,
+  });
   const firstRuleset = input.current === null;
   const current = input.current
     ? parseRuleset(input.current.text, input.current.file, { format: input.current.format, ...parseOpts })
-    : emptyRuleset(desired);
+    : emptyRuleset(written);
+  // What the host will run: the managed tables replaced, any other table of the current ruleset as it is.
+  const kept = current.tables.filter((t) => !isManagedTable(target, t));
+  const desired: Ruleset = kept.length === 0 ? written : { ...written, tables: [...kept, ...written.tables] };
+  const notes: string[] = [];
+  if (!written.tables.some((t) => isManagedTable(target, t))) {
+    notes.push(
+      `${input.desired.file} defines none of the managed tables (${target.tables.join(', ')}): the agent deletes them, and ${host.name} runs ${kept.length > 0 ? `with its other tables only (${kept.map((t) => `${t.family} ${t.name}`).join(', ')})` : 'without a firewall: every packet is accepted'}`,
+    );
+  }
 
   const intents = config.intents.filter((i) => intentAppliesTo(i, host));
   const space = createPacketSpace([current, desired], {
@@ -222,7 +241,7 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
 
   phase('intents');
   const intentViolations: { intent: string; message: string; example?: string }[] = [];
-  const blockers: Blocker[] = [];
+  const dangers: Blocker[] = [];
   for (const r of checkIntents(intents, (hook) => after.compiled(hook))) {
     if (r.status === 'uncertain') {
       uncertain.push(
@@ -237,22 +256,41 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     const example = r.counterexample ? formatPacket(r.counterexample) : undefined;
     intentViolations.push({ intent: r.intent.name, message, ...(example ? { example } : {}) });
     if (r.intent.must === 'allow') {
-      blockers.push({
+      dangers.push({
         host: host.name,
         kind: 'violates-must-allow',
         message: `violates must-allow intent '${r.intent.name}' on ${host.name}: ${r.summary ?? `${share(r.violating.count(), r.packets)} of its packets are not accepted`}${by}`,
         subject: r.intent.name,
         ...(example ? { example } : {}),
       });
+      continue;
     }
+    // A must-deny intent the current ruleset already violates is shown above; the change is dangerous where it
+    // accepts packets of the flow that were not accepted before.
+    const hook = r.intent.hook ?? 'input';
+    const was = flowSet(space, r.intent.spec).and(before.compiled(hook).verdict('accept'));
+    const newly = r.violating.minus(was);
+    if (newly.isEmpty()) continue;
+    const prefer = { ...preferFor(r.intent.spec.families?.[0] ?? 'ipv4'), ...flowPreference(r.intent.spec) };
+    const newExample = exampleOf(newly, prefer);
+    dangers.push({
+      host: host.name,
+      kind: 'violates-must-deny',
+      message: `violates must-deny intent '${r.intent.name}' on ${host.name}: ${share(newly.count(), r.packets)} of its packets are newly accepted${by}`,
+      subject: r.intent.name,
+      ...(newExample ? { example: formatPacket(newExample) } : {}),
+    });
   }
 
   phase('blast-radius');
   const radius = blastRadius(config, host, before, after, intents, firstRuleset);
-  blockers.unshift(...radius.blockers);
+  dangers.unshift(...radius.dangers);
   uncertain.push(...radius.uncertain);
 
-  const risk = hostRisk(blockers, radius.entries, changes, findings.introduced);
+  const blocking = new Set<BlockerKind>(config.policy.blockOn);
+  const blockers = dangers.filter((d) => blocking.has(d.kind));
+  const warnings = dangers.filter((d) => !blocking.has(d.kind));
+  const risk = hostRisk(blockers, warnings, radius.entries, changes, findings.introduced);
   phase('done');
   return {
     host: host.name,
@@ -264,6 +302,8 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     blastRadius: radius.entries,
     risk,
     blockers,
+    warnings,
+    notes,
     uncertain,
   };
 }
@@ -370,7 +410,8 @@ function families(host: HostConfig): L3[] {
 
 interface Radius {
   readonly entries: BlastRadiusEntry[];
-  readonly blockers: Blocker[];
+  /** Public services closed, admin ports newly open to the internet (blocking or not, per policy). */
+  readonly dangers: Blocker[];
   readonly uncertain: string[];
 }
 
@@ -383,7 +424,7 @@ function blastRadius(
   firstRuleset: boolean,
 ): Radius {
   const entries: BlastRadiusEntry[] = [];
-  const blockers: Blocker[] = [];
+  const dangers: Blocker[] = [];
   const uncertain: string[] = [];
   const oldC = before.compiled('input');
   const newC = after.compiled('input');
@@ -445,7 +486,7 @@ function blastRadius(
       if (entry.after !== 'open' && (entry.before !== 'closed' || firstRuleset)) {
         const was = firstRuleset ? 'had no ruleset before' : `was ${entry.before}`;
         const scope = entry.after === 'closed' ? 'the internet' : 'part of the internet';
-        blockers.push({
+        dangers.push({
           host: host.name,
           kind: 'closes-public-service',
           message: `closes ${decl.text} of service ${svc.name} on ${host.name} to ${scope} (${was})`,
@@ -456,11 +497,35 @@ function blastRadius(
     }
   }
 
+  // Admin ports from the internet outside the admin networks: newly reachable is a door opened to everyone.
+  const adminPorts = config.audit.adminPorts ?? DEFAULT_ADMIN_PORTS;
+  for (const decl of adminPorts) {
+    const outside = (fam: L3) =>
+      subtractRanges(
+        internetSources(fam),
+        config.adminNetworks.flatMap((n) => parseAddressRange(n) ?? []).filter((n) => n.family === fam),
+      );
+    const queries = portQueries(decl, outside).filter((x) => !x.set.isEmpty());
+    if (queries.length === 0) continue;
+    const { entry } = compare(`admin ${decl.text} from the internet`, 'exposure', queries);
+    if (entry.effect !== 'gains-access') continue;
+    entries.push(entry);
+    const scope = entry.after === 'open' ? 'the internet' : 'part of the internet';
+    const outsideAdmin = config.adminNetworks.length > 0 ? ' outside the admin networks' : '';
+    dangers.push({
+      host: host.name,
+      kind: 'exposes-admin-port',
+      message: `opens admin port ${decl.text} on ${host.name} to ${scope}${outsideAdmin} (was ${entry.before})`,
+      subject: decl.text,
+      ...(entry.example ? { example: entry.example } : {}),
+    });
+  }
+
   // Admin ports from the admin networks: losing them locks the operators out.
   if (config.adminNetworks.length > 0) {
     const nets = config.adminNetworks.flatMap((n) => parseAddressRange(n) ?? []);
     const from = config.adminNetworks.join(', ');
-    for (const decl of config.audit.adminPorts ?? DEFAULT_ADMIN_PORTS) {
+    for (const decl of adminPorts) {
       const queries = portQueries(decl, (fam) => nets.filter((n) => n.family === fam)).filter((x) => !x.set.isEmpty());
       if (queries.length === 0) continue;
       entries.push(compare(`admin ${decl.text} from ${from}`, 'admin', queries).entry);
@@ -475,7 +540,7 @@ function blastRadius(
     const prefer = { ...preferFor(fam), ...flowPreference(intent.spec) };
     entries.push(compare(intent.name, 'intent', [{ fam, set, prefer }]).entry);
   }
-  return { entries, blockers, uncertain };
+  return { entries, dangers, uncertain };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -487,15 +552,23 @@ function maxRisk(risks: readonly RiskLevel[]): RiskLevel {
   return RISK_LEVELS[best] ?? 'low';
 }
 
+/**
+ * Critical when something blocks the plan, or when it closes a public service or breaks a must-allow intent even
+ * where the policy lets that through; at least high for an admin port newly open to the internet or a must-deny
+ * intent newly violated, lost access or a new high finding; medium for anything newly dropped.
+ */
 function hostRisk(
   blockers: readonly Blocker[],
+  warnings: readonly Blocker[],
   radius: readonly BlastRadiusEntry[],
   changes: readonly PlanDiffChange[],
   introduced: readonly PlanFinding[],
 ): RiskLevel {
   const worst = (min: 'high' | 'medium') =>
     introduced.some((f) => severityRank(f.severity as Finding['severity']) >= severityRank(min));
-  if (blockers.length > 0) return 'critical';
+  const outage = (b: Blocker) => b.kind === 'closes-public-service' || b.kind === 'violates-must-allow';
+  if (blockers.length > 0 || warnings.some(outage)) return 'critical';
+  if (warnings.length > 0) return 'high';
   if (radius.some((e) => e.effect === 'loses-access') || worst('high')) return 'high';
   if (changes.some((c) => c.to === 'drop' || c.to === 'reject') || worst('medium')) return 'medium';
   return 'low';
@@ -505,7 +578,9 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 /** A blocker in a few words, for the summary line. */
 function blockerShort(b: Blocker): string {
-  if (b.kind === 'violates-must-allow') return `violates '${b.subject}' on ${b.host}`;
+  if (b.kind === 'violates-must-allow' || b.kind === 'violates-must-deny')
+    return `violates '${b.subject}' on ${b.host}`;
+  if (b.kind === 'exposes-admin-port') return `opens admin ${b.subject} on ${b.host} to the internet`;
   const port = /^closes (\S+)/.exec(b.message)?.[1] ?? '';
   return `closes ${b.subject} ${port} on ${b.host}`;
 }

@@ -15,9 +15,13 @@ import {
   activeFreeze,
   approvalStatus,
   assertTransition,
+  blockerKey,
   checkApply,
   checkReview,
   freezeEnd,
+  mintLineage,
+  overrideCovers,
+  planBlockerKeys,
   resolveTarget,
   rolloutOrder,
   TRANSITIONS,
@@ -41,6 +45,9 @@ const change = (over: Partial<ChangeRecord> = {}): ChangeRecord => ({
   version: 2,
   createdAt: '2025-06-01T10:00:00.000Z',
   updatedAt: '2025-06-01T10:00:01.000Z',
+  authors: ['alice'],
+  rulesetSha256: 'a'.repeat(64),
+  planError: null,
   override: null,
   emergency: null,
   rollbackOf: null,
@@ -109,6 +116,15 @@ describe('change state transitions', () => {
   // Every pair of states: allowed exactly when listed here (the issue's path plus re-plan and rollback).
   const ALLOWED = new Set([
     'proposed->planned',
+    'proposed->planning',
+    'planning->planning',
+    'planning->planned',
+    'planning->plan-failed',
+    'plan-failed->planning',
+    'plan-failed->planned',
+    'plan-failed->plan-failed',
+    'planned->planning',
+    'approved->planning',
     'planned->planned',
     'planned->approved',
     'planned->rejected',
@@ -147,10 +163,10 @@ describe('change state transitions', () => {
       'change 12 is rejected; it cannot become applying (from rejected it can become: nothing, rejected is final)',
     );
     expect(refusal(() => assertTransition('proposed', 'approved', 3)).message).toBe(
-      'change 3 is proposed; it cannot become approved (from proposed it can become: planned)',
+      'change 3 is proposed; it cannot become approved (from proposed it can become: planned, planning)',
     );
     expect(refusal(() => assertTransition('approved', 'applied', 3)).message).toBe(
-      'change 3 is approved; it cannot become applied (from approved it can become: applying, planned)',
+      'change 3 is approved; it cannot become applied (from approved it can become: applying, planned, planning)',
     );
   });
 });
@@ -163,6 +179,7 @@ describe('checkReview', () => {
     reviewer: { name: 'bob', role: 'approver' },
     verdict: 'approve',
     policy: DEFAULT_POLICY,
+    seenPlan: 5,
     ...over,
   });
 
@@ -239,11 +256,149 @@ describe('checkReview', () => {
     const e = refusal(() => checkReview(args({ plan: BLOCKED })));
     expect([e.code, e.message]).toEqual([
       'RAMPART_ERR_BLOCKED',
-      'the plan is blocked: closes tcp/443 of service shop on web1; closes tcp/443 of service shop on web2; an admin must record an override with a reason',
+      'the plan is blocked: closes tcp/443 of service shop on web1; closes tcp/443 of service shop on web2; an admin must record an override of plan 5 with a reason',
     ]);
     expect(() => checkReview(args({ plan: BLOCKED, verdict: 'reject' }))).not.toThrow();
-    const override = { by: 'root', reason: 'maintenance page on purpose', at: '2025-06-01T10:10:00.000Z' };
+    const override = {
+      by: 'root',
+      reason: 'maintenance page on purpose',
+      at: '2025-06-01T10:10:00.000Z',
+      planId: 5,
+      rulesetSha256: 'a'.repeat(64),
+      blockers: planBlockerKeys(BLOCKED),
+    };
     expect(() => checkReview(args({ plan: BLOCKED, change: change({ override }) }))).not.toThrow();
+  });
+
+  it('refuses a review sent for a plan that is no longer the current one', () => {
+    const e = refusal(() => checkReview(args({ seenPlan: 4 })));
+    expect(e.code).toBe('RAMPART_ERR_STALE');
+    expect(e.message).toMatch(/^you approved plan 4 of change 12, but its current plan is 5 /);
+    expect(refusal(() => checkReview(args({ seenPlan: 4, verdict: 'reject' }))).message).toMatch(
+      /^you rejected plan 4/,
+    );
+  });
+
+  it('refuses everyone who shaped the ruleset, compared without case', () => {
+    const edited = change({ authors: ['alice', 'Olga'] });
+    const e = refusal(() => checkReview(args({ change: edited, reviewer: { name: 'olga', role: 'admin' } })));
+    expect([e.code, e.message]).toEqual([
+      'RAMPART_ERR_REVIEW',
+      'olga edited the ruleset of change 12 and is one of its authors (alice, Olga): the author cannot approve their own change',
+    ]);
+    expect(refusal(() => checkReview(args({ reviewer: { name: 'ALICE', role: 'approver' } }))).code).toBe(
+      'RAMPART_ERR_REVIEW',
+    );
+  });
+
+  it("refuses a token minted by an author, and one minted through an author's token after the change", () => {
+    const minted = {
+      name: 'mallory',
+      role: 'approver' as const,
+      mintedBy: [{ name: 'alice', at: '2024-01-01T00:00:00.000Z' }],
+    };
+    const e = refusal(() => checkReview(args({ reviewer: minted })));
+    expect(e.message).toBe(
+      'the token of mallory was minted by alice, an author of change 12: an author cannot review their change through a token they issued',
+    );
+    // One hop removed: alice minted 'eve' (admin) after proposing, eve minted mallory.
+    const hop = (at: string) => ({
+      name: 'mallory',
+      role: 'approver' as const,
+      mintedBy: [
+        { name: 'eve', at: '2025-06-01T10:20:00.000Z' },
+        { name: 'alice', at },
+      ],
+    });
+    expect(refusal(() => checkReview(args({ reviewer: hop('2025-06-01T10:05:00.000Z') }))).message).toMatch(
+      /descends from a token that alice, an author of change 12, minted at 2025-06-01T10:05:00.000Z, after the change was proposed/,
+    );
+    // A colleague alice onboarded long before the change is a colleague, not a made-up identity.
+    expect(() => checkReview(args({ reviewer: hop('2024-01-01T00:00:00.000Z') }))).not.toThrow();
+  });
+
+  it('follows the recorded token ids for the lineage, and stops at a cycle', () => {
+    const t = (id: string, name: string, by: string | null, createdBy = 'x') => ({
+      id,
+      name,
+      role: 'admin' as const,
+      secretHash: '',
+      createdAt: `2025-01-0${id}T00:00:00.000Z`,
+      createdBy,
+      createdByToken: by,
+      revokedAt: null,
+      lastUsedAt: null,
+      expiresAt: null,
+    });
+    const tokens = new Map(
+      [t('1', 'root', null, 'rampart-init'), t('2', 'eve', '1', 'root'), t('3', 'mallory', '2', 'eve')].map((x) => [
+        x.id,
+        x,
+      ]),
+    );
+    expect(mintLineage(tokens.get('3') as never, tokens)).toEqual([
+      { name: 'eve', at: '2025-01-03T00:00:00.000Z' },
+      { name: 'root', at: '2025-01-02T00:00:00.000Z' },
+    ]);
+    const loop = new Map([
+      ['4', t('4', 'a', '5')],
+      ['5', t('5', 'b', '4')],
+    ]);
+    expect(mintLineage(loop.get('4') as never, loop)).toHaveLength(2);
+  });
+});
+
+describe('overrides', () => {
+  const covering = (over: Partial<NonNullable<ChangeRecord['override']>> = {}) => ({
+    by: 'root',
+    reason: 'maintenance page on purpose',
+    at: '2025-06-01T10:10:00.000Z',
+    planId: 5,
+    rulesetSha256: 'a'.repeat(64),
+    blockers: planBlockerKeys(BLOCKED),
+    ...over,
+  });
+
+  it('covers the ruleset and the blockers it was given for', () => {
+    expect(overrideCovers(change({ override: covering() }), BLOCKED)).toBe(true);
+  });
+
+  it('lapses when the ruleset changes', () => {
+    expect(overrideCovers(change({ override: covering(), rulesetSha256: 'b'.repeat(64) }), BLOCKED)).toBe(false);
+  });
+
+  it('lapses when a re-plan finds a blocker it does not list, but not for a narrower plan', () => {
+    const more = plan({
+      blocked: true,
+      plan: {
+        blockers: [
+          ...(BLOCKED.plan as { blockers: object[] }).blockers,
+          { host: 'web1', kind: 'violates-must-deny', message: "violates must-deny intent 'no database from outside'" },
+        ],
+      },
+    });
+    expect(overrideCovers(change({ override: covering() }), more)).toBe(false);
+    const fewer = plan({ blocked: true, plan: { blockers: [(BLOCKED.plan as { blockers: object[] }).blockers[0]] } });
+    expect(overrideCovers(change({ override: covering() }), fewer)).toBe(true);
+  });
+
+  it('never covers anything when recorded before overrides were bound to a plan', () => {
+    const legacy = { by: 'root', reason: 'maintenance page on purpose', at: '2025-06-01T10:10:00.000Z' };
+    expect(overrideCovers(change({ override: legacy }), BLOCKED)).toBe(false);
+  });
+
+  it('identifies a blocker without the parenthesis that says what was before', () => {
+    const b = {
+      kind: 'closes-public-service',
+      host: 'web1',
+      message: 'closes tcp/80 of service shop on web1 to the internet (was open)',
+    };
+    expect(blockerKey(b)).toBe(
+      blockerKey({ ...b, message: 'closes tcp/80 of service shop on web1 to the internet (was partial)' }),
+    );
+    expect(blockerKey(b)).not.toBe(
+      blockerKey({ ...b, message: 'closes tcp/80 of service shop on web1 to part of the internet (was open)' }),
+    );
   });
 });
 
@@ -253,20 +408,20 @@ describe('approvalStatus', () => {
   it('counts distinct approvers other than the author, ignoring voided reviews', () => {
     const voided = { voidedAt: '2025-06-01T12:00:00.000Z' };
     const reviews = [review('bob'), review('bob'), review('alice'), review('carol', 'approve', voided)];
-    expect(approvalStatus(reviews, two, 'alice')).toEqual({
+    expect(approvalStatus(reviews, two, ['alice'])).toEqual({
       approvers: ['bob'],
       required: 2,
       satisfied: false,
       rejectedBy: [],
     });
-    expect(approvalStatus([...reviews, review('dave')], two, 'alice')).toMatchObject({
+    expect(approvalStatus([...reviews, review('dave')], two, ['alice'])).toMatchObject({
       approvers: ['bob', 'dave'],
       satisfied: true,
     });
   });
 
   it('is never satisfied once someone rejected', () => {
-    expect(approvalStatus([review('bob'), review('carol', 'reject')], DEFAULT_POLICY, 'alice')).toEqual({
+    expect(approvalStatus([review('bob'), review('carol', 'reject')], DEFAULT_POLICY, ['alice'])).toEqual({
       approvers: ['bob'],
       required: 1,
       satisfied: false,
@@ -274,10 +429,18 @@ describe('approvalStatus', () => {
     });
   });
 
+  it('counts only reviews of the current plan, and no author under another spelling', () => {
+    const reviews = [review('bob', 'approve', { planId: 4 }), review('Alice'), review('carol')];
+    expect(approvalStatus(reviews, two, ['alice'], 5)).toMatchObject({ approvers: ['carol'], satisfied: false });
+  });
+
   it('counts only listed approvers when the policy lists them', () => {
     const policy: ChangePolicy = { ...DEFAULT_POLICY, approvers: ['carol'] };
-    expect(approvalStatus([review('bob')], policy, 'alice')).toMatchObject({ approvers: [], satisfied: false });
-    expect(approvalStatus([review('carol')], policy, 'alice')).toMatchObject({ approvers: ['carol'], satisfied: true });
+    expect(approvalStatus([review('bob')], policy, ['alice'])).toMatchObject({ approvers: [], satisfied: false });
+    expect(approvalStatus([review('carol')], policy, ['alice'])).toMatchObject({
+      approvers: ['carol'],
+      satisfied: true,
+    });
   });
 });
 
@@ -366,10 +529,21 @@ describe('checkApply', () => {
     ]);
   });
 
-  it('refuses a blocked plan whose override is gone', () => {
+  it('refuses a blocked plan whose override is gone or does not cover it', () => {
     expect(refusal(() => checkApply(args({ plan: BLOCKED }))).code).toBe('RAMPART_ERR_BLOCKED');
-    const override = { by: 'root', reason: 'on purpose', at: '2025-06-01T10:10:00.000Z' };
+    const override = {
+      by: 'root',
+      reason: 'on purpose',
+      at: '2025-06-01T10:10:00.000Z',
+      planId: 5,
+      rulesetSha256: 'a'.repeat(64),
+      blockers: planBlockerKeys(BLOCKED),
+    };
     expect(checkApply(args({ plan: BLOCKED, change: change({ state: 'approved', override }) })).emergency).toBe(false);
+    const edited = change({ state: 'approved', override, rulesetSha256: 'c'.repeat(64) });
+    expect(refusal(() => checkApply(args({ plan: BLOCKED, change: edited }))).message).toMatch(
+      /it lapsed when the ruleset was edited/,
+    );
   });
 
   it('refuses inside a freeze, naming the window, when it ends, and the emergency way', () => {

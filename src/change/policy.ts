@@ -17,6 +17,7 @@ import {
   type ReviewRecord,
   type Role,
   roleAtLeast,
+  type TokenRecord,
 } from '../store/types.js';
 
 /**
@@ -24,15 +25,20 @@ import {
  * rolled-back | failed):
  * - planned -> planned: re-plan (the change or a host's desired state moved on; the old plan turns stale);
  * - approved -> planned: re-plan after approval; the approvals are voided with the old plan;
+ * - -> planning -> planned | plan-failed: a plan that takes longer than the answer may wait goes on in the
+ *   background (the proposal is answered 202); plan-failed (over its time or memory budget) can be re-planned or
+ *   edited;
  * - applied -> rolled-back: an applied change is rolled back by a new change (`rampart change rollback`) that
  *   proposes each host's previous desired ruleset and goes through the same plan, review and safe apply; when it
  *   is applied, the original becomes rolled-back.
  * rejected, rolled-back and failed are final: a new attempt is a new change.
  */
 export const TRANSITIONS: Readonly<Record<ChangeState, readonly ChangeState[]>> = {
-  proposed: ['planned'],
-  planned: ['planned', 'approved', 'rejected'],
-  approved: ['applying', 'planned'],
+  proposed: ['planned', 'planning'],
+  planning: ['planned', 'planning', 'plan-failed'],
+  'plan-failed': ['planning', 'planned', 'plan-failed'],
+  planned: ['planned', 'planning', 'approved', 'rejected'],
+  approved: ['applying', 'planned', 'planning'],
   rejected: [],
   applying: ['applied', 'rolled-back', 'failed'],
   applied: ['rolled-back'],
@@ -62,19 +68,133 @@ export function assertTransition(from: ChangeState, to: ChangeState, changeId: n
 export interface Reviewer {
   readonly name: string;
   readonly role: Role;
+  /**
+   * Who minted the reviewer's token, nearest first, each with when: the token's own minter, then the minter of
+   * that minter's token, and so on (see `mintLineage`). Empty for tokens minted locally (`rampart init`).
+   */
+  readonly mintedBy?: readonly { readonly name: string; readonly at: string }[];
 }
 
 export type Verdict = ReviewRecord['verdict'];
 
-/** The blockers of a stored plan, in words (the plan is stored as data: read it defensively). */
-function blockerText(plan: PlanRecord): string {
+/** People are named case-insensitively: 'Olga' and 'olga' are one person (token names are unique that way). */
+export function personKey(name: string): string {
+  return name.normalize('NFKC').toLowerCase();
+}
+
+export function samePerson(a: string, b: string): boolean {
+  return personKey(a) === personKey(b);
+}
+
+/** Whether `name` shaped the change's ruleset (proposed it or edited it). */
+export function isAuthor(change: ChangeRecord, name: string): boolean {
+  return change.authors.some((a) => samePerson(a, name));
+}
+
+/**
+ * The mint lineage of a token: who minted it, who minted the minter's token, ... (nearest first), following the
+ * recorded token ids (`createdByToken`); stops at a locally minted token or a cycle.
+ */
+export function mintLineage(
+  token: TokenRecord,
+  tokens: ReadonlyMap<string, TokenRecord>,
+): { readonly name: string; readonly at: string }[] {
+  const out: { name: string; at: string }[] = [];
+  const seen = new Set<string>([token.id]);
+  let t: TokenRecord | undefined = token;
+  while (t?.createdByToken) {
+    out.push({ name: t.createdBy, at: t.createdAt });
+    if (seen.has(t.createdByToken)) break;
+    seen.add(t.createdByToken);
+    t = tokens.get(t.createdByToken);
+  }
+  return out;
+}
+
+/**
+ * Why a reviewer is too close to the change's authors to be the second pair of eyes, or undefined. Refused: an
+ * author (the proposer, or anyone who edited the ruleset); a token minted by an author (at any time); a token
+ * whose lineage passes through a token an author minted after the change was proposed (an identity made up for
+ * this change, one hop removed).
+ */
+export function authorshipConflict(change: ChangeRecord, reviewer: Reviewer, verdict: Verdict): string | undefined {
+  const tail =
+    verdict === 'approve'
+      ? 'the author cannot approve their own change'
+      : 'the author cannot reject their own change either (reviews come from someone else; propose a new change instead)';
+  if (samePerson(change.author, reviewer.name)) return `${reviewer.name} proposed change ${change.id}: ${tail}`;
+  if (isAuthor(change, reviewer.name)) {
+    return `${reviewer.name} edited the ruleset of change ${change.id} and is one of its authors (${change.authors.join(', ')}): ${tail}`;
+  }
+  const lineage = reviewer.mintedBy ?? [];
+  const [direct] = lineage;
+  if (direct && isAuthor(change, direct.name)) {
+    return `the token of ${reviewer.name} was minted by ${direct.name}, an author of change ${change.id}: an author cannot review their change through a token they issued`;
+  }
+  for (const hop of lineage.slice(1)) {
+    if (isAuthor(change, hop.name) && hop.at >= change.createdAt) {
+      return `the token of ${reviewer.name} descends from a token that ${hop.name}, an author of change ${change.id}, minted at ${hop.at}, after the change was proposed: an author cannot review their change through identities they issued`;
+    }
+  }
+  return undefined;
+}
+
+/** The blockers of a stored plan (the plan is stored as data: read it defensively). */
+function planBlockers(plan: PlanRecord): { kind: string; host: string; message: string }[] {
   const blockers = (plan.plan as { blockers?: unknown } | null)?.blockers;
-  const messages = Array.isArray(blockers)
-    ? blockers.flatMap((b) =>
-        typeof (b as { message?: unknown })?.message === 'string' ? [(b as { message: string }).message] : [],
-      )
-    : [];
+  if (!Array.isArray(blockers)) return [];
+  return blockers.flatMap((b) => {
+    const x = b as { kind?: unknown; host?: unknown; message?: unknown } | null;
+    return typeof x?.message === 'string'
+      ? [{ kind: String(x.kind ?? ''), host: String(x.host ?? ''), message: x.message }]
+      : [];
+  });
+}
+
+/** The blockers of a stored plan, in words. */
+function blockerText(plan: PlanRecord): string {
+  const messages = planBlockers(plan).map((b) => b.message);
   return messages.length > 0 ? messages.join('; ') : 'see the plan';
+}
+
+/**
+ * A blocker's identity across re-plans: kind, host and message without its trailing parenthesis (which says what
+ * the state was before, and may change when another change lands first).
+ */
+export function blockerKey(b: { readonly kind: string; readonly host: string; readonly message: string }): string {
+  return `${b.kind} ${b.host}: ${b.message.replace(/\s*\([^()]*\)\s*$/, '')}`;
+}
+
+/** The keys of a stored plan's blockers (what an override of that plan covers). */
+export function planBlockerKeys(plan: PlanRecord): string[] {
+  return planBlockers(plan).map(blockerKey);
+}
+
+/**
+ * Whether the change's override lets this plan through: it was given for this very ruleset (SHA-256) and lists
+ * every blocker the plan has. An edit of the ruleset, or a re-plan with a new blocker, makes it lapse.
+ */
+export function overrideCovers(change: ChangeRecord, plan: PlanRecord): boolean {
+  const o = change.override;
+  if (o === null || o.rulesetSha256 === undefined || o.blockers === undefined) return false;
+  if (o.rulesetSha256 !== change.rulesetSha256) return false;
+  const covered = new Set(o.blockers);
+  return planBlockerKeys(plan).every((k) => covered.has(k));
+}
+
+/** Why an existing override does not cover the plan, in words (undefined when there is none, or it covers). */
+export function overrideGap(change: ChangeRecord, plan: PlanRecord): string | undefined {
+  const o = change.override;
+  if (o === null || overrideCovers(change, plan)) return undefined;
+  if (o.rulesetSha256 === undefined || o.blockers === undefined) {
+    return `the override by ${o.by} was recorded before overrides were bound to a ruleset and covers nothing`;
+  }
+  if (o.rulesetSha256 !== change.rulesetSha256) {
+    return `the override by ${o.by} was for another ruleset (sha256 ${o.rulesetSha256.slice(0, 12)}, now ${change.rulesetSha256.slice(0, 12)}): it lapsed when the ruleset was edited`;
+  }
+  const covered = new Set(o.blockers);
+  const fresh = planBlockers(plan).filter((b) => !covered.has(blockerKey(b)));
+  return `the override by ${o.by} (plan ${o.planId}) does not cover: ${fresh.map((b) => b.message).join('; ')}`;
 }
 
 function assertFresh(change: ChangeRecord, plan: PlanRecord, doing: string): void {
@@ -88,9 +208,23 @@ function assertFresh(change: ChangeRecord, plan: PlanRecord, doing: string): voi
 }
 
 /**
+ * Refuses a decision taken on a plan that is no longer the change's current one: the reviewer (or the admin who
+ * overrides) read plan `seen`, and the change has moved on to `plan` since.
+ */
+export function assertSeenPlan(change: ChangeRecord, plan: PlanRecord, seen: number, doing: string): void {
+  if (seen === plan.id) return;
+  throw new UserError(
+    'RAMPART_ERR_STALE',
+    `you ${doing} plan ${seen} of change ${change.id}, but its current plan is ${plan.id} (computed ${plan.createdAt}; the ruleset or a host moved on): read plan ${plan.id} ('rampart change show ${change.id}') and decide on that`,
+    { changeId: change.id, seenPlan: seen, currentPlan: plan.id },
+  );
+}
+
+/**
  * Refuses a review the policy does not allow; returns nothing when it may be recorded. Checked in this order: the
- * change is planned, the plan is current, the reviewer may review at all (role, author, approvers list), has not
- * reviewed this plan yet, and a blocked plan has an admin override before anyone approves it.
+ * change is planned, the reviewer read the current plan and it is fresh, the reviewer may review at all (role,
+ * authorship and token lineage, approvers list), has not reviewed this plan yet, and a blocked plan has an admin
+ * override covering it before anyone approves it.
  */
 export function checkReview(args: {
   readonly change: ChangeRecord;
@@ -99,6 +233,8 @@ export function checkReview(args: {
   readonly reviewer: Reviewer;
   readonly verdict: Verdict;
   readonly policy: ChangePolicy;
+  /** The plan id the reviewer read (sent with the review). */
+  readonly seenPlan: number;
 }): void {
   const { change, plan, reviews, reviewer, verdict, policy } = args;
   const details = { changeId: change.id, planId: plan.id, reviewer: reviewer.name, verdict };
@@ -109,6 +245,7 @@ export function checkReview(args: {
       { ...details, from: change.state, allowed: ['planned'] },
     );
   }
+  assertSeenPlan(change, plan, args.seenPlan, verdict === 'approve' ? 'approved' : 'rejected');
   assertFresh(change, plan, 'reviewing');
   if (!roleAtLeast(reviewer.role, 'approver')) {
     throw new UserError(
@@ -117,23 +254,20 @@ export function checkReview(args: {
       { ...details, role: reviewer.role },
     );
   }
-  if (reviewer.name === change.author) {
-    throw new UserError(
-      'RAMPART_ERR_REVIEW',
-      verdict === 'approve'
-        ? `${reviewer.name} proposed change ${change.id}: the author cannot approve their own change`
-        : `${reviewer.name} proposed change ${change.id}: the author cannot reject their own change either (reviews come from someone else; propose a new change instead)`,
-      details,
-    );
+  const conflict = authorshipConflict(change, reviewer, verdict);
+  if (conflict !== undefined) {
+    throw new UserError('RAMPART_ERR_REVIEW', conflict, { ...details, authors: [...change.authors] });
   }
-  if (policy.approvers.length > 0 && !policy.approvers.includes(reviewer.name)) {
+  if (policy.approvers.length > 0 && !policy.approvers.some((a) => samePerson(a, reviewer.name))) {
     throw new UserError(
       'RAMPART_ERR_REVIEW',
       `${reviewer.name} is not one of the approvers of this site (policy.approvers: ${policy.approvers.join(', ')})`,
       { ...details, approvers: [...policy.approvers] },
     );
   }
-  const earlier = reviews.find((r) => r.planId === plan.id && r.reviewer === reviewer.name && r.voidedAt === null);
+  const earlier = reviews.find(
+    (r) => r.planId === plan.id && samePerson(r.reviewer, reviewer.name) && r.voidedAt === null,
+  );
   if (earlier) {
     throw new UserError(
       'RAMPART_ERR_REVIEW',
@@ -141,10 +275,11 @@ export function checkReview(args: {
       { ...details, reviewId: earlier.id },
     );
   }
-  if (verdict === 'approve' && plan.blocked && change.override === null) {
+  if (verdict === 'approve' && plan.blocked && !overrideCovers(change, plan)) {
+    const gap = overrideGap(change, plan);
     throw new UserError(
       'RAMPART_ERR_BLOCKED',
-      `the plan is blocked: ${blockerText(plan)}; an admin must record an override with a reason`,
+      `the plan is blocked: ${blockerText(plan)}; ${gap ? `${gap}; ` : ''}an admin must record an override of plan ${plan.id} with a reason`,
       details,
     );
   }
@@ -161,18 +296,26 @@ export interface ApprovalStatus {
 }
 
 /**
- * Where the reviews stand. Voided reviews never count, nor does the author; when the policy lists approvers, only
- * their approvals count (so an approver removed from the list by a config reload no longer counts).
+ * Where the reviews stand. Only reviews of the current plan count (`planId`, when given), never voided ones, never
+ * an author's; when the policy lists approvers, only their approvals count (so an approver removed from the list
+ * by a config reload no longer counts). Names are compared case-insensitively.
  */
-export function approvalStatus(reviews: readonly ReviewRecord[], policy: ChangePolicy, author: string): ApprovalStatus {
+export function approvalStatus(
+  reviews: readonly ReviewRecord[],
+  policy: ChangePolicy,
+  authors: readonly string[],
+  planId?: number,
+): ApprovalStatus {
   const approvers: string[] = [];
   const rejectedBy: string[] = [];
+  const has = (list: readonly string[], name: string) => list.some((n) => samePerson(n, name));
   for (const r of reviews) {
-    if (r.voidedAt !== null || r.reviewer === author) continue;
+    if (r.voidedAt !== null || has(authors, r.reviewer)) continue;
+    if (planId !== undefined && r.planId !== planId) continue;
     if (r.verdict === 'reject') {
-      if (!rejectedBy.includes(r.reviewer)) rejectedBy.push(r.reviewer);
-    } else if (policy.approvers.length === 0 || policy.approvers.includes(r.reviewer)) {
-      if (!approvers.includes(r.reviewer)) approvers.push(r.reviewer);
+      if (!has(rejectedBy, r.reviewer)) rejectedBy.push(r.reviewer);
+    } else if (policy.approvers.length === 0 || has(policy.approvers, r.reviewer)) {
+      if (!has(approvers, r.reviewer)) approvers.push(r.reviewer);
     }
   }
   return {
@@ -237,11 +380,12 @@ export function checkApply(args: {
     );
   }
   assertFresh(change, plan, 'applying');
-  // Approval refuses blocked plans without an override; checked again in case the override was taken back.
-  if (plan.blocked && change.override === null) {
+  // Approval refuses blocked plans without a covering override; checked again in case it lapsed since.
+  if (plan.blocked && !overrideCovers(change, plan)) {
+    const gap = overrideGap(change, plan);
     throw new UserError(
       'RAMPART_ERR_BLOCKED',
-      `the plan is blocked: ${blockerText(plan)}; an admin must record an override with a reason`,
+      `the plan is blocked: ${blockerText(plan)}; ${gap ? `${gap}; ` : ''}an admin must record an override of plan ${plan.id} with a reason`,
       { changeId: change.id, planId: plan.id },
     );
   }

@@ -2,7 +2,7 @@
  * A plan for people: text for a terminal (coloured when asked: red for lost access and blockers, green for gained
  * access) and Markdown for a pull-request comment. The JSON form is the Plan itself. Pure: strings out.
  */
-import type { BlastRadiusEntry, HostPlan, Plan, PlanFinding } from './types.js';
+import type { BlastRadiusEntry, Blocker, HostPlan, Plan, PlanFinding } from './types.js';
 
 export interface TextOptions {
   readonly color: boolean;
@@ -23,6 +23,17 @@ const EFFECT_WORDS: Readonly<Record<BlastRadiusEntry['effect'], string>> = {
   unchanged: 'unchanged',
 };
 
+/** What blocks a plan, in general words (the blockers say exactly what). */
+const BLOCKED_WHY =
+  'this change closes a declared public service, violates an intent, or opens an admin port to the internet';
+
+const EXAMPLE_WORDS: Readonly<Record<Blocker['kind'], string>> = {
+  'closes-public-service': 'dropped packet',
+  'violates-must-allow': 'dropped packet',
+  'violates-must-deny': 'newly accepted packet',
+  'exposes-admin-port': 'newly accepted packet',
+};
+
 function findingLine(f: PlanFinding): string {
   return `${f.severity} ${f.rule}${f.location ? ` at ${f.location}` : ''}: ${f.message}`;
 }
@@ -33,13 +44,10 @@ export function renderPlanText(plan: Plan, opts: TextOptions): string {
   lines.push(paint('bold', `Plan: ${plan.summary}`));
   if (plan.blocked) {
     lines.push('');
-    lines.push(
-      paint('red', 'BLOCKED: this change closes a declared public service or violates a must-allow intent;'),
-      paint('red', '         it cannot be approved without an admin override.'),
-    );
+    lines.push(paint('red', `BLOCKED: ${BLOCKED_WHY}; it cannot be approved without an admin override.`));
     for (const b of plan.blockers) {
       lines.push(paint('red', `  x ${b.message}`));
-      if (b.example) lines.push(`      example dropped packet: ${b.example}`);
+      if (b.example) lines.push(`      example ${EXAMPLE_WORDS[b.kind]}: ${b.example}`);
     }
   }
   for (const h of plan.hosts) {
@@ -53,12 +61,13 @@ export function renderPlanText(plan: Plan, opts: TextOptions): string {
 function hostText(h: HostPlan, paint: (code: keyof typeof ANSI, s: string) => string): string[] {
   const lines: string[] = [];
   if (h.firstRuleset) lines.push('  The host has no ruleset yet: compared with one that accepts everything.');
+  for (const n of h.notes ?? []) lines.push(paint('yellow', `  ! ${n}`));
   if (h.blastRadius.length > 0) {
     lines.push('  Blast radius:');
     const w = Math.max(...h.blastRadius.map((e) => e.subject.length));
     for (const e of h.blastRadius) {
       const move = e.before === e.after ? e.after : `${e.before} -> ${e.after}`;
-      const text = `    ${e.subject.padEnd(w)}  ${e.kind.padEnd(7)}  ${move.padEnd(16)}  ${EFFECT_WORDS[e.effect]}`;
+      const text = `    ${e.subject.padEnd(w)}  ${e.kind.padEnd(8)}  ${move.padEnd(16)}  ${EFFECT_WORDS[e.effect]}`;
       const colour = e.effect === 'loses-access' ? 'red' : e.effect === 'gains-access' ? 'green' : undefined;
       lines.push(colour ? paint(colour, text) : text);
       if (e.example && e.effect !== 'unchanged') lines.push(`      example: ${e.example}`);
@@ -92,6 +101,11 @@ function hostText(h: HostPlan, paint: (code: keyof typeof ANSI, s: string) => st
     lines.push(paint('red', `  Blockers (${h.blockers.length}):`));
     for (const b of h.blockers) lines.push(paint('red', `    x ${b.message}`));
   }
+  const warnings = h.warnings ?? [];
+  if (warnings.length > 0) {
+    lines.push(paint('yellow', `  Dangers not blocking (${warnings.length}, not in policy.block-on):`));
+    for (const b of warnings) lines.push(paint('yellow', `    ! ${b.message}`));
+  }
   if (h.uncertain.length > 0) {
     lines.push('  Not exact:');
     for (const u of h.uncertain) lines.push(paint('dim', `    ? ${u}`));
@@ -119,7 +133,7 @@ export function renderPlanMarkdown(plan: Plan): string {
   if (plan.blocked) {
     out.push('> [!CAUTION]');
     out.push(
-      '> **BLOCKED**: this change closes a declared public service or violates a must-allow intent. It cannot be approved without an admin override (recorded with a reason).',
+      `> **BLOCKED**: ${BLOCKED_WHY}. It cannot be approved without an admin override (recorded with a reason).`,
     );
     out.push('>');
     for (const b of plan.blockers) out.push(`> - ${b.message}${b.example ? ` (example: ${code(b.example)})` : ''}`);
@@ -132,6 +146,17 @@ export function renderPlanMarkdown(plan: Plan): string {
     out.push('');
     if (h.firstRuleset) {
       out.push('_The host has no ruleset yet: compared with one that accepts everything._');
+      out.push('');
+    }
+    for (const n of h.notes ?? []) {
+      out.push(`> [!WARNING]\n> ${cell(n)}`);
+      out.push('');
+    }
+    const warnings = h.warnings ?? [];
+    if (warnings.length > 0) {
+      out.push(`**Dangers not blocking (${warnings.length})**: not in \`policy.block-on\``);
+      out.push('');
+      for (const b of warnings) out.push(`- ⚠️ ${b.message}${b.example ? ` (example: ${code(b.example)})` : ''}`);
       out.push('');
     }
     if (h.blastRadius.length > 0) {

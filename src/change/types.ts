@@ -8,15 +8,28 @@ import type { RulesetFormat } from '../store/types.js';
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 export const RISK_LEVELS: readonly RiskLevel[] = ['low', 'medium', 'high', 'critical'];
 
+/**
+ * What makes a plan dangerous. Each kind raises the risk to critical (closes-public-service, violates-must-allow)
+ * or at least high (violates-must-deny, exposes-admin-port); the kinds in `policy.block-on` (default: all four)
+ * block the plan until an admin overrides it.
+ */
+export type BlockerKind = 'closes-public-service' | 'violates-must-allow' | 'violates-must-deny' | 'exposes-admin-port';
+export const BLOCKER_KINDS: readonly BlockerKind[] = [
+  'closes-public-service',
+  'violates-must-allow',
+  'violates-must-deny',
+  'exposes-admin-port',
+];
+
 /** Why a plan cannot be approved without an admin override. */
 export interface Blocker {
   readonly host: string;
-  readonly kind: 'closes-public-service' | 'violates-must-allow';
+  readonly kind: BlockerKind;
   /** `closes tcp/443 of service shop on web1 to the internet (was open)`. */
   readonly message: string;
   /** Service or intent name. */
   readonly subject: string;
-  /** An example packet that the new ruleset drops, in the engine's one-line packet format. */
+  /** An example packet: one the new ruleset drops (closes, must-allow) or newly accepts (must-deny, admin port). */
   readonly example?: string;
 }
 
@@ -42,7 +55,8 @@ export interface PlanFinding {
 export interface BlastRadiusEntry {
   /** A declared service port (`shop tcp/443`) or flow (`admin ssh from 198.51.100.0/24`). */
   readonly subject: string;
-  readonly kind: 'service' | 'admin' | 'intent';
+  /** `exposure`: an admin port from the internet outside the admin networks. */
+  readonly kind: 'service' | 'admin' | 'intent' | 'exposure';
   readonly before: 'open' | 'closed' | 'partial';
   readonly after: 'open' | 'closed' | 'partial';
   /** `loses-access` when after is less open than before, `gains-access` when more. */
@@ -66,6 +80,13 @@ export interface HostPlan {
   readonly blastRadius: readonly BlastRadiusEntry[];
   readonly risk: RiskLevel;
   readonly blockers: readonly Blocker[];
+  /**
+   * Dangers that do not block (their kind is not in `policy.block-on`), shown and counted in the risk. Absent in
+   * plans stored before issue 12.
+   */
+  readonly warnings?: readonly Blocker[];
+  /** What the host will run, where it differs from the ruleset as written (managed tables removed, ...). */
+  readonly notes?: readonly string[];
   /** Where the analysis could not be exact (opaque matches), in words. */
   readonly uncertain: readonly string[];
 }

@@ -23,7 +23,11 @@ export function addStoreOptions(cmd: Command): Command {
     .option('--db <url>', 'use PostgreSQL instead: postgres://user@host/db (default $RAMPART_DB)');
 }
 
-export function storeTarget(o: StoreCliOptions): { db?: string; dataDir: string } {
+export function storeTarget(o: StoreCliOptions): { db?: string; dataDir: string; warn: (message: string) => void } {
   const db = o.db ?? process.env.RAMPART_DB;
-  return { dataDir: o.dataDir ?? defaultDataDir(), ...(db ? { db } : {}) };
+  return {
+    dataDir: o.dataDir ?? defaultDataDir(),
+    ...(db ? { db } : {}),
+    warn: (message) => process.stderr.write(`rampart: warning: ${message}\n`),
+  };
 }

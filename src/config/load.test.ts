@@ -118,6 +118,9 @@ describe('parseConfig: a good config', () => {
       ],
       canary: ['web1'],
       confirmTimeoutSeconds: 60,
+      blockOn: DEFAULT_POLICY.blockOn,
+      planTimeoutSeconds: 60,
+      planMemoryMiB: 2048,
     });
   });
 
@@ -500,6 +503,9 @@ describe('parseConfig: the change policy', () => {
       approvers: ['alice', 'bob', 'carol'],
       canary: ['web2'],
       confirmTimeoutSeconds: 120,
+      blockOn: DEFAULT_POLICY.blockOn,
+      planTimeoutSeconds: 60,
+      planMemoryMiB: 2048,
       freeze: [
         {
           kind: 'once',
@@ -532,7 +538,27 @@ describe('parseConfig: the change policy', () => {
     expect(parse(HOSTS).policy).toBe(DEFAULT_POLICY);
     expect(parse(policy('')).policy).toBe(DEFAULT_POLICY);
     expect(parse(policy('  canary: [web1]\n')).policy).toEqual({ ...DEFAULT_POLICY, canary: ['web1'] });
-    expect(DEFAULT_POLICY).toEqual({ approvals: 1, approvers: [], freeze: [], canary: [], confirmTimeoutSeconds: 60 });
+    expect(DEFAULT_POLICY).toEqual({
+      approvals: 1,
+      approvers: [],
+      freeze: [],
+      canary: [],
+      confirmTimeoutSeconds: 60,
+      blockOn: ['closes-public-service', 'violates-must-allow', 'violates-must-deny', 'exposes-admin-port'],
+      planTimeoutSeconds: 60,
+      planMemoryMiB: 2048,
+    });
+  });
+
+  it('reads block-on, plan-timeout and plan-memory, and names a misspelt danger', () => {
+    const c = parse(policy('  block-on: [closes-public-service]\n  plan-timeout: 2m\n  plan-memory: 512\n'));
+    expect(c.policy).toMatchObject({ blockOn: ['closes-public-service'], planTimeoutSeconds: 120, planMemoryMiB: 512 });
+    expect(fail(policy('  block-on: [closes-public-service, exposes-admin-ports]\n')).message).toMatch(
+      /^c\.yaml:9:37: policy\.block-on\[1\]: unexpected .exposes-admin-ports.; expected one of closes-public-service, violates-must-allow, violates-must-deny, exposes-admin-port$/,
+    );
+    expect(fail(policy('  plan-timeout: 2h\n')).message).toMatch(
+      /^c\.yaml:9:17: policy\.plan-timeout: '2h': more than 1h/,
+    );
   });
 
   it('rejects an unknown canary host, with a suggestion', () => {
@@ -641,10 +667,10 @@ describe('parseConfig: the change policy', () => {
 
   it('rejects a misspelt policy key and a policy that is not a map', () => {
     expect(fail(policy('  confirm_timeout: 1m\n')).message).toBe(
-      "c.yaml:9:3: policy.confirm_timeout: unknown key 'confirm_timeout' (did you mean 'confirm-timeout'?); expected one of approvals, approvers, freeze, canary, confirm-timeout",
+      "c.yaml:9:3: policy.confirm_timeout: unknown key 'confirm_timeout' (did you mean 'confirm-timeout'?); expected one of approvals, approvers, freeze, canary, confirm-timeout, block-on, plan-timeout, plan-memory",
     );
     expect(fail('policy: [approvals]\n').message).toBe(
-      'c.yaml:1:9: policy: unexpected a list; expected a map with approvals, approvers, freeze, canary and confirm-timeout',
+      'c.yaml:1:9: policy: unexpected a list; expected a map with approvals, approvers, freeze, canary, confirm-timeout, block-on, plan-timeout and plan-memory',
     );
   });
 });

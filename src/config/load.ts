@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { AUDIT_RULES } from '../analysis/audit/catalogue.js';
 import { SEVERITIES, type Severity } from '../analysis/audit/types.js';
 import { type Intent, parseIntentEntry } from '../analysis/intents.js';
+import { BLOCKER_KINDS, type BlockerKind } from '../change/types.js';
 import { ParseError, UserError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import type {
@@ -77,6 +78,9 @@ export const DEFAULT_POLICY: ChangePolicy = Object.freeze({
   freeze: Object.freeze([]) as readonly FreezeWindow[],
   canary: Object.freeze([]) as readonly string[],
   confirmTimeoutSeconds: 60,
+  blockOn: BLOCKER_KINDS,
+  planTimeoutSeconds: 60,
+  planMemoryMiB: 2048,
 });
 
 /** What the agent manages on a host whose `tables` is not written (the loader keeps `tables` undefined then). */
@@ -461,8 +465,16 @@ const PolicySchema = object(
     freeze: z.array(FreezeSchema, expect('a list of freeze windows')).optional(),
     canary: z.array(nameField('a host name'), expect('a list of host names')).optional(),
     'confirm-timeout': durationField(5000, 3_600_000).optional(),
+    'block-on': z
+      .array(
+        z.enum(BLOCKER_KINDS as [BlockerKind, ...BlockerKind[]], expect(`one of ${BLOCKER_KINDS.join(', ')}`)),
+        expect(`a list of plan dangers: ${BLOCKER_KINDS.join(', ')}`),
+      )
+      .optional(),
+    'plan-timeout': durationField(1000, 3_600_000).optional(),
+    'plan-memory': intField(64, 65_536, 'MiB of heap per plan').optional(),
   },
-  'a map with approvals, approvers, freeze, canary and confirm-timeout',
+  'a map with approvals, approvers, freeze, canary, confirm-timeout, block-on, plan-timeout and plan-memory',
 );
 
 /**
@@ -877,12 +889,16 @@ function buildPolicy(
       'a duration in whole seconds, like 90s or 2m',
     );
   }
+  const planTimeout = p['plan-timeout'];
   return {
     approvals,
     approvers,
     freeze,
     canary,
     confirmTimeoutSeconds: confirm === undefined ? DEFAULT_POLICY.confirmTimeoutSeconds : Math.round(confirm / 1000),
+    blockOn: p['block-on'] ? [...new Set(p['block-on'])] : DEFAULT_POLICY.blockOn,
+    planTimeoutSeconds: planTimeout === undefined ? DEFAULT_POLICY.planTimeoutSeconds : planTimeout / 1000,
+    planMemoryMiB: p['plan-memory'] ?? DEFAULT_POLICY.planMemoryMiB,
   };
 }
 

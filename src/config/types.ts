@@ -7,6 +7,7 @@
 
 import type { Severity } from '../analysis/audit/types.js';
 import type { Intent } from '../analysis/intents.js';
+import type { BlockerKind } from '../change/types.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -99,6 +100,12 @@ export interface ChangePolicy {
   readonly canary: readonly string[];
   /** How long an agent waits for the server's confirmation before it restores the snapshot (default 60). */
   readonly confirmTimeoutSeconds: number;
+  /** The plan dangers that block a change until an admin overrides it (default: all of BLOCKER_KINDS). */
+  readonly blockOn: readonly BlockerKind[];
+  /** How long one plan may take before the change is left plan-failed (RAMPART_ERR_PLAN_TIMEOUT; default 60 s). */
+  readonly planTimeoutSeconds: number;
+  /** The heap one plan may use, in MiB, before the change is left plan-failed (RAMPART_ERR_PLAN_MEMORY). */
+  readonly planMemoryMiB: number;
 }
 
 export interface AuditRuleSetting {

@@ -7,10 +7,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { z } from 'zod';
 import { ParseError, UserError } from '../errors.js';
 import { jsonReplacer } from '../firewall/values.js';
-import { roleAtLeast, type Store } from '../store/types.js';
+import { roleAtLeast, type Store, type TokenRecord } from '../store/types.js';
 import { bearerOf, forbidden, parseToken, secretMatches, unauthenticated } from './auth.js';
+import { AuthGuard, type AuthLimits, DEFAULT_AUTH_LIMITS, LastUsed } from './auth-guard.js';
+import { ChangeService } from './changes.js';
 import { createMetrics } from './metrics.js';
-import { createPlanner } from './planner.js';
+import { createPlanner, type PlannerOptions } from './planner.js';
 import { ProbeBoard } from './probe-board.js';
 import { type FieldProblem, PROBLEM_CONTENT_TYPE, problemFromError, problemOf } from './problem.js';
 import type { ConfigHolder, RouteDef, ServerDeps } from './route.js';
@@ -23,11 +25,23 @@ export interface ServerOptions {
   readonly now?: () => Date;
   /** pino logging (default off: the CLI turns it on). */
   readonly logger?: boolean | { readonly level: string };
-  /** Largest accepted request body in bytes (default 16 MiB: a 100k-rule iptables-save fits). */
+  /** Largest accepted body of the routes that carry a ruleset, in bytes (default 16 MiB: 100k iptables rules fit). */
   readonly bodyLimit?: number;
+  /** Failed authentications allowed per address or token id and window before 429 (default 10 per 60 s). */
+  readonly authLimits?: AuthLimits;
+  /** How long a proposal waits for its plan before answering 202 with the change planning (default 2 s). */
+  readonly planWaitMs?: number;
+  /** The plan threads (default: 2 threads, the built worker). */
+  readonly planner?: PlannerOptions;
+  /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
+  readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+/** Largest body of every other route: a comment, a reason, a token name. */
+export const SMALL_BODY_LIMIT = 64 * 1024;
+
+type AuthedRequest = FastifyRequest & { rampartToken?: TokenRecord };
 
 function zodProblems(where: string, error: z.ZodError): FieldProblem[] {
   return error.issues.map((i) => ({
@@ -63,11 +77,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     config: opts.config,
     now: opts.now ?? (() => new Date()),
     metrics: createMetrics(),
-    planner: createPlanner(),
+    planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
+    planWaitMs: opts.planWaitMs ?? 2000,
+    planning: new Map(),
   };
   const app = Fastify({
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
     logger: opts.logger ?? false,
+    // Each route sets its own limit (register); this is the ceiling.
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Behind a load balancer the operator sets trustProxy themselves; by default the socket address is "from where".
     trustProxy: false,
@@ -78,7 +96,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return sendProblem(
         reply,
         req,
-        new UserError('RAMPART_ERR_TOO_LARGE', `the request body is larger than ${app.initialConfig.bodyLimit} bytes`),
+        new UserError(
+          'RAMPART_ERR_TOO_LARGE',
+          `the request body is larger than ${req.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit} bytes, the limit of ${req.method} ${req.routeOptions.url ?? req.url}`,
+        ),
       );
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
@@ -101,29 +122,114 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   app.addHook('onClose', async () => deps.planner.close());
-  for (const route of ROUTES) register(app, route, deps);
+  // Changes a previous process left planning (it stopped mid-plan) are planned again.
+  app.addHook('onReady', async () => {
+    await new ChangeService(deps).resumePlanning({ name: 'rampart-server', role: 'system', from: 'local' });
+  });
+  const auth = authenticator(deps, opts.authLimits ?? DEFAULT_AUTH_LIMITS);
+  const largeLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  for (const route of ROUTES) {
+    register(app, route, deps, auth, route.largeBody ? largeLimit : Math.min(SMALL_BODY_LIMIT, largeLimit));
+  }
   return app;
 }
 
-function register(app: FastifyInstance, route: RouteDef, deps: ServerDeps): void {
+type Authenticate = (route: RouteDef, req: FastifyRequest) => Promise<TokenRecord>;
+
+/**
+ * Checks the bearer token and the route's role. Runs in `onRequest`, before the body is read: a caller without a
+ * valid token is refused without the server reading, buffering or parsing what it sent. Failures are counted in
+ * /metrics, slowed down per address and per token id (429), and written to the audit log once per burst.
+ */
+function authenticator(deps: ServerDeps, limits: AuthLimits): Authenticate {
+  const guard = new AuthGuard(limits);
+  const lastUsed = new LastUsed();
+  const fail = async (req: FastifyRequest, reason: string, tokenId: string | undefined, e: Error): Promise<never> => {
+    const now = deps.now().getTime();
+    // Over the limit, a failed attempt is answered 429 with the time to wait; valid tokens from the same address
+    // still get through, so a scanner behind a shared NAT or proxy cannot lock everyone else out.
+    const wait = guard.retryAfter(req.ip, tokenId, now);
+    deps.metrics.authFailures.inc({ reason: wait === undefined ? reason : 'rate-limited' });
+    const bursts = guard.fail(req.ip, tokenId, now);
+    if (bursts.length > 0) {
+      const actor = { name: 'anonymous', role: 'system' as const, from: req.ip };
+      await deps.store.write(actor, async (w) => {
+        for (const b of bursts) {
+          await w.audit({
+            action: 'auth.failures',
+            target: b.key,
+            after: { failures: b.count, since: b.since, slowedUntil: b.until, lastReason: reason },
+          });
+        }
+      });
+    }
+    if (wait === undefined) throw e;
+    throw new UserError(
+      'RAMPART_ERR_RATE_LIMITED',
+      `too many failed authentications from ${req.ip}${tokenId ? ` or for token ${tokenId}` : ''}; ${e.message}; try again in ${wait} s`,
+      { retryAfter: wait },
+    );
+  };
+  return async (route, req) => {
+    const now = deps.now();
+    const presented = bearerOf(req.headers.authorization);
+    const parsed = presented ? parseToken(presented) : undefined;
+    if (!presented) return fail(req, 'missing', undefined, unauthenticated('no token'));
+    if (!parsed) return fail(req, 'malformed', undefined, unauthenticated('malformed token'));
+    const token = await deps.store.getToken(parsed.id);
+    if (!token || !secretMatches(token, parsed.secret)) {
+      return fail(req, 'unknown', parsed.id, unauthenticated('unknown token'));
+    }
+    if (token.revokedAt !== null) {
+      return fail(req, 'revoked', parsed.id, unauthenticated(`token ${token.id} was revoked at ${token.revokedAt}`));
+    }
+    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= now.getTime()) {
+      return fail(
+        req,
+        'expired',
+        parsed.id,
+        unauthenticated(`token ${token.id} (${token.name}) expired at ${token.expiresAt}; ask an admin for a new one`),
+      );
+    }
+    if (lastUsed.due(token.id, now.getTime())) void deps.store.touchToken(token.id, now.toISOString());
+    if (!roleAtLeast(token.role, route.access as Exclude<RouteDef['access'], 'public'>)) {
+      throw forbidden(
+        token.role,
+        route.access as Exclude<RouteDef['access'], 'public'>,
+        `${route.method} ${urlOf(route)}`,
+      );
+    }
+    return token;
+  };
+}
+
+function register(
+  app: FastifyInstance,
+  route: RouteDef,
+  deps: ServerDeps,
+  authenticate: Authenticate,
+  bodyLimit: number,
+): void {
   app.route({
     method: route.method,
     url: urlOf(route),
+    bodyLimit,
+    onRequest: async (req, reply) => {
+      if (route.access === 'public') return;
+      try {
+        (req as AuthedRequest).rampartToken = await authenticate(route, req);
+      } catch (e) {
+        if (e instanceof UserError && e.code === 'RAMPART_ERR_RATE_LIMITED') {
+          reply.header('retry-after', String(e.details.retryAfter));
+        }
+        // Whatever the caller was still sending is not read: close the connection after the answer.
+        reply.header('connection', 'close');
+        return sendProblem(reply, req, e);
+      }
+    },
     handler: async (req, reply) => {
       try {
-        let token: Awaited<ReturnType<Store['getToken']>>;
-        if (route.access !== 'public') {
-          const presented = bearerOf(req.headers.authorization);
-          if (!presented) throw unauthenticated('no token');
-          const parsed = parseToken(presented);
-          if (!parsed) throw unauthenticated('malformed token');
-          token = await deps.store.getToken(parsed.id);
-          if (!token || !secretMatches(token, parsed.secret)) throw unauthenticated('unknown token');
-          if (token.revokedAt !== null) throw unauthenticated(`token ${token.id} was revoked at ${token.revokedAt}`);
-          if (!roleAtLeast(token.role, route.access)) {
-            throw forbidden(token.role, route.access, `${route.method} ${urlOf(route)}`);
-          }
-        }
+        const token = (req as AuthedRequest).rampartToken;
         const params = validate('params', route.params, req.params);
         const query = validate('query', route.query, req.query);
         const body = validate('body', route.body, req.body);
@@ -141,7 +247,8 @@ function register(app: FastifyInstance, route: RouteDef, deps: ServerDeps): void
           deps,
         } as never);
         if (reply.sent) return reply;
-        if (route.status) reply.code(route.status);
+        // A handler may answer with another success status (202 while a plan goes on); else the route's own.
+        if (route.status && reply.statusCode === 200) reply.code(route.status);
         if (typeof result === 'string') return reply.send(result);
         return reply
           .header('content-type', 'application/json; charset=utf-8')

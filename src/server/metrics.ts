@@ -7,6 +7,8 @@ export interface ServerMetrics {
   readonly duration: Histogram<'method' | 'route'>;
   readonly changes: Gauge<'state'>;
   readonly configReloads: Counter<'result'>;
+  readonly authFailures: Counter<'reason'>;
+  readonly plans: Gauge<'state'>;
 }
 
 export function createMetrics(): ServerMetrics {
@@ -37,6 +39,18 @@ export function createMetrics(): ServerMetrics {
       name: 'rampart_config_reloads_total',
       help: 'Configuration reloads by result (ok, refused)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    plans: new Gauge({
+      name: 'rampart_plans',
+      help: 'Plans queued and running on the plan threads (refreshed on scrape)',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'rampart_auth_failures_total',
+      help: 'Failed authentications by reason (missing, malformed, unknown, revoked, expired, rate-limited)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

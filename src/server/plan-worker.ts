@@ -19,6 +19,8 @@ export interface PlanRequest {
 }
 
 parentPort?.on('message', (req: PlanRequest) => {
+  // The budget's clock starts now: loading this thread's modules is not the plan's time.
+  parentPort?.postMessage({ id: req.id, started: true });
   try {
     const plan = computePlan(parseConfig(req.configText, req.configFile), req.inputs, {
       today: req.today,

@@ -186,7 +186,9 @@ export class RolloutService {
       managedTables: managedTables(h),
       format: change.format,
       ruleset: change.ruleset,
-      rulesetSha256: sha256(change.ruleset),
+      // The hash stored with the change (bound to its approvals), not one recomputed from the text: a ruleset edited
+      // in the table behind the server's back then fails the agent's check instead of being applied.
+      rulesetSha256: change.rulesetSha256,
       change: { state: change.state, hosts: change.hosts, emergency: change.emergency !== null },
       plan: { id: job.planId, stale: planStale, approved: true },
       health: healthChecksOf(config, job.host),
@@ -378,7 +380,13 @@ export class RolloutService {
             },
           ],
           today,
-          { findings: false }, // drift is the semantic diff alone: no audit of either side
+          {
+            findings: false, // drift is the semantic diff alone: no audit of either side
+            budget: {
+              timeoutMs: this.deps.config.current().policy.planTimeoutSeconds * 1000,
+              memoryMiB: this.deps.config.current().policy.planMemoryMiB,
+            },
+          },
         );
         const changes = plan.hosts[0]?.changes ?? [];
         drift = {

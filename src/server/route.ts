@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { RampartConfig } from '../config/types.js';
 import type { Actor, Role, Store, TokenRecord } from '../store/types.js';
 import type { ServerMetrics } from './metrics.js';
-import type { Planner } from './planner.js';
+import type { Planner, PlanTicket } from './planner.js';
 import type { ProbeBoard } from './probe-board.js';
 
 export type Access = Role | 'public';
@@ -21,6 +21,10 @@ export interface ServerDeps {
   readonly metrics: ServerMetrics;
   readonly planner: Planner;
   readonly probes: ProbeBoard;
+  /** How long a proposal, edit or re-plan waits for its plan before answering 202 (state planning). */
+  readonly planWaitMs: number;
+  /** The plans that outlived their request, by change id (the version they were started for). */
+  readonly planning: Map<number, { readonly version: number; readonly ticket: PlanTicket }>;
 }
 
 export interface ConfigHolder {
@@ -58,6 +62,8 @@ export interface RouteDef {
   readonly params?: z.ZodType;
   readonly query?: z.ZodType;
   readonly body?: z.ZodType;
+  /** The body carries a ruleset: allowed up to the server's large limit (16 MiB), not the small one (64 KiB). */
+  readonly largeBody?: boolean;
   /** Media types of the answer (default application/json). */
   readonly produces?: readonly string[];
   /** A state-changing route (POST/PATCH/DELETE) in the audit sense; for docs and the role test. */

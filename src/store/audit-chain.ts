@@ -145,6 +145,67 @@ export function verifyChain(entries: readonly AuditEntry[], head?: ChainHead): C
   return { ok: true, count: entries.length, headHash: prevHash };
 }
 
+/**
+ * Compares a head kept elsewhere (a ticket, a log shipper: `rampart audit-log head`) with the chain: the entry at
+ * its seq must carry its hash. A chain and head rewritten together pass `verifyChain` but not this. `seq` may be
+ * omitted (a bare hash): the hash must then be somewhere in the chain.
+ */
+export function checkExpectedHead(
+  entries: readonly AuditEntry[],
+  expected: { readonly seq?: number; readonly hash: string },
+): ChainVerdict | undefined {
+  const at = expected.seq !== undefined ? entries.find((e) => e.seq === expected.seq) : undefined;
+  if (expected.seq !== undefined) {
+    if (at === undefined) {
+      return bad(expected.seq, 'removed', `entry ${expected.seq}, the head kept elsewhere, is not in the log`);
+    }
+    if (at.hash !== expected.hash) {
+      return bad(
+        at.seq,
+        'altered',
+        `entry ${at.seq} is not the one kept elsewhere (hash ${at.hash.slice(0, 16)}, expected ${expected.hash.slice(0, 16)}): the chain was rewritten from there on`,
+      );
+    }
+    return undefined;
+  }
+  if (!entries.some((e) => e.hash === expected.hash)) {
+    return bad(
+      entries[entries.length - 1]?.seq ?? 0,
+      'altered',
+      `no entry has the hash kept elsewhere (${expected.hash.slice(0, 16)}): the chain was rewritten`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Compares each change's ruleset with the SHA-256 the newest audit entry about it recorded: an edit of the changes
+ * table behind the server's back (the chain itself intact) shows here. Changes whose entries record no hash (made
+ * before issue 12) are not checked.
+ */
+export function checkRecordedRulesets(
+  entries: readonly AuditEntry[],
+  changes: readonly { readonly id: number; readonly sha256: string }[],
+): ChainVerdict | undefined {
+  const recorded = new Map<string, AuditEntry>();
+  for (const e of entries) {
+    const sha = (e.after as { rulesetSha256?: unknown } | null)?.rulesetSha256;
+    if (typeof sha === 'string' && e.target.startsWith('change:')) recorded.set(e.target, e);
+  }
+  for (const c of changes) {
+    const e = recorded.get(`change:${c.id}`);
+    const sha = (e?.after as { rulesetSha256?: string } | undefined)?.rulesetSha256;
+    if (e && sha !== c.sha256) {
+      return bad(
+        e.seq,
+        'record-altered',
+        `the ruleset of change ${c.id} (sha256 ${c.sha256.slice(0, 16)}) is not the one entry ${e.seq} recorded (${String(sha).slice(0, 16)}): the changes table was edited outside the server`,
+      );
+    }
+  }
+  return undefined;
+}
+
 /** One JSON object per line, fields in the entry's order, for export. */
 export function toJsonLines(entries: readonly AuditEntry[]): string {
   return entries.map((e) => `${JSON.stringify({ ...entryFields(e), hash: e.hash })}\n`).join('');

@@ -161,12 +161,30 @@ function rollbackLink(): Migration {
   };
 }
 
+/**
+ * Issue 12: four eyes bound to the exact ruleset. Every author of a change (proposer and editors), the SHA-256 of
+ * its ruleset (also written into the audit entries that concern it), why its plan failed (timeout, memory), and an
+ * expiry on tokens.
+ */
+function fourEyes(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('changes').addColumn('authors_json', 'text').execute();
+      await db.schema.alterTable('changes').addColumn('ruleset_sha256', 'text').execute();
+      await db.schema.alterTable('changes').addColumn('plan_error_json', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('expires_at', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('created_by_token', 'text').execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initial(kind),
     '0002-agent-timeline': agentTimeline(kind),
     '0003-rollback-link': rollbackLink(),
+    '0004-four-eyes': fourEyes(),
   };
 }
 

@@ -3,7 +3,7 @@
  * Pool; otherwise a SQLite file `<dataDir>/rampart.db` (directory 0700, file 0600, WAL, synchronous=FULL so a
  * committed write survives power loss). Migrations run on open. Both backends are the same SqlStore.
  */
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -17,6 +17,29 @@ export interface OpenStoreOptions {
   /** `postgres://user:pass@host/db`, `postgresql://...`, `sqlite:<file>`, or absent for `<dataDir>/rampart.db`. */
   readonly db?: string | undefined;
   readonly dataDir?: string | undefined;
+  /** Told what was tightened (a data directory or store file others could read). */
+  readonly warn?: ((message: string) => void) | undefined;
+}
+
+/** Removes group and other access from `path` (the store holds token hashes and the audit trail), saying so. */
+function tighten(path: string, mode: number, warn: ((message: string) => void) | undefined): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    return;
+  }
+  if ((st.mode & 0o077) === 0) return;
+  try {
+    chmodSync(path, mode);
+    warn?.(
+      `${path} was readable or writable by others (mode ${(st.mode & 0o777).toString(8)}); tightened to ${mode.toString(8)}`,
+    );
+  } catch (e) {
+    warn?.(
+      `${path} is readable or writable by others (mode ${(st.mode & 0o777).toString(8)}) and could not be tightened: ${reason(e)}`,
+    );
+  }
 }
 
 export const SQLITE_FILE = 'rampart.db';
@@ -57,7 +80,10 @@ export async function openStore(options: OpenStoreOptions): Promise<SqlStore> {
   } catch (e) {
     throw new UserError('RAMPART_ERR_FILE', `cannot create the data directory ${dir}: ${reason(e)}`, { file: dir });
   }
-  return openSqlite(join(dir, SQLITE_FILE));
+  tighten(dir, 0o700, options.warn);
+  const file = join(dir, SQLITE_FILE);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) tighten(f, 0o600, options.warn);
+  return openSqlite(file);
 }
 
 async function openSqlite(file: string): Promise<SqlStore> {

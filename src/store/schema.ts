@@ -15,6 +15,10 @@ export interface TokensTable {
   created_by: string;
   revoked_at: string | null;
   last_used_at: string | null;
+  /** 0004: when the token stops working (null: never). */
+  expires_at: string | null;
+  /** 0004: the id of the token that minted this one (null: minted by `rampart init` or before 0004). */
+  created_by_token: string | null;
 }
 
 export interface AuditLogTable {
@@ -56,6 +60,12 @@ export interface ChangesTable {
   override_json: string | null;
   emergency_json: string | null;
   rollback_of: number | null;
+  /** 0004: everyone who proposed or edited the ruleset (JSON array; null on older rows: just `author`). */
+  authors_json: string | null;
+  /** 0004: hex SHA-256 of `ruleset` (null on older rows: computed when read). */
+  ruleset_sha256: string | null;
+  /** 0004: why the last plan could not be computed ({code, message, at}; null when it could). */
+  plan_error_json: string | null;
 }
 
 export interface PlansTable {

@@ -9,9 +9,10 @@
  * Either way two processes writing the same store queue up instead of losing updates, and the audit entries of a
  * write are chained and committed atomically with the state they describe.
  */
+import { createHash } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
-import { entryHash, jsonValue, verifyChain } from './audit-chain.js';
+import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
 import { appliedVersion } from './migrations.js';
 import type {
   AuditLogTable,
@@ -62,9 +63,16 @@ function tokenRecord(r: Selectable<TokensTable>): TokenRecord {
     secretHash: r.secret_hash,
     createdAt: r.created_at,
     createdBy: r.created_by,
+    createdByToken: r.created_by_token ?? null,
     revokedAt: r.revoked_at,
     lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at ?? null,
   };
+}
+
+/** Hex SHA-256 of a ruleset's text (what approvals, overrides and the audit trail name it by). */
+export function rulesetSha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 function parseJson<T>(text: string | null): T | null {
@@ -85,8 +93,11 @@ function changeRecord(r: Selectable<ChangesTable>): ChangeRecord {
     version: r.version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    authors: r.authors_json ? (JSON.parse(r.authors_json) as string[]) : [r.author],
+    rulesetSha256: r.ruleset_sha256 ?? rulesetSha256(r.ruleset),
     override: parseJson<ChangeRecord['override']>(r.override_json),
     emergency: parseJson<ChangeRecord['emergency']>(r.emergency_json),
+    planError: parseJson<ChangeRecord['planError']>(r.plan_error_json ?? null),
     rollbackOf: r.rollback_of ?? null,
   };
 }
@@ -331,7 +342,12 @@ class SqlWriter extends SqlReader implements StoreWriter {
     super(db);
   }
 
-  async insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord> {
+  async insertToken(
+    t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt' | 'expiresAt' | 'createdByToken'> & {
+      readonly expiresAt?: string | null;
+      readonly createdByToken?: string | null;
+    },
+  ): Promise<TokenRecord> {
     const r = await this.db
       .insertInto('tokens')
       .values({
@@ -343,6 +359,8 @@ class SqlWriter extends SqlReader implements StoreWriter {
         created_by: t.createdBy,
         revoked_at: null,
         last_used_at: null,
+        expires_at: t.expiresAt ?? null,
+        created_by_token: t.createdByToken ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -362,8 +380,14 @@ class SqlWriter extends SqlReader implements StoreWriter {
   }
 
   async insertChange(
-    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf'> & {
+    c: Omit<
+      ChangeRecord,
+      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256' | 'planError'
+    > & {
       readonly rollbackOf?: number | null;
+      readonly authors?: readonly string[];
+      readonly state?: 'proposed' | 'planning';
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord> {
     const r = await this.db
@@ -377,13 +401,16 @@ class SqlWriter extends SqlReader implements StoreWriter {
         ticket: c.ticket,
         format: c.format,
         ruleset: c.ruleset,
-        state: 'proposed',
+        state: c.state ?? 'proposed',
         version: 1,
         created_at: c.createdAt,
         updated_at: c.updatedAt,
         override_json: null,
         emergency_json: null,
         rollback_of: c.rollbackOf ?? null,
+        authors_json: JSON.stringify(c.authors ?? [c.author]),
+        ruleset_sha256: c.rulesetSha256 ?? rulesetSha256(c.ruleset),
+        plan_error_json: null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -393,13 +420,23 @@ class SqlWriter extends SqlReader implements StoreWriter {
   async updateChange(
     id: number,
     expectedVersion: number,
-    patch: Partial<Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason'>> & {
+    patch: Partial<
+      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors' | 'planError'>
+    > & {
       readonly updatedAt: string;
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord> {
     const set: Partial<Record<keyof ChangesTable, unknown>> = { updated_at: patch.updatedAt };
     if (patch.state !== undefined) set.state = patch.state;
-    if (patch.ruleset !== undefined) set.ruleset = patch.ruleset;
+    if (patch.ruleset !== undefined) {
+      set.ruleset = patch.ruleset;
+      set.ruleset_sha256 = patch.rulesetSha256 ?? rulesetSha256(patch.ruleset);
+    }
+    if (patch.authors !== undefined) set.authors_json = JSON.stringify(patch.authors);
+    if (patch.planError !== undefined) {
+      set.plan_error_json = patch.planError === null ? null : JSON.stringify(patch.planError);
+    }
     if (patch.format !== undefined) set.format = patch.format;
     if (patch.reason !== undefined) set.reason = patch.reason;
     if (patch.override !== undefined)
@@ -673,35 +710,50 @@ export class SqlStore extends SqlReader implements Store {
     });
   }
 
-  async tokenBySecretHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const r = await this.db.selectFrom('tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
-    if (r === undefined) return undefined;
-    const t = tokenRecord(r);
-    if (t.revokedAt !== null) return t;
-    const now = new Date();
-    if (t.lastUsedAt !== null && now.getTime() - Date.parse(t.lastUsedAt) < LAST_USED_GRANULARITY_MS) return t;
+  async touchToken(id: string, at: string): Promise<void> {
+    const earlier = new Date(Date.parse(at) - LAST_USED_GRANULARITY_MS).toISOString();
     try {
-      await this.db.updateTable('tokens').set({ last_used_at: now.toISOString() }).where('id', '=', t.id).execute();
-      return { ...t, lastUsedAt: now.toISOString() };
+      await this.db
+        .updateTable('tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', earlier)]))
+        .execute();
     } catch {
-      // Noting the use is best effort: a busy store must not fail authentication.
-      return t;
+      // Noting the use is best effort: a busy store must not fail the request that used the token.
     }
   }
 
   /** Head row as stored (for verification against truncation). */
-  async auditHead(): Promise<{ lastSeq: number; lastHash: string }> {
+  async auditHead(): Promise<{ lastSeq: number; lastHash: string } | undefined> {
     const r = await this.db
       .selectFrom('audit_head')
       .select(['last_seq', 'last_hash'])
       .where('id', '=', 1)
-      .executeTakeFirstOrThrow();
-    return { lastSeq: r.last_seq, lastHash: r.last_hash };
+      .executeTakeFirst();
+    return r && { lastSeq: r.last_seq, lastHash: r.last_hash };
   }
 
-  async verifyAuditLog(): Promise<ChainVerdict> {
+  async verifyAuditLog(expected?: { readonly seq?: number; readonly hash: string }): Promise<ChainVerdict> {
     const head = await this.auditHead();
-    return verifyChain(await this.auditEntries(), head);
+    const entries = await this.auditEntries();
+    if (head === undefined) {
+      return {
+        ok: false,
+        seq: (entries[entries.length - 1]?.seq ?? 0) + 1,
+        problem: 'head-missing',
+        message: 'the audit head row is missing: it was deleted, so truncation can no longer be ruled out',
+      };
+    }
+    const chain = verifyChain(entries, head);
+    if (!chain.ok) return chain;
+    const rows = await this.db.selectFrom('changes').select(['id', 'ruleset']).orderBy('id').execute();
+    const records = checkRecordedRulesets(
+      entries,
+      rows.map((r) => ({ id: r.id, sha256: rulesetSha256(r.ruleset) })),
+    );
+    if (records) return records;
+    return (expected && checkExpectedHead(entries, expected)) ?? chain;
   }
 
   schemaVersion(): Promise<number> {

@@ -32,8 +32,12 @@ export interface TokenRecord {
   readonly secretHash: string;
   readonly createdAt: string;
   readonly createdBy: string;
+  /** The token that minted this one (null: minted locally, e.g. by `rampart init`): its lineage, for four eyes. */
+  readonly createdByToken: string | null;
   readonly revokedAt: string | null;
   readonly lastUsedAt: string | null;
+  /** When the token stops working (null: never). */
+  readonly expiresAt: string | null;
 }
 
 /** Who did something, from where (the audit log's who and from-where). */
@@ -77,6 +81,8 @@ export type RulesetFormat = InputFormat;
 
 export const CHANGE_STATES = [
   'proposed',
+  'planning',
+  'plan-failed',
   'planned',
   'approved',
   'rejected',
@@ -108,12 +114,43 @@ export interface ChangeRecord {
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
-  /** Set when an admin let a blocked plan through: flagged everywhere afterwards. */
-  readonly override: { readonly by: string; readonly reason: string; readonly at: string } | null;
+  /**
+   * Everyone who shaped the ruleset: the proposer first, then each person who edited it. None of them may approve
+   * the change (src/change/policy.ts).
+   */
+  readonly authors: readonly string[];
+  /** Hex SHA-256 of `ruleset`: what approvals and overrides are bound to, and what the audit entries record. */
+  readonly rulesetSha256: string;
+  /** Set when an admin let a blocked plan through: flagged everywhere afterwards, while it still covers the plan. */
+  readonly override: Override | null;
+  /** Why the last plan could not be computed (state plan-failed): the budget ran out, or the ruleset was refused. */
+  readonly planError: PlanError | null;
   /** Set when applied inside a freeze window as an emergency change. */
   readonly emergency: { readonly by: string; readonly reason: string; readonly at: string } | null;
   /** The applied change this one rolls back (its hosts' previous desired rulesets), if it is a rollback. */
   readonly rollbackOf: number | null;
+}
+
+export interface PlanError {
+  /** RAMPART_ERR_PLAN_TIMEOUT, RAMPART_ERR_PLAN_MEMORY, RAMPART_ERR_PARSE, ... */
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+}
+
+/**
+ * An admin's override of a blocked plan. It covers one ruleset (its SHA-256) and the blockers the admin read on
+ * one plan; an edit of the ruleset, or a re-plan that finds a blocker it does not list, makes it lapse.
+ */
+export interface Override {
+  readonly by: string;
+  readonly reason: string;
+  readonly at: string;
+  /** The plan the admin read (absent on overrides recorded before issue 12: those cover nothing). */
+  readonly planId?: number;
+  readonly rulesetSha256?: string;
+  /** The blockers it covers, by `blockerKey` (src/change/policy.ts). */
+  readonly blockers?: readonly string[];
 }
 
 export interface PlanRecord {
@@ -175,7 +212,8 @@ export type ChainVerdict =
       readonly ok: false;
       /** The first entry that was altered, inserted, or that follows a removed one. */
       readonly seq: number;
-      readonly problem: 'altered' | 'inserted' | 'removed';
+      /** record-altered: a change's ruleset no longer matches the hash the chain recorded; head-missing: no head row. */
+      readonly problem: 'altered' | 'inserted' | 'removed' | 'record-altered' | 'head-missing';
       readonly message: string;
     };
 
@@ -245,19 +283,40 @@ export interface StoreReader {
 }
 
 export interface StoreWriter extends StoreReader {
-  insertToken(t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>): Promise<TokenRecord>;
+  insertToken(
+    t: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt' | 'expiresAt' | 'createdByToken'> & {
+      readonly expiresAt?: string | null;
+      readonly createdByToken?: string | null;
+    },
+  ): Promise<TokenRecord>;
   revokeToken(id: string, at: string): Promise<TokenRecord | undefined>;
+  /** `authors` defaults to `[author]`; the ruleset's SHA-256 is computed here. */
   insertChange(
-    c: Omit<ChangeRecord, 'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf'> & {
+    c: Omit<
+      ChangeRecord,
+      'id' | 'version' | 'state' | 'override' | 'emergency' | 'rollbackOf' | 'authors' | 'rulesetSha256' | 'planError'
+    > & {
       readonly rollbackOf?: number | null;
+      readonly authors?: readonly string[];
+      /** Default `proposed`; `planning` when the plan goes on after the answer. */
+      readonly state?: 'proposed' | 'planning';
+      /** The ruleset's SHA-256 when the caller computed it already (off the event loop); else computed here. */
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord>;
-  /** Fails with a conflict error when the change's version is no longer `expectedVersion`. Bumps the version. */
+  /**
+   * Fails with a conflict error when the change's version is no longer `expectedVersion`. Bumps the version; a new
+   * ruleset gets its SHA-256 recomputed.
+   */
   updateChange(
     id: number,
     expectedVersion: number,
-    patch: Partial<Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason'>> & {
+    patch: Partial<
+      Pick<ChangeRecord, 'state' | 'override' | 'emergency' | 'ruleset' | 'format' | 'reason' | 'authors' | 'planError'>
+    > & {
       readonly updatedAt: string;
+      /** The new ruleset's SHA-256 when the caller computed it already; else computed here. */
+      readonly rulesetSha256?: string;
     },
   ): Promise<ChangeRecord>;
   insertPlan(p: Omit<PlanRecord, 'id' | 'stale'>): Promise<PlanRecord>;
@@ -279,12 +338,18 @@ export interface Store extends StoreReader {
   readonly kind: 'sqlite' | 'postgres';
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
-  /** Looks a token up by the hash of its secret (for authentication); also notes when it was last used. */
-  tokenBySecretHash(secretHash: string): Promise<TokenRecord | undefined>;
-  /** Recomputes the whole audit chain against the stored head (verifyChain over auditEntries). */
-  verifyAuditLog(): Promise<ChainVerdict>;
+  /**
+   * Notes that a token was used at `at` (not an audited action). Written at most once a minute per token: a
+   * newer use within a minute of the recorded one changes nothing.
+   */
+  touchToken(id: string, at: string): Promise<void>;
+  /**
+   * Recomputes the whole audit chain against the stored head (verifyChain over auditEntries), checks each change's
+   * ruleset against the SHA-256 the chain recorded, and, when given, the head kept elsewhere.
+   */
+  verifyAuditLog(expected?: { readonly seq?: number; readonly hash: string }): Promise<ChainVerdict>;
   /** The audit chain's head as recorded by the store (newest seq and hash): what catches truncation. */
-  auditHead(): Promise<{ readonly lastSeq: number; readonly lastHash: string }>;
+  auditHead(): Promise<{ readonly lastSeq: number; readonly lastHash: string } | undefined>;
   /** The schema version after migrations (the number of the newest migration applied). */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;

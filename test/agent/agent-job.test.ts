@@ -44,7 +44,7 @@ describe.skipIf(skip !== undefined)('agent jobs against a real server and kernel
   async function queued(ruleset: string, reason: string): Promise<{ id: number; job: AgentJob }> {
     const id = (await h.call('alice', 'POST', '/changes', { target: { host: 'web1' }, ruleset, reason })).body.change
       .id as number;
-    await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    await h.decide('bob', id, 'approve');
     await h.call('alice', 'POST', `/changes/${id}/apply`, {});
     const job = (await h.call('web1', 'GET', '/agent/next')).body.job as AgentJob;
     expect(job.changeId).toBe(id);

@@ -4,8 +4,17 @@
  * invalid file is refused and the old one stays), `rampart audit-log verify` finds tampering, and a server killed
  * with SIGKILL in the middle of writes comes back with nothing corrupt or half-recorded.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -41,11 +50,23 @@ interface Server {
   log: () => string;
 }
 
-function serve(dir: string, config: string): Promise<Server> {
+function serve(dir: string, config: string, extra: string[] = []): Promise<Server> {
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
-      [main, 'serve', '--data-dir', dir, '--config', config, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
+      [
+        main,
+        'serve',
+        '--data-dir',
+        dir,
+        '--config',
+        config,
+        '--listen',
+        '127.0.0.1:0',
+        '--log-level',
+        'warn',
+        ...extra,
+      ],
       {
         cwd: root,
       },
@@ -56,7 +77,7 @@ function serve(dir: string, config: string): Promise<Server> {
     proc.stderr?.on('data', (d) => (err += d));
     proc.stdout?.on('data', (d) => {
       out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve({ proc, url: m[1] as string, log: () => out + err });
@@ -146,8 +167,13 @@ describe('rampart serve, init, token, change, audit-log', () => {
     const own = await cli(env(alice), 'change', 'approve', id);
     expect(own.code).toBe(3); // an operator may not approve at all
     expect(own.stderr).toMatch(/needs the approver role/);
+    const pinned = await cli(env(bob), 'change', 'approve', id, '--plan', '999');
+    expect(pinned.code).toBe(5);
+    expect(pinned.stderr).toMatch(/you approved plan 999 of change \d+, but its current plan is \d+/);
     const ok = await cli(env(bob), 'change', 'approve', id, '--comment', 'looks right');
     expect(ok.code).toBe(0);
+    // the reviewer saw what they approved: the plan's id and summary, before the answer
+    expect(ok.stderr).toMatch(/^change \d+: plan \d+ \(.*\), ruleset sha256 [0-9a-f]{12}, by alice\n {2}2 hosts, /);
     expect(ok.stdout).toMatch(/change \d+: approved/);
     const md = await cli(env(bob), 'change', 'show', id, '--format', 'markdown');
     expect(md.stdout).toMatch(/^#/m);
@@ -228,6 +254,19 @@ describe('rampart serve, init, token, change, audit-log', () => {
         tokens: { id: string }[];
       };
       stored.push(changes.length + tokens.length);
+      // a proposal whose plan outlived the kill is planned again by the restarted server
+      const planning = changes.filter((c) => c.state === 'planning').map((c) => c.id);
+      for (let i = 0; planning.length > 0 && i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const left = (await (
+          await fetch(`${server.url}/api/v1/changes?state=planning`, { headers: { authorization: `Bearer ${admin}` } })
+        ).json()) as { changes: unknown[] };
+        if (left.changes.length === 0) break;
+      }
+      const settled = (await (
+        await fetch(`${server.url}/api/v1/audit-log`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as { entries: { action: string; target: string }[] };
+      log.entries = settled.entries;
       for (const t of tokens) {
         expect(log.entries.filter((e) => e.target === `token:${t.id}` && e.action === 'token.create')).toHaveLength(1);
       }
@@ -256,4 +295,96 @@ describe('rampart serve, init, token, change, audit-log', () => {
     const jsonl = await cli({}, 'audit-log', 'export', '--data-dir', dir);
     expect(jsonl.stdout.split('\n')[2]).toMatch(/"actor":"mallory"/);
   });
+});
+
+describe('the trail kept honest: TLS, the data directory, the head kept elsewhere, edited records', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-cli-trail-'));
+  const data = join(dir, 'data');
+  const config = join(dir, 'rampart.yaml');
+  let server: Server | undefined;
+  afterAll(async () => {
+    await stop(server);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('tightens a data directory others can read, serves HTTPS, and catches every kind of tampering', async () => {
+    ensureBuilt();
+    copyFileSync(join(fixtures, 'config', 'shop.yaml'), config);
+    mkdirSync(data, { mode: 0o755 });
+    chmodSync(data, 0o755);
+    const init = await cli({}, 'init', '--data-dir', data, '--json');
+    expect(init.code).toBe(0);
+    expect(init.stderr).toMatch(/was readable or writable by others \(mode 755\); tightened to 700/);
+    expect(statSync(data).mode & 0o777).toBe(0o700);
+    const admin = (JSON.parse(init.stdout) as { token: string }).token;
+
+    // HTTPS with a self-signed certificate the client is told to trust
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const ssl = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    expect(ssl.status, String(ssl.stderr)).toBe(0);
+    server = await serve(data, config, ['--tls-cert', cert, '--tls-key', key]);
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const tls = { RAMPART_SERVER: server.url, RAMPART_TOKEN: admin, NODE_EXTRA_CA_CERTS: cert };
+    const proposed = await cli(tls, 'change', 'propose', FIXED, '--host', 'web1', '--reason', 'over TLS', '--json');
+    expect(proposed.code, proposed.stderr).toBe(0);
+    expect((await cli(tls, 'token', 'create', '--name', 'carol', '--role', 'approver')).code).toBe(0);
+    const bad = await cli({}, 'serve', '--data-dir', data, '--tls-cert', cert);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/give both --tls-cert FILE and --tls-key FILE/);
+    await stop(server);
+    server = undefined;
+
+    // the head, kept elsewhere
+    const head = await cli({}, 'audit-log', 'head', '--data-dir', data);
+    expect(head.stdout).toMatch(/^\d+ [0-9a-f]{64}\n$/);
+    const kept = join(dir, 'head.txt');
+    writeFileSync(kept, head.stdout);
+    expect((await cli({}, 'audit-log', 'verify', '--data-dir', data, '--expect-head-file', kept)).code).toBe(0);
+
+    // the last entry removed and the head rewritten to match: the chain alone looks intact, the kept head does not
+    const db = new Database(join(data, 'rampart.db'));
+    const [seq] = head.stdout.split(' ');
+    const prev = db.prepare('select hash from audit_log where seq = ?').get(Number(seq) - 1) as { hash: string };
+    db.prepare('delete from audit_log where seq = ?').run(Number(seq));
+    db.prepare('update audit_head set last_seq = ?, last_hash = ?').run(Number(seq) - 1, prev.hash);
+    expect((await cli({}, 'audit-log', 'verify', '--data-dir', data)).code).toBe(0);
+    const rewritten = await cli({}, 'audit-log', 'verify', '--data-dir', data, '--expect-head', head.stdout.trim());
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.stdout).toMatch(
+      /TAMPERED: entry \d+ removed: entry \d+, the head kept elsewhere, is not in the log/,
+    );
+
+    // a change's ruleset edited in the table: the chain recorded another hash
+    db.prepare("update changes set ruleset = ruleset || '# and a backdoor' where id = 1").run();
+    const edited = await cli({}, 'audit-log', 'verify', '--data-dir', data);
+    expect(edited.code).toBe(1);
+    expect(edited.stdout).toMatch(/the ruleset of change 1 .* the changes table was edited outside the server/);
+
+    // the head row deleted: reported as tampering, not as an internal error
+    db.prepare('delete from audit_head').run();
+    db.close();
+    const headless = await cli({}, 'audit-log', 'verify', '--data-dir', data);
+    expect(headless.code).toBe(1);
+    expect(headless.stdout).toMatch(/TAMPERED: .*head row is missing/);
+    expect((await cli({}, 'audit-log', 'head', '--data-dir', data)).code).toBe(1);
+  }, 120_000);
 });

@@ -53,7 +53,7 @@ describe('agent protocol', () => {
     const p = await h.call('alice', 'POST', '/changes', { target: { group: 'web' }, ruleset, reason });
     expect(p.status).toBe(201);
     const id = p.body.change.id as number;
-    expect((await h.call('bob', 'POST', `/changes/${id}/approve`, {})).body.change.state).toBe('approved');
+    expect((await h.decide('bob', id, 'approve', {})).body.change.state).toBe('approved');
     expect((await h.call('alice', 'POST', `/changes/${id}/apply`, {})).body.change.state).toBe('applying');
     return id;
   }
@@ -140,11 +140,12 @@ describe('agent protocol', () => {
     expect(rb.status).toBe(201);
     expect(rb.body.changes).toHaveLength(1);
     const r = rb.body.changes[0];
-    expect(r.change).toMatchObject({ rollbackOf: id, ruleset: FIXED, target: { kind: 'group', name: 'web' } });
+    expect(r.change).toMatchObject({ rollbackOf: id, target: { kind: 'group', name: 'web' } });
+    expect((await h.call('vic', 'GET', `/changes/${r.change.id}`)).body.change.ruleset).toBe(FIXED);
     expect(r.flags).toContain(`ROLLBACK of change ${id}`);
     expect(r.change.reason).toBe(`rollback of change ${id}: the API launch moved`);
     // same path as any change: review, then the agents one host at a time
-    await h.call('bob', 'POST', `/changes/${r.change.id}/approve`, {});
+    await h.decide('bob', r.change.id, 'approve', {});
     await h.call('alice', 'POST', `/changes/${r.change.id}/apply`, {});
     for (const token of [web2, h.tokens.web1]) {
       const job = (await as(token, 'GET', '/agent/next')).body.job;
@@ -165,7 +166,7 @@ describe('agent protocol', () => {
         reason: 'lost confirmation',
       })
     ).body.change.id as number;
-    await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    await h.decide('bob', id, 'approve', {});
     await h.call('alice', 'POST', `/changes/${id}/apply`, {});
     const job = (await as(web2, 'GET', '/agent/next')).body.job;
     expect((await as(web2, 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);

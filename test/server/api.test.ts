@@ -24,7 +24,7 @@ function propose(
 
 /** Applies a change end to end: approve by bob, queue, report every job done (as the agent will). */
 async function land(h: Harness, id: number): Promise<void> {
-  expect((await h.call('bob', 'POST', `/changes/${id}/approve`, { comment: 'ok' })).status).toBe(200);
+  expect((await h.decide('bob', id, 'approve', { comment: 'ok' })).status).toBe(200);
   const applied = await h.call('alice', 'POST', `/changes/${id}/apply`, {});
   expect(applied.status).toBe(200);
   for (const j of applied.body.jobs) {
@@ -78,19 +78,19 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
     expect(p.body.plan.risk).toBe('critical');
     expect(p.body.flags.join('\n')).toContain('BLOCKED');
     const id = p.body.change.id as number;
-    const refused = await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    const refused = await h.decide('bob', id, 'approve', {});
     expect(refused.status).toBe(409);
     expect(refused.type).toContain('application/problem+json');
     expect(refused.body).toMatchObject({ code: 'RAMPART_ERR_BLOCKED', status: 409 });
     expect(refused.body.detail).toMatch(/shop/);
     // an approver cannot override; an admin can, with a reason, and it is flagged from then on
-    expect((await h.call('bob', 'POST', `/changes/${id}/override`, { reason: 'I say so, trust me' })).status).toBe(403);
-    const o = await h.call('admin', 'POST', `/changes/${id}/override`, {
+    expect((await h.decide('bob', id, 'override', { reason: 'I say so, trust me' })).status).toBe(403);
+    const o = await h.decide('admin', id, 'override', {
       reason: 'planned maintenance window, LB drained',
     });
     expect(o.status).toBe(200);
     expect(o.body.flags.join('\n')).toContain('BLOCK OVERRIDDEN by admin');
-    const ok = await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    const ok = await h.decide('bob', id, 'approve', {});
     expect(ok.status).toBe(200);
     expect(ok.body.change.state).toBe('approved');
     const list = await h.call('vic', 'GET', '/changes?state=approved');
@@ -100,27 +100,25 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
   it.skipIf(skip)('never lets the author approve their own change, and counts distinct approvers', async () => {
     const p = await propose(h, 'bob', FIXED, 'bob proposes, bob may not approve');
     const id = p.body.change.id as number;
-    const own = await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    const own = await h.decide('bob', id, 'approve', {});
     expect(own.status).toBe(403);
     expect(own.body.code).toBe('RAMPART_ERR_REVIEW');
     expect(own.body.detail).toMatch(/own change/);
-    const viewer = await h.call('vic', 'POST', `/changes/${id}/approve`, {});
+    const viewer = await h.decide('vic', id, 'approve', {});
     expect(viewer.status).toBe(403);
     expect(viewer.body.code).toBe('RAMPART_ERR_FORBIDDEN');
-    expect((await h.call('carol', 'POST', `/changes/${id}/approve`, {})).body.change.state).toBe('approved');
+    expect((await h.decide('carol', id, 'approve', {})).body.change.state).toBe('approved');
   });
 
   it.skipIf(skip)('refuses invalid transitions with a clear error', async () => {
     const p = await propose(h, 'alice', FIXED, 'to be rejected');
     const id = p.body.change.id as number;
-    expect(
-      (await h.call('carol', 'POST', `/changes/${id}/reject`, { comment: 'not this week' })).body.change.state,
-    ).toBe('rejected');
+    expect((await h.decide('carol', id, 'reject', { comment: 'not this week' })).body.change.state).toBe('rejected');
     const apply = await h.call('alice', 'POST', `/changes/${id}/apply`, {});
     expect(apply.status).toBe(409);
     expect(apply.body.code).toBe('RAMPART_ERR_STATE');
     expect(apply.body.detail).toMatch(/rejected/);
-    const approve = await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    const approve = await h.decide('bob', id, 'approve', {});
     expect(approve.body.code).toBe('RAMPART_ERR_STATE');
   });
 
@@ -136,7 +134,7 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
           'change B',
         )
       ).body.change.id as number;
-      expect((await h.call('bob', 'POST', `/changes/${b}/approve`, {})).body.change.state).toBe('approved');
+      expect((await h.decide('bob', b, 'approve', {})).body.change.state).toBe('approved');
       await land(h, a);
       const refused = await h.call('alice', 'POST', `/changes/${b}/apply`, {});
       expect(refused.status).toBe(409);
@@ -148,7 +146,7 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
       const replanned = await h.call('alice', 'POST', `/changes/${b}/plan`);
       expect(replanned.body.plan.stale).toBe(false);
       expect(replanned.body.flags.join('\n')).not.toContain('STALE');
-      expect((await h.call('bob', 'POST', `/changes/${b}/approve`, {})).body.change.state).toBe('approved');
+      expect((await h.decide('bob', b, 'approve', {})).body.change.state).toBe('approved');
     },
   );
 
@@ -156,7 +154,7 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
     'voids approvals when the change itself is edited, and lets only its author or an admin edit it',
     async () => {
       const id = (await propose(h, 'alice', FIXED, 'edit me later')).body.change.id as number;
-      expect((await h.call('bob', 'POST', `/changes/${id}/approve`, {})).body.change.state).toBe('approved');
+      expect((await h.decide('bob', id, 'approve', {})).body.change.state).toBe('approved');
       const notAuthor = await h.call('bob', 'PATCH', `/changes/${id}`, { reason: 'bob rewrites it' });
       expect(notAuthor.status).toBe(403);
       const edited = await h.call('alice', 'PATCH', `/changes/${id}`, {
@@ -205,9 +203,7 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
     expect(new Set(ids).size).toBe(8);
     // three approvers race on each change; policy needs one: the first wins, the others see it is no longer planned
     const results = await Promise.all(
-      ids.flatMap((id) =>
-        (['bob', 'carol', 'dave'] as const).map((u) => h.call(u, 'POST', `/changes/${id}/approve`, {})),
-      ),
+      ids.flatMap((id) => (['bob', 'carol', 'dave'] as const).map((u) => h.decide(u, id, 'approve', {}))),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(8);
     expect(results.filter((r) => r.status === 409).every((r) => r.body.code === 'RAMPART_ERR_STATE')).toBe(true);
@@ -267,7 +263,7 @@ describe('freeze windows', () => {
 
   it('refuses to apply inside a freeze except as an emergency with a reason, which is flagged', async () => {
     const id = (await propose(h, 'alice', FIXED, 'during the freeze')).body.change.id as number;
-    await h.call('bob', 'POST', `/changes/${id}/approve`, {});
+    await h.decide('bob', id, 'approve', {});
     const frozen = await h.call('alice', 'POST', `/changes/${id}/apply`, {});
     expect(frozen.status).toBe(409);
     expect(frozen.body.code).toBe('RAMPART_ERR_FROZEN');

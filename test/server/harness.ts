@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
 import { generateToken } from '../../src/server/auth.js';
+import type { AuthLimits } from '../../src/server/auth-guard.js';
 import { configHolder } from '../../src/server/config-holder.js';
 import { openStore } from '../../src/store/open.js';
 import type { Role, Store } from '../../src/store/types.js';
+import { ensureBuilt, root } from '../cli/cli.js';
 import { createTestDatabase, IN_CI, pgUnavailable } from '../store/pg.js';
 
 export type Backend = 'sqlite' | 'postgres';
@@ -43,6 +45,19 @@ export interface Harness {
   readonly tokens: Record<User, string>;
   /** fetch against the server as `user` (undefined: no token); JSON bodies in and out. */
   call(user: User | undefined, method: string, path: string, body?: unknown): Promise<Answer>;
+  /** Polls change `id` until `done(view)` holds (or `ms` pass), and returns the view. */
+  // biome-ignore lint/suspicious/noExplicitAny: views are arbitrary JSON the tests pick apart
+  until(id: number, done: (view: any) => boolean, ms?: number): Promise<any>;
+  /**
+   * Approves, rejects or overrides change `id` as a person does: reads the change first and sends the id of the plan
+   * it shows (`plan` in `body` wins, to send a plan the caller read earlier).
+   */
+  decide(
+    user: User,
+    id: number,
+    verdict: 'approve' | 'reject' | 'override',
+    body?: Record<string, unknown>,
+  ): Promise<Answer>;
   close(): Promise<void>;
 }
 
@@ -54,7 +69,17 @@ export async function pgSkipReason(): Promise<string | undefined> {
 
 export async function startHarness(
   backend: Backend,
-  opts: { config?: string; now?: () => Date; bodyLimit?: number } = {},
+  opts: {
+    config?: string;
+    now?: () => Date;
+    bodyLimit?: number;
+    authLimits?: AuthLimits;
+    /** Plans on real worker threads (the built dist/server/plan-worker.js, rebuilt when stale), with budgets. */
+    worker?: boolean;
+    planWaitMs?: number;
+    /** Runs on the store before the server starts (to leave state a previous process would have left). */
+    before?: (store: Store) => Promise<void>;
+  } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-server-'));
   const pgdb = backend === 'postgres' ? await createTestDatabase() : undefined;
@@ -74,37 +99,57 @@ export async function startHarness(
       tokens[name as User] = t.token;
     }
   });
+  await opts.before?.(store);
+  if (opts.worker) ensureBuilt();
   const app = await buildServer({
     store,
     config: configHolder(opts.config ?? SHOP_CONFIG),
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+    ...(opts.authLimits ? { authLimits: opts.authLimits } : {}),
+    ...(opts.planWaitMs !== undefined ? { planWaitMs: opts.planWaitMs } : {}),
+    ...(opts.worker ? { planner: { script: join(root, 'dist', 'server', 'plan-worker.js') } } : {}),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const call: Harness['call'] = async (user, method, path, body) => {
+    const headers: Record<string, string> = {};
+    if (user) headers.authorization = `Bearer ${tokens[user]}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(
+      `${url}${path.startsWith('/api') || path === '/healthz' || path === '/metrics' ? path : `/api/v1${path}`}`,
+      {
+        method,
+        headers,
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      },
+    );
+    const type = res.headers.get('content-type') ?? '';
+    const text = await res.text();
+    return {
+      status: res.status,
+      type,
+      body: /application\/(problem\+)?json/.test(type) && text ? JSON.parse(text) : text,
+    };
+  };
   return {
     url,
     store,
     app,
     tokens,
-    async call(user, method, path, body) {
-      const headers: Record<string, string> = {};
-      if (user) headers.authorization = `Bearer ${tokens[user]}`;
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(
-        `${url}${path.startsWith('/api') || path === '/healthz' || path === '/metrics' ? path : `/api/v1${path}`}`,
-        {
-          method,
-          headers,
-          ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-        },
-      );
-      const type = res.headers.get('content-type') ?? '';
-      const text = await res.text();
-      return {
-        status: res.status,
-        type,
-        body: /application\/(problem\+)?json/.test(type) && text ? JSON.parse(text) : text,
-      };
+    call,
+    async until(id, done, ms = 240_000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const v = (await call('vic', 'GET', `/changes/${id}`)).body;
+        if (done(v)) return v;
+        if (Date.now() > end)
+          throw new Error(`change ${id} did not get there in ${ms} ms: ${JSON.stringify(v.change)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+    async decide(user, id, verdict, body = {}) {
+      const seen = (await call(user, 'GET', `/changes/${id}`)).body?.plan?.id;
+      return call(user, 'POST', `/changes/${id}/${verdict}`, { plan: seen, ...body });
     },
     async close() {
       await app.close();

@@ -29,7 +29,7 @@ interface Fresh {
   raw(statement: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
 }
 
-function newChange(over: Partial<ChangeRecord> = {}) {
+function newChange(over: Partial<Omit<ChangeRecord, 'state'>> = {}) {
   return {
     target: { kind: 'host' as const, name: 'web1' },
     hosts: ['web1'],
@@ -128,15 +128,20 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(3);
+      expect(await first.schemaVersion()).toBe(4);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(3);
+      expect(await again.schemaVersion()).toBe(4);
       const applied = await env.raw('select name from kysely_migration order by name');
-      expect(applied.map((r) => r.name)).toEqual(['0001-initial', '0002-agent-timeline', '0003-rollback-link']);
+      expect(applied.map((r) => r.name)).toEqual([
+        '0001-initial',
+        '0002-agent-timeline',
+        '0003-rollback-link',
+        '0004-four-eyes',
+      ]);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');
       expect(head.map((r) => Number(r.last_seq))).toEqual([1]);
@@ -165,15 +170,19 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
         secretHash: 'f'.repeat(64),
         createdAt: T0,
         createdBy: 'alice',
+        createdByToken: null,
         revokedAt: null,
         lastUsedAt: null,
+        expiresAt: null,
       });
       expect(await store.getToken('a1b2c3d4')).toEqual(token);
-      expect(await store.tokenBySecretHash('e'.repeat(64))).toBeUndefined();
-      const used = await store.tokenBySecretHash('f'.repeat(64));
-      expect(used?.id).toBe('a1b2c3d4');
-      expect(used?.lastUsedAt).not.toBeNull();
-      expect((await store.getToken('a1b2c3d4'))?.lastUsedAt).toBe(used?.lastUsedAt);
+      // Last use is noted, and then at most once a minute.
+      await store.touchToken('a1b2c3d4', '2026-01-01T00:00:00.000Z');
+      expect((await store.getToken('a1b2c3d4'))?.lastUsedAt).toBe('2026-01-01T00:00:00.000Z');
+      await store.touchToken('a1b2c3d4', '2026-01-01T00:00:30.000Z');
+      expect((await store.getToken('a1b2c3d4'))?.lastUsedAt).toBe('2026-01-01T00:00:00.000Z');
+      await store.touchToken('a1b2c3d4', '2026-01-01T00:01:00.000Z');
+      expect((await store.getToken('a1b2c3d4'))?.lastUsedAt).toBe('2026-01-01T00:01:00.000Z');
 
       const at = '2026-02-01T00:00:00.000Z';
       const revoked = await store.write(alice, (w) => w.revokeToken('a1b2c3d4', at));
@@ -181,7 +190,7 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const twice = await store.write(alice, (w) => w.revokeToken('a1b2c3d4', '2026-03-01T00:00:00.000Z'));
       expect(twice?.revokedAt).toBe(at);
       expect(await store.write(alice, (w) => w.revokeToken('nope', at))).toBeUndefined();
-      expect((await store.tokenBySecretHash('f'.repeat(64)))?.revokedAt).toBe(at);
+      expect((await store.getToken('a1b2c3d4'))?.revokedAt).toBe(at);
       expect((await store.listTokens()).map((t) => t.id)).toEqual(['a1b2c3d4']);
     });
 
@@ -400,6 +409,49 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       ]);
       // Entry 4 still records the original entry 3's hash.
       expect(await store.verifyAuditLog()).toMatchObject({ ok: false, seq: 3, problem: 'altered' });
+    });
+
+    it('reports a deleted head row as tampering, not as an internal error', async () => {
+      const { env, store } = await withEntries(3);
+      await env.raw('delete from audit_head');
+      expect(await store.auditHead()).toBeUndefined();
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: false, seq: 4, problem: 'head-missing' });
+    });
+
+    it('compares the chain with a head kept elsewhere: a rewritten chain and head are caught', async () => {
+      const { env, store } = await withEntries(5);
+      const kept = await store.auditHead();
+      expect(await store.verifyAuditLog({ seq: kept!.lastSeq, hash: kept!.lastHash })).toMatchObject({ ok: true });
+      expect(await store.verifyAuditLog({ hash: kept!.lastHash })).toMatchObject({ ok: true });
+      const [e4] = await store.auditEntries({ from: 4, to: 4 });
+      await env.raw('delete from audit_log where seq = 5');
+      await env.raw('update audit_head set last_seq = 4, last_hash = $1', [e4!.hash]);
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: true, count: 4 });
+      expect(await store.verifyAuditLog({ seq: 5, hash: kept!.lastHash })).toMatchObject({
+        ok: false,
+        problem: 'removed',
+      });
+      expect(await store.verifyAuditLog({ hash: kept!.lastHash })).toMatchObject({ ok: false, problem: 'altered' });
+    });
+
+    it("catches a change's ruleset edited behind the server's back, by the hash the chain recorded", async () => {
+      const env = await fresh();
+      const store = await env.open();
+      const c = await store.write(alice, async (w) => {
+        const x = await w.insertChange(newChange());
+        await w.audit({
+          action: 'change.propose',
+          target: `change:${x.id}`,
+          after: { rulesetSha256: x.rulesetSha256 },
+        });
+        return x;
+      });
+      expect(c.rulesetSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: true });
+      await env.raw(
+        `update changes set ruleset = 'table inet filter { chain input { type filter hook input priority 0; policy accept; } }'`,
+      );
+      expect(await store.verifyAuditLog()).toMatchObject({ ok: false, seq: 1, problem: 'record-altered' });
     });
 
     it('detects a deleted middle entry', async () => {

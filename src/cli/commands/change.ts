@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { renderPlanText } from '../../change/render-plan.js';
 import type { Plan } from '../../change/types.js';
-import { UserError } from '../../errors.js';
+import { ERRORS, type ErrorCode, UserError } from '../../errors.js';
 import { readTextFile } from '../../firewall/load.js';
 import type { ChangeView } from '../../server/changes.js';
 import type { ChangeRecord } from '../../store/types.js';
@@ -19,6 +19,32 @@ function parseId(text: string): number {
   return Number(text);
 }
 
+function parsePlanId(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new UserError('RAMPART_ERR_USAGE', `--plan: '${text}' is not a plan id (a positive number)`);
+  }
+  return Number(text);
+}
+
+/**
+ * The id of the change's current plan, after showing its summary (on stderr, so stdout stays the answer): a
+ * review is sent for the plan the person just saw, and the server refuses it if the change moved on meanwhile.
+ */
+async function currentPlan(client: ReturnType<typeof clientFrom>, id: number, print: boolean): Promise<number> {
+  const v = await client.request<ChangeView>('GET', `/changes/${id}?ruleset=false`);
+  if (!v.plan) throw new UserError('RAMPART_ERR_STATE', `change ${id} has no plan yet; plan it first`);
+  if (print) {
+    const plan = v.plan.plan as Plan;
+    const lines = [
+      `change ${id}: plan ${v.plan.id} (${v.plan.createdAt}${v.plan.stale ? ', STALE' : ''}), ruleset sha256 ${v.change.rulesetSha256.slice(0, 12)}, by ${v.change.authors.join(', ')}`,
+      `  ${plan.summary}`,
+      ...v.flags.map((f) => `  ! ${f}`),
+    ];
+    process.stderr.write(`${lines.join('\n')}\n`);
+  }
+  return v.plan.id;
+}
+
 /** A change view as a terminal page: header, flags, plan, reviews, jobs. */
 export function renderChangeView(v: ChangeView, color: boolean): string {
   const c = v.change;
@@ -27,7 +53,8 @@ export function renderChangeView(v: ChangeView, color: boolean): string {
   const lines = [
     bold(`change ${c.id}: ${c.state}`),
     `  target   ${c.target.kind} ${c.target.name} (${c.hosts.join(', ')})`,
-    `  author   ${c.author}`,
+    `  author   ${c.authors.join(', ')}`,
+    `  ruleset  sha256 ${c.rulesetSha256}`,
     `  reason   ${c.reason}`,
   ];
   if (c.ticket) lines.push(`  ticket   ${c.ticket}`);
@@ -61,7 +88,7 @@ const TERMINAL_STATES = new Set(['applied', 'rolled-back', 'failed', 'rejected']
 async function watch(client: ReturnType<typeof clientFrom>, id: number, o: Json): Promise<void> {
   let seen = 0;
   for (;;) {
-    const v = await client.request<ChangeView>('GET', `/changes/${id}`);
+    const v = await client.request<ChangeView>('GET', `/changes/${id}?ruleset=false`);
     if (!o.json) {
       for (const e of v.events.slice(seen)) {
         const step = v.jobs.find((j) => j.id === e.jobId);
@@ -81,6 +108,32 @@ async function watch(client: ReturnType<typeof clientFrom>, id: number, o: Json)
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * Follows a change whose plan goes on after the server's answer (state planning) until it is planned or failed,
+ * with a progress line on stderr when it is a terminal.
+ */
+async function followPlanning(client: ReturnType<typeof clientFrom>, first: ChangeView): Promise<ChangeView> {
+  const tty = Boolean(process.stderr.isTTY);
+  const started = Date.now();
+  let v = first;
+  while (v.change.state === 'planning') {
+    if (tty) {
+      const where =
+        v.planning?.state === 'queued'
+          ? `queued, ${v.planning.ahead ?? 0} plan${v.planning.ahead === 1 ? '' : 's'} ahead`
+          : `running for ${v.planning?.seconds ?? Math.round((Date.now() - started) / 1000)} s`;
+      process.stderr.write(`\r\u001b[2Kplanning change ${v.change.id}: ${where}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    v = await client.request<ChangeView>('GET', `/changes/${v.change.id}?ruleset=false`);
+  }
+  if (tty) process.stderr.write('\r\u001b[2K');
+  if (v.change.state === 'plan-failed' && v.change.planError) {
+    process.exitCode = ERRORS[v.change.planError.code as ErrorCode]?.exit ?? 5;
+  }
+  return v;
 }
 
 function show(v: ChangeView, o: Json): void {
@@ -123,18 +176,20 @@ export function registerChange(program: Command): void {
             ...(o.ticket ? { ticket: o.ticket } : {}),
             ...(o.format ? { format: o.format } : {}),
           };
-          const v = await clientFrom(o).request<ChangeView>('POST', '/changes', body);
+          const client = clientFrom(o);
+          const v = await followPlanning(client, await client.request<ChangeView>('POST', '/changes', body));
           show(v, o);
-          if (v.plan?.blocked) process.exitCode = 1;
+          if (v.plan?.blocked && v.change.state === 'planned') process.exitCode = 1;
         }),
     );
 
   addClientOptions(change.command('plan').description('re-plan a change (when it or a host moved on)').argument('<id>'))
     .option('--json', 'print the change as JSON')
     .action(async (id: string, o: ClientCliOptions & Json) =>
-      run(Boolean(o.json), async () =>
-        show(await clientFrom(o).request<ChangeView>('POST', `/changes/${parseId(id)}/plan`), o),
-      ),
+      run(Boolean(o.json), async () => {
+        const client = clientFrom(o);
+        show(await followPlanning(client, await client.request<ChangeView>('POST', `/changes/${parseId(id)}/plan`)), o);
+      }),
     );
 
   addClientOptions(change.command('show').description('a change with its plan, reviews and rollout').argument('<id>'))
@@ -177,39 +232,52 @@ export function registerChange(program: Command): void {
     const cmd = addClientOptions(
       change
         .command(verdict)
-        .description(verdict === 'approve' ? 'approve the current plan (not your own change)' : 'reject the change')
+        .description(
+          verdict === 'approve'
+            ? 'approve the plan you read (not your own change); shows the plan summary and its id first'
+            : 'reject the plan you read, with a comment',
+        )
         .argument('<id>'),
     );
     if (verdict === 'reject') cmd.requiredOption('--comment <text>', 'why');
     else cmd.option('--comment <text>', 'a note for the record');
     cmd
+      .option('--plan <n>', 'the plan id you reviewed (for scripts); refused when the change has a newer plan')
       .option('--json', 'print the change as JSON')
-      .action(async (id: string, o: ClientCliOptions & Json & { comment?: string }) =>
-        run(Boolean(o.json), async () =>
+      .action(async (id: string, o: ClientCliOptions & Json & { comment?: string; plan?: string }) =>
+        run(Boolean(o.json), async () => {
+          const client = clientFrom(o);
+          const n = parseId(id);
+          const plan = o.plan !== undefined ? parsePlanId(o.plan) : await currentPlan(client, n, !o.json);
           show(
-            await clientFrom(o).request<ChangeView>(
-              'POST',
-              `/changes/${parseId(id)}/${verdict}`,
-              o.comment !== undefined ? { comment: o.comment } : {},
-            ),
+            await client.request<ChangeView>('POST', `/changes/${n}/${verdict}`, {
+              plan,
+              ...(o.comment !== undefined ? { comment: o.comment } : {}),
+            }),
             o,
-          ),
-        ),
+          );
+        }),
       );
   }
 
   addClientOptions(
-    change.command('override').description('admin: let a blocked plan be approved, with a reason').argument('<id>'),
+    change
+      .command('override')
+      .description(
+        'admin: let the blocked plan you read be approved, with a reason (lapses on an edit or a new blocker)',
+      )
+      .argument('<id>'),
   )
     .requiredOption('--reason <text>', 'why the block is overridden (flagged everywhere afterwards)')
+    .option('--plan <n>', 'the plan id you read (for scripts); refused when the change has a newer plan')
     .option('--json', 'print the change as JSON')
-    .action(async (id: string, o: ClientCliOptions & Json & { reason: string }) =>
-      run(Boolean(o.json), async () =>
-        show(
-          await clientFrom(o).request<ChangeView>('POST', `/changes/${parseId(id)}/override`, { reason: o.reason }),
-          o,
-        ),
-      ),
+    .action(async (id: string, o: ClientCliOptions & Json & { reason: string; plan?: string }) =>
+      run(Boolean(o.json), async () => {
+        const client = clientFrom(o);
+        const n = parseId(id);
+        const plan = o.plan !== undefined ? parsePlanId(o.plan) : await currentPlan(client, n, !o.json);
+        show(await client.request<ChangeView>('POST', `/changes/${n}/override`, { reason: o.reason, plan }), o);
+      }),
     );
 
   addClientOptions(

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
+import { readTextFile } from '../../firewall/load.js';
 import { buildServer } from '../../server/app.js';
 import { configHolder } from '../../server/config-holder.js';
 import { openStore } from '../../store/open.js';
@@ -20,6 +21,27 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
+const WINDOW_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `10/60s`: failures allowed, and the window. */
+export function parseAuthLimit(text: string): { failures: number; windowMs: number } {
+  const m = /^(\d{1,6})\/(\d{1,5})(s|m|h)$/.exec(text.trim());
+  const failures = Number(m?.[1]);
+  const windowMs = Number(m?.[2]) * (WINDOW_UNITS[m?.[3] ?? ''] ?? Number.NaN);
+  if (!m || failures < 1 || !(windowMs >= 1000)) {
+    throw new UserError(
+      'RAMPART_ERR_USAGE',
+      `--auth-limit: '${text}' is not FAILURES/WINDOW; expected e.g. 10/60s or 30/5m (at least 1 failure, a window of 1s or more)`,
+    );
+  }
+  return { failures, windowMs };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses nobody else can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export function registerServe(program: Command): void {
   addStoreOptions(
     program
@@ -29,40 +51,70 @@ export function registerServe(program: Command): void {
     .option('--config <file>', 'rampart.yaml (hosts, services, intents, change policy)')
     .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: StoreCliOptions & { config?: string; listen: string; logLevel: string }) =>
-      run(false, async () => {
-        const { host, port } = parseListen(o.listen);
-        const config = configHolder(o.config ?? null);
-        const store = await openStore(storeTarget(o));
-        const app = await buildServer({ store, config, logger: { level: o.logLevel } });
-        process.on('SIGHUP', () => {
-          const r = config.reload();
-          if (r.ok) app.log.info({ file: config.path }, 'config reloaded');
-          else
-            app.log.error(
-              { file: config.path, error: r.error.message },
-              'config reload refused; the old config stays in force',
+    .option(
+      '--auth-limit <n/window>',
+      'failed authentications per address or token id before 429, and the window (e.g. 10/60s, 30/5m)',
+      '10/60s',
+    )
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain included); needs --tls-key')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .action(
+      async (
+        o: StoreCliOptions & {
+          config?: string;
+          listen: string;
+          logLevel: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          authLimit: string;
+        },
+      ) =>
+        run(false, async () => {
+          const { host, port } = parseListen(o.listen);
+          if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+            throw new UserError('RAMPART_ERR_USAGE', 'give both --tls-cert FILE and --tls-key FILE, or neither');
+          }
+          const https =
+            o.tlsCert !== undefined && o.tlsKey !== undefined
+              ? { cert: readTextFile(o.tlsCert), key: readTextFile(o.tlsKey) }
+              : undefined;
+          const config = configHolder(o.config ?? null);
+          const store = await openStore(storeTarget(o));
+          const app = await buildServer({ store, config, logger: { level: o.logLevel }, ...(https ? { https } : {}) });
+          process.on('SIGHUP', () => {
+            const r = config.reload();
+            if (r.ok) app.log.info({ file: config.path }, 'config reloaded');
+            else
+              app.log.error(
+                { file: config.path, error: r.error.message },
+                'config reload refused; the old config stays in force',
+              );
+            void store
+              .write({ name: 'SIGHUP', role: 'system', from: 'local' }, (w) =>
+                w.audit({
+                  action: r.ok ? 'config.reload' : 'config.reload-refused',
+                  target: 'config',
+                  after: r.ok ? { file: config.path } : { file: config.path, error: r.error.message },
+                }),
+              )
+              .catch((e: unknown) => app.log.error({ err: e }, 'could not record the reload'));
+          });
+          const stop = async (signal: string) => {
+            app.log.info({ signal }, 'shutting down');
+            await app.close();
+            await store.close();
+            process.exit(0);
+          };
+          process.once('SIGTERM', () => void stop('SIGTERM'));
+          process.once('SIGINT', () => void stop('SIGINT'));
+          const address = await app.listen({ host, port });
+          if (!https && !isLoopback(host)) {
+            app.log.warn(
+              { listen: o.listen },
+              'listening on a non-loopback address without TLS: tokens and rulesets cross the network in the clear; give --tls-cert and --tls-key, or put a TLS proxy in front and listen on loopback',
             );
-          void store
-            .write({ name: 'SIGHUP', role: 'system', from: 'local' }, (w) =>
-              w.audit({
-                action: r.ok ? 'config.reload' : 'config.reload-refused',
-                target: 'config',
-                after: r.ok ? { file: config.path } : { file: config.path, error: r.error.message },
-              }),
-            )
-            .catch((e: unknown) => app.log.error({ err: e }, 'could not record the reload'));
-        });
-        const stop = async (signal: string) => {
-          app.log.info({ signal }, 'shutting down');
-          await app.close();
-          await store.close();
-          process.exit(0);
-        };
-        process.once('SIGTERM', () => void stop('SIGTERM'));
-        process.once('SIGINT', () => void stop('SIGINT'));
-        const address = await app.listen({ host, port });
-        process.stdout.write(`rampart: listening on ${address} (store: ${store.kind})\n`);
-      }),
+          }
+          process.stdout.write(`rampart: listening on ${address} (store: ${store.kind}${https ? ', TLS' : ''})\n`);
+        }),
     );
 }

@@ -10,8 +10,18 @@ interface TokenView {
   createdAt: string;
   createdBy: string;
   revokedAt: string | null;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
   token?: string;
 }
+
+/** Left-aligned columns, each as wide as its widest cell. */
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+const day = (iso: string | null): string => (iso ? iso.slice(0, 16).replace('T', ' ') : '-');
 
 export function registerToken(program: Command): void {
   const token = program.command('token').description('API tokens (admin): create, list, revoke');
@@ -21,12 +31,20 @@ export function registerToken(program: Command): void {
       '--role <role>',
       `one of ${TOKEN_ROLES.join(', ')} (agent: for the agent of the host named by --name)`,
     )
+    .option('--expires <when>', 'when it stops working: a duration (90d, 12h, 30m, 2w) or an ISO 8601 date')
     .option('--json', 'print the answer as JSON')
-    .action(async (o: ClientCliOptions & { name: string; role: string; json?: boolean }) =>
+    .action(async (o: ClientCliOptions & { name: string; role: string; expires?: string; json?: boolean }) =>
       run(Boolean(o.json), async () => {
-        const t = await clientFrom(o).request<TokenView>('POST', '/tokens', { name: o.name, role: o.role });
+        const t = await clientFrom(o).request<TokenView>('POST', '/tokens', {
+          name: o.name,
+          role: o.role,
+          ...(o.expires !== undefined ? { expires: o.expires } : {}),
+        });
         if (o.json) printJson(t);
-        else process.stdout.write(`token ${t.id} for ${t.name} (${t.role}); shown once:\n\n  ${t.token}\n`);
+        else {
+          const until = t.expiresAt ? `, expires ${t.expiresAt}` : '';
+          process.stdout.write(`token ${t.id} for ${t.name} (${t.role}${until}); shown once:\n\n  ${t.token}\n`);
+        }
       }),
     );
   addClientOptions(token.command('list').description('list tokens (never their secrets)'))
@@ -35,16 +53,25 @@ export function registerToken(program: Command): void {
       run(Boolean(o.json), async () => {
         const { tokens } = await clientFrom(o).request<{ tokens: TokenView[] }>('GET', '/tokens');
         if (o.json) return printJson({ tokens });
-        const rows = tokens.map((t) =>
-          [
-            t.id,
-            t.name,
-            t.role,
-            t.createdAt.slice(0, 19).replace('T', ' '),
-            t.revokedAt ? `revoked ${t.revokedAt.slice(0, 10)}` : 'active',
-          ].join('  '),
-        );
-        process.stdout.write(`${['id        name  role  created  status', ...rows].join('\n')}\n`);
+        const now = Date.now();
+        const status = (t: TokenView): string =>
+          t.revokedAt
+            ? `revoked ${day(t.revokedAt)}`
+            : t.expiresAt && Date.parse(t.expiresAt) <= now
+              ? `expired ${day(t.expiresAt)}`
+              : t.expiresAt
+                ? `active until ${day(t.expiresAt)}`
+                : 'active';
+        const rows = tokens.map((t) => [
+          t.id,
+          t.name,
+          t.role,
+          day(t.createdAt),
+          t.createdBy,
+          day(t.lastUsedAt),
+          status(t),
+        ]);
+        process.stdout.write(`${table([['id', 'name', 'role', 'created', 'by', 'last used', 'status'], ...rows])}\n`);
       }),
     );
   addClientOptions(

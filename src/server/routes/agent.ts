@@ -61,6 +61,7 @@ export const agentRoutes = [
     method: 'POST',
     path: '/agent/report',
     access: 'agent',
+    largeBody: true,
     tag: 'agent',
     summary: 'The live managed ruleset and listening sockets; the server computes drift',
     body: z

@@ -34,7 +34,20 @@ export const auditLogRoutes = [
     path: '/audit-log/verify',
     access: 'viewer',
     tag: 'audit-log',
-    summary: 'Recompute the hash chain; names the first entry altered, inserted or removed',
-    handler: async ({ deps }) => deps.store.verifyAuditLog(),
+    summary:
+      "Recompute the hash chain and each change's recorded ruleset hash; names the first entry altered, inserted or removed",
+    query: z
+      .object({
+        head: z
+          .string()
+          .regex(/^(?:\d+:)?[0-9a-f]{64}$/, "SEQ:HASH or HASH, the head kept elsewhere ('rampart audit-log head')")
+          .optional(),
+      })
+      .strict(),
+    handler: async ({ deps, query }) => {
+      if (query.head === undefined) return deps.store.verifyAuditLog();
+      const [a, b] = query.head.split(':');
+      return deps.store.verifyAuditLog(b === undefined ? { hash: a as string } : { seq: Number(a), hash: b });
+    },
   }),
 ];

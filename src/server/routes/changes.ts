@@ -25,6 +25,13 @@ const target = z
 
 const reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(2000);
 
+/** The plan the caller read before deciding: a decision is bound to it, and refused once the change moved on. */
+const seenPlan = z
+  .number()
+  .int()
+  .min(1)
+  .describe('the id of the plan you read (GET /changes/{id}: plan.id); refused with 409 when it is no longer current');
+
 export const changeRoutes = [
   defineRoute({
     method: 'GET',
@@ -47,9 +54,11 @@ export const changeRoutes = [
     method: 'POST',
     path: '/changes',
     access: 'operator',
+    largeBody: true,
     tag: 'changes',
     status: 201,
-    summary: 'Propose a desired ruleset for a host or group; the plan is computed at once',
+    summary:
+      'Propose a desired ruleset for a host or group; 201 with the plan, or 202 with the change planning when the plan takes longer (follow GET /changes/{id})',
     body: z
       .object({
         target,
@@ -60,9 +69,9 @@ export const changeRoutes = [
         ticket: z.string().max(500).optional(),
       })
       .strict(),
-    handler: async ({ deps, actor, body }) => {
+    handler: async ({ deps, actor, body, reply }) => {
       const { target: t, ...rest } = body;
-      return new ChangeService(deps).propose(actor, {
+      const { view, status } = await new ChangeService(deps).propose(actor, {
         target: t,
         ruleset: rest.ruleset,
         reason: rest.reason,
@@ -70,6 +79,8 @@ export const changeRoutes = [
         ...(rest.file ? { file: rest.file } : {}),
         ...(rest.ticket ? { ticket: rest.ticket } : {}),
       });
+      reply.code(status);
+      return view;
     },
   }),
   defineRoute({
@@ -79,12 +90,22 @@ export const changeRoutes = [
     tag: 'changes',
     summary: 'A change with its latest plan, reviews, approval status, jobs and flags',
     params: idParam,
-    handler: async ({ deps, params }) => new ChangeService(deps).view(params.id),
+    query: z
+      .object({
+        ruleset: z
+          .enum(['true', 'false'])
+          .default('true')
+          .describe('false: leave the ruleset text out (for polling a large change)'),
+      })
+      .strict(),
+    handler: async ({ deps, params, query }) =>
+      new ChangeService(deps).view(params.id, { ruleset: query.ruleset === 'true' }),
   }),
   defineRoute({
     method: 'PATCH',
     path: '/changes/:id',
     access: 'operator',
+    largeBody: true,
     tag: 'changes',
     summary: "Edit a change's ruleset or reason (author or admin): approvals are void, the plan is recomputed",
     params: idParam,
@@ -97,13 +118,16 @@ export const changeRoutes = [
       })
       .strict()
       .refine((b) => b.ruleset !== undefined || b.reason !== undefined, 'give a new ruleset or reason'),
-    handler: async ({ deps, actor, params, body }) =>
-      new ChangeService(deps).update(actor, params.id, {
+    handler: async ({ deps, actor, params, body, reply }) => {
+      const { view, status } = await new ChangeService(deps).update(actor, params.id, {
         ...(body.ruleset !== undefined ? { ruleset: body.ruleset } : {}),
         ...(body.format !== undefined ? { format: body.format } : {}),
         ...(body.file !== undefined ? { file: body.file } : {}),
         ...(body.reason !== undefined ? { reason: body.reason } : {}),
-      }),
+      });
+      reply.code(status);
+      return view;
+    },
   }),
   defineRoute({
     method: 'GET',
@@ -135,44 +159,52 @@ export const changeRoutes = [
     tag: 'changes',
     summary: 'Re-plan: recompute when the change or a host moved on (approvals are then void)',
     params: idParam,
-    handler: async ({ deps, actor, params }) => new ChangeService(deps).replan(actor, params.id),
+    handler: async ({ deps, actor, params, reply }) => {
+      const { view, status } = await new ChangeService(deps).replan(actor, params.id);
+      reply.code(status);
+      return view;
+    },
   }),
   defineRoute({
     method: 'POST',
     path: '/changes/:id/approve',
     access: 'approver',
     tag: 'reviews',
-    summary: 'Approve the current plan (never your own change)',
+    summary: 'Approve the plan you read (never your own change; 409 when the change has a newer plan)',
     params: idParam,
-    body: z
-      .object({ comment: z.string().max(2000).default('') })
-      .strict()
-      .default({ comment: '' }),
-    handler: async ({ deps, actor, params, body }) =>
-      new ChangeService(deps).review(actor, params.id, 'approve', body.comment),
+    body: z.object({ plan: seenPlan, comment: z.string().max(2000).default('') }).strict(),
+    handler: async ({ deps, actor, token, params, body }) =>
+      new ChangeService(deps).review(actor, params.id, 'approve', body.comment, body.plan, token),
   }),
   defineRoute({
     method: 'POST',
     path: '/changes/:id/reject',
     access: 'approver',
     tag: 'reviews',
-    summary: 'Reject the change with a comment',
+    summary: 'Reject the plan you read, with a comment',
     params: idParam,
-    body: z.object({ comment: z.string().trim().min(3, 'say why the change is rejected').max(2000) }).strict(),
-    handler: async ({ deps, actor, params, body }) =>
-      new ChangeService(deps).review(actor, params.id, 'reject', body.comment),
+    body: z
+      .object({ plan: seenPlan, comment: z.string().trim().min(3, 'say why the change is rejected').max(2000) })
+      .strict(),
+    handler: async ({ deps, actor, token, params, body }) =>
+      new ChangeService(deps).review(actor, params.id, 'reject', body.comment, body.plan, token),
   }),
   defineRoute({
     method: 'POST',
     path: '/changes/:id/override',
     access: 'admin',
     tag: 'reviews',
-    summary: 'Record an explicit override of a blocked plan, with a reason (flagged everywhere afterwards)',
+    summary:
+      'Override the blocked plan you read, with a reason: it covers that ruleset and its blockers, and lapses on an edit or a new blocker',
     params: idParam,
     body: z
-      .object({ reason: z.string().trim().min(10, 'an override needs a real reason (10+ characters)').max(2000) })
+      .object({
+        plan: seenPlan,
+        reason: z.string().trim().min(10, 'an override needs a real reason (10+ characters)').max(2000),
+      })
       .strict(),
-    handler: async ({ deps, actor, params, body }) => new ChangeService(deps).override(actor, params.id, body.reason),
+    handler: async ({ deps, actor, params, body }) =>
+      new ChangeService(deps).override(actor, params.id, body.reason, body.plan),
   }),
   defineRoute({
     method: 'POST',

@@ -22,6 +22,9 @@ export const systemRoutes = [
       // One GROUP BY per scrape: the changes themselves (with their rulesets) are never loaded for a count.
       const counts = await deps.store.countChangesByState();
       for (const state of CHANGE_STATES) deps.metrics.changes.set({ state }, counts[state] ?? 0);
+      const load = deps.planner.load();
+      deps.metrics.plans.set({ state: 'queued' }, load.queued);
+      deps.metrics.plans.set({ state: 'running' }, load.running);
       reply.header('content-type', deps.metrics.registry.contentType);
       return reply.send(await deps.metrics.registry.metrics());
     },
