@@ -268,7 +268,7 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     // A must-deny intent the current ruleset already violates is shown above; the change is dangerous where it
     // accepts packets of the flow that were not accepted before.
     const hook = r.intent.hook ?? 'input';
-    const was = flowSet(space, r.intent.spec).and(before.compiled(hook).verdict('accept'));
+    const was = intentFlow(space, r.intent.spec).and(before.compiled(hook).verdict('accept'));
     const newly = r.violating.minus(was);
     if (newly.isEmpty()) continue;
     const prefer = { ...preferFor(r.intent.spec.families?.[0] ?? 'ipv4'), ...flowPreference(r.intent.spec) };
