@@ -126,15 +126,55 @@ describe('public-service-blocked', () => {
     expectVerdict(rs, fs[0], ['drop']);
   });
 
-  it('reports a partial block (a public range) as medium, located at the dropping rule', () => {
+  it('reports a small explicit list of sources dropped before the service as a blocklist (info), at the dropping rule', () => {
     const rs = load('audit/public-service-blocked/blocklist.nft');
     const fs = audit(rs, 'public-service-blocked', { config: shop });
     expect(fs.map((f) => f.message)).toEqual([
-      'service shop: tcp/80 and tcp/443 to 192.0.2.11 are dropped for 203.0.113.0/24 only',
+      'service shop: tcp/80 and tcp/443 to 192.0.2.11 are closed to 256 listed IPv4 sources',
     ]);
-    expect(fs[0]?.severity).toBe('medium');
+    expect(fs[0]?.severity).toBe('info');
     expect(fs[0]?.text).toBe('ip saddr 203.0.113.0/24 drop comment "abuse 2026-03"');
     expectVerdict(rs, fs[0], ['drop']);
+  });
+
+  it('keeps a block of a wide range (wider than a /8) a partial outage: medium', () => {
+    const rs = parseRuleset(
+      readFileSync(fixture('audit/public-service-blocked/blocklist.nft'), 'utf8').replaceAll(
+        '203.0.113.0/24',
+        '128.0.0.0/2',
+      ),
+      'wide.nft',
+    );
+    const fs = audit(rs, 'public-service-blocked', { config: shop });
+    expect(fs.map((f) => [f.severity, f.message])).toEqual([
+      [
+        'medium',
+        'service shop: tcp/80 and tcp/443 to 192.0.2.11 are dropped for 128.0.0.0-169.253.255.255, 169.255.0.0-172.15.255.255, 172.32.0.0-191.255.255.255 only',
+      ],
+    ]);
+  });
+
+  it('does not take an abuse list (129 addresses in a named set) for an outage, an IPv4/IPv6 asymmetry or a closed SSH', () => {
+    const rs = load('audit/public-service-blocked/abuse-blocklist.nft');
+    const ctx = createAuditContext({
+      ruleset: rs,
+      file: rs.file,
+      publicPorts: shop.services[0]!.public,
+      today: '2026-05-01',
+    });
+    const rep = runAudit(ctx, { rules: SERVICE_RULES });
+    expect(rep.findings.map((f) => [f.rule, f.severity, f.message])).toEqual([
+      [
+        'admin-port-exposed',
+        'high',
+        'tcp/22 (SSH) is accepted from every IPv4 source except 185.220.101.1-185.220.101.129 and every IPv6 source on the internet (no admin networks declared)',
+      ],
+      [
+        'public-service-blocked',
+        'info',
+        'service inline (--public): tcp/80 and tcp/443 to this host (IPv4) are closed to 129 listed IPv4 sources (@blocklist4)',
+      ],
+    ]);
   });
 
   it('says rejected when a reject rule decides', () => {

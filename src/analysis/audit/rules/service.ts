@@ -8,7 +8,7 @@ import type { PortDecl } from '../../../config/types.js';
 import type { L3, Packet } from '../../../firewall/model.js';
 import { type AddrRange, parseAddressRange } from '../../../firewall/values.js';
 import { formatPacket } from '../../describe.js';
-import type { CompiledRuleset, Decider, PacketSet } from '../../types.js';
+import type { CompiledRuleset, Decider, PacketSet, RuleRef } from '../../types.js';
 import type { AuditContext, AuditRule, FindingDraft, RelatedLocation } from '../types.js';
 import {
   auditFamilies,
@@ -83,6 +83,79 @@ function example(ctx: AuditContext, set: PacketSet, fam: L3, extra: Partial<Pack
 
 const familyOf = (set: PacketSet, fam: L3): PacketSet =>
   set.and(set.space.fromCube({ nfproto: [{ kind: 'symbol', value: fam }] }));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blocklists
+
+/**
+ * A blocklist is a drop (or reject) rule that names a small, explicit list of sources: at most a /8 worth of IPv4
+ * addresses (16.7 million, as broad-source-accept's threshold) or a /32 worth of IPv6, given as a named set, a set
+ * literal or prefixes. Dropping those before a public service is deliberate, not an outage nor an IPv4/IPv6
+ * asymmetry: the service rules report it as info at most, and the exposure rules do not let it hide an open port.
+ */
+export const BLOCKLIST_MAX: Readonly<Record<L3, bigint>> = { ipv4: 1n << 24n, ipv6: 1n << 96n };
+
+interface Blocklist {
+  readonly fam: L3;
+  readonly addresses: bigint;
+  readonly set?: string;
+}
+
+function blocklistOf(rule: RuleRef['rule']): Blocklist | undefined {
+  const v = rule.verdict;
+  if (v?.kind !== 'drop' && v?.kind !== 'reject') return undefined;
+  for (const m of rule.matches) {
+    if (m.kind !== 'field' || m.op !== 'eq' || (m.field !== 'ip.saddr' && m.field !== 'ip6.saddr')) continue;
+    const fam: L3 = m.field === 'ip.saddr' ? 'ipv4' : 'ipv6';
+    const rs = m.values.flatMap((e) => (e.kind === 'range' ? [{ lo: e.lo, hi: e.hi }] : []));
+    rs.sort((x, y) => (x.lo < y.lo ? -1 : x.lo > y.lo ? 1 : 0));
+    let n = 0n;
+    let end = -1n;
+    for (const r of rs) {
+      const lo = r.lo > end ? r.lo : end + 1n;
+      if (r.hi >= lo) n += r.hi - lo + 1n;
+      if (r.hi > end) end = r.hi;
+    }
+    if (n === 0n || n > BLOCKLIST_MAX[fam]) return undefined;
+    return { fam, addresses: n, ...(m.set !== undefined ? { set: m.set } : {}) };
+  }
+  return undefined;
+}
+
+/** The blocklist rules of the input path, by decider key. */
+function blocklists(ctx: AuditContext): Map<string, Blocklist> {
+  return cached(ctx, 'blocklists', () => {
+    const out = new Map<string, Blocklist>();
+    for (const ref of input(ctx).rules()) {
+      const b = blocklistOf(ref.rule);
+      if (b) out.set(deciderKey(ref), b);
+    }
+    return out;
+  });
+}
+
+/** Packets a blocklist drops: the exposure rules count them as open when they ask "open to every source?". */
+function blocklisted(ctx: AuditContext): PacketSet {
+  return cached(ctx, 'blocklisted', () => {
+    const bl = blocklists(ctx);
+    let s = ctx.space.none();
+    if (bl.size === 0) return s;
+    for (const d of input(ctx).decisions()) if (bl.has(deciderKey(d.decider))) s = s.or(d.packets);
+    return s;
+  });
+}
+
+/** The blocklists that decide all of a set's packets, or undefined when something else decides some of them. */
+function blockedByBlocklists(ctx: AuditContext, set: PacketSet): Blocklist[] | undefined {
+  const bl = blocklists(ctx);
+  const out: Blocklist[] = [];
+  for (const d of input(ctx).decisions(set)) {
+    const b = bl.get(deciderKey(d.decider));
+    if (!b) return undefined;
+    out.push(b);
+  }
+  return out.length > 0 ? out : undefined;
+}
 
 export const DEFAULT_ADMIN_PORTS: readonly PortDecl[] = [
   22, 3389, 3306, 5432, 6379, 11211, 27017, 9200, 2375, 2376,
@@ -165,6 +238,8 @@ interface BlockedPart {
   readonly dests: string;
   readonly verb: string;
   readonly sources?: string;
+  /** Every source it blocks is on a blocklist (blocklistOf): how many addresses, from which named sets. */
+  readonly listed?: { readonly count: bigint; readonly sets: readonly string[] };
 }
 
 interface BlockedPort {
@@ -183,7 +258,14 @@ function blockedText(ports: readonly PortDecl[], parts: readonly BlockedPart[]):
     return `${what} to ${joinAnd(parts.map((p) => p.dests))} ${be} ${first.verb} for all sources`;
   }
   return parts
-    .map((p) => `${what} to ${p.dests} ${be} ${p.verb} for ${p.full ? 'all sources' : `${p.sources} only`}`)
+    .map((p) => {
+      if (p.listed) {
+        const n = p.listed.count;
+        const sets = p.listed.sets.length > 0 ? ` (${p.listed.sets.map((x) => `@${x}`).join(', ')})` : '';
+        return `${what} to ${p.dests} ${be} closed to ${n} listed ${familyName(p.fam)} source${n === 1n ? '' : 's'}${sets}`;
+      }
+      return `${what} to ${p.dests} ${be} ${p.verb} for ${p.full ? 'all sources' : `${p.sources} only`}`;
+    })
     .join('; ');
 }
 
@@ -220,19 +302,31 @@ const publicServiceBlocked: AuditRule = {
           const full = reached.isEmpty();
           const dests =
             daddrs.length > 0 ? formatRanges(sourceLikeRanges(bad, fam, 'daddr')) : `this host (${familyName(fam)})`;
+          const lists = full ? undefined : blockedByBlocklists(ctx, bad);
+          const srcs = sourceRanges(bad, fam);
           parts.push({
             fam,
             full,
             bad,
             dests,
             verb: verb(ctx, bad),
-            ...(full ? {} : { sources: formatRanges(sourceRanges(bad, fam)) }),
+            ...(full ? {} : { sources: formatRanges(srcs) }),
+            ...(lists
+              ? {
+                  listed: {
+                    count: srcs.reduce((n, r) => n + r.hi - r.lo + 1n, 0n),
+                    sets: [...new Set(lists.flatMap((l) => (l.set !== undefined ? [l.set] : [])))],
+                  },
+                }
+              : {}),
           });
         }
         if (parts.length === 0) continue;
         const lead = parts.find((p) => p.full) ?? (parts[0] as BlockedPart);
         const first = decisionsBySize(c, lead.bad, ctx.ruleset)[0];
-        const shape = parts.map((p) => `${p.fam}|${p.full}|${p.dests}|${p.verb}|${p.sources ?? ''}`).join(';');
+        const shape = parts
+          .map((p) => `${p.fam}|${p.full}|${p.dests}|${p.verb}|${p.sources ?? ''}|${p.listed?.count ?? ''}`)
+          .join(';');
         const key = `${first ? deciderKey(first.d.decider) : ''}|${shape}`;
         const b: BlockedPort = { decl, parts, lead, uncertain };
         const g = groups.get(key);
@@ -265,7 +359,12 @@ const publicServiceBlocked: AuditRule = {
             bs.map((b) => b.decl),
             (bs[0] as BlockedPort).parts,
           )}`,
-          ...(bs.some((b) => b.parts.some((p) => p.full)) ? {} : { severity: 'medium' as const }),
+          // A blocklist in front of the service is deliberate: info. A partial block otherwise: medium.
+          ...(bs.some((b) => b.parts.some((p) => p.full))
+            ? {}
+            : bs.every((b) => b.parts.every((p) => p.listed))
+              ? { severity: 'info' as const }
+              : { severity: 'medium' as const }),
           ...(main?.location ? { location: main.location } : {}),
           ...(main?.text ? { text: main.text } : {}),
           ...(ex ? { example: ex } : {}),
@@ -448,7 +547,8 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
         if (!q.and(input(ctx).uncertain()).isEmpty()) uncertain = true;
         // Ports an any-any accept opens are that finding's: it names them.
         let e = q.and(ok).minus(anyAnyOpened(ctx));
-        if (nets.length === 0) e = forallWithin(e, q, [saddrField(fam)]);
+        // Open to every source, a blocklist in front aside (it does not close the port to the world).
+        if (nets.length === 0) e = forallWithin(e.or(q.and(blocklisted(ctx))), q, [saddrField(fam)]).and(e);
         if (e.isEmpty()) continue;
         lead = lead ?? fam;
         exposed = exposed.or(e);
@@ -574,7 +674,7 @@ function anyAnyDecisions(ctx: AuditContext): AnyAny[] {
     const domain = anyAnyDomain(ctx, fams);
     const fields = [...SOURCE_AND_PORT];
     // Contexts (family, protocol, interface, destination...) in which every internet source reaches every port.
-    const open = forallWithin(domain.and(accepted(ctx)), domain, fields);
+    const open = forallWithin(domain.and(accepted(ctx).or(blocklisted(ctx))), domain, fields).and(accepted(ctx));
     if (open.isEmpty()) return [];
     const out: AnyAny[] = [];
     for (const { d } of decisionsBySize(c, open, ctx.ruleset)) {
@@ -744,15 +844,17 @@ function familyView(ctx: AuditContext, fam: L3, ports: readonly PortSpec[] | und
   const acc = q.and(accepted(ctx));
   const may = q.and(mayAccept(ctx));
   const src = [saddrField(fam)];
+  // A blocklist does not make a port "open to some sources only": its sources count as reaching it here.
+  const bl = q.and(blocklisted(ctx));
   return {
     fam,
     q,
     acc,
     may,
     some: exists(acc, PROTO_PORT),
-    all: exists(forallWithin(acc, q, src), PROTO_PORT),
+    all: exists(forallWithin(acc.or(bl), q, src).and(acc), PROTO_PORT),
     someMay: exists(may, PROTO_PORT),
-    allMay: exists(forallWithin(may, q, src), PROTO_PORT),
+    allMay: exists(forallWithin(may.or(bl), q, src).and(may), PROTO_PORT),
     dom: exists(q, PROTO_PORT),
   };
 }
