@@ -45,6 +45,13 @@ export interface CompileOptions {
   readonly space?: BddPacketSpace;
   /** Compile the named hook alone instead of the whole path through it (as `trace --only`). */
   readonly only?: boolean;
+  /**
+   * `main` (default): a stateful opaque match whose outcome for an ordinary new connection from a fresh source is
+   * known (a rate limit, a recent list, a dynamic set, conntrack status, a TCP option) takes that outcome, as the
+   * tracer's main verdict does; only matches with no known outcome stay opaque (uncertain). `all`: every opaque match
+   * may go either way, so the certain verdicts hold under a flood and any history too.
+   */
+  readonly assume?: 'main' | 'all';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -164,6 +171,8 @@ interface RuleInfo {
   readonly cont: CtxFlow[];
   readonly hits: Flow[];
   opaqueVars?: number[];
+  /** A stateful match does not hold for a fresh source (assume 'main'): the rule matches nothing. */
+  never?: boolean;
   /** Match node per absent-field key. */
   /**
    * The absent-field sets the rule was tested with (by key); only the last match built is kept (a rule is
@@ -224,6 +233,8 @@ class Compiler {
     readonly rs: Ruleset,
     readonly askedHook: TraceHook,
     only: boolean,
+    /** Stateful matches take their outcome for a fresh source (CompileOptions.assume 'main'). */
+    private readonly assumeFresh = true,
   ) {
     this.b = space.bdd;
     this.hooks = hookPath(askedHook, only);
@@ -428,12 +439,21 @@ class Compiler {
     const b = this.b;
     if (!info.opaqueVars) {
       info.opaqueVars = [];
-      for (const x of rule.matches) if (x.kind === 'opaque') info.opaqueVars.push(this.space.newOpaqueVar());
+      for (const x of rule.matches) {
+        if (x.kind !== 'opaque') continue;
+        // A known outcome for a fresh source is a constant: the rule always or never matches on it.
+        if (this.assumeFresh && x.fresh !== undefined) {
+          if (!x.fresh) info.never = true;
+          continue;
+        }
+        info.opaqueVars.push(this.space.newOpaqueVar());
+      }
       const v = rule.verdict;
       if (v?.kind === 'nat' && (v.type === 'dnat' || v.type === 'snat') && !v.addr && !v.port) {
         info.opaqueVars.push(this.space.newOpaqueVar());
       }
     }
+    if (info.never) return 0;
     let m = 1;
     const ms: Match[] = [...rule.matches];
     if (rule.verdict && rule.verdict.kind !== 'nat' && rule.verdict.kind !== 'vmap') {
@@ -1170,7 +1190,7 @@ export interface CompiledBddRuleset extends CompiledRuleset {
 /** Compiles a ruleset for a hook path into verdict sets. */
 export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): CompiledBddRuleset {
   const space = opts.space ?? createPacketSpace([ruleset]);
-  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false);
+  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false, (opts.assume ?? 'main') === 'main');
   c.run();
   return new Compiled(ruleset, opts.hook, space, c);
 }

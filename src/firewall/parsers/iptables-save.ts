@@ -31,7 +31,7 @@ import type {
   Verdict,
   Warning,
 } from '../model.js';
-import { PORT_PROTOCOLS } from '../model.js';
+import { DEFAULT_SYN_TCP_OPTIONS, type ExactOpaque, PORT_PROTOCOLS } from '../model.js';
 import {
   IPTABLES_ADDR_TYPES,
   IPTABLES_ICMP_TYPES,
@@ -1554,15 +1554,21 @@ function opaque(
   key: string,
   outcome?: { readonly fresh: boolean; readonly otherwise: string },
   subject = '',
+  decide?: ExactOpaque,
 ): Match {
   ctx.warnings.add(`opaque:${key}`, `iptables-opaque-${category}`, `${subject}${reason}; kept as an opaque match`, {
     file: ctx.file,
     line: ctx.line,
     column: ctx.column,
   });
-  return outcome
-    ? { kind: 'opaque', category, reason, text, fresh: outcome.fresh, otherwise: outcome.otherwise }
-    : { kind: 'opaque', category, reason, text };
+  return {
+    kind: 'opaque',
+    category,
+    reason,
+    text,
+    ...(outcome ? { fresh: outcome.fresh, otherwise: outcome.otherwise } : {}),
+    ...(decide ? { decide } : {}),
+  };
 }
 
 function parsePort(ctx: Ctx, tok: Tok, s: string): number {
@@ -1658,6 +1664,45 @@ function icmpMatch(ctx: Ctx, opt: Opt, v6: boolean, out: Match[]): void {
   }
 }
 
+const CT_STATUS_BITS = new Set(['expected', 'seen-reply', 'assured', 'confirmed', 'snat', 'dnat', 'dying']);
+
+/** `--ctstatus DNAT,ASSURED`: true when any of the bits is set. A new connection has none, unless nat rewrote it. */
+function ctStatusMatch(ctx: Ctx, text: string, arg: string, neg: boolean): Match {
+  const bits = arg.split(',').map((b) => b.toLowerCase().replace('seen_reply', 'seen-reply'));
+  for (const b of bits) {
+    if (!CT_STATUS_BITS.has(b) && b !== 'none') {
+      throw err(
+        ctx,
+        undefined,
+        `conntrack status bits from NONE, EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED`,
+        `bad conntrack status '${b}'`,
+      );
+    }
+  }
+  return ctStatus(
+    ctx,
+    text,
+    bits.filter((b) => b !== 'none'),
+    neg,
+    bits.includes('none'),
+  );
+}
+
+function ctStatus(ctx: Ctx, text: string, bits: string[], neg: boolean, none: boolean): Match {
+  // A new connection's status: no bit set (dnat only after a nat rule rewrote it on this path).
+  const fresh = (none || bits.length === 0) !== neg;
+  return opaque(
+    ctx,
+    text,
+    'unsupported-field',
+    `conntrack status ${bits.join(',') || 'none'}: a new connection has no status bit set unless a nat rule rewrote it`,
+    `ctstatus-${bits.join(',')}`,
+    { fresh, otherwise: `on a connection with status ${bits.join(' or ')}` },
+    '',
+    { kind: 'ct-status', bits: none ? [...CT_STATUS_BITS] : bits, negate: none ? !neg : neg },
+  );
+}
+
 function stateMatch(ctx: Ctx, inst: ModuleInst, opt: Opt, out: Match[]): void {
   const tok = opt.args[0]!;
   const values: Element[] = [];
@@ -1665,6 +1710,7 @@ function stateMatch(ctx: Ctx, inst: ModuleInst, opt: Opt, out: Match[]): void {
     const v = CT_STATES[st.toUpperCase()];
     if (v === undefined) {
       if (st === 'SNAT' || st === 'DNAT') {
+        // The virtual states SNAT/DNAT are the conntrack status bits: mixed with real states, not modelled.
         out.push(
           opaque(ctx, optText(ctx, opt), 'unsupported-field', `conntrack state ${st} is not modelled`, `ctstate-${st}`),
         );
@@ -1752,6 +1798,27 @@ function moduleMatches(
             });
             break;
           }
+          case '--tcp-option': {
+            const n = Number(a?.s);
+            if (!a || !/^\d+$/.test(a.s) || n > 255) throw err(ctx, a, 'a TCP option kind 0-255', 'bad TCP option');
+            const has = DEFAULT_SYN_TCP_OPTIONS.includes(n);
+            out.push(
+              opaque(
+                ctx,
+                modText(ctx, inst, opt),
+                'unsupported-field',
+                `TCP option ${n} ${opt.neg ? 'absent' : 'present'} (an ordinary SYN carries ${DEFAULT_SYN_TCP_OPTIONS.join(', ')})`,
+                `tcp-option-${n}`,
+                {
+                  fresh: has !== opt.neg,
+                  otherwise: `on a segment ${has ? 'without' : 'with'} TCP option ${n}`,
+                },
+                '',
+                { kind: 'tcp-option', option: n, negate: opt.neg },
+              ),
+            );
+            break;
+          }
           default:
             out.push(
               opaque(
@@ -1764,6 +1831,28 @@ function moduleMatches(
             );
         }
       }
+      return undefined;
+    }
+    case 'rt':
+    case 'frag':
+    case 'hbh':
+    case 'dst':
+    case 'ipv6header': {
+      // These look into IPv6 extension headers. Without the header the match fails, whatever `!` says of its
+      // options; an ordinary packet (and every packet of the model) carries none.
+      const text = (prefix + inst.opts.map((o) => optText(ctx, o)).join(' ')).trim();
+      out.push(
+        opaque(
+          ctx,
+          text,
+          'unsupported-field',
+          `-m ${inst.name} needs an IPv6 ${inst.name === 'ipv6header' ? 'extension' : inst.name === 'rt' ? 'routing' : inst.name === 'frag' ? 'fragment' : inst.name === 'hbh' ? 'hop-by-hop' : 'destination options'} header, which an ordinary packet does not carry`,
+          `module-${inst.name}`,
+          { fresh: false, otherwise: `on a packet carrying that IPv6 extension header` },
+          '',
+          { kind: 'ext-header', header: inst.name },
+        ),
+      );
       return undefined;
     }
     case 'icmp':
@@ -1825,6 +1914,8 @@ function moduleMatches(
     case 'conntrack': {
       for (const opt of inst.opts) {
         if (opt.name === '--state' || opt.name === '--ctstate') stateMatch(ctx, inst, opt, out);
+        else if (opt.name === '--ctstatus')
+          out.push(ctStatusMatch(ctx, modText(ctx, inst, opt), opt.args[0]?.s ?? '', opt.neg));
         else {
           out.push(
             opaque(

@@ -24,6 +24,7 @@ import type {
   ChainType,
   ConcatMatch,
   Element,
+  ExactOpaque,
   Family,
   Field,
   FieldMatch,
@@ -45,7 +46,7 @@ import type {
   VmapEntry,
   Warning,
 } from '../model.js';
-import { IN_SCOPE_FAMILIES } from '../model.js';
+import { DEFAULT_SYN_TCP_OPTIONS, IN_SCOPE_FAMILIES } from '../model.js';
 import {
   ADDR_TYPES,
   BRIDGE_PRIORITY_NAMES,
@@ -1560,6 +1561,7 @@ class Converter {
     reason: string,
     warn: boolean,
     outcome?: { readonly fresh: boolean; readonly otherwise: string },
+    decide?: ExactOpaque,
   ): void {
     rc.matches.push({
       kind: 'opaque',
@@ -1567,6 +1569,7 @@ class Converter {
       reason,
       text,
       ...(outcome ? { fresh: outcome.fresh, otherwise: outcome.otherwise } : {}),
+      ...(decide ? { decide } : {}),
     });
     if (warn) this.warn(rc, `nft-${category}`, `cannot model '${text}' (${reason}); the rule may or may not match`);
   }
@@ -1685,6 +1688,17 @@ class Converter {
       const ct = ctMarkOutcome(left, right, op);
       if (ct) {
         this.opaque(rc, 'unsupported-field', text, `${ref}; a new connection's mark is 0`, false, ct);
+        return;
+      }
+      const status = ctStatusOutcome(left, right, op);
+      if (status) {
+        this.opaque(rc, 'unsupported-field', text, status.reason, false, status, status.decide);
+        return;
+      }
+      const option = tcpOptionOutcome(left, right, op);
+      if (option) {
+        this.opaque(rc, 'unsupported-field', text, option.reason, false, option, option.decide);
+        if (option.deps) this.addDeps([DEP_TCP], rc, text);
         return;
       }
       this.opaque(rc, 'unsupported-field', text, ref, true);
@@ -2226,4 +2240,63 @@ function ctMarkOutcome(left: unknown, right: unknown, op: string): { fresh: bool
   else if (op === '!=') fresh = !hit;
   else return undefined;
   return { fresh, otherwise: 'on a connection whose mark a rule has set' };
+}
+
+/**
+ * `ct status dnat`, `ct status != snat`, `ct status & (dnat|snat) != 0`: a new connection has no status bit set, but
+ * dnat once a nat rule rewrote its destination on the path; the tracer knows the path (`decide`), the engine takes
+ * the outcome of a connection no nat touched.
+ */
+function ctStatusOutcome(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { fresh: boolean; otherwise: string; reason: string; decide: ExactOpaque } | undefined {
+  if (!isObj(left) || !isObj(left.ct) || left.ct.key !== 'status') return undefined;
+  const bits = (Array.isArray(right) ? right : [right]).filter((x): x is string => typeof x === 'string');
+  if (bits.length === 0) return undefined;
+  let negate: boolean;
+  if (op === '==' || op === 'in') negate = false;
+  else if (op === '!=' || op === '!') negate = true;
+  else return undefined;
+  return {
+    fresh: negate,
+    otherwise: `on a connection with status ${bits.join(' or ')}`,
+    reason: `conntrack status ${bits.join(',')}: a new connection has no status bit set unless a nat rule rewrote it`,
+    decide: { kind: 'ct-status', bits, negate },
+  };
+}
+
+const TCP_OPTION_KINDS: Readonly<Record<string, number>> = {
+  eol: 0,
+  nop: 1,
+  maxseg: 2,
+  window: 3,
+  'sack-perm': 4,
+  sack: 5,
+  sack0: 5,
+  timestamp: 8,
+};
+
+/** `tcp option maxseg exists`, `tcp option 64 missing`: decided against the packet's options. */
+function tcpOptionOutcome(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { fresh: boolean; otherwise: string; reason: string; decide: ExactOpaque; deps: boolean } | undefined {
+  if (!isObj(left) || !isObj(left['tcp option'])) return undefined;
+  const t = left['tcp option'];
+  if (t.field !== undefined || typeof right !== 'boolean' || (op !== '==' && op !== '!=')) return undefined;
+  const name = t.name;
+  const n = typeof name === 'number' ? name : typeof name === 'string' ? TCP_OPTION_KINDS[name] : undefined;
+  if (n === undefined) return undefined;
+  const negate = right !== (op === '==');
+  const has = DEFAULT_SYN_TCP_OPTIONS.includes(n);
+  return {
+    fresh: has !== negate,
+    otherwise: `on a segment ${has ? 'without' : 'with'} TCP option ${n}`,
+    reason: `TCP option ${n} ${negate ? 'missing' : 'present'} (an ordinary SYN carries ${DEFAULT_SYN_TCP_OPTIONS.join(', ')})`,
+    decide: { kind: 'tcp-option', option: n, negate },
+    deps: true,
+  };
 }

@@ -297,12 +297,12 @@ describe('rule-without-comment', () => {
 });
 
 describe('unsupported-construct', () => {
-  it('names the rate limit that makes the ssh verdicts uncertain', () => {
+  it('names the unmodelled match that makes the ssh verdicts uncertain (a rate limit does not: its main outcome is known)', () => {
     const fs = check('unsupported-construct', 'unsupported-construct/triggers.nft');
     expect(fs.map((f) => [f.location?.line, msg(f), f.uncertain])).toEqual([
       [
-        6,
-        '`limit rate 3/minute` (limit: matches only while the rate is under 3/minute) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 iif other0 ct new.',
+        7,
+        '`meta cpu 1` (unsupported-field: meta cpu is not modelled) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 iif other0 ct new.',
         true,
       ],
     ]);
