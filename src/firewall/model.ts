@@ -185,7 +185,11 @@ export interface OpaqueMatch extends MatchBase {
 export type ExactOpaque =
   | { readonly kind: 'ct-status'; readonly bits: readonly string[]; readonly negate: boolean }
   | { readonly kind: 'tcp-option'; readonly option: number; readonly negate: boolean }
-  | { readonly kind: 'ext-header'; readonly header: string };
+  | { readonly kind: 'ext-header'; readonly header: string }
+  /** `meta pkttype`: broadcast and multicast by the destination address type, host otherwise. */
+  | { readonly kind: 'pkttype'; readonly values: readonly string[]; readonly negate: boolean }
+  /** A header property every packet of the model has alike (`ip hdrlength 5`: no IP options). */
+  | { readonly kind: 'constant'; readonly holds: boolean };
 
 /**
  * The TCP options of an ordinary connection's first segment, as Linux sends them: MSS, SACK permitted, timestamps,

@@ -840,6 +840,12 @@ function decideExact(d: ExactOpaque, s: PacketState): boolean {
     case 'ext-header':
       // The model's packets carry no IPv6 extension header, and without one these matches fail.
       return false;
+    case 'pkttype': {
+      const t = s.daddrType === 'broadcast' ? 'broadcast' : s.daddrType === 'multicast' ? 'multicast' : 'host';
+      return d.values.includes(t) !== d.negate;
+    }
+    case 'constant':
+      return d.holds;
   }
 }
 
@@ -1129,7 +1135,8 @@ function runBaseChain(
           holds = false;
           break;
         }
-        (assumed ??= []).push(o.text);
+        assumed ??= [];
+        assumed.push(o.text);
       }
       if (!holds) continue;
     }

@@ -727,3 +727,29 @@ describe('parseNftText: constructs of real rulesets (test/fixtures/real-world)',
     expect(one('ct mark != 0x2 accept')[0]).toMatchObject({ kind: 'opaque', fresh: true });
   });
 });
+
+describe('parseNftText: header properties the model knows for its packets', () => {
+  const one = (rule: string) =>
+    parseNftText(`table inet t {\n chain i {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`, 't.nft')
+      .tables[0]!.chains[0]!.rules[0]!.matches;
+
+  it('decides meta pkttype from the destination type, and ip hdrlength as 5 (no IP options), on IPv4 only', () => {
+    expect(one('pkttype { broadcast, multicast } drop')[0]).toMatchObject({
+      kind: 'opaque',
+      fresh: false,
+      decide: { kind: 'pkttype', values: ['broadcast', 'multicast'], negate: false },
+    });
+    expect(one('ip hdrlength != 5 drop')).toMatchObject([
+      { kind: 'field', field: 'nfproto' },
+      { kind: 'opaque', fresh: false, decide: { kind: 'constant', holds: false } },
+    ]);
+  });
+
+  it('decides ct status from the path: no status bit on a new connection that no nat touched', () => {
+    expect(one('ct status dnat accept')[0]).toMatchObject({
+      kind: 'opaque',
+      fresh: false,
+      decide: { kind: 'ct-status', bits: ['dnat'], negate: false },
+    });
+  });
+});
