@@ -64,12 +64,22 @@ describe('parseFlowSpec', () => {
     );
   });
 
+  it('takes service names as nft and iptables do, alone or as a range end, and suggests a near miss', () => {
+    expect(parseFlowSpec({ dport: 'https,ssh,http-8080,DOMAIN' }).dport).toEqual([
+      [443, 443],
+      [22, 22],
+      [80, 8080],
+      [53, 53],
+    ]);
+    expect(() => parseFlowSpec({ dport: 'htps' })).toThrow(/did you mean 'https'/);
+  });
+
   it('rejects ports out of range and backwards ranges', () => {
     expect(err(() => parseFlowSpec({ dport: '80,70000' }))).toContain(
       "--dport '70000': not a port; expected ports 0-65535",
     );
     expect(err(() => parseFlowSpec({ sport: '900-800' }))).toContain("--sport '900-800': empty range (900 > 800)");
-    expect(err(() => parseFlowSpec({ dport: 'http' }))).toContain("--dport 'http'");
+    expect(err(() => parseFlowSpec({ dport: 'htp' }))).toContain("--dport 'htp'");
   });
 
   it('rejects ports on a protocol without ports', () => {
@@ -97,7 +107,7 @@ describe('parseFlowSpec', () => {
 
   it('uses the caller label in messages (as the intents file does)', () => {
     expect(err(() => parseFlowSpec({ dport: 'x' }, { label: (f) => `shop.yaml:3:9: ${f}` }))).toBe(
-      "shop.yaml:3:9: dport 'x': not a port; expected ports 0-65535 and ranges, like 80,443,8000-8100",
+      "shop.yaml:3:9: dport 'x': not a port; expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100",
     );
   });
 });

@@ -6,10 +6,17 @@
  * Every value problem is a UserError that names the flag or field, the value and what would be valid; the caller
  * says how a field is named (`--dport` for the CLI, `intents.yaml:4:11: dport` for a file).
  */
+
+import { didYouMean } from '../config/did-you-mean.js';
 import { UserError } from '../errors.js';
 import type { CtState, Element, L3, Packet } from '../firewall/model.js';
 import { CT_STATES, L4_PROTOCOLS, PORT_PROTOCOLS } from '../firewall/model.js';
-import { TRACE_ICMP_TYPES as ICMP_TYPES, TRACE_ICMPV6_TYPES as ICMPV6_TYPES } from '../firewall/symbols.js';
+import {
+  TRACE_ICMP_TYPES as ICMP_TYPES,
+  TRACE_ICMPV6_TYPES as ICMPV6_TYPES,
+  portNumber,
+  serviceNames,
+} from '../firewall/symbols.js';
 import { type AddrRange, parseAddressRange } from '../firewall/values.js';
 import type { Cube, PacketSet, PacketSpace } from './types.js';
 
@@ -209,11 +216,17 @@ export function parseFlowSpec(input: FlowSpecInput, opts: FlowSpecOptions = {}):
     const xs = list(field);
     if (!xs) return undefined;
     const out = xs.map((x): [number, number] => {
-      const m = /^(\d+)(?:\s*[-:]\s*(\d+))?$/.exec(x);
-      const lo = m ? Number(m[1]) : Number.NaN;
-      const hi = m ? Number(m[2] ?? m[1]) : Number.NaN;
-      if (!m || lo > 65535 || hi > 65535) {
-        return fail(field, x, 'not a port; expected ports 0-65535 and ranges, like 80,443,8000-8100');
+      // A port, a service name (https), or a range of either (8000-8100); names can hold '-' (ptp-event).
+      const whole = portNumber(x);
+      const m = whole === undefined ? /^([\w-]+?)\s*[-:]\s*([\w-]+)$/.exec(x) : null;
+      const lo = whole ?? (m ? (portNumber(m[1] as string) ?? Number.NaN) : Number.NaN);
+      const hi = whole ?? (m ? (portNumber(m[2] as string) ?? Number.NaN) : Number.NaN);
+      if (Number.isNaN(lo) || Number.isNaN(hi)) {
+        return fail(
+          field,
+          x,
+          `not a port${/^[a-z]/i.test(x) ? didYouMean(x, serviceNames()) : ''}; expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100`,
+        );
       }
       if (lo > hi) return fail(field, x, `empty range (${lo} > ${hi}); write the low port first`);
       return [lo, hi];

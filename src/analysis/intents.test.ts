@@ -40,7 +40,7 @@ describe('parseIntents', () => {
   it('reports a bad value at its line and column, naming the field and what is valid', () => {
     const e = fail('- name: web\n  must: allow\n  dport: 80,99999\n');
     expect(e.message).toBe(
-      "i.yaml:3:10: intent 'web': dport '99999': not a port; expected ports 0-65535 and ranges, like 80,443,8000-8100",
+      "i.yaml:3:10: intent 'web': dport '99999': not a port; expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100",
     );
   });
 

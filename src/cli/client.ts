@@ -60,8 +60,8 @@ function clientFile(o: ClientCliOptions): { server?: string; token?: string } {
 
 export function clientFrom(o: ClientCliOptions): Client {
   const file = o.server && o.token ? {} : clientFile(o);
-  const server = (o.server ?? process.env.RAMPART_SERVER ?? file.server ?? 'http://127.0.0.1:8470').replace(/\/+$/, '');
-  const token = o.token ?? process.env.RAMPART_TOKEN ?? file.token;
+  const server = (o.server || process.env.RAMPART_SERVER || file.server || 'http://127.0.0.1:8470').replace(/\/+$/, '');
+  const token = o.token || process.env.RAMPART_TOKEN || file.token;
   if (!/^https?:\/\/[^/]+$/.test(server)) {
     throw new UserError('RAMPART_ERR_USAGE', `--server: '${server}' is not a server URL; expected http(s)://HOST:PORT`);
   }
@@ -92,7 +92,10 @@ export function clientFrom(o: ClientCliOptions): Client {
       // not ours
     }
     const code = (problem.code && problem.code in ERRORS ? problem.code : 'RAMPART_ERR_SERVER') as ErrorCode;
-    const detail = problem.detail ?? `HTTP ${res.status} from ${server}: ${text.slice(0, 200)}`;
+    let detail = problem.detail ?? `HTTP ${res.status} from ${server}: ${text.slice(0, 200)}`;
+    if (code === 'RAMPART_ERR_UNAUTHENTICATED' && !token) {
+      detail = `no token: give one with RAMPART_TOKEN=rpt_..., --token rpt_..., or 'token:' in ~/.config/rampart/client.yaml (mode 600); an admin creates tokens with 'rampart token create' (the first one comes from 'rampart init')`;
+    }
     const fields = (problem.errors ?? [])
       .filter((f) => !detail.includes(f.message))
       .map((f) => `\n  ${f.field}: ${f.message}`);

@@ -1,50 +1,125 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { registerAgent } from './commands/agent.js';
-import { registerAudit } from './commands/audit.js';
-import { registerAuditLog } from './commands/audit-log.js';
-import { registerChange } from './commands/change.js';
-import { registerDemo } from './commands/demo.js';
-import { registerDiff } from './commands/diff.js';
-import { registerHosts } from './commands/hosts.js';
-import { registerInit } from './commands/init.js';
-import { registerIntents } from './commands/intents.js';
-import { registerLab } from './commands/lab.js';
-import { registerParse } from './commands/parse.js';
-import { registerPlan } from './commands/plan.js';
-import { registerReach } from './commands/reach.js';
-import { registerRules } from './commands/rules.js';
-import { registerServe } from './commands/serve.js';
-import { registerToken } from './commands/token.js';
-import { registerTrace } from './commands/trace.js';
+import { reportError } from './output.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Every command, with a one-line summary for `rampart --help` and a loader: only the command that runs is imported
+ * (the engine, the server and the store are heavy), so `--help`, `--version` and small commands start fast.
+ */
+const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Register> }[] = [
+  {
+    name: 'parse',
+    summary: 'parse a ruleset and print its model',
+    load: async () => (await import('./commands/parse.js')).registerParse,
+  },
+  {
+    name: 'trace',
+    summary: 'trace one packet: the verdict, the deciding rule, the path',
+    load: async () => (await import('./commands/trace.js')).registerTrace,
+  },
+  {
+    name: 'reach',
+    summary: 'what a flow reaches: accepted, dropped, by which rules (every packet at once)',
+    load: async () => (await import('./commands/reach.js')).registerReach,
+  },
+  {
+    name: 'rules',
+    summary: 'shadowed, redundant and empty rules',
+    load: async () => (await import('./commands/rules.js')).registerRules,
+  },
+  {
+    name: 'diff',
+    summary: 'the semantic diff of two rulesets: which packets change verdict',
+    load: async () => (await import('./commands/diff.js')).registerDiff,
+  },
+  {
+    name: 'intents',
+    summary: 'check must-allow / must-deny intents',
+    load: async () => (await import('./commands/intents.js')).registerIntents,
+  },
+  {
+    name: 'audit',
+    summary: 'review a ruleset against best practice and the declared site',
+    load: async () => (await import('./commands/audit.js')).registerAudit,
+  },
+  {
+    name: 'plan',
+    summary: 'plan a change offline: diff, findings, blast radius, risk, blockers',
+    load: async () => (await import('./commands/plan.js')).registerPlan,
+  },
+  {
+    name: 'serve',
+    summary: 'run the Rampart server (change workflow, API)',
+    load: async () => (await import('./commands/serve.js')).registerServe,
+  },
+  {
+    name: 'init',
+    summary: 'create the store and the first admin token',
+    load: async () => (await import('./commands/init.js')).registerInit,
+  },
+  {
+    name: 'token',
+    summary: 'API tokens: create, list, revoke',
+    load: async () => (await import('./commands/token.js')).registerToken,
+  },
+  {
+    name: 'change',
+    summary: 'changes on the server: propose, show, approve, apply, ...',
+    load: async () => (await import('./commands/change.js')).registerChange,
+  },
+  {
+    name: 'audit-log',
+    summary: 'the hash-chained audit trail: verify, head, export',
+    load: async () => (await import('./commands/audit-log.js')).registerAuditLog,
+  },
+  {
+    name: 'agent',
+    summary: 'run the agent that applies changes on this host',
+    load: async () => (await import('./commands/agent.js')).registerAgent,
+  },
+  {
+    name: 'hosts',
+    summary: 'hosts of the config: desired revision, agent, drift',
+    load: async () => (await import('./commands/hosts.js')).registerHosts,
+  },
+  {
+    name: 'demo',
+    summary: "trace the founding outage's ruleset and its fix (embedded example)",
+    load: async () => (await import('./commands/demo.js')).registerDemo,
+  },
+  {
+    name: 'lab',
+    summary: 'a shop in network namespaces on this machine: lab up / outage / down',
+    load: async () => (await import('./commands/lab.js')).registerLab,
+  },
+];
 
 const program = new Command();
 program
   .name('rampart')
   .description('Firewall audit, safe change management and incident response for nftables and iptables hosts')
   .version('0.1.0')
-  .showHelpAfterError()
+  .showHelpAfterError("(run 'rampart --help', or 'rampart COMMAND --help', for what is valid)")
   .exitOverride((err) => {
     // commander usage errors: exit code 2 like every other bad input
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-registerParse(program);
-registerTrace(program);
-registerReach(program);
-registerRules(program);
-registerDiff(program);
-registerIntents(program);
-registerAudit(program);
-registerPlan(program);
-registerServe(program);
-registerInit(program);
-registerToken(program);
-registerChange(program);
-registerAuditLog(program);
-registerAgent(program);
-registerHosts(program);
-registerDemo(program);
-registerLab(program);
+const args = process.argv.slice(2);
+let first = args.find((a) => !a.startsWith('-'));
+if (first === 'help') first = args[args.indexOf('help') + 1];
+const chosen = COMMANDS.find((c) => c.name === first);
+if (chosen) (await chosen.load())(program);
+else {
+  // No command (or an unknown one): list them all, so help and "did you mean" see every name.
+  for (const c of COMMANDS) program.command(c.name).summary(c.summary);
+}
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // What a hook refused before the action ran (formats, ...): the same message and exit code as inside it.
+  process.exitCode = reportError(e, args.includes('--json'));
+}

@@ -139,6 +139,7 @@ describe('parseConfig: a good config', () => {
         intents: [],
         audit: { rules: {} },
         policy: DEFAULT_POLICY,
+        monitors: [],
       });
     }
   });
@@ -187,13 +188,13 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects a document that is not a map of sections', () => {
     expect(fail('- web1\n').message).toBe(
-      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy',
+      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy, monitors',
     );
   });
 
   it('rejects an unknown section, with a suggestion', () => {
     expect(fail('site: shop\nadmin_networks: [198.51.100.0/24]\n').message).toBe(
-      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy",
+      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy, monitors",
     );
   });
 
@@ -298,7 +299,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects bad intents with the intents file syntax, naming the entry', () => {
     expect(fail(shopWith(33, '    dport: 99999')).message).toBe(
-      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535 and ranges, like 80,443,8000-8100",
+      "c.yaml:33:12: intents[0].dport: '99999': not a port (intent 'shop https from anywhere'); expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100",
     );
     expect(fail(shopWith(33, '    port: 443')).message).toBe(
       "c.yaml:33:5: intents[0].port: unknown intent field 'port' (did you mean 'sport' or 'dport'?); expected one of name, must, hook, family, from, to, proto, sport, dport, iif, oif, ct-state, icmp-type",
@@ -351,7 +352,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
       shopWith(17, '    publc: [tcp/80]').replace('severity: medium', 'severity: medium\n      justifcation: why'),
     );
     expect(e.message.split('\n')).toEqual([
-      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health",
+      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health, address, monitor",
       "c.yaml:50:7: audit.rules.redundant-rule.justifcation: unknown key 'justifcation' (did you mean 'justification'?); expected one of enabled, severity, justification",
     ]);
     expect(fail(shopWith(8, '    group:')).message).toBe(

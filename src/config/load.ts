@@ -16,7 +16,20 @@ import { SEVERITIES, type Severity } from '../analysis/audit/types.js';
 import { type Intent, parseIntentEntry } from '../analysis/intents.js';
 import { BLOCKER_KINDS, type BlockerKind } from '../change/types.js';
 import { ParseError, UserError } from '../errors.js';
+import type { Monitor } from '../monitor/types.js';
 import { didYouMean } from './did-you-mean.js';
+import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
+import {
+  checked,
+  durationField,
+  expect,
+  formatDuration,
+  intField,
+  KNOWN,
+  nameField,
+  object,
+  valid,
+} from './schema-kit.js';
 import type {
   AuditConfig,
   AuditRuleSetting,
@@ -103,8 +116,6 @@ export const HEALTH_DEFAULTS = { path: '/', expect: 200, timeoutMs: 2000 } as co
 export const PORT_DECL_EXPECTED = 'tcp/PORT, udp/PORT or sctp/PORT (or PROTO/FROM-TO), PORT 1-65535';
 const IP_EXPECTED = 'an IPv4 or IPv6 address without prefix, like 192.0.2.11 or 2001:db8::11';
 const CIDR_EXPECTED = 'an address or network in CIDR notation, like 198.51.100.0/24 or 2001:db8::/32';
-const NAME_EXPECTED = 'letters, digits, ., _ or - (starting with a letter or digit)';
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function portDeclOf(text: string): PortDecl | string {
   const m = /^(tcp|udp|sctp)\/(\d{1,6})(?:-(\d{1,6}))?$/.exec(text);
@@ -197,37 +208,6 @@ function tableOf(text: string, kind: FirewallKind): { table: string } | string {
   return { table: `${family} ${name}` };
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `500ms`, `2s`, `1m`, `1h` in milliseconds, as written to a reader of the file. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-/** Milliseconds from `500ms`, `2s`, `1m`, `1h` within [min, max], or the problem in words. */
-function durationOf(text: string, min: number, max: number): { ms: number } | string {
-  const m = /^(\d{1,12})\s*(ms|s|m|h)$/.exec(text.trim());
-  if (!m) {
-    if (/^\d+(\.\d+)?$/.test(text.trim())) return 'the unit is missing';
-    if (/^\d+\.\d+\s*[a-z]+$/.test(text.trim()))
-      return 'a duration is a whole number of a unit (write 1500ms, not 1.5s)';
-    const unit = /^\d+\s*([A-Za-z]+)$/.exec(text.trim())?.[1];
-    if (unit !== undefined) return `unknown unit '${unit}'${didYouMean(unit, Object.keys(DURATION_UNITS))}`;
-    return 'not a duration';
-  }
-  const ms = Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? 1);
-  if (ms < min) return `less than ${formatDuration(min)}`;
-  if (ms > max) return `more than ${formatDuration(max)}`;
-  return { ms };
-}
-
 const INSTANT_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))$/;
 
 /** An ISO 8601 instant with an offset, normalised to UTC (`2020-11-27T00:00:00.000Z`), or the problem in words. */
@@ -281,42 +261,9 @@ function dayOf(text: string): number | string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Schemas: one per top-level section. Each zod message is the "expected" text; refinements carry the problem in
+// Schemas: one per top-level section (the building blocks are in schema-kit.ts). Each zod message is the "expected" text; refinements carry the problem in
 // params.problem. Unknown keys are reported with the known ones (for "did you mean").
 
-const KNOWN = '\u0000known:';
-const expect = (expected: string) => ({ error: expected });
-
-function object<T extends z.core.$ZodLooseShape>(shape: T, expected: string) {
-  const known = Object.keys(shape).join(' ');
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === 'unrecognized_keys' ? `${KNOWN}${known}` : expected),
-  });
-}
-
-/** A string turned into a value by `parse`, which returns the problem in words when the text is not valid. */
-function checked<T extends object | number>(expected: string, parse: (text: string) => T | string) {
-  return z.string(expect(expected)).transform((text, ctx) => {
-    const v = parse(text);
-    if (typeof v !== 'string') return v;
-    ctx.addIssue({ code: 'custom', message: expected, params: { problem: v } });
-    return z.NEVER;
-  });
-}
-
-/** A string kept as written, when `problem` finds nothing wrong with it. */
-function valid(expected: string, problem: (text: string) => string | undefined) {
-  return z.string(expect(expected)).superRefine((text, ctx) => {
-    const p = problem(text);
-    if (p !== undefined) ctx.addIssue({ code: 'custom', message: expected, params: { problem: p } });
-  });
-}
-
-const nameField = (what: string) =>
-  z
-    .string(expect(`${what}: ${NAME_EXPECTED}`))
-    .regex(NAME_RE, expect(`${what}: ${NAME_EXPECTED}`))
-    .max(253, expect(`${what} of at most 253 characters`));
 const portField = checked(PORT_DECL_EXPECTED, portDeclOf);
 const ipField = valid(IP_EXPECTED, ipProblem);
 const cidrField = valid(CIDR_EXPECTED, cidrProblem);
@@ -324,23 +271,6 @@ const cidrList = z.array(cidrField, expect(`a list of networks: ${CIDR_EXPECTED}
 const portList = z.array(portField, expect(`a list of ports: ${PORT_DECL_EXPECTED}`));
 const SEVERITY_EXPECTED = `one of ${SEVERITIES.join(', ')}`;
 const severityField = z.enum(SEVERITIES as [Severity, ...Severity[]], expect(SEVERITY_EXPECTED));
-const intField = (min: number, max: number, what: string) => {
-  const e = expect(`${what}: a whole number ${min}-${max}`);
-  return z.number(e).int(e).min(min, e).max(max, e);
-};
-
-/** A duration written `500ms`, `2s`, `1m` or `1h`, within [min, max], in milliseconds. */
-const durationField = (min: number, max: number) => {
-  const expected = `a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 500ms, 2s or 1m`;
-  return z.unknown().transform((v, ctx) => {
-    // A bare number is the most likely slip (timeout: 2): say the unit is missing rather than "unexpected '2'".
-    const r = typeof v === 'string' ? durationOf(v, min, max) : typeof v === 'number' ? 'the unit is missing' : null;
-    if (r !== null && typeof r !== 'string') return r.ms;
-    ctx.addIssue({ code: 'custom', message: expected, ...(r === null ? {} : { params: { problem: r } }) });
-    return z.NEVER;
-  });
-};
-
 const TABLES_EXPECTED = `a list of tables: ${TABLE_EXPECTED.nftables}; or on iptables hosts ${TABLE_EXPECTED.iptables}`;
 
 const HostSchema = object(
@@ -405,6 +335,11 @@ const ServiceSchema = object(
       )
       .optional(),
     health: z.array(HealthSchema, expect('a list of health checks: {http: {...}} or {tcp: {...}}')).optional(),
+    address: z
+      .array(ipField, expect(`a list of public addresses: ${IP_EXPECTED}`))
+      .min(1)
+      .optional(),
+    monitor: ServiceMonitorSchema.optional(),
   },
   'a service: a map with name, hosts and/or group, public and internal ports, and health checks',
 );
@@ -490,6 +425,7 @@ const SECTIONS = {
   intents: z.array(z.unknown(), expect('a list of intents')),
   audit: AuditSchema,
   policy: PolicySchema,
+  monitors: MonitorsSchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -760,8 +696,76 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
       public: s.public ?? [],
       ...(s.internal ? { internal: s.internal } : {}),
       ...(s.health ? { health } : {}),
+      ...(s.address ? { address: s.address } : {}),
       at: loc(path),
     });
+  });
+
+  // Monitors: the section's entries, then those services' `monitor:` stand for.
+  const monitors: Monitor[] = [];
+  const monitorAt = new Map<string, string>();
+  const addMonitor = (m: Monitor, path: readonly PathPart[]) => {
+    const first = monitorAt.get(m.name);
+    if (first !== undefined) {
+      addAt(
+        node([...path]),
+        [...path],
+        `duplicate monitor name '${m.name}' (first at ${first})`,
+        'a unique monitor name',
+      );
+      return;
+    }
+    monitorAt.set(m.name, formatPath(path));
+    monitors.push(m);
+  };
+  (parsed.monitors ?? []).forEach((e, i) => {
+    const path = ['monitors', i];
+    const kinds = (['http', 'tcp', 'tls', 'dns'] as const).filter((k) => e[k] !== undefined);
+    const check = checkOf(e);
+    if (kinds.length !== 1 || !check) {
+      addAt(
+        node(path),
+        path,
+        kinds.length === 0 ? `monitor '${e.name}' has no check` : `monitor '${e.name}' has ${kinds.join(' and ')}`,
+        'exactly one of http, tcp, tls or dns',
+      );
+      return;
+    }
+    if (e.service !== undefined && !serviceAt.has(e.service)) {
+      const known = [...serviceAt.keys()];
+      addAt(
+        node([...path, 'service']),
+        [...path, 'service'],
+        `unknown service '${e.service}'${didYouMean(e.service, known)}`,
+        known.length ? `one of the declared services: ${known.join(', ')}` : 'a service declared under services:',
+      );
+      return;
+    }
+    if (e.timeout !== undefined && e.interval !== undefined && e.timeout > e.interval) {
+      addAt(
+        node([...path, 'timeout']),
+        [...path, 'timeout'],
+        'the timeout is longer than the interval',
+        'a timeout up to the interval',
+      );
+      return;
+    }
+    addMonitor(monitorOf(e, check), [...path, 'name']);
+  });
+  (parsed.services ?? []).forEach((s, i) => {
+    const svc = services.find((x) => x.name === s.name);
+    if (!s.monitor || !svc) return;
+    const path = ['services', i, 'monitor'];
+    const made = serviceMonitors(svc, hosts, s.monitor);
+    if (made.length === 0) {
+      addAt(
+        node(path),
+        path,
+        `service '${s.name}' has nothing to monitor`,
+        'a health check (health:) or a public port (public:) on the service',
+      );
+    }
+    for (const m of made) addMonitor(m, path);
   });
 
   const audit = buildAudit(parsed.audit, opts.ruleIds ?? AUDIT_RULES.map((r) => r.id), doc, root, locOf, addAt);
@@ -777,6 +781,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     intents,
     audit,
     policy,
+    monitors,
   };
 }
 
@@ -1069,3 +1074,5 @@ function scalarText(node: { value: unknown; source?: string; type?: string | und
 }
 
 const shorten = (s: string): string => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
+
+export { formatDuration };

@@ -8,6 +8,7 @@
 import type { Severity } from '../analysis/audit/types.js';
 import type { Intent } from '../analysis/intents.js';
 import type { BlockerKind } from '../change/types.js';
+import type { Monitor } from '../monitor/types.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -53,6 +54,8 @@ export interface ServiceConfig {
   readonly internal?: readonly { readonly ports: readonly PortDecl[]; readonly from: readonly string[] }[];
   /** Health checks run after a change is applied to one of the service's hosts (issue 6). */
   readonly health?: readonly HealthCheck[];
+  /** The service's public addresses (the load balancer's): what users connect to. */
+  readonly address?: readonly string[];
   readonly at: ConfigLocation;
 }
 
@@ -141,4 +144,6 @@ export interface RampartConfig {
   readonly audit: AuditConfig;
   /** Always present: the defaults when the file has no `policy:` section. */
   readonly policy: ChangePolicy;
+  /** Every monitor: the `monitors:` section and the ones services' `monitor:` stand for (issue 14); always set by the loader. */
+  readonly monitors?: readonly Monitor[];
 }

@@ -6,12 +6,25 @@ import type { Ruleset } from './model.js';
 import { mergeRulesets, type ParseOptions, parseRuleset } from './parse.js';
 import type { IncludedFile } from './parsers/nft-text.js';
 
+/** errno codes in words. */
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+};
+
 export function readTextFile(path: string, what = 'ruleset file'): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new UserError('RAMPART_ERR_FILE', `cannot read ${what} '${path}': ${code}`, { path });
+    throw new UserError('RAMPART_ERR_FILE', `cannot read ${what} '${path}': ${FILE_ERRORS[code] ?? code}`, {
+      path,
+      errno: code,
+    });
   }
 }
 

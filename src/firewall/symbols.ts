@@ -699,3 +699,18 @@ export const IPTABLES_TCP_FLAGS: Readonly<Record<string, number>> = {
 
 /** `-m addrtype` names. */
 export const IPTABLES_ADDR_TYPES: ReadonlySet<string> = new Set(ADDR_TYPES.map((t) => t.toUpperCase()));
+
+/**
+ * A port written as a number (0-65535) or a service name from the table nft and iptables use (/etc/services:
+ * http, https, ssh, domain, ...); undefined when it is neither.
+ */
+export function portNumber(text: string): number | undefined {
+  const t = text.trim().toLowerCase();
+  if (/^\d+$/.test(t)) return Number(t) <= 65535 ? Number(t) : undefined;
+  return Object.hasOwn(SERVICES, t) ? SERVICES[t] : undefined;
+}
+
+/** Service names close to `text`, for "did you mean" (htps -> https). */
+export function serviceNames(): readonly string[] {
+  return Object.keys(SERVICES);
+}

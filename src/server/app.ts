@@ -24,7 +24,7 @@ export interface ServerOptions {
   readonly config: ConfigHolder;
   readonly now?: () => Date;
   /** pino logging (default off: the CLI turns it on). */
-  readonly logger?: boolean | { readonly level: string };
+  readonly logger?: boolean | { readonly level: string; readonly pretty?: boolean };
   /** Largest accepted body of the routes that carry a ruleset, in bytes (default 16 MiB: 100k iptables rules fit). */
   readonly bodyLimit?: number;
   /** Failed authentications allowed per address or token id and window before 429 (default 10 per 60 s). */
@@ -84,7 +84,16 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   };
   const app = Fastify({
     ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
-    logger: opts.logger ?? false,
+    // JSON lines for log shippers; human-readable lines when a person watches a terminal (`pretty`).
+    logger:
+      typeof opts.logger === 'object' && opts.logger.pretty
+        ? {
+            level: opts.logger.level,
+            transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+          }
+        : typeof opts.logger === 'object'
+          ? { level: opts.logger.level }
+          : (opts.logger ?? false),
     // Each route sets its own limit (register); this is the ceiling.
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Behind a load balancer the operator sets trustProxy themselves; by default the socket address is "from where".

@@ -1,23 +1,11 @@
 /** The config in force: read from a file (reloadable) or the embedded empty default. */
-import { readFileSync } from 'node:fs';
 import { parseConfig } from '../config/load.js';
 import type { RampartConfig } from '../config/types.js';
-import { UserError } from '../errors.js';
+import { readTextFile } from '../firewall/load.js';
 import type { ConfigHolder } from './route.js';
 
 function read(path: string): { config: RampartConfig; text: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UserError(
-      'RAMPART_ERR_FILE',
-      `${path}: cannot read the config (${(e as NodeJS.ErrnoException).code ?? e})`,
-      {
-        file: path,
-      },
-    );
-  }
+  const text = readTextFile(path, 'config file');
   return { config: parseConfig(text, path), text };
 }
 

@@ -396,7 +396,7 @@ export class RolloutService {
           summary:
             changes.length === 0
               ? 'in sync with the desired ruleset'
-              : `${changes.length} flow change(s) against desired revision ${desired.revision}`,
+              : `${changes.length} flow change${changes.length === 1 ? '' : 's'} against desired revision ${desired.revision}`,
         };
       }
     }

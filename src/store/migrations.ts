@@ -5,6 +5,7 @@
  */
 import { type CreateTableBuilder, type Kysely, type Migration, Migrator } from 'kysely';
 import { InternalError } from '../errors.js';
+import { LATENCY_BOUNDS_MS } from '../monitor/rollup.js';
 import { ZERO_HASH } from './audit-chain.js';
 import type { DB, Dialect } from './schema.js';
 
@@ -178,6 +179,79 @@ function fourEyes(): Migration {
   };
 }
 
+/**
+ * Issue 14: what monitoring keeps. Kept apart from the audit chain: probe results and state changes are
+ * observations, not actions, and arrive far too often to queue behind the write lock.
+ * - monitor_state: each monitor's current state and per-vantage states, so a restarted server resumes them;
+ * - monitor_events: state changes, diagnoses, traffic drops (the shape docs/monitoring.md documents);
+ * - probe_results: raw results, kept only around state changes;
+ * - probe_rollups: per monitor and minute (resolution 60) or hour (3600): count, failures, latency sum, max and a
+ *   latency histogram (h0..h14, one column per bucket of src/monitor/rollup.ts, so replicas add to it in SQL);
+ * - monitor_leases: which server replica probes a monitor, until when (several replicas on one PostgreSQL).
+ */
+function monitoring(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('monitor_state')
+        .addColumn('monitor', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('since', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('vantages_json', 'text', (c) => c.notNull())
+        .execute();
+      await withId(kind, db.schema.createTable('monitor_events'))
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('data_json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('monitor_events_subject').on('monitor_events').columns(['subject', 'id']).execute();
+      await withId(kind, db.schema.createTable('probe_results'))
+        .addColumn('monitor', 'text', (c) => c.notNull())
+        .addColumn('vantage', 'text', (c) => c.notNull())
+        .addColumn('at', epoch, (c) => c.notNull())
+        .addColumn('ok', 'integer', (c) => c.notNull())
+        .addColumn('total_ms', 'real', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('detail_json', 'text')
+        .execute();
+      await db.schema.createIndex('probe_results_monitor').on('probe_results').columns(['monitor', 'at']).execute();
+      await db.schema
+        .createTable('probe_rollups')
+        .addColumn('monitor', 'text', (c) => c.notNull())
+        .addColumn('resolution', 'integer', (c) => c.notNull())
+        .addColumn('bucket', epoch, (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('sum_ms', 'real', (c) => c.notNull())
+        .addColumn('max_ms', 'real', (c) => c.notNull())
+        .$call((t) => {
+          let b = t;
+          for (let i = 0; i < LATENCY_BOUNDS_MS.length + 1; i++) {
+            b = b.addColumn(`h${i}`, 'integer', (c) => c.notNull().defaultTo(0));
+          }
+          return b;
+        })
+        .addPrimaryKeyConstraint('probe_rollups_pk', ['monitor', 'resolution', 'bucket'])
+        .execute();
+      await db.schema
+        .createTable('monitor_leases')
+        .addColumn('monitor', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('expires', epoch, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('monitor_replicas')
+        .addColumn('holder', 'text', (c) => c.primaryKey())
+        .addColumn('seen', epoch, (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -185,6 +259,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0002-agent-timeline': agentTimeline(kind),
     '0003-rollback-link': rollbackLink(),
     '0004-four-eyes': fourEyes(),
+    '0005-monitoring': monitoring(kind),
   };
 }
 

@@ -133,6 +133,77 @@ export interface HostReportsTable {
   drift_at: string | null;
 }
 
+/** 0005: each monitor's current state (src/monitor/state.ts), to resume after a restart. */
+export interface MonitorStateTable {
+  monitor: string;
+  state: string;
+  since: string;
+  updated_at: string;
+  reason: string;
+  vantages_json: string;
+}
+
+/** 0005: monitoring's events (state changes, diagnoses, traffic drops). */
+export interface MonitorEventsTable {
+  id: Generated<number>;
+  at: string;
+  kind: string;
+  subject: string;
+  data_json: string;
+}
+
+/** 0005: raw probe results, kept around state changes. `at` is epoch milliseconds. */
+export interface ProbeResultsTable {
+  id: Generated<number>;
+  monitor: string;
+  vantage: string;
+  at: number | string;
+  ok: number;
+  total_ms: number;
+  error: string | null;
+  detail_json: string | null;
+}
+
+/** 0005: per-monitor rollups of probe results; `bucket` is the bucket's start in epoch seconds. */
+export interface ProbeRollupsTable {
+  monitor: string;
+  resolution: number;
+  bucket: number | string;
+  count: number;
+  failures: number;
+  sum_ms: number;
+  max_ms: number;
+  /** Counts per latency bucket (src/monitor/rollup.ts LATENCY_BOUNDS_MS, and one above the last bound). */
+  h0: number;
+  h1: number;
+  h2: number;
+  h3: number;
+  h4: number;
+  h5: number;
+  h6: number;
+  h7: number;
+  h8: number;
+  h9: number;
+  h10: number;
+  h11: number;
+  h12: number;
+  h13: number;
+  h14: number;
+}
+
+/** 0005: which replica probes a monitor until `expires` (epoch ms). */
+export interface MonitorLeasesTable {
+  monitor: string;
+  holder: string;
+  expires: number | string;
+}
+
+/** 0005: the server replicas alive (last heartbeat, epoch ms), to share the monitors between them. */
+export interface MonitorReplicasTable {
+  holder: string;
+  seen: number | string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -155,6 +226,12 @@ export interface DB {
   jobs: JobsTable;
   job_events: JobEventsTable;
   host_reports: HostReportsTable;
+  monitor_state: MonitorStateTable;
+  monitor_events: MonitorEventsTable;
+  probe_results: ProbeResultsTable;
+  probe_rollups: ProbeRollupsTable;
+  monitor_leases: MonitorLeasesTable;
+  monitor_replicas: MonitorReplicasTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

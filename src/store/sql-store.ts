@@ -14,6 +14,7 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
 import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
 import { appliedVersion } from './migrations.js';
+import { type MonitorStore, SqlMonitorStore } from './monitor-store.js';
 import type {
   AuditLogTable,
   ChangesTable,
@@ -677,11 +678,14 @@ async function begin(kind: Dialect, conn: Kysely<DB>): Promise<void> {
 }
 
 export class SqlStore extends SqlReader implements Store {
+  readonly monitoring: MonitorStore;
+
   constructor(
     readonly kind: Dialect,
     db: Kysely<DB>,
   ) {
     super(db);
+    this.monitoring = new SqlMonitorStore(kind, db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {

@@ -10,6 +10,7 @@
  * state change without its audit entry or the other way round).
  */
 import type { InputFormat } from '../firewall/model.js';
+import type { MonitorStore } from './monitor-store.js';
 
 /** The people's roles, in order: each may do what the roles before it may. */
 export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
@@ -336,6 +337,8 @@ export interface StoreWriter extends StoreReader {
 
 export interface Store extends StoreReader {
   readonly kind: 'sqlite' | 'postgres';
+  /** Monitoring's states, events, results, rollups and leases: outside the write lock and the audit chain. */
+  readonly monitoring: MonitorStore;
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
   /**

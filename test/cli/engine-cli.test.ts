@@ -51,7 +51,7 @@ describe('rampart reach', () => {
     const r = rampart('reach', outage, '--dport', '80,99999');
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      "rampart: --dport '99999': not a port; expected ports 0-65535 and ranges, like 80,443,8000-8100\n",
+      "rampart: --dport '99999': not a port; expected ports 0-65535, service names (http, https, ssh, domain, ...) and ranges, like 80,https,8000-8100\n",
     );
     expect(rampart('reach', outage, '--hook', 'inbound').stderr).toContain("--hook 'inbound': unknown hook");
   });

@@ -71,13 +71,15 @@ describe('rampart parse on bad input', () => {
   it('rejects an unknown --format with the valid ones', () => {
     const r = parseFile('ok.nft', 'table inet f {\n}\n', '--format', 'pf');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('nft-json, nft-text or iptables-save');
+    expect(r.stderr).toContain(
+      "expected one of text, json (the rulesets' format is --input-format: nft-json, nft-text, iptables-save)",
+    );
   });
 
   it('reports a missing file without a stack trace', () => {
     const r = spawnSync(process.execPath, [main, 'parse', join(dir, 'missing.nft')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('ENOENT');
+    expect(r.stderr).toMatch(/: no such file\n/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -73,7 +73,7 @@ function serve(dir: string, config: string, extra: string[] = []): Promise<Serve
     );
     let out = '';
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}${err}`)), 90_000);
     proc.stderr?.on('data', (d) => (err += d));
     proc.stdout?.on('data', (d) => {
       out += d;

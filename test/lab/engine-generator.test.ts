@@ -56,7 +56,7 @@ describe('engine ruleset generator', () => {
   it('keeps the parse at 100k rules (firewall and adversarial) exact', () => {
     expect(ruleCount(parse(generateEngineRuleset('firewall', 100_000, 42), 'nft-text'))).toBe(100_000);
     expect(ruleCount(parse(generateEngineRuleset('adversarial', 100_000, 42), 'iptables-save'))).toBe(100_000);
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('mutate', () => {
@@ -129,6 +129,6 @@ describe.skipIf(!isRoot)('generated nft text loads into a real kernel', () => {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-    }, 60_000);
+    }, 180_000);
   }
 });

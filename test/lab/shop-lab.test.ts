@@ -74,12 +74,12 @@ describe.skipIf(SKIP)('shop lab', () => {
     const t0 = performance.now();
     await startShop(lab);
     console.log(`shop lab ${lab.prefix} up in ${Math.round(performance.now() - t0)} ms (apps + HAProxy checks)`);
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await lab?.destroy();
     for (const p of prefixes) expect(await namespacesWith(`${p}-`)).toEqual([]);
-  }, 30_000);
+  }, 120_000);
 
   const L = (): ShopLab => {
     if (!lab) throw new Error('lab not created');
@@ -165,7 +165,7 @@ describe.skipIf(SKIP)('shop lab', () => {
     expect(share).toBeLessThanOrEqual(0.01);
     expect(report.servedBy.web1).toBeGreaterThan(0);
     expect(report.servedBy.web2).toBeGreaterThan(report.servedBy.web1 ?? 0);
-  }, 60_000);
+  }, 180_000);
 
   it('writes every request to the shop apps access logs in combined format', async () => {
     const lab = L();
@@ -223,7 +223,7 @@ describe.skipIf(SKIP)('shop lab', () => {
     expect(isRunning(sleeper)).toBe(false);
     // The running lab of this suite is not touched by the sweep.
     expect(await namespacesWith(`${L().prefix}-`)).toHaveLength(6);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe.skipIf(SKIP)('rampart lab up / lab down', () => {
@@ -240,13 +240,13 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     ensureBuilt();
     stateDir = mkdtempSync(join(tmpdir(), 'rampart-lab-cli-'));
     stateFile = join(stateDir, 'lab.json');
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     // Whatever happened above, nothing of the lab survives the suite.
     if (stateFile && existsSync(stateFile)) await destroyRecordedLab(readLabRecord(stateFile));
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  }, 30_000);
+  }, 120_000);
 
   it('leaves a working shop running after lab up exits, refuses a second one, and lab down removes it all', async () => {
     const up = cli('up');

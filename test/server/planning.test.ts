@@ -90,7 +90,9 @@ describe.each(BACKENDS)('plans off the event loop, within a budget (%s)', (backe
         expect(failed.flags.join('\n')).toContain('PLAN FAILED (RAMPART_ERR_PLAN_TIMEOUT)');
         const log = (await h.call('admin', 'GET', '/audit-log')).body.entries as { action: string; target: string }[];
         expect(log.some((e) => e.action === 'change.plan-failed' && e.target === `change:${id}`)).toBe(true);
-        // the author fixes it by editing: planned again, on a thread that was replaced
+        // an admin raises the budget, as the message says; the author edits: planned again, on a fresh thread
+        writeFileSync(config, readFileSync(SHOP_CONFIG, 'utf8'));
+        expect((await h.call('admin', 'POST', '/config/reload')).status).toBe(200);
         const edited = await h.call('alice', 'PATCH', `/changes/${id}`, { ruleset: FIXED });
         expect([200, 202], JSON.stringify(edited.body)).toContain(edited.status);
         const planned = await h.until(id, (v) => v.change.state === 'planned');

@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { UserError } from '../../errors.js';
+import { readTextFile } from '../../firewall/load.js';
 import { localExecutor } from '../../lab/executor.js';
 import { run } from '../output.js';
 
@@ -31,9 +32,10 @@ function readToken(file: string | undefined): string {
       throw new UserError('RAMPART_ERR_USAGE', 'no agent token: set RAMPART_AGENT_TOKEN or give --token-file FILE');
     return t;
   }
+  const text = readTextFile(file, 'token file');
   if ((statSync(file).mode & 0o077) !== 0)
     throw new UserError('RAMPART_ERR_FILE', `${file}: readable by others; chmod 600 it`);
-  return readFileSync(file, 'utf8').trim();
+  return text.trim();
 }
 
 export function registerAgent(program: Command): void {

@@ -6,6 +6,7 @@ import { readTextFile } from '../../firewall/load.js';
 import type { ChangeView } from '../../server/changes.js';
 import type { ChangeRecord } from '../../store/types.js';
 import { addClientOptions, type ClientCliOptions, clientFrom } from '../client.js';
+import { addFormatOptions } from '../formats.js';
 import { printJson, run } from '../output.js';
 
 type Json = { json?: boolean };
@@ -192,20 +193,22 @@ export function registerChange(program: Command): void {
       }),
     );
 
-  addClientOptions(change.command('show').description('a change with its plan, reviews and rollout').argument('<id>'))
-    .option('--format <format>', 'text (default), markdown (the plan, for a pull request) or json', 'text')
-    .option('--json', 'same as --format json')
-    .action(async (id: string, o: ClientCliOptions & Json & { format: string }) =>
-      run(Boolean(o.json), async () => {
-        const client = clientFrom(o);
-        const n = parseId(id);
-        const format = o.json ? 'json' : o.format;
-        if (format === 'markdown') process.stdout.write(await client.text('GET', `/changes/${n}/plan?format=markdown`));
-        else if (format === 'json' || format === 'text')
-          show(await client.request<ChangeView>('GET', `/changes/${n}`), { json: format === 'json' });
-        else throw new UserError('RAMPART_ERR_USAGE', `--format: '${o.format}'; expected text, markdown or json`);
-      }),
-    );
+  addFormatOptions(
+    addClientOptions(
+      change
+        .command('show')
+        .description('a change with its plan, reviews and rollout (markdown: the plan, for a pull request)')
+        .argument('<id>'),
+    ),
+    ['text', 'json', 'markdown'],
+  ).action(async (id: string, o: ClientCliOptions & Json & { format: string }) =>
+    run(Boolean(o.json), async () => {
+      const client = clientFrom(o);
+      const n = parseId(id);
+      if (o.format === 'markdown') process.stdout.write(await client.text('GET', `/changes/${n}/plan?format=markdown`));
+      else show(await client.request<ChangeView>('GET', `/changes/${n}`), { json: o.format === 'json' });
+    }),
+  );
 
   addClientOptions(change.command('list').description('changes, newest first'))
     .option('--state <state>', 'only changes in this state')

@@ -18,7 +18,6 @@ export function registerDiff(program: Command): void {
     .option('--hook <hook>', HOOK_HELP, 'input')
     .option('--limit <n>', 'at most this many flows per verdict change', '20')
     .option('--exit-code', 'exit 1 when behaviour changes (like git diff --exit-code)')
-    .option('--json', 'print {"changes": [...]} as JSON')
     .action(
       async (
         oldFile: string,

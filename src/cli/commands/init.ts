@@ -11,7 +11,8 @@ export function registerInit(program: Command): void {
   )
     .option('--name <name>', 'name of the first admin', 'admin')
     .option('--json', 'print {"token": ..., "id": ...} as JSON')
-    .action(async (o: StoreCliOptions & { name: string; json?: boolean }) =>
+    .option('--token-only', 'print the token alone (for scripts: export RAMPART_TOKEN=$(rampart init --token-only))')
+    .action(async (o: StoreCliOptions & { name: string; json?: boolean; tokenOnly?: boolean }) =>
       run(Boolean(o.json), async () => {
         const target = storeTarget(o);
         const store = await openStore(target);
@@ -42,6 +43,7 @@ export function registerInit(program: Command): void {
             return r;
           });
           if (o.json) printJson({ token: t.token, id: record.id, name: record.name, role: record.role });
+          else if (o.tokenOnly) process.stdout.write(`${t.token}\n`);
           else {
             process.stdout.write(
               `store ready (${store.kind}${target.db ? '' : `, ${target.dataDir}`}, schema ${await store.schemaVersion()})\n` +

@@ -22,7 +22,6 @@ export function registerIntents(program: Command): void {
       'the intents: a YAML list of {name, must: allow|deny, from, to, proto, dport, ...}',
     )
     .option('--hook <hook>', `${HOOK_HELP} (for intents without their own hook)`, 'input')
-    .option('--json', 'print the results as JSON')
     .action(async (files: string[], o: RulesetCliOptions & { file?: string; hook?: string; json?: boolean }) =>
       run(Boolean(o.json), () => {
         const hook = parseHook(o.hook);

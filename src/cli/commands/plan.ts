@@ -11,17 +11,17 @@ import { parseConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
 import { detectFormat } from '../../firewall/detect.js';
 import { includeFromDisk, readTextFile } from '../../firewall/load.js';
+import { addFormatOptions, type FormatOptions } from '../formats.js';
 import { printJson, run } from '../output.js';
 import { parseToday } from './audit.js';
 
 export const PLAN_FORMATS = ['text', 'json', 'markdown'] as const;
 export type PlanFormat = (typeof PLAN_FORMATS)[number];
 
-interface PlanCliOptions {
+interface PlanCliOptions extends FormatOptions {
   config?: string;
   host?: string;
   current?: string;
-  format?: string;
   today?: string;
 }
 
@@ -41,7 +41,7 @@ export function parsePlanFormat(text: string | undefined): PlanFormat {
 }
 
 export function registerPlan(program: Command): void {
-  program
+  const cmd = program
     .command('plan')
     .description(
       'plan a ruleset change offline: semantic diff, findings introduced/fixed, intents, blast radius and risk; exit 1 when blocked',
@@ -50,39 +50,38 @@ export function registerPlan(program: Command): void {
     .option('--config <rampart.yaml>', 'the site: hosts, services, admin networks, intents (required)')
     .option('--host <name>', 'the declared host the ruleset is for (required)')
     .option('--current <file>', "the host's current ruleset (default: none, the host's first ruleset)")
-    .option('--format <format>', `output: ${PLAN_FORMATS.join(', ')}`, 'text')
-    .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)')
-    .action(async (desiredFile: string, o: PlanCliOptions) =>
-      run(o.format === 'json', () => {
-        const format = parsePlanFormat(o.format);
-        const today = parseToday(o.today);
-        if (o.config === undefined) throw usage('--config', 'required: the rampart.yaml that declares the host');
-        if (o.host === undefined) throw usage('--host', 'required: which declared host the ruleset is for');
-        const config = parseConfig(readTextFile(o.config, 'config file'), o.config);
-        if (!config.hosts.some((h) => h.name === o.host)) {
-          const known = config.hosts.map((h) => h.name);
-          throw usage(
-            '--host',
-            `no such host in ${o.config}; ${known.length > 0 ? `declared hosts: ${known.join(', ')}` : 'declare it under hosts:'}`,
-            o.host,
-          );
-        }
-        const side = (file: string) => {
-          const text = readTextFile(file);
-          return { text, format: detectFormat(text), file };
-        };
-        const plan = computePlan(
-          config,
-          [{ host: o.host, current: o.current !== undefined ? side(o.current) : null, desired: side(desiredFile) }],
-          { today, include: includeFromDisk },
+    .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)');
+  addFormatOptions(cmd, PLAN_FORMATS, { input: true }).action(async (desiredFile: string, o: PlanCliOptions) =>
+    run(o.format === 'json', () => {
+      const format = parsePlanFormat(o.format);
+      const today = parseToday(o.today);
+      if (o.config === undefined) throw usage('--config', 'required: the rampart.yaml that declares the host');
+      if (o.host === undefined) throw usage('--host', 'required: which declared host the ruleset is for');
+      const config = parseConfig(readTextFile(o.config, 'config file'), o.config);
+      if (!config.hosts.some((h) => h.name === o.host)) {
+        const known = config.hosts.map((h) => h.name);
+        throw usage(
+          '--host',
+          `no such host in ${o.config}; ${known.length > 0 ? `declared hosts: ${known.join(', ')}` : 'declare it under hosts:'}`,
+          o.host,
         );
-        if (format === 'json') printJson(plan);
-        else if (format === 'markdown') process.stdout.write(renderPlanMarkdown(plan));
-        else {
-          const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-          process.stdout.write(renderPlanText(plan, { color }));
-        }
-        if (plan.blocked) process.exitCode = 1;
-      }),
-    );
+      }
+      const side = (file: string) => {
+        const text = readTextFile(file);
+        return { text, format: o.inputFormat ?? detectFormat(text), file };
+      };
+      const plan = computePlan(
+        config,
+        [{ host: o.host, current: o.current !== undefined ? side(o.current) : null, desired: side(desiredFile) }],
+        { today, include: includeFromDisk },
+      );
+      if (format === 'json') printJson(plan);
+      else if (format === 'markdown') process.stdout.write(renderPlanMarkdown(plan));
+      else {
+        const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+        process.stdout.write(renderPlanText(plan, { color }));
+      }
+      if (plan.blocked) process.exitCode = 1;
+    }),
+  );
 }

@@ -78,7 +78,6 @@ export function registerReach(program: Command): void {
     .option('--ct-state <states>', `conntrack states: ${CT_STATES.join(', ')} (default: all)`)
     .option('--icmp-type <types>', 'ICMP/ICMPv6 types (names or numbers; needs --proto icmp or icmpv6)')
     .option('--limit <n>', 'at most this many flows per outcome', '20')
-    .option('--json', 'print the answer as JSON')
     .action(async (files: string[], o: ReachCliOptions) =>
       run(Boolean(o.json), () => {
         // Validate every flag before reading files: bad flags fail fast and alone.

@@ -17,7 +17,6 @@ export function registerRules(program: Command): void {
     .option('--unreachable', 'list unreachable rules (the default and, for now, only query)')
     .option('--hook <hook>', HOOK_HELP, 'input')
     .option('--exit-code', 'exit 1 when some rule is unreachable or in a chain never entered')
-    .option('--json', 'print the answer as JSON')
     .action(async (files: string[], o: RulesetCliOptions & { hook?: string; json?: boolean; exitCode?: boolean }) =>
       run(Boolean(o.json), () => {
         const hook = parseHook(o.hook);

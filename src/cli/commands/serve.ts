@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { readTextFile } from '../../firewall/load.js';
@@ -37,6 +40,48 @@ export function parseAuthLimit(text: string): { failures: number; windowMs: numb
   return { failures, windowMs };
 }
 
+/**
+ * `serve --detach`: starts the same command without --detach in its own session, logging to <data-dir>/serve.log,
+ * and returns once it listens (or fails, with the log's last lines), writing its PID to <data-dir>/serve.pid. For
+ * scripts and the README, which must not race the server's start.
+ */
+async function detach(dataDir: string): Promise<void> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const log = join(dataDir, 'serve.log');
+  const pidFile = join(dataDir, 'serve.pid');
+  const fd = openSync(log, 'a', 0o600);
+  const args = process.argv.slice(1).filter((a) => a !== '--detach');
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const start = statSync(log).size;
+  let exited: number | null = null;
+  child.on('exit', (code) => {
+    exited = code ?? 1;
+  });
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const text = readFileSync(log, 'utf8').slice(start);
+    const m = /rampart: listening on (\S+)/.exec(text);
+    if (m) {
+      writeFileSync(pidFile, `${child.pid}\n`, { mode: 0o600 });
+      child.unref();
+      process.stdout.write(
+        `rampart: listening on ${m[1]} (pid ${child.pid}; log ${log}; stop it with: kill ${child.pid})\n`,
+      );
+      return;
+    }
+    if (exited !== null || Date.now() > deadline) {
+      if (exited === null) child.kill();
+      const tail = text.trim().split('\n').slice(-5).join('\n');
+      throw new UserError(
+        'RAMPART_ERR_USAGE',
+        `the server did not start${exited !== null ? ` (exit ${exited})` : ' in 90 s'}:\n${tail}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** 127.0.0.0/8, ::1 and localhost: addresses nobody else can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -56,6 +101,10 @@ export function registerServe(program: Command): void {
       'failed authentications per address or token id before 429, and the window (e.g. 10/60s, 30/5m)',
       '10/60s',
     )
+    .option(
+      '--detach',
+      'run in the background: return once it listens, its PID in <data-dir>/serve.pid, logs in serve.log',
+    )
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain included); needs --tls-key')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .action(
@@ -67,9 +116,11 @@ export function registerServe(program: Command): void {
           tlsCert?: string;
           tlsKey?: string;
           authLimit: string;
+          detach?: boolean;
         },
       ) =>
         run(false, async () => {
+          if (o.detach) return detach(storeTarget(o).dataDir);
           const { host, port } = parseListen(o.listen);
           if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
             throw new UserError('RAMPART_ERR_USAGE', 'give both --tls-cert FILE and --tls-key FILE, or neither');
@@ -78,9 +129,17 @@ export function registerServe(program: Command): void {
             o.tlsCert !== undefined && o.tlsKey !== undefined
               ? { cert: readTextFile(o.tlsCert), key: readTextFile(o.tlsKey) }
               : undefined;
+          const authLimits = parseAuthLimit(o.authLimit);
           const config = configHolder(o.config ?? null);
           const store = await openStore(storeTarget(o));
-          const app = await buildServer({ store, config, logger: { level: o.logLevel }, ...(https ? { https } : {}) });
+          const app = await buildServer({
+            store,
+            config,
+            authLimits,
+            // human-readable lines when a person watches the terminal, JSON lines for log shippers otherwise
+            logger: { level: o.logLevel, pretty: Boolean(process.stdout.isTTY) },
+            ...(https ? { https } : {}),
+          });
           process.on('SIGHUP', () => {
             const r = config.reload();
             if (r.ok) app.log.info({ file: config.path }, 'config reloaded');

@@ -33,19 +33,24 @@ export function registerToken(program: Command): void {
     )
     .option('--expires <when>', 'when it stops working: a duration (90d, 12h, 30m, 2w) or an ISO 8601 date')
     .option('--json', 'print the answer as JSON')
-    .action(async (o: ClientCliOptions & { name: string; role: string; expires?: string; json?: boolean }) =>
-      run(Boolean(o.json), async () => {
-        const t = await clientFrom(o).request<TokenView>('POST', '/tokens', {
-          name: o.name,
-          role: o.role,
-          ...(o.expires !== undefined ? { expires: o.expires } : {}),
-        });
-        if (o.json) printJson(t);
-        else {
-          const until = t.expiresAt ? `, expires ${t.expiresAt}` : '';
-          process.stdout.write(`token ${t.id} for ${t.name} (${t.role}${until}); shown once:\n\n  ${t.token}\n`);
-        }
-      }),
+    .option('--token-only', 'print the token alone (for scripts: ALICE=$(rampart token create ... --token-only))')
+    .action(
+      async (
+        o: ClientCliOptions & { name: string; role: string; expires?: string; json?: boolean; tokenOnly?: boolean },
+      ) =>
+        run(Boolean(o.json), async () => {
+          const t = await clientFrom(o).request<TokenView>('POST', '/tokens', {
+            name: o.name,
+            role: o.role,
+            ...(o.expires !== undefined ? { expires: o.expires } : {}),
+          });
+          if (o.json) printJson(t);
+          else if (o.tokenOnly) process.stdout.write(`${t.token}\n`);
+          else {
+            const until = t.expiresAt ? `, expires ${t.expiresAt}` : '';
+            process.stdout.write(`token ${t.id} for ${t.name} (${t.role}${until}); shown once:\n\n  ${t.token}\n`);
+          }
+        }),
     );
   addClientOptions(token.command('list').description('list tokens (never their secrets)'))
     .option('--json', 'print the answer as JSON')

@@ -1,10 +1,18 @@
 import type { Command } from 'commander';
+import { didYouMean } from '../../config/did-you-mean.js';
 import { UserError } from '../../errors.js';
 import type { AddrType, CtState, L3, Packet } from '../../firewall/model.js';
 import { CT_STATES, L4_PROTOCOLS, PORT_PROTOCOLS } from '../../firewall/model.js';
 import { own } from '../../firewall/parsers/common.js';
 import { renderTrace } from '../../firewall/render-trace.js';
-import { ADDR_TYPES, TRACE_ICMP_TYPES, TRACE_ICMPV6_TYPES, TRACE_TCP_FLAGS } from '../../firewall/symbols.js';
+import {
+  ADDR_TYPES,
+  portNumber,
+  serviceNames,
+  TRACE_ICMP_TYPES,
+  TRACE_ICMPV6_TYPES,
+  TRACE_TCP_FLAGS,
+} from '../../firewall/symbols.js';
 import { TRACE_HOOKS, type TraceHook, trace } from '../../firewall/tracer.js';
 import { parseAddress } from '../../firewall/values.js';
 import { printJson, run } from '../output.js';
@@ -114,7 +122,14 @@ export function packetFromOptions(o: PacketCliOptions, rulesetFamily?: string): 
 
   const port = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
-    const n = intIn(flag, text, 65535, 'a port number');
+    const n =
+      portNumber(text) ??
+      intIn(
+        flag,
+        text,
+        65535,
+        `a port number or a service name (http, https, ssh, domain, ...)${didYouMean(text, serviceNames())}`,
+      );
     if (!PORT_PROTOCOLS.has(l4proto)) {
       throw bad(`${flag} ${text}: protocol ${pname} has no ports (ports exist for tcp, udp, sctp, dccp, udplite)`, {
         flag,
@@ -228,7 +243,6 @@ export function registerTrace(program: Command): void {
     .option('--tcp-flags <flags>', 'tcp flags, e.g. syn or syn,ack (default syn for new, ack otherwise)')
     .option('--saddr-type <type>', 'source address type (default unicast)')
     .option('--daddr-type <type>', 'destination address type (default local for input, unicast otherwise)')
-    .option('--json', 'print the trace result as JSON')
     .action(async (files: string[], o: RulesetCliOptions & PacketCliOptions & { json?: boolean }) =>
       run(Boolean(o.json), () => {
         // Validate the packet before reading files: bad flags fail fast and alone.

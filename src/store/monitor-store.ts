@@ -1,0 +1,402 @@
+/**
+ * What monitoring keeps (issue 14), beside the audit-chained store: current states, events, raw results around
+ * state changes, rollups, and the leases that share monitors between server replicas. None of these writes takes
+ * the store's write lock or appends to the audit chain: they are observations, many per second, not actions.
+ * Rollups are added to (never read and rewritten), so any number of replicas can write the same bucket.
+ */
+import { type Kysely, sql } from 'kysely';
+import { BUCKETS, emptyRollup, type Resolution, type Rollup, type RollupRow } from '../monitor/rollup.js';
+import type { ProbeResult } from '../monitor/types.js';
+import type { DB, Dialect } from './schema.js';
+
+/** One monitor's state as kept between restarts (src/server/monitoring.ts owns its meaning). */
+export interface StoredMonitorState {
+  readonly monitor: string;
+  readonly state: string;
+  readonly since: string;
+  readonly updatedAt: string;
+  readonly reason: string;
+  /** Per-vantage states (src/monitor/state.ts VantageState), by vantage. */
+  readonly vantages: unknown;
+}
+
+/** An observation worth keeping: the shape docs/monitoring.md documents; `data` depends on `kind`. */
+export interface MonitorEvent {
+  readonly id: number;
+  /** ISO 8601 UTC. */
+  readonly at: string;
+  /** `monitor.state`, `monitor.vantage`, `service.state`, `traffic.drop`, `traffic.recovered`. */
+  readonly kind: string;
+  /** `monitor:shop-public`, `service:shop`, `host:web1`. */
+  readonly subject: string;
+  readonly data: unknown;
+}
+
+export interface EventFilter {
+  readonly subject?: string | undefined;
+  readonly kind?: string | undefined;
+  /** Only events with a larger id (to follow the stream). */
+  readonly afterId?: number | undefined;
+  /** The newest `limit` (default 100), returned oldest first. */
+  readonly limit?: number | undefined;
+}
+
+export interface StoredRollup extends Rollup {
+  readonly bucket: number;
+}
+
+export interface MonitorStore {
+  loadStates(): Promise<StoredMonitorState[]>;
+  saveStates(rows: readonly StoredMonitorState[]): Promise<void>;
+  /** Forgets monitors no longer declared. */
+  deleteStates(monitors: readonly string[]): Promise<void>;
+  insertEvents(events: readonly Omit<MonitorEvent, 'id'>[]): Promise<MonitorEvent[]>;
+  listEvents(filter?: EventFilter): Promise<MonitorEvent[]>;
+  insertResults(results: readonly ProbeResult[]): Promise<void>;
+  /** A monitor's raw results, newest first. */
+  listResults(monitor: string, limit?: number): Promise<ProbeResult[]>;
+  addRollups(rows: readonly RollupRow[]): Promise<void>;
+  /** A monitor's rollups of one resolution with bucket in [from, to] (epoch seconds), oldest first. */
+  rollups(monitor: string, resolution: Resolution, from: number, to: number): Promise<StoredRollup[]>;
+  /** Drops what is past its retention; returns how many rows went. */
+  prune(nowMs: number): Promise<number>;
+  /**
+   * Renews this replica's heartbeat, then renews its leases and takes free or expired ones, up to its share of
+   * `monitors` (all of them divided by the replicas seen alive within `ttlMs`, rounded up). Returns the monitors
+   * it holds until `nowMs + ttlMs`.
+   */
+  acquireLeases(holder: string, monitors: readonly string[], ttlMs: number, nowMs: number): Promise<Set<string>>;
+  /** Gives up every lease and the heartbeat (a clean stop: the others take over at once). */
+  releaseLeases(holder: string): Promise<void>;
+}
+
+/** Retention (issue 14): minute rollups 35 days, hour rollups 400 days, raw results and events as long as hours. */
+export const RETENTION_MS = {
+  minute: 35 * 86_400_000,
+  hour: 400 * 86_400_000,
+  raw: 35 * 86_400_000,
+  events: 400 * 86_400_000,
+} as const;
+
+const CHUNK = 200;
+
+function chunks<T>(items: readonly T[], n = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+  return out;
+}
+
+const HIST_COLUMNS = Array.from({ length: BUCKETS }, (_, i) => `h${i}`) as `h${number}`[];
+
+export class SqlMonitorStore implements MonitorStore {
+  constructor(
+    private readonly kind: Dialect,
+    private readonly db: Kysely<DB>,
+  ) {}
+
+  async loadStates(): Promise<StoredMonitorState[]> {
+    const rows = await this.db.selectFrom('monitor_state').selectAll().execute();
+    return rows.map((r) => ({
+      monitor: r.monitor,
+      state: r.state,
+      since: r.since,
+      updatedAt: r.updated_at,
+      reason: r.reason,
+      vantages: JSON.parse(r.vantages_json) as unknown,
+    }));
+  }
+
+  async saveStates(rows: readonly StoredMonitorState[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(rows)) {
+        await trx
+          .insertInto('monitor_state')
+          .values(
+            part.map((r) => ({
+              monitor: r.monitor,
+              state: r.state,
+              since: r.since,
+              updated_at: r.updatedAt,
+              reason: r.reason,
+              vantages_json: JSON.stringify(r.vantages),
+            })),
+          )
+          .onConflict((oc) =>
+            oc.column('monitor').doUpdateSet((eb) => ({
+              state: eb.ref('excluded.state'),
+              since: eb.ref('excluded.since'),
+              updated_at: eb.ref('excluded.updated_at'),
+              reason: eb.ref('excluded.reason'),
+              vantages_json: eb.ref('excluded.vantages_json'),
+            })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async deleteStates(monitors: readonly string[]): Promise<void> {
+    for (const part of chunks(monitors)) {
+      await this.db.deleteFrom('monitor_state').where('monitor', 'in', part).execute();
+    }
+  }
+
+  async insertEvents(events: readonly Omit<MonitorEvent, 'id'>[]): Promise<MonitorEvent[]> {
+    if (events.length === 0) return [];
+    const out: MonitorEvent[] = [];
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(events)) {
+        const rows = await trx
+          .insertInto('monitor_events')
+          .values(part.map((e) => ({ at: e.at, kind: e.kind, subject: e.subject, data_json: JSON.stringify(e.data) })))
+          .returning('id')
+          .execute();
+        part.forEach((e, i) => {
+          out.push({ ...e, id: Number(rows[i]?.id) });
+        });
+      }
+    });
+    return out;
+  }
+
+  async listEvents(filter: EventFilter = {}): Promise<MonitorEvent[]> {
+    let q = this.db.selectFrom('monitor_events').selectAll();
+    if (filter.subject !== undefined) q = q.where('subject', '=', filter.subject);
+    if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
+    if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
+    const rows = await q
+      .orderBy('id', 'desc')
+      .limit(filter.limit ?? 100)
+      .execute();
+    return rows.reverse().map((r) => ({
+      id: Number(r.id),
+      at: r.at,
+      kind: r.kind,
+      subject: r.subject,
+      data: JSON.parse(r.data_json) as unknown,
+    }));
+  }
+
+  async insertResults(results: readonly ProbeResult[]): Promise<void> {
+    if (results.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(results)) {
+        await trx
+          .insertInto('probe_results')
+          .values(
+            part.map((r) => ({
+              monitor: r.monitor,
+              vantage: r.vantage,
+              at: r.at,
+              ok: r.ok ? 1 : 0,
+              total_ms: r.timings.totalMs,
+              error: r.error ?? null,
+              detail_json: JSON.stringify({
+                timings: r.timings,
+                ...(r.detail ? { detail: r.detail } : {}),
+                ...(r.inside ? { inside: true } : {}),
+              }),
+            })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async listResults(monitor: string, limit = 50): Promise<ProbeResult[]> {
+    const rows = await this.db
+      .selectFrom('probe_results')
+      .selectAll()
+      .where('monitor', '=', monitor)
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => {
+      const extra = (r.detail_json ? JSON.parse(r.detail_json) : {}) as {
+        timings?: ProbeResult['timings'];
+        detail?: Record<string, unknown>;
+        inside?: boolean;
+      };
+      return {
+        monitor: r.monitor,
+        vantage: r.vantage,
+        at: Number(r.at),
+        ok: r.ok === 1,
+        timings: extra.timings ?? { totalMs: r.total_ms },
+        ...(r.error !== null ? { error: r.error } : {}),
+        ...(extra.detail ? { detail: extra.detail } : {}),
+        ...(extra.inside ? { inside: true } : {}),
+      };
+    });
+  }
+
+  async addRollups(rows: readonly RollupRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const greatest = this.kind === 'sqlite' ? 'max' : 'greatest';
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(rows)) {
+        await trx
+          .insertInto('probe_rollups')
+          .values(
+            part.map((r) => {
+              const row: Record<string, string | number> = {
+                monitor: r.monitor,
+                resolution: r.resolution,
+                bucket: r.bucket,
+                count: r.rollup.count,
+                failures: r.rollup.failures,
+                sum_ms: r.rollup.sumMs,
+                max_ms: r.rollup.maxMs,
+              };
+              HIST_COLUMNS.forEach((c, i) => {
+                row[c] = r.rollup.hist[i] ?? 0;
+              });
+              return row as never;
+            }),
+          )
+          .onConflict((oc) =>
+            oc.columns(['monitor', 'resolution', 'bucket']).doUpdateSet(() => {
+              const set: Record<string, unknown> = {
+                count: sql`probe_rollups.count + excluded.count`,
+                failures: sql`probe_rollups.failures + excluded.failures`,
+                sum_ms: sql`probe_rollups.sum_ms + excluded.sum_ms`,
+                max_ms: sql`${sql.raw(greatest)}(probe_rollups.max_ms, excluded.max_ms)`,
+              };
+              for (const c of HIST_COLUMNS)
+                set[c] = sql`${sql.ref(`probe_rollups.${c}`)} + ${sql.ref(`excluded.${c}`)}`;
+              return set as never;
+            }),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async rollups(monitor: string, resolution: Resolution, from: number, to: number): Promise<StoredRollup[]> {
+    const rows = await this.db
+      .selectFrom('probe_rollups')
+      .selectAll()
+      .where('monitor', '=', monitor)
+      .where('resolution', '=', resolution)
+      .where('bucket', '>=', from)
+      .where('bucket', '<=', to)
+      .orderBy('bucket')
+      .execute();
+    return rows.map((r) => {
+      const row = r as unknown as Record<string, number | string>;
+      const base = emptyRollup();
+      return {
+        bucket: Number(r.bucket),
+        count: Number(r.count),
+        failures: Number(r.failures),
+        sumMs: Number(r.sum_ms),
+        maxMs: Number(r.max_ms),
+        hist: base.hist.map((_, i) => Number(row[`h${i}`] ?? 0)),
+      };
+    });
+  }
+
+  async prune(nowMs: number): Promise<number> {
+    let n = 0;
+    const sec = (ms: number) => Math.floor((nowMs - ms) / 1000);
+    const r1 = await this.db
+      .deleteFrom('probe_rollups')
+      .where('resolution', '=', 60)
+      .where('bucket', '<', sec(RETENTION_MS.minute))
+      .executeTakeFirst();
+    const r2 = await this.db
+      .deleteFrom('probe_rollups')
+      .where('resolution', '=', 3600)
+      .where('bucket', '<', sec(RETENTION_MS.hour))
+      .executeTakeFirst();
+    const r3 = await this.db
+      .deleteFrom('probe_results')
+      .where('at', '<', nowMs - RETENTION_MS.raw)
+      .executeTakeFirst();
+    const r4 = await this.db
+      .deleteFrom('monitor_events')
+      .where('at', '<', new Date(nowMs - RETENTION_MS.events).toISOString())
+      .executeTakeFirst();
+    for (const r of [r1, r2, r3, r4]) n += Number(r.numDeletedRows);
+    return n;
+  }
+
+  async acquireLeases(holder: string, monitors: readonly string[], ttlMs: number, nowMs: number): Promise<Set<string>> {
+    const expires = nowMs + ttlMs;
+    await this.db
+      .insertInto('monitor_replicas')
+      .values({ holder, seen: nowMs })
+      .onConflict((oc) => oc.column('holder').doUpdateSet({ seen: nowMs }))
+      .execute();
+    await this.db
+      .deleteFrom('monitor_replicas')
+      .where('seen', '<', nowMs - 3 * ttlMs)
+      .execute();
+    const alive = await this.db
+      .selectFrom('monitor_replicas')
+      .select('holder')
+      .where('seen', '>=', nowMs - ttlMs)
+      .execute();
+    const share = Math.ceil(monitors.length / Math.max(1, alive.length));
+    // Renew what this replica holds (it keeps its monitors while alive), drop leases of undeclared monitors.
+    const declared = new Set(monitors);
+    const mine = await this.db.selectFrom('monitor_leases').select('monitor').where('holder', '=', holder).execute();
+    const keep = mine.map((r) => r.monitor).filter((m) => declared.has(m));
+    const gone = mine.map((r) => r.monitor).filter((m) => !declared.has(m));
+    for (const part of chunks(gone)) {
+      await this.db.deleteFrom('monitor_leases').where('holder', '=', holder).where('monitor', 'in', part).execute();
+    }
+    // Over its share (a replica joined): give back the surplus so the newcomer can take it.
+    const surplus = keep.splice(share);
+    for (const part of chunks(surplus)) {
+      await this.db.deleteFrom('monitor_leases').where('holder', '=', holder).where('monitor', 'in', part).execute();
+    }
+    for (const part of chunks(keep)) {
+      await this.db
+        .updateTable('monitor_leases')
+        .set({ expires })
+        .where('holder', '=', holder)
+        .where('monitor', 'in', part)
+        .execute();
+    }
+    const held = new Set(keep);
+    const room = share - held.size;
+    if (room > 0) {
+      // Take free or expired leases, in the monitors' order, one conditional upsert each batch: a lease held by a
+      // live replica is never taken (the WHERE of the conflict update), so two replicas never hold one monitor.
+      const wanted = monitors.filter((m) => !held.has(m));
+      const taken = await this.db
+        .selectFrom('monitor_leases')
+        .select('monitor')
+        .where('holder', '!=', holder)
+        .where('expires', '>=', nowMs)
+        .execute();
+      const busy = new Set(taken.map((r) => r.monitor));
+      const candidates = wanted.filter((m) => !busy.has(m)).slice(0, room);
+      for (const part of chunks(candidates)) {
+        await this.db
+          .insertInto('monitor_leases')
+          .values(part.map((monitor) => ({ monitor, holder, expires })))
+          .onConflict((oc) =>
+            oc.column('monitor').doUpdateSet({ holder, expires }).where('monitor_leases.expires', '<', nowMs),
+          )
+          .execute();
+      }
+      const now = await this.db
+        .selectFrom('monitor_leases')
+        .select('monitor')
+        .where('holder', '=', holder)
+        .where('expires', '>=', nowMs)
+        .execute();
+      return new Set(now.map((r) => r.monitor));
+    }
+    return held;
+  }
+
+  async releaseLeases(holder: string): Promise<void> {
+    await this.db.deleteFrom('monitor_leases').where('holder', '=', holder).execute();
+    await this.db.deleteFrom('monitor_replicas').where('holder', '=', holder).execute();
+  }
+}

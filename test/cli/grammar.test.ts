@@ -1,0 +1,66 @@
+/**
+ * One grammar for every command that reads rulesets (docs/cli.md): --format is the output, --json its shorthand,
+ * --input-format the rulesets' format; the old spelling (--format nft-text) still works, with a note. The whole
+ * matrix, command by command, against the built CLI.
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, rampart, root } from './cli.js';
+
+const fx = (p: string) => join(root, 'test', 'fixtures', p);
+const OUTAGE = fx('nftables/founding-outage.nft');
+const FIXED = fx('queries/founding-fixed.nft');
+
+/** Each command with the arguments it needs, reading nft text. */
+const COMMANDS: Record<string, string[]> = {
+  parse: ['parse', OUTAGE],
+  trace: ['trace', OUTAGE, '--src', '203.0.113.7', '--dst', '192.0.2.11', '--dport', 'https'],
+  reach: ['reach', OUTAGE, '--proto', 'tcp', '--dport', '80,443'],
+  rules: ['rules', OUTAGE, '--unreachable'],
+  diff: ['diff', OUTAGE, FIXED],
+  intents: ['intents', FIXED, '--file', fx('intents/shop.yaml')],
+  plan: ['plan', '--config', fx('config/shop.yaml'), '--host', 'web1', FIXED],
+};
+
+const json = (text: string): unknown => JSON.parse(text);
+
+beforeAll(() => ensureBuilt());
+
+describe.each(Object.entries(COMMANDS))('rampart %s', (_name, args) => {
+  it('prints text by default, and JSON for --format json and for --json', () => {
+    const text = rampart(...args);
+    expect(text.code, text.stderr).toBeLessThan(2);
+    expect(() => json(text.stdout)).toThrow();
+    for (const flags of [['--format', 'json'], ['--json']]) {
+      const r = rampart(...args, ...flags);
+      expect(r.code, r.stderr).toBe(text.code);
+      expect(() => json(r.stdout)).not.toThrow();
+    }
+  });
+
+  it('reads --input-format, and still reads the old --format nft-text with a note', () => {
+    const named = rampart(...args, '--input-format', 'nft-text', '--json');
+    expect(named.code, named.stderr).toBeLessThan(2);
+    expect(named.stderr).toBe('');
+    const old = rampart(...args, '--format', 'nft-text');
+    expect(old.code).toBe(rampart(...args).code);
+    expect(old.stderr).toContain('rampart: note: --format nft-text is read as --input-format nft-text');
+    const wrong = rampart(...args, '--input-format', 'nft-json');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/invalid JSON|expected/);
+  });
+
+  it('refuses an unknown format, a contradiction and an unknown input format, saying what is valid', () => {
+    const bad = rampart(...args, '--format', 'yaml');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--format 'yaml': unknown output format; expected one of text, json/);
+    const both = rampart(...args, '--json', '--format', 'text');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--json and --format text contradict each other');
+    const input = rampart(...args, '--input-format', 'pf');
+    expect(input.code).toBe(2);
+    expect(input.stderr).toContain(
+      "--input-format 'pf': unknown input format; expected one of nft-json, nft-text, iptables-save",
+    );
+  });
+});
