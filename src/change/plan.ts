@@ -131,6 +131,7 @@ function auditContext(
   today: string,
 ): AuditContext {
   const cache = new Map<TraceHook, CompiledBddRuleset>();
+  const anyState = new Map<TraceHook, CompiledBddRuleset>();
   return {
     ruleset,
     file: ruleset.file,
@@ -140,6 +141,14 @@ function auditContext(
       if (!c) {
         c = compileRuleset(ruleset, { hook, space });
         cache.set(hook, c);
+      }
+      return c;
+    },
+    compiledAnyState(hook) {
+      let c = anyState.get(hook);
+      if (!c) {
+        c = compileRuleset(ruleset, { hook, space, assume: 'all' });
+        anyState.set(hook, c);
       }
       return c;
     },

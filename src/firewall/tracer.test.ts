@@ -722,27 +722,18 @@ describe('trace: packets', () => {
   });
 });
 
-describe('trace: speed', () => {
-  it('traces one packet through a 100k-rule chain in milliseconds', () => {
+describe('trace: a 100k-rule chain', () => {
+  // How fast this is, is measured in bench/trace-bench.mjs (no timing assertions in tests: a loaded machine fails them).
+  it('traces one packet through a 100k-rule chain to the last rule, and to the policy', () => {
     const rules = Array.from({ length: 100_000 }, (_, i) =>
       rule([tcp, eq('ip.saddr', `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`), dport(1 + (i % 60000))], accept),
     );
     const rs: Ruleset = ruleset([inet([input(rules)])]);
-    const t0 = performance.now();
     const first = trace(rs, web, { hook: 'input' });
-    const compiled = performance.now() - t0;
-    let best = Number.POSITIVE_INFINITY;
-    let last: TraceResult | undefined;
-    for (let i = 0; i < 5; i++) {
-      const t = performance.now();
-      last = trace(rs, { ...web, saddr: '10.1.134.159', dport: 1 + (99999 % 60000) }, { hook: 'input' });
-      best = Math.min(best, performance.now() - t);
-    }
+    const last = trace(rs, { ...web, saddr: '10.1.134.159', dport: 1 + (99999 % 60000) }, { hook: 'input' });
     expect(first.verdict).toBe('drop');
-    expect(last?.decidedBy).toMatchObject({ position: 100_000 });
-    // Generous bounds for a loaded 2-core CI machine; typical figures are ~150 ms and ~5 ms.
-    expect(compiled).toBeLessThan(2000); // includes compiling the chain once
-    expect(best).toBeLessThan(50);
+    expect(last.verdict).toBe('accept');
+    expect(last.decidedBy).toMatchObject({ position: 100_000 });
   });
 });
 

@@ -86,6 +86,11 @@ export interface AuditContext {
   readonly space: PacketSpace;
   /** The ruleset compiled for a hook path (cached: compile once per hook per audit). */
   compiled(hook: TraceHook): CompiledRuleset;
+  /**
+   * The same with every stateful match free to go either way (CompileOptions.assume 'all'): what a rule does under
+   * some state, for the rules that say a rule never applies (a rate-limited accept does not shadow the drop after it).
+   */
+  compiledAnyState(hook: TraceHook): CompiledRuleset;
   readonly config?: RampartConfig;
   /** The host being audited (`--host web1`), when the config names it. */
   readonly host?: HostConfig;
