@@ -400,7 +400,8 @@ describe('ipv4-ipv6-mismatch', () => {
     const fs = audit(pair, 'ipv4-ipv6-mismatch');
     expect(fs.map((f) => f.message)).toEqual([
       'tcp/0-21,23-79,81-442,444-65535: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
-      'every udp port: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
+      // DHCPv6 (udp/546-547) exists on IPv6 only: not a mismatch.
+      'udp/0-545,548-65535: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
       'every sctp port: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
       'tcp/22: IPv6 accepts new connections from every source, but on IPv4 it is accepted only from 198.51.100.0/24',
     ]);
@@ -408,6 +409,21 @@ describe('ipv4-ipv6-mismatch', () => {
     expect(ssh?.text).toBe('policy accept (ip6 filter/INPUT)');
     expect(ssh?.example).toMatchObject({ family: 'ipv6', dport: 22 });
     expectVerdict(pair, ssh, ['accept']);
+  });
+
+  it('does not count DHCPv6 (udp/546) open on IPv6 only as a mismatch: IPv4 has no DHCPv6', () => {
+    const rs = parseRuleset(
+      [
+        'table ip filter {',
+        '  chain input { type filter hook input priority 0; policy drop; tcp dport 443 accept; }',
+        '}',
+        'table ip6 filter {',
+        '  chain input { type filter hook input priority 0; policy drop; tcp dport 443 accept; udp dport 546 accept; }',
+        '}',
+      ].join('\n'),
+      'dhcpv6.nft',
+    );
+    expect(audit(rs, 'ipv4-ipv6-mismatch')).toEqual([]);
   });
 
   it('reads the concatenated iptables-save + ip6tables-save form the same way', () => {

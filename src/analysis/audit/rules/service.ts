@@ -834,6 +834,17 @@ interface FamilyView {
 
 const PROTO_PORT = fieldsExcept(['l4proto', 'dport']);
 
+/** Ports of a protocol that exists on one family only: DHCP (udp/67-68) on IPv4, DHCPv6 (udp/546-547) on IPv6. */
+const FAMILY_ONLY_PORTS: Record<L3, readonly [number, number]> = { ipv4: [67, 68], ipv6: [546, 547] };
+
+function familyOnlyPorts(ctx: AuditContext, fam: L3): PacketSet {
+  const [lo, hi] = FAMILY_ONLY_PORTS[fam];
+  return ctx.space.fromCube({
+    l4proto: [{ kind: 'range', lo: 17n, hi: 17n }],
+    dport: [{ kind: 'range', lo: BigInt(lo), hi: BigInt(hi) }],
+  });
+}
+
 function familyView(ctx: AuditContext, fam: L3, ports: readonly PortSpec[] | undefined): FamilyView {
   const q = inbound(ctx, {
     family: fam,
@@ -887,9 +898,14 @@ const ipv4Ipv6Mismatch: AuditRule = {
       // The open side counts certain accepts, the other side possible ones: opaque matches never make a mismatch.
       // Without declared services, a port open to some sources only on one family (SSH from an IPv4 admin
       // network) and closed on the other is not taken for a service: only ports open to every source count.
-      const opened = declared.length > 0 ? a.some : a.all;
+      const opened = (declared.length > 0 ? a.some : a.all).minus(familyOnlyPorts(ctx, a.fam));
       kinds.push({ open: a, other: b, set: opened.and(b.dom.minus(b.someMay)), is: 'closed' });
-      kinds.push({ open: a, other: b, set: a.all.and(b.someMay.minus(b.allMay)), is: 'restricted' });
+      kinds.push({
+        open: a,
+        other: b,
+        set: a.all.minus(familyOnlyPorts(ctx, a.fam)).and(b.someMay.minus(b.allMay)),
+        is: 'restricted',
+      });
     }
     const units: { label: string; set: PacketSet }[] =
       declared.length > 0
