@@ -291,6 +291,23 @@ describe('listening-port-blocked', () => {
 });
 
 describe('admin-port-exposed', () => {
+  it('says when SSH is accepted on named interfaces only (the LAN bridge of a router), at medium: their role is unknown', () => {
+    const rs = parseRuleset(
+      [
+        'table ip filter {',
+        '  chain input { type filter hook input priority 0; policy drop; iifname "br0" tcp dport 22 accept; }',
+        '}',
+      ].join('\n'),
+      'router.nft',
+    );
+    expect(audit(rs, 'admin-port-exposed').map((f) => [f.severity, f.message])).toEqual([
+      [
+        'medium',
+        'tcp/22 (SSH) is accepted from every IPv4 source on the internet (no admin networks declared), arriving on br0 only',
+      ],
+    ]);
+  });
+
   it('reports SSH and Redis open to the internet, one finding per port at the accepting rule', () => {
     const rs = load('audit/admin-port-exposed/exposed.nft');
     const fs = audit(rs, 'admin-port-exposed');

@@ -519,6 +519,8 @@ interface AdminExposure {
   /** Some connections to the port depend on opaque matches (rate limits...): there may be more exposure. */
   readonly uncertain: boolean;
   readonly lead: L3;
+  /** Accepted only on these named interfaces (`iifname "br0"`), which may be internal: the config does not say. */
+  readonly interfaces?: readonly string[];
 }
 
 /**
@@ -538,6 +540,7 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
       // A port declared public is meant to be reachable from anywhere (a git server's SSH, say).
       if (pub.some((p) => overlaps(p, port))) continue;
       let exposed = ctx.space.none();
+      let domain = ctx.space.none();
       const texts: string[] = [];
       let lead: L3 | undefined;
       let uncertain = false;
@@ -552,6 +555,7 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
         if (e.isEmpty()) continue;
         lead = lead ?? fam;
         exposed = exposed.or(e);
+        domain = domain.or(q);
         texts.push(describeSources(sourceRanges(e, fam), sources, fam));
       }
       if (!lead) continue;
@@ -559,7 +563,10 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
         nets.length > 0
           ? `${texts.join(' and ')} outside the admin networks (${formatRanges(nets.flatMap((n) => parseAddressRange(n) ?? []))})`
           : `${texts.join(' and ')} on the internet (no admin networks declared)`;
-      out.push({ decl, exposed, text: where, uncertain, lead });
+      const names = interfaceNames(exposed, domain);
+      const named = names.length > 0 && !names.includes('(any other)');
+      const text = named ? `${where}, arriving on ${names.join(', ')} only` : where;
+      out.push({ decl, exposed, text, uncertain, lead, ...(named ? { interfaces: names } : {}) });
     }
     return out;
   });
@@ -618,6 +625,9 @@ const adminPortExposed: AuditRule = {
         ...(ex ? { example: ex } : {}),
         related,
         ...(xs.some((x) => x.uncertain) ? { uncertain: true } : {}),
+        // Only on named interfaces (a LAN bridge, a VPN): exposed only if one of them faces the internet, which the
+        // ruleset does not say.
+        ...(xs.every((x) => x.interfaces) ? { severity: 'medium' as const } : {}),
       };
     });
   },
@@ -637,25 +647,28 @@ function anyAnyDomain(ctx: AuditContext, fams: readonly L3[]): PacketSet {
   return n;
 }
 
+/** The input interfaces a set is limited to (`(any other)` for the unnamed rest), or [] when it has every one. */
+function interfaceNames(set: PacketSet, domain: PacketSet): string[] {
+  const ifaces = exists(set, fieldsExcept(['iifname']));
+  if (ifaces.covers(exists(domain, fieldsExcept(['iifname'])))) return [];
+  const names = new Set<string>();
+  for (const cube of ifaces.cubes(64).cubes) {
+    for (const e of cube.iifname ?? []) {
+      if (e.kind === 'name')
+        names.add(/^other\d+$/.test(e.value) ? '(any other)' : `${e.value}${e.wildcard ? '*' : ''}`);
+    }
+  }
+  return [...names];
+}
+
 /** `tcp and udp over IPv4 and IPv6 on iif eth1`: the context (protocol, family, interface) of an open set. */
 function contextText(ctx: AuditContext, set: PacketSet, domain: PacketSet): string {
   const protos = [6, 17, 132].filter(
     (p) => !set.and(ctx.space.fromCube({ l4proto: [{ kind: 'range', lo: BigInt(p), hi: BigInt(p) }] })).isEmpty(),
   );
   const fams = FAMILIES.filter((f) => !familyOf(set, f).isEmpty());
-  const ifaces = exists(set, fieldsExcept(['iifname']));
-  const allIf = ifaces.covers(exists(domain, fieldsExcept(['iifname'])));
-  let ifText = '';
-  if (!allIf) {
-    const names = new Set<string>();
-    for (const cube of ifaces.cubes(64).cubes) {
-      for (const e of cube.iifname ?? []) {
-        if (e.kind === 'name')
-          names.add(/^other\d+$/.test(e.value) ? '(any other)' : `${e.value}${e.wildcard ? '*' : ''}`);
-      }
-    }
-    if (names.size > 0) ifText = ` arriving on ${[...names].join(', ')}`;
-  }
+  const names = interfaceNames(set, domain);
+  const ifText = names.length > 0 ? ` arriving on ${names.join(', ')}` : '';
   return `${protos.map((p) => PROTO_LABEL[p]).join(', ')} over ${fams.map(familyName).join(' and ')}${ifText}`;
 }
 
