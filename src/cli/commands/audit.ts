@@ -10,7 +10,7 @@ import { createAuditContext } from '../../analysis/audit/context.js';
 import { renderHuman } from '../../analysis/audit/format/human.js';
 import { renderJson } from '../../analysis/audit/format/json.js';
 import { renderMarkdown } from '../../analysis/audit/format/markdown.js';
-import { renderSarif } from '../../analysis/audit/format/sarif.js';
+import { docsUri, renderSarif } from '../../analysis/audit/format/sarif.js';
 import { runAudit } from '../../analysis/audit/run.js';
 import { type AuditReport, type ListeningSocket, SEVERITIES, type Severity } from '../../analysis/audit/types.js';
 import { didYouMean } from '../../config/did-you-mean.js';
@@ -20,10 +20,11 @@ import { UserError } from '../../errors.js';
 import { loadRuleset, readTextFile } from '../../firewall/load.js';
 import type { InputFormat, L3, Ruleset } from '../../firewall/model.js';
 import { mergeRulesets } from '../../firewall/parse.js';
+import { addFormatOptions } from '../formats.js';
 import { run } from '../output.js';
 import { EXAMPLE_INTERFACES } from './reach.js';
 
-export const AUDIT_FORMATS = ['human', 'json', 'sarif', 'markdown'] as const;
+export const AUDIT_FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 export type AuditFormat = (typeof AUDIT_FORMATS)[number];
 
 interface AuditCliOptions {
@@ -40,6 +41,7 @@ interface AuditCliOptions {
   enable?: string;
   today?: string;
   listRules?: boolean;
+  docsUrl?: string;
   live?: boolean;
   netns?: string;
 }
@@ -52,7 +54,7 @@ function usage(flag: string, message: string, value?: string): UserError {
 }
 
 export function parseAuditFormat(text: string | undefined): AuditFormat {
-  const f = (text ?? 'human').trim().toLowerCase();
+  const f = (text ?? 'text').trim().toLowerCase();
   if (!(AUDIT_FORMATS as readonly string[]).includes(f)) {
     throw usage('--format', `unknown output format; expected one of ${AUDIT_FORMATS.join(', ')}`, text);
   }
@@ -114,34 +116,36 @@ export function parseToday(text: string | undefined, now: Date = new Date()): st
   return t;
 }
 
-function parseInputFormat(text: string | undefined): InputFormat | undefined {
-  if (text === undefined) return undefined;
-  const known = ['nft-json', 'nft-text', 'iptables-save'];
-  if (!known.includes(text))
-    throw usage('--input-format', `unknown input format; expected one of ${known.join(', ')}`, text);
-  return text as InputFormat;
-}
-
 function parseFamily(text: string | undefined): L3 | undefined {
   if (text === undefined) return undefined;
   if (text !== 'ipv4' && text !== 'ipv6') throw usage('--family', 'unknown family; expected ipv4 or ipv6', text);
   return text;
 }
 
-export function renderReport(report: AuditReport, format: AuditFormat, colour: boolean): string {
+/** Where the rules' pages are published: `--docs-url`, else RAMPART_DOCS_URL (a repository's web address). */
+function docsUrl(flag: string | undefined): string | undefined {
+  const u = (flag ?? process.env.RAMPART_DOCS_URL)?.trim();
+  if (u === undefined || u === '') return undefined;
+  if (!/^https?:\/\/[^\s/]+/.test(u)) {
+    throw usage('--docs-url', 'not a web address; expected the repository, like https://github.com/you/rampart', u);
+  }
+  return u.replace(/\/+$/, '');
+}
+
+export function renderReport(report: AuditReport, format: AuditFormat, colour: boolean, docs?: string): string {
   switch (format) {
     case 'json':
       return renderJson(report);
     case 'sarif':
-      return renderSarif(report, { root: process.cwd() });
+      return renderSarif(report, { root: process.cwd(), ...(docs !== undefined ? { informationUri: docs } : {}) });
     case 'markdown':
-      return renderMarkdown(report);
+      return renderMarkdown(report, docs !== undefined ? { docsBase: docsUri('', docs).replace(/\.md$/, '') } : {});
     default:
       return renderHuman(report, { colour });
   }
 }
 
-function listRules(format: AuditFormat): string {
+function listRules(format: AuditFormat, docs: string | undefined): string {
   if (format === 'json') {
     const rules = AUDIT_RULES.map((r) => ({
       id: r.id,
@@ -151,14 +155,14 @@ function listRules(format: AuditFormat): string {
       title: r.title,
       rationale: r.rationale,
       fix: r.fix,
-      docs: `docs/rules/${r.id}.md`,
+      docs: docs !== undefined ? docsUri(r.id, docs) : `docs/rules/${r.id}.md`,
     }));
     return `${JSON.stringify({ rules }, null, 2)}\n`;
   }
   if (format === 'markdown') {
     const rows = AUDIT_RULES.map(
       (r) =>
-        `| [${r.id}](docs/rules/${r.id}.md) | ${r.defaultSeverity} | ${r.needs}${r.optIn ? ' (opt-in)' : ''} | ${r.title.replace(/\|/g, '\\|')} |`,
+        `| ${docs !== undefined ? `[${r.id}](${docsUri(r.id, docs)})` : `\`${r.id}\``} | ${r.defaultSeverity} | ${r.needs}${r.optIn ? ' (opt-in)' : ''} | ${r.title.replace(/\|/g, '\\|')} |`,
     );
     return `| Rule | Default severity | Needs | What it finds |\n| --- | --- | --- | --- |\n${rows.join('\n')}\n`;
   }
@@ -171,13 +175,15 @@ function listRules(format: AuditFormat): string {
 }
 
 export function registerAudit(program: Command): void {
-  program
+  const cmd = program
     .command('audit')
     .description(
       'review a ruleset against best practice and the declared site; exit 1 when a finding is at or above --fail-on',
     )
-    .argument('[files...]', 'ruleset files (nft JSON, nft text, iptables-save); several are merged')
-    .option('--format <format>', `output: ${AUDIT_FORMATS.join(', ')}`, 'human')
+    .argument('[files...]', 'ruleset files (nft JSON, nft text, iptables-save); several are merged');
+  // The one grammar (src/cli/formats.ts): --format text|json|sarif|markdown, --json, --input-format; the old
+  // `--format human` is read as text, with a note.
+  addFormatOptions(cmd, AUDIT_FORMATS, { input: true, aliases: { human: 'text' } })
     .option('--config <rampart.yaml>', 'the site: hosts, services, admin networks, audit settings')
     .option('--host <name>', 'which host of the config this ruleset belongs to')
     .option('--public <ports>', 'services this host offers to the internet, e.g. tcp/80,tcp/443')
@@ -186,9 +192,12 @@ export function registerAudit(program: Command): void {
     .option('--enable <ids>', 'also run these opt-in rules (comma-separated ids; e.g. rule-without-comment)')
     .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)')
     .option('--iptables6 <file>', 'ip6tables-save output to audit together with the iptables-save file(s)')
-    .option('--input-format <format>', 'input format: nft-json, nft-text or iptables-save (default: detected)')
     .option('--family <family>', 'for iptables-save input: ipv4 or ipv6 (default: detected)')
     .option('--ipset <file>', 'ipset definitions (`ipset save` output) for -m set matches')
+    .option(
+      '--docs-url <url>',
+      "the web address of Rampart's repository, for links to the rules' pages (markdown, SARIF; default: RAMPART_DOCS_URL)",
+    )
     .option('--list-rules', 'list the audit rules (id, default severity, what they need) and exit')
     .option('--live', 'audit the running ruleset and listening sockets of this host (read-only; needs root)')
     .option('--netns <name>', 'with --live: read a network namespace instead of this host')
@@ -197,8 +206,9 @@ export function registerAudit(program: Command): void {
       const machine = o.format === 'json' || o.format === 'sarif';
       await run(machine, async () => {
         const format = parseAuditFormat(o.format);
+        const docs = docsUrl(o.docsUrl);
         if (o.listRules) {
-          process.stdout.write(listRules(format));
+          process.stdout.write(listRules(format, docs));
           return;
         }
         // Validate every flag before reading anything: a bad flag fails fast and alone.
@@ -207,7 +217,7 @@ export function registerAudit(program: Command): void {
         const enable = o.enable !== undefined ? parseOnly(o.enable, '--enable') : undefined;
         const publicPorts = o.public !== undefined ? parsePublic(o.public) : undefined;
         const today = parseToday(o.today);
-        const inputFormat = parseInputFormat(o.inputFormat);
+        const inputFormat = o.inputFormat as InputFormat | undefined;
         const family = parseFamily(o.family);
         if (o.netns !== undefined && !o.live) throw usage('--netns', 'needs --live', o.netns);
         if (o.live && (files.length > 0 || o.iptables6 !== undefined)) {
@@ -265,7 +275,7 @@ export function registerAudit(program: Command): void {
           ...(enable ? { enable } : {}),
         });
         const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-        process.stdout.write(renderReport(report, format, colour));
+        process.stdout.write(renderReport(report, format, colour, docs));
         if (report.summary.failed) process.exitCode = 1;
       });
     });
