@@ -725,11 +725,29 @@ describe('parseIptablesSave: targets', () => {
   });
 
   it('rejects -j to a name that is neither a target nor a declared chain, listing both', () => {
-    const e = parseError(() => input(['-A INPUT -j wbe'], head));
+    const e = parseError(() => input(['-A INPUT -j nowhere'], head));
     expect(e.message).toMatch(
-      /^rules\.v4:5:13: unknown target or chain 'wbe'; expected a target \(ACCEPT, DROP, .*\) or a chain declared in table filter \(web\)/,
+      /^rules\.v4:5:13: unknown target or chain 'nowhere'; expected a target \(ACCEPT, DROP, .*\) or a chain declared in table filter \(web\)/,
     );
-    expect(e.token).toBe('wbe');
+    expect(e.token).toBe('nowhere');
+  });
+
+  it('says "did you mean" for a misspelt target or chain instead of listing every target', () => {
+    expect(parseError(() => input(['-A INPUT -j ACEPT'], head)).message).toBe(
+      "rules.v4:5:13: unknown target or chain 'ACEPT' (did you mean 'ACCEPT'?); expected a target or a chain declared in table filter",
+    );
+    expect(parseError(() => input(['-A INPUT -j wbe'], head)).message).toMatch(/'wbe' \(did you mean .*'web'\?\)/);
+  });
+
+  it('refuses an unknown match module as iptables-restore does, with "did you mean"', () => {
+    const e = parseError(() => input(['-A INPUT -p tcp -m multiprt --dports 22,80 -j ACCEPT'], head));
+    expect(e.message).toBe(
+      `rules.v4:5:20: unknown match module 'multiprt' (did you mean 'multiport'?) (iptables-restore refuses it: "Couldn't load match"); expected a match module iptables has (iptables-extensions(8))`,
+    );
+    expect(e.token).toBe('multiprt');
+    expect(parseError(() => input(['-A INPUT -m zzzz -j ACCEPT'], head)).message).toMatch(
+      /unknown match module 'zzzz' \(iptables-restore refuses it: "Couldn't load match"\); expected a match module iptables has: addrtype, ah, /,
+    );
   });
 });
 

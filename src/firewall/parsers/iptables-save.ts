@@ -7,6 +7,7 @@
  * chain declarations (so the family can be detected and `-j` targets resolved before rules are built), the second
  * builds the rules. The hot loop dispatches on option strings with switches; regexes are kept off the common path.
  */
+import { didYouMean } from '../../config/did-you-mean.js';
 import { ParseError } from '../../errors.js';
 import type {
   BaseChainSpec,
@@ -139,6 +140,86 @@ const WARN_TARGETS = new Set(['TEE', 'TPROXY', 'SYNPROXY', 'CLUSTERIP', 'DNPT', 
 
 function knownTargets(): string {
   return [...VERDICT_TARGETS, ...QUIET_TARGETS, ...WARN_TARGETS].join(', ');
+}
+
+/**
+ * The match extensions iptables and ip6tables have (iptables-extensions(8), iptables 1.8): `-m NAME` with any other
+ * name is refused by iptables-restore ("Couldn't load match"), so it is a parse error here too, not an opaque match.
+ */
+const MATCH_MODULES: readonly string[] = [
+  'addrtype',
+  'ah',
+  'bpf',
+  'cgroup',
+  'cluster',
+  'comment',
+  'connbytes',
+  'connlabel',
+  'connlimit',
+  'connmark',
+  'conntrack',
+  'cpu',
+  'dccp',
+  'devgroup',
+  'dscp',
+  'dst',
+  'ecn',
+  'esp',
+  'eui64',
+  'frag',
+  'hashlimit',
+  'hbh',
+  'helper',
+  'hl',
+  'icmp',
+  'icmp6',
+  'icmpv6',
+  'ipv6-icmp',
+  'iprange',
+  'ipcomp',
+  'ipv6header',
+  'ipvs',
+  'l2tp',
+  'length',
+  'limit',
+  'mac',
+  'mark',
+  'mh',
+  'multiport',
+  'nfacct',
+  'osf',
+  'owner',
+  'physdev',
+  'pkttype',
+  'policy',
+  'quota',
+  'rateest',
+  'realm',
+  'recent',
+  'rpfilter',
+  'rt',
+  'sctp',
+  'set',
+  'socket',
+  'state',
+  'statistic',
+  'string',
+  'tcp',
+  'tcpmss',
+  'time',
+  'tos',
+  'ttl',
+  'u32',
+  'udp',
+  'udplite',
+];
+
+/** ` (did you mean 'X'?)` for a misspelt name, compared without case (`ACEPT` -> `ACCEPT`). */
+function suggest(name: string, known: readonly string[]): string {
+  const lower = known.map((k) => k.toLowerCase());
+  const hint = didYouMean(name.toLowerCase(), lower);
+  if (hint === '') return '';
+  return hint.replace(/'([^']+)'/g, (_m, k: string) => `'${known[lower.indexOf(k)] ?? k}'`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1084,6 +1165,17 @@ function parseRule(ctx: Ctx, r: RuleLine, toks: Tok[], start: number, column: nu
         const nameTok = toks[i + 1];
         if (!nameTok || isOptionLike(nameTok))
           throw err(ctx, nameTok, 'a match module name after -m', 'missing argument for -m');
+        if (!MATCH_MODULES.includes(nameTok.s.toLowerCase())) {
+          const hint = suggest(nameTok.s, MATCH_MODULES);
+          throw err(
+            ctx,
+            nameTok,
+            hint !== ''
+              ? 'a match module iptables has (iptables-extensions(8))'
+              : `a match module iptables has: ${MATCH_MODULES.join(', ')}`,
+            `unknown match module '${nameTok.s}'${hint} (iptables-restore refuses it: "Couldn't load match")`,
+          );
+        }
         const inst: ModuleInst = { name: nameTok.s, tok: t, nameEnd: nameTok.end, opts: [] };
         modules.push(inst);
         items.push({ kind: 'module', inst });
@@ -2400,11 +2492,15 @@ function buildTarget(
     own().push({ kind: 'other', text });
     return { statements, verdict: undefined };
   }
+  const chains = [...ctx.chains.values()].filter((c) => !c.builtin).map((c) => c.name);
+  const hint = suggest(name, [...VERDICT_TARGETS, ...QUIET_TARGETS, ...WARN_TARGETS, ...chains]);
   throw err(
     ctx,
     target.tok,
-    `a target (${knownTargets()}) or a chain declared in table ${ctx.table} (${userChains(ctx)})`,
-    `unknown target or chain '${name}'`,
+    hint !== ''
+      ? `a target or a chain declared in table ${ctx.table}`
+      : `a target (${knownTargets()}) or a chain declared in table ${ctx.table} (${userChains(ctx)})`,
+    `unknown target or chain '${name}'${hint}`,
   );
 }
 
