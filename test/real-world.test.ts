@@ -1,7 +1,7 @@
 /**
  * Rampart reads every file of the real-world corpus the kernel accepts, and refuses every file the kernel refuses
  * (with the place and what to write instead). The kernel's own verdict on each file is in corpus.json and is
- * checked by test/kernel/corpus.test.ts.
+ * checked by test/kernel/agreement.test.ts ("on the real-world corpus").
  */
 import { describe, expect, it } from 'vitest';
 import { corpusEntries, readCorpusEntry } from './real-world.js';
