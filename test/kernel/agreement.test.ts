@@ -83,6 +83,10 @@ interface Stats {
   engine: { comparisons: number; agree: number; uncertain: number };
   /** Rulesets whose probes were sent in several batches, reloading in between (stateful matches). */
   batchedRulesets: number;
+  /** Probes that did not reach fw's prerouting hook and were sent again (a slow or loaded lab). */
+  labRetries: number;
+  /** Probes that never reached fw's prerouting hook even after the retries: lab faults, not disagreements. */
+  labFaults: number;
 }
 const stats: Stats = {
   rulesets: 0,
@@ -95,6 +99,8 @@ const stats: Stats = {
   kernel: { accept: 0, drop: 0, reject: 0 },
   engine: { comparisons: 0, agree: 0, uncertain: 0 },
   batchedRulesets: 0,
+  labRetries: 0,
+  labFaults: 0,
 };
 const exclude = (why: string, n = 1): void => {
   stats.excluded[why] = (stats.excluded[why] ?? 0) + n;
@@ -243,6 +249,29 @@ function engineVerdictOf(ruleset: Ruleset, packet: Packet): FinalVerdict | 'unce
   return 'uncertain';
 }
 
+/**
+ * observe(), sending again (slower, waiting longer) the probes that never reached fw's prerouting hook: on a loaded
+ * machine a veth or the sender can lose one, which says nothing about the ruleset. Such a probe created no conntrack
+ * entry in fw, so it is still a new connection the second time.
+ */
+async function observeRetrying(lab: Lab, probes: readonly Probe[]): Promise<KernelObservation[]> {
+  const out = await observe(lab, probes);
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const missing = out.flatMap((o, i) => (o.verdict === undefined ? [i] : []));
+    if (missing.length === 0) break;
+    stats.labRetries += missing.length;
+    const again = await observe(
+      lab,
+      missing.map((i) => out[i]!.probe),
+      { gapUs: 200 * attempt, waitMs: 1000 * attempt },
+    );
+    again.forEach((o, k) => {
+      out[missing[k]!] = o;
+    });
+  }
+  return out;
+}
+
 function compare(label: string, views: readonly View[], observed: readonly KernelObservation[]): string[] {
   const failures: string[] = [];
   stats.rulesets++;
@@ -255,7 +284,11 @@ function compare(label: string, views: readonly View[], observed: readonly Kerne
       view.nftListing && loaded && loaded !== view ? listingLossyRules(view.ruleset, loaded.ruleset) : new Set();
     for (const o of observed) {
       if (o.verdict === undefined) {
-        failures.push(`${label}: probe never reached fw's prerouting hook (lab fault): ${describeProbe(o.probe)}`);
+        // Retried already (observeRetrying): a lab fault, reported as one and never counted as a disagreement.
+        if (view === views[0]) {
+          stats.labFaults++;
+          console.warn(`${label}: probe never reached fw's prerouting hook (lab fault): ${describeProbe(o.probe)}`);
+        }
         continue;
       }
       let ours: TraceResult;
@@ -431,6 +464,7 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
         `  comparisons ${stats.comparisons} (probes x parsed views), agree ${stats.agree}, accept-only ${stats.rejectUnobservable}`,
         `  excluded: ${ex || 'none'}`,
         `  rulesets probed in batches (stateful matches met fresh, reloaded in between): ${stats.batchedRulesets}`,
+        `  lab: ${stats.labRetries} probe(s) sent again after not reaching fw; ${stats.labFaults} lab fault(s) left (not compared)`,
         `  engine (rampart reach's verdict sets) on the same probes: ${stats.engine.comparisons} compared, ${stats.engine.agree} agree, ${stats.engine.uncertain} uncertain`,
         ...(pendingReason ? [`  tracer comparison pending: ${pendingReason}`] : []),
       ].join('\n'),
@@ -459,7 +493,7 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
 
     async function verdicts(text: string, probes: Probe[]): Promise<(FinalVerdict | undefined)[]> {
       await loadFirewall(lab, { kind: 'nft-text', text });
-      const obs = await observe(lab, probes);
+      const obs = await observeRetrying(lab, probes);
       return obs.map((o) => o.verdict);
     }
 
@@ -561,7 +595,7 @@ table ip second {
 COMMIT
 `,
       });
-      const obs = await observe(lab, [
+      const obs = await observeRetrying(lab, [
         probe(1, { saddr: '172.16.9.9' }),
         probe(2, { saddr: '10.1.9.9' }),
         probe(3, { proto: 17, dport: 53 }),
@@ -579,7 +613,7 @@ COMMIT
       });
       const r = rng(99);
       const probes = generateProbes(r, makePools(r), 1000, { nextSport });
-      const obs = await observe(lab, probes);
+      const obs = await observeRetrying(lab, probes);
       expect(obs.filter((o) => o.arrived !== 1 || o.delivered !== 1)).toEqual([]);
     });
   });
@@ -630,7 +664,7 @@ COMMIT
         const observed: KernelObservation[] = [];
         for (const [i, batch] of batches.entries()) {
           if (i > 0) await loadFirewall(lab, src);
-          observed.push(...(await observe(lab, batch)));
+          observed.push(...(await observeRetrying(lab, batch)));
         }
         if (batches.length > 1) stats.batchedRulesets++;
         stats.rulesetsByKind[kind] = (stats.rulesetsByKind[kind] ?? 0) + 1;
@@ -662,7 +696,7 @@ COMMIT
       const walk = (dir: string): void => {
         for (const e of readdirSync(dir, { withFileTypes: true })) {
           const p = join(dir, e.name);
-          // The real-world corpus has its own manifest and suite (corpus.test.ts).
+          // The real-world corpus has its own manifest and suite (the "on the real-world corpus" test below).
           if (e.isDirectory() && p === join(FIXTURES, 'real-world')) continue;
           if (e.isDirectory()) walk(p);
           else if (/\.(nft|json|rules|save|v4|v6)$/.test(e.name)) files.push(p);
@@ -891,6 +925,8 @@ COMMIT
       for (const v of ['accept', 'drop', 'reject'] as const)
         expect(stats.kernel[v]).toBeGreaterThan(stats.packets / 20);
       expect(stats.comparisons).toBeGreaterThan(0);
+      // Lab faults are not disagreements, but a lab that loses more than 1% of its probes after retries is broken.
+      expect(stats.labFaults, 'probes lost by the lab after retries').toBeLessThanOrEqual(stats.packets / 100);
       // reach answers (the engine's verdict sets) were checked against the kernel on at least 2,000 packets too
       expect(stats.engine.comparisons).toBeGreaterThanOrEqual(MIN_PACKETS);
     });
