@@ -6,9 +6,11 @@
  * stop that from happening: a ruleset that cuts the agent off from the server is rolled back by the agent alone.
  * Events the server cannot receive right now wait in an outbox and go out in order once it answers again.
  */
+
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { Executor } from '../lab/executor.js';
+import { VantagePoint } from '../monitor/vantage.js';
 import { applyAtomic, prepareApply, readManaged, restore, snapshot } from './firewall-exec.js';
 import { runHealthChecks } from './health.js';
 import { readListeningSockets } from './live.js';
@@ -34,6 +36,11 @@ export interface AgentOptions {
   /** How often to read the live ruleset and report it when it changed (default 2000 ms; at least every 30 s). */
   readonly reportMs?: number;
   readonly log?: (line: string) => void;
+  /**
+   * Probe the monitors the server assigns this host (issue 14): its own service on loopback, its peers' through
+   * their firewalls (default true).
+   */
+  readonly monitor?: boolean;
 }
 
 const REQUEST_TIMEOUT_MS = 3000;
@@ -326,6 +333,11 @@ export class Agent {
     await this.recover();
     await this.connect();
     this.log(`agent for ${this.host} connected to ${this.o.server}`);
+    const vantage =
+      this.o.monitor === false
+        ? undefined
+        : new VantagePoint({ server: this.o.server, token: this.o.token, kind: 'agent', log: (l) => this.log(l) });
+    void vantage?.start().catch((e: Error) => this.log(`monitoring stopped: ${e.message}`));
     const reporter = (async () => {
       while (!this.stopped) {
         await this.report().catch((e: Error) => this.log(`report failed: ${e.message}`));
@@ -352,6 +364,7 @@ export class Agent {
       await sleep(this.o.pollMs ?? 1000);
     }
     await reporter;
+    await vantage?.stop();
   }
 
   stop(): void {

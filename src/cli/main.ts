@@ -80,6 +80,16 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
     load: async () => (await import('./commands/agent.js')).registerAgent,
   },
   {
+    name: 'monitors',
+    summary: 'monitors and services: state by quorum over vantage points, diagnosis',
+    load: async () => (await import('./commands/monitors.js')).registerMonitors,
+  },
+  {
+    name: 'probe',
+    summary: 'run a vantage point that probes the monitors from another network',
+    load: async () => (await import('./commands/probe.js')).registerProbe,
+  },
+  {
     name: 'hosts',
     summary: 'hosts of the config: desired revision, agent, drift',
     load: async () => (await import('./commands/hosts.js')).registerHosts,

@@ -21,6 +21,11 @@ export interface LabConfigOptions {
   readonly confirmTimeoutSeconds?: number;
   /** The firewall each web server's agent manages (default nftables for both). */
   readonly firewalls?: Partial<Record<'web1' | 'web2', 'nftables' | 'iptables'>>;
+  /**
+   * Monitor the shop (issue 14): its public address (HAProxy) and each backend, from the server, the agents and a
+   * probe in the client's network, every `intervalMs` (default 1000).
+   */
+  readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -41,7 +46,13 @@ services:
     public: [tcp/80]
     health:
       - http: {port: 80, path: /healthz, timeout: 1s}
-admin-networks: [${SHOP_ADDRESSES.srv}/32]
+${
+  opts.monitor
+    ? `    address: [${SHOP_ADDRESSES.lb}]
+    monitor: {interval: ${opts.monitor.intervalMs ?? 1000}ms, timeout: ${opts.monitor.timeoutMs ?? 500}ms, failures: 2}
+`
+    : ''
+}admin-networks: [${SHOP_ADDRESSES.srv}/32]
 policy:
   approvals: 1
   canary: [web1]
@@ -85,11 +96,13 @@ export interface RampartLab {
   readonly url: string;
   readonly configFile: string;
   readonly dataDir: string;
-  readonly tokens: Readonly<Record<Person | 'web1' | 'web2', string>>;
+  readonly tokens: Readonly<Record<Person | 'web1' | 'web2' | 'probe', string>>;
   readonly server: SpawnedProcess;
   agents: Record<'web1' | 'web2', SpawnedProcess>;
   /** Starts (again) the agent of one web server, with the same state dir (so it finds a pending apply). */
   startAgent(host: 'web1' | 'web2'): SpawnedProcess;
+  /** Starts `rampart probe` in the client namespace (a vantage point in the users' network; token name `client`). */
+  startProbe(): SpawnedProcess;
   /** Runs the rampart CLI in the client namespace as `who` (an operator's workstation in the lab). */
   cli(who: Person, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
@@ -108,17 +121,26 @@ function until(what: string, ms: number, check: () => Promise<boolean>): Promise
 export async function startRampart(
   lab: ShopLab,
   main: string,
-  opts: LabConfigOptions & { pollMs?: number } = {},
+  opts: LabConfigOptions & {
+    pollMs?: number;
+    /** Each host's desired ruleset before the server starts (as if a change had applied it). */
+    desired?: Partial<Record<'web1' | 'web2', string>>;
+  } = {},
 ): Promise<RampartLab> {
   const dataDir = join(lab.paths.dir, 'rampart-data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const configFile = join(lab.paths.dir, 'rampart.yaml');
   writeFileSync(configFile, labConfig(opts));
-  const tokens = {} as Record<Person | 'web1' | 'web2', string>;
+  const tokens = {} as Record<Person | 'web1' | 'web2' | 'probe', string>;
   const store = await openStore({ dataDir });
   try {
     await store.write({ name: 'rampart-lab', role: 'system', from: 'local' }, async (w) => {
-      const all: [string, Role][] = [...Object.entries(PEOPLE), ['web1', 'agent'], ['web2', 'agent']];
+      const all: [string, Role][] = [
+        ...Object.entries(PEOPLE),
+        ['web1', 'agent'],
+        ['web2', 'agent'],
+        ['client', 'probe'],
+      ];
       for (const [name, role] of all) {
         const t = generateToken();
         const r = await w.insertToken({
@@ -130,7 +152,16 @@ export async function startRampart(
           createdBy: 'rampart-lab',
         });
         await w.audit({ action: 'token.create', target: `token:${r.id}`, after: { id: r.id, name, role } });
-        tokens[name as Person] = t.token;
+        tokens[(name === 'client' ? 'probe' : name) as Person] = t.token;
+      }
+      for (const [host, ruleset] of Object.entries(opts.desired ?? {})) {
+        await w.setDesired({
+          host,
+          format: 'nft-text',
+          ruleset,
+          changeId: null,
+          updatedAt: new Date().toISOString(),
+        });
       }
     });
   } finally {
@@ -186,5 +217,10 @@ export async function startRampart(
       p.stderr.on('data', (d) => (stderr += d));
       p.on('close', (code) => resolve({ code, stdout, stderr }));
     });
-  return { url: SERVER_URL, configFile, dataDir, tokens, server, agents, startAgent, cli };
+  const startProbe = (): SpawnedProcess =>
+    lab.spawnIn('client', [process.execPath, main, 'probe', '--server', SERVER_URL], {
+      label: 'client-probe',
+      env: { ...process.env, RAMPART_PROBE_TOKEN: tokens.probe },
+    });
+  return { url: SERVER_URL, configFile, dataDir, tokens, server, agents, startAgent, startProbe, cli };
 }

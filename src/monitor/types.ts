@@ -90,3 +90,15 @@ export interface ProbeResult {
 }
 
 export type MonitorState = 'UP' | 'DEGRADED' | 'DOWN' | 'UNKNOWN';
+
+/** What a vantage point other than the server (an agent, a probe) is asked to probe. */
+export interface Assignment {
+  readonly monitor: string;
+  readonly check: Check;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly failures: number;
+  /** Probe the host's own service on loopback (the inside view): the address used instead of the target's. */
+  readonly address?: string;
+  readonly inside?: boolean;
+}

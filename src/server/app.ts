@@ -12,6 +12,7 @@ import { bearerOf, forbidden, parseToken, secretMatches, unauthenticated } from 
 import { AuthGuard, type AuthLimits, DEFAULT_AUTH_LIMITS, LastUsed } from './auth-guard.js';
 import { ChangeService } from './changes.js';
 import { createMetrics } from './metrics.js';
+import { MonitorService, type MonitorServiceOptions } from './monitoring.js';
 import { createPlanner, type PlannerOptions } from './planner.js';
 import { ProbeBoard } from './probe-board.js';
 import { type FieldProblem, PROBLEM_CONTENT_TYPE, problemFromError, problemOf } from './problem.js';
@@ -33,6 +34,8 @@ export interface ServerOptions {
   readonly planWaitMs?: number;
   /** The plan threads (default: 2 threads, the built worker). */
   readonly planner?: PlannerOptions;
+  /** Monitoring's settings (issue 14); `probeFromServer: false` leaves the probing to agents and probes. */
+  readonly monitoring?: Omit<MonitorServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
   /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
@@ -72,11 +75,14 @@ function sendProblem(reply: FastifyReply, req: FastifyRequest, e: unknown): Fast
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const now = opts.now ?? (() => new Date());
+  const metrics = createMetrics();
   const deps: ServerDeps = {
     store: opts.store,
     config: opts.config,
-    now: opts.now ?? (() => new Date()),
-    metrics: createMetrics(),
+    now,
+    metrics,
+    monitoring: new MonitorService({ store: opts.store, config: opts.config, now, metrics, ...opts.monitoring }),
     planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
     planWaitMs: opts.planWaitMs ?? 2000,
@@ -130,10 +136,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     deps.metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.addHook('onClose', async () => deps.planner.close());
+  app.addHook('onClose', async () => {
+    await deps.monitoring.stop();
+    await deps.planner.close();
+  });
   // Changes a previous process left planning (it stopped mid-plan) are planned again.
   app.addHook('onReady', async () => {
     await new ChangeService(deps).resumePlanning({ name: 'rampart-server', role: 'system', from: 'local' });
+    await deps.monitoring.start();
   });
   const auth = authenticator(deps, opts.authLimits ?? DEFAULT_AUTH_LIMITS);
   const largeLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;

@@ -9,6 +9,13 @@ export interface ServerMetrics {
   readonly configReloads: Counter<'result'>;
   readonly authFailures: Counter<'reason'>;
   readonly plans: Gauge<'state'>;
+  /** Issue 14, in blackbox_exporter's names so existing dashboards work: 1 when the last probe succeeded. */
+  readonly probeSuccess: Gauge<'monitor' | 'vantage'>;
+  readonly probeDuration: Gauge<'monitor' | 'vantage'>;
+  /** 1 for the monitor's current state, 0 for the others. */
+  readonly monitorState: Gauge<'monitor' | 'state'>;
+  /** Probe results taken in, by kind of vantage point (server, agent, probe) and result. */
+  readonly probes: Counter<'vantage' | 'result'>;
 }
 
 export function createMetrics(): ServerMetrics {
@@ -45,6 +52,30 @@ export function createMetrics(): ServerMetrics {
       name: 'rampart_plans',
       help: 'Plans queued and running on the plan threads (refreshed on scrape)',
       labelNames: ['state'],
+      registers: [registry],
+    }),
+    probeSuccess: new Gauge({
+      name: 'probe_success',
+      help: 'Whether the last probe of a monitor from a vantage point succeeded (1) or not (0)',
+      labelNames: ['monitor', 'vantage'],
+      registers: [registry],
+    }),
+    probeDuration: new Gauge({
+      name: 'probe_duration_seconds',
+      help: 'How long the last probe of a monitor from a vantage point took',
+      labelNames: ['monitor', 'vantage'],
+      registers: [registry],
+    }),
+    monitorState: new Gauge({
+      name: 'rampart_monitor_state',
+      help: "A monitor's state by quorum over its vantage points (1 for the current state)",
+      labelNames: ['monitor', 'state'],
+      registers: [registry],
+    }),
+    probes: new Counter({
+      name: 'rampart_probe_results_total',
+      help: 'Probe results taken in, by kind of vantage point (server, agent, probe) and result (success, failure)',
+      labelNames: ['vantage', 'result'],
       registers: [registry],
     }),
     authFailures: new Counter({

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { RampartConfig } from '../config/types.js';
 import type { Actor, Role, Store, TokenRecord } from '../store/types.js';
 import type { ServerMetrics } from './metrics.js';
+import type { MonitorService } from './monitoring.js';
 import type { Planner, PlanTicket } from './planner.js';
 import type { ProbeBoard } from './probe-board.js';
 
@@ -21,6 +22,8 @@ export interface ServerDeps {
   readonly metrics: ServerMetrics;
   readonly planner: Planner;
   readonly probes: ProbeBoard;
+  /** Monitoring (issue 14): states, the server's own probes, results from agents and probes. */
+  readonly monitoring: MonitorService;
   /** How long a proposal, edit or re-plan waits for its plan before answering 202 (state planning). */
   readonly planWaitMs: number;
   /** The plans that outlived their request, by change id (the version they were started for). */

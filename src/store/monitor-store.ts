@@ -325,58 +325,54 @@ export class SqlMonitorStore implements MonitorStore {
 
   async acquireLeases(holder: string, monitors: readonly string[], ttlMs: number, nowMs: number): Promise<Set<string>> {
     const expires = nowMs + ttlMs;
-    await this.db
-      .insertInto('monitor_replicas')
-      .values({ holder, seen: nowMs })
-      .onConflict((oc) => oc.column('holder').doUpdateSet({ seen: nowMs }))
-      .execute();
-    await this.db
-      .deleteFrom('monitor_replicas')
-      .where('seen', '<', nowMs - 3 * ttlMs)
-      .execute();
-    const alive = await this.db
-      .selectFrom('monitor_replicas')
-      .select('holder')
-      .where('seen', '>=', nowMs - ttlMs)
-      .execute();
-    const share = Math.ceil(monitors.length / Math.max(1, alive.length));
-    // Renew what this replica holds (it keeps its monitors while alive), drop leases of undeclared monitors.
-    const declared = new Set(monitors);
-    const mine = await this.db.selectFrom('monitor_leases').select('monitor').where('holder', '=', holder).execute();
-    const keep = mine.map((r) => r.monitor).filter((m) => declared.has(m));
-    const gone = mine.map((r) => r.monitor).filter((m) => !declared.has(m));
-    for (const part of chunks(gone)) {
-      await this.db.deleteFrom('monitor_leases').where('holder', '=', holder).where('monitor', 'in', part).execute();
-    }
-    // Over its share (a replica joined): give back the surplus so the newcomer can take it.
-    const surplus = keep.splice(share);
-    for (const part of chunks(surplus)) {
-      await this.db.deleteFrom('monitor_leases').where('holder', '=', holder).where('monitor', 'in', part).execute();
-    }
-    for (const part of chunks(keep)) {
-      await this.db
-        .updateTable('monitor_leases')
-        .set({ expires })
-        .where('holder', '=', holder)
-        .where('monitor', 'in', part)
+    // One transaction: on SQLite every statement outside one is its own synced commit, and this runs every few
+    // seconds over every monitor.
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('monitor_replicas')
+        .values({ holder, seen: nowMs })
+        .onConflict((oc) => oc.column('holder').doUpdateSet({ seen: nowMs }))
         .execute();
-    }
-    const held = new Set(keep);
-    const room = share - held.size;
-    if (room > 0) {
-      // Take free or expired leases, in the monitors' order, one conditional upsert each batch: a lease held by a
-      // live replica is never taken (the WHERE of the conflict update), so two replicas never hold one monitor.
-      const wanted = monitors.filter((m) => !held.has(m));
-      const taken = await this.db
-        .selectFrom('monitor_leases')
-        .select('monitor')
-        .where('holder', '!=', holder)
-        .where('expires', '>=', nowMs)
+      await trx
+        .deleteFrom('monitor_replicas')
+        .where('seen', '<', nowMs - 3 * ttlMs)
         .execute();
-      const busy = new Set(taken.map((r) => r.monitor));
-      const candidates = wanted.filter((m) => !busy.has(m)).slice(0, room);
+      const alive = await trx
+        .selectFrom('monitor_replicas')
+        .select('holder')
+        .where('seen', '>=', nowMs - ttlMs)
+        .execute();
+      const share = Math.ceil(monitors.length / Math.max(1, alive.length));
+      // Keep what this replica holds while alive; drop leases of monitors no longer declared, and, over its share
+      // (a replica joined), give back the surplus so the newcomer can take it.
+      const declared = new Set(monitors);
+      const mine = (
+        await trx.selectFrom('monitor_leases').select('monitor').where('holder', '=', holder).execute()
+      ).map((r) => r.monitor);
+      const keep = mine.filter((m) => declared.has(m));
+      const release = [...mine.filter((m) => !declared.has(m)), ...keep.splice(share)];
+      for (const part of chunks(release)) {
+        await trx.deleteFrom('monitor_leases').where('holder', '=', holder).where('monitor', 'in', part).execute();
+      }
+      await trx.updateTable('monitor_leases').set({ expires }).where('holder', '=', holder).execute();
+      const held = new Set(keep);
+      const room = share - held.size;
+      if (room <= 0) return held;
+      // Take free or expired leases, in the monitors' order: a lease held by a live replica is never taken (the
+      // WHERE of the conflict update), so two replicas never hold one monitor.
+      const busy = new Set(
+        (
+          await trx
+            .selectFrom('monitor_leases')
+            .select('monitor')
+            .where('holder', '!=', holder)
+            .where('expires', '>=', nowMs)
+            .execute()
+        ).map((r) => r.monitor),
+      );
+      const candidates = monitors.filter((m) => !held.has(m) && !busy.has(m)).slice(0, room);
       for (const part of chunks(candidates)) {
-        await this.db
+        await trx
           .insertInto('monitor_leases')
           .values(part.map((monitor) => ({ monitor, holder, expires })))
           .onConflict((oc) =>
@@ -384,15 +380,14 @@ export class SqlMonitorStore implements MonitorStore {
           )
           .execute();
       }
-      const now = await this.db
+      const now = await trx
         .selectFrom('monitor_leases')
         .select('monitor')
         .where('holder', '=', holder)
         .where('expires', '>=', nowMs)
         .execute();
       return new Set(now.map((r) => r.monitor));
-    }
-    return held;
+    });
   }
 
   async releaseLeases(holder: string): Promise<void> {

@@ -14,13 +14,17 @@ import type { MonitorStore } from './monitor-store.js';
 
 /** The people's roles, in order: each may do what the roles before it may. */
 export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
-/** Every token role: the people's, and `agent` for a host's agent (outside the order: it may only speak for its host). */
-export const TOKEN_ROLES = [...ROLES, 'agent'] as const;
+/**
+ * Every token role: the people's, `agent` for a host's agent (it may only speak for its host), and `probe` for a
+ * `rampart probe` vantage point (it may only take its monitors and send their results). The last two are outside the
+ * order: they open their own routes and nothing else.
+ */
+export const TOKEN_ROLES = [...ROLES, 'agent', 'probe'] as const;
 export type Role = (typeof TOKEN_ROLES)[number];
 
-/** viewer < operator < approver < admin; an agent token opens the agent routes only, and nothing else does. */
+/** viewer < operator < approver < admin; an agent (probe) token opens the agent (probe) routes only, and nothing else does. */
 export function roleAtLeast(have: Role, need: Role): boolean {
-  if (have === 'agent' || need === 'agent') return have === need;
+  if (have === 'agent' || need === 'agent' || have === 'probe' || need === 'probe') return have === need;
   return ROLES.indexOf(have) >= ROLES.indexOf(need);
 }
 

@@ -28,6 +28,8 @@ export const USERS = {
   vic: 'viewer',
   /** web1's agent */
   web1: 'agent',
+  /** a `rampart probe` in another network */
+  'probe-eu': 'probe',
 } as const satisfies Record<string, Role>;
 export type User = keyof typeof USERS;
 

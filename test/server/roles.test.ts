@@ -9,7 +9,14 @@ import { ROUTES } from '../../src/server/routes/index.js';
 import { type Role, roleAtLeast, TOKEN_ROLES } from '../../src/store/types.js';
 import { type Harness, startHarness, type User } from './harness.js';
 
-const AS: Record<Role, User> = { viewer: 'vic', operator: 'alice', approver: 'bob', admin: 'admin', agent: 'web1' };
+const AS: Record<Role, User> = {
+  viewer: 'vic',
+  operator: 'alice',
+  approver: 'bob',
+  admin: 'admin',
+  agent: 'web1',
+  probe: 'probe-eu',
+};
 
 function concrete(r: RouteDef): string {
   return urlOf(r)

@@ -42,8 +42,10 @@ export function registerHosts(program: Command): void {
       .argument('<host>'),
   )
     .option('--json', 'print the drift as JSON')
-    .action(async (host: string, o: ClientCliOptions & { json?: boolean }) =>
-      run(Boolean(o.json), async () => {
+    .action(async (host: string, _o: unknown, command: Command) => {
+      // `hosts` declares the same options: commander gives them to whichever command is nearer; take both.
+      const o = command.optsWithGlobals<ClientCliOptions & { json?: boolean }>();
+      return run(Boolean(o.json), async () => {
         const d = await clientFrom(o).request<{ host: string; reportedAt: string; drift: Drift | null }>(
           'GET',
           `/hosts/${encodeURIComponent(host)}/drift`,
@@ -57,6 +59,6 @@ export function registerHosts(program: Command): void {
         }
         process.stdout.write(`${out.join('\n')}\n`);
         if (!d.drift.inSync) process.exitCode = 1;
-      }),
-    );
+      });
+    });
 }

@@ -81,6 +81,10 @@ export const agentRoutes = [
         state: z.string().max(200),
       })
       .strict(),
-    handler: async ({ deps, actor, body }) => new RolloutService(deps).report(actor, actor.name, body),
+    handler: async ({ deps, actor, body }) => {
+      const r = await new RolloutService(deps).report(actor, actor.name, body);
+      deps.monitoring.noteReport(actor.name, body.at, body.live, r.drift);
+      return r;
+    },
   }),
 ];

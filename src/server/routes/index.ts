@@ -5,6 +5,7 @@ import { agentRoutes } from './agent.js';
 import { auditLogRoutes } from './audit-log.js';
 import { changeRoutes } from './changes.js';
 import { hostRoutes, jobReportRoute } from './hosts.js';
+import { monitorRoutes } from './monitors.js';
 import { systemRoutes } from './system.js';
 import { tokenRoutes } from './tokens.js';
 
@@ -26,6 +27,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...changeRoutes,
   ...auditLogRoutes,
   ...agentRoutes,
+  ...monitorRoutes,
 ];
 
 const document = buildOpenApi(ROUTES);

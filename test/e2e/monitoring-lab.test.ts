@@ -1,0 +1,153 @@
+/**
+ * Issue 14 in the shop lab, with real parts: HAProxy, two shop apps, nftables in each web server's namespace, the
+ * Rampart server, an agent per web server and `rampart probe` in the client's network.
+ *
+ * 1. The founding outage as it really happened: an nft command run by hand on web1 and web2 (no Rampart change)
+ *    sets input policy drop without the shop's accept. The public monitor goes DOWN from the server and the probe;
+ *    the diagnosis says it answers inside and is dropped by the firewall, names the policy from the live ruleset and
+ *    says the hosts drifted. The delay from the edit to DOWN is printed.
+ * 2. Redundancy: web2's shop process stops: the service is DEGRADED (1 of 2 backends), not DOWN, and the client
+ *    through HAProxy keeps getting answers.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BASELINE_RULESET, type RampartLab, startRampart } from '../../src/lab/rampart-lab.js';
+import {
+  createShopLab,
+  SHOP_URL,
+  type ShopLab,
+  type ShopServices,
+  shopLabUnavailable,
+  startShop,
+} from '../../src/lab/shop-lab.js';
+import type { MonitorView, ServiceView } from '../../src/server/monitoring.js';
+import { ensureBuilt, main, root } from '../cli/cli.js';
+
+const OUTAGE = join(root, 'test', 'fixtures', 'nftables', 'founding-outage.nft');
+const skip = shopLabUnavailable(['ip', 'haproxy', 'nft']);
+if (skip && process.env.CI === 'true') throw new Error(`CI needs the monitoring lab scenarios: ${skip}`);
+
+const figures: string[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Seen = { monitors: MonitorView[]; services: ServiceView[] };
+
+describe.skipIf(skip !== undefined)(
+  'monitoring in the shop lab (server, agents, a probe in the client network)',
+  () => {
+    let lab: ShopLab;
+    let shop: ShopServices;
+    let r: RampartLab;
+
+    const seen = async (): Promise<Seen> => JSON.parse((await r.cli('bob', 'monitors', '--json')).stdout) as Seen;
+    const until = async (what: string, ok: (s: Seen) => boolean, ms = 60_000): Promise<Seen> => {
+      const end = Date.now() + ms;
+      let s = await seen();
+      while (!ok(s)) {
+        if (Date.now() > end) throw new Error(`${what} did not happen in ${ms} ms:\n${JSON.stringify(s, null, 1)}`);
+        await sleep(100);
+        s = await seen();
+      }
+      return s;
+    };
+    const m = (s: Seen, name: string) => s.monitors.find((x) => x.name === name);
+    const svc = (s: Seen) => s.services.find((x) => x.name === 'shop');
+    const nftFile = (host: 'web1' | 'web2', file: string) => lab.exec[host].run(['nft', '-f', file]);
+
+    beforeAll(async () => {
+      ensureBuilt();
+      lab = await createShopLab();
+      const baseline = join(lab.paths.dir, 'baseline.nft');
+      (await import('node:fs')).writeFileSync(baseline, `flush ruleset\n${BASELINE_RULESET}`);
+      for (const h of ['web1', 'web2'] as const) await nftFile(h, baseline);
+      shop = await startShop(lab);
+      r = await startRampart(lab, main, {
+        pollMs: 300,
+        monitor: { intervalMs: 1000, timeoutMs: 500 },
+        desired: { web1: BASELINE_RULESET, web2: BASELINE_RULESET },
+      });
+      r.startProbe();
+    }, 180_000);
+    afterAll(async () => {
+      await lab?.destroy();
+      if (figures.length) console.log(`monitoring lab figures:\n  ${figures.join('\n  ')}`);
+    });
+
+    it('1. finds the founding outage made by hand, from the server and the probe, and says why', async () => {
+      const up = await until(
+        'every monitor UP from server, probe and agents',
+        (s) =>
+          s.monitors.length === 3 &&
+          s.monitors.every((x) => x.state === 'UP') &&
+          m(s, 'shop')?.vantages['probe:client']?.state === 'up' &&
+          m(s, 'shop@web1')?.vantages['agent:web1']?.inside === true &&
+          m(s, 'shop@web1')?.vantages['agent:web2']?.state === 'up',
+        90_000,
+      );
+      expect(svc(up)).toMatchObject({ state: 'UP', healthy: 2, backends: 2 });
+
+      // 2:00 PM: the bad edit, by hand, on both web servers (exactly what happened: no Rampart change)
+      const edit = Date.now();
+      await Promise.all([nftFile('web1', OUTAGE), nftFile('web2', OUTAGE)]);
+      const down = await until('the public monitor DOWN', (s) => m(s, 'shop')?.state === 'DOWN');
+      const toDown = Date.now() - edit;
+      figures.push(`founding outage by hand: edit -> public monitor DOWN in ${(toDown / 1000).toFixed(1)} s`);
+      const pub = m(down, 'shop') as MonitorView;
+      expect(pub.vantages.server?.state).toBe('down');
+      expect(pub.vantages['probe:client']?.state).toBe('down');
+
+      // the diagnosis, once both agents reported their live rulesets: inside up, dropped by the policy, drifted
+      const diagnosed = await until('a firewall diagnosis naming the policy and the drift on both backends', (s) =>
+        ['shop@web1', 'shop@web2'].every(
+          (n) => m(s, n)?.diagnosis?.cause === 'firewall' && m(s, n)?.diagnosis?.firewall?.drifted === true,
+        ),
+      );
+      figures.push(
+        `founding outage by hand: edit -> diagnosis with drift in ${((Date.now() - edit) / 1000).toFixed(1)} s`,
+      );
+      const web1 = m(diagnosed, 'shop@web1') as MonitorView;
+      expect(web1.state).toBe('DOWN');
+      expect(web1.vantages['agent:web1']).toMatchObject({ state: 'up', inside: true });
+      expect(web1.diagnosis?.summary).toMatch(/^answers on web1's loopback, unreachable through its firewall from /);
+      expect(web1.diagnosis?.firewall).toMatchObject({ host: 'web1', verdict: 'drop', drifted: true });
+      expect(web1.diagnosis?.firewall?.decidedBy).toMatch(/^policy drop of filter\/input at web1:live:\d+/);
+      expect(svc(diagnosed)?.state).toBe('DOWN');
+      const shown = await r.cli('bob', 'monitors', 'show', 'shop@web1');
+      expect(shown.code).toBe(1);
+      expect(shown.stdout).toMatch(/diagnosis \(firewall\): answers on web1's loopback/);
+      expect(shown.stdout).toMatch(/drifted from the desired one/);
+
+      // the fix (the baseline again) brings everything back UP
+      const baseline = join(lab.paths.dir, 'baseline.nft');
+      await Promise.all([nftFile('web1', baseline), nftFile('web2', baseline)]);
+      const fixed = Date.now();
+      await until('every monitor UP again', (s) => s.monitors.every((x) => x.state === 'UP'));
+      figures.push(`fix -> every monitor UP in ${((Date.now() - fixed) / 1000).toFixed(1)} s`);
+      const events = await r.cli('bob', 'monitors', 'show', 'shop', '--json');
+      const kinds = (JSON.parse(events.stdout) as { events: { kind: string; data: { to?: string } }[] }).events;
+      expect(kinds.filter((e) => e.kind === 'monitor.state').map((e) => e.data.to)).toEqual(
+        expect.arrayContaining(['DOWN', 'UP']),
+      );
+    }, 240_000);
+
+    it('2. says DEGRADED, not DOWN, when one backend of the redundancy group stops', async () => {
+      await lab.kill(shop.apps.web2);
+      const s = await until(
+        'the service DEGRADED',
+        (x) => svc(x)?.state === 'DEGRADED' && m(x, 'shop@web2')?.state === 'DOWN',
+      );
+      expect(svc(s)).toMatchObject({ healthy: 1, backends: 2 });
+      expect(svc(s)?.reason).toMatch(/1 of 2 backends healthy \(web2 down\)/);
+      // web2 fails on its own loopback too: the service itself, not the firewall
+      const d = await until('web2 diagnosed', (x) => m(x, 'shop@web2')?.diagnosis?.cause === 'service');
+      expect(m(d, 'shop@web2')?.diagnosis?.summary).toMatch(/fails on web2's own loopback too/);
+      // users are still served through HAProxy by web1
+      await lab.waitForBackend('web2', 'DOWN', 30_000);
+      for (let i = 0; i < 5; i++) {
+        const a = await lab.httpGet('client', SHOP_URL, 2000);
+        expect(a.status).toBe(200);
+        expect(a.servedBy).toBe('web1');
+      }
+      expect(m(await seen(), 'shop')?.state).toBe('UP');
+    }, 120_000);
+  },
+);
