@@ -121,7 +121,8 @@ async function rampart(kind, port) {
   const probes = async () => {
     const text = await (await fetch(`${url}/metrics`)).text();
     let n = 0;
-    for (const m of text.matchAll(/^rampart_probe_results_total\{[^}]*vantage="server"[^}]*\} (\d+)/gm)) n += Number(m[1]);
+    for (const m of text.matchAll(/^rampart_probe_results_total\{[^}]*vantage="server"[^}]*\} (\d+)/gm))
+      n += Number(m[1]);
     return n;
   };
   await sleep(WARM * 1000);
@@ -148,7 +149,12 @@ async function blackbox(kind, port) {
     `modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n  tcp_connect:\n    prober: tcp\n    timeout: 5s\n`,
   );
   const listen = `127.0.0.1:${19000 + Math.floor(Math.random() * 1000)}`;
-  const bb = start([BLACKBOX, `--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=${listen}`, '--log.level=warn']);
+  const bb = start([
+    BLACKBOX,
+    `--config.file=${join(dir, 'blackbox.yml')}`,
+    `--web.listen-address=${listen}`,
+    '--log.level=warn',
+  ]);
   await waitFor('blackbox_exporter', async () => (await fetch(`http://${listen}/-/healthy`)).ok);
   // The driver: Prometheus's part, each target every INTERVAL seconds, spread evenly (not measured).
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -235,7 +241,9 @@ try {
 } finally {
   await stop(t.proc);
 }
-console.log('\n| probe | Rampart CPU s / 1000 probes | blackbox_exporter CPU s / 1000 | ratio | Rampart share of a core | blackbox share | Rampart RSS | blackbox RSS |');
+console.log(
+  '\n| probe | Rampart CPU s / 1000 probes | blackbox_exporter CPU s / 1000 | ratio | Rampart share of a core | blackbox share | Rampart RSS | blackbox RSS |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const x of rows) {
   console.log(
