@@ -261,6 +261,9 @@ export class MonitorService {
     if (now - this.lastPrune >= 3_600_000) {
       this.lastPrune = now;
       await this.o.store.monitoring.prune(now).catch((e: Error) => this.log({ err: e.message }, 'prune failed'));
+      await this.o.store.monitoring
+        .packMinutes(now)
+        .catch((e: Error) => this.log({ err: e.message }, 'packing minute rollups failed'));
     }
   }
 
@@ -400,7 +403,24 @@ export class MonitorService {
       });
       this.keepAround(rt);
     }
+    const stateBefore = rt.state;
     this.evaluate(rt, Math.max(this.now(), r.at));
+    // A vantage point of a failing monitor changed its mind (the inside view turned down after the outside did):
+    // the cause may read differently now, for this monitor and the public one of its service.
+    if (step.changed && rt.state === stateBefore && (rt.state === 'DOWN' || rt.state === 'DEGRADED')) {
+      this.rediagnose(rt);
+      if (rt.monitor.target === 'direct' && rt.monitor.service) {
+        for (const other of this.runtimes.values()) {
+          if (
+            other.monitor.service === rt.monitor.service &&
+            other.monitor.target === 'public' &&
+            (other.state === 'DOWN' || other.state === 'DEGRADED')
+          ) {
+            this.rediagnose(other);
+          }
+        }
+      }
+    }
     return { recheck: step.recheck };
   }
 

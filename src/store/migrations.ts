@@ -3,7 +3,7 @@
  * Names are `NNNN-what`; Kysely applies them in name order and records each in `kysely_migration`, so re-opening an
  * existing database runs nothing new. Never edit a released migration: add the next number.
  */
-import { type CreateTableBuilder, type Kysely, type Migration, Migrator } from 'kysely';
+import { type CreateTableBuilder, type Kysely, type Migration, Migrator, sql } from 'kysely';
 import { InternalError } from '../errors.js';
 import { LATENCY_BOUNDS_MS } from '../monitor/rollup.js';
 import { ZERO_HASH } from './audit-chain.js';
@@ -236,6 +236,18 @@ function monitoring(kind: Dialect): Migration {
           return b;
         })
         .addPrimaryKeyConstraint('probe_rollups_pk', ['monitor', 'resolution', 'bucket'])
+        // SQLite: the primary key is the table (no rowid plus a second copy of the key in an index)
+        .$call((t) => (kind === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
+        .execute();
+      // Minute rollups older than a few hours, one row per monitor and hour: the minutes deflated together (a
+      // steady monitor's hour is a few hundred bytes instead of sixty rows).
+      await db.schema
+        .createTable('probe_minutes_packed')
+        .addColumn('monitor', 'text', (c) => c.notNull())
+        .addColumn('hour', epoch, (c) => c.notNull())
+        .addColumn('data', kind === 'sqlite' ? 'blob' : 'bytea', (c) => c.notNull())
+        .addPrimaryKeyConstraint('probe_minutes_packed_pk', ['monitor', 'hour'])
+        .$call((t) => (kind === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
         .execute();
       await db.schema
         .createTable('monitor_leases')

@@ -4,10 +4,11 @@
  * the store's write lock or appends to the audit chain: they are observations, many per second, not actions.
  * Rollups are added to (never read and rewritten), so any number of replicas can write the same bucket.
  */
-import { type Kysely, sql } from 'kysely';
-import { BUCKETS, emptyRollup, type Resolution, type Rollup, type RollupRow } from '../monitor/rollup.js';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { BUCKETS, emptyRollup, mergeInto, type Resolution, type Rollup, type RollupRow } from '../monitor/rollup.js';
 import type { ProbeResult } from '../monitor/types.js';
-import type { DB, Dialect } from './schema.js';
+import type { DB, Dialect, ProbeRollupsTable } from './schema.js';
 
 /** One monitor's state as kept between restarts (src/server/monitoring.ts owns its meaning). */
 export interface StoredMonitorState {
@@ -61,6 +62,12 @@ export interface MonitorStore {
   /** Drops what is past its retention; returns how many rows went. */
   prune(nowMs: number): Promise<number>;
   /**
+   * Packs the minute rollups of whole hours that ended more than `keepHours` ago into one deflated row per monitor
+   * and hour (what keeps 10,000 monitors' minutes for 35 days small); `rollups()` reads both. Returns the minute rows
+   * packed.
+   */
+  packMinutes(nowMs: number, keepHours?: number): Promise<number>;
+  /**
    * Renews this replica's heartbeat, then renews its leases and takes free or expired ones, up to its share of
    * `monitors` (all of them divided by the replicas seen alive within `ttlMs`, rounded up). Returns the monitors
    * it holds until `nowMs + ttlMs`.
@@ -84,6 +91,87 @@ function chunks<T>(items: readonly T[], n = CHUNK): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
   return out;
+}
+
+function rollupOfRow(r: Selectable<ProbeRollupsTable>): StoredRollup {
+  const row = r as unknown as Record<string, number | string>;
+  return {
+    bucket: Number(r.bucket),
+    count: Number(r.count),
+    failures: Number(r.failures),
+    sumMs: Number(r.sum_ms),
+    maxMs: Number(r.max_ms),
+    hist: emptyRollup().hist.map((_, i) => Number(row[`h${i}`] ?? 0)),
+  };
+}
+
+/**
+ * An hour of minute rollups, packed: a version byte, then columns of unsigned LEB128 varints (the minutes present,
+ * counts, failures, latency sums and maxima in tenths of a ms, and one column per histogram bucket that is used),
+ * deflated. Columns of near-equal numbers compress far better than rows: about 220 bytes for a monitor probed twice
+ * a minute, against some 400 for deflated JSON rows.
+ */
+export function packHour(hour: number, minutes: readonly StoredRollup[]): Buffer {
+  const ms = [...minutes].sort((a, b) => a.bucket - b.bucket);
+  const used = [...Array(BUCKETS).keys()].filter((b) => ms.some((m) => (m.hist[b] ?? 0) > 0));
+  const out: number[] = [1, ms.length, used.length, ...used];
+  const varint = (v: number) => {
+    let n = Math.max(0, Math.round(v));
+    while (n >= 0x80) {
+      out.push((n % 0x80) | 0x80);
+      n = Math.floor(n / 0x80);
+    }
+    out.push(n);
+  };
+  for (const m of ms) varint((m.bucket - hour) / 60);
+  for (const m of ms) varint(m.count);
+  for (const m of ms) varint(m.failures);
+  for (const m of ms) varint(m.sumMs * 10);
+  for (const m of ms) varint(m.maxMs * 10);
+  for (const b of used) for (const m of ms) varint(m.hist[b] ?? 0);
+  return deflateRawSync(Buffer.from(out), { level: 9 });
+}
+
+export function unpackHour(hour: number, data: Buffer | Uint8Array): StoredRollup[] {
+  const buf = inflateRawSync(data);
+  let at = 0;
+  const byte = () => buf[at++] ?? 0;
+  const varint = () => {
+    let n = 0;
+    let scale = 1;
+    for (;;) {
+      const b = byte();
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) return n;
+      scale *= 0x80;
+    }
+  };
+  const version = byte();
+  if (version !== 1) throw new Error(`packed minute rollups: unknown format version ${version}`);
+  const n = byte();
+  const usedCount = byte();
+  const used = Array.from({ length: usedCount }, byte);
+  const column = () => Array.from({ length: n }, varint);
+  const minute = column();
+  const count = column();
+  const failures = column();
+  const sum = column();
+  const max = column();
+  const hists = used.map(() => column());
+  return minute.map((mi, i) => {
+    const hist = emptyRollup().hist;
+    used.forEach((b, k) => {
+      hist[b] = hists[k]?.[i] ?? 0;
+    });
+    return {
+      bucket: hour + mi * 60,
+      count: count[i] ?? 0,
+      failures: failures[i] ?? 0,
+      sumMs: (sum[i] ?? 0) / 10,
+      maxMs: (max[i] ?? 0) / 10,
+      hist,
+    };
+  });
 }
 
 const HIST_COLUMNS = Array.from({ length: BUCKETS }, (_, i) => `h${i}`) as `h${number}`[];
@@ -275,6 +363,20 @@ export class SqlMonitorStore implements MonitorStore {
   }
 
   async rollups(monitor: string, resolution: Resolution, from: number, to: number): Promise<StoredRollup[]> {
+    const packed: StoredRollup[] = [];
+    if (resolution === 60) {
+      const hours = await this.db
+        .selectFrom('probe_minutes_packed')
+        .selectAll()
+        .where('monitor', '=', monitor)
+        .where('hour', '>=', from - (from % 3600))
+        .where('hour', '<=', to)
+        .orderBy('hour')
+        .execute();
+      for (const h of hours) {
+        for (const m of unpackHour(Number(h.hour), h.data)) if (m.bucket >= from && m.bucket <= to) packed.push(m);
+      }
+    }
     const rows = await this.db
       .selectFrom('probe_rollups')
       .selectAll()
@@ -284,18 +386,84 @@ export class SqlMonitorStore implements MonitorStore {
       .where('bucket', '<=', to)
       .orderBy('bucket')
       .execute();
-    return rows.map((r) => {
-      const row = r as unknown as Record<string, number | string>;
-      const base = emptyRollup();
-      return {
-        bucket: Number(r.bucket),
-        count: Number(r.count),
-        failures: Number(r.failures),
-        sumMs: Number(r.sum_ms),
-        maxMs: Number(r.max_ms),
-        hist: base.hist.map((_, i) => Number(row[`h${i}`] ?? 0)),
-      };
-    });
+    // A minute written after its hour was packed (a late batch) is added to the packed one.
+    const out = new Map(packed.map((m) => [m.bucket, m]));
+    for (const r of rows.map(rollupOfRow)) {
+      const have = out.get(r.bucket);
+      if (have) mergeInto(have, r);
+      else out.set(r.bucket, r);
+    }
+    return [...out.values()].sort((a, b) => a.bucket - b.bucket);
+  }
+
+  async packMinutes(nowMs: number, keepHours = 3): Promise<number> {
+    const now = Math.floor(nowMs / 1000);
+    const before = now - (now % 3600) - keepHours * 3600;
+    let packed = 0;
+    // One monitor at a time within a transaction per batch: bounded memory, and a crash leaves either the minutes
+    // or their packed hour, never both or neither.
+    const monitors = await this.db
+      .selectFrom('probe_rollups')
+      .select('monitor')
+      .distinct()
+      .where('resolution', '=', 60)
+      .where('bucket', '<', before)
+      .execute();
+    for (const part of chunks(
+      monitors.map((m) => m.monitor),
+      100,
+    )) {
+      await this.db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .selectFrom('probe_rollups')
+          .selectAll()
+          .where('resolution', '=', 60)
+          .where('bucket', '<', before)
+          .where('monitor', 'in', part)
+          .execute();
+        const groups = new Map<string, { monitor: string; hour: number; minutes: StoredRollup[] }>();
+        for (const r of rows) {
+          const bucket = Number(r.bucket);
+          const hour = bucket - (bucket % 3600);
+          const key = `${r.monitor}\u0000${hour}`;
+          let g = groups.get(key);
+          if (!g) {
+            g = { monitor: r.monitor, hour, minutes: [] };
+            groups.set(key, g);
+          }
+          g.minutes.push(rollupOfRow(r));
+        }
+        for (const g of groups.values()) {
+          const existing = await trx
+            .selectFrom('probe_minutes_packed')
+            .select('data')
+            .where('monitor', '=', g.monitor)
+            .where('hour', '=', g.hour)
+            .executeTakeFirst();
+          const merged = new Map<number, StoredRollup>();
+          for (const m of existing ? unpackHour(g.hour, existing.data) : []) merged.set(m.bucket, m);
+          for (const m of g.minutes) {
+            const have = merged.get(m.bucket);
+            if (have) mergeInto(have, m);
+            else merged.set(m.bucket, m);
+          }
+          const data = packHour(g.hour, [...merged.values()]);
+          await trx
+            .insertInto('probe_minutes_packed')
+            .values({ monitor: g.monitor, hour: g.hour, data })
+            .onConflict((oc) => oc.columns(['monitor', 'hour']).doUpdateSet({ data }))
+            .execute();
+        }
+        const gone = await trx
+          .deleteFrom('probe_rollups')
+          .where('resolution', '=', 60)
+          .where('bucket', '<', before)
+          .where('monitor', 'in', part)
+          .executeTakeFirst();
+        packed += Number(gone.numDeletedRows);
+      });
+    }
+    return packed;
   }
 
   async prune(nowMs: number): Promise<number> {
@@ -306,6 +474,11 @@ export class SqlMonitorStore implements MonitorStore {
       .where('resolution', '=', 60)
       .where('bucket', '<', sec(RETENTION_MS.minute))
       .executeTakeFirst();
+    const r1p = await this.db
+      .deleteFrom('probe_minutes_packed')
+      .where('hour', '<', sec(RETENTION_MS.minute) - 3600)
+      .executeTakeFirst();
+    n += Number(r1p.numDeletedRows);
     const r2 = await this.db
       .deleteFrom('probe_rollups')
       .where('resolution', '=', 3600)

@@ -191,6 +191,13 @@ export interface ProbeRollupsTable {
   h14: number;
 }
 
+/** 0005: a monitor's minute rollups of one hour (`hour`: its start, epoch seconds), packed (monitor-store.ts packHour). */
+export interface ProbeMinutesPackedTable {
+  monitor: string;
+  hour: number | string;
+  data: Buffer;
+}
+
 /** 0005: which replica probes a monitor until `expires` (epoch ms). */
 export interface MonitorLeasesTable {
   monitor: string;
@@ -230,6 +237,7 @@ export interface DB {
   monitor_events: MonitorEventsTable;
   probe_results: ProbeResultsTable;
   probe_rollups: ProbeRollupsTable;
+  probe_minutes_packed: ProbeMinutesPackedTable;
   monitor_leases: MonitorLeasesTable;
   monitor_replicas: MonitorReplicasTable;
   kysely_migration: KyselyMigrationTable;

@@ -73,6 +73,47 @@ describe.each(['sqlite', 'postgres'] as const)('monitoring store on %s', (backen
     expect(hour.map((h) => h.count)).toEqual([101]);
   });
 
+  it.skipIf(skip)(
+    'packs old hours of minute rollups into one row per monitor and hour, and reads them back',
+    async () => {
+      const [a, b] = await pair();
+      const buf = new RollupBuffer();
+      const h0 = T - 10 * 3_600_000;
+      for (let min = 0; min < 120; min++) {
+        for (const s of [0, 30]) {
+          buf.add({
+            monitor: 'shop',
+            at: h0 + min * 60_000 + s * 1000,
+            ok: min !== 7,
+            timings: { totalMs: 2 + (min % 3) },
+          });
+        }
+      }
+      await a.monitoring.addRollups(buf.drain());
+      const from = Math.floor(h0 / 1000);
+      const before = await b.monitoring.rollups('shop', 60, from, from + 7200);
+      expect(before).toHaveLength(120);
+      expect(await a.monitoring.packMinutes(T)).toBe(120);
+      const after = await b.monitoring.rollups('shop', 60, from, from + 7200);
+      expect(after).toEqual(before);
+      // a late result for a packed minute adds to it
+      const late = new RollupBuffer();
+      late.add({ monitor: 'shop', at: h0 + 7 * 60_000 + 5000, ok: false, timings: { totalMs: 900 } });
+      await a.monitoring.addRollups(late.drain());
+      const m7 = (await b.monitoring.rollups('shop', 60, from + 420, from + 420))[0];
+      expect(m7).toMatchObject({ count: 3, failures: 3, maxMs: 900 });
+      expect(await a.monitoring.packMinutes(T)).toBe(1);
+      expect((await b.monitoring.rollups('shop', 60, from + 420, from + 420))[0]).toMatchObject({
+        count: 3,
+        failures: 3,
+      });
+      // the hour rollups are untouched
+      expect(
+        (await b.monitoring.rollups('shop', 3600, from - 3600, from + 7200)).reduce((n, r) => n + r.count, 0),
+      ).toBe(241);
+    },
+  );
+
   it.skipIf(skip)('keeps events in order, filters them, and follows the stream from an id', async () => {
     const [a] = await pair();
     const made = await a.monitoring.insertEvents([

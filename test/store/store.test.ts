@@ -128,19 +128,20 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(4);
+      expect(await first.schemaVersion()).toBe(5);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(4);
+      expect(await again.schemaVersion()).toBe(5);
       const applied = await env.raw('select name from kysely_migration order by name');
       expect(applied.map((r) => r.name)).toEqual([
         '0001-initial',
         '0002-agent-timeline',
         '0003-rollback-link',
         '0004-four-eyes',
+        '0005-monitoring',
       ]);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');
