@@ -16,6 +16,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ipset >/dev/null 2>&1 || need+=(ipset)
+# The kube-proxy entry of the real-world corpus names nfacct objects, which must exist for the kernel to load it.
+command -v nfacct >/dev/null 2>&1 || need+=(nfacct)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

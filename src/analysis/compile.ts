@@ -58,6 +58,13 @@ export interface CompileOptions {
    * path are never walked, so `walked` may stop short of `total`). For progress lines; no clock is read here.
    */
   readonly onProgress?: (walked: number, total: number) => void;
+  /**
+   * `main` (default): a stateful opaque match whose outcome for an ordinary new connection from a fresh source is
+   * known (a rate limit, a recent list, a dynamic set, conntrack status, a TCP option) takes that outcome, as the
+   * tracer's main verdict does; only matches with no known outcome stay opaque (uncertain). `all`: every opaque match
+   * may go either way, so the certain verdicts hold under a flood and any history too.
+   */
+  readonly assume?: 'main' | 'all';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -251,6 +258,8 @@ interface RuleInfo {
   readonly cont: CtxFlow[];
   readonly hits: Flow[];
   opaqueVars?: number[];
+  /** A stateful match does not hold for a fresh source (assume 'main'): the rule matches nothing. */
+  never?: boolean;
   /** Match node per absent-field key. */
   /**
    * The absent-field sets the rule was tested with (by key); only the last match built is kept (a rule is
@@ -319,7 +328,9 @@ class Compiler {
     only: boolean,
     /** The packets compiled (the universe unless a region was asked for). */
     readonly region: number,
-    regionParts?: readonly number[],
+    regionParts: readonly number[] | undefined,
+    /** Stateful matches take their outcome for a fresh source (CompileOptions.assume 'main'). */
+    private readonly assumeFresh = true,
   ) {
     this.b = space.bdd;
     this.hooks = hookPath(askedHook, only);
@@ -533,12 +544,21 @@ class Compiler {
     const b = this.b;
     if (!info.opaqueVars) {
       info.opaqueVars = [];
-      for (const x of rule.matches) if (x.kind === 'opaque') info.opaqueVars.push(this.space.newOpaqueVar());
+      for (const x of rule.matches) {
+        if (x.kind !== 'opaque') continue;
+        // A known outcome for a fresh source is a constant: the rule always or never matches on it.
+        if (this.assumeFresh && x.fresh !== undefined) {
+          if (!x.fresh) info.never = true;
+          continue;
+        }
+        info.opaqueVars.push(this.space.newOpaqueVar());
+      }
       const v = rule.verdict;
       if (v?.kind === 'nat' && (v.type === 'dnat' || v.type === 'snat') && !v.addr && !v.port) {
         info.opaqueVars.push(this.space.newOpaqueVar());
       }
     }
+    if (info.never) return 0;
     let m = 1;
     const ms: Match[] = [...rule.matches];
     if (rule.verdict && rule.verdict.kind !== 'nat' && rule.verdict.kind !== 'vmap') {
@@ -1441,7 +1461,15 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): Compiled
     region = space.bdd.and(opts.region.node, space.universe);
   }
   const parts = opts.regionParts?.map((p) => (p as BddPacketSet).node);
-  const c = new Compiler(space, ruleset, opts.hook, opts.only ?? false, region, parts);
+  const c = new Compiler(
+    space,
+    ruleset,
+    opts.hook,
+    opts.only ?? false,
+    region,
+    parts,
+    (opts.assume ?? 'main') === 'main',
+  );
   if (opts.onProgress) {
     c.onProgress = opts.onProgress;
     for (const t of ruleset.tables) for (const ch of t.chains) c.totalRules += ch.rules.length;

@@ -6,7 +6,7 @@ import { loadRuleset } from '../firewall/load.js';
 import type { TraceHook } from '../firewall/tracer.js';
 import { trace } from '../firewall/tracer.js';
 import { compileRuleset, createPacketSpace } from './index.js';
-import { checkIntents, parseIntents } from './intents.js';
+import { checkIntents, parseIntents, renderIntents } from './intents.js';
 
 const fail = (text: string): ParseError => {
   try {
@@ -87,5 +87,41 @@ describe('checkIntents', () => {
       'holds',
       'holds',
     ]);
+  });
+});
+
+describe('intents are about traffic from outside the host', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const run = (file: string, yaml: string) => {
+    const rs = loadRuleset([join(root, file)]);
+    const space = createPacketSpace([rs], { interfaces: ['eth0'] });
+    return checkIntents(parseIntents(yaml, 'i.yaml'), (hook: TraceHook) => compileRuleset(rs, { hook, space }));
+  };
+
+  it('does not count packets on lo as coming from outside: `iifname lo accept` breaks no must-deny', () => {
+    // The founding outage accepts everything on lo, and nothing but SSH from outside.
+    const [pg, onLo] = run(
+      'test/fixtures/nftables/founding-outage.nft',
+      '- name: no postgres\n  must: deny\n  proto: tcp\n  dport: 5432\n- name: no postgres on lo\n  must: deny\n  proto: tcp\n  dport: 5432\n  iif: lo\n',
+    );
+    expect(pg?.status).toBe('holds');
+    // Asked about lo explicitly, the intent sees it.
+    expect(onLo?.status).toBe('violated');
+  });
+
+  it('says what is violated in words: which sources, not a share of the packets', () => {
+    const [outage] = run(
+      'test/fixtures/nftables/founding-outage.nft',
+      '- name: https\n  must: allow\n  proto: tcp\n  dport: 443\n',
+    );
+    expect(outage?.summary).toBe('not accepted from any source');
+    const [ssh] = run(
+      'test/fixtures/nftables/hardened-web.nft',
+      '- name: no ssh\n  must: deny\n  to: 192.0.2.10\n  proto: tcp\n  dport: 22\n',
+    );
+    expect(ssh?.summary).toBe('accepted from 198.51.100.0/24, 203.0.113.10');
+    expect(renderIntents([ssh!])).toContain(
+      'VIOLATED  i.yaml:1: no ssh (must deny, hook input): accepted from 198.51.100.0/24, 203.0.113.10',
+    );
   });
 });

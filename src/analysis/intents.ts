@@ -17,8 +17,9 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { didYouMean } from '../config/did-you-mean.js';
 import { ParseError, UserError } from '../errors.js';
-import type { Packet } from '../firewall/model.js';
+import type { L3, Packet } from '../firewall/model.js';
 import { TRACE_HOOKS, type TraceHook } from '../firewall/tracer.js';
+import { formatAddressRange } from '../firewall/values.js';
 import {
   type DeciderInfo,
   decidersOf,
@@ -36,7 +37,7 @@ import {
   flowSet,
   parseFlowSpec,
 } from './flow-spec.js';
-import type { CompiledRuleset, PacketSet } from './types.js';
+import type { CompiledRuleset, PacketSet, PacketSpace } from './types.js';
 
 export interface Intent {
   readonly name: string;
@@ -210,6 +211,89 @@ export function parseIntentEntry(item: unknown, index: number, src: IntentSource
   };
 }
 
+const LOOPBACK_SOURCES: readonly { family: L3; lo: bigint; hi: bigint }[] = [
+  { family: 'ipv4', lo: 0x7f000000n, hi: 0x7fffffffn },
+  { family: 'ipv6', lo: 1n, hi: 1n },
+];
+
+/**
+ * An intent is about traffic that reaches the host from outside unless it says otherwise: packets on the loopback
+ * interface come from the host itself (`iifname "lo" accept`, in nearly every ruleset, is not a path for
+ * 203.0.113.7). They stay in the flow when the intent names lo (`iif: lo`) or only loopback sources. When the space
+ * does not tell lo from other interfaces (no rule mentions it), no rule treats it apart and nothing is removed.
+ */
+/** The packets an intent is about: its flow, without loopback traffic unless it asks for it (see outsideTraffic). */
+export function intentFlow(space: PacketSpace, spec: FlowSpec): PacketSet {
+  return outsideTraffic(space, spec, flowSet(space, spec));
+}
+
+function outsideTraffic(space: PacketSpace, spec: FlowSpec, flow: PacketSet): PacketSet {
+  if (spec.iif?.some((i) => 'lo'.startsWith(i.value) && (i.wildcard || i.value === 'lo'))) return flow;
+  const fromLoopback = spec.from?.every((r) =>
+    LOOPBACK_SOURCES.some((l) => l.family === r.family && r.lo >= l.lo && r.hi <= l.hi),
+  );
+  if (fromLoopback) return flow;
+  const lo = space.fromCube({ iifname: [{ kind: 'name', value: 'lo', wildcard: false }] });
+  const other = space.fromCube({ iifname: [{ kind: 'name', value: 'rampart-unnamed-if', wildcard: false }] });
+  if (lo.equals(other)) return flow;
+  return flow.minus(lo);
+}
+
+/** The source addresses of a set, per family, as text: `198.51.100.0/24, 2001:db8::/32`. */
+function sourcesText(
+  space: PacketSpace,
+  set: PacketSet,
+): { text: string; ranges: { family: L3; lo: bigint; hi: bigint }[] } {
+  const ranges: { family: L3; lo: bigint; hi: bigint }[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const fam = set.and(space.fromCube({ nfproto: [{ kind: 'symbol', value: family }] }));
+    if (fam.isEmpty()) continue;
+    const vs = space.fieldValues(fam, family === 'ipv4' ? 'ip.saddr' : 'ip6.saddr', 64);
+    if (!vs) return { text: '', ranges: [] };
+    const sorted = vs.map(([lo, hi]) => ({ family, lo, hi })).sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+    for (const r of sorted) {
+      const last = ranges[ranges.length - 1];
+      if (last && last.family === family && r.lo <= last.hi + 1n) {
+        if (r.hi > last.hi) last.hi = r.hi;
+      } else ranges.push({ ...r });
+    }
+  }
+  const parts = ranges.map((r) => formatAddressRange(r.family, r.lo, r.hi));
+  return {
+    text: parts.length > 4 ? `${parts.slice(0, 4).join(', ')} and ${parts.length - 4} more` : parts.join(', '),
+    ranges,
+  };
+}
+
+/**
+ * What a violation covers, in words people can use: `accepted from every source`, `not accepted from any source
+ * except 198.51.100.0/24`, `accepted from 203.0.113.0/24`; a share of the packets only when the sources do not say it
+ * (the violation depends on ports or interfaces).
+ */
+export function violationText(
+  space: PacketSpace,
+  must: 'allow' | 'deny',
+  flow: PacketSet,
+  violating: PacketSet,
+): string {
+  const what = must === 'allow' ? 'not accepted' : 'accepted';
+  if (violating.equals(flow)) return `${what} from ${must === 'allow' ? 'any' : 'every'} source`;
+  const bad = sourcesText(space, violating);
+  const fine = sourcesText(space, flow.minus(violating));
+  const all = sourcesText(space, flow);
+  // Every source of the flow is affected for some of its packets: the sources do not tell the violation apart.
+  if (bad.text === '' || bad.text === all.text)
+    return `${share(violating.count(), flow.count())} of its packets are ${what}`;
+  // Sources entirely fine are the exception when they are the shorter list.
+  const overlap = fine.ranges.some((f) =>
+    bad.ranges.some((x) => x.family === f.family && x.lo <= f.hi && f.lo <= x.hi),
+  );
+  if (fine.text !== '' && fine.ranges.length < bad.ranges.length && !overlap) {
+    return `${what} from ${must === 'allow' ? 'any' : 'every'} source except ${fine.text}`;
+  }
+  return `${what} from ${bad.text}`;
+}
+
 export type IntentStatus = 'holds' | 'violated' | 'uncertain';
 
 export interface IntentResult {
@@ -225,6 +309,8 @@ export interface IntentResult {
   readonly counterexample?: Packet;
   /** Who decided the counterexample. */
   readonly decidedBy?: DeciderInfo;
+  /** The violation in words: `not accepted from any source`, `accepted from every source except 198.51.100.0/24`. */
+  readonly summary?: string;
   readonly flows: readonly FlowDescription[];
 }
 
@@ -238,7 +324,7 @@ export function checkIntents(
   return intents.map((intent) => {
     const hook = intent.hook ?? defaultHook;
     const c = compile(hook);
-    const flow = flowSet(c.space, intent.spec);
+    const flow = intentFlow(c.space, intent.spec);
     const bad = intent.must === 'allow' ? c.verdict('drop').or(c.verdict('reject')) : c.verdict('accept');
     const violating = flow.and(bad);
     const uncertain = flow.and(c.uncertain());
@@ -252,6 +338,7 @@ export function checkIntents(
     const decidedBy = counterexample ? decidersOf(c, c.space.fromPacket(counterexample))[0] : undefined;
     return {
       ...base,
+      summary: violationText(c.space, intent.must, flow, violating),
       flows: d.flows,
       ...(counterexample ? { counterexample } : {}),
       ...(decidedBy ? { decidedBy } : {}),
@@ -273,7 +360,7 @@ export function renderIntents(results: readonly IntentResult[]): string {
       continue;
     }
     lines.push(
-      `VIOLATED  ${head}: ${share(r.violating.count(), r.packets)} of its packets are ${i.must === 'allow' ? 'not accepted' : 'accepted'}`,
+      `VIOLATED  ${head}: ${r.summary ?? `${share(r.violating.count(), r.packets)} of its packets are ${i.must === 'allow' ? 'not accepted' : 'accepted'}`}`,
     );
     if (r.counterexample) lines.push(`    counterexample: ${formatPacket(r.counterexample)}`);
     if (r.decidedBy) lines.push(`    decided ${r.decidedBy.verdict} by ${formatDecider(r.decidedBy)}`);
@@ -299,6 +386,7 @@ export function intentsJson(results: readonly IntentResult[]): unknown {
       file: r.intent.file,
       line: r.intent.line,
       status: r.status,
+      ...(r.summary ? { summary: r.summary } : {}),
       packets: r.packets,
       violatingPackets: r.violating.count(),
       uncertainPackets: r.uncertain.count(),

@@ -386,7 +386,8 @@ describe('rendering a plan', () => {
     expect(md).toContain('| Blast radius | Kind | Before | After | Effect | Example |');
     expect(md).toMatch(/\| shop tcp\/443 \| service \| open \| closed \| 🔴 loses access \| `tcp /);
     expect(md).toContain('| input | accept → drop | `tcp dport 80,443');
-    expect(md).toContain('**Findings introduced (3)**');
+    // all-inbound-blocked, and public-service-blocked once for both shop ports (one cause, one finding).
+    expect(md).toContain('**Findings introduced (2)**');
     expect(md).toContain('- **critical** `public-service-blocked` at `');
     const fine = renderPlanMarkdown(plan(SHOP, FIXED, `${CHANGE}/reordered.nft`));
     expect(fine.split('\n')[0]).toBe('## Rampart plan: risk **low**');

@@ -29,9 +29,9 @@ import { severityRank } from '../analysis/audit/types.js';
 import { type CompiledBddRuleset, compileRuleset } from '../analysis/compile.js';
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
 import type { DiffResult } from '../analysis/diff.js';
-import { flowInterfaces, flowPreference, flowSet } from '../analysis/flow-spec.js';
+import { flowInterfaces, flowPreference } from '../analysis/flow-spec.js';
 import { diffRulesets } from '../analysis/incremental.js';
-import { checkIntents, type Intent } from '../analysis/intents.js';
+import { checkIntents, type Intent, intentFlow } from '../analysis/intents.js';
 import { type BddPacketSpace, createPacketSpace } from '../analysis/packet-space.js';
 import type { CompiledRuleset, PacketSet } from '../analysis/types.js';
 import { managedTables } from '../config/load.js';
@@ -139,6 +139,7 @@ function auditContext(
   today: string,
 ): AuditContext {
   const cache = new Map<TraceHook, CompiledBddRuleset>();
+  const anyState = new Map<TraceHook, CompiledBddRuleset>();
   return {
     ruleset,
     file: ruleset.file,
@@ -148,6 +149,14 @@ function auditContext(
       if (!c) {
         c = compileRuleset(ruleset, { hook, space });
         cache.set(hook, c);
+      }
+      return c;
+    },
+    compiledAnyState(hook) {
+      let c = anyState.get(hook);
+      if (!c) {
+        c = compileRuleset(ruleset, { hook, space, assume: 'all' });
+        anyState.set(hook, c);
       }
       return c;
     },
@@ -242,14 +251,14 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     if (r.status !== 'violated') continue;
     const what = r.intent.must === 'allow' ? 'not accepted' : 'accepted';
     const by = r.decidedBy ? ` (decided by ${deciderText(r.decidedBy)})` : '';
-    const message = `must ${r.intent.must}: ${share(r.violating.count(), r.packets)} of its packets are ${what}${by}`;
+    const message = `must ${r.intent.must}: ${r.summary ?? `${share(r.violating.count(), r.packets)} of its packets are ${what}`}${by}`;
     const example = r.counterexample ? formatPacket(r.counterexample) : undefined;
     intentViolations.push({ intent: r.intent.name, message, ...(example ? { example } : {}) });
     if (r.intent.must === 'allow') {
       dangers.push({
         host: host.name,
         kind: 'violates-must-allow',
-        message: `violates must-allow intent '${r.intent.name}' on ${host.name}: ${share(r.violating.count(), r.packets)} of its packets are not accepted${by}`,
+        message: `violates must-allow intent '${r.intent.name}' on ${host.name}: ${r.summary ?? `${share(r.violating.count(), r.packets)} of its packets are not accepted`}${by}`,
         subject: r.intent.name,
         ...(example ? { example } : {}),
       });
@@ -258,7 +267,7 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     // A must-deny intent the current ruleset already violates is shown above; the change is dangerous where it
     // accepts packets of the flow that were not accepted before.
     const hook = r.intent.hook ?? 'input';
-    const was = flowSet(space, r.intent.spec).and(before.compiled(hook).verdict('accept'));
+    const was = intentFlow(space, r.intent.spec).and(before.compiled(hook).verdict('accept'));
     const newly = r.violating.minus(was);
     if (newly.isEmpty()) continue;
     const prefer = { ...preferFor(r.intent.spec.families?.[0] ?? 'ipv4'), ...flowPreference(r.intent.spec) };
@@ -591,7 +600,7 @@ function blastRadius(
   // Must-allow intents: the flows the site declared must pass, on their hooks.
   for (const intent of intents) {
     if (intent.must !== 'allow' || (intent.hook ?? 'input') !== 'input') continue;
-    const set = flowSet(after.space, intent.spec);
+    const set = intentFlow(after.space, intent.spec);
     const fam = intent.spec.families?.[0] ?? 'ipv4';
     const prefer = { ...preferFor(fam), ...flowPreference(intent.spec) };
     entries.push(compare(intent.name, 'intent', [{ fam, set, prefer }]).entry);

@@ -156,6 +156,8 @@ export type OpaqueCategory =
   | 'unknown-set'
   | 'unsupported-field'
   | 'unsupported-module'
+  /** iptables `-s`/`-d` with a host name: resolved when the file is loaded, unknown here. */
+  | 'host-name'
   | 'unsupported-expression';
 
 /** A condition the model cannot decide. It may or may not match: analyses must treat it soundly. */
@@ -163,7 +165,37 @@ export interface OpaqueMatch extends MatchBase {
   readonly kind: 'opaque';
   readonly category: OpaqueCategory;
   readonly reason: string;
+  /**
+   * Whether the match holds for an ordinary new connection from a fresh source: under every rate and count limit,
+   * with no recent-list history, dynamic sets as loaded, a new conntrack entry. The main verdict (tracer, engine,
+   * audit) takes this outcome and states the other as the alternative. Absent when nothing is known (an unmodelled
+   * module, a random match): the main verdict then assumes the match holds and is uncertain.
+   */
+  readonly fresh?: boolean;
+  /** When the other outcome happens, in words: `above 10/second`, `once 6 hits in 1 s came from one source`. */
+  readonly otherwise?: string;
+  /**
+   * How the tracer decides the match exactly from the packet and its path (the engine, which has no such field, uses
+   * `fresh`): conntrack status bits (a new connection has none but `dnat` when a nat rule rewrote its destination
+   * earlier on the path), a TCP option of the packet, an IPv6 extension header (the model's packets carry none).
+   */
+  readonly decide?: ExactOpaque;
 }
+
+export type ExactOpaque =
+  | { readonly kind: 'ct-status'; readonly bits: readonly string[]; readonly negate: boolean }
+  | { readonly kind: 'tcp-option'; readonly option: number; readonly negate: boolean }
+  | { readonly kind: 'ext-header'; readonly header: string }
+  /** `meta pkttype`: broadcast and multicast by the destination address type, host otherwise. */
+  | { readonly kind: 'pkttype'; readonly values: readonly string[]; readonly negate: boolean }
+  /** A header property every packet of the model has alike (`ip hdrlength 5`: no IP options). */
+  | { readonly kind: 'constant'; readonly holds: boolean };
+
+/**
+ * The TCP options of an ordinary connection's first segment, as Linux sends them: MSS, SACK permitted, timestamps,
+ * NOP, window scale. `--tcp-option N` is decided against these for a new connection.
+ */
+export const DEFAULT_SYN_TCP_OPTIONS: readonly number[] = [2, 4, 8, 1, 3];
 
 export type Match = FieldMatch | ConcatMatch | OpaqueMatch;
 
@@ -354,6 +386,8 @@ export interface Packet {
   readonly mark?: number;
   /** TCP flags bitmask (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128); default SYN for a new tcp packet. */
   readonly tcpFlags?: number;
+  /** TCP option kinds the segment carries; default DEFAULT_SYN_TCP_OPTIONS for a SYN, none otherwise. */
+  readonly tcpOptions?: readonly number[];
   /** Address types; by default daddr is `local` on input, `unicast` elsewhere, saddr `unicast`. */
   readonly saddrType?: AddrType;
   readonly daddrType?: AddrType;

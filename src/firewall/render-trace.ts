@@ -76,18 +76,26 @@ function stepLine(s: TraceStep): string {
 export function renderTrace(r: TraceResult): string {
   const out: string[] = [];
   out.push(`verdict: ${r.verdict.toUpperCase()}  (${describeDecider(r.decidedBy)})`);
-  if (r.uncertain) {
-    if (r.opaque.length > 0) {
-      out.push(`uncertain: the verdict assumes ${r.opaque.length} opaque match(es) hold:`);
-      for (const o of r.opaque) {
-        out.push(`  ${quote(o.text)} (${o.category}: ${o.reason}) at ${o.rule.file}:${o.rule.line}`);
-      }
-    } else {
-      out.push('uncertain: see notes');
+  const unknown = r.opaque.filter((o) => o.fresh === undefined);
+  const stateful = r.opaque.filter((o) => o.fresh !== undefined);
+  if (unknown.length > 0) {
+    out.push(`uncertain: the verdict assumes ${unknown.length} match(es) the model cannot decide hold:`);
+    for (const o of unknown) {
+      out.push(`  ${quote(o.text)} (${o.category}: ${o.reason}) at ${o.rule.file}:${o.rule.line}`);
     }
-    for (const a of r.alternatives ?? []) {
-      out.push(`  if they do not match: ${a.verdict.toUpperCase()}  (${describeDecider(a.decidedBy)})`);
+  } else if (r.uncertain) {
+    out.push('uncertain: see notes');
+  }
+  if (stateful.length > 0) {
+    out.push('for an ordinary new connection from a fresh source:');
+    for (const o of stateful) {
+      out.push(
+        `  ${quote(o.text)} ${o.fresh ? 'matches' : 'does not match'} (${o.reason}) at ${o.rule.file}:${o.rule.line}`,
+      );
     }
+  }
+  for (const a of r.alternatives ?? []) {
+    out.push(`  ${a.conditions.join('; ')}: ${a.verdict.toUpperCase()}  (${describeDecider(a.decidedBy)})`);
   }
   out.push(`packet: ${describePacket(r.packet)}`);
   out.push(`path (${r.hooks.join(' -> ')}):`);

@@ -25,6 +25,7 @@ import type {
   ChainType,
   CtState,
   Element,
+  ExactOpaque,
   Family,
   Field,
   FieldMatch,
@@ -43,7 +44,7 @@ import type {
   Ruleset,
   SimpleVerdict,
 } from './model.js';
-import { CT_STATES, FIELDS, L4_PROTOCOLS, PORT_PROTOCOLS } from './model.js';
+import { CT_STATES, DEFAULT_SYN_TCP_OPTIONS, FIELDS, L4_PROTOCOLS, PORT_PROTOCOLS } from './model.js';
 import { own } from './parsers/common.js';
 import { ADDR_TYPES, CT_STATE_BITS, TRACE_ICMP_TYPES, TRACE_ICMPV6_TYPES, TRACE_TCP_FLAGS } from './symbols.js';
 import { formatAddress, parseAddress } from './values.js';
@@ -191,11 +192,20 @@ export interface OpaqueEncounter {
   readonly category: OpaqueCategory;
   readonly reason: string;
   readonly rule: RuleRef;
+  /** What it does for an ordinary new connection from a fresh source (the main verdict's assumption); absent: unknown. */
+  readonly fresh?: boolean;
+  /** When it does otherwise. */
+  readonly otherwise?: string;
 }
 
-/** The outcome under a different assumption about the opaque matches. */
+/**
+ * The outcome when the stateful and unknown matches on the path do the other thing: a rate limit is exceeded, the
+ * recent list has the source, an unmodelled match fails.
+ */
 export interface TraceAlternative {
-  readonly assumption: 'opaque-matches-fail';
+  readonly assumption: 'other-outcome';
+  /** In words, what differs: `above 10/second`, `'-m statistic ...' does not match`. */
+  readonly conditions: readonly string[];
   readonly verdict: FinalVerdict;
   readonly decidedBy: DecidedBy | undefined;
   readonly path: readonly TraceStep[];
@@ -221,7 +231,12 @@ export interface TraceResult {
   readonly hooks: readonly TraceHook[];
   /** The packet at the end of the traversal (after dnat/redirect/snat and mark rewrites). */
   readonly packet: TracedPacket;
-  /** True when opaque matches were assumed to match, or the verdict depends on a userspace queue consumer. */
+  /**
+   * True when the main verdict rests on a match whose outcome is not known even for an ordinary new connection (an
+   * unmodelled module, a host name, a random match), or on a userspace queue consumer. Stateful matches with a
+   * known outcome for a fresh source (rate limits, recent lists, dynamic sets) do not make it uncertain: the main
+   * verdict takes that outcome and `alternatives` states the other.
+   */
   readonly uncertain: boolean;
   readonly opaque: readonly OpaqueEncounter[];
   /**
@@ -693,6 +708,9 @@ interface PacketState {
   readonly ctState: CtState;
   mark: number;
   readonly tcpFlags: number | undefined;
+  readonly tcpOptions: readonly number[];
+  /** A nat rule rewrote the destination on this path: the connection's status has the dnat bit. */
+  dnatted: boolean;
   readonly saddrType: AddrType;
   daddrType: AddrType;
   readonly iif: string | undefined;
@@ -732,6 +750,10 @@ function initialState(p: Packet, path: readonly TraceHook[]): PacketState {
     // A connection's first segment carries SYN; later ones carry ACK.
     tcpFlags:
       p.l4proto === 6 ? (p.tcpFlags ?? (ctState === 'established' || ctState === 'related' ? 16 : 2)) : undefined,
+    tcpOptions:
+      p.tcpOptions ??
+      (p.l4proto === 6 && ctState !== 'established' && ctState !== 'related' ? DEFAULT_SYN_TCP_OPTIONS : []),
+    dnatted: false,
     saddrType: p.saddrType ?? 'unicast',
     daddrType: p.daddrType ?? (path[path.length - 1] === 'input' ? 'local' : 'unicast'),
     iif: p.iif,
@@ -800,6 +822,33 @@ function missingHint(field: Field, s: PacketState, hook: TraceHook, path: readon
   }
 }
 
+/** An opaque match the packet and its path decide exactly. */
+function decideExact(d: ExactOpaque, s: PacketState): boolean {
+  switch (d.kind) {
+    case 'ct-status':
+      // A new connection has no status bit but dnat, and that only once a nat rule rewrote it on this path.
+      return (
+        d.bits.some(
+          (b) =>
+            (b === 'dnat' && s.dnatted) ||
+            // A packet of an established connection: the connection is confirmed, has seen a reply, is assured.
+            (s.ctState !== 'new' && (b === 'confirmed' || b === 'seen-reply' || b === 'assured')),
+        ) !== d.negate
+      );
+    case 'tcp-option':
+      return (s.l4proto === 6 && s.tcpOptions.includes(d.option)) !== d.negate;
+    case 'ext-header':
+      // The model's packets carry no IPv6 extension header, and without one these matches fail.
+      return false;
+    case 'pkttype': {
+      const t = s.daddrType === 'broadcast' ? 'broadcast' : s.daddrType === 'multicast' ? 'multicast' : 'host';
+      return d.values.includes(t) !== d.negate;
+    }
+    case 'constant':
+      return d.holds;
+  }
+}
+
 function tracedPacket(s: PacketState): TracedPacket {
   return {
     family: s.family,
@@ -863,7 +912,8 @@ interface RunContext {
   readonly cr: CompiledRuleset;
   readonly hooks: readonly TraceHook[];
   readonly askedHook: TraceHook;
-  readonly opaqueMatches: boolean;
+  /** The main verdict (each stateful match as for a fresh source, unknown ones hold), or the other outcome of each. */
+  readonly flip: boolean;
   readonly notes: Set<string>;
   readonly opaque: Map<OpaqueMatch, OpaqueEncounter>;
   /** Fields already reported as missing from the packet (one note per field). */
@@ -933,6 +983,7 @@ function applyNat(
       }
       rewrite('daddr.type', s.daddrType, 'local');
       s.daddrType = 'local';
+      s.dnatted = true;
     } else if (!v.addr && !v.port) {
       path.push({
         kind: 'rewrite',
@@ -961,6 +1012,7 @@ function applyNat(
       rewrite('dport', String(s.dport ?? '-'), String(v.port.lo));
       s.dport = v.port.lo;
     }
+    s.dnatted = true;
     if (hook === 'prerouting' && ctx.hooks.includes('input')) {
       ctx.notes.add(
         `the destination was rewritten in prerouting (${where(ref)}); the routing decision that follows uses the new ` +
@@ -1058,13 +1110,35 @@ function runBaseChain(
     let assumed: string[] | undefined;
     if (cr.opaque.length > 0) {
       const ref = ruleRef(table, frame.chain, cr);
+      let holds = true;
       for (const o of cr.opaque) {
-        if (!ctx.opaque.has(o)) {
-          ctx.opaque.set(o, { text: o.text, category: o.category, reason: o.reason, rule: ref });
+        // Decided from the packet and its path: exact, no assumption.
+        if (o.decide) {
+          if (!decideExact(o.decide, s)) {
+            holds = false;
+            break;
+          }
+          continue;
         }
+        if (!ctx.opaque.has(o)) {
+          ctx.opaque.set(o, {
+            text: o.text,
+            category: o.category,
+            reason: o.reason,
+            rule: ref,
+            ...(o.fresh !== undefined ? { fresh: o.fresh } : {}),
+            ...(o.otherwise !== undefined ? { otherwise: o.otherwise } : {}),
+          });
+        }
+        const main = o.fresh ?? true;
+        if ((ctx.flip ? !main : main) === false) {
+          holds = false;
+          break;
+        }
+        assumed ??= [];
+        assumed.push(o.text);
       }
-      if (!ctx.opaqueMatches) continue;
-      assumed = cr.opaque.map((o) => o.text);
+      if (!holds) continue;
     }
     const ref = ruleRef(table, frame.chain, cr);
     const fromChain = frame.chain;
@@ -1307,7 +1381,7 @@ export function trace(ruleset: Ruleset, packet: Packet, opts: TraceOptions): Tra
     cr,
     hooks,
     askedHook,
-    opaqueMatches: true,
+    flip: false,
     notes,
     opaque,
     missingNoted: new Set(),
@@ -1323,9 +1397,11 @@ export function trace(ruleset: Ruleset, packet: Packet, opts: TraceOptions): Tra
   const main = runPath(ctx, { ...start });
   const alternatives: TraceAlternative[] = [];
   if (opaque.size > 0) {
+    // The other outcome of every stateful or unknown match on the path: what a flood, a known source or a failing
+    // unmodelled match would get.
     const altCtx: RunContext = {
       ...ctx,
-      opaqueMatches: false,
+      flip: true,
       notes: new Set(),
       opaque: new Map(),
       missingNoted: new Set(),
@@ -1334,8 +1410,23 @@ export function trace(ruleset: Ruleset, packet: Packet, opts: TraceOptions): Tra
     try {
       const alt = runPath(altCtx, { ...start });
       if (alt.verdict !== main.verdict) {
+        // The conditions that matter: those of the rules that decide either way; all flipped ones otherwise.
+        const flipped = [...altCtx.opaque.values()];
+        const sameRule = (o: OpaqueEncounter, d: DecidedBy | undefined) =>
+          d?.kind === 'rule' &&
+          o.rule.family === d.family &&
+          o.rule.table === d.table &&
+          o.rule.chain === d.chain &&
+          o.rule.position === d.position;
+        const deciding = flipped.filter((o) => sameRule(o, main.decidedBy) || sameRule(o, alt.decidedBy));
+        const conditions = (deciding.length > 0 ? deciding : flipped).map((o) =>
+          o.fresh === undefined
+            ? `'${o.text}' does not match`
+            : (o.otherwise ?? `'${o.text}' ${o.fresh ? 'does not match' : 'matches'}`),
+        );
         alternatives.push({
-          assumption: 'opaque-matches-fail',
+          assumption: 'other-outcome',
+          conditions: [...new Set(conditions)],
           verdict: alt.verdict,
           decidedBy: alt.decidedBy,
           path: alt.path,
@@ -1343,7 +1434,9 @@ export function trace(ruleset: Ruleset, packet: Packet, opts: TraceOptions): Tra
       }
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
-      notes.add(`assuming the opaque matches fail, the trace stops with an error: ${e.message}`);
+      notes.add(
+        `with the other outcome of the stateful or unknown matches, the trace stops with an error: ${e.message}`,
+      );
     }
   }
   if (main.path.length === 0) {
@@ -1357,7 +1450,7 @@ export function trace(ruleset: Ruleset, packet: Packet, opts: TraceOptions): Tra
     decidedBy: main.decidedBy,
     hooks,
     packet: tracedPacket(main.state),
-    uncertain: opaque.size > 0 || ctx.queued,
+    uncertain: [...opaque.values()].some((o) => o.fresh === undefined) || ctx.queued,
     opaque: [...opaque.values()],
     unspecified: [...ctx.missingNoted],
     notes: [...notes],

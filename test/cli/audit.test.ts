@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, main, rampart } from './cli.js';
+import { ensureBuilt, main, rampart, root } from './cli.js';
 
 const outage = 'test/fixtures/nftables/founding-outage.nft';
 const fixed = 'test/fixtures/queries/founding-fixed.nft';
@@ -97,10 +98,32 @@ describe('rampart audit output formats', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^\*\*Rampart audit: \d+ critical, .* findings\*\* \(fails at `--fail-on high`\)\n/);
     expect(r.stdout).toContain('| Severity | Rule | Location | Message |');
-    expect(r.stdout).toContain(
-      `| critical | [public-service-blocked](docs/rules/public-service-blocked.md) | \`${outage}:9`,
-    );
+    // No relative link (the comment lives in the user's repository): the rule name, and its fix inlined.
+    expect(r.stdout).toContain(`| critical | \`public-service-blocked\` | \`${outage}:9`);
+    expect(r.stdout).not.toContain('](docs/');
+    expect(r.stdout).toContain('How to fix: ');
     expect(r.stdout).toContain('<details>');
+  });
+
+  it('links the rules to their pages in the Rampart repository given by --docs-url or RAMPART_DOCS_URL', () => {
+    const base = 'https://github.com/example/rampart';
+    const r = rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'markdown', '--docs-url', base);
+    expect(r.stdout).toContain(
+      `| critical | [public-service-blocked](${base}/blob/main/docs/rules/public-service-blocked.md) |`,
+    );
+    // Every page linked exists in this repository.
+    for (const m of r.stdout.matchAll(
+      /\]\(https:\/\/github\.com\/example\/rampart\/blob\/main\/(docs\/rules\/[\w-]+\.md)\)/g,
+    )) {
+      expect(existsSync(join(root, m[1] as string)), m[1]).toBe(true);
+    }
+    const env = spawnSync(process.execPath, [main, 'audit', '--list-rules', '--format', 'markdown'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, RAMPART_DOCS_URL: base },
+    });
+    expect(env.stdout).toContain(`[unfiltered-input](${base}/blob/main/docs/rules/unfiltered-input.md)`);
+    expect(rampart('audit', outage, '--docs-url', 'docs/').code).toBe(2);
   });
 
   it('lists the rule catalogue, as text and as JSON', () => {
@@ -145,7 +168,7 @@ describe('rampart audit usage errors', () => {
   const cases: [string[], string][] = [
     [
       ['--format', 'xml'],
-      "rampart: --format 'xml': unknown output format; expected one of human, json, sarif, markdown\n",
+      "rampart: --format 'xml': unknown output format; expected one of text, json, sarif, markdown (the rulesets' format is --input-format: nft-json, nft-text, iptables-save)\n",
     ],
     [
       ['--fail-on', 'hgh'],

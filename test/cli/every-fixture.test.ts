@@ -12,7 +12,7 @@ const main = join(root, 'dist', 'cli', 'main.js');
 const fixturesDir = join(root, 'test', 'fixtures');
 
 /** Files that are not rulesets on their own: included parts, ipset dumps, scripts, docs. */
-const NOT_RULESETS = /(\.md|\.sh|\.mjs|\.yaml|ipsets\.save|defines-vars\.nft|typo\.nft)$/;
+const NOT_RULESETS = /(\.md|\.sh|\.mjs|\.yaml|ipsets\.save|defines-vars\.nft|typo\.nft|corpus\.json)$/;
 
 function fixtures(): string[] {
   const out: string[] = [];

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, string[]> = {
   diff: ['diff', OUTAGE, FIXED],
   intents: ['intents', FIXED, '--file', fx('intents/shop.yaml')],
   plan: ['plan', '--config', fx('config/shop.yaml'), '--host', 'web1', FIXED],
+  audit: ['audit', OUTAGE, '--today', '2025-06-01'],
 };
 
 const json = (text: string): unknown => JSON.parse(text);
@@ -62,5 +63,23 @@ describe.each(Object.entries(COMMANDS))('rampart %s', (_name, args) => {
     expect(input.stderr).toContain(
       "--input-format 'pf': unknown input format; expected one of nft-json, nft-text, iptables-save",
     );
+  });
+});
+
+describe('rampart audit: its own output formats in the same grammar', () => {
+  const args = COMMANDS.audit as string[];
+
+  it('prints sarif and markdown, and still reads the old --format human as text, with a note', () => {
+    const text = rampart(...args);
+    const sarif = rampart(...args, '--format', 'sarif');
+    expect(sarif.code, sarif.stderr).toBe(text.code);
+    expect(json(sarif.stdout)).toMatchObject({ version: '2.1.0' });
+    const md = rampart(...args, '--format', 'markdown');
+    expect(md.code, md.stderr).toBe(text.code);
+    expect(md.stdout).toMatch(/^\| Severity \| Rule \|/m);
+    const human = rampart(...args, '--format', 'human');
+    expect(human.stdout).toBe(text.stdout);
+    expect(human.stderr).toBe('rampart: note: --format human is now --format text\n');
+    expect(rampart(...args, '--json', '--format', 'sarif').code).toBe(2);
   });
 });

@@ -49,8 +49,11 @@ describe('rampart trace: human output', () => {
     const r = rampart('trace', fixture('hardened-web.nft'), ...https, '--icmp-type', 'echo-request');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toContain('verdict: ACCEPT');
-    expect(r.stdout).toContain('uncertain: the verdict assumes 1 opaque match(es) hold');
-    expect(r.stdout).toContain('if they do not match: DROP');
+    expect(r.stdout).toContain('for an ordinary new connection from a fresh source:');
+    expect(r.stdout).toContain(
+      '"limit rate 10/second burst 20 packets" matches (matches only while the rate is under 10/second)',
+    );
+    expect(r.stdout).toContain('  above 10/second: DROP  (rule filter/input #16');
   });
 
   it('notes an interface left unspecified when a rule needed it', () => {

@@ -41,8 +41,16 @@ def l4_segment(p, src: bytes, dst: bytes, family: str) -> bytes:
     proto = p["proto"]
     payload = b"rampart-kt"
     if proto == 6:
-        # SYN, window 64240, no options.
-        seg = struct.pack("!HHIIBBHHH", p["sport"], p["dport"], p["key"], 0, 5 << 4, 0x02, 64240, 0, 0)
+        # SYN, window 64240, with the options Linux sends (as the model's ordinary SYN has them): MSS 1460,
+        # SACK permitted, timestamps, NOP, window scale 7.
+        opts = (
+            struct.pack("!BBH", 2, 4, 1460)
+            + struct.pack("!BB", 4, 2)
+            + struct.pack("!BBII", 8, 10, p["key"], 0)
+            + struct.pack("!B", 1)
+            + struct.pack("!BBB", 3, 3, 7)
+        )
+        seg = struct.pack("!HHIIBBHHH", p["sport"], p["dport"], p["key"], 0, (5 + len(opts) // 4) << 4, 0x02, 64240, 0, 0) + opts
     elif proto == 17:
         seg = struct.pack("!HHHH", p["sport"], p["dport"], 8 + len(payload), 0) + payload
     elif proto in (1, 58):

@@ -123,6 +123,8 @@ describe.skipIf(SKIP !== undefined)('rampart audit --live --netns (real kernel)'
     const rules = j.findings.map((f: { rule: string }) => f.rule);
     expect(rules).not.toContain('listening-port-blocked');
     expect(rules).not.toContain('all-inbound-blocked');
-    expect(r.code).toBe(0);
+    // No firewall at all is the most exposed host there is (issue 20): one unfiltered-input finding, high.
+    expect(rules).toEqual(['unfiltered-input']);
+    expect(r.code).toBe(1);
   });
 });

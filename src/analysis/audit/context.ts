@@ -58,6 +58,7 @@ export function createAuditContext(input: AuditInput): AuditContext {
   }
   const space = createPacketSpace([input.ruleset], input.interfaces ? { interfaces: input.interfaces } : {});
   const cache = new Map<TraceHook, CompiledBddRuleset>();
+  const anyState = new Map<TraceHook, CompiledBddRuleset>();
   return {
     ruleset: input.ruleset,
     file: input.file,
@@ -72,6 +73,14 @@ export function createAuditContext(input: AuditInput): AuditContext {
           ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
         });
         cache.set(hook, c);
+      }
+      return c;
+    },
+    compiledAnyState(hook) {
+      let c = anyState.get(hook);
+      if (!c) {
+        c = compileRuleset(input.ruleset, { hook, space, assume: 'all' });
+        anyState.set(hook, c);
       }
       return c;
     },

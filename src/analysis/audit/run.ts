@@ -20,6 +20,8 @@ export interface RunAuditOptions {
   readonly failOn?: Severity;
   /** Run only these rule ids (default: all). */
   readonly only?: readonly string[];
+  /** Opt-in rules to run (`--enable`). */
+  readonly enable?: readonly string[];
   /** The catalogue to run (tests); default AUDIT_RULES. */
   readonly rules?: readonly AuditRule[];
   /** Called before each catalogue rule runs: its id, how many ran before it, and how many will run at most. */
@@ -36,6 +38,14 @@ export function runAudit(ctx: AuditContext, opts: RunAuditOptions = {}): AuditRe
     const setting = ctx.settings.rules[rule.id];
     if (setting && !setting.enabled) {
       suppressed.push({ rule: rule.id, justification: setting.justification ?? '' });
+      continue;
+    }
+    const asked = opts.enable?.includes(rule.id) || opts.only?.includes(rule.id) || setting !== undefined;
+    if (rule.optIn && !asked) {
+      skipped.push({
+        rule: rule.id,
+        reason: `opt-in: enable it with --enable ${rule.id}, or under audit.rules.${rule.id} in rampart.yaml`,
+      });
       continue;
     }
     const missing = missingInput(rule, ctx);

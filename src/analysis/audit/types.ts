@@ -29,6 +29,11 @@ export interface AuditRuleInfo {
   readonly rationale: string;
   readonly fix: string;
   readonly needs: AuditNeeds;
+  /**
+   * Off unless asked for (`--enable ID`, `--only ID`, or `audit.rules.<id>` in rampart.yaml): rules whose findings
+   * are a matter of house style and would otherwise fill every report (rule-without-comment).
+   */
+  readonly optIn?: boolean;
 }
 
 export interface FindingLocation {
@@ -42,6 +47,11 @@ export interface RelatedLocation {
   readonly message: string;
   readonly location?: FindingLocation;
   readonly text?: string;
+  /**
+   * One item of a grouped finding (a port of several exposed by one rule): kept in JSON, SARIF and Markdown, left
+   * out of the human output, whose message already lists the items.
+   */
+  readonly detail?: boolean;
 }
 
 export interface Finding {
@@ -76,6 +86,11 @@ export interface AuditContext {
   readonly space: PacketSpace;
   /** The ruleset compiled for a hook path (cached: compile once per hook per audit). */
   compiled(hook: TraceHook): CompiledRuleset;
+  /**
+   * The same with every stateful match free to go either way (CompileOptions.assume 'all'): what a rule does under
+   * some state, for the rules that say a rule never applies (a rate-limited accept does not shadow the drop after it).
+   */
+  compiledAnyState(hook: TraceHook): CompiledRuleset;
   readonly config?: RampartConfig;
   /** The host being audited (`--host web1`), when the config names it. */
   readonly host?: HostConfig;

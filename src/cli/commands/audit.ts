@@ -10,7 +10,7 @@ import { createAuditContext } from '../../analysis/audit/context.js';
 import { renderHuman } from '../../analysis/audit/format/human.js';
 import { renderJson } from '../../analysis/audit/format/json.js';
 import { renderMarkdown } from '../../analysis/audit/format/markdown.js';
-import { renderSarif } from '../../analysis/audit/format/sarif.js';
+import { docsUri, renderSarif } from '../../analysis/audit/format/sarif.js';
 import { runAudit } from '../../analysis/audit/run.js';
 import { type AuditReport, type ListeningSocket, SEVERITIES, type Severity } from '../../analysis/audit/types.js';
 import { didYouMean } from '../../config/did-you-mean.js';
@@ -20,11 +20,12 @@ import { UserError } from '../../errors.js';
 import { loadRuleset, readTextFile } from '../../firewall/load.js';
 import type { InputFormat, L3, Ruleset } from '../../firewall/model.js';
 import { mergeRulesets } from '../../firewall/parse.js';
+import { addFormatOptions } from '../formats.js';
 import { run } from '../output.js';
 import { createProgress, QUIET_HELP } from '../progress.js';
 import { EXAMPLE_INTERFACES } from './reach.js';
 
-export const AUDIT_FORMATS = ['human', 'json', 'sarif', 'markdown'] as const;
+export const AUDIT_FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 export type AuditFormat = (typeof AUDIT_FORMATS)[number];
 
 interface AuditCliOptions {
@@ -38,8 +39,10 @@ interface AuditCliOptions {
   public?: string;
   failOn?: string;
   only?: string;
+  enable?: string;
   today?: string;
   listRules?: boolean;
+  docsUrl?: string;
   live?: boolean;
   netns?: string;
   quiet?: boolean;
@@ -53,7 +56,7 @@ function usage(flag: string, message: string, value?: string): UserError {
 }
 
 export function parseAuditFormat(text: string | undefined): AuditFormat {
-  const f = (text ?? 'human').trim().toLowerCase();
+  const f = (text ?? 'text').trim().toLowerCase();
   if (!(AUDIT_FORMATS as readonly string[]).includes(f)) {
     throw usage('--format', `unknown output format; expected one of ${AUDIT_FORMATS.join(', ')}`, text);
   }
@@ -86,16 +89,16 @@ export function parsePublic(text: string): PortDecl[] {
   });
 }
 
-export function parseOnly(text: string): string[] {
+export function parseOnly(text: string, flag = '--only'): string[] {
   const ids = AUDIT_RULES.map((r) => r.id);
   const wanted = text
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p !== '');
-  if (wanted.length === 0) throw usage('--only', 'no rule ids; expected ids from rampart audit --list-rules', text);
+  if (wanted.length === 0) throw usage(flag, 'no rule ids; expected ids from rampart audit --list-rules', text);
   for (const id of wanted) {
     if (!ids.includes(id)) {
-      throw usage('--only', `unknown rule id${didYouMean(id, ids)}; expected ids from rampart audit --list-rules`, id);
+      throw usage(flag, `unknown rule id${didYouMean(id, ids)}; expected ids from rampart audit --list-rules`, id);
     }
   }
   return wanted;
@@ -115,78 +118,88 @@ export function parseToday(text: string | undefined, now: Date = new Date()): st
   return t;
 }
 
-function parseInputFormat(text: string | undefined): InputFormat | undefined {
-  if (text === undefined) return undefined;
-  const known = ['nft-json', 'nft-text', 'iptables-save'];
-  if (!known.includes(text))
-    throw usage('--input-format', `unknown input format; expected one of ${known.join(', ')}`, text);
-  return text as InputFormat;
-}
-
 function parseFamily(text: string | undefined): L3 | undefined {
   if (text === undefined) return undefined;
   if (text !== 'ipv4' && text !== 'ipv6') throw usage('--family', 'unknown family; expected ipv4 or ipv6', text);
   return text;
 }
 
-export function renderReport(report: AuditReport, format: AuditFormat, colour: boolean): string {
+/** Where the rules' pages are published: `--docs-url`, else RAMPART_DOCS_URL (a repository's web address). */
+function docsUrl(flag: string | undefined): string | undefined {
+  const u = (flag ?? process.env.RAMPART_DOCS_URL)?.trim();
+  if (u === undefined || u === '') return undefined;
+  if (!/^https?:\/\/[^\s/]+/.test(u)) {
+    throw usage('--docs-url', 'not a web address; expected the repository, like https://github.com/you/rampart', u);
+  }
+  return u.replace(/\/+$/, '');
+}
+
+export function renderReport(report: AuditReport, format: AuditFormat, colour: boolean, docs?: string): string {
   switch (format) {
     case 'json':
       return renderJson(report);
     case 'sarif':
-      return renderSarif(report, { root: process.cwd() });
+      return renderSarif(report, { root: process.cwd(), ...(docs !== undefined ? { informationUri: docs } : {}) });
     case 'markdown':
-      return renderMarkdown(report);
+      return renderMarkdown(report, docs !== undefined ? { docsBase: docsUri('', docs).replace(/\.md$/, '') } : {});
     default:
       return renderHuman(report, { colour });
   }
 }
 
-function listRules(format: AuditFormat): string {
+function listRules(format: AuditFormat, docs: string | undefined): string {
   if (format === 'json') {
     const rules = AUDIT_RULES.map((r) => ({
       id: r.id,
       severity: r.defaultSeverity,
       needs: r.needs,
+      ...(r.optIn ? { optIn: true } : {}),
       title: r.title,
       rationale: r.rationale,
       fix: r.fix,
-      docs: `docs/rules/${r.id}.md`,
+      docs: docs !== undefined ? docsUri(r.id, docs) : `docs/rules/${r.id}.md`,
     }));
     return `${JSON.stringify({ rules }, null, 2)}\n`;
   }
   if (format === 'markdown') {
     const rows = AUDIT_RULES.map(
       (r) =>
-        `| [${r.id}](docs/rules/${r.id}.md) | ${r.defaultSeverity} | ${r.needs} | ${r.title.replace(/\|/g, '\\|')} |`,
+        `| ${docs !== undefined ? `[${r.id}](${docsUri(r.id, docs)})` : `\`${r.id}\``} | ${r.defaultSeverity} | ${r.needs}${r.optIn ? ' (opt-in)' : ''} | ${r.title.replace(/\|/g, '\\|')} |`,
     );
     return `| Rule | Default severity | Needs | What it finds |\n| --- | --- | --- | --- |\n${rows.join('\n')}\n`;
   }
   const w = Math.max(2, ...AUDIT_RULES.map((r) => r.id.length));
   const lines = AUDIT_RULES.map(
-    (r) => `${r.id.padEnd(w)}  ${r.defaultSeverity.padEnd(8)}  ${r.needs.padEnd(6)}  ${r.title}`,
+    (r) =>
+      `${r.id.padEnd(w)}  ${r.defaultSeverity.padEnd(8)}  ${r.needs.padEnd(6)}  ${r.optIn ? '(opt-in) ' : ''}${r.title}`,
   );
   return `${'id'.padEnd(w)}  ${'severity'.padEnd(8)}  ${'needs'.padEnd(6)}  title\n${lines.join('\n')}\n`;
 }
 
 export function registerAudit(program: Command): void {
-  program
+  const cmd = program
     .command('audit')
     .description(
       'review a ruleset against best practice and the declared site; exit 1 when a finding is at or above --fail-on',
     )
-    .argument('[files...]', 'ruleset files (nft JSON, nft text, iptables-save); several are merged')
-    .option('--format <format>', `output: ${AUDIT_FORMATS.join(', ')}`, 'human')
+    .argument('[files...]', 'ruleset files (nft JSON, nft text, iptables-save); several are merged');
+  // The one grammar (src/cli/formats.ts): --format text|json|sarif|markdown, --json, --input-format; the old
+  // `--format human` is read as text, with a note.
+  addFormatOptions(cmd, AUDIT_FORMATS, { input: true, aliases: { human: 'text' } })
     .option('--config <rampart.yaml>', 'the site: hosts, services, admin networks, audit settings')
     .option('--host <name>', 'which host of the config this ruleset belongs to')
     .option('--public <ports>', 'services this host offers to the internet, e.g. tcp/80,tcp/443')
     .option('--fail-on <severity>', `exit 1 at this severity or above: ${SEVERITIES.join(', ')} (default high)`)
     .option('--only <ids>', 'run only these rules (comma-separated ids)')
+    .option('--enable <ids>', 'also run these opt-in rules (comma-separated ids; e.g. rule-without-comment)')
     .option('--today <date>', 'the date expiry rules compare with, YYYY-MM-DD (default: today)')
     .option('--iptables6 <file>', 'ip6tables-save output to audit together with the iptables-save file(s)')
-    .option('--input-format <format>', 'input format: nft-json, nft-text or iptables-save (default: detected)')
     .option('--family <family>', 'for iptables-save input: ipv4 or ipv6 (default: detected)')
     .option('--ipset <file>', 'ipset definitions (`ipset save` output) for -m set matches')
+    .option(
+      '--docs-url <url>',
+      "the web address of Rampart's repository, for links to the rules' pages (markdown, SARIF; default: RAMPART_DOCS_URL)",
+    )
     .option('--list-rules', 'list the audit rules (id, default severity, what they need) and exit')
     .option('--live', 'audit the running ruleset and listening sockets of this host (read-only; needs root)')
     .option('--netns <name>', 'with --live: read a network namespace instead of this host')
@@ -196,16 +209,18 @@ export function registerAudit(program: Command): void {
       const machine = o.format === 'json' || o.format === 'sarif';
       await run(machine, async () => {
         const format = parseAuditFormat(o.format);
+        const docs = docsUrl(o.docsUrl);
         if (o.listRules) {
-          process.stdout.write(listRules(format));
+          process.stdout.write(listRules(format, docs));
           return;
         }
         // Validate every flag before reading anything: a bad flag fails fast and alone.
         const failOn = o.failOn !== undefined ? parseSeverity(o.failOn, '--fail-on') : undefined;
         const only = o.only !== undefined ? parseOnly(o.only) : undefined;
+        const enable = o.enable !== undefined ? parseOnly(o.enable, '--enable') : undefined;
         const publicPorts = o.public !== undefined ? parsePublic(o.public) : undefined;
         const today = parseToday(o.today);
-        const inputFormat = parseInputFormat(o.inputFormat);
+        const inputFormat = o.inputFormat as InputFormat | undefined;
         const family = parseFamily(o.family);
         if (o.netns !== undefined && !o.live) throw usage('--netns', 'needs --live', o.netns);
         if (o.live && (files.length > 0 || o.iptables6 !== undefined)) {
@@ -269,6 +284,7 @@ export function registerAudit(program: Command): void {
         const report = runAudit(ctx, {
           ...(failOn ? { failOn } : {}),
           ...(only ? { only } : {}),
+          ...(enable ? { enable } : {}),
           onRule: (_id, done, total) => {
             if (compiling !== 'rules') progress.phase('running the audit rules');
             compiling = 'rules';
@@ -277,7 +293,7 @@ export function registerAudit(program: Command): void {
         });
         progress.end();
         const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-        process.stdout.write(renderReport(report, format, colour));
+        process.stdout.write(renderReport(report, format, colour, docs));
         if (report.summary.failed) process.exitCode = 1;
       });
     });

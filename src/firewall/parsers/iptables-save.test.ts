@@ -30,7 +30,7 @@ function field(m: Match | undefined): FieldMatch {
 }
 /** Parses a one-table filter ruleset made of the given lines. */
 function rules(lines: string[], head = ':INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]'): Ruleset {
-  return parseIptablesSave(`*filter\n${head}\n${lines.join('\n')}\nCOMMIT\n`, 'test.rules');
+  return parseIptablesSave(`*filter\n${head}\n${lines.join('\n')}\nCOMMIT\n`, 'rules.v4');
 }
 function input(lines: string[], head?: string): readonly Rule[] {
   return chain(table(rules(lines, head), 'ip', 'filter'), 'INPUT').rules;
@@ -179,7 +179,8 @@ describe('parseIptablesSave: real iptables-save output', () => {
     expect(rs.warnings).toEqual([
       {
         code: 'iptables-opaque-limit',
-        message: '-m limit is not modelled (it may or may not match); kept as an opaque match (2 rules; first shown)',
+        message:
+          '-m limit: matches only while the rate is under 5/sec (burst 20); kept as an opaque match (2 rules; first shown)',
         origin: { file: 'hardened-web.rules', line: 36, column: 40 },
       },
       {
@@ -344,7 +345,7 @@ describe('parseIptablesSave: ufw', () => {
     // iptables-save writes ufw's single-quoted comment as "\'dapp_...\'".
     expect(user[1]!.comment).toBe("'dapp_Nginx%20Full'");
     expect(rs.warnings.map((w) => w.code)).toEqual(['iptables-opaque-limit', 'iptables-opaque-unsupported-module']);
-    expect(rs.warnings[1]!.message).toMatch(/-m recent .*\(2 rules; first shown\)/);
+    expect(rs.warnings[1]!.message).toMatch(/-m recent: .*\(2 rules; first shown\)/);
   });
 
   it("parses ufw's own user.rules: ### tuple ### comments, -I, options after -j, single-quoted comments", () => {
@@ -370,10 +371,14 @@ describe('parseIptablesSave: ufw', () => {
 
   it('accepts a rules file that appends to a built-in chain without declaring it (policy ACCEPT, with a warning)', () => {
     const rs = parseIptablesSave('*filter\n:ufw-x - [0:0]\n-A INPUT -j ufw-x\nCOMMIT\n', 'before.rules');
+    // Nothing in it names a family, nor does its name: it is taken as IPv4, and the warning says so.
     const c = chain(table(rs, 'ip', 'filter'), 'INPUT');
     expect(c.base).toEqual({ type: 'filter', hook: 'input', priority: 0, policy: 'accept' });
     expect(c.origin.line).toBe(3);
-    expect(rs.warnings).toMatchObject([{ code: 'iptables-implicit-chain', origin: { line: 3 } }]);
+    expect(rs.warnings).toMatchObject([
+      { code: 'iptables-implicit-chain', origin: { line: 3 } },
+      { code: 'iptables-family-guess', message: expect.stringMatching(/taken as iptables \(IPv4\)/) },
+    ]);
   });
 });
 
@@ -444,7 +449,7 @@ describe('parseIptablesSave: ipsets', () => {
     expect(rs.warnings.map((w) => w.message).join('\n')).toMatch(/ipset 'denied' is used but no ipset file was given/);
     const other = parseIptablesSave(
       '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set nope src -j DROP\nCOMMIT\n',
-      'x.rules',
+      'rules.v4',
       { ipsets: ipsets() },
     );
     expect(other.warnings).toMatchObject([
@@ -635,8 +640,8 @@ describe('parseIptablesSave: matches', () => {
       text: '-m string --string "GET /admin" --algo bm',
     });
     expect(rs.warnings.map((w) => w.message)).toEqual([
-      expect.stringMatching(/^-m hashlimit is not modelled/),
-      expect.stringMatching(/^-m connlimit is not modelled/),
+      '-m hashlimit: matches only above 10/min per srcip; kept as an opaque match',
+      '-m connlimit: matches only with more than 50 connections; kept as an opaque match',
       expect.stringMatching(/^-m string is not modelled .*\(2 rules; first shown\)/),
       expect.stringMatching(/^-m physdev is not modelled/),
     ]);
@@ -720,11 +725,29 @@ describe('parseIptablesSave: targets', () => {
   });
 
   it('rejects -j to a name that is neither a target nor a declared chain, listing both', () => {
-    const e = parseError(() => input(['-A INPUT -j wbe'], head));
+    const e = parseError(() => input(['-A INPUT -j nowhere'], head));
     expect(e.message).toMatch(
-      /^test\.rules:5:13: unknown target or chain 'wbe'; expected a target \(ACCEPT, DROP, .*\) or a chain declared in table filter \(web\)/,
+      /^rules\.v4:5:13: unknown target or chain 'nowhere'; expected a target \(ACCEPT, DROP, .*\) or a chain declared in table filter \(web\)/,
     );
-    expect(e.token).toBe('wbe');
+    expect(e.token).toBe('nowhere');
+  });
+
+  it('says "did you mean" for a misspelt target or chain instead of listing every target', () => {
+    expect(parseError(() => input(['-A INPUT -j ACEPT'], head)).message).toBe(
+      "rules.v4:5:13: unknown target or chain 'ACEPT' (did you mean 'ACCEPT'?); expected a target or a chain declared in table filter",
+    );
+    expect(parseError(() => input(['-A INPUT -j wbe'], head)).message).toMatch(/'wbe' \(did you mean .*'web'\?\)/);
+  });
+
+  it('refuses an unknown match module as iptables-restore does, with "did you mean"', () => {
+    const e = parseError(() => input(['-A INPUT -p tcp -m multiprt --dports 22,80 -j ACCEPT'], head));
+    expect(e.message).toBe(
+      `rules.v4:5:20: unknown match module 'multiprt' (did you mean 'multiport'?) (iptables-restore refuses it: "Couldn't load match"); expected a match module iptables has (iptables-extensions(8))`,
+    );
+    expect(e.token).toBe('multiprt');
+    expect(parseError(() => input(['-A INPUT -m zzzz -j ACCEPT'], head)).message).toMatch(
+      /unknown match module 'zzzz' \(iptables-restore refuses it: "Couldn't load match"\); expected a match module iptables has: addrtype, ah, /,
+    );
   });
 });
 
@@ -875,5 +898,131 @@ describe.skipIf(!haveTools)('fixtures are accepted by iptables-restore --test in
       // ipsets live in the namespace and go with it.
       spawnSync('ip', ['netns', 'del', ns]);
     }
+  });
+});
+
+describe('parseIptablesSave: real files that are not iptables-save output (test/fixtures/real-world)', () => {
+  const REAL = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/real-world');
+  const real = (path: string, opts = {}) =>
+    parseIptablesSave(readFileSync(join(REAL, path), 'utf8'), path.slice(path.lastIndexOf('/') + 1), opts);
+
+  it('runs -F, -X, -Z, -N and -P lines in order, as iptables-restore does (hand-written rules.v4, Docker -S listings)', () => {
+    const gm = real('gmasse--emailgw/etc/iptables/rules.v4');
+    const filter = table(gm, 'ip', 'filter');
+    expect(chain(filter, 'FILTERS').rules).toHaveLength(3);
+    const docker = parseIptablesSave(
+      readFileSync(join(REAL, 'moby--moby/usernet-portmap/iptables.rules'), 'utf8'),
+      'iptables.rules',
+      {
+        ipsets: {
+          file: 'ipsets.save',
+          text: readFileSync(join(REAL, 'moby--moby/usernet-portmap/ipsets.save'), 'utf8'),
+        },
+      },
+    );
+    expect(chain(table(docker, 'ip', 'filter'), 'FORWARD').base?.policy).toBe('accept');
+    expect(chain(table(docker, 'ip', 'nat'), 'DOCKER').rules).toHaveLength(3);
+    // -P sets the policy, -F empties what came before, -X removes an empty user chain, -Z changes nothing.
+    const rs = rules([
+      '-N tmp',
+      '-A INPUT -p tcp --dport 22 -j ACCEPT',
+      '-F INPUT',
+      '-P INPUT DROP',
+      '-A INPUT -p tcp --dport 443 -j ACCEPT',
+      '-X tmp',
+      '-Z',
+    ]);
+    const input = chain(table(rs, 'ip', 'filter'), 'INPUT');
+    expect(input.base?.policy).toBe('drop');
+    expect(input.rules.map((r) => r.text)).toEqual(['-A INPUT -p tcp --dport 443 -j ACCEPT']);
+    expect(table(rs, 'ip', 'filter').chains.map((c) => c.name)).not.toContain('tmp');
+    expect(rs.warnings).toEqual([]);
+  });
+
+  it('refuses chain commands the kernel refuses, saying where and why', () => {
+    expect(() => rules(['-A INPUT -j ACCEPT', '-N web', '-A web -j ACCEPT', '-X web'])).toThrow(
+      /rules\.v4:8:4: -X: chain 'web' is not empty; expected an empty chain \(flush it first with -F web\)/,
+    );
+    expect(() => rules(['-N web', '-P web DROP'])).toThrow(/-P: 'web' is a user chain, which has no policy/);
+    expect(() => rules(['-P INPUT REJECT'])).toThrow(/unexpected 'REJECT'; expected ACCEPT or DROP/);
+  });
+
+  it('reads host names in -s/-d (iptables-restore resolves them) as addresses it cannot know, with a warning', () => {
+    const rs = real('ustclug--liimstrap/etc/iptables/rules.v4');
+    const input = chain(table(rs, 'ip', 'filter'), 'INPUT').rules;
+    expect(input[1]!.matches[0]).toMatchObject({ kind: 'opaque', category: 'host-name', text: '! -s pxe.ustc.edu.cn' });
+    expect(input[1]!.matches[0]).not.toHaveProperty('fresh');
+    expect(rs.warnings.find((w) => w.code === 'iptables-opaque-host-name')?.message).toMatch(
+      /host name 'pxe\.ustc\.edu\.cn' in -s: iptables-restore resolves it when loading the file/,
+    );
+    // A name is no IPv4 evidence: the v6 twin with only names and IPv6 addresses stays IPv6.
+    expect(
+      parseIptablesSave(
+        '*filter\n-A INPUT -s lug.ustc.edu.cn -j ACCEPT\n-A INPUT -s 2001:db8::1 -j DROP\nCOMMIT\n',
+        'x',
+      ).tables[0]!.family,
+    ).toBe('ip6');
+  });
+
+  it('refuses --icmp-type in an ip6tables file as ip6tables-restore does, and says what to write', () => {
+    let e: unknown;
+    try {
+      real('coldhakca--tor-relay-bootstrap/etc/iptables/rules.v6');
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(ParseError);
+    expect((e as Error).message).toBe(
+      'rules.v6:17:23: unknown option \'--icmp-type\': ip6tables-restore refuses it too (unknown option "--icmp-type"); expected --icmpv6-type (with -p ipv6-icmp) in this ip6tables (IPv6) table',
+    );
+  });
+
+  it('takes an address-free rules.v6 as IPv6 from its name, and says so', () => {
+    const rs = real('boldsuck--tor-relay-bootstrap/etc/iptables/rules.v6');
+    expect(rs.tables.map((t) => t.family)).toEqual(['ip6']);
+    const tcort = real('tcort--callsigns/etc/iptables/rules.v6');
+    expect(tcort.tables.map((t) => t.family)).toEqual(['ip6']);
+    const noEvidence = parseIptablesSave(
+      '*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n',
+      'rules.v6',
+    );
+    expect(noEvidence.tables[0]!.family).toBe('ip6');
+    expect(noEvidence.warnings[0]!.message).toMatch(/taken as ip6tables \(IPv6\) from the file name rules\.v6/);
+    const other = parseIptablesSave(
+      '*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n',
+      'fw.txt',
+    );
+    expect(other.tables[0]!.family).toBe('ip');
+    expect(other.warnings[0]!.message).toMatch(
+      /taken as iptables \(IPv4\) \(give --family ipv6, or name the file \*\.v6/,
+    );
+    // ip6tables-only options date a file whatever its name.
+    const rt = parseIptablesSave('*filter\n-A INPUT -m rt --rt-type 0 -j DROP\nCOMMIT\n', 'fw.txt');
+    expect(rt.tables[0]!.family).toBe('ip6');
+  });
+
+  it('knows what rate, count and recent-list matches do for an ordinary connection from a fresh source', () => {
+    const [lim, over, recentSet, recentUpdate, connAbove] = chain(
+      table(
+        rules([
+          '-A INPUT -p icmp --icmp-type echo-request -m limit --limit 2/s -j ACCEPT',
+          '-A INPUT -p tcp --dport 22 -m hashlimit --hashlimit-above 10/min --hashlimit-mode srcip --hashlimit-name s -j DROP',
+          '-A INPUT -p tcp --dport 22 -m recent --set --name ssh',
+          '-A INPUT -p tcp --dport 22 -m recent --update --seconds 1 --hitcount 6 --name ssh -j DROP',
+          '-A INPUT -p tcp --dport 80 -m connlimit --connlimit-above 50 -j REJECT',
+        ]),
+        'ip',
+        'filter',
+      ),
+      'INPUT',
+    ).rules;
+    expect(lim!.matches.at(-1)).toMatchObject({ fresh: true, otherwise: 'above 2/s' });
+    expect(over!.matches.at(-1)).toMatchObject({ fresh: false, otherwise: 'above 10/min per srcip' });
+    expect(recentSet!.matches.at(-1)).toMatchObject({ fresh: true });
+    expect(recentUpdate!.matches.at(-1)).toMatchObject({
+      fresh: false,
+      otherwise: 'once 6 hits in 1 s came from one source',
+    });
+    expect(connAbove!.matches.at(-1)).toMatchObject({ fresh: false });
   });
 });

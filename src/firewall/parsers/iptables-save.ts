@@ -7,6 +7,7 @@
  * chain declarations (so the family can be detected and `-j` targets resolved before rules are built), the second
  * builds the rules. The hot loop dispatches on option strings with switches; regexes are kept off the common path.
  */
+import { didYouMean } from '../../config/did-you-mean.js';
 import { ParseError } from '../../errors.js';
 import type {
   BaseChainSpec,
@@ -31,7 +32,7 @@ import type {
   Verdict,
   Warning,
 } from '../model.js';
-import { PORT_PROTOCOLS } from '../model.js';
+import { DEFAULT_SYN_TCP_OPTIONS, type ExactOpaque, PORT_PROTOCOLS } from '../model.js';
 import {
   IPTABLES_ADDR_TYPES,
   IPTABLES_ICMP_TYPES,
@@ -139,6 +140,86 @@ const WARN_TARGETS = new Set(['TEE', 'TPROXY', 'SYNPROXY', 'CLUSTERIP', 'DNPT', 
 
 function knownTargets(): string {
   return [...VERDICT_TARGETS, ...QUIET_TARGETS, ...WARN_TARGETS].join(', ');
+}
+
+/**
+ * The match extensions iptables and ip6tables have (iptables-extensions(8), iptables 1.8): `-m NAME` with any other
+ * name is refused by iptables-restore ("Couldn't load match"), so it is a parse error here too, not an opaque match.
+ */
+const MATCH_MODULES: readonly string[] = [
+  'addrtype',
+  'ah',
+  'bpf',
+  'cgroup',
+  'cluster',
+  'comment',
+  'connbytes',
+  'connlabel',
+  'connlimit',
+  'connmark',
+  'conntrack',
+  'cpu',
+  'dccp',
+  'devgroup',
+  'dscp',
+  'dst',
+  'ecn',
+  'esp',
+  'eui64',
+  'frag',
+  'hashlimit',
+  'hbh',
+  'helper',
+  'hl',
+  'icmp',
+  'icmp6',
+  'icmpv6',
+  'ipv6-icmp',
+  'iprange',
+  'ipcomp',
+  'ipv6header',
+  'ipvs',
+  'l2tp',
+  'length',
+  'limit',
+  'mac',
+  'mark',
+  'mh',
+  'multiport',
+  'nfacct',
+  'osf',
+  'owner',
+  'physdev',
+  'pkttype',
+  'policy',
+  'quota',
+  'rateest',
+  'realm',
+  'recent',
+  'rpfilter',
+  'rt',
+  'sctp',
+  'set',
+  'socket',
+  'state',
+  'statistic',
+  'string',
+  'tcp',
+  'tcpmss',
+  'time',
+  'tos',
+  'ttl',
+  'u32',
+  'udp',
+  'udplite',
+];
+
+/** ` (did you mean 'X'?)` for a misspelt name, compared without case (`ACEPT` -> `ACCEPT`). */
+function suggest(name: string, known: readonly string[]): string {
+  const lower = known.map((k) => k.toLowerCase());
+  const hint = didYouMean(name.toLowerCase(), lower);
+  if (hint === '') return '';
+  return hint.replace(/'([^']+)'/g, (_m, k: string) => `'${known[lower.indexOf(k)] ?? k}'`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -452,6 +533,7 @@ export function parseIptablesSave(text: string, file: string, opts: IptablesOpti
   const tables: Table[] = [];
   const seen = new Map<string, Family>();
   const addrCache = new Map<string, AddrEntry | null>();
+  const assumedV4: Block[] = [];
   let block: Block | undefined;
   let header: Family | undefined;
   let lineNo = 0;
@@ -501,7 +583,7 @@ export function parseIptablesSave(text: string, file: string, opts: IptablesOpti
     }
     const trimmed = line.trim();
     if (trimmed === 'COMMIT') {
-      tables.push(buildTable(block, file, opts, seen, warnings, ipsets, addrCache));
+      tables.push(buildTable(block, file, opts, seen, warnings, ipsets, addrCache, assumedV4));
       block = undefined;
       continue;
     }
@@ -528,6 +610,17 @@ export function parseIptablesSave(text: string, file: string, opts: IptablesOpti
   }
   if (block) {
     throw new ParseError(file, lineNo + 1, 1, '', `COMMIT for table '${block.name}' (opened on line ${block.line})`);
+  }
+  // Say which family was assumed for rules nothing dates (no address, no ICMP type, no ip6tables-only option), unless
+  // the file also holds ip6tables tables (a concatenated dump then names both).
+  const first = assumedV4[0];
+  if (first && !tables.some((t) => t.family === 'ip6')) {
+    warnings.add(
+      'family-assumed',
+      'iptables-family-guess',
+      `no address or ICMP option in table ${assumedV4.map((b) => b.name).join(', ')} says which family the rules are for; taken as iptables (IPv4) (give --family ipv6, or name the file *.v6, if it is ip6tables)`,
+      { file, line: first.line, column: 1 },
+    );
   }
   return { kind: 'ruleset', backend: 'iptables', format: 'iptables-save', file, tables, warnings: warnings.list() };
 }
@@ -574,12 +667,38 @@ function declareChain(block: Block, line: string, k: number, file: string, lineN
 const ADDR_OPTS = new Set(['-s', '-d', '--source', '--destination', '--src', '--dst', '--src-range', '--dst-range']);
 const NAT_ADDR_OPTS = new Set(['--to-destination', '--to-source', '--to']);
 
+const IPV6_ONLY = new Set([
+  'rt',
+  'frag',
+  'hbh',
+  'dst',
+  'mh',
+  'ipv6header',
+  'eui64',
+  'hl',
+  '--rt-type',
+  '--rt-segsleft',
+  '--fragid',
+  '--hl-eq',
+  '--hl-lt',
+  '--hl-gt',
+  '--mh-type',
+]);
+
+/** The file names ip6tables rules are kept under: rules.v6, ip6tables.rules, user6.rules, before6.rules. */
+const V6_FILE_NAME = /(\.v6|ip6tables[^/]*|[a-z]6\.rules|rules6)$/i;
+
+const V4_FILE_NAME = /(\.v4|(^|[^6])iptables[^/]*|[a-z]4\.rules|rules4)$/i;
+
 /** 'ipv6' when the rule names IPv6 addresses or ICMPv6, 'ipv4' when IPv4 addresses or ICMP, else undefined. */
 function ruleFamily(toks: readonly Tok[]): L3 | undefined {
   let v4 = false;
   for (let i = 0; i < toks.length; i++) {
     const s = toks[i]!.s;
     if (s === 'icmpv6' || s === 'ipv6-icmp' || s === '--icmpv6-type' || s === 'icmp6') return 'ipv6';
+    // Match modules and options only ip6tables has (routing, fragment and other extension headers, hop limit).
+    if (IPV6_ONLY.has(s) && (s.startsWith('--') || toks[i - 1]?.s === '-m')) return 'ipv6';
+    if (s.startsWith('icmp6-') && toks[i - 1]?.s === '--reject-with') return 'ipv6';
     if (s === '--icmp-type' || s === 'icmp') v4 = true;
     else if (ADDR_OPTS.has(s) || NAT_ADDR_OPTS.has(s)) {
       let a = toks[i + 1]?.s;
@@ -588,7 +707,8 @@ function ruleFamily(toks: readonly Tok[]): L3 | undefined {
       const colon = a.indexOf(':');
       if (ADDR_OPTS.has(s)) {
         if (colon >= 0) return 'ipv6';
-        if (a.indexOf('.') >= 0) v4 = true;
+        // Digits and dots only: a host name (pxe.example.org) says nothing about the family.
+        if (a.indexOf('.') >= 0 && /^[\d.,/-]+$/.test(a)) v4 = true;
       } else if (a.startsWith('[') || (colon >= 0 && a.indexOf(':', colon + 1) >= 0)) return 'ipv6';
       else if (a.indexOf('.') >= 0) v4 = true;
     }
@@ -602,6 +722,7 @@ function blockFamily(
   opts: IptablesOptions,
   seen: Map<string, Family>,
   warnings: Warnings,
+  assumedV4: Block[],
 ): Family {
   if (opts.family) return opts.family === 'ipv4' ? 'ip' : 'ip6';
   if (block.header) return block.header;
@@ -623,6 +744,19 @@ function blockFamily(
     );
     return 'ip6';
   }
+  // Nothing in the block names a family: the file's name may (rules.v6, ip6tables.rules, user6.rules).
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  if (V6_FILE_NAME.test(base)) {
+    warnings.add(
+      `family-guess:${block.line}`,
+      'iptables-family-guess',
+      `no address or ICMPv6 option in table ${block.name} says which family it is for; taken as ip6tables (IPv6) from the file name ${base} (give --family ipv4 if it is iptables)`,
+      { file, line: block.line, column: 1 },
+    );
+    return 'ip6';
+  }
+  // rules.v4, iptables.rules: the name says IPv4, as the default does; nothing to warn about.
+  if (block.ruleLines.length > 0 && !V4_FILE_NAME.test(base)) assumedV4.push(block);
   return 'ip';
 }
 
@@ -637,8 +771,9 @@ function buildTable(
   warnings: Warnings,
   ipsets: IpsetSave | undefined,
   addrCache: Map<string, AddrEntry | null>,
+  assumedV4: Block[],
 ): Table {
-  const family = blockFamily(block, file, opts, seen, warnings);
+  const family = blockFamily(block, file, opts, seen, warnings, assumedV4);
   if (!seen.has(block.name) || family === 'ip') seen.set(block.name, family);
   const ctx: Ctx = {
     file,
@@ -669,6 +804,16 @@ function buildTable(
       case '--new-chain':
         if (toks.length > 2) throw new ParseError(file, r.line, toks[2]!.col, toks[2]!.s, 'end of line after -N CHAIN');
         continue;
+      case '-P':
+      case '--policy':
+      case '-F':
+      case '--flush':
+      case '-X':
+      case '--delete-chain':
+      case '-Z':
+      case '--zero':
+        chainCommand(ctx, r, toks);
+        continue;
       case '-A':
       case '--append':
       case '-I':
@@ -683,7 +828,13 @@ function buildTable(
             continue;
           }
         }
-        throw new ParseError(file, r.line, cmd.col, cmd.s, "'-A CHAIN', ':CHAIN POLICY', 'COMMIT' or a '#' comment");
+        throw new ParseError(
+          file,
+          r.line,
+          cmd.col,
+          cmd.s,
+          "'-A CHAIN', '-I CHAIN', ':CHAIN POLICY', '-N', '-P', '-F', '-X', '-Z', 'COMMIT' or a '#' comment",
+        );
     }
     buildRuleLine(ctx, r, toks);
   }
@@ -716,6 +867,125 @@ function buildTable(
     origin: { file, line: block.line, column: 1 },
     outOfScope: false,
   };
+}
+
+/**
+ * The chain commands iptables-restore runs in order inside a table, as hand-written rules.v4 files have them:
+ * `-P CHAIN POLICY` sets a built-in chain's policy, `-F [CHAIN]` empties one chain (or all) of the rules given so far,
+ * `-X [CHAIN]` deletes an empty user chain (or all of them), `-Z` zeroes counters (nothing to model).
+ */
+function chainCommand(ctx: Ctx, r: RuleLine, toks: Tok[]): void {
+  const cmd = toks[0]!;
+  const name = cmd.s.startsWith('--')
+    ? ({ '--policy': '-P', '--flush': '-F', '--delete-chain': '-X', '--zero': '-Z' } as Record<string, string>)[cmd.s]!
+    : cmd.s;
+  const chainTok = toks[1];
+  const end = name === '-P' ? 3 : 2;
+  if (toks.length > end) {
+    throw new ParseError(
+      ctx.file,
+      r.line,
+      toks[end]!.col,
+      toks[end]!.s,
+      `end of line after ${name} ${name === '-P' ? 'CHAIN POLICY' : '[CHAIN]'}`,
+    );
+  }
+  const known = (tok: Tok): ChainDecl => {
+    const c = ctx.chains.get(tok.s);
+    if (c) return c;
+    const builtin = BUILTINS[ctx.table]![tok.s];
+    if (!builtin) {
+      throw new ParseError(
+        ctx.file,
+        r.line,
+        tok.col,
+        tok.s,
+        `a chain of table ${ctx.table} (declared: ${[...ctx.chains.keys()].join(', ') || 'none'})`,
+        `${name}: no chain '${tok.s}' in table ${ctx.table}`,
+      );
+    }
+    // A built-in chain exists in every table of its kind, declared or not.
+    const decl: ChainDecl = {
+      name: tok.s,
+      builtin,
+      policy: 'accept',
+      origin: { file: ctx.file, line: r.line, column: cmd.col },
+      rules: [],
+      declared: true,
+    };
+    ctx.chains.set(tok.s, decl);
+    return decl;
+  };
+  switch (name) {
+    case '-P': {
+      const policyTok = toks[2];
+      if (!chainTok || !policyTok) {
+        throw new ParseError(
+          ctx.file,
+          r.line,
+          cmd.col + cmd.s.length + 1,
+          '',
+          'a built-in chain and ACCEPT or DROP after -P',
+        );
+      }
+      const c = known(chainTok);
+      if (!c.builtin) {
+        throw new ParseError(
+          ctx.file,
+          r.line,
+          chainTok.col,
+          chainTok.s,
+          `a built-in chain of table ${ctx.table}`,
+          `-P: '${chainTok.s}' is a user chain, which has no policy`,
+        );
+      }
+      if (policyTok.s !== 'ACCEPT' && policyTok.s !== 'DROP') {
+        throw new ParseError(
+          ctx.file,
+          r.line,
+          policyTok.col,
+          policyTok.s,
+          `ACCEPT or DROP (policy of built-in chain ${chainTok.s})`,
+        );
+      }
+      c.policy = policyTok.s === 'ACCEPT' ? 'accept' : 'drop';
+      return;
+    }
+    case '-F': {
+      const targets = chainTok ? [known(chainTok)] : [...ctx.chains.values()];
+      for (const c of targets) c.rules.length = 0;
+      return;
+    }
+    case '-X': {
+      const targets = chainTok ? [known(chainTok)] : [...ctx.chains.values()].filter((c) => !c.builtin);
+      for (const c of targets) {
+        if (c.builtin) {
+          throw new ParseError(
+            ctx.file,
+            r.line,
+            chainTok!.col,
+            chainTok!.s,
+            'a user chain',
+            `-X: built-in chain '${c.name}' cannot be deleted`,
+          );
+        }
+        if (c.rules.length > 0) {
+          throw new ParseError(
+            ctx.file,
+            r.line,
+            (chainTok ?? cmd).col,
+            c.name,
+            `an empty chain (flush it first with -F ${c.name})`,
+            `-X: chain '${c.name}' is not empty`,
+          );
+        }
+        ctx.chains.delete(c.name);
+      }
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 function ruleLineAt(block: Block, i: number): RuleLine {
@@ -895,6 +1165,17 @@ function parseRule(ctx: Ctx, r: RuleLine, toks: Tok[], start: number, column: nu
         const nameTok = toks[i + 1];
         if (!nameTok || isOptionLike(nameTok))
           throw err(ctx, nameTok, 'a match module name after -m', 'missing argument for -m');
+        if (!MATCH_MODULES.includes(nameTok.s.toLowerCase())) {
+          const hint = suggest(nameTok.s, MATCH_MODULES);
+          throw err(
+            ctx,
+            nameTok,
+            hint !== ''
+              ? 'a match module iptables has (iptables-extensions(8))'
+              : `a match module iptables has: ${MATCH_MODULES.join(', ')}`,
+            `unknown match module '${nameTok.s}'${hint} (iptables-restore refuses it: "Couldn't load match")`,
+          );
+        }
         const inst: ModuleInst = { name: nameTok.s, tok: t, nameEnd: nameTok.end, opts: [] };
         modules.push(inst);
         items.push({ kind: 'module', inst });
@@ -941,6 +1222,20 @@ function parseRule(ctx: Ctx, r: RuleLine, toks: Tok[], start: number, column: nu
     if (!owner && target && claims('target', s, target)) owner = 'target';
     if (!owner) {
       const loaded = modules.filter((m) => m.tok).map((m) => m.name);
+      const icmpWrong = (s === '--icmp-type' && ctx.family === 'ip6') || (s === '--icmpv6-type' && ctx.family === 'ip');
+      if (icmpWrong) {
+        // The kernel's tools refuse it too: ip6tables has no --icmp-type, iptables no --icmpv6-type.
+        const [tool, right, proto] =
+          ctx.family === 'ip6'
+            ? ['ip6tables-restore', '--icmpv6-type', 'ipv6-icmp']
+            : ['iptables-restore', '--icmp-type', 'icmp'];
+        throw err(
+          ctx,
+          t,
+          `${right} (with -p ${proto}) in this ${ctx.family === 'ip6' ? 'ip6tables (IPv6)' : 'iptables (IPv4)'} table`,
+          `unknown option '${s}': ${tool} refuses it too (unknown option "${s}")`,
+        );
+      }
       const hint =
         PROTO_MODULE_OPTS.tcp!.has(s) || s === '--dports' || s === '--sports'
           ? ` (${s} needs -p tcp, -p udp, ... first)`
@@ -1159,6 +1454,22 @@ function coreMatch(ctx: Ctx, opt: Opt, out: Match[]): void {
           : opt.name === '-s'
             ? 'ip6.saddr'
             : 'ip6.daddr';
+      const hosts = hostNames(ctx, arg!);
+      if (hosts.length > 0) {
+        // iptables-restore resolves host names when it loads the file (one rule per address); which addresses a
+        // name had then is not in the file.
+        const which = hosts.map((h) => `'${h}'`).join(', ');
+        out.push(
+          opaque(
+            ctx,
+            text,
+            'host-name',
+            `host name ${which} in ${opt.name}: iptables-restore resolves it when loading the file, so the addresses it matches are not known here`,
+            `host-${hosts.join(',')}`,
+          ),
+        );
+        return;
+      }
       const values = addressList(ctx, arg!);
       if (opt.neg && values.length > 1) {
         throw err(ctx, opt.tok, 'a single address (iptables does not allow ! with several addresses)');
@@ -1285,13 +1596,25 @@ function parseSingleAddress(ctx: Ctx, text: string): AddrEntry | null {
   return r && r.lo === r.hi ? r : null;
 }
 
+/** DNS names in an address list (`-s pxe.example.org,10.0.0.1`): the parts that are no address but a valid name. */
+function hostNames(ctx: Ctx, tok: Tok): string[] {
+  const parts = tok.s.indexOf(',') >= 0 ? tok.s.split(',') : [tok.s];
+  const out: string[] = [];
+  for (const p of parts) {
+    if (parseAddrFast(ctx, p)) continue;
+    // RFC 1123 labels, at least one letter somewhere (an all-digit name is a bad address, as for iptables).
+    if (/^(?=.*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(p))
+      out.push(p);
+  }
+  return out;
+}
+
 function addressList(ctx: Ctx, tok: Tok): Element[] {
   const parts = tok.s.indexOf(',') >= 0 ? tok.s.split(',') : [tok.s];
   const out: Element[] = [];
   for (const p of parts) {
     const r = parseAddrFast(ctx, p);
     if (!r) {
-      // Host names are resolved by iptables at load time; a saved ruleset never contains them.
       throw err(
         ctx,
         tok,
@@ -1315,13 +1638,29 @@ function addressList(ctx: Ctx, tok: Tok): Element[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Module matches
 
-function opaque(ctx: Ctx, text: string, category: OpaqueCategory, reason: string, key: string): Match {
-  ctx.warnings.add(`opaque:${key}`, `iptables-opaque-${category}`, `${reason}; kept as an opaque match`, {
+function opaque(
+  ctx: Ctx,
+  text: string,
+  category: OpaqueCategory,
+  reason: string,
+  key: string,
+  outcome?: { readonly fresh: boolean; readonly otherwise: string },
+  subject = '',
+  decide?: ExactOpaque,
+): Match {
+  ctx.warnings.add(`opaque:${key}`, `iptables-opaque-${category}`, `${subject}${reason}; kept as an opaque match`, {
     file: ctx.file,
     line: ctx.line,
     column: ctx.column,
   });
-  return { kind: 'opaque', category, reason, text };
+  return {
+    kind: 'opaque',
+    category,
+    reason,
+    text,
+    ...(outcome ? { fresh: outcome.fresh, otherwise: outcome.otherwise } : {}),
+    ...(decide ? { decide } : {}),
+  };
 }
 
 function parsePort(ctx: Ctx, tok: Tok, s: string): number {
@@ -1417,6 +1756,45 @@ function icmpMatch(ctx: Ctx, opt: Opt, v6: boolean, out: Match[]): void {
   }
 }
 
+const CT_STATUS_BITS = new Set(['expected', 'seen-reply', 'assured', 'confirmed', 'snat', 'dnat', 'dying']);
+
+/** `--ctstatus DNAT,ASSURED`: true when any of the bits is set. A new connection has none, unless nat rewrote it. */
+function ctStatusMatch(ctx: Ctx, text: string, arg: string, neg: boolean): Match {
+  const bits = arg.split(',').map((b) => b.toLowerCase().replace('seen_reply', 'seen-reply'));
+  for (const b of bits) {
+    if (!CT_STATUS_BITS.has(b) && b !== 'none') {
+      throw err(
+        ctx,
+        undefined,
+        `conntrack status bits from NONE, EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED`,
+        `bad conntrack status '${b}'`,
+      );
+    }
+  }
+  return ctStatus(
+    ctx,
+    text,
+    bits.filter((b) => b !== 'none'),
+    neg,
+    bits.includes('none'),
+  );
+}
+
+function ctStatus(ctx: Ctx, text: string, bits: string[], neg: boolean, none: boolean): Match {
+  // A new connection's status: no bit set (dnat only after a nat rule rewrote it on this path).
+  const fresh = (none || bits.length === 0) !== neg;
+  return opaque(
+    ctx,
+    text,
+    'unsupported-field',
+    `conntrack status ${bits.join(',') || 'none'}: a new connection has no status bit set unless a nat rule rewrote it`,
+    `ctstatus-${bits.join(',')}`,
+    { fresh, otherwise: `on a connection with status ${bits.join(' or ')}` },
+    '',
+    { kind: 'ct-status', bits: none ? [...CT_STATUS_BITS] : bits, negate: none ? !neg : neg },
+  );
+}
+
 function stateMatch(ctx: Ctx, inst: ModuleInst, opt: Opt, out: Match[]): void {
   const tok = opt.args[0]!;
   const values: Element[] = [];
@@ -1424,6 +1802,7 @@ function stateMatch(ctx: Ctx, inst: ModuleInst, opt: Opt, out: Match[]): void {
     const v = CT_STATES[st.toUpperCase()];
     if (v === undefined) {
       if (st === 'SNAT' || st === 'DNAT') {
+        // The virtual states SNAT/DNAT are the conntrack status bits: mixed with real states, not modelled.
         out.push(
           opaque(ctx, optText(ctx, opt), 'unsupported-field', `conntrack state ${st} is not modelled`, `ctstate-${st}`),
         );
@@ -1511,6 +1890,27 @@ function moduleMatches(
             });
             break;
           }
+          case '--tcp-option': {
+            const n = Number(a?.s);
+            if (!a || !/^\d+$/.test(a.s) || n > 255) throw err(ctx, a, 'a TCP option kind 0-255', 'bad TCP option');
+            const has = DEFAULT_SYN_TCP_OPTIONS.includes(n);
+            out.push(
+              opaque(
+                ctx,
+                modText(ctx, inst, opt),
+                'unsupported-field',
+                `TCP option ${n} ${opt.neg ? 'absent' : 'present'} (an ordinary SYN carries ${DEFAULT_SYN_TCP_OPTIONS.join(', ')})`,
+                `tcp-option-${n}`,
+                {
+                  fresh: has !== opt.neg,
+                  otherwise: `on a segment ${has ? 'without' : 'with'} TCP option ${n}`,
+                },
+                '',
+                { kind: 'tcp-option', option: n, negate: opt.neg },
+              ),
+            );
+            break;
+          }
           default:
             out.push(
               opaque(
@@ -1523,6 +1923,28 @@ function moduleMatches(
             );
         }
       }
+      return undefined;
+    }
+    case 'rt':
+    case 'frag':
+    case 'hbh':
+    case 'dst':
+    case 'ipv6header': {
+      // These look into IPv6 extension headers. Without the header the match fails, whatever `!` says of its
+      // options; an ordinary packet (and every packet of the model) carries none.
+      const text = (prefix + inst.opts.map((o) => optText(ctx, o)).join(' ')).trim();
+      out.push(
+        opaque(
+          ctx,
+          text,
+          'unsupported-field',
+          `-m ${inst.name} needs an IPv6 ${inst.name === 'ipv6header' ? 'extension' : inst.name === 'rt' ? 'routing' : inst.name === 'frag' ? 'fragment' : inst.name === 'hbh' ? 'hop-by-hop' : 'destination options'} header, which an ordinary packet does not carry`,
+          `module-${inst.name}`,
+          { fresh: false, otherwise: `on a packet carrying that IPv6 extension header` },
+          '',
+          { kind: 'ext-header', header: inst.name },
+        ),
+      );
       return undefined;
     }
     case 'icmp':
@@ -1584,6 +2006,8 @@ function moduleMatches(
     case 'conntrack': {
       for (const opt of inst.opts) {
         if (opt.name === '--state' || opt.name === '--ctstate') stateMatch(ctx, inst, opt, out);
+        else if (opt.name === '--ctstatus')
+          out.push(ctStatusMatch(ctx, modText(ctx, inst, opt), opt.args[0]?.s ?? '', opt.neg));
         else {
           out.push(
             opaque(
@@ -1687,11 +2111,118 @@ function moduleMatches(
         : QUOTA_MODULES.has(inst.name)
           ? 'quota'
           : 'unsupported-module';
+      const state = freshOutcome(inst);
       out.push(
-        opaque(ctx, text, category, `-m ${inst.name} is not modelled (it may or may not match)`, `module-${inst.name}`),
+        opaque(
+          ctx,
+          text,
+          category,
+          state?.reason ?? `-m ${inst.name} is not modelled (it may or may not match)`,
+          `module-${inst.name}`,
+          state,
+          state ? `-m ${inst.name}: ` : '',
+        ),
       );
       return undefined;
     }
+  }
+}
+
+/**
+ * What a stateful match does for an ordinary new connection from a fresh source (no history, every rate under its
+ * limit, one connection), and when it does otherwise. undefined for modules whose outcome is not known even then
+ * (statistic is random, owner and the like look at things the model has no notion of).
+ */
+function freshOutcome(inst: ModuleInst): { fresh: boolean; otherwise: string; reason: string } | undefined {
+  const opt = (...names: string[]) => inst.opts.find((o) => names.includes(o.name));
+  const arg = (o: Opt | undefined) => o?.args.map((a) => a.s).join(' ') ?? '';
+  const flip = (r: { fresh: boolean; otherwise: string; reason: string }, neg: boolean | undefined) =>
+    neg ? { ...r, fresh: !r.fresh, reason: `not: ${r.reason}` } : r;
+  switch (inst.name) {
+    case 'limit': {
+      const o = opt('--limit');
+      const rate = o ? arg(o) : '3/hour';
+      return flip(
+        {
+          fresh: true,
+          otherwise: `above ${rate}`,
+          reason: `matches only while the rate is under ${rate} (burst ${arg(opt('--limit-burst')) || '5'})`,
+        },
+        o?.neg,
+      );
+    }
+    case 'hashlimit': {
+      const up = opt('--hashlimit-upto', '--hashlimit');
+      const above = opt('--hashlimit-above');
+      const mode = arg(opt('--hashlimit-mode')) || 'rule';
+      const per = mode === 'rule' ? '' : ` per ${mode}`;
+      if (above)
+        return {
+          fresh: false,
+          otherwise: `above ${arg(above)}${per}`,
+          reason: `matches only above ${arg(above)}${per}`,
+        };
+      if (up)
+        return {
+          fresh: true,
+          otherwise: `above ${arg(up)}${per}`,
+          reason: `matches only while under ${arg(up)}${per}`,
+        };
+      return undefined;
+    }
+    case 'connlimit': {
+      const above = opt('--connlimit-above');
+      const upto = opt('--connlimit-upto');
+      const n = Number(arg(above ?? upto));
+      if (!Number.isFinite(n)) return undefined;
+      // The connection being opened is the first of its source.
+      const r = above
+        ? {
+            fresh: n < 1,
+            otherwise: `with more than ${n} connections from one source`,
+            reason: `matches only with more than ${n} connections`,
+          }
+        : {
+            fresh: n >= 1,
+            otherwise: `with more than ${n} connections from one source`,
+            reason: `matches only with at most ${n} connections`,
+          };
+      return flip(r, (above ?? upto)?.neg);
+    }
+    case 'recent': {
+      const name = arg(opt('--name')) || 'DEFAULT';
+      const set = opt('--set');
+      if (set) {
+        return flip(
+          {
+            fresh: true,
+            otherwise: 'never (it adds the source to the list and matches)',
+            reason: `adds the source to recent list ${name}`,
+          },
+          set.neg,
+        );
+      }
+      const check = opt('--rcheck', '--update', '--remove');
+      if (!check) return undefined;
+      const hits = arg(opt('--hitcount'));
+      const secs = arg(opt('--seconds'));
+      const when = hits
+        ? `once ${hits} hits${secs ? ` in ${secs} s` : ''} came from one source`
+        : `once the source is in recent list ${name}${secs ? ` (seen in the last ${secs} s)` : ''}`;
+      return flip(
+        { fresh: false, otherwise: when, reason: `matches only ${when}; a fresh source has no history` },
+        check.neg,
+      );
+    }
+    case 'quota': {
+      const q = opt('--quota');
+      return flip(
+        { fresh: true, otherwise: `after ${arg(q)} bytes`, reason: `matches only until ${arg(q)} bytes were counted` },
+        q?.neg,
+      );
+    }
+    default:
+      return undefined;
   }
 }
 
@@ -1961,11 +2492,15 @@ function buildTarget(
     own().push({ kind: 'other', text });
     return { statements, verdict: undefined };
   }
+  const chains = [...ctx.chains.values()].filter((c) => !c.builtin).map((c) => c.name);
+  const hint = suggest(name, [...VERDICT_TARGETS, ...QUIET_TARGETS, ...WARN_TARGETS, ...chains]);
   throw err(
     ctx,
     target.tok,
-    `a target (${knownTargets()}) or a chain declared in table ${ctx.table} (${userChains(ctx)})`,
-    `unknown target or chain '${name}'`,
+    hint !== ''
+      ? `a target or a chain declared in table ${ctx.table}`
+      : `a target (${knownTargets()}) or a chain declared in table ${ctx.table} (${userChains(ctx)})`,
+    `unknown target or chain '${name}'${hint}`,
   );
 }
 

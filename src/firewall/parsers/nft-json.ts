@@ -24,6 +24,7 @@ import type {
   ChainType,
   ConcatMatch,
   Element,
+  ExactOpaque,
   Family,
   Field,
   FieldMatch,
@@ -45,7 +46,7 @@ import type {
   VmapEntry,
   Warning,
 } from '../model.js';
-import { IN_SCOPE_FAMILIES } from '../model.js';
+import { DEFAULT_SYN_TCP_OPTIONS, IN_SCOPE_FAMILIES } from '../model.js';
 import {
   ADDR_TYPES,
   BRIDGE_PRIORITY_NAMES,
@@ -104,7 +105,7 @@ export function parseNftJson(text: string, file: string): Ruleset {
 /** Converts the parsed `nftables` array to the Ruleset IR. */
 export function convertNftJson(items: readonly unknown[], file: string, opts: ConvertOptions = {}): Ruleset {
   try {
-    return new Converter(file, opts).run(items);
+    return sharedDynamicSets(new Converter(file, opts).run(items));
   } catch (e) {
     // Expressions are walked recursively; absurd nesting must still end as a user error, not a crash.
     if (e instanceof RangeError) {
@@ -119,6 +120,50 @@ export function convertNftJson(items: readonly unknown[], file: string, opts: Co
     }
     throw e;
   }
+}
+
+/**
+ * A dynamic set that one rule fills without a limit (`update @s { ip saddr }`) and another updates with one
+ * (`add @s { ip saddr limit rate over 10/second } drop`): the element the first rule created has no limit, so on a
+ * source's first packet the second rule's limit is not what decides (the kernel then applies its verdict). The
+ * outcome for a fresh source is not known without following the set's elements: such a gate stays uncertain.
+ */
+function sharedDynamicSets(rs: Ruleset): Ruleset {
+  const update = /^(?:add|update) @([\w.-]+) \{/;
+  const plain = new Set<string>();
+  for (const t of rs.tables) {
+    for (const c of t.chains) {
+      for (const r of c.rules) {
+        for (const st of r.statements) {
+          const m = st.kind === 'other' ? update.exec(st.text) : null;
+          const gated = r.matches.some((x) => x.kind === 'opaque' && x.text === st.text);
+          if (m && !gated) plain.add(`${t.family} ${t.name} ${m[1]}`);
+        }
+      }
+    }
+  }
+  if (plain.size === 0) return rs;
+  const tables = rs.tables.map((t) => ({
+    ...t,
+    chains: t.chains.map((c) => ({
+      ...c,
+      rules: c.rules.map((r) => {
+        let changed = false;
+        const matches = r.matches.map((x) => {
+          const m = x.kind === 'opaque' && x.fresh !== undefined ? update.exec(x.text) : null;
+          if (!m || !plain.has(`${t.family} ${t.name} ${m[1]}`) || x.kind !== 'opaque') return x;
+          changed = true;
+          const { fresh: _f, otherwise: _o, ...rest } = x;
+          return {
+            ...rest,
+            reason: `${x.reason}; but another rule fills @${m[1]} without a limit, and an element it created decides first`,
+          };
+        });
+        return changed ? { ...r, matches } : r;
+      }),
+    })),
+  }));
+  return { ...rs, tables };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -750,6 +795,11 @@ function render(e: unknown, mode: number): string {
         return `${o.op} ${render(o.set, 0)} { ${render(o.elem, 0)}${stmts} }`;
       }
       break;
+    case 'meter': {
+      if (!o) break;
+      const size = typeof o.size === 'number' ? ` size ${o.size}` : '';
+      return `meter ${String(o.name)}${size} { ${render(o.key, 0)} ${render(o.stmt, 0)} }`;
+    }
     case 'prefix':
       if (!o) break;
       return `${render(o.addr, 0)}/${String(o.len)}`;
@@ -1445,27 +1495,36 @@ class Converter {
         return;
       }
       case 'limit':
-        this.opaque(rc, 'limit', text, 'matches only while the packet rate is under the limit', false);
-        return;
       case 'ct count':
-        this.opaque(rc, 'limit', text, 'depends on the number of tracked connections', false);
+      case 'quota': {
+        const g = gateOutcome(x);
+        this.opaque(rc, k === 'quota' ? 'quota' : 'limit', text, g.reason, false, g);
         return;
-      case 'quota':
-        this.opaque(rc, 'quota', text, 'depends on the bytes already counted', false);
-        return;
+      }
       case 'mangle':
         this.convertMangle(x, rc, text);
         return;
       case 'set':
       case 'map':
       case 'meter': {
-        // `add @s { ip saddr limit rate over 10/second }`: statements inside decide whether the rule applies.
-        const stmts = isObj(v) && Array.isArray(v.stmt) ? v.stmt : [];
-        const gates = stmts.filter((s) => isObj(s) && ['limit', 'quota', 'ct count'].includes(soleKey(s) ?? ''));
+        // `add @s { ip saddr limit rate over 10/second }`, `meter m { ip saddr limit rate 5/second }`: the statements
+        // inside keep per-element state (one rate per source, say) and decide whether the rule applies. A fresh
+        // source has a new element: its limit is not yet exceeded, its count is 1.
+        const raw = isObj(v) ? (Array.isArray(v.stmt) ? v.stmt : v.stmt === undefined ? [] : [v.stmt]) : [];
+        const gates = raw.filter((s) => isObj(s) && ['limit', 'quota', 'ct count'].includes(soleKey(s) ?? ''));
         rc.statements.push({ kind: 'other', text: text });
-        if (gates.length > 0 || k === 'meter') {
+        if (gates.length > 0) {
+          const outcomes = gates.map(gateOutcome);
+          const fresh = outcomes.every((g) => g.fresh);
+          const inner = isObj(v) && isObj(v.elem) && isObj(v.elem.elem) ? v.elem.elem.val : undefined;
+          const keyExpr = isObj(v) ? (v.key ?? inner ?? v.elem) : undefined;
+          const key = keyExpr === undefined ? '' : render(keyExpr, 0);
+          const otherwise = outcomes.map((g) => g.otherwise).join(' or ');
           const cat: OpaqueCategory = gates.some((g) => isObj(g) && 'quota' in g) ? 'quota' : 'limit';
-          this.opaque(rc, cat, text, 'per-element rate or count state decides whether the rule applies', false);
+          this.opaque(rc, cat, text, `per ${key || 'element'}: ${outcomes.map((g) => g.reason).join(' and ')}`, false, {
+            fresh,
+            otherwise: `${otherwise} for one ${key || 'element'}`,
+          });
         }
         return;
       }
@@ -1539,8 +1598,23 @@ class Converter {
     this.warnings.push({ code, message: `${rc.text}: ${message}`, origin: rc.origin });
   }
 
-  private opaque(rc: RuleCtx, category: OpaqueCategory, text: string, reason: string, warn: boolean): void {
-    rc.matches.push({ kind: 'opaque', category, reason, text });
+  private opaque(
+    rc: RuleCtx,
+    category: OpaqueCategory,
+    text: string,
+    reason: string,
+    warn: boolean,
+    outcome?: { readonly fresh: boolean; readonly otherwise: string },
+    decide?: ExactOpaque,
+  ): void {
+    rc.matches.push({
+      kind: 'opaque',
+      category,
+      reason,
+      text,
+      ...(outcome ? { fresh: outcome.fresh, otherwise: outcome.otherwise } : {}),
+      ...(decide ? { decide } : {}),
+    });
     if (warn) this.warn(rc, `nft-${category}`, `cannot model '${text}' (${reason}); the rule may or may not match`);
   }
 
@@ -1647,8 +1721,37 @@ class Converter {
       this.convertCtStateMask(ctMasked[1], op, right, rc, text);
       return;
     }
+    // `ip saddr & 255.255.255.0 == 10.0.0.0`: a contiguous netmask is a prefix (nft lists it as 10.0.0.0/24).
+    const prefixed = maskedAddressAsPrefix(left, right, op);
+    if (prefixed) {
+      this.convertMatch({ op, left: prefixed.left, right: prefixed.right }, rc, at, text);
+      return;
+    }
     const ref = this.resolveLeft(left, rc.table.family);
     if (typeof ref === 'string') {
+      const ct = ctMarkOutcome(left, right, op);
+      if (ct) {
+        this.opaque(rc, 'unsupported-field', text, `${ref}; a new connection's mark is 0`, false, ct);
+        return;
+      }
+      const status = ctStatusOutcome(left, right, op);
+      if (status) {
+        this.opaque(rc, 'unsupported-field', text, status.reason, false, status, status.decide);
+        return;
+      }
+      const header = headerOutcome(left, right, op);
+      if (header) {
+        // `ip hdrlength` exists only on IPv4 packets, which an inet table must check.
+        if (header.decide.kind === 'constant' && rc.table.family !== 'ip') this.addDeps([nfDep('ipv4')], rc, text);
+        this.opaque(rc, 'unsupported-field', text, header.reason, false, header, header.decide);
+        return;
+      }
+      const option = tcpOptionOutcome(left, right, op);
+      if (option) {
+        this.opaque(rc, 'unsupported-field', text, option.reason, false, option, option.decide);
+        if (option.deps) this.addDeps([DEP_TCP], rc, text);
+        return;
+      }
       this.opaque(rc, 'unsupported-field', text, ref, true);
       return;
     }
@@ -2098,4 +2201,191 @@ function isSetExpr(v: unknown): boolean {
 
 function sub(at: At, key: string): At {
   return at.sub(key);
+}
+
+/**
+ * A stateful statement that gates a rule (`limit`, `quota`, `ct count`), for an ordinary new connection from a fresh
+ * source: `limit rate 10/second` passes (the bucket is full), `limit rate over 10/second` does not (it matches only
+ * above the rate), `ct count 5` passes and `ct count over 5` does not (the connection is the first), `quota` likewise.
+ */
+function gateOutcome(g: unknown): { fresh: boolean; otherwise: string; reason: string } {
+  const k = isObj(g) ? soleKey(g) : undefined;
+  const v = k !== undefined && isObj(g) ? g[k] : undefined;
+  const o = isObj(v) ? v : undefined;
+  const over = o?.inv === true;
+  if (k === 'limit') {
+    const unit = typeof o?.rate_unit === 'string' && o.rate_unit !== 'packets' ? ` ${o.rate_unit}` : '';
+    const rate = `${String(o?.rate ?? '?')}${unit}/${String(o?.per ?? 'second')}`;
+    return over
+      ? {
+          fresh: false,
+          otherwise: `above ${rate}`,
+          reason: `matches only once the rate is over ${rate}`,
+        }
+      : {
+          fresh: true,
+          otherwise: `above ${rate}`,
+          reason: `matches only while the rate is under ${rate}`,
+        };
+  }
+  if (k === 'ct count') {
+    const n = typeof o?.val === 'number' ? o.val : 0;
+    return over
+      ? {
+          fresh: n < 1,
+          otherwise: `with more than ${n} connections`,
+          reason: `matches only with more than ${n} tracked connections`,
+        }
+      : {
+          fresh: n >= 1,
+          otherwise: `with more than ${n} connections`,
+          reason: `matches only with at most ${n} tracked connections`,
+        };
+  }
+  const val = `${String(o?.val ?? '?')} ${String(o?.val_unit ?? 'bytes')}`;
+  return over
+    ? { fresh: false, otherwise: `after ${val}`, reason: `matches only after ${val} were counted` }
+    : { fresh: true, otherwise: `after ${val}`, reason: `matches only until ${val} were counted` };
+}
+
+/** `addr & mask == value` with a contiguous mask, as the prefix match nft itself makes of it; else undefined. */
+function maskedAddressAsPrefix(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { left: unknown; right: unknown } | undefined {
+  if ((op !== '==' && op !== '!=') || !isObj(left) || !Array.isArray(left['&']) || left['&'].length !== 2)
+    return undefined;
+  const [inner, mask] = left['&'] as [unknown, unknown];
+  const p = isObj(inner) && isObj(inner.payload) ? inner.payload : undefined;
+  if (!p || (p.protocol !== 'ip' && p.protocol !== 'ip6') || (p.field !== 'saddr' && p.field !== 'daddr'))
+    return undefined;
+  if (typeof mask !== 'string' || typeof right !== 'string') return undefined;
+  const m = parseAddress(mask);
+  const a = parseAddress(right);
+  if (!m || !a || m.family !== a.family || m.family !== (p.protocol === 'ip' ? 'ipv4' : 'ipv6')) return undefined;
+  const bits = m.family === 'ipv4' ? 32 : 128;
+  let len = 0;
+  while (len < bits && (m.value >> BigInt(bits - 1 - len)) & 1n) len++;
+  const expected = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(bits - len);
+  if (m.value !== expected || (a.value & ~expected) !== 0n) return undefined;
+  return { left: inner, right: { prefix: { addr: right, len } } };
+}
+
+/**
+ * `ct mark [& mask] OP value`: the connection's mark, which the model does not track. A new connection starts with
+ * mark 0, so its outcome for a fresh connection is known; one whose mark a rule set may differ.
+ */
+function ctMarkOutcome(left: unknown, right: unknown, op: string): { fresh: boolean; otherwise: string } | undefined {
+  const isCtMark = (e: unknown): boolean => isObj(e) && isObj(e.ct) && e.ct.key === 'mark' && e.ct.dir === undefined;
+  let mask = 0xffffffff;
+  if (isObj(left) && Array.isArray(left['&']) && left['&'].length === 2 && isCtMark(left['&'][0])) {
+    if (typeof left['&'][1] !== 'number') return undefined;
+    mask = left['&'][1];
+  } else if (!isCtMark(left)) return undefined;
+  const vals = isObj(right) && Array.isArray(right.set) ? right.set : [right];
+  if (!vals.every((x) => typeof x === 'number')) return undefined;
+  const hit = vals.some((x) => (0 & mask) >>> 0 === (x as number) >>> 0);
+  let fresh: boolean;
+  if (op === '==' || op === 'in') fresh = hit;
+  else if (op === '!=') fresh = !hit;
+  else return undefined;
+  return { fresh, otherwise: 'on a connection whose mark a rule has set' };
+}
+
+/**
+ * `ct status dnat`, `ct status != snat`, `ct status & (dnat|snat) != 0`: a new connection has no status bit set, but
+ * dnat once a nat rule rewrote its destination on the path; the tracer knows the path (`decide`), the engine takes
+ * the outcome of a connection no nat touched.
+ */
+function ctStatusOutcome(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { fresh: boolean; otherwise: string; reason: string; decide: ExactOpaque } | undefined {
+  if (!isObj(left) || !isObj(left.ct) || left.ct.key !== 'status') return undefined;
+  const bits = (Array.isArray(right) ? right : [right]).filter((x): x is string => typeof x === 'string');
+  if (bits.length === 0) return undefined;
+  let negate: boolean;
+  if (op === '==' || op === 'in') negate = false;
+  else if (op === '!=' || op === '!') negate = true;
+  else return undefined;
+  return {
+    fresh: negate,
+    otherwise: `on a connection with status ${bits.join(' or ')}`,
+    reason: `conntrack status ${bits.join(',')}: a new connection has no status bit set unless a nat rule rewrote it`,
+    decide: { kind: 'ct-status', bits, negate },
+  };
+}
+
+const TCP_OPTION_KINDS: Readonly<Record<string, number>> = {
+  eol: 0,
+  nop: 1,
+  maxseg: 2,
+  window: 3,
+  'sack-perm': 4,
+  sack: 5,
+  sack0: 5,
+  timestamp: 8,
+};
+
+/** `tcp option maxseg exists`, `tcp option 64 missing`: decided against the packet's options. */
+function tcpOptionOutcome(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { fresh: boolean; otherwise: string; reason: string; decide: ExactOpaque; deps: boolean } | undefined {
+  if (!isObj(left) || !isObj(left['tcp option'])) return undefined;
+  const t = left['tcp option'];
+  if (t.field !== undefined || typeof right !== 'boolean' || (op !== '==' && op !== '!=')) return undefined;
+  const name = t.name;
+  const n = typeof name === 'number' ? name : typeof name === 'string' ? TCP_OPTION_KINDS[name] : undefined;
+  if (n === undefined) return undefined;
+  const negate = right !== (op === '==');
+  const has = DEFAULT_SYN_TCP_OPTIONS.includes(n);
+  return {
+    fresh: has !== negate,
+    otherwise: `on a segment ${has ? 'without' : 'with'} TCP option ${n}`,
+    reason: `TCP option ${n} ${negate ? 'missing' : 'present'} (an ordinary SYN carries ${DEFAULT_SYN_TCP_OPTIONS.join(', ')})`,
+    decide: { kind: 'tcp-option', option: n, negate },
+    deps: true,
+  };
+}
+
+/**
+ * `meta pkttype { broadcast, multicast }` and `ip hdrlength != 5`: properties of the packet the model has no field for
+ * but knows for the packets it has: a packet to the host (or routed through it) is of type host unless addressed to a
+ * broadcast or multicast address, and carries no IP options (header length 5).
+ */
+function headerOutcome(
+  left: unknown,
+  right: unknown,
+  op: string,
+): { fresh: boolean; otherwise: string; reason: string; decide: ExactOpaque } | undefined {
+  if (!isObj(left)) return undefined;
+  const negate = op === '!=';
+  if (op !== '==' && op !== '!=' && op !== 'in') return undefined;
+  if (isObj(left.meta) && left.meta.key === 'pkttype') {
+    const vals = (isObj(right) && Array.isArray(right.set) ? right.set : Array.isArray(right) ? right : [right]).filter(
+      (x): x is string => typeof x === 'string',
+    );
+    if (vals.length === 0) return undefined;
+    return {
+      fresh: vals.includes('host') !== negate,
+      otherwise: `on a packet of type ${['host', 'broadcast', 'multicast'].filter((t) => vals.includes(t) === negate).join(' or ') || 'other'}`,
+      reason: 'packet type: host for a packet to this host, broadcast or multicast by its destination',
+      decide: { kind: 'pkttype', values: vals, negate },
+    };
+  }
+  if (isObj(left.payload) && left.payload.protocol === 'ip' && left.payload.field === 'hdrlength') {
+    if (typeof right !== 'number') return undefined;
+    const holds = (right === 5) !== negate;
+    return {
+      fresh: holds,
+      otherwise: 'on a packet with IP options',
+      reason: 'IPv4 header length: 5 (20 bytes) on a packet without IP options, as the model has them',
+      decide: { kind: 'constant', holds },
+    };
+  }
+  return undefined;
 }

@@ -664,3 +664,92 @@ describe('nft text parser: errors', () => {
     expect(e.message).toMatch(/^bad\.nft:1:\d+: sets nested too deeply; expected at most 64 nested sets$/);
   });
 });
+
+describe('parseNftText: constructs of real rulesets (test/fixtures/real-world)', () => {
+  const REAL = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/real-world');
+  /** Parses a corpus file with its absolute includes resolved under the repository's directory. */
+  const real = (root: string, path: string) =>
+    parseNftText(readFileSync(join(REAL, root, path), 'utf8'), `${root}/${path}`, {
+      include: (p) => [{ file: p, text: readFileSync(join(REAL, root, p), 'utf8') }],
+    });
+  const rulesOf = (rs: ReturnType<typeof parseNftText>) => rs.tables.flatMap((t) => t.chains.flatMap((c) => c.rules));
+
+  it('reads meter statements: a gate that a fresh source passes or not, and when the other outcome happens', () => {
+    const rs = real('djidji3--nftables', 'etc/nftables.conf');
+    const ssh = rulesOf(rs).find((r) => r.text.includes('meter ssh-input-limit'));
+    expect(ssh?.verdict).toEqual({ kind: 'drop' });
+    // `limit rate over 2/minute`: a new source is not over it, so the drop does not apply to an ordinary connection.
+    expect(ssh?.matches.at(-1)).toMatchObject({
+      kind: 'opaque',
+      category: 'limit',
+      fresh: false,
+      otherwise: 'above 2/minute for one tcp dport . ip saddr',
+      text: 'meter ssh-input-limit size 65535 { tcp dport . ip saddr limit rate over 2/minute }',
+    });
+    expect(rs.warnings).toEqual([]);
+  });
+
+  it('reads dynamic set updates with a rate or a connection count inside', () => {
+    const rs = real('dfinity--http-gateway-release', 'etc/nftables.conf');
+    const [rate, conns] = rulesOf(rs).filter((r) => r.text.includes('add @'));
+    expect(rate?.matches.at(-1)).toMatchObject({
+      kind: 'opaque',
+      fresh: false,
+      otherwise: 'above 2000/minute for one ip saddr',
+    });
+    expect(conns?.matches.at(-1)).toMatchObject({
+      kind: 'opaque',
+      fresh: false,
+      otherwise: 'with more than 400 connections for one ip saddr',
+    });
+    expect(rate?.statements[0]).toMatchObject({ kind: 'other' });
+  });
+
+  it('reads bitwise flag tests with a combination on the right (`== syn|ack`, `== (syn | ack)`)', () => {
+    const one = (rule: string) =>
+      parseNftText(`table inet t {\n chain i {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`, 't.nft')
+        .tables[0]!.chains[0]!.rules[0]!.matches;
+    for (const rule of ['tcp flags & (syn|ack) == syn|ack drop', 'tcp flags & (syn | ack) == (syn | ack) drop']) {
+      expect(one(rule).at(-1)).toMatchObject({
+        field: 'tcp.flags',
+        mask: 18n,
+        values: [{ kind: 'range', lo: 18n, hi: 18n }],
+      });
+    }
+    // A contiguous netmask on an address is the prefix nft makes of it; other masks stay opaque.
+    expect(one('ip saddr & 255.255.255.0 == 10.0.0.0 drop')[0]).toMatchObject({
+      field: 'ip.saddr',
+      values: [{ kind: 'range', lo: 0x0a000000n, hi: 0x0a0000ffn }],
+    });
+    expect(one('ip saddr & 255.0.255.0 == 10.0.0.0 drop')[0]).toMatchObject({ kind: 'opaque' });
+    // ct mark is the connection's: a new connection's is 0, so `& 0xff == 0x1` does not hold for it.
+    expect(one('ct mark & 0xff == 0x1 accept')[0]).toMatchObject({ kind: 'opaque', fresh: false });
+    expect(one('ct mark != 0x2 accept')[0]).toMatchObject({ kind: 'opaque', fresh: true });
+  });
+});
+
+describe('parseNftText: header properties the model knows for its packets', () => {
+  const one = (rule: string) =>
+    parseNftText(`table inet t {\n chain i {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`, 't.nft')
+      .tables[0]!.chains[0]!.rules[0]!.matches;
+
+  it('decides meta pkttype from the destination type, and ip hdrlength as 5 (no IP options), on IPv4 only', () => {
+    expect(one('pkttype { broadcast, multicast } drop')[0]).toMatchObject({
+      kind: 'opaque',
+      fresh: false,
+      decide: { kind: 'pkttype', values: ['broadcast', 'multicast'], negate: false },
+    });
+    expect(one('ip hdrlength != 5 drop')).toMatchObject([
+      { kind: 'field', field: 'nfproto' },
+      { kind: 'opaque', fresh: false, decide: { kind: 'constant', holds: false } },
+    ]);
+  });
+
+  it('decides ct status from the path: no status bit on a new connection that no nat touched', () => {
+    expect(one('ct status dnat accept')[0]).toMatchObject({
+      kind: 'opaque',
+      fresh: false,
+      decide: { kind: 'ct-status', bits: ['dnat'], negate: false },
+    });
+  });
+});

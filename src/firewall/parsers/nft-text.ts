@@ -1259,6 +1259,17 @@ class Parser {
         expr.push(this.parseCtCount());
         continue;
       }
+      if (this.isWord(t, 'meter')) {
+        expr.push(this.parseMeter());
+        continue;
+      }
+      if (
+        (this.isWord(t, 'add') || this.isWord(t, 'update') || this.isWord(t, 'delete')) &&
+        this.peekAt(1).k === K.SetRef
+      ) {
+        expr.push(this.parseSetUpdate());
+        continue;
+      }
       const m = this.parseMatchOrOpaque();
       if (isL4Dependency(m)) sawL4 = true;
       dropRedundantDependency(expr, m, ctx.family);
@@ -1281,6 +1292,56 @@ class Parser {
     const n = this.next();
     if (n.k !== K.Word || !/^\d+$/.test(n.v)) throw this.err(n, 'a connection count (a number)');
     return { 'ct count': over ? { val: Number(n.v), inv: true } : { val: Number(n.v) } };
+  }
+
+  /**
+   * `meter NAME [size N] { KEY STATEMENT }`, the older spelling of a dynamic set with a stateful statement inside
+   * (still accepted by nft 1.0.6), as nft's JSON prints it: {"meter": {"name", "key", "stmt", "size"}}.
+   */
+  private parseMeter(): unknown {
+    this.next();
+    const name = this.name('a meter name');
+    const out: Record<string, unknown> = { name };
+    if (this.isWord(this.peek(), 'size')) {
+      this.next();
+      out.size = this.parseNumber(this.next(), 'a meter size (a number)');
+    }
+    const { key, stmts } = this.parseDynsetBody('meter');
+    out.key = key;
+    if (stmts.length !== 1) throw this.err(this.peek(), 'one statement (limit, quota, counter, ct count) in a meter');
+    out.stmt = stmts[0];
+    return { meter: out };
+  }
+
+  /** `add|update|delete @set { KEY [timeout T] [STATEMENTS] }`: {"set": {"op", "elem", "set", "stmt"}}. */
+  private parseSetUpdate(): unknown {
+    const op = this.next().v;
+    const ref = this.next();
+    const { key, stmts, extras } = this.parseDynsetBody(`${op} @${ref.v}`);
+    const elem = extras ? { elem: { val: key, ...extras } } : key;
+    return { set: { op, elem, set: `@${ref.v}`, ...(stmts.length > 0 ? { stmt: stmts } : {}) } };
+  }
+
+  private parseDynsetBody(what: string): { key: unknown; stmts: unknown[]; extras?: Record<string, unknown> } {
+    this.expectPunct('{', `'{' and the key of ${what}`);
+    const key = this.parseConcatLhs(false);
+    const extras = this.parseElemOptions();
+    const stmts: unknown[] = [];
+    for (;;) {
+      const t = this.peek();
+      if (this.isPunct(t, '}')) {
+        this.next();
+        break;
+      }
+      if (this.isWord(t, 'limit')) stmts.push(this.parseLimit());
+      else if (this.isWord(t, 'quota')) stmts.push(this.parseQuota());
+      else if (this.isWord(t, 'ct') && this.isWord(this.peekAt(1), 'count')) stmts.push(this.parseCtCount());
+      else if (this.isWord(t, 'counter')) {
+        this.next();
+        stmts.push({ counter: null });
+      } else throw this.err(t, `a statement (limit, quota, ct count, counter) or '}' closing ${what}`);
+    }
+    return { key, stmts, ...(extras ? { extras } : {}) };
   }
 
   /** A match (`lhs [op] rhs`), a mangle (`lhs set value`), a vmap, or an opaque span of unknown syntax. */
@@ -1520,11 +1581,14 @@ class Parser {
     if (this.isEnd(t)) throw this.err(t, 'a value');
     if (Array.isArray(lt)) return { concat: this.parseTuple(lt) };
     const type = lt;
+    // `tcp flags & (syn | ack) == (syn | ack)`: a parenthesised combination of bit values
+    if (BITMASK_TYPES.has(type) && this.isPunct(t, '(')) return this.parseParenFlags(type);
     const first = this.parseScalar(type);
-    if (!this.isPunct(this.peek(), ',')) return first;
-    // `ct state established,related`: a list of bit values
+    const sep = (u: Tok): boolean => this.isPunct(u, ',') || (BITMASK_TYPES.has(type) && this.isPunct(u, '|'));
+    if (!sep(this.peek())) return first;
+    // `ct state established,related`, `tcp flags & (syn|ack) == syn|ack`: a list of bit values
     const vals = [first];
-    while (this.isPunct(this.peek(), ',')) {
+    while (sep(this.peek())) {
       this.next();
       vals.push(this.parseScalar(type));
     }

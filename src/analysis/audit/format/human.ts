@@ -54,6 +54,8 @@ function renderFinding(f: Finding, report: AuditReport, paint: (code: string, s:
   if (f.example) lines.push(`    example: ${formatPacket(f.example)}`);
   const here = f.location ? formatLocation(f.location, report.file) : undefined;
   for (const r of f.related ?? []) {
+    // Per-item detail of a grouped finding: the message already lists the items; JSON and SARIF keep the detail.
+    if (r.detail) continue;
     const where = r.location ? formatLocation(r.location, report.file) : undefined;
     // The finding's own rule is already shown above: say only what it does.
     if (where !== undefined && where === here && (r.text === undefined || r.text === f.text)) {

@@ -18,7 +18,7 @@ export interface JsonFinding {
   readonly location: JsonLocation;
   readonly text?: string;
   readonly example?: Record<string, unknown>;
-  readonly related?: readonly { message: string; location?: JsonLocation; text?: string }[];
+  readonly related?: readonly { message: string; location?: JsonLocation; text?: string; detail?: true }[];
   readonly uncertain?: boolean;
 }
 
@@ -61,6 +61,7 @@ function finding(f: Finding, file: string): JsonFinding {
             message: r.message,
             ...(r.location ? { location: location(r.location, file) } : {}),
             ...(r.text !== undefined ? { text: r.text } : {}),
+            ...(r.detail ? { detail: true as const } : {}),
           })),
         }
       : {}),

@@ -44,13 +44,16 @@ describe('renderMarkdown', () => {
     expect(md.split('\n')[0]).toBe('**Rampart audit: 1 critical, 1 high findings** (fails at `--fail-on high`)');
     expect(md).toContain('| Severity | Rule | Location | Message |');
     expect(md).toContain(
-      '| critical | [public-service-blocked](docs/rules/public-service-blocked.md) | `outage.nft:9` | service shop: tcp/443 \\| blocked |',
+      '| critical | `public-service-blocked` | `outage.nft:9` | service shop: tcp/443 \\| blocked |',
     );
     expect(md).toContain('<summary>public-service-blocked at outage.nft:9</summary>');
     expect(md).toContain('```\ntype filter hook input priority filter; policy drop;\n```');
     expect(md).toContain('Example packet: `tcp 203.0.113.7:40000 -> 192.0.2.11:443 (https) ct new`');
     expect(md).toContain('- `rampart.yaml:12`: declared here');
-    expect(md).toContain('- [icmp-blocked](docs/rules/icmp-blocked.md): behind a load balancer');
+    expect(md).toContain('- `icmp-blocked`: behind a load balancer');
+    // No relative link (it would point into the user's repository); the fix is inlined instead.
+    expect(md).not.toContain('](docs/');
+    expect(md).toContain('How to fix: Restrict the accept to the admin networks');
     expect(md).toContain('- listening-port-blocked: needs live mode');
     // Backticks inside a rule's text do not break the code block.
     expect(md).toContain('```\ntcp dport 22 accept comment "`x`"\n```');
@@ -58,9 +61,10 @@ describe('renderMarkdown', () => {
   });
 
   it('links docs under a given base and says when nothing was found', () => {
-    expect(renderMarkdown(report, { docsBase: 'https://example.org/rules/' })).toContain(
-      '[admin-port-exposed](https://example.org/rules/admin-port-exposed.md)',
-    );
+    const linked = renderMarkdown(report, { docsBase: 'https://example.org/rules/' });
+    expect(linked).toContain('[admin-port-exposed](https://example.org/rules/admin-port-exposed.md)');
+    expect(linked).toContain('- [icmp-blocked](https://example.org/rules/icmp-blocked.md): behind a load balancer');
+    expect(linked).not.toContain('How to fix');
     const empty: AuditReport = {
       ...report,
       findings: [],

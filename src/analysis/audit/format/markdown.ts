@@ -4,12 +4,22 @@
  * packet and related rules, and the suppressed rules with their justification (reviewers should see those too).
  */
 import { formatPacket } from '../../describe.js';
+import { AUDIT_RULES } from '../catalogue.js';
 import type { AuditReport, Finding } from '../types.js';
 import { formatLocation, severityCounts } from './human.js';
 
 export interface MarkdownOptions {
-  /** Prefix of rule docs links (default `docs/rules/`, relative to the repository). */
+  /**
+   * Prefix of rule docs links, an absolute address (`https://github.com/you/rampart/blob/main/docs/rules/`; the CLI's
+   * `--docs-url`). Without one the rule names are not links: a relative `docs/rules/...` link would point into the
+   * user's repository, where the comment is posted, and break. The rule's fix is then inlined in its details.
+   */
   readonly docsBase?: string;
+}
+
+/** The rule name, linked to its page when a docs address is known. */
+function ruleName(id: string, docs: string | undefined): string {
+  return docs !== undefined ? `[${id}](${docs}${id}.md)` : code(id);
 }
 
 /** Table cells: no pipes or newlines. */
@@ -45,7 +55,7 @@ export function statusLine(report: AuditReport): string {
   return `**Rampart audit: ${severityCounts(report)} finding${total === 1 ? '' : 's'}** (${failed ? 'fails' : 'passes'} at \`--fail-on ${failOn}\`)`;
 }
 
-function details(f: Finding, report: AuditReport): string[] {
+function details(f: Finding, report: AuditReport, docs: string | undefined): string[] {
   const where = formatLocation(f.location, report.file);
   const out = ['<details>', `<summary>${html(`${f.rule} at ${where}`)}</summary>`, ''];
   if (f.text !== undefined) out.push(block(f.text), '');
@@ -56,28 +66,30 @@ function details(f: Finding, report: AuditReport): string[] {
     out.push(`- ${loc}${r.message}${r.text !== undefined ? ` ${code(r.text)}` : ''}`);
   }
   if (f.related && f.related.length > 0) out.push('');
+  const fix = docs === undefined ? AUDIT_RULES.find((r) => r.id === f.rule)?.fix : undefined;
+  if (fix !== undefined) out.push(`How to fix: ${fix} (the rule's page: \`docs/rules/${f.rule}.md\` in Rampart)`, '');
   out.push('</details>');
   return out;
 }
 
 export function renderMarkdown(report: AuditReport, opts: MarkdownOptions = {}): string {
-  const docs = opts.docsBase ?? 'docs/rules/';
+  const docs = opts.docsBase;
   const target = `${code(report.file)}${report.host !== undefined ? ` (host ${code(report.host)})` : ''}`;
   const out = [statusLine(report), '', `Audited ${target}: ${report.summary.rulesRun} rules run.`];
   if (report.findings.length > 0) {
     out.push('', '| Severity | Rule | Location | Message |', '| --- | --- | --- | --- |');
     for (const f of report.findings) {
       out.push(
-        `| ${f.severity} | [${f.rule}](${docs}${f.rule}.md) | ${cell(code(formatLocation(f.location, report.file)))} | ${cell(f.message)} |`,
+        `| ${f.severity} | ${cell(ruleName(f.rule, docs))} | ${cell(code(formatLocation(f.location, report.file)))} | ${cell(f.message)} |`,
       );
     }
     out.push('');
-    for (const f of report.findings) out.push(...details(f, report), '');
+    for (const f of report.findings) out.push(...details(f, report, docs), '');
   }
   if (report.suppressed.length > 0) {
     out.push('', 'Suppressed (disabled in the config):', '');
     for (const s of report.suppressed) {
-      out.push(`- [${s.rule}](${docs}${s.rule}.md): ${s.justification || '(no justification given)'}`);
+      out.push(`- ${ruleName(s.rule, docs)}: ${s.justification || '(no justification given)'}`);
     }
   }
   if (report.skipped.length > 0) {

@@ -148,8 +148,9 @@ export const ruleWithoutComment: AuditRule = {
   title: 'A rule that decides traffic has no comment',
   rationale:
     'Six months later nobody knows why a rule exists, so nobody dares remove it, and rulesets only grow. A comment saying why (ticket, owner, purpose) makes reviews and audits possible. Comments in the file (`# ...`) are lost when the ruleset is loaded; rule comments stay with the rule.',
-  fix: 'Add `comment "why, ticket, owner"` to the rule (iptables: `-m comment --comment "..."`). Disable this rule in rampart.yaml if your team documents rules elsewhere.',
+  fix: 'Add `comment "why, ticket, owner"` to the rule (iptables: `-m comment --comment "..."`). The rule is opt-in (most rulesets have no comments at all): run it with `--enable rule-without-comment`, or enable it for good under `audit.rules.rule-without-comment` in rampart.yaml.',
   needs: 'none',
+  optIn: true,
   check: (ctx) => {
     const out: FindingDraft[] = [];
     for (const { rule, where } of allRules(ctx)) {

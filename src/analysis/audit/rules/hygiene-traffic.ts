@@ -268,19 +268,34 @@ function checkNd(ctx: AuditContext): FindingDraft[] {
       .and(notLo);
     if (nd.and(pass).isEmpty()) blockedTypes.push({ name: t.name, set: nd });
   }
-  if (blockedTypes.length === 0) return [];
-  const first = blockedTypes[0]!;
+  // A router solicitation is for routers: a host that drops it (and forwards nothing) loses nothing. Neighbour
+  // solicitations and advertisements (address resolution) and router advertisements (routes, SLAAC) it needs.
+  const essential = blockedTypes.filter((b) => b.name !== 'nd-router-solicit' || routes(ctx));
+  if (essential.length === 0) return [];
+  const first = essential[0]!;
+  const lost = [
+    ...(essential.some((b) => b.name.startsWith('nd-neighbor')) ? ['resolve neighbours'] : []),
+    ...(essential.some((b) => b.name === 'nd-router-advert') ? ['learn routes'] : []),
+  ].join(' or ');
   const p = exampleOf(first.set, { saddr: 'fe80::1', daddr: 'ff02::1:ff00:11', ctState: 'untracked' });
   const d = p ? deciderOf(c, p) : undefined;
   const all = blockedTypes.reduce((acc, b) => acc.or(b.set), s.none());
+  const onlyRs = essential.length === 1 && first.name === 'nd-router-solicit';
   return [
     {
       ...located(ctx, d),
-      message: `IPv6 neighbour discovery is dropped on input from every link-local source (${blockedTypes.map((b) => b.name).join(', ')}): the host cannot resolve neighbours or learn routes, so IPv6 stops working.${p ? ` For example ${packetText(p)} is ${verb(d?.verdict ?? 'drop')} by ${d ? deciderPhrase(d) : 'an opaque match'}.` : ''}`,
+      // Only router solicitations, on a router: the hosts of its links wait for its next periodic advertisement.
+      ...(onlyRs ? { severity: 'medium' as const } : {}),
+      message: `IPv6 neighbour discovery is dropped on input from every link-local source (${blockedTypes.map((b) => b.name).join(', ')}): ${onlyRs ? 'this host forwards packets, and the hosts of its links that solicit a router get no answer (they wait for its next periodic advertisement).' : `the host cannot ${lost}, so IPv6 stops working.`}${p ? ` For example ${packetText(p)} is ${verb(d?.verdict ?? 'drop')} by ${d ? deciderPhrase(d) : 'an opaque match'}.` : ''}`,
       ...(p ? { example: p } : {}),
       related: relatedDeciders(c, all, 'drops them'),
     },
   ];
+}
+
+/** The host routes: some forward path accepts packets, so it may be the router others solicit. */
+function routes(ctx: AuditContext): boolean {
+  return hasPath(ctx, 'forward') && !ctx.compiled('forward').verdict('accept').isEmpty();
 }
 
 export const icmpv6NdBlocked: AuditRule = {
@@ -288,7 +303,7 @@ export const icmpv6NdBlocked: AuditRule = {
   defaultSeverity: 'high',
   title: 'IPv6 neighbour discovery is dropped',
   rationale:
-    "IPv6 has no ARP: hosts find each other's link-layer addresses and their routers with ICMPv6 neighbour and router solicitations and advertisements. Dropping them cuts the host off IPv6 entirely. Conntrack does not track these messages: current kernels mark them ct state untracked (older ones invalid), so a `ct state untracked drop` (on older kernels `ct state invalid drop`) placed before the ICMPv6 accept drops them too.",
+    "IPv6 has no ARP: hosts find each other's link-layer addresses and their routers with ICMPv6 neighbour and router solicitations and advertisements. Dropping them cuts the host off IPv6 entirely. Router solicitations are the exception: only a router needs to receive them, so dropping them alone is reported only when the host forwards packets. Conntrack does not track these messages: current kernels mark them ct state untracked (older ones invalid), so a `ct state untracked drop` (on older kernels `ct state invalid drop`) placed before the ICMPv6 accept drops them too.",
   fix: 'Accept `icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }` before any `ct state untracked drop` or `ct state invalid drop` (ip6tables: `-p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT` etc.).',
   needs: 'none',
   check: checkNd,

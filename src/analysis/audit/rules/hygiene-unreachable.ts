@@ -36,6 +36,7 @@ import {
   ruleLocation,
   sym,
 } from './hygiene-common.js';
+import { isFragment } from './service-sets.js';
 
 interface Unreachable {
   readonly ref: RuleRef;
@@ -78,14 +79,14 @@ export const unreachableAnalysis = memo((ctx: AuditContext): Analysis => {
   const paths = activePaths(ctx.ruleset);
   const reachable = new Set<Rule>();
   for (const path of paths) {
-    const compiled = ctx.compiled(path);
+    const compiled = ctx.compiledAnyState(path);
     for (const r of compiled.rules()) {
       onPaths.set(r.rule, (onPaths.get(r.rule) ?? 0) + 1);
       if (!reachable.has(r.rule) && !compiled.hits(r).isEmpty()) reachable.add(r.rule);
     }
   }
   for (const path of paths) {
-    const compiled = ctx.compiled(path);
+    const compiled = ctx.compiledAnyState(path);
     for (const u of findUnreachable(compiled, { skip: (rule) => reachable.has(rule) }).unreachable) {
       const list = found.get(u.ref.rule);
       const item = { u, path, compiled };
@@ -279,7 +280,8 @@ export const redundantRule: AuditRule = {
     const a = unreachableAnalysis(ctx);
     return [
       ...a.unreachable.filter((u) => u.class === 'redundant').map(finding),
-      ...a.neverEntered.map(neverEnteredFinding),
+      // In a fragment no chain is entered: unfiltered-input reports that once, for the whole file.
+      ...(isFragment(ctx.ruleset) ? [] : a.neverEntered.map(neverEnteredFinding)),
     ];
   },
 };
@@ -292,10 +294,22 @@ export const emptyRule: AuditRule = {
     "No packet satisfies all of the rule's conditions (`tcp dport 22 udp dport 53`, two different source networks): it is almost always a typo or a bad merge, and the traffic it was meant for is handled by something else.",
   fix: 'Correct the conditions (usually one of them was meant to be a set: `ip saddr { a, b }`) or delete the rule.',
   needs: 'none',
+  // A lookup in a named set that is empty as loaded (`set crowdsec { type ipv4_addr; flags timeout; }`, filled at run
+  // time by CrowdSec, fail2ban or a script) matches nothing yet, by design: not a contradiction.
   check: (ctx) =>
     unreachableAnalysis(ctx)
-      .unreachable.filter((u) => u.class === 'empty')
+      .unreachable.filter((u) => u.class === 'empty' && !looksUpEmptySet(ctx, u))
       .map(finding),
 };
+
+function looksUpEmptySet(ctx: AuditContext, u: Unreachable): boolean {
+  const table = ctx.ruleset.tables.find((t) => t.family === u.ref.family && t.name === u.ref.table);
+  return u.ref.rule.matches.some(
+    (m) =>
+      (m.kind === 'field' || m.kind === 'concat') &&
+      m.set !== undefined &&
+      table?.sets.find((s) => s.name === m.set)?.elements.length === 0,
+  );
+}
 
 export const UNREACHABLE_RULES: readonly AuditRule[] = [shadowedRule, redundantRule, emptyRule];

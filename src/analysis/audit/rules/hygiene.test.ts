@@ -70,6 +70,13 @@ describe('shadowed-rule', () => {
     expect(check('shadowed-rule', 'shadowed-rule/clean.nft')).toEqual([]);
   });
 
+  it('does not call the drop after a rate-limited accept shadowed: above the rate it decides', () => {
+    const all = ['shadowed-rule', 'redundant-rule', 'empty-rule'].flatMap((id) =>
+      rule(id).check(ctxOf('shadowed-rule/rate-limit.nft')),
+    );
+    expect(all.map(msg)).toEqual([]);
+  });
+
   it('reports a dead backstop (a final reject whose packets are mostly rejected earlier) at low severity', () => {
     const ctx = createAuditContext({
       ruleset: loadRuleset([join(root, 'test/fixtures/nftables/firewalld-style.nft')]),
@@ -117,6 +124,10 @@ describe('empty-rule', () => {
 
   it('is silent on a tidy ruleset', () => {
     expect(check('empty-rule', 'empty-rule/clean.nft')).toEqual([]);
+  });
+
+  it('is silent on a lookup in a set that is empty as loaded and filled at run time (a CrowdSec blocklist)', () => {
+    expect(check('empty-rule', 'empty-rule/runtime-set.nft')).toEqual([]);
   });
 });
 
@@ -192,7 +203,7 @@ describe('icmpv6-nd-blocked', () => {
   it('finds neighbour discovery dropped when no ICMPv6 accept exists', () => {
     const fs = check('icmpv6-nd-blocked', 'icmpv6-nd-blocked/triggers.nft');
     expect(fs.map(msg)).toEqual([
-      'IPv6 neighbour discovery is dropped on input from every link-local source (nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert): the host cannot resolve neighbours or learn routes, so IPv6 stops working. For example icmpv6 fe80::1 -> ff02::1:ff00:11 type 133 code 0 iif other0 ct untracked is dropped by the drop policy of inet filter/input.',
+      'IPv6 neighbour discovery is dropped on input from every link-local source (nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert): the host cannot resolve neighbours or learn routes, so IPv6 stops working. For example icmpv6 fe80::1 -> ff02::1:ff00:11 type 134 code 0 iif other0 ct untracked is dropped by the drop policy of inet filter/input.',
     ]);
     const rs = loadRuleset([fixture('icmpv6-nd-blocked/triggers.nft')]);
     expect(trace(rs, fs[0]?.example as NonNullable<FindingDraft['example']>, { hook: 'input' }).verdict).toBe('drop');
@@ -200,6 +211,18 @@ describe('icmpv6-nd-blocked', () => {
 
   it('is silent when neighbour discovery is accepted', () => {
     expect(check('icmpv6-nd-blocked', 'icmpv6-nd-blocked/clean.nft')).toEqual([]);
+  });
+
+  it('does not report router solicitations dropped on a host that forwards nothing, but does on a router', () => {
+    expect(check('icmpv6-nd-blocked', 'icmpv6-nd-blocked/host-no-rs.nft')).toEqual([]);
+    expect(check('icmpv6-nd-blocked', 'icmpv6-nd-blocked/router-no-rs.nft').map((f) => [f.severity, msg(f)])).toEqual([
+      [
+        'medium',
+        expect.stringMatching(
+          /^IPv6 neighbour discovery is dropped on input from every link-local source \(nd-router-solicit\): this host forwards packets, and the hosts of its links that solicit a router get no answer/,
+        ),
+      ],
+    ]);
   });
 });
 
@@ -297,12 +320,12 @@ describe('rule-without-comment', () => {
 });
 
 describe('unsupported-construct', () => {
-  it('names the rate limit that makes the ssh verdicts uncertain', () => {
+  it('names the unmodelled match that makes the ssh verdicts uncertain (a rate limit does not: its main outcome is known)', () => {
     const fs = check('unsupported-construct', 'unsupported-construct/triggers.nft');
     expect(fs.map((f) => [f.location?.line, msg(f), f.uncertain])).toEqual([
       [
-        6,
-        '`limit rate 3/minute` (limit: matches only while the packet rate is under the limit) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 (ssh) iif other0 ct new.',
+        7,
+        '`meta cpu 1` (unsupported-field: meta cpu is not modelled) cannot be decided from the ruleset: the verdict of the traffic this rule applies to on the input path is uncertain (100% of the uncertain packets there). For example tcp 203.0.113.7:40000 -> 192.0.2.11:22 (ssh) iif other0 ct new.',
         true,
       ],
     ]);
@@ -331,13 +354,29 @@ describe('the hygiene rules together', () => {
     expect(rep.suppressed).toEqual([{ rule: 'rule-without-comment', justification: 'documented in the wiki' }]);
   });
 
-  it('find nothing but missing comments in the founding outage ruleset', () => {
+  it('leave rule-without-comment out unless it is enabled (opt-in), and say how to enable it', () => {
     const ctx = createAuditContext({
       ruleset: loadRuleset([join(root, 'test/fixtures/nftables/founding-outage.nft')]),
       file: 'founding-outage.nft',
       today: '2025-06-01',
     });
     const rep = runAudit(ctx, { rules: HYGIENE_RULES });
+    expect(rep.findings.map((f) => f.rule)).not.toContain('rule-without-comment');
+    expect(rep.skipped).toContainEqual({
+      rule: 'rule-without-comment',
+      reason:
+        'opt-in: enable it with --enable rule-without-comment, or under audit.rules.rule-without-comment in rampart.yaml',
+    });
+    expect(runAudit(ctx, { rules: HYGIENE_RULES, only: ['rule-without-comment'] }).findings.length).toBeGreaterThan(0);
+  });
+
+  it('find nothing but missing comments in the founding outage ruleset', () => {
+    const ctx = createAuditContext({
+      ruleset: loadRuleset([join(root, 'test/fixtures/nftables/founding-outage.nft')]),
+      file: 'founding-outage.nft',
+      today: '2025-06-01',
+    });
+    const rep = runAudit(ctx, { rules: HYGIENE_RULES, enable: ['rule-without-comment'] });
     expect([...new Set(rep.findings.map((f) => f.rule))]).toEqual(['icmpv6-nd-blocked', 'rule-without-comment']);
   });
 
@@ -348,7 +387,7 @@ describe('the hygiene rules together', () => {
       file: 'gen.nft',
       today: '2025-06-01',
     });
-    const rep = runAudit(ctx, { rules: HYGIENE_RULES });
+    const rep = runAudit(ctx, { rules: HYGIENE_RULES, enable: ['rule-without-comment'] });
     expect(rep.summary.rulesRun).toBe(HYGIENE_RULES.length);
     expect(performance.now() - t0).toBeLessThan(5000);
   }, 30_000);

@@ -475,3 +475,38 @@ export function cached<T>(ctx: AuditContext, key: string, make: () => T): T {
   m.set(key, v);
   return v;
 }
+
+/** A stable key for a decider: the same rule or policy seen from two findings. */
+export function deciderKey(d: Decider): string {
+  if (d.kind === 'rule') return `rule ${d.family} ${d.table}/${d.chain}#${d.position}`;
+  if (d.kind === 'policy') return `policy ${d.family} ${d.table}/${d.chain}`;
+  return 'path-end';
+}
+
+/**
+ * Packets of the input hook that no base chain decides (the end of the hook path accepts them): the ruleset does not
+ * filter them at all. One finding (unfiltered-input) reports them; the exposure rules leave them out, so a file
+ * without base chains does not read as ten exposed ports.
+ */
+export function unfilteredInput(ctx: AuditContext): PacketSet {
+  return cached(ctx, 'unfilteredInput', () => {
+    let s = ctx.space.none();
+    for (const d of ctx.compiled('input').decisions()) if (d.decider.kind === 'path-end') s = s.or(d.packets);
+    return s;
+  });
+}
+
+/** `a, b and c`. */
+export function joinAnd(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * A file with user chains but no base chain at all (ufw user.rules, a fail2ban chain file, kube-proxy restore input):
+ * no hook runs it. unfiltered-input says so once; the other rules do not repeat it chain by chain.
+ */
+export function isFragment(rs: Ruleset): boolean {
+  const chains = rs.tables.filter((t) => !t.outOfScope).flatMap((t) => t.chains);
+  return chains.length > 0 && !chains.some((c) => c.base) && chains.some((c) => c.rules.length > 0);
+}

@@ -68,6 +68,7 @@ function expectVerdict(rs: Ruleset, f: Finding | undefined, verdicts: readonly s
 describe('the catalogue entries', () => {
   it('have stable ids, a rationale, a fix and a docs page', () => {
     expect(SERVICE_RULES.map((r) => r.id)).toEqual([
+      'unfiltered-input',
       'public-service-blocked',
       'all-inbound-blocked',
       'listening-port-blocked',
@@ -90,15 +91,19 @@ describe('public-service-blocked', () => {
   it('reports the founding outage: shop 80/443 dropped for all sources by the input policy', () => {
     const rs = load('nftables/founding-outage.nft');
     const fs = audit(rs, 'public-service-blocked', { config: shop });
+    // One cause (the input policy), one finding: both ports, both families.
     expect(fs.map((f) => f.message)).toEqual([
-      'service shop: tcp/80 to 192.0.2.11 is dropped for all sources; tcp/80 to 2001:db8::11 is dropped for all sources',
-      'service shop: tcp/443 to 192.0.2.11 is dropped for all sources; tcp/443 to 2001:db8::11 is dropped for all sources',
+      'service shop: tcp/80 and tcp/443 to 192.0.2.11 and 2001:db8::11 are dropped for all sources',
     ]);
-    const f = fs[1];
+    const f = fs[0];
     expect(f?.severity).toBe('critical');
     expect(f?.location?.line).toBe(9);
     expect(f?.text).toBe('policy drop (inet filter/input)');
-    expect(f?.example).toMatchObject({ family: 'ipv4', saddr: '203.0.113.7', daddr: '192.0.2.11', dport: 443 });
+    expect(f?.example).toMatchObject({ family: 'ipv4', saddr: '203.0.113.7', daddr: '192.0.2.11', dport: 80 });
+    expect(f?.related?.filter((r) => r.detail).map((r) => r.message.split(';')[0])).toEqual([
+      'tcp/80 to 192.0.2.11 and 2001:db8::11 is dropped for all sources',
+      'tcp/443 to 192.0.2.11 and 2001:db8::11 is dropped for all sources',
+    ]);
     expectVerdict(rs, f, ['drop']);
   });
 
@@ -106,8 +111,7 @@ describe('public-service-blocked', () => {
     const rs = load('iptables/founding-outage.rules');
     const fs = audit(rs, 'public-service-blocked', { config: shop });
     expect(fs.map((f) => f.message)).toEqual([
-      'service shop: tcp/80 to 192.0.2.11 is dropped for all sources',
-      'service shop: tcp/443 to 192.0.2.11 is dropped for all sources',
+      'service shop: tcp/80 and tcp/443 to 192.0.2.11 are dropped for all sources',
     ]);
   });
 
@@ -115,31 +119,69 @@ describe('public-service-blocked', () => {
     const rs = load('audit/public-service-blocked/ipv4-only.nft');
     const fs = audit(rs, 'public-service-blocked', { config: shop });
     expect(fs.map((f) => f.message)).toEqual([
-      'service shop: tcp/80 to 2001:db8::11 is dropped for all sources',
-      'service shop: tcp/443 to 2001:db8::11 is dropped for all sources',
+      'service shop: tcp/80 and tcp/443 to 2001:db8::11 are dropped for all sources',
     ]);
     expect(fs[0]?.severity).toBe('critical');
     expect(fs[0]?.example).toMatchObject({ family: 'ipv6', daddr: '2001:db8::11', dport: 80 });
     expectVerdict(rs, fs[0], ['drop']);
   });
 
-  it('reports a partial block (a public range) as medium, located at the dropping rule', () => {
+  it('reports a small explicit list of sources dropped before the service as a blocklist (info), at the dropping rule', () => {
     const rs = load('audit/public-service-blocked/blocklist.nft');
     const fs = audit(rs, 'public-service-blocked', { config: shop });
     expect(fs.map((f) => f.message)).toEqual([
-      'service shop: tcp/80 to 192.0.2.11 is dropped for 203.0.113.0/24 only',
-      'service shop: tcp/443 to 192.0.2.11 is dropped for 203.0.113.0/24 only',
+      'service shop: tcp/80 and tcp/443 to 192.0.2.11 are closed to 256 listed IPv4 sources',
     ]);
-    expect(fs[0]?.severity).toBe('medium');
+    expect(fs[0]?.severity).toBe('info');
     expect(fs[0]?.text).toBe('ip saddr 203.0.113.0/24 drop comment "abuse 2026-03"');
     expectVerdict(rs, fs[0], ['drop']);
+  });
+
+  it('keeps a block of a wide range (wider than a /8) a partial outage: medium', () => {
+    const rs = parseRuleset(
+      readFileSync(fixture('audit/public-service-blocked/blocklist.nft'), 'utf8').replaceAll(
+        '203.0.113.0/24',
+        '128.0.0.0/2',
+      ),
+      'wide.nft',
+    );
+    const fs = audit(rs, 'public-service-blocked', { config: shop });
+    expect(fs.map((f) => [f.severity, f.message])).toEqual([
+      [
+        'medium',
+        'service shop: tcp/80 and tcp/443 to 192.0.2.11 are dropped for 128.0.0.0-169.253.255.255, 169.255.0.0-172.15.255.255, 172.32.0.0-191.255.255.255 only',
+      ],
+    ]);
+  });
+
+  it('does not take an abuse list (129 addresses in a named set) for an outage, an IPv4/IPv6 asymmetry or a closed SSH', () => {
+    const rs = load('audit/public-service-blocked/abuse-blocklist.nft');
+    const ctx = createAuditContext({
+      ruleset: rs,
+      file: rs.file,
+      publicPorts: shop.services[0]!.public,
+      today: '2026-05-01',
+    });
+    const rep = runAudit(ctx, { rules: SERVICE_RULES });
+    expect(rep.findings.map((f) => [f.rule, f.severity, f.message])).toEqual([
+      [
+        'admin-port-exposed',
+        'high',
+        'tcp/22 (SSH) is accepted from every IPv4 source except 185.220.101.1-185.220.101.129 and every IPv6 source on the internet (no admin networks declared)',
+      ],
+      [
+        'public-service-blocked',
+        'info',
+        'service inline (--public): tcp/80 and tcp/443 to this host (IPv4) are closed to 129 listed IPv4 sources (@blocklist4)',
+      ],
+    ]);
   });
 
   it('says rejected when a reject rule decides', () => {
     const rs = load('audit/all-inbound-blocked/reject-all.nft');
     const fs = audit(rs, 'public-service-blocked', { config: shop });
     expect(fs[0]?.message).toBe(
-      'service shop: tcp/80 to 192.0.2.11 is rejected for all sources; tcp/80 to 2001:db8::11 is rejected for all sources',
+      'service shop: tcp/80 and tcp/443 to 192.0.2.11 and 2001:db8::11 are rejected for all sources',
     );
     expect(fs[0]?.text).toBe('reject with icmpx admin-prohibited');
   });
@@ -249,6 +291,23 @@ describe('listening-port-blocked', () => {
 });
 
 describe('admin-port-exposed', () => {
+  it('says when SSH is accepted on named interfaces only (the LAN bridge of a router), at medium: their role is unknown', () => {
+    const rs = parseRuleset(
+      [
+        'table ip filter {',
+        '  chain input { type filter hook input priority 0; policy drop; iifname "br0" tcp dport 22 accept; }',
+        '}',
+      ].join('\n'),
+      'router.nft',
+    );
+    expect(audit(rs, 'admin-port-exposed').map((f) => [f.severity, f.message])).toEqual([
+      [
+        'medium',
+        'tcp/22 (SSH) is accepted from every IPv4 source on the internet (no admin networks declared), arriving on br0 only',
+      ],
+    ]);
+  });
+
   it('reports SSH and Redis open to the internet, one finding per port at the accepting rule', () => {
     const rs = load('audit/admin-port-exposed/exposed.nft');
     const fs = audit(rs, 'admin-port-exposed');
@@ -296,7 +355,7 @@ describe('any-any-accept', () => {
     const rs = load('audit/any-any-accept/debug-accept.nft');
     const fs = audit(rs, 'any-any-accept');
     expect(fs.map((f) => f.message)).toEqual([
-      'rule accepts every new connection from any source to any port: tcp, udp, sctp over IPv4 and IPv6 arriving on eth1',
+      'rule accepts every new connection from any source to any port: tcp, udp, sctp over IPv4 and IPv6 arriving on eth1; admin ports among them: tcp/3389 (RDP), tcp/3306 (MySQL), tcp/5432 (PostgreSQL), tcp/6379 (Redis), tcp/11211 (memcached), tcp/27017 (MongoDB), tcp/9200 (Elasticsearch), tcp/2375 (Docker API) and tcp/2376 (Docker API (TLS))',
     ]);
     expect(fs[0]?.text).toBe('iifname "eth1" accept comment "debug, remove after incident 42"');
     expect(fs[0]?.example).toMatchObject({ iif: 'eth1' });
@@ -306,8 +365,10 @@ describe('any-any-accept', () => {
   it('reports a wide-open base chain policy', () => {
     const fs = audit(load('nftables/debian-default.nft'), 'any-any-accept');
     expect(fs.map((f) => f.message)).toEqual([
-      'the base chain policy (policy accept of inet filter/input) accepts every new connection from any source to any port: tcp, udp, sctp over IPv4 and IPv6',
+      'the base chain policy (policy accept of inet filter/input) accepts every new connection from any source to any port: tcp, udp, sctp over IPv4 and IPv6; admin ports among them: tcp/22 (SSH), tcp/3389 (RDP), tcp/3306 (MySQL), tcp/5432 (PostgreSQL), tcp/6379 (Redis), tcp/11211 (memcached), tcp/27017 (MongoDB), tcp/9200 (Elasticsearch), tcp/2375 (Docker API) and tcp/2376 (Docker API (TLS))',
     ]);
+    // One cause, one finding: the admin ports that policy opens are not reported again one by one.
+    expect(audit(load('nftables/debian-default.nft'), 'admin-port-exposed')).toEqual([]);
   });
 
   it('does not report lo, established, per-port accepts or an accept-all reached from one source', () => {
@@ -356,7 +417,8 @@ describe('ipv4-ipv6-mismatch', () => {
     const fs = audit(pair, 'ipv4-ipv6-mismatch');
     expect(fs.map((f) => f.message)).toEqual([
       'tcp/0-21,23-79,81-442,444-65535: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
-      'every udp port: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
+      // DHCPv6 (udp/546-547) exists on IPv6 only: not a mismatch.
+      'udp/0-545,548-65535: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
       'every sctp port: IPv6 accepts new connections from every source, but on IPv4 it is dropped for every source',
       'tcp/22: IPv6 accepts new connections from every source, but on IPv4 it is accepted only from 198.51.100.0/24',
     ]);
@@ -364,6 +426,21 @@ describe('ipv4-ipv6-mismatch', () => {
     expect(ssh?.text).toBe('policy accept (ip6 filter/INPUT)');
     expect(ssh?.example).toMatchObject({ family: 'ipv6', dport: 22 });
     expectVerdict(pair, ssh, ['accept']);
+  });
+
+  it('does not count DHCPv6 (udp/546) open on IPv6 only as a mismatch: IPv4 has no DHCPv6', () => {
+    const rs = parseRuleset(
+      [
+        'table ip filter {',
+        '  chain input { type filter hook input priority 0; policy drop; tcp dport 443 accept; }',
+        '}',
+        'table ip6 filter {',
+        '  chain input { type filter hook input priority 0; policy drop; tcp dport 443 accept; udp dport 546 accept; }',
+        '}',
+      ].join('\n'),
+      'dhcpv6.nft',
+    );
+    expect(audit(rs, 'ipv4-ipv6-mismatch')).toEqual([]);
   });
 
   it('reads the concatenated iptables-save + ip6tables-save form the same way', () => {
@@ -390,5 +467,76 @@ describe('ipv4-ipv6-mismatch', () => {
       }),
     ).toEqual([]);
     expect(audit(load('audit/ipv4-ipv6-mismatch/rules.v4'), 'ipv4-ipv6-mismatch')).toEqual([]);
+  });
+});
+
+describe('one finding per cause', () => {
+  const nft = (text: string): Ruleset => parseRuleset(text, 'grouped.nft');
+
+  it('groups the admin ports one rule exposes into one finding, the ports listed and detailed per port', () => {
+    const rs = nft(`table inet filter {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    tcp dport { 22, 3306, 5432 } accept
+    tcp dport 6379 accept
+  }
+}
+`);
+    const fs = audit(rs, 'admin-port-exposed');
+    expect(fs.map((f) => [f.location?.line, f.message])).toEqual([
+      [
+        5,
+        'tcp/22 (SSH), tcp/3306 (MySQL) and tcp/5432 (PostgreSQL) are accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
+      ],
+      [
+        6,
+        'tcp/6379 (Redis) is accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
+      ],
+    ]);
+    const detail = fs[0]!.related!.filter((r) => r.detail);
+    expect(detail.map((r) => r.message.split(';')[0])).toEqual([
+      'tcp/22 (SSH) is accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
+      'tcp/3306 (MySQL) is accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
+      'tcp/5432 (PostgreSQL) is accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
+    ]);
+    expect(detail[1]!.message).toMatch(/; example: tcp 203\.0\.113\.7:40000 -> 192\.0\.2\.10:3306 iif eth0 ct new$/);
+    expectVerdict(rs, fs[0], ['accept']);
+  });
+
+  it('reports a host with no firewall at all as one finding, not as a clean bill', () => {
+    const fs = audit(nft(''), 'unfiltered-input');
+    expect(fs.map((f) => [f.severity, f.message])).toEqual([
+      [
+        'high',
+        'no firewall: the ruleset has no tables, so nothing filters new connections to this host over IPv4 and IPv6: every port is open to every source; admin ports among them: tcp/22 (SSH), tcp/3389 (RDP), tcp/3306 (MySQL), tcp/5432 (PostgreSQL), tcp/6379 (Redis), tcp/11211 (memcached), tcp/27017 (MongoDB), tcp/9200 (Elasticsearch), tcp/2375 (Docker API) and tcp/2376 (Docker API (TLS))',
+      ],
+    ]);
+    // With the site declared, the services it leaves open are named too.
+    expect(audit(nft(''), 'unfiltered-input', { config: shop })[0]!.message).toMatch(
+      /; declared services: shop tcp\/80 and shop tcp\/443$/,
+    );
+  });
+
+  it('recognises a fragment (ufw user.rules): one finding saying so, instead of every port exposed', () => {
+    const rs = loadRuleset([join(root, 'test/fixtures/real-world/noraworld--ufw-conf/etc/ufw/user.rules')]);
+    const ctx = createAuditContext({ ruleset: rs, file: rs.file, today: '2026-05-01' });
+    const rep = runAudit(ctx);
+    expect(rep.findings.map((f) => [f.rule, f.severity])).toEqual([['unfiltered-input', 'medium']]);
+    expect(rep.findings[0]!.message).toMatch(
+      /^this file is a fragment: it has user chains \(ufw-user-input, ufw-user-output, ufw-user-forward, ufw-after-logging-input and 4 more\) but no base chain, so no hook runs them, and on its own nothing filters new connections to the host over IPv4 .* Audit what the host runs instead: `rampart audit --live` on the host, or its full dump/,
+    );
+  });
+
+  it('says when base chains exist but none is on the input path', () => {
+    const fs = audit(
+      nft(
+        'table ip nat {\n  chain post {\n    type nat hook postrouting priority 100; policy accept;\n    masquerade\n  }\n}\n',
+      ),
+      'unfiltered-input',
+    );
+    expect(fs[0]?.message).toMatch(
+      /^no base chain filters the input path \(prerouting, input\) over IPv4; the ruleset's base chains are on postrouting: every port is open/,
+    );
   });
 });

@@ -7,11 +7,13 @@
 import type { PortDecl } from '../../../config/types.js';
 import type { L3, Packet } from '../../../firewall/model.js';
 import { type AddrRange, parseAddressRange } from '../../../firewall/values.js';
-import type { CompiledRuleset, PacketSet } from '../../types.js';
+import { formatPacket } from '../../describe.js';
+import type { CompiledRuleset, Decider, PacketSet, RuleRef } from '../../types.js';
 import type { AuditContext, AuditRule, FindingDraft, RelatedLocation } from '../types.js';
 import {
   auditFamilies,
   cached,
+  deciderKey,
   decidersAsLocations,
   decisionsBySize,
   describeSources,
@@ -27,6 +29,8 @@ import {
   hostAddresses,
   inbound,
   internetSources,
+  isFragment,
+  joinAnd,
   locate,
   type PortSpec,
   portSpec,
@@ -36,6 +40,7 @@ import {
   saddrField,
   sourceRanges,
   sourcesOutside,
+  unfilteredInput,
   wholeBlocks,
   widestPrefix,
 } from './service-sets.js';
@@ -49,8 +54,12 @@ const input = (ctx: AuditContext): CompiledRuleset => ctx.compiled('input');
 const mayAccept = (ctx: AuditContext): PacketSet =>
   cached(ctx, 'mayAccept', () => input(ctx).verdict('accept').or(input(ctx).uncertain()));
 
-/** Packets certainly accepted: what the exposure rules report (a rate-limited accept is not proof of exposure). */
-const accepted = (ctx: AuditContext): PacketSet => input(ctx).verdict('accept');
+/**
+ * Packets certainly accepted by a rule or a policy: what the exposure rules report (a rate-limited accept is not
+ * proof of exposure). Packets no base chain decides are unfiltered-input's: one finding for that one cause.
+ */
+const accepted = (ctx: AuditContext): PacketSet =>
+  cached(ctx, 'accepted', () => input(ctx).verdict('accept').minus(unfilteredInput(ctx)));
 
 const blockedBy = (ctx: AuditContext): PacketSet =>
   cached(ctx, 'blocked', () => input(ctx).verdict('drop').or(input(ctx).verdict('reject')));
@@ -74,6 +83,79 @@ function example(ctx: AuditContext, set: PacketSet, fam: L3, extra: Partial<Pack
 
 const familyOf = (set: PacketSet, fam: L3): PacketSet =>
   set.and(set.space.fromCube({ nfproto: [{ kind: 'symbol', value: fam }] }));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blocklists
+
+/**
+ * A blocklist is a drop (or reject) rule that names a small, explicit list of sources: at most a /8 worth of IPv4
+ * addresses (16.7 million, as broad-source-accept's threshold) or a /32 worth of IPv6, given as a named set, a set
+ * literal or prefixes. Dropping those before a public service is deliberate, not an outage nor an IPv4/IPv6
+ * asymmetry: the service rules report it as info at most, and the exposure rules do not let it hide an open port.
+ */
+export const BLOCKLIST_MAX: Readonly<Record<L3, bigint>> = { ipv4: 1n << 24n, ipv6: 1n << 96n };
+
+interface Blocklist {
+  readonly fam: L3;
+  readonly addresses: bigint;
+  readonly set?: string;
+}
+
+function blocklistOf(rule: RuleRef['rule']): Blocklist | undefined {
+  const v = rule.verdict;
+  if (v?.kind !== 'drop' && v?.kind !== 'reject') return undefined;
+  for (const m of rule.matches) {
+    if (m.kind !== 'field' || m.op !== 'eq' || (m.field !== 'ip.saddr' && m.field !== 'ip6.saddr')) continue;
+    const fam: L3 = m.field === 'ip.saddr' ? 'ipv4' : 'ipv6';
+    const rs = m.values.flatMap((e) => (e.kind === 'range' ? [{ lo: e.lo, hi: e.hi }] : []));
+    rs.sort((x, y) => (x.lo < y.lo ? -1 : x.lo > y.lo ? 1 : 0));
+    let n = 0n;
+    let end = -1n;
+    for (const r of rs) {
+      const lo = r.lo > end ? r.lo : end + 1n;
+      if (r.hi >= lo) n += r.hi - lo + 1n;
+      if (r.hi > end) end = r.hi;
+    }
+    if (n === 0n || n > BLOCKLIST_MAX[fam]) return undefined;
+    return { fam, addresses: n, ...(m.set !== undefined ? { set: m.set } : {}) };
+  }
+  return undefined;
+}
+
+/** The blocklist rules of the input path, by decider key. */
+function blocklists(ctx: AuditContext): Map<string, Blocklist> {
+  return cached(ctx, 'blocklists', () => {
+    const out = new Map<string, Blocklist>();
+    for (const ref of input(ctx).rules()) {
+      const b = blocklistOf(ref.rule);
+      if (b) out.set(deciderKey(ref), b);
+    }
+    return out;
+  });
+}
+
+/** Packets a blocklist drops: the exposure rules count them as open when they ask "open to every source?". */
+function blocklisted(ctx: AuditContext): PacketSet {
+  return cached(ctx, 'blocklisted', () => {
+    const bl = blocklists(ctx);
+    let s = ctx.space.none();
+    if (bl.size === 0) return s;
+    for (const d of input(ctx).decisions()) if (bl.has(deciderKey(d.decider))) s = s.or(d.packets);
+    return s;
+  });
+}
+
+/** The blocklists that decide all of a set's packets, or undefined when something else decides some of them. */
+function blockedByBlocklists(ctx: AuditContext, set: PacketSet): Blocklist[] | undefined {
+  const bl = blocklists(ctx);
+  const out: Blocklist[] = [];
+  for (const d of input(ctx).decisions(set)) {
+    const b = bl.get(deciderKey(d.decider));
+    if (!b) return undefined;
+    out.push(b);
+  }
+  return out.length > 0 ? out : undefined;
+}
 
 export const DEFAULT_ADMIN_PORTS: readonly PortDecl[] = [
   22, 3389, 3306, 5432, 6379, 11211, 27017, 9200, 2375, 2376,
@@ -152,7 +234,39 @@ interface BlockedPart {
   readonly fam: L3;
   readonly full: boolean;
   readonly bad: PacketSet;
-  readonly text: string;
+  /** Where and how: `to 192.0.2.11 is dropped for all sources`, without the port. */
+  readonly dests: string;
+  readonly verb: string;
+  readonly sources?: string;
+  /** Every source it blocks is on a blocklist (blocklistOf): how many addresses, from which named sets. */
+  readonly listed?: { readonly count: bigint; readonly sets: readonly string[] };
+}
+
+interface BlockedPort {
+  readonly decl: PortDecl;
+  readonly parts: BlockedPart[];
+  readonly lead: BlockedPart;
+  readonly uncertain: boolean;
+}
+
+/** `tcp/80 and tcp/443 to 192.0.2.11 and 2001:db8::11 are dropped for all sources` (families merged when alike). */
+function blockedText(ports: readonly PortDecl[], parts: readonly BlockedPart[]): string {
+  const what = joinAnd(ports.map((p) => p.text));
+  const be = ports.length > 1 ? 'are' : 'is';
+  const first = parts[0] as BlockedPart;
+  if (parts.every((p) => p.full && p.verb === first.verb)) {
+    return `${what} to ${joinAnd(parts.map((p) => p.dests))} ${be} ${first.verb} for all sources`;
+  }
+  return parts
+    .map((p) => {
+      if (p.listed) {
+        const n = p.listed.count;
+        const sets = p.listed.sets.length > 0 ? ` (${p.listed.sets.map((x) => `@${x}`).join(', ')})` : '';
+        return `${what} to ${p.dests} ${be} closed to ${n} listed ${familyName(p.fam)} source${n === 1n ? '' : 's'}${sets}`;
+      }
+      return `${what} to ${p.dests} ${be} ${p.verb} for ${p.full ? 'all sources' : `${p.sources} only`}`;
+    })
+    .join('; ');
 }
 
 const publicServiceBlocked: AuditRule = {
@@ -169,6 +283,8 @@ const publicServiceBlocked: AuditRule = {
     const fams = auditFamilies(ctx);
     const out: FindingDraft[] = [];
     for (const svc of ctx.services) {
+      // One finding per cause: the ports of a service blocked by the same rule (or policy), alike per family.
+      const groups = new Map<string, BlockedPort[]>();
       for (const decl of svc.public) {
         const port = portSpec(decl);
         const parts: BlockedPart[] = [];
@@ -186,25 +302,74 @@ const publicServiceBlocked: AuditRule = {
           const full = reached.isEmpty();
           const dests =
             daddrs.length > 0 ? formatRanges(sourceLikeRanges(bad, fam, 'daddr')) : `this host (${familyName(fam)})`;
-          const v = verb(ctx, bad);
-          const text = full
-            ? `${decl.text} to ${dests} is ${v} for all sources`
-            : `${decl.text} to ${dests} is ${v} for ${formatRanges(sourceRanges(bad, fam))} only`;
-          parts.push({ fam, full, bad, text });
+          const lists = full ? undefined : blockedByBlocklists(ctx, bad);
+          const srcs = sourceRanges(bad, fam);
+          parts.push({
+            fam,
+            full,
+            bad,
+            dests,
+            verb: verb(ctx, bad),
+            ...(full ? {} : { sources: formatRanges(srcs) }),
+            ...(lists
+              ? {
+                  listed: {
+                    count: srcs.reduce((n, r) => n + r.hi - r.lo + 1n, 0n),
+                    sets: [...new Set(lists.flatMap((l) => (l.set !== undefined ? [l.set] : [])))],
+                  },
+                }
+              : {}),
+          });
         }
         if (parts.length === 0) continue;
         const lead = parts.find((p) => p.full) ?? (parts[0] as BlockedPart);
+        const first = decisionsBySize(c, lead.bad, ctx.ruleset)[0];
+        const shape = parts
+          .map((p) => `${p.fam}|${p.full}|${p.dests}|${p.verb}|${p.sources ?? ''}|${p.listed?.count ?? ''}`)
+          .join(';');
+        const key = `${first ? deciderKey(first.d.decider) : ''}|${shape}`;
+        const b: BlockedPort = { decl, parts, lead, uncertain };
+        const g = groups.get(key);
+        if (g) g.push(b);
+        else groups.set(key, [b]);
+      }
+      for (const bs of groups.values()) {
+        const lead = (bs[0] as BlockedPort).lead;
         const { main } = decidersAsLocations(ctx, c, lead.bad);
-        const related = dedupeRelated(parts.flatMap((p) => decidersAsLocations(ctx, c, p.bad).related));
-        const ex = example(ctx, lead.bad, lead.fam, { l4proto: port.proto, dport: port.from });
+        const related = dedupeRelated(
+          bs.flatMap((b) => b.parts.flatMap((p) => decidersAsLocations(ctx, c, p.bad).related)),
+        );
+        const examples = bs.map((b) => {
+          const port = portSpec(b.decl);
+          return example(ctx, b.lead.bad, b.lead.fam, { l4proto: port.proto, dport: port.from });
+        });
+        if (bs.length > 1) {
+          bs.forEach((b, i) => {
+            const ex = examples[i];
+            related.push({
+              message: `${blockedText([b.decl], b.parts)}${ex ? `; example: ${formatPacket(ex)}` : ''}`,
+              ...(main?.location ? { location: main.location } : {}),
+              detail: true,
+            });
+          });
+        }
+        const ex = examples[0];
         out.push({
-          message: `service ${svc.name}: ${parts.map((p) => p.text).join('; ')}`,
-          ...(parts.some((p) => p.full) ? {} : { severity: 'medium' as const }),
+          message: `service ${svc.name}: ${blockedText(
+            bs.map((b) => b.decl),
+            (bs[0] as BlockedPort).parts,
+          )}`,
+          // A blocklist in front of the service is deliberate: info. A partial block otherwise: medium.
+          ...(bs.some((b) => b.parts.some((p) => p.full))
+            ? {}
+            : bs.every((b) => b.parts.every((p) => p.listed))
+              ? { severity: 'info' as const }
+              : { severity: 'medium' as const }),
           ...(main?.location ? { location: main.location } : {}),
           ...(main?.text ? { text: main.text } : {}),
           ...(ex ? { example: ex } : {}),
           related,
-          ...(uncertain ? { uncertain: true } : {}),
+          ...(bs.some((b) => b.uncertain) ? { uncertain: true } : {}),
         });
       }
     }
@@ -354,6 +519,8 @@ interface AdminExposure {
   /** Some connections to the port depend on opaque matches (rate limits...): there may be more exposure. */
   readonly uncertain: boolean;
   readonly lead: L3;
+  /** Accepted only on these named interfaces (`iifname "br0"`), which may be internal: the config does not say. */
+  readonly interfaces?: readonly string[];
 }
 
 /**
@@ -373,6 +540,7 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
       // A port declared public is meant to be reachable from anywhere (a git server's SSH, say).
       if (pub.some((p) => overlaps(p, port))) continue;
       let exposed = ctx.space.none();
+      let domain = ctx.space.none();
       const texts: string[] = [];
       let lead: L3 | undefined;
       let uncertain = false;
@@ -380,11 +548,14 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
         const sources = nets.length > 0 ? sourcesOutside(fam, nets) : internetSources(fam);
         const q = inbound(ctx, { family: fam, sources, daddrs: hostAddresses(ctx, fam), ports: [port] });
         if (!q.and(input(ctx).uncertain()).isEmpty()) uncertain = true;
-        let e = q.and(ok);
-        if (nets.length === 0) e = forallWithin(e, q, [saddrField(fam)]);
+        // Ports an any-any accept opens are that finding's: it names them.
+        let e = q.and(ok).minus(anyAnyOpened(ctx));
+        // Open to every source, a blocklist in front aside (it does not close the port to the world).
+        if (nets.length === 0) e = forallWithin(e.or(q.and(blocklisted(ctx))), q, [saddrField(fam)]).and(e);
         if (e.isEmpty()) continue;
         lead = lead ?? fam;
         exposed = exposed.or(e);
+        domain = domain.or(q);
         texts.push(describeSources(sourceRanges(e, fam), sources, fam));
       }
       if (!lead) continue;
@@ -392,7 +563,10 @@ function adminExposures(ctx: AuditContext): AdminExposure[] {
         nets.length > 0
           ? `${texts.join(' and ')} outside the admin networks (${formatRanges(nets.flatMap((n) => parseAddressRange(n) ?? []))})`
           : `${texts.join(' and ')} on the internet (no admin networks declared)`;
-      out.push({ decl, exposed, text: where, uncertain, lead });
+      const names = interfaceNames(exposed, domain);
+      const named = names.length > 0 && !names.includes('(any other)');
+      const text = named ? `${where}, arriving on ${names.join(', ')} only` : where;
+      out.push({ decl, exposed, text, uncertain, lead, ...(named ? { interfaces: names } : {}) });
     }
     return out;
   });
@@ -408,26 +582,52 @@ const adminPortExposed: AuditRule = {
   needs: 'none',
   check(ctx) {
     const c = input(ctx);
-    return adminExposures(ctx).map((x): FindingDraft => {
+    // One finding per cause: exposures accepted by the same rule (or policy) from the same sources are one finding
+    // that lists the ports; each port's detail stays in the related locations (JSON, SARIF).
+    const groups = new Map<string, { xs: AdminExposure[]; accepts: ReturnType<typeof decisionsBySize> }>();
+    for (const x of adminExposures(ctx)) {
       const accepts = decisionsBySize(c, x.exposed, ctx.ruleset).filter((d) => d.d.verdict === 'accept');
+      const key = `${accepts[0] ? deciderKey(accepts[0].d.decider) : ''}|${x.text}`;
+      const g = groups.get(key);
+      if (g) g.xs.push(x);
+      else groups.set(key, { xs: [x], accepts });
+    }
+    return [...groups.values()].map(({ xs, accepts }): FindingDraft => {
       const main = accepts[0] ? locate(ctx, accepts[0].d.decider) : undefined;
       const related: RelatedLocation[] = accepts.slice(0, 5).map(({ d }) => {
         const l = locate(ctx, d.decider);
         return {
-          message: `accepts it: ${l.label}`,
+          message: `accepts ${xs.length > 1 ? 'them' : 'it'}: ${l.label}`,
           ...(l.location ? { location: l.location } : {}),
           ...(l.text ? { text: l.text } : {}),
         };
       });
-      const port = portSpec(x.decl);
-      const ex = example(ctx, familyOf(x.exposed, x.lead), x.lead, { l4proto: port.proto, dport: port.from });
+      const examples = xs.map((x) => {
+        const port = portSpec(x.decl);
+        return example(ctx, familyOf(x.exposed, x.lead), x.lead, { l4proto: port.proto, dport: port.from });
+      });
+      if (xs.length > 1) {
+        xs.forEach((x, i) => {
+          const ex = examples[i];
+          related.push({
+            message: `${portLabel(x.decl)} is accepted from ${x.text}${ex ? `; example: ${formatPacket(ex)}` : ''}`,
+            ...(main?.location ? { location: main.location } : {}),
+            detail: true,
+          });
+        });
+      }
+      const ex = examples[0];
+      const lead = xs[0] as AdminExposure;
       return {
-        message: `${portLabel(x.decl)} is accepted from ${x.text}`,
+        message: `${joinAnd(xs.map((x) => portLabel(x.decl)))} ${xs.length > 1 ? 'are' : 'is'} accepted from ${lead.text}`,
         ...(main?.location ? { location: main.location } : {}),
         ...(main?.text ? { text: main.text } : {}),
         ...(ex ? { example: ex } : {}),
         related,
-        ...(x.uncertain ? { uncertain: true } : {}),
+        ...(xs.some((x) => x.uncertain) ? { uncertain: true } : {}),
+        // Only on named interfaces (a LAN bridge, a VPN): exposed only if one of them faces the internet, which the
+        // ruleset does not say.
+        ...(xs.every((x) => x.interfaces) ? { severity: 'medium' as const } : {}),
       };
     });
   },
@@ -447,26 +647,83 @@ function anyAnyDomain(ctx: AuditContext, fams: readonly L3[]): PacketSet {
   return n;
 }
 
+/** The input interfaces a set is limited to (`(any other)` for the unnamed rest), or [] when it has every one. */
+function interfaceNames(set: PacketSet, domain: PacketSet): string[] {
+  const ifaces = exists(set, fieldsExcept(['iifname']));
+  if (ifaces.covers(exists(domain, fieldsExcept(['iifname'])))) return [];
+  const names = new Set<string>();
+  for (const cube of ifaces.cubes(64).cubes) {
+    for (const e of cube.iifname ?? []) {
+      if (e.kind === 'name')
+        names.add(/^other\d+$/.test(e.value) ? '(any other)' : `${e.value}${e.wildcard ? '*' : ''}`);
+    }
+  }
+  return [...names];
+}
+
 /** `tcp and udp over IPv4 and IPv6 on iif eth1`: the context (protocol, family, interface) of an open set. */
 function contextText(ctx: AuditContext, set: PacketSet, domain: PacketSet): string {
   const protos = [6, 17, 132].filter(
     (p) => !set.and(ctx.space.fromCube({ l4proto: [{ kind: 'range', lo: BigInt(p), hi: BigInt(p) }] })).isEmpty(),
   );
   const fams = FAMILIES.filter((f) => !familyOf(set, f).isEmpty());
-  const ifaces = exists(set, fieldsExcept(['iifname']));
-  const allIf = ifaces.covers(exists(domain, fieldsExcept(['iifname'])));
-  let ifText = '';
-  if (!allIf) {
-    const names = new Set<string>();
-    for (const cube of ifaces.cubes(64).cubes) {
-      for (const e of cube.iifname ?? []) {
-        if (e.kind === 'name')
-          names.add(/^other\d+$/.test(e.value) ? '(any other)' : `${e.value}${e.wildcard ? '*' : ''}`);
-      }
-    }
-    if (names.size > 0) ifText = ` arriving on ${[...names].join(', ')}`;
-  }
+  const names = interfaceNames(set, domain);
+  const ifText = names.length > 0 ? ` arriving on ${names.join(', ')}` : '';
   return `${protos.map((p) => PROTO_LABEL[p]).join(', ')} over ${fams.map(familyName).join(' and ')}${ifText}`;
+}
+
+interface AnyAny {
+  readonly decider: Decider;
+  /** The new connections from any source to any port it accepts. */
+  readonly witness: PacketSet;
+}
+
+/** The rules and policies that accept every new connection from any internet source to any port (some context). */
+function anyAnyDecisions(ctx: AuditContext): AnyAny[] {
+  return cached(ctx, 'anyAny', () => {
+    const fams = auditFamilies(ctx);
+    if (fams.length === 0) return [];
+    const c = input(ctx);
+    const domain = anyAnyDomain(ctx, fams);
+    const fields = [...SOURCE_AND_PORT];
+    // Contexts (family, protocol, interface, destination...) in which every internet source reaches every port.
+    const open = forallWithin(domain.and(accepted(ctx).or(blocklisted(ctx))), domain, fields).and(accepted(ctx));
+    if (open.isEmpty()) return [];
+    const out: AnyAny[] = [];
+    for (const { d } of decisionsBySize(c, open, ctx.ruleset)) {
+      if (d.verdict !== 'accept' || d.decider.kind === 'path-end') continue;
+      let witness: PacketSet;
+      if (d.decider.kind === 'rule') {
+        // The rule itself must not look at source or port: its own match, within the domain, holds for every
+        // source and port. (A port accept that happens to complete an open set is not an any-any rule.)
+        const own = forallWithin(c.matchSet(d.decider).and(domain), domain, fields);
+        witness = own.and(open).and(c.hits(d.decider));
+        if (witness.isEmpty()) continue;
+      } else {
+        witness = d.packets;
+      }
+      out.push({ decider: d.decider, witness });
+    }
+    return out;
+  });
+}
+
+/** Packets an any-any accept decides: admin-port-exposed leaves them to any-any-accept, which names the ports. */
+function anyAnyOpened(ctx: AuditContext): PacketSet {
+  return cached(ctx, 'anyAnyOpened', () => {
+    const keys = new Set(anyAnyDecisions(ctx).map((a) => deciderKey(a.decider)));
+    let s = ctx.space.none();
+    if (keys.size === 0) return s;
+    for (const d of input(ctx).decisions()) if (keys.has(deciderKey(d.decider))) s = s.or(d.packets);
+    return s;
+  });
+}
+
+/** The admin ports a set of accepted packets opens to every source: `tcp/22 (SSH), tcp/3306 (MySQL)`. */
+function adminPortsIn(ctx: AuditContext, set: PacketSet): string[] {
+  return adminPorts(ctx)
+    .filter((p) => !set.and(portsSet(ctx, [portSpec(p)])).isEmpty())
+    .map(portLabel);
 }
 
 const anyAnyAccept: AuditRule = {
@@ -480,37 +737,20 @@ const anyAnyAccept: AuditRule = {
   check(ctx) {
     const fams = auditFamilies(ctx);
     if (fams.length === 0) return [];
-    const c = input(ctx);
     const domain = anyAnyDomain(ctx, fams);
-    const fields = [...SOURCE_AND_PORT];
-    // Contexts (family, protocol, interface, destination...) in which every internet source reaches every port.
-    const open = forallWithin(domain.and(accepted(ctx)), domain, fields);
-    if (open.isEmpty()) return [];
-    const out: FindingDraft[] = [];
-    for (const { d } of decisionsBySize(c, open, ctx.ruleset)) {
-      if (d.verdict !== 'accept' || d.decider.kind === 'path-end') continue;
-      let witness: PacketSet;
-      if (d.decider.kind === 'rule') {
-        // The rule itself must not look at source or port: its own match, within the domain, holds for every
-        // source and port. (A port accept that happens to complete an open set is not an any-any rule.)
-        const own = forallWithin(c.matchSet(d.decider).and(domain), domain, fields);
-        witness = own.and(open).and(c.hits(d.decider));
-        if (witness.isEmpty()) continue;
-      } else {
-        witness = d.packets;
-      }
-      const l = locate(ctx, d.decider);
+    return anyAnyDecisions(ctx).map(({ decider, witness }): FindingDraft => {
+      const l = locate(ctx, decider);
       const fam = FAMILIES.find((f) => !familyOf(witness, f).isEmpty()) as L3;
       const ex = example(ctx, familyOf(witness, fam), fam, { l4proto: 6, dport: 5432 });
-      const who = d.decider.kind === 'rule' ? 'accepts' : `(${l.label}) accepts`;
-      out.push({
-        message: `${d.decider.kind === 'rule' ? 'rule' : 'the base chain policy'} ${who} every new connection from any source to any port: ${contextText(ctx, witness, domain)}`,
+      const who = decider.kind === 'rule' ? 'accepts' : `(${l.label}) accepts`;
+      const admin = adminPortsIn(ctx, witness);
+      return {
+        message: `${decider.kind === 'rule' ? 'rule' : 'the base chain policy'} ${who} every new connection from any source to any port: ${contextText(ctx, witness, domain)}${admin.length > 0 ? `; admin ports among them: ${joinAnd(admin)}` : ''}`,
         ...(l.location ? { location: l.location } : {}),
         ...(l.text ? { text: l.text } : {}),
         ...(ex ? { example: ex } : {}),
-      });
-    }
-    return out;
+      };
+    });
   },
 };
 
@@ -607,6 +847,17 @@ interface FamilyView {
 
 const PROTO_PORT = fieldsExcept(['l4proto', 'dport']);
 
+/** Ports of a protocol that exists on one family only: DHCP (udp/67-68) on IPv4, DHCPv6 (udp/546-547) on IPv6. */
+const FAMILY_ONLY_PORTS: Record<L3, readonly [number, number]> = { ipv4: [67, 68], ipv6: [546, 547] };
+
+function familyOnlyPorts(ctx: AuditContext, fam: L3): PacketSet {
+  const [lo, hi] = FAMILY_ONLY_PORTS[fam];
+  return ctx.space.fromCube({
+    l4proto: [{ kind: 'range', lo: 17n, hi: 17n }],
+    dport: [{ kind: 'range', lo: BigInt(lo), hi: BigInt(hi) }],
+  });
+}
+
 function familyView(ctx: AuditContext, fam: L3, ports: readonly PortSpec[] | undefined): FamilyView {
   const q = inbound(ctx, {
     family: fam,
@@ -617,15 +868,17 @@ function familyView(ctx: AuditContext, fam: L3, ports: readonly PortSpec[] | und
   const acc = q.and(accepted(ctx));
   const may = q.and(mayAccept(ctx));
   const src = [saddrField(fam)];
+  // A blocklist does not make a port "open to some sources only": its sources count as reaching it here.
+  const bl = q.and(blocklisted(ctx));
   return {
     fam,
     q,
     acc,
     may,
     some: exists(acc, PROTO_PORT),
-    all: exists(forallWithin(acc, q, src), PROTO_PORT),
+    all: exists(forallWithin(acc.or(bl), q, src).and(acc), PROTO_PORT),
     someMay: exists(may, PROTO_PORT),
-    allMay: exists(forallWithin(may, q, src), PROTO_PORT),
+    allMay: exists(forallWithin(may.or(bl), q, src).and(may), PROTO_PORT),
     dom: exists(q, PROTO_PORT),
   };
 }
@@ -658,9 +911,14 @@ const ipv4Ipv6Mismatch: AuditRule = {
       // The open side counts certain accepts, the other side possible ones: opaque matches never make a mismatch.
       // Without declared services, a port open to some sources only on one family (SSH from an IPv4 admin
       // network) and closed on the other is not taken for a service: only ports open to every source count.
-      const opened = declared.length > 0 ? a.some : a.all;
+      const opened = (declared.length > 0 ? a.some : a.all).minus(familyOnlyPorts(ctx, a.fam));
       kinds.push({ open: a, other: b, set: opened.and(b.dom.minus(b.someMay)), is: 'closed' });
-      kinds.push({ open: a, other: b, set: a.all.and(b.someMay.minus(b.allMay)), is: 'restricted' });
+      kinds.push({
+        open: a,
+        other: b,
+        set: a.all.minus(familyOnlyPorts(ctx, a.fam)).and(b.someMay.minus(b.allMay)),
+        is: 'restricted',
+      });
     }
     const units: { label: string; set: PacketSet }[] =
       declared.length > 0
@@ -701,7 +959,82 @@ const ipv4Ipv6Mismatch: AuditRule = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// unfiltered-input
+
+const INPUT_PATH_HOOKS = new Set(['prerouting', 'input']);
+
+const unfilteredInputRule: AuditRule = {
+  id: 'unfiltered-input',
+  defaultSeverity: 'high',
+  title: 'Nothing filters new connections to the host: no firewall, or a file with no base chain on the input path',
+  rationale:
+    'A host with no firewall at all is the most exposed host there is: every port, admin and database ports included, is open to every source. A file with user chains but no base chain (ufw user.rules, a fail2ban chain file, kube-proxy restore input) decides nothing on its own: no hook runs its chains, and what the host does depends on the rest of its ruleset.',
+  fix: 'Give the host a ruleset with an input base chain (nftables: `type filter hook input priority 0; policy drop;` with accepts for what it serves). For a fragment, audit what the host really runs: `rampart audit --live` on the host, or the full dump (`iptables-save`, `nft list ruleset`).',
+  needs: 'none',
+  check(ctx) {
+    const tables = ctx.ruleset.tables.filter((t) => !t.outOfScope);
+    const none = tables.length === 0;
+    let fams = none ? [...FAMILIES] : auditFamilies(ctx);
+    if (none && ctx.addresses.length > 0) fams = fams.filter((f) => hostAddresses(ctx, f).length > 0);
+    const open = fams.filter((fam) => {
+      const q = inbound(ctx, { family: fam, daddrs: hostAddresses(ctx, fam) });
+      return !q.isEmpty() && q.minus(unfilteredInput(ctx)).isEmpty();
+    });
+    if (open.length === 0) return [];
+    const famText = joinAnd(open.map(familyName));
+    const admin = adminPorts(ctx).map(portLabel);
+    const services = ctx.services.flatMap((svc) => svc.public.map((p) => `${svc.name} ${p.text}`));
+    const leaves = `every port is open to every source; admin ports among them: ${joinAnd(admin)}${services.length > 0 ? `; declared services: ${joinAnd(services)}` : ''}`;
+    const ex = example(ctx, inbound(ctx, { family: open[0] as L3 }), open[0] as L3, { l4proto: 6, dport: 22 });
+    const base = {
+      ...(ex ? { example: ex } : {}),
+      related: [{ message: 'accepts them: the end of the hook path (no base chain filters these packets)' }],
+    };
+    if (none) {
+      return [
+        {
+          message: `no firewall: the ruleset has no tables, so nothing filters new connections to this host over ${famText}: ${leaves}`,
+          ...base,
+        },
+      ];
+    }
+    const chains = tables.flatMap((t) => t.chains.map((c) => ({ t, c })));
+    const onPath = chains.filter(({ c }) => c.base && INPUT_PATH_HOOKS.has(c.base.hook));
+    const user = chains.filter(({ c }) => !c.base && c.rules.length > 0);
+    const firstUser = user[0];
+    if (onPath.length === 0 && firstUser && isFragment(ctx.ruleset)) {
+      const names = user.map(({ c }) => c.name);
+      const shown =
+        names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
+      const o = firstUser.c.origin;
+      return [
+        {
+          message: `this file is a fragment: it has user chains (${shown}) but no base chain, so no hook runs them, and on its own nothing filters new connections to the host over ${famText} (${leaves.replace('every port is open', 'every port would be open')}). Audit what the host runs instead: \`rampart audit --live\` on the host, or its full dump (iptables-save, nft list ruleset)`,
+          severity: 'medium',
+          location: { file: o.file, line: o.line, ...(o.column !== undefined ? { column: o.column } : {}) },
+          ...base,
+        },
+      ];
+    }
+    const hooks = [...new Set(chains.flatMap(({ c }) => (c.base ? [c.base.hook] : [])))];
+    const t0 = tables[0]!;
+    return [
+      {
+        message: `no base chain filters the input path (prerouting, input) over ${famText}${hooks.length > 0 ? `; the ruleset's base chains are on ${joinAnd(hooks)}` : ''}: ${leaves}`,
+        location: {
+          file: t0.origin.file,
+          line: t0.origin.line,
+          ...(t0.origin.column !== undefined ? { column: t0.origin.column } : {}),
+        },
+        ...base,
+      },
+    ];
+  },
+};
+
 export const SERVICE_RULES: readonly AuditRule[] = [
+  unfilteredInputRule,
   publicServiceBlocked,
   allInboundBlocked,
   listeningPortBlocked,
