@@ -500,7 +500,9 @@ describe('one finding per cause', () => {
       'tcp/3306 (MySQL) is accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
       'tcp/5432 (PostgreSQL) is accepted from every IPv4 source and every IPv6 source on the internet (no admin networks declared)',
     ]);
-    expect(detail[1]!.message).toMatch(/; example: tcp 203\.0\.113\.7:40000 -> 192\.0\.2\.10:3306 \(mysql\) iif eth0 ct new$/);
+    expect(detail[1]!.message).toMatch(
+      /; example: tcp 203\.0\.113\.7:40000 -> 192\.0\.2\.10:3306 \(mysql\) iif eth0 ct new$/,
+    );
     expectVerdict(rs, fs[0], ['accept']);
   });
 
