@@ -380,8 +380,7 @@ describe('the hygiene rules together', () => {
     expect([...new Set(rep.findings.map((f) => f.rule))]).toEqual(['icmpv6-nd-blocked', 'rule-without-comment']);
   });
 
-  it('add little to the engine on a 1k-rule ruleset (compile and unreachable analysis included)', () => {
-    const t0 = performance.now();
+  it('run on a 1k-rule ruleset (compile and unreachable analysis included; their cost is measured in bench/audit-bench.mjs)', () => {
     const ctx = createAuditContext({
       ruleset: parseRuleset(generateFirewallNft(1_000, 1), 'gen.nft'),
       file: 'gen.nft',
@@ -389,6 +388,5 @@ describe('the hygiene rules together', () => {
     });
     const rep = runAudit(ctx, { rules: HYGIENE_RULES, enable: ['rule-without-comment'] });
     expect(rep.summary.rulesRun).toBe(HYGIENE_RULES.length);
-    expect(performance.now() - t0).toBeLessThan(5000);
   }, 30_000);
 });
