@@ -10,7 +10,7 @@
  * Runs only as root with nft, ip and python3; otherwise it is skipped with the reason.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,12 @@ const SEED_BASE =
   process.env.RAMPART_KT_SEED === 'random' ? Date.now() % 1_000_000 : Number(process.env.RAMPART_KT_SEED ?? 1);
 const MIN_RULESETS = 50;
 const MIN_PACKETS = 2000;
+/**
+ * Labs (pairs of namespaces) the fixtures, the corpus and the generated rulesets are spread over. Each lab is its own
+ * kernel state (ruleset, conntrack, ipsets, routes), so rulesets on different labs cannot see each other; most of a
+ * ruleset's time is spent waiting (nft, the sender's reply window), so a few labs keep two cores busy.
+ */
+const LABS = Math.max(1, Math.floor(Number(process.env.RAMPART_KT_LABS ?? 4)) || 1);
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
@@ -436,27 +442,46 @@ function tracerReady(): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a network namespace lab)', () => {
+  /** All labs; `lab` (the first) runs the observation tests, which load rulesets by hand. */
+  let labs: Lab[] = [];
   let lab: Lab;
+  /** Whether /etc/netns existed before this suite (corpus entries put host names there): if not, it goes at the end. */
+  let etcNetnsExisted = true;
 
   beforeAll(async () => {
     const swept = await sweepStaleLabs();
     if (swept.length > 0) console.log(`removed stale lab namespaces: ${swept.join(', ')}`);
-    lab = await createLab();
+    etcNetnsExisted = existsSync('/etc/netns');
+    const made = await Promise.allSettled(Array.from({ length: LABS }, (_, i) => createLab({ tag: `l${i}` })));
+    labs = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = made.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    lab = labs[0]!;
   }, 60_000);
 
   afterAll(async () => {
-    if (lab) {
-      // A corpus entry's host names, should its test have stopped before its own clean-up.
-      rmSync(join('/etc/netns', lab.fwNs), { recursive: true, force: true });
-      await flushFirewall(lab).catch(() => {});
-      await lab.teardown();
+    await Promise.all(
+      labs.map(async (l) => {
+        // A corpus entry's host names, should its test have stopped before its own clean-up.
+        rmSync(join('/etc/netns', l.fwNs), { recursive: true, force: true });
+        await flushFirewall(l).catch(() => {});
+        await l.teardown();
+      }),
+    );
+    if (!etcNetnsExisted) {
+      try {
+        // Only when empty: another run (another worktree's suite) may have a lab's host names there right now.
+        rmdirSync('/etc/netns');
+      } catch {
+        // not empty, or already gone
+      }
     }
     const ex = Object.entries(stats.excluded)
       .map(([k, v]) => `${k}: ${v}`)
       .join('; ');
     console.log(
       [
-        `kernel agreement (seed base ${SEED_BASE}):`,
+        `kernel agreement (seed base ${SEED_BASE}, ${labs.length} lab(s) in parallel):`,
         `  rulesets ${stats.rulesets} (${Object.entries(stats.rulesetsByKind)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}), packets ${stats.packets}`,
@@ -628,6 +653,7 @@ COMMIT
     }
 
     async function runRuleset(
+      lab: Lab,
       label: string,
       kind: string,
       src: RulesetSource,
@@ -690,6 +716,25 @@ COMMIT
             }),
           ];
 
+    /**
+     * Runs `fn` over the items on every lab at once, each lab taking the next item as soon as it is free; results in
+     * item order. Everything random (probes, their source ports) is drawn before, in item order, so a run is the
+     * same whatever the number of labs.
+     */
+    async function acrossLabs<T, R>(items: readonly T[], fn: (item: T, lab: Lab) => Promise<R>): Promise<R[]> {
+      const out: R[] = [];
+      let next = 0;
+      await Promise.all(
+        labs.map(async (l) => {
+          while (next < items.length && !pendingReason) {
+            const i = next++;
+            out[i] = await fn(items[i]!, l);
+          }
+        }),
+      );
+      return out.filter((r) => r !== undefined);
+    }
+
     it('on every fixture', async (ctx) => {
       if (!tracerReady()) ctx.skip();
       const files: string[] = [];
@@ -703,7 +748,15 @@ COMMIT
         }
       };
       if (existsSync(FIXTURES)) walk(FIXTURES);
-      const failures: string[] = [];
+      interface Job {
+        name: string;
+        kind: string;
+        src: RulesetSource;
+        views: (listed: Listed) => View[] | undefined;
+        probes: Probe[];
+        extraLocal: readonly string[];
+      }
+      const jobs: Job[] = [];
       for (const file of files.sort()) {
         const name = relative(ROOT, file);
         const text = readFileSync(file, 'utf8');
@@ -759,18 +812,17 @@ COMMIT
               ...listedViews(listed, name),
             ]);
         }
-        // One fixture our parser cannot read is a failure of that fixture, not the end of the run.
-        const res = await runRuleset(
-          name,
-          isIpt ? 'fixture iptables' : isJson ? 'fixture nft-json' : 'fixture nft',
-          src,
-          views,
-          probes,
-          pools.extraLocal,
-        ).catch((e: Error) => [`${name}: ${e.message}`]);
-        failures.push(...res);
-        if (pendingReason) break;
+        const kind = isIpt ? 'fixture iptables' : isJson ? 'fixture nft-json' : 'fixture nft';
+        jobs.push({ name, kind, src, views, probes, extraLocal: pools.extraLocal });
       }
+      // One fixture our parser cannot read is a failure of that fixture, not the end of the run.
+      const failures = (
+        await acrossLabs(jobs, (j, l) =>
+          runRuleset(l, j.name, j.kind, j.src, j.views, j.probes, j.extraLocal).catch((e: Error) => [
+            `${j.name}: ${e.message}`,
+          ]),
+        )
+      ).flat();
       if (pendingReason) {
         console.warn(`fixture agreement pending: ${pendingReason}`);
         ctx.skip();
@@ -783,7 +835,7 @@ COMMIT
      * the host names iptables-restore resolves (through /etc/netns/<fw>/hosts, which `ip netns exec` mounts over
      * /etc/hosts), nfacct objects. Returns the undo.
      */
-    async function corpusLabSetup(e: CorpusEntry): Promise<() => Promise<void>> {
+    async function corpusLabSetup(lab: Lab, e: CorpusEntry): Promise<() => Promise<void>> {
       const undo: (() => Promise<void>)[] = [];
       for (const name of e.lab?.interfaces ?? []) {
         // A veth pair with both ends in fw (the dummy driver may be missing); `iif NAME` only needs it to exist.
@@ -791,10 +843,9 @@ COMMIT
         undo.push(async () => void (await lab.fw.run(['ip', 'link', 'del', name], { allowFailure: true })));
       }
       if (e.lab?.hosts) {
+        // Only this lab's directory is removed afterwards; /etc/netns itself, if this suite made it, in afterAll.
         const dir = join('/etc/netns', lab.fwNs);
-        const made = !existsSync('/etc/netns');
         mkdirSync(dir, { recursive: true });
-        if (made) undo.push(async () => rmSync('/etc/netns', { recursive: true, force: true }));
         const lines = Object.entries(e.lab.hosts).map(([host, addr]) => `${addr} ${host}`);
         writeFileSync(join(dir, 'hosts'), `127.0.0.1 localhost\n${lines.join('\n')}\n`);
         undo.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -821,29 +872,32 @@ COMMIT
 
     it('on the real-world corpus (test/fixtures/real-world): the kernel accepts what corpus.json says, and agrees', async (ctx) => {
       if (!tracerReady()) ctx.skip();
-      const failures: string[] = [];
-      const entries = corpusEntries();
-      for (const [n, e] of entries.entries()) {
+      // Sources and probes first, in entry order; then the entries on all labs at once.
+      const jobs = corpusEntries().map((e, n) => {
         const label = `real-world ${e.id} (${e.files.join(', ')})`;
-        const undo = await corpusLabSetup(e);
+        const src = corpusSource(e);
+        if (e.kernel === 'refuses') return { e, label, src };
+        const scanText =
+          e.kind === 'nft'
+            ? (src as { text: string }).text
+            : `${(src as { v4?: string; v6?: string }).v4 ?? ''}${(src as { v6?: string }).v6 ?? ''}${Object.values(e.lab?.hosts ?? {}).join(' ')}`;
+        const r = rng(1000 + n);
+        const pools = poolsFromText(scanText, r, makePools(r));
+        const probes = generateProbes(r, pools, PROBES_PER_FIXTURE, { nextSport });
+        return { e, label, src, probes, extraLocal: pools.extraLocal };
+      });
+      const results = await acrossLabs(jobs, async ({ e, label, src, probes, extraLocal }, l): Promise<string[]> => {
+        const undo = await corpusLabSetup(l, e);
         try {
-          const src = corpusSource(e);
-          if (e.kernel === 'refuses') {
-            const refused = await loadFirewall(lab, src).then(
+          if (!probes) {
+            const refused = await loadFirewall(l, src).then(
               () => undefined,
               (err: Error) => err.message,
             );
-            if (refused === undefined) failures.push(`${label}: corpus.json says the kernel refuses it, but it loaded`);
-            continue;
+            return refused === undefined ? [`${label}: corpus.json says the kernel refuses it, but it loaded`] : [];
           }
-          const scanText =
-            e.kind === 'nft'
-              ? (src as { text: string }).text
-              : `${(src as { v4?: string; v6?: string }).v4 ?? ''}${(src as { v6?: string }).v6 ?? ''}${Object.values(e.lab?.hosts ?? {}).join(' ')}`;
-          const r = rng(1000 + n);
-          const pools = poolsFromText(scanText, r, makePools(r));
-          const probes = generateProbes(r, pools, PROBES_PER_FIXTURE, { nextSport });
-          const res = await runRuleset(
+          return await runRuleset(
+            l,
             label,
             'real-world',
             src,
@@ -853,35 +907,41 @@ COMMIT
                 ...listedViews(listed, e.id),
               ]),
             probes,
-            pools.extraLocal,
+            extraLocal,
           ).catch((err: Error) => [`${label}: ${err.message}`]);
-          failures.push(...res);
         } finally {
           await undo();
         }
-      }
-      report(failures);
+      });
+      report(results.flat());
     }, 300_000);
 
     it(`on ${NFT_RULESETS} generated nft rulesets`, async (ctx) => {
       if (!tracerReady()) ctx.skip();
-      const failures: string[] = [];
-      for (let i = 0; i < NFT_RULESETS; i++) {
+      const jobs = Array.from({ length: NFT_RULESETS }, (_, i) => {
         const seed = SEED_BASE * 1000 + i;
         const g = generateNftRuleset(seed);
-        const label = `generated nft ruleset, seed ${seed} (generateNftRuleset(${seed}))`;
         const probes = generateProbes(rng(seed ^ 0x5eed), g.pools, PROBES_PER_RULESET, { nextSport });
+        return { seed, g, probes };
+      });
+      const results = await acrossLabs(jobs, async ({ seed, g, probes }, l) => {
+        const label = `generated nft ruleset, seed ${seed} (generateNftRuleset(${seed}))`;
         const views = (listed: Listed): View[] | undefined =>
           buildViews([
             () => ({ name: 'nft text (generated)', ruleset: parseNftText(g.text, `seed-${seed}.nft`) }),
             ...listedViews(listed, `seed-${seed}`),
           ]);
-        const res = await runRuleset(label, 'generated nft', { kind: 'nft-text', text: g.text }, views, probes).catch(
-          (e: Error) => [`${label}: ${e.message}`],
-        );
-        failures.push(...res.map((f) => `${f}\n  ruleset:\n${g.text.replace(/^/gm, '    ')}`));
-        if (pendingReason) break;
-      }
+        const res = await runRuleset(
+          l,
+          label,
+          'generated nft',
+          { kind: 'nft-text', text: g.text },
+          views,
+          probes,
+        ).catch((e: Error) => [`${label}: ${e.message}`]);
+        return res.map((f) => `${f}\n  ruleset:\n${g.text.replace(/^/gm, '    ')}`);
+      });
+      const failures = results.flat();
       if (pendingReason) {
         console.warn(`generated nft agreement pending: ${pendingReason}`);
         ctx.skip();
@@ -891,13 +951,16 @@ COMMIT
 
     it(`on ${IPT_RULESETS} generated iptables rulesets`, async (ctx) => {
       if (!tracerReady()) ctx.skip();
-      const failures: string[] = [];
-      for (let i = 0; i < IPT_RULESETS; i++) {
+      const jobs = Array.from({ length: IPT_RULESETS }, (_, i) => {
         const seed = SEED_BASE * 1000 + 500 + i;
         const g = generateIptablesRuleset(seed);
-        const label = `generated iptables ruleset, seed ${seed} (generateIptablesRuleset(${seed}))`;
         const probes = generateProbes(rng(seed ^ 0x5eed), g.pools, PROBES_PER_RULESET, { nextSport });
+        return { seed, g, probes };
+      });
+      const results = await acrossLabs(jobs, async ({ seed, g, probes }, l) => {
+        const label = `generated iptables ruleset, seed ${seed} (generateIptablesRuleset(${seed}))`;
         const res = await runRuleset(
+          l,
           label,
           'generated iptables',
           { kind: 'iptables', v4: g.v4, v6: g.v6 },
@@ -908,9 +971,9 @@ COMMIT
             ]),
           probes,
         ).catch((e: Error) => [`${label}: ${e.message}`]);
-        failures.push(...res.map((f) => `${f}\n  ruleset:\n${`${g.v4}${g.v6}`.replace(/^/gm, '    ')}`));
-        if (pendingReason) break;
-      }
+        return res.map((f) => `${f}\n  ruleset:\n${`${g.v4}${g.v6}`.replace(/^/gm, '    ')}`);
+      });
+      const failures = results.flat();
       if (pendingReason) {
         console.warn(`generated iptables agreement pending: ${pendingReason}`);
         ctx.skip();

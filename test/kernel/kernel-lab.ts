@@ -57,7 +57,9 @@ export async function loadFirewall(lab: Lab, src: RulesetSource): Promise<void> 
   // ipsets are per namespace too; referencing rules are gone after the flush, so the sets can go.
   await lab.fw.run(['ipset', 'destroy'], { allowFailure: true }).catch(() => {});
   if (src.kind === 'nft-text' || src.kind === 'nft-json') {
-    const file = src.file ?? scratchFile(src.kind === 'nft-json' ? 'ruleset.json' : 'ruleset.nft', src.text);
+    // One scratch name per lab: the suite drives several labs at once.
+    const file =
+      src.file ?? scratchFile(`${lab.fwNs}.${src.kind === 'nft-json' ? 'ruleset.json' : 'ruleset.nft'}`, src.text);
     // -I: relative `include`s resolve next to the file, as they do for nft -f on a host's /etc/nftables.conf.
     const argv = src.kind === 'nft-json' ? ['nft', '-j', '-f', file] : ['nft', '-I', dirname(file), '-f', file];
     await lab.fw.run(argv, { cwd: dirname(file) });
@@ -135,7 +137,7 @@ export async function observe(
   probes: readonly Probe[],
   opts: SendOptions = {},
 ): Promise<KernelObservation[]> {
-  await lab.fw.run(['nft', '-f', scratchFile('observer.nft', observerTable(probes))]);
+  await lab.fw.run(['nft', '-f', scratchFile(`${lab.fwNs}.observer.nft`, observerTable(probes))]);
   const links: Record<string, { dev: string; src_mac: string; dst_mac: string }> = {};
   for (const l of lab.links) links[l.fwIf] = { dev: l.peerIf, src_mac: l.peerMac, dst_mac: l.fwMac };
   const request = {
