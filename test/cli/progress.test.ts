@@ -2,7 +2,7 @@
  * Progress on long work (issue 13): audit, rules --unreachable, diff, plan and reach print progress lines on stderr
  * when it is a terminal; --quiet silences them. A test has no terminal: RAMPART_PROGRESS=1 shows the lines anyway.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, main, root } from './cli.js';
@@ -12,14 +12,33 @@ const KUBE = fx('iptables/kube-proxy.rules');
 const OUTAGE = fx('nftables/founding-outage.nft');
 const FIXED = fx('queries/founding-fixed.nft');
 
-function run(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const r = spawnSync(process.execPath, [main, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, RAMPART_PROGRESS: undefined, ...env },
+/** Asynchronous, so that the three runs of a command overlap and the worker's event loop is never blocked. */
+function run(
+  env: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], {
+      cwd: root,
+      env: { ...process.env, RAMPART_PROGRESS: undefined, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    // Killed by its PID, should it outlive the test's own timeout (the config's, 180 s).
+    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const COMMANDS: Record<string, { args: string[]; phases: RegExp[] }> = {
@@ -62,16 +81,18 @@ const COMMANDS: Record<string, { args: string[]; phases: RegExp[] }> = {
 beforeAll(() => ensureBuilt());
 
 describe.each(Object.entries(COMMANDS))('rampart %s', (_name, { args, phases }) => {
-  it('prints progress lines on stderr when asked to (as on a terminal), the same report on stdout', () => {
-    const shown = run({ RAMPART_PROGRESS: '1' }, ...args);
+  it('prints progress lines on stderr when asked to (as on a terminal), the same report on stdout', async () => {
+    const [shown, plain, quiet] = await Promise.all([
+      run({ RAMPART_PROGRESS: '1' }, ...args),
+      run({}, ...args),
+      run({ RAMPART_PROGRESS: '1' }, ...args, '--quiet'),
+    ]);
     expect(shown.code, shown.stderr).toBeLessThan(2);
     for (const p of phases) expect(shown.stderr).toMatch(p);
     for (const line of shown.stderr.trimEnd().split('\n')) expect(line).toMatch(/^rampart: .* \(\d+\.\d s\)$/);
-    const plain = run({}, ...args);
     expect(plain.stdout).toBe(shown.stdout);
     // Off a terminal nothing is printed; --quiet silences them even when asked for.
     expect(plain.stderr).toBe('');
-    const quiet = run({ RAMPART_PROGRESS: '1' }, ...args, '--quiet');
     expect(quiet.stderr).toBe('');
     expect(quiet.stdout).toBe(shown.stdout);
     expect(quiet.code).toBe(shown.code);

@@ -281,7 +281,7 @@ describe('rampart serve, init, token, change, audit-log', () => {
     // writes landed between kills (the kills hit a server that was busy writing, not an idle one)
     console.log(`crash test: records (changes + tokens) after each SIGKILL: ${stored.join(', ')}`);
     expect(stored[2]).toBeGreaterThan(stored[0] as number);
-  }, 120_000);
+  });
 
   it('audit-log verify names the first altered entry', async () => {
     await stop(server);
@@ -386,5 +386,5 @@ describe('the trail kept honest: TLS, the data directory, the head kept elsewher
     expect(headless.code).toBe(1);
     expect(headless.stdout).toMatch(/TAMPERED: .*head row is missing/);
     expect((await cli({}, 'audit-log', 'head', '--data-dir', data)).code).toBe(1);
-  }, 120_000);
+  });
 });

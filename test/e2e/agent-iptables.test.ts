@@ -41,7 +41,7 @@ describe.skipIf(skip !== undefined)('agent on an iptables host (web2) in the sho
     // something the agent must never touch: a nat table of web2's own
     await lab.exec.web2.run(['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'RETURN']);
     r = await startRampart(lab, main, { confirmTimeoutSeconds: 10, pollMs: 300, firewalls: { web2: 'iptables' } });
-  }, 120_000);
+  });
   afterAll(async () => lab?.destroy());
 
   it('applies a reviewed iptables-save change to the filter table only', async () => {
@@ -52,7 +52,7 @@ describe.skipIf(skip !== undefined)('agent on an iptables host (web2) in the sho
     expect(live).toContain(':INPUT DROP');
     expect(live).toMatch(/\*nat[\s\S]*-A POSTROUTING -o eth0 -j RETURN/);
     expect(await lab.backendStatus()).toMatchObject({ web2: 'UP' });
-  }, 120_000);
+  });
 
   it('restores the iptables snapshot when the founding outage is forced through', async () => {
     const before = await save();
@@ -68,5 +68,5 @@ describe.skipIf(skip !== undefined)('agent on an iptables host (web2) in the sho
     expect(rules(after).map((l) => l.replace(/\[\d+:\d+\]/, ''))).toEqual(
       rules(before).map((l) => l.replace(/\[\d+:\d+\]/, '')),
     );
-  }, 120_000);
+  });
 });

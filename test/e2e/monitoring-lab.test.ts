@@ -148,6 +148,6 @@ describe.skipIf(skip !== undefined)(
         expect(a.servedBy).toBe('web1');
       }
       expect(m(await seen(), 'shop')?.state).toBe('UP');
-    }, 120_000);
+    });
   },
 );

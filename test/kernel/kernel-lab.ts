@@ -7,6 +7,7 @@
  * in another table does not stop later base chains). Drop and reject are told apart by the replies the peer sees
  * (TCP RST, ICMP/ICMPv6 unreachable quoting the probe).
  */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -121,6 +122,92 @@ function readCounters(json: string): Map<string, number> {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The probe sender: one long-lived python3 per lab (`send-packets.py --serve` in the peer namespace), one request per
+// line. Starting python costs more CPU than a request (much more behind a pyenv shim); a suite sends ~200 requests.
+
+interface Waiter {
+  resolve(line: string): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+interface Sender {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly waiting: Waiter[];
+  out: string;
+  err: string;
+}
+const senders = new Map<string, Sender>();
+
+function startSender(lab: Lab): Sender {
+  // `ip netns exec` execs python in place: the child's PID is the sender's, killed by it on a timeout.
+  const child = spawn('ip', ['netns', 'exec', lab.peerNs, 'python3', SENDER, '--serve'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const s: Sender = { child, waiting: [], out: '', err: '' };
+  const fail = (e: Error): void => {
+    if (senders.get(lab.peerNs) === s) senders.delete(lab.peerNs);
+    for (const w of s.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(e);
+    }
+  };
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    s.out += d;
+    for (let nl = s.out.indexOf('\n'); nl >= 0; nl = s.out.indexOf('\n')) {
+      const line = s.out.slice(0, nl);
+      s.out = s.out.slice(nl + 1);
+      const w = s.waiting.shift();
+      if (w) {
+        clearTimeout(w.timer);
+        w.resolve(line);
+      }
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    s.err = (s.err + d).slice(-4000);
+  });
+  child.stdin.on('error', () => {});
+  child.on('error', (e) => fail(new Error(`cannot run the probe sender in ${lab.peerNs}: ${e.message}`)));
+  child.on('close', (code, signal) =>
+    fail(new Error(`the probe sender in ${lab.peerNs} exited (${signal ?? code}): ${s.err.trim().slice(-2000)}`)),
+  );
+  senders.set(lab.peerNs, s);
+  return s;
+}
+
+function sendRequest(lab: Lab, request: unknown, timeoutMs: number): Promise<string> {
+  const s = senders.get(lab.peerNs) ?? startSender(lab);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      // A wedged sender is replaced: the next request starts a fresh one.
+      if (senders.get(lab.peerNs) === s) senders.delete(lab.peerNs);
+      s.child.kill('SIGKILL');
+      reject(new Error(`the probe sender in ${lab.peerNs} gave no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.waiting.push({ resolve, reject, timer });
+    s.child.stdin.write(`${JSON.stringify(request)}\n`);
+  });
+}
+
+/** Ends the lab's sender (closing its stdin; killed by its PID if it does not exit). Call before the lab's teardown. */
+export async function stopSender(lab: Lab): Promise<void> {
+  const s = senders.get(lab.peerNs);
+  if (!s) return;
+  senders.delete(lab.peerNs);
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  const closed = new Promise<void>((resolve) => s.child.once('close', () => resolve()));
+  s.child.stdin.end();
+  const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+  await closed;
+  clearTimeout(timer);
+}
+process.on('exit', () => {
+  for (const s of senders.values()) s.child.kill('SIGKILL');
+});
+
 export interface SendOptions {
   /** Microseconds between probes (averaged). */
   readonly gapUs?: number;
@@ -146,8 +233,7 @@ export async function observe(
     gap_us: opts.gapUs ?? 30,
     wait_ms: opts.waitMs ?? 250,
   };
-  const sent = await lab.peer.run(['python3', SENDER], { input: JSON.stringify(request), timeoutMs: 60_000 });
-  const { replies } = JSON.parse(sent.stdout) as { replies: Record<string, string[]> };
+  const { replies } = JSON.parse(await sendRequest(lab, request, 60_000)) as { replies: Record<string, string[]> };
   const listed = await lab.fw.run(['nft', '-j', 'list', 'table', 'inet', 'rampart_observe']);
   const counters = readCounters(listed.stdout);
   await lab.fw.run(['nft', 'delete', 'table', 'inet', 'rampart_observe']);

@@ -12,6 +12,8 @@ treats bad checksums as invalid) and sends them on AF_PACKET sockets. The probe'
 identification field or the IPv6 flow label, so the firewall namespace can count each probe by key, and it
 comes back quoted inside ICMP errors. Replies seen on the peer links are matched to their probe and printed:
   {"sent": n, "replies": {"<key>": ["rst" | "unreach:<type>/<code>" | "echo-reply" | "other:<...>", ...]}}
+
+With --serve it stays up: one such request per line on stdin, one answer per line on stdout, until stdin closes.
 """
 import json
 import select
@@ -155,13 +157,7 @@ class Matcher:
                 self.add(p, "%s:%d/%d" % (kind, t, c))
 
 
-def main():
-    req = json.load(sys.stdin)
-    links = req["links"]
-    probes = req["probes"]
-    gap = req.get("gap_us", 30) / 1e6
-    wait = req.get("wait_ms", 300) / 1000.0
-
+def open_sockets(links):
     socks = {}
     for name, link in links.items():
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -169,6 +165,29 @@ def main():
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         s.setblocking(False)
         socks[name] = s
+    return socks
+
+
+def discard(socks):
+    """Drops whatever the sockets hold (late replies to an earlier request): a request sees only its own replies."""
+    while True:
+        r, _, _ = select.select(list(socks.values()), [], [], 0)
+        if not r:
+            return
+        for s in r:
+            try:
+                while True:
+                    s.recvfrom(65535)
+            except BlockingIOError:
+                pass
+
+
+def run(req, socks):
+    links = req["links"]
+    probes = req["probes"]
+    gap = req.get("gap_us", 30) / 1e6
+    wait = req.get("wait_ms", 300) / 1000.0
+
     matcher = Matcher(probes)
     frames = [(socks[p["link"]], frame(p, links)) for p in probes]
 
@@ -203,7 +222,27 @@ def main():
     while time.monotonic() < deadline:
         select.select(list(socks.values()), [], [], 0.02)
         drain()
-    json.dump({"sent": sent, "replies": matcher.replies}, sys.stdout)
+    return {"sent": sent, "replies": matcher.replies}
+
+
+def main():
+    if sys.argv[1:] == ["--serve"]:
+        # One request per line on stdin, one answer per line on stdout, until stdin closes: a lab keeps one sender
+        # (python's start-up costs more than a request), with its sockets open between requests.
+        socks = None
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            if socks is None:
+                socks = open_sockets(req["links"])
+            else:
+                discard(socks)
+            sys.stdout.write(json.dumps(run(req, socks)) + "\n")
+            sys.stdout.flush()
+        return
+    req = json.load(sys.stdin)
+    json.dump(run(req, open_sockets(req["links"])), sys.stdout)
 
 
 if __name__ == "__main__":

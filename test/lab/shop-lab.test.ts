@@ -79,7 +79,7 @@ describe.skipIf(SKIP)('shop lab', () => {
   afterAll(async () => {
     await lab?.destroy();
     for (const p of prefixes) expect(await namespacesWith(`${p}-`)).toEqual([]);
-  }, 120_000);
+  });
 
   const L = (): ShopLab => {
     if (!lab) throw new Error('lab not created');
@@ -223,7 +223,7 @@ describe.skipIf(SKIP)('shop lab', () => {
     expect(isRunning(sleeper)).toBe(false);
     // The running lab of this suite is not touched by the sweep.
     expect(await namespacesWith(`${L().prefix}-`)).toHaveLength(6);
-  }, 120_000);
+  });
 });
 
 describe.skipIf(SKIP)('rampart lab up / lab down', () => {
@@ -246,7 +246,7 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     // Whatever happened above, nothing of the lab survives the suite.
     if (stateFile && existsSync(stateFile)) await destroyRecordedLab(readLabRecord(stateFile));
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  }, 120_000);
+  });
 
   it('leaves a working shop running after lab up exits, refuses a second one, and lab down removes it all', async () => {
     const up = cli('up');
@@ -300,7 +300,7 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     const nothing = cli('down');
     expect(nothing.status).toBe(0);
     expect(nothing.stdout).toContain('no shop lab is up');
-  }, 120_000);
+  });
 
   it('refuses lab up clearly when not root', () => {
     const r = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'lab', 'up'], {

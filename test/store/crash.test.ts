@@ -107,7 +107,7 @@ async function crashRounds(db: string): Promise<void> {
 describe('SIGKILL in the middle of writes', () => {
   beforeAll(() => {
     ensureBuilt();
-  }, 120_000);
+  });
 
   it('leaves the SQLite store intact and nothing half-recorded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-crash-'));
@@ -116,7 +116,7 @@ describe('SIGKILL in the middle of writes', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  });
 
   describe('on PostgreSQL', () => {
     const skip = pgProblem !== undefined && !IN_CI;
@@ -128,11 +128,11 @@ describe('SIGKILL in the middle of writes', () => {
         throw new Error(`CI=true and the PostgreSQL crash test cannot run: ${pgProblem}`);
       }
       if (!skip) database = await createTestDatabase();
-    }, 60_000);
+    });
 
     afterAll(async () => {
       await database?.drop();
-    }, 60_000);
+    });
 
     it.skipIf(skip)(
       'leaves the PostgreSQL store intact and nothing half-recorded',

@@ -20,7 +20,7 @@ describe.each(['sqlite', 'postgres'] as const)('monitoring store on %s', (backen
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
-  }, 60_000);
+  });
 
   /** Two stores on one fresh database (two server replicas). */
   async function pair(): Promise<[Store, Store]> {

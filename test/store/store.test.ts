@@ -61,7 +61,7 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close().catch(() => {});
     for (const c of cleanups.splice(0).reverse()) await c();
-  }, 60_000);
+  });
 
   async function fresh(): Promise<Fresh> {
     if (backend === 'sqlite') {
@@ -583,7 +583,7 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       expect(entries.length).toBe(50);
       expect(entries.map((e) => e.after)).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)));
       expect(await one.verifyAuditLog()).toMatchObject({ ok: true, count: 50 });
-    }, 60_000);
+    });
   });
 });
 

@@ -388,5 +388,5 @@ describe('the hygiene rules together', () => {
     });
     const rep = runAudit(ctx, { rules: HYGIENE_RULES, enable: ['rule-without-comment'] });
     expect(rep.summary.rulesRun).toBe(HYGIENE_RULES.length);
-  }, 30_000);
+  });
 });
