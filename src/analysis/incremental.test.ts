@@ -196,7 +196,7 @@ describe('diffRulesets: the same answer as the diff of full compilations', () =>
     expect(changes).toBeGreaterThan(20);
   });
 
-  it('on real-world fixtures with nat (kube-proxy, docker) and edits', () => {
+  it('on real-world fixtures with nat (kube-proxy, docker) and edits', async () => {
     for (const [file, format] of [
       ['test/fixtures/iptables/kube-proxy.rules', 'iptables-save'],
       ['test/fixtures/iptables/docker-host.rules', 'iptables-save'],
@@ -205,6 +205,7 @@ describe('diffRulesets: the same answer as the diff of full compilations', () =>
     ] as const) {
       const a = parseRuleset(readFileSync(join(root, file), 'utf8'), file, { format });
       for (let seed = 1; seed <= 2; seed++) {
+        await breathe();
         const b = edit(a, rng(seed * 43 + file.length), 2);
         for (const hook of ['input', 'forward', 'output'] as const) {
           const got = both(a, b, hook);
