@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['./vitest.setup.ts'],
+    setupFiles: ['./vitest.breathe.ts'],
     // Generous on purpose: a busy 2-core machine runs CLI and lab tests several times slower than an idle one, and a
     // timeout is a failure that says nothing about the code. Speed is measured in bench/, not asserted here. Tests
     // keep to this one timeout (no shorter per-test ones) and long synchronous tests yield now and then: a worker that
