@@ -141,7 +141,10 @@ export class TrafficService {
       if (kinds.length === 0 || !s.traffic) continue;
       services.push({
         service: s.name,
-        logs: kinds.includes('access-log') ? s.traffic.logs.map((l) => ({ path: l.path, format: l.format })) : [],
+        // `{host}` in a path is the host's name: one entry for hosts that keep their logs under different names.
+        logs: kinds.includes('access-log')
+          ? s.traffic.logs.map((l) => ({ path: l.path.replaceAll('{host}', host), format: l.format }))
+          : [],
         counters: kinds.includes('counters') ? s.public.map((p) => ({ proto: p.proto, from: p.from, to: p.to })) : [],
         ...(kinds.includes('haproxy') && s.traffic.haproxy
           ? { haproxy: { socket: s.traffic.haproxy.socket, backend: s.traffic.haproxy.backend } }
