@@ -92,7 +92,8 @@ export class TrafficMeter {
     this.o.log(line);
   }
 
-  private async load(): Promise<void> {
+  /** Reads the persisted state (tailer positions, open windows, unsent samples); start() does it first. */
+  async load(): Promise<void> {
     try {
       const doc = JSON.parse(await readFile(join(this.o.stateDir, TRAFFIC_STATE_FILE), 'utf8')) as PersistedState;
       if (doc.version !== 1) throw new Error(`version ${String(doc.version)}`);
@@ -334,6 +335,20 @@ export class TrafficMeter {
       try {
         await this.o.call<TrafficAck>('POST', '/agent/traffic', { samples: batch });
       } catch (e) {
+        // A sample the server will never take (its config no longer has that service or source on this host): the
+        // whole batch is refused naming it; drop it rather than block everything behind it.
+        const status = (e as { details?: { status?: number } }).details?.status;
+        const at = /samples\[(\d+)\]/.exec((e as Error).message);
+        if (status === 400 && at) {
+          const bad = batch[Number(at[1])];
+          const i = bad ? this.outbox.indexOf(bad) : -1;
+          if (i >= 0) {
+            this.outbox.splice(i, 1);
+            this.dirty = true;
+            this.o.log(`traffic: the server refused a sample, dropped: ${(e as Error).message}`);
+            continue;
+          }
+        }
         if (this.reachable !== false) {
           this.o.log(`traffic: cannot send samples (${this.outbox.length} kept): ${(e as Error).message}`);
         }
