@@ -26,6 +26,11 @@ export interface LabConfigOptions {
    * probe in the client's network, every `intervalMs` (default 1000).
    */
   readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  /**
+   * Measure the shop's incoming traffic (issue 14, §3) from each web server's access log: the path with `{host}`
+   * (the lab's hosts share one file system, so each agent reads its own host's file).
+   */
+  readonly traffic?: { readonly log: string };
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -52,7 +57,7 @@ ${
     monitor: {interval: ${opts.monitor.intervalMs ?? 1000}ms, timeout: ${opts.monitor.timeoutMs ?? 500}ms, failures: 2}
 `
     : ''
-}admin-networks: [${SHOP_ADDRESSES.srv}/32]
+}${opts.traffic ? `    traffic: {logs: [{path: "${opts.traffic.log}", format: combined}]}\n` : ''}admin-networks: [${SHOP_ADDRESSES.srv}/32]
 policy:
   approvals: 1
   canary: [web1]
