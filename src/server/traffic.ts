@@ -141,7 +141,10 @@ export class TrafficService {
       if (kinds.length === 0 || !s.traffic) continue;
       services.push({
         service: s.name,
-        logs: kinds.includes('access-log') ? s.traffic.logs.map((l) => ({ path: l.path, format: l.format })) : [],
+        // `{host}` in a path is the host's name: one entry for hosts that keep their logs under different names.
+        logs: kinds.includes('access-log')
+          ? s.traffic.logs.map((l) => ({ path: l.path.replaceAll('{host}', host), format: l.format }))
+          : [],
         counters: kinds.includes('counters') ? s.public.map((p) => ({ proto: p.proto, from: p.from, to: p.to })) : [],
         ...(kinds.includes('haproxy') && s.traffic.haproxy
           ? { haproxy: { socket: s.traffic.haproxy.socket, backend: s.traffic.haproxy.backend } }
@@ -297,7 +300,7 @@ export class TrafficService {
       const rows = await this.o.store.traffic.points({
         service: svc.name,
         resolution: 10,
-        from: Math.floor((nowMs - 60_000) / 1000 / 10) * 10,
+        from: Math.ceil((nowMs - 60_000) / 1000 / 10) * 10,
         to: Math.floor(nowMs / 1000),
       });
       const hosts = [...new Set([...svc.hosts, ...(svc.traffic.haproxy ? [svc.traffic.haproxy.host] : [])])];
@@ -309,13 +312,16 @@ export class TrafficService {
         const det = this.detectors.get(`${svc.name}@${host}`);
         const e = det && det.lastT !== null ? det.d.expectation(det.lastT) : undefined;
         const drop = det?.d.activeDrop ?? null;
-        const state = drop ? 'drop' : det?.lastT != null || mine.length > 0 ? 'normal' : 'no-data';
+        // No point in the last minute: the agent is silent or the source gives nothing (not a drop by itself).
+        const state = drop ? 'drop' : mine.length > 0 ? 'normal' : 'no-data';
         perHost.push({
           service: svc.name,
           host,
           source,
           rate: rateOf(mine),
-          expected: e && e.basis !== 'none' ? round(e.rate) : null,
+          // During a long drop the recent baseline runs out (slots under a drop are not remembered): the drop's
+          // own expectation stands in.
+          expected: e && e.basis !== 'none' ? round(e.rate) : drop ? round(det?.d.toJSON().drop?.expected ?? 0) : null,
           basis: e?.basis ?? 'none',
           state,
           ...(drop

@@ -20,7 +20,7 @@ services:
     group: web
     public: [tcp/80, tcp/443]
     traffic:
-      logs: [{path: /var/log/nginx/access.log}]
+      logs: [{path: "/var/log/nginx/{host}.log"}]
       haproxy: {host: lb, socket: /run/haproxy/admin.sock, backend: shop}
       drop: {slot: 10s}
   - name: api
@@ -60,7 +60,7 @@ describe.each(BACKENDS)('incoming traffic over the API (%s)', (backend) => {
     expect(a.body).toEqual({
       windowMs: 5000,
       services: [
-        { service: 'shop', logs: [{ path: '/var/log/nginx/access.log', format: 'combined' }], counters: [] },
+        { service: 'shop', logs: [{ path: '/var/log/nginx/web1.log', format: 'combined' }], counters: [] },
         { service: 'api', logs: [], counters: [{ proto: 'tcp', from: 8080, to: 8080 }] },
       ],
     });
