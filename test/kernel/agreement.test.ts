@@ -723,20 +723,39 @@ COMMIT
      * item order. Everything random (probes, their source ports) is drawn before, in item order, so a run is the
      * same whatever the number of labs.
      */
-    async function acrossLabs<T, R>(items: readonly T[], fn: (item: T, lab: Lab) => Promise<R>): Promise<R[]> {
+    async function acrossLabs<T, R>(
+      signal: AbortSignal,
+      items: readonly T[],
+      fn: (item: T, lab: Lab) => Promise<R>,
+    ): Promise<R[]> {
+      // A test that timed out leaves its last items running: the next one waits for them, so no two tests share a lab.
+      await labsBusy;
       const out: R[] = [];
       let next = 0;
-      await Promise.all(
+      let failed: { error: unknown } | undefined;
+      const running = Promise.all(
         labs.map(async (l) => {
-          while (next < items.length && !pendingReason) {
+          while (next < items.length && !pendingReason && !failed && !signal.aborted) {
             const i = next++;
-            out[i] = await fn(items[i]!, l);
+            try {
+              out[i] = await fn(items[i]!, l);
+            } catch (error) {
+              // The other labs stop taking items and finish theirs, so no lab is still busy when the test ends.
+              failed ??= { error };
+            }
           }
         }),
       );
+      labsBusy = running.catch(() => {});
+      await running;
+      if (failed) throw failed.error;
       return out.filter((r) => r !== undefined);
     }
 
+    let labsBusy: Promise<unknown> = Promise.resolve();
+
+    // Generous: ~90 fixtures took over 300 s with stress-ng and three other sessions' work on two cores. A timeout
+    // aborts ctx.signal, which stops the test's labs from taking more rulesets.
     it('on every fixture', async (ctx) => {
       if (!tracerReady()) ctx.skip();
       const files: string[] = [];
@@ -819,7 +838,7 @@ COMMIT
       }
       // One fixture our parser cannot read is a failure of that fixture, not the end of the run.
       const failures = (
-        await acrossLabs(jobs, (j, l) =>
+        await acrossLabs(ctx.signal, jobs, (j, l) =>
           runRuleset(l, j.name, j.kind, j.src, j.views, j.probes, j.extraLocal).catch((e: Error) => [
             `${j.name}: ${e.message}`,
           ]),
@@ -830,7 +849,7 @@ COMMIT
         ctx.skip();
       }
       report(failures);
-    }, 300_000);
+    }, 900_000);
 
     /**
      * What a corpus entry needs in fw to load as on its host: dummy interfaces its `iif` rules resolve, addresses for
@@ -888,35 +907,39 @@ COMMIT
         const probes = generateProbes(r, pools, PROBES_PER_FIXTURE, { nextSport });
         return { e, label, src, probes, extraLocal: pools.extraLocal };
       });
-      const results = await acrossLabs(jobs, async ({ e, label, src, probes, extraLocal }, l): Promise<string[]> => {
-        const undo = await corpusLabSetup(l, e);
-        try {
-          if (!probes) {
-            const refused = await loadFirewall(l, src).then(
-              () => undefined,
-              (err: Error) => err.message,
-            );
-            return refused === undefined ? [`${label}: corpus.json says the kernel refuses it, but it loaded`] : [];
+      const results = await acrossLabs(
+        ctx.signal,
+        jobs,
+        async ({ e, label, src, probes, extraLocal }, l): Promise<string[]> => {
+          const undo = await corpusLabSetup(l, e);
+          try {
+            if (!probes) {
+              const refused = await loadFirewall(l, src).then(
+                () => undefined,
+                (err: Error) => err.message,
+              );
+              return refused === undefined ? [`${label}: corpus.json says the kernel refuses it, but it loaded`] : [];
+            }
+            return await runRuleset(
+              l,
+              label,
+              'real-world',
+              src,
+              (listed) =>
+                buildViews([
+                  () => ({ name: 'rampart reading the files', ruleset: readCorpusEntry(e) }),
+                  ...listedViews(listed, e.id),
+                ]),
+              probes,
+              extraLocal,
+            ).catch((err: Error) => [`${label}: ${err.message}`]);
+          } finally {
+            await undo();
           }
-          return await runRuleset(
-            l,
-            label,
-            'real-world',
-            src,
-            (listed) =>
-              buildViews([
-                () => ({ name: 'rampart reading the files', ruleset: readCorpusEntry(e) }),
-                ...listedViews(listed, e.id),
-              ]),
-            probes,
-            extraLocal,
-          ).catch((err: Error) => [`${label}: ${err.message}`]);
-        } finally {
-          await undo();
-        }
-      });
+        },
+      );
       report(results.flat());
-    }, 300_000);
+    }, 900_000);
 
     it(`on ${NFT_RULESETS} generated nft rulesets`, async (ctx) => {
       if (!tracerReady()) ctx.skip();
@@ -926,7 +949,7 @@ COMMIT
         const probes = generateProbes(rng(seed ^ 0x5eed), g.pools, PROBES_PER_RULESET, { nextSport });
         return { seed, g, probes };
       });
-      const results = await acrossLabs(jobs, async ({ seed, g, probes }, l) => {
+      const results = await acrossLabs(ctx.signal, jobs, async ({ seed, g, probes }, l) => {
         const label = `generated nft ruleset, seed ${seed} (generateNftRuleset(${seed}))`;
         const views = (listed: Listed): View[] | undefined =>
           buildViews([
@@ -949,7 +972,7 @@ COMMIT
         ctx.skip();
       }
       report(failures);
-    });
+    }, 600_000);
 
     it(`on ${IPT_RULESETS} generated iptables rulesets`, async (ctx) => {
       if (!tracerReady()) ctx.skip();
@@ -959,7 +982,7 @@ COMMIT
         const probes = generateProbes(rng(seed ^ 0x5eed), g.pools, PROBES_PER_RULESET, { nextSport });
         return { seed, g, probes };
       });
-      const results = await acrossLabs(jobs, async ({ seed, g, probes }, l) => {
+      const results = await acrossLabs(ctx.signal, jobs, async ({ seed, g, probes }, l) => {
         const label = `generated iptables ruleset, seed ${seed} (generateIptablesRuleset(${seed}))`;
         const res = await runRuleset(
           l,
@@ -981,7 +1004,7 @@ COMMIT
         ctx.skip();
       }
       report(failures);
-    });
+    }, 600_000);
 
     it(`covered at least ${MIN_RULESETS} rulesets and ${MIN_PACKETS} packets with a mix of verdicts`, (ctx) => {
       if (pendingReason) ctx.skip();
