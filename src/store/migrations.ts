@@ -264,6 +264,29 @@ function monitoring(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0006 (issue 14, §4): several server replicas on one PostgreSQL, one evaluator per monitor.
+ * - monitor_inbox: results that reached a replica not holding the monitor's lease, waiting for the holder to
+ *   evaluate them (written before the sender is acknowledged; deleted by the holder in the transaction that saves
+ *   the states they changed, so a replica killed in between leaves them for the next holder);
+ * - monitor_state.diagnosis_json: the holder's diagnosis, so the other replicas show it too.
+ */
+function replicas(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('monitor_inbox'))
+        .addColumn('monitor', 'text', (c) => c.notNull())
+        .addColumn('at', epoch, (c) => c.notNull())
+        .addColumn('result_json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('monitor_inbox_monitor').on('monitor_inbox').columns(['monitor', 'id']).execute();
+      await db.schema.alterTable('monitor_state').addColumn('diagnosis_json', 'text').execute();
+      await db.schema.createIndex('monitor_state_updated').on('monitor_state').column('updated_at').execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -272,6 +295,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0003-rollback-link': rollbackLink(),
     '0004-four-eyes': fourEyes(),
     '0005-monitoring': monitoring(kind),
+    '0006-replicas': replicas(kind),
   };
 }
 
