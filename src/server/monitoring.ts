@@ -470,6 +470,7 @@ export class MonitorService {
       vantage: 'server',
       timeoutMs: m.timeoutMs,
       now: () => this.now(),
+      userAgent: `rampart-probe (server; replica ${this.replica})`,
     });
     const step = this.accept(r);
     if (step?.recheck) this.scheduler.recheck(m.name, Math.min(RECHECK_MS, m.intervalMs / 4));
