@@ -25,7 +25,12 @@ export interface LabConfigOptions {
    * Monitor the shop (issue 14): its public address (HAProxy) and each backend, from the server, the agents and a
    * probe in the client's network, every `intervalMs` (default 1000).
    */
-  readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  readonly monitor?: {
+    readonly intervalMs?: number;
+    readonly timeoutMs?: number;
+    /** Also `shop-from-client`: the public address probed by the probes alone (its history is theirs). */
+    readonly probeOnly?: boolean;
+  };
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -50,6 +55,16 @@ ${
   opts.monitor
     ? `    address: [${SHOP_ADDRESSES.lb}]
     monitor: {interval: ${opts.monitor.intervalMs ?? 1000}ms, timeout: ${opts.monitor.timeoutMs ?? 500}ms, failures: 2}
+`
+    : ''
+}${
+  opts.monitor?.probeOnly
+    ? `monitors:
+  - name: shop-from-client
+    http: {url: "http://${SHOP_ADDRESSES.lb}/healthz"}
+    interval: ${opts.monitor.intervalMs ?? 1000}ms
+    timeout: ${opts.monitor.timeoutMs ?? 500}ms
+    from: [probes]
 `
     : ''
 }admin-networks: [${SHOP_ADDRESSES.srv}/32]

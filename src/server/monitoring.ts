@@ -499,10 +499,9 @@ export class MonitorService {
   /** A result counted in the rollups and the probe counter, once, by the replica that received it. */
   private count(r: ProbeResult): void {
     (r.vantage === 'server' ? this.rollups : this.ingested).add(r);
-    this.o.metrics.probes.inc({
-      vantage: r.vantage === 'server' ? 'server' : (r.vantage.split(':')[0] ?? 'other'),
-      result: r.ok ? 'success' : 'failure',
-    });
+    // By vantage point (`server`, `agent:web1`, `probe:eu-west`): a few dozen series, and a probe's results
+    // received can be checked against what it says it sent.
+    this.o.metrics.probes.inc({ vantage: r.vantage, result: r.ok ? 'success' : 'failure' });
   }
 
   /** Applies a result to its monitor's state (this replica holds it); `counted` when another replica counted it. */
