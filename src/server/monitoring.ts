@@ -53,8 +53,8 @@ export interface MonitorServiceOptions {
   /** This replica's name in the leases (default host-pid-random). */
   readonly replica?: string;
   /**
-   * Lease time to live (renewed every third of it). Default: three quarters of the shortest monitor interval,
-   * within 2-15 s, so a dead replica's monitors are taken over within two intervals.
+   * Lease time to live (renewed every third of it). Default on PostgreSQL: three quarters of the shortest monitor
+   * interval, within 2-15 s, so a dead replica's monitors are taken over within two intervals; on SQLite 15 s.
    */
   readonly leaseTtlMs?: number;
   /** How often rollups, states and raw results are written (default 2 s). */
@@ -319,7 +319,9 @@ export class MonitorService {
         });
       }
     }
-    if (this.o.leaseTtlMs === undefined) {
+    // SQLite has one replica: nobody to hand monitors over to, so the leases need not be short (each renewal of
+    // 10,000 leases is some 90 ms of SQLite on this machine's cores).
+    if (this.o.leaseTtlMs === undefined && this.o.store.kind === 'postgres') {
       const shortest = Math.min(...[...this.runtimes.values()].map((r) => r.monitor.intervalMs));
       this.ttl = Number.isFinite(shortest) ? Math.min(15_000, Math.max(2000, Math.round(shortest * 0.75))) : 15_000;
     }
@@ -444,6 +446,8 @@ export class MonitorService {
    * another replica (the diagnosis reads it from the store then).
    */
   private async refreshReports(): Promise<void> {
+    // One replica on SQLite: every report reaches this process (noteReport), nothing to read back.
+    if (this.o.store.kind === 'sqlite') return;
     const hosts = new Set<string>();
     for (const rt of this.runtimes.values()) {
       if (!this.held.has(rt.monitor.name) || !(rt.state === 'DOWN' || rt.state === 'DEGRADED')) continue;
