@@ -1450,6 +1450,20 @@ export interface CompiledBddRuleset extends CompiledRuleset {
   isHit(rule: RuleRef): boolean;
 }
 
+/**
+ * Whether compiling with `assume: 'all'` can give other sets than the default `assume: 'main'`: only a stateful match
+ * with a known outcome for a fresh source (`fresh` set) is compiled differently. Without one, the two compilations
+ * are the same, and a caller holding one need not build the other (kube-proxy's rulesets have none).
+ */
+export function dependsOnState(ruleset: Ruleset): boolean {
+  for (const t of ruleset.tables) {
+    for (const c of t.chains) {
+      for (const r of c.rules) for (const m of r.matches) if (m.kind === 'opaque' && m.fresh !== undefined) return true;
+    }
+  }
+  return false;
+}
+
 /** Compiles a ruleset for a hook path into verdict sets. */
 export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): CompiledBddRuleset {
   const space = opts.space ?? createPacketSpace([ruleset]);

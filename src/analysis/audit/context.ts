@@ -8,7 +8,7 @@ import type { HostConfig, PortDecl, RampartConfig, ServiceConfig } from '../../c
 import { UserError } from '../../errors.js';
 import type { Ruleset } from '../../firewall/model.js';
 import type { TraceHook } from '../../firewall/tracer.js';
-import { type CompiledBddRuleset, compileRuleset } from '../compile.js';
+import { type CompiledBddRuleset, compileRuleset, dependsOnState } from '../compile.js';
 import { createPacketSpace } from '../packet-space.js';
 import type { AuditContext, ListeningSocket } from './types.js';
 
@@ -59,24 +59,28 @@ export function createAuditContext(input: AuditInput): AuditContext {
   const space = createPacketSpace([input.ruleset], input.interfaces ? { interfaces: input.interfaces } : {});
   const cache = new Map<TraceHook, CompiledBddRuleset>();
   const anyState = new Map<TraceHook, CompiledBddRuleset>();
+  const stateful = dependsOnState(input.ruleset);
+  const compiled = (hook: TraceHook): CompiledBddRuleset => {
+    let c = cache.get(hook);
+    if (!c) {
+      const progress = input.onCompile;
+      c = compileRuleset(input.ruleset, {
+        hook,
+        space,
+        ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
+      });
+      cache.set(hook, c);
+    }
+    return c;
+  };
   return {
     ruleset: input.ruleset,
     file: input.file,
     space,
-    compiled(hook) {
-      let c = cache.get(hook);
-      if (!c) {
-        const progress = input.onCompile;
-        c = compileRuleset(input.ruleset, {
-          hook,
-          space,
-          ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
-        });
-        cache.set(hook, c);
-      }
-      return c;
-    },
+    compiled,
     compiledAnyState(hook) {
+      // No stateful match with a known fresh-source outcome: the default compilation is the same one.
+      if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
         c = compileRuleset(input.ruleset, { hook, space, assume: 'all' });
