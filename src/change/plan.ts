@@ -26,7 +26,13 @@ import {
 import { runAudit } from '../analysis/audit/run.js';
 import type { AuditContext, Finding } from '../analysis/audit/types.js';
 import { severityRank } from '../analysis/audit/types.js';
-import { type CompiledBddRuleset, compileRuleset, dependsOnState } from '../analysis/compile.js';
+import {
+  type ChainMemo,
+  type CompiledBddRuleset,
+  compileRuleset,
+  createChainMemo,
+  dependsOnState,
+} from '../analysis/compile.js';
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
 import { type DiffResult, diffCompiled } from '../analysis/diff.js';
 import { flowInterfaces, flowPreference } from '../analysis/flow-spec.js';
@@ -137,6 +143,7 @@ function auditContext(
   ruleset: Ruleset,
   space: BddPacketSpace,
   today: string,
+  memo: ChainMemo,
 ): AuditContext {
   const cache = new Map<TraceHook, CompiledBddRuleset>();
   const anyState = new Map<TraceHook, CompiledBddRuleset>();
@@ -144,7 +151,7 @@ function auditContext(
   const compiled = (hook: TraceHook): CompiledBddRuleset => {
     let c = cache.get(hook);
     if (!c) {
-      c = compileRuleset(ruleset, { hook, space });
+      c = compileRuleset(ruleset, { hook, space, memo });
       cache.set(hook, c);
     }
     return c;
@@ -159,7 +166,7 @@ function auditContext(
       if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
-        c = compileRuleset(ruleset, { hook, space, assume: 'all' });
+        c = compileRuleset(ruleset, { hook, space, assume: 'all', memo });
         anyState.set(hook, c);
       }
       return c;
@@ -207,8 +214,11 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     interfaces: [...EXAMPLE_INTERFACES, ...flowInterfaces(intents.map((i) => i.spec))],
   });
   const today = opts.today ?? '1970-01-01';
-  const before = auditContext(config, host, current, space, today);
-  const after = auditContext(config, host, desired, space, today);
+  // One memo for every compilation of the plan: the desired ruleset replays the current one's runs of the chains
+  // the change leaves alone, and the hook paths share the runs of the chains they have in common.
+  const memo = createChainMemo(space);
+  const before = auditContext(config, host, current, space, today, memo);
+  const after = auditContext(config, host, desired, space, today, memo);
   const uncertain: string[] = [];
 
   const hooks = opts.hooks ?? PLAN_HOOKS;

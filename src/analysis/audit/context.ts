@@ -8,7 +8,7 @@ import type { HostConfig, PortDecl, RampartConfig, ServiceConfig } from '../../c
 import { UserError } from '../../errors.js';
 import type { Ruleset } from '../../firewall/model.js';
 import type { TraceHook } from '../../firewall/tracer.js';
-import { type CompiledBddRuleset, compileRuleset, dependsOnState } from '../compile.js';
+import { type CompiledBddRuleset, compileRuleset, createChainMemo, dependsOnState } from '../compile.js';
 import { createPacketSpace } from '../packet-space.js';
 import type { AuditContext, ListeningSocket } from './types.js';
 
@@ -60,6 +60,8 @@ export function createAuditContext(input: AuditInput): AuditContext {
   const cache = new Map<TraceHook, CompiledBddRuleset>();
   const anyState = new Map<TraceHook, CompiledBddRuleset>();
   const stateful = dependsOnState(input.ruleset);
+  // The hook paths share the runs of the chains they have in common (prerouting's on input and forward).
+  const memo = createChainMemo(space);
   const compiled = (hook: TraceHook): CompiledBddRuleset => {
     let c = cache.get(hook);
     if (!c) {
@@ -67,6 +69,7 @@ export function createAuditContext(input: AuditInput): AuditContext {
       c = compileRuleset(input.ruleset, {
         hook,
         space,
+        memo,
         ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
       });
       cache.set(hook, c);
@@ -83,7 +86,7 @@ export function createAuditContext(input: AuditInput): AuditContext {
       if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
-        c = compileRuleset(input.ruleset, { hook, space, assume: 'all' });
+        c = compileRuleset(input.ruleset, { hook, space, assume: 'all', memo });
         anyState.set(hook, c);
       }
       return c;
