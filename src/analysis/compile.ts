@@ -1248,6 +1248,7 @@ class Compiled implements CompiledBddRuleset {
     this.b.addRoots((mark) => {
       if (this.verdicts) for (const n of this.verdicts.values()) mark(n);
       if (this.uncertainNode !== undefined) mark(this.uncertainNode);
+      if (this.pathEndNode !== undefined) mark(this.pathEndNode);
       if (this.touchedNode !== undefined && this.touchedNode >= 0) mark(this.touchedNode);
       for (const n of this.pulled.values()) mark(n);
       for (const n of this.possible.values()) mark(n);
@@ -1602,6 +1603,32 @@ class Compiled implements CompiledBddRuleset {
       layer = up;
     }
     return layer[0];
+  }
+
+  private pathEndNode?: number;
+
+  pathEnd(): BddPacketSet {
+    if (this.pathEndNode === undefined) {
+      const b = this.b;
+      const region = this.c.region;
+      // As decisions(): the certain packets, less every packet some decider (a final verdict or an accept-event)
+      // may decide. Certain packets have one outcome, so "may be decided" is "is decided". A later stage's deciders
+      // are pulled back as one union (pulling distributes over unions).
+      const t = this.touched();
+      let left = t !== undefined && b.disjoint(region, t) ? region : b.diff(region, this.uncertain().node);
+      for (const stages of this.c.stagesByFamily.values()) {
+        stages.forEach((st, i) => {
+          if (left === 0) return;
+          const nodes: number[] = [];
+          for (const rec of st.decisions.values()) nodes.push(...rec.nodes);
+          if (nodes.length === 0) return;
+          const decided = i === 0 ? this.space.dropOpaque(b.orAll(nodes)) : this.pull(stages, i, b.orAll(nodes));
+          left = b.diff(left, decided);
+        });
+      }
+      this.pathEndNode = left;
+    }
+    return this.space.wrap(this.pathEndNode);
   }
 
   decisions(packets?: PacketSet): readonly Decision[] {
