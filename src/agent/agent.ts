@@ -24,6 +24,7 @@ import type {
   HealthResult,
   ProbeRequest,
 } from './protocol.js';
+import { TrafficMeter } from './traffic.js';
 
 export interface AgentOptions {
   readonly server: string;
@@ -41,6 +42,11 @@ export interface AgentOptions {
    * their firewalls (default true).
    */
   readonly monitor?: boolean;
+  /**
+   * Measure incoming traffic (issue 14, §3): the access logs, rule counters and HAProxy backends the server names
+   * for this host's services, sent per window (default true).
+   */
+  readonly traffic?: boolean;
 }
 
 const REQUEST_TIMEOUT_MS = 3000;
@@ -338,6 +344,18 @@ export class Agent {
         ? undefined
         : new VantagePoint({ server: this.o.server, token: this.o.token, kind: 'agent', log: (l) => this.log(l) });
     void vantage?.start().catch((e: Error) => this.log(`monitoring stopped: ${e.message}`));
+    const traffic =
+      this.o.traffic === false
+        ? undefined
+        : new TrafficMeter({
+            stateDir: this.o.stateDir,
+            exec: this.o.exec,
+            host: () => this.host,
+            firewall: () => this.currentTarget?.firewall ?? 'nftables',
+            call: (method, path, body) => this.call(method, path, body),
+            log: (l) => this.log(l),
+          });
+    void traffic?.start().catch((e: Error) => this.log(`traffic measurement stopped: ${e.message}`));
     const reporter = (async () => {
       while (!this.stopped) {
         await this.report().catch((e: Error) => this.log(`report failed: ${e.message}`));
@@ -365,6 +383,7 @@ export class Agent {
     }
     await reporter;
     await vantage?.stop();
+    await traffic?.stop();
   }
 
   stop(): void {

@@ -34,7 +34,7 @@ async function ensureDir(dir: string): Promise<void> {
 }
 
 /** Writes `data` to dir/name atomically and durably (temp file, fsync, rename, fsync of the directory). */
-async function writeDurable(dir: string, name: string, data: string): Promise<void> {
+export async function writeDurable(dir: string, name: string, data: string): Promise<void> {
   await ensureDir(dir);
   const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', 0o600);

@@ -11,6 +11,9 @@
  *   POST /api/v1/agent/jobs/:id/confirm     <- ConfirmRequest -> ConfirmAnswer
  *                                           the server probes the host from its own vantage; confirmed = commit
  *   POST /api/v1/agent/report               <- AgentReport                live ruleset + listening sockets (drift)
+ *   GET  /api/v1/agent/traffic-sources      -> TrafficSources             what to measure on this host (issue 14, §3)
+ *   POST /api/v1/agent/traffic              <- { samples: TrafficSample[] } -> TrafficAck
+ *                                           incoming request counts per service, source and window
  *
  * Safe apply on the agent: verify the job -> persist the pending state (with the snapshot) -> apply atomically ->
  * local health checks -> ask for confirmation until the deadline -> on yes: commit (clear pending, event
@@ -104,4 +107,44 @@ export interface AgentReport {
   readonly sockets: readonly ListeningSocketReport[];
   /** The agent's own state: idle, or applying job N. */
   readonly state: string;
+}
+
+/** Where an agent reads a service's incoming request rate (issue 14, §3): from the service's `traffic:` config. */
+export type TrafficSourceKind = 'access-log' | 'counters' | 'haproxy';
+
+export interface TrafficAssignment {
+  readonly service: string;
+  /** Access logs to follow (rotation by rename or truncation; offsets persisted across restarts). */
+  readonly logs: readonly { readonly path: string; readonly format: 'combined' | 'haproxy' }[];
+  /** Read the counters of the rules that accept these ports (read-only: the agent never adds a counter). */
+  readonly counters: readonly { readonly proto: 'tcp' | 'udp' | 'sctp'; readonly from: number; readonly to: number }[];
+  /** HAProxy's stats socket on this host: `show stat` of this backend. */
+  readonly haproxy?: { readonly socket: string; readonly backend: string };
+}
+
+/** GET /agent/traffic-sources: the services measured on this host and the window length (5 s by default). */
+export interface TrafficSources {
+  readonly windowMs: number;
+  readonly services: readonly TrafficAssignment[];
+}
+
+/**
+ * What arrived in one window: `requests` (and 5xx `errors` where the source tells) between `start` and
+ * `start + ms` (epoch ms; `start` is a multiple of `ms`). For `counters` they are new connections accepted by the
+ * rules (packets of the accept rules after the established/related accept). An agent sends each (service, source)'s
+ * windows in time order once they closed; the server ignores a window at or before the last it stored for that
+ * (host, service, source), so resending a batch after a lost answer counts nothing twice.
+ */
+export interface TrafficSample {
+  readonly service: string;
+  readonly source: TrafficSourceKind;
+  readonly start: number;
+  readonly ms: number;
+  readonly requests: number;
+  readonly errors?: number;
+}
+
+export interface TrafficAck {
+  readonly accepted: number;
+  readonly duplicates: number;
 }

@@ -30,6 +30,7 @@ import {
   object,
   valid,
 } from './schema-kit.js';
+import { TrafficSchema, trafficOf } from './traffic.js';
 import type {
   AuditConfig,
   AuditRuleSetting,
@@ -340,6 +341,7 @@ const ServiceSchema = object(
       .min(1)
       .optional(),
     monitor: ServiceMonitorSchema.optional(),
+    traffic: TrafficSchema.optional(),
   },
   'a service: a map with name, hosts and/or group, public and internal ports, and health checks',
 );
@@ -689,6 +691,17 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
         );
       }
     });
+    const lbHost = s.traffic?.haproxy?.host;
+    if (lbHost !== undefined && hostsKnown && !hostAt.has(lbHost)) {
+      const known = [...hostAt.keys()];
+      const hp = [...path, 'traffic', 'haproxy', 'host'];
+      addAt(
+        node(hp),
+        hp,
+        `unknown host '${lbHost}'${didYouMean(lbHost, known)}`,
+        'the declared host where HAProxy runs with a Rampart agent',
+      );
+    }
     services.push({
       name: s.name,
       hosts: resolved,
@@ -697,6 +710,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
       ...(s.internal ? { internal: s.internal } : {}),
       ...(s.health ? { health } : {}),
       ...(s.address ? { address: s.address } : {}),
+      ...(s.traffic ? { traffic: trafficOf(s.traffic, loc, [...path, 'traffic']) } : {}),
       at: loc(path),
     });
   });

@@ -56,6 +56,32 @@ export interface ServiceConfig {
   readonly health?: readonly HealthCheck[];
   /** The service's public addresses (the load balancer's): what users connect to. */
   readonly address?: readonly string[];
+  /** Where its incoming request rate is measured, and when a fall is a drop (issue 14, §3; docs/monitoring.md). */
+  readonly traffic?: TrafficConfig;
+  readonly at: ConfigLocation;
+}
+
+/** An access log the agents of the service's hosts read: `combined` (nginx, Apache) or HAProxy's `haproxy` HTTP log. */
+export interface TrafficLog {
+  readonly path: string;
+  readonly format: 'combined' | 'haproxy';
+  readonly at: ConfigLocation;
+}
+
+/** `traffic:` of a service: its rate sources and the traffic-drop detector's settings. */
+export interface TrafficConfig {
+  readonly logs: readonly TrafficLog[];
+  /** Read the packet counters of the rules that accept the service's public ports (read-only; never adds one). */
+  readonly counters: boolean;
+  /** HAProxy's stats socket on `host` (read by that host's agent): per-backend request and 5xx rates. */
+  readonly haproxy?: {
+    readonly host: string;
+    readonly socket: string;
+    readonly backend: string;
+    readonly at: ConfigLocation;
+  };
+  /** The detector (src/monitor/traffic-drop.ts): low below `share` of expected for `forMs`, judged above `floor` req/s. */
+  readonly drop: { readonly share: number; readonly forMs: number; readonly floor: number; readonly slotMs: number };
   readonly at: ConfigLocation;
 }
 

@@ -26,6 +26,12 @@ export interface LabConfigOptions {
    * probe in the client's network, every `intervalMs` (default 1000).
    */
   readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  /**
+   * Count the shop's incoming requests (issue 14, §3): each agent follows its shop app's access log
+   * (`<logDir>/web1-access.log`, as the lab writes them); the detector's slot is 10 s so it has a baseline within
+   * about a minute of traffic.
+   */
+  readonly traffic?: { readonly logDir: string };
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -50,6 +56,13 @@ ${
   opts.monitor
     ? `    address: [${SHOP_ADDRESSES.lb}]
     monitor: {interval: ${opts.monitor.intervalMs ?? 1000}ms, timeout: ${opts.monitor.timeoutMs ?? 500}ms, failures: 2}
+`
+    : ''
+}${
+  opts.traffic
+    ? `    traffic:
+      logs: [{path: "${opts.traffic.logDir}/{host}-access.log", format: combined}]
+      drop: {slot: 10s}
 `
     : ''
 }admin-networks: [${SHOP_ADDRESSES.srv}/32]

@@ -19,6 +19,7 @@ import { type FieldProblem, PROBLEM_CONTENT_TYPE, problemFromError, problemOf } 
 import type { ConfigHolder, RouteDef, ServerDeps } from './route.js';
 import { urlOf } from './route.js';
 import { ROUTES } from './routes/index.js';
+import { TrafficService } from './traffic.js';
 
 export interface ServerOptions {
   readonly store: Store;
@@ -83,6 +84,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     now,
     metrics,
     monitoring: new MonitorService({ store: opts.store, config: opts.config, now, metrics, ...opts.monitoring }),
+    traffic: new TrafficService({ store: opts.store, config: opts.config, now, metrics }),
     planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
     planWaitMs: opts.planWaitMs ?? 2000,
@@ -138,12 +140,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.addHook('onClose', async () => {
     await deps.monitoring.stop();
+    await deps.traffic.stop();
     await deps.planner.close();
   });
   // Changes a previous process left planning (it stopped mid-plan) are planned again.
   app.addHook('onReady', async () => {
     await new ChangeService(deps).resumePlanning({ name: 'rampart-server', role: 'system', from: 'local' });
     await deps.monitoring.start();
+    await deps.traffic.start();
   });
   const auth = authenticator(deps, opts.authLimits ?? DEFAULT_AUTH_LIMITS);
   const largeLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;

@@ -16,6 +16,10 @@ export interface ServerMetrics {
   readonly monitorState: Gauge<'monitor' | 'state'>;
   /** Probe results taken in, by kind of vantage point (server, agent, probe) and result. */
   readonly probes: Counter<'vantage' | 'result'>;
+  /** Incoming traffic (issue 14, §3): requests as agents measured them, the detector's expectation and verdict. */
+  readonly incomingRequests: Counter<'service' | 'host' | 'source'>;
+  readonly trafficExpected: Gauge<'service' | 'host'>;
+  readonly trafficDrop: Gauge<'service' | 'host'>;
 }
 
 export function createMetrics(): ServerMetrics {
@@ -76,6 +80,24 @@ export function createMetrics(): ServerMetrics {
       name: 'rampart_probe_results_total',
       help: 'Probe results taken in, by kind of vantage point (server, agent, probe) and result (success, failure)',
       labelNames: ['vantage', 'result'],
+      registers: [registry],
+    }),
+    incomingRequests: new Counter({
+      name: 'rampart_incoming_requests_total',
+      help: "Requests that reached a service's host, as its agent measured them, by service, host and source (access-log, haproxy, counters: new connections)",
+      labelNames: ['service', 'host', 'source'],
+      registers: [registry],
+    }),
+    trafficExpected: new Gauge({
+      name: 'rampart_traffic_expected_requests_per_second',
+      help: "The traffic-drop detector's expected request rate for a service on a host now",
+      labelNames: ['service', 'host'],
+      registers: [registry],
+    }),
+    trafficDrop: new Gauge({
+      name: 'rampart_traffic_drop',
+      help: "1 while the traffic-drop detector says a service's requests on a host dropped, else 0",
+      labelNames: ['service', 'host'],
       registers: [registry],
     }),
     authFailures: new Counter({

@@ -11,6 +11,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { MonitorService } from './monitoring.js';
 import type { Planner, PlanTicket } from './planner.js';
 import type { ProbeBoard } from './probe-board.js';
+import type { TrafficService } from './traffic.js';
 
 export type Access = Role | 'public';
 
@@ -24,6 +25,8 @@ export interface ServerDeps {
   readonly probes: ProbeBoard;
   /** Monitoring (issue 14): states, the server's own probes, results from agents and probes. */
   readonly monitoring: MonitorService;
+  /** Incoming traffic (issue 14, §3): agents' request counts, the traffic-drop detectors. */
+  readonly traffic: TrafficService;
   /** How long a proposal, edit or re-plan waits for its plan before answering 202 (state planning). */
   readonly planWaitMs: number;
   /** The plans that outlived their request, by change id (the version they were started for). */

@@ -264,6 +264,47 @@ function monitoring(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0007 (issue 14, §3): incoming request counts per service, host, source and bucket (10 s for 48 h, 1 min for 35
+ * days, 1 h for 400 days: one table, `resolution` in seconds), the last window stored per agent source (so a resent
+ * batch counts nothing twice), and the traffic-drop detectors' states (JSON, to resume after a restart).
+ * (0006 is left to the replicas' work on another branch.)
+ */
+function traffic(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('traffic_points')
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('resolution', 'integer', (c) => c.notNull())
+        .addColumn('bucket', epoch, (c) => c.notNull())
+        .addColumn('requests', epoch, (c) => c.notNull())
+        .addColumn('errors', epoch, (c) => c.notNull())
+        .addColumn('covered_ms', epoch, (c) => c.notNull())
+        .addPrimaryKeyConstraint('traffic_points_pk', ['service', 'resolution', 'bucket', 'host', 'source'])
+        .$call((t) => (kind === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
+        .execute();
+      await db.schema
+        .createTable('traffic_marks')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('last_start', epoch, (c) => c.notNull())
+        .addPrimaryKeyConstraint('traffic_marks_pk', ['host', 'service', 'source'])
+        .execute();
+      await db.schema
+        .createTable('traffic_detectors')
+        .addColumn('series', 'text', (c) => c.primaryKey())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('state_json', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -272,6 +313,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0003-rollback-link': rollbackLink(),
     '0004-four-eyes': fourEyes(),
     '0005-monitoring': monitoring(kind),
+    '0007-traffic': traffic(kind),
   };
 }
 

@@ -211,6 +211,34 @@ export interface MonitorReplicasTable {
   seen: number | string;
 }
 
+/** 0007: request counts of one bucket (`bucket`: its start, epoch seconds; `resolution`: 10, 60 or 3600 s). */
+export interface TrafficPointsTable {
+  service: string;
+  host: string;
+  source: string;
+  resolution: number;
+  bucket: number | string;
+  requests: number | string;
+  errors: number | string;
+  /** How much of the bucket the agent's windows covered (ms): a rate is requests / covered time. */
+  covered_ms: number | string;
+}
+
+/** 0007: the start (epoch ms) of the last window stored per agent source: older or equal windows are duplicates. */
+export interface TrafficMarksTable {
+  host: string;
+  service: string;
+  source: string;
+  last_start: number | string;
+}
+
+/** 0007: a traffic-drop detector's state (src/monitor/traffic-drop.ts toJSON), per series. */
+export interface TrafficDetectorsTable {
+  series: string;
+  updated_at: string;
+  state_json: string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -240,6 +268,9 @@ export interface DB {
   probe_minutes_packed: ProbeMinutesPackedTable;
   monitor_leases: MonitorLeasesTable;
   monitor_replicas: MonitorReplicasTable;
+  traffic_points: TrafficPointsTable;
+  traffic_marks: TrafficMarksTable;
+  traffic_detectors: TrafficDetectorsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

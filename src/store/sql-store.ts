@@ -27,6 +27,7 @@ import type {
   ReviewsTable,
   TokensTable,
 } from './schema.js';
+import { SqlTrafficStore, type TrafficStore } from './traffic-store.js';
 import type {
   Actor,
   ApplyJob,
@@ -679,6 +680,7 @@ async function begin(kind: Dialect, conn: Kysely<DB>): Promise<void> {
 
 export class SqlStore extends SqlReader implements Store {
   readonly monitoring: MonitorStore;
+  readonly traffic: TrafficStore;
 
   constructor(
     readonly kind: Dialect,
@@ -686,6 +688,7 @@ export class SqlStore extends SqlReader implements Store {
   ) {
     super(db);
     this.monitoring = new SqlMonitorStore(kind, db);
+    this.traffic = new SqlTrafficStore(kind, db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {

@@ -11,6 +11,7 @@
  */
 import type { InputFormat } from '../firewall/model.js';
 import type { MonitorStore } from './monitor-store.js';
+import type { TrafficStore } from './traffic-store.js';
 
 /** The people's roles, in order: each may do what the roles before it may. */
 export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
@@ -343,6 +344,8 @@ export interface Store extends StoreReader {
   readonly kind: 'sqlite' | 'postgres';
   /** Monitoring's states, events, results, rollups and leases: outside the write lock and the audit chain. */
   readonly monitoring: MonitorStore;
+  /** Incoming request counts and the traffic-drop detectors' states (issue 14, §3): also outside the chain. */
+  readonly traffic: TrafficStore;
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
   /**

@@ -57,6 +57,7 @@ export function registerAgent(program: Command): void {
     )
     .option('--tables <list>', "managed tables, comma separated (default 'inet filter' / 'filter')")
     .option('--poll <ms>', 'how often to ask for work', '1000')
+    .option('--no-traffic', 'do not measure incoming traffic (access logs, rule counters, HAProxy) for the server')
     .option('--manage-host-firewall', "allow running in the machine's own network namespace (a real host, not a lab)")
     .action(
       async (o: {
@@ -67,6 +68,7 @@ export function registerAgent(program: Command): void {
         tables?: string;
         poll: string;
         manageHostFirewall?: boolean;
+        traffic: boolean;
       }) =>
         run(false, async () => {
           if (o.firewall !== 'nftables' && o.firewall !== 'iptables') {
@@ -89,6 +91,7 @@ export function registerAgent(program: Command): void {
             stateDir: o.stateDir,
             exec: localExecutor(),
             pollMs: Math.max(100, Number(o.poll) || 1000),
+            traffic: o.traffic,
           });
           process.once('SIGTERM', () => agent.stop());
           process.once('SIGINT', () => agent.stop());

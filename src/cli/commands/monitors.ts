@@ -10,7 +10,7 @@ import { printJson, run } from '../output.js';
 
 const MARK = { up: '✓', down: '✗', unknown: '?' } as const;
 
-function table(rows: readonly (readonly string[])[]): string {
+export function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const r of rows) {
     r.forEach((c, i) => {

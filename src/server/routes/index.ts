@@ -8,6 +8,7 @@ import { hostRoutes, jobReportRoute } from './hosts.js';
 import { monitorRoutes } from './monitors.js';
 import { systemRoutes } from './system.js';
 import { tokenRoutes } from './tokens.js';
+import { trafficRoutes } from './traffic.js';
 
 const openApiRoute = defineRoute({
   method: 'GET',
@@ -28,6 +29,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...auditLogRoutes,
   ...agentRoutes,
   ...monitorRoutes,
+  ...trafficRoutes,
 ];
 
 const document = buildOpenApi(ROUTES);

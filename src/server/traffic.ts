@@ -1,0 +1,432 @@
+/**
+ * Incoming traffic in the server (issue 14, §3): agents send per-window request counts (src/agent/protocol.ts
+ * TrafficSample); this keeps them (src/store/traffic-store.ts: 10 s, 1 min and 1 h buckets, duplicates dropped), feeds
+ * one traffic-drop detector (src/monitor/traffic-drop.ts, pure) per service and host, writes `traffic.drop` and
+ * `traffic.recovered` events next to the monitors' (docs/monitoring.md), exports Prometheus series, and answers
+ * "how much traffic now, and how much is expected" for `rampart traffic` and the API.
+ *
+ * Which source a host's detector reads: its access log when the service names one, else HAProxy's stats on the
+ * load balancer's host, else the firewall's rule counters — the most direct measure of requests the host has.
+ * Time comes from `now` (tests pass a clock); the only timer saves the detectors' states.
+ */
+import type { TrafficAssignment, TrafficSample, TrafficSourceKind, TrafficSources } from '../agent/protocol.js';
+import type { ServiceConfig } from '../config/types.js';
+import {
+  describe,
+  type TrafficDropConfig,
+  TrafficDropDetector,
+  type TrafficDropState,
+  type TrafficEvent,
+} from '../monitor/traffic-drop.js';
+import type { TrafficResolution, TrafficRow } from '../store/traffic-store.js';
+import type { Store } from '../store/types.js';
+import type { ServerMetrics } from './metrics.js';
+import type { ConfigHolder } from './route.js';
+
+/** The agents' window (ms): every 5 s, as the issue asks. */
+export const TRAFFIC_WINDOW_MS = 5000;
+/** Detector states are written this often (and on stop). */
+const SAVE_EVERY_MS = 60_000;
+const PREFERENCE: readonly TrafficSourceKind[] = ['access-log', 'haproxy', 'counters'];
+
+export interface TrafficServiceOptions {
+  readonly store: Store;
+  readonly config: ConfigHolder;
+  readonly now: () => Date;
+  readonly metrics: ServerMetrics;
+  readonly log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+/** What `GET /traffic` says of one service and host (or of the service, summed over its hosts). */
+export interface TrafficNow {
+  readonly service: string;
+  /** Undefined: the service as a whole (the sum of its hosts' series). */
+  readonly host?: string;
+  readonly source?: TrafficSourceKind;
+  /** Requests/s over the last minute of points (null: no point in that minute). */
+  readonly rate: number | null;
+  /** The detector's expected rate now (null: not enough history yet, or below its floor). */
+  readonly expected: number | null;
+  readonly basis: string;
+  /** `drop` while a drop lasts, `normal` otherwise, `no-data` before the first point. */
+  readonly state: 'normal' | 'drop' | 'no-data';
+  readonly drop?: { readonly since: string; readonly dropShare: number; readonly description: string };
+  /** Time of the last point (ISO 8601). */
+  readonly lastPoint?: string;
+}
+
+export interface TrafficSeriesPoint {
+  /** Bucket start, ISO 8601. */
+  readonly t: string;
+  /** Requests/s over the time the agents covered in the bucket (null: nothing covered). */
+  readonly rate: number | null;
+  readonly requests: number;
+  readonly errors: number;
+}
+
+interface Detector {
+  readonly series: string;
+  readonly service: string;
+  readonly host: string;
+  readonly source: TrafficSourceKind;
+  readonly d: TrafficDropDetector;
+  lastT: number | null;
+  dirty: boolean;
+}
+
+/** The sources the config gives a host for a service, best first. */
+export function sourcesFor(s: ServiceConfig, host: string): TrafficSourceKind[] {
+  const t = s.traffic;
+  if (!t) return [];
+  const out: TrafficSourceKind[] = [];
+  const runsIt = s.hosts.includes(host);
+  if (runsIt && t.logs.length > 0) out.push('access-log');
+  if (t.haproxy?.host === host) out.push('haproxy');
+  if (runsIt && t.counters) out.push('counters');
+  return out.sort((a, b) => PREFERENCE.indexOf(a) - PREFERENCE.indexOf(b));
+}
+
+export class TrafficService {
+  private readonly detectors = new Map<string, Detector>();
+  private restored: Map<string, { config: Partial<TrafficDropConfig>; state: TrafficDropState }> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastSave = 0;
+  private lastPrune = 0;
+  private readonly log: (obj: Record<string, unknown>, msg: string) => void;
+
+  constructor(private readonly o: TrafficServiceOptions) {
+    this.log = o.log ?? (() => {});
+  }
+
+  private nowMs(): number {
+    return this.o.now().getTime();
+  }
+
+  /** Reads the detectors' saved states; then saves them every minute. */
+  async start(): Promise<void> {
+    try {
+      const rows = await this.o.store.traffic.loadDetectors();
+      this.restored = new Map(
+        rows.map((r) => [r.series, r.state as { config: Partial<TrafficDropConfig>; state: TrafficDropState }]),
+      );
+    } catch (e) {
+      this.log({ err: (e as Error).message }, 'traffic detectors could not be read: starting without history');
+      this.restored = new Map();
+    }
+    this.timer = setInterval(() => void this.housekeeping().catch(() => {}), SAVE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  /** Every minute: the detectors' states; every hour: buckets past their retention. */
+  private async housekeeping(): Promise<void> {
+    await this.save();
+    const now = this.nowMs();
+    if (now - this.lastPrune >= 3_600_000) {
+      this.lastPrune = now;
+      await this.o.store.traffic.prune(now).catch((e: Error) => this.log({ err: e.message }, 'traffic prune failed'));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.save(true).catch((e: Error) => this.log({ err: e.message }, 'traffic detectors could not be saved'));
+  }
+
+  /** What the calling agent's host measures. */
+  sources(host: string): TrafficSources {
+    const services: TrafficAssignment[] = [];
+    for (const s of this.o.config.current().services) {
+      const kinds = sourcesFor(s, host);
+      if (kinds.length === 0 || !s.traffic) continue;
+      services.push({
+        service: s.name,
+        // `{host}` in a path is the host's name: one entry for hosts that keep their logs under different names.
+        logs: kinds.includes('access-log')
+          ? s.traffic.logs.map((l) => ({ path: l.path.replaceAll('{host}', host), format: l.format }))
+          : [],
+        counters: kinds.includes('counters') ? s.public.map((p) => ({ proto: p.proto, from: p.from, to: p.to })) : [],
+        ...(kinds.includes('haproxy') && s.traffic.haproxy
+          ? { haproxy: { socket: s.traffic.haproxy.socket, backend: s.traffic.haproxy.backend } }
+          : {}),
+      });
+    }
+    return { windowMs: TRAFFIC_WINDOW_MS, services };
+  }
+
+  /**
+   * One agent's samples: checked against what the host was asked to measure (a sample for another service or
+   * source is refused as a whole batch, nothing stored), stored, and fed to the detectors. Returns the events.
+   */
+  async ingest(
+    host: string,
+    samples: readonly TrafficSample[],
+  ): Promise<{ accepted: number; duplicates: number; events: TrafficEvent[] }> {
+    const config = this.o.config.current();
+    const now = this.nowMs();
+    samples.forEach((s, i) => {
+      const svc = config.services.find((x) => x.name === s.service);
+      const kinds = svc ? sourcesFor(svc, host) : [];
+      const where = `samples[${i}]`;
+      if (!svc)
+        throw new TrafficInputError(
+          `${where}.service`,
+          `unknown service '${s.service}'`,
+          'a service declared in rampart.yaml',
+        );
+      if (!kinds.includes(s.source)) {
+        throw new TrafficInputError(
+          `${where}.source`,
+          `host '${host}' does not measure '${s.source}' for service '${s.service}'`,
+          kinds.length
+            ? `one of ${kinds.join(', ')}`
+            : `nothing: service '${s.service}' has no traffic source on '${host}'`,
+        );
+      }
+      if (s.start > now + 60_000) {
+        throw new TrafficInputError(
+          `${where}.start`,
+          `${new Date(s.start).toISOString()} is in the future`,
+          'a window that has ended (check the host clock)',
+        );
+      }
+      if (s.start % s.ms !== 0)
+        throw new TrafficInputError(
+          `${where}.start`,
+          `${s.start} is not a multiple of ms (${s.ms})`,
+          'an aligned window start',
+        );
+    });
+    const { accepted, duplicates } = await this.o.store.traffic.ingest(host, samples);
+    const events: TrafficEvent[] = [];
+    for (const s of accepted) {
+      this.o.metrics.incomingRequests.inc({ service: s.service, host, source: s.source }, s.requests);
+      const svc = config.services.find((x) => x.name === s.service) as ServiceConfig;
+      if (sourcesFor(svc, host)[0] !== s.source) continue;
+      const det = this.detector(svc, host, s.source);
+      const t = s.start + s.ms;
+      if (det.lastT !== null && t <= det.lastT) continue;
+      det.lastT = t;
+      det.dirty = true;
+      const rate = s.requests / (s.ms / 1000);
+      for (const ev of det.d.observe({ t, rate })) events.push(ev);
+      const drop = det.d.activeDrop;
+      this.o.metrics.trafficDrop.set({ service: svc.name, host }, drop ? 1 : 0);
+      const e = det.d.expectation(t);
+      if (e.basis !== 'none') this.o.metrics.trafficExpected.set({ service: svc.name, host }, e.rate);
+    }
+    if (events.length > 0) {
+      await this.o.store.monitoring.insertEvents(
+        events.map((ev) => {
+          const d = this.detectors.get(ev.series) as Detector;
+          return {
+            at: new Date(ev.at).toISOString(),
+            kind: ev.kind === 'traffic-drop' ? 'traffic.drop' : 'traffic.recovered',
+            subject: `service:${d.service}`,
+            data: {
+              service: d.service,
+              host: d.host,
+              source: d.source,
+              observed: round(ev.observed),
+              expected: round(ev.expected),
+              dropShare: round(ev.dropShare),
+              since: new Date(ev.since).toISOString(),
+              description: describe(ev),
+            },
+          };
+        }),
+      );
+      for (const ev of events) this.log({ series: ev.series, kind: ev.kind }, describe(ev));
+      await this.save(true).catch(() => {});
+    }
+    return { accepted: accepted.length, duplicates, events };
+  }
+
+  private detector(svc: ServiceConfig, host: string, source: TrafficSourceKind): Detector {
+    const series = `${svc.name}@${host}`;
+    const drop = svc.traffic?.drop;
+    const config: Partial<TrafficDropConfig> = drop
+      ? { share: drop.share, forMs: drop.forMs, floor: drop.floor, slotMs: drop.slotMs }
+      : {};
+    const have = this.detectors.get(series);
+    if (have && have.source === source && sameConfig(have.d.config, config)) return have;
+    const saved = this.restored?.get(series);
+    this.restored?.delete(series);
+    let d: TrafficDropDetector | undefined;
+    if (!have && saved && saved.config?.slotMs === config.slotMs && (saved as { source?: string }).source === source) {
+      try {
+        d = TrafficDropDetector.fromJSON(saved.state, config);
+      } catch (e) {
+        this.log({ series, err: (e as Error).message }, 'a saved traffic detector could not be read: starting anew');
+      }
+    }
+    // A changed source or slot length starts the history anew (its slots would not compare); other settings keep it.
+    if (!d && have && have.source === source && have.d.config.slotMs === config.slotMs) {
+      d = TrafficDropDetector.fromJSON(have.d.toJSON(), config);
+    }
+    const det: Detector = {
+      series,
+      service: svc.name,
+      host,
+      source,
+      d: d ?? new TrafficDropDetector(series, config),
+      lastT: d?.toJSON().lastT ?? null,
+      dirty: true,
+    };
+    this.detectors.set(series, det);
+    return det;
+  }
+
+  private async save(all = false): Promise<void> {
+    const now = this.nowMs();
+    if (!all && now - this.lastSave < SAVE_EVERY_MS / 2) return;
+    this.lastSave = now;
+    const rows = [...this.detectors.values()]
+      .filter((d) => d.dirty)
+      .map((d) => {
+        d.dirty = false;
+        return { series: d.series, state: { source: d.source, config: configOf(d.d.config), state: d.d.toJSON() } };
+      });
+    await this.o.store.traffic.saveDetectors(rows, now);
+  }
+
+  /** Rate now vs expected, per service and host, and per service (summed). */
+  async now(service?: string): Promise<TrafficNow[]> {
+    const config = this.o.config.current();
+    const nowMs = this.nowMs();
+    const out: TrafficNow[] = [];
+    for (const svc of config.services) {
+      if (!svc.traffic || (service !== undefined && svc.name !== service)) continue;
+      const rows = await this.o.store.traffic.points({
+        service: svc.name,
+        resolution: 10,
+        from: Math.ceil((nowMs - 60_000) / 1000 / 10) * 10,
+        to: Math.floor(nowMs / 1000),
+      });
+      const hosts = [...new Set([...svc.hosts, ...(svc.traffic.haproxy ? [svc.traffic.haproxy.host] : [])])];
+      const perHost: TrafficNow[] = [];
+      for (const host of hosts) {
+        const source = sourcesFor(svc, host)[0];
+        if (!source) continue;
+        const mine = rows.filter((r) => r.host === host && r.source === source);
+        const det = this.detectors.get(`${svc.name}@${host}`);
+        const e = det && det.lastT !== null ? det.d.expectation(det.lastT) : undefined;
+        const drop = det?.d.activeDrop ?? null;
+        // No point in the last minute: the agent is silent or the source gives nothing (not a drop by itself).
+        const state = drop ? 'drop' : mine.length > 0 ? 'normal' : 'no-data';
+        perHost.push({
+          service: svc.name,
+          host,
+          source,
+          rate: rateOf(mine),
+          // During a long drop the recent baseline runs out (slots under a drop are not remembered): the drop's
+          // own expectation stands in.
+          expected: e && e.basis !== 'none' ? round(e.rate) : drop ? round(det?.d.toJSON().drop?.expected ?? 0) : null,
+          basis: e?.basis ?? 'none',
+          state,
+          ...(drop
+            ? {
+                drop: {
+                  since: new Date(drop.since).toISOString(),
+                  dropShare: round(drop.dropShare),
+                  description: `~${Math.round(drop.dropShare * 100)}% below expected since ${new Date(drop.since).toISOString()}`,
+                },
+              }
+            : {}),
+          ...(det?.lastT != null ? { lastPoint: new Date(det.lastT).toISOString() } : {}),
+        });
+      }
+      // The service: the hosts' requests added (the load balancer's haproxy series counts the same requests again,
+      // so it is left out of the sum when the backends measure their own).
+      const backends = perHost.filter((p) => svc.hosts.includes(p.host as string));
+      const summed = backends.length > 0 ? backends : perHost;
+      const rates = summed.map((p) => p.rate).filter((r): r is number => r !== null);
+      const expected = summed.map((p) => p.expected).filter((r): r is number => r !== null);
+      const dropping = summed.filter((p) => p.state === 'drop');
+      out.push({
+        service: svc.name,
+        rate: rates.length ? round(rates.reduce((a, b) => a + b, 0)) : null,
+        expected:
+          expected.length === summed.length && expected.length > 0 ? round(expected.reduce((a, b) => a + b, 0)) : null,
+        basis: summed[0]?.basis ?? 'none',
+        state: dropping.length > 0 ? 'drop' : rates.length > 0 ? 'normal' : 'no-data',
+        ...(dropping[0]?.drop ? { drop: dropping[0].drop } : {}),
+      });
+      out.push(...perHost);
+    }
+    return out;
+  }
+
+  /** A service's rate series at one resolution over [from, to] (epoch ms), summed over its hosts' best sources. */
+  async series(
+    service: string,
+    resolution: TrafficResolution,
+    fromMs: number,
+    toMs: number,
+    host?: string,
+  ): Promise<TrafficSeriesPoint[]> {
+    const svc = this.o.config.current().services.find((s) => s.name === service);
+    if (!svc) return [];
+    const from = Math.floor(fromMs / 1000 / resolution) * resolution;
+    const to = Math.floor(toMs / 1000);
+    const rows = await this.o.store.traffic.points({ service, resolution, from, to, host });
+    const backends = svc.hosts.filter((h) => sourcesFor(svc, h).length > 0);
+    const wanted = (r: TrafficRow) =>
+      sourcesFor(svc, r.host)[0] === r.source &&
+      (host !== undefined || backends.length === 0 || backends.includes(r.host));
+    const byBucket = new Map<number, TrafficRow[]>();
+    for (const r of rows) {
+      if (!wanted(r)) continue;
+      const b = byBucket.get(r.bucket);
+      if (b) b.push(r);
+      else byBucket.set(r.bucket, [r]);
+    }
+    const out: TrafficSeriesPoint[] = [];
+    for (let b = from; b <= to; b += resolution) {
+      const rs = byBucket.get(b) ?? [];
+      out.push({
+        t: new Date(b * 1000).toISOString(),
+        rate: rs.length
+          ? round(rs.reduce((a, r) => a + (r.coveredMs > 0 ? r.requests / (r.coveredMs / 1000) : 0), 0))
+          : null,
+        requests: rs.reduce((a, r) => a + r.requests, 0),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+      });
+    }
+    return out;
+  }
+}
+
+/** A sample the agent should not have sent: the field, the problem and what would be valid. */
+export class TrafficInputError extends Error {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+    readonly expected: string,
+  ) {
+    super(`${field}: ${problem}; expected ${expected}`);
+  }
+}
+
+function rateOf(rows: readonly TrafficRow[]): number | null {
+  const covered = rows.reduce((a, r) => a + r.coveredMs, 0);
+  if (covered === 0) return null;
+  return round(rows.reduce((a, r) => a + r.requests, 0) / (covered / 1000));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function configOf(c: TrafficDropConfig): Partial<TrafficDropConfig> {
+  return { share: c.share, forMs: c.forMs, floor: c.floor, slotMs: c.slotMs };
+}
+
+function sameConfig(a: TrafficDropConfig, b: Partial<TrafficDropConfig>): boolean {
+  return (
+    a.share === (b.share ?? a.share) &&
+    a.forMs === (b.forMs ?? a.forMs) &&
+    a.floor === (b.floor ?? a.floor) &&
+    a.slotMs === (b.slotMs ?? a.slotMs)
+  );
+}
