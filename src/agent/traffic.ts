@@ -30,8 +30,6 @@ export const TRAFFIC_STATE_FILE = 'traffic.json';
 export interface TrafficMeterOptions {
   readonly stateDir: string;
   readonly exec: Executor;
-  /** The host this agent speaks for: `{host}` in a log path stands for it (logs on shared storage, the lab). */
-  readonly host?: () => string;
   /** The host's firewall (from the server's hello), for the counters. */
   readonly firewall: () => 'nftables' | 'iptables';
   /** Calls the server (`/agent/traffic-sources`, `/agent/traffic`). */
@@ -124,15 +122,7 @@ export class TrafficMeter {
   }
 
   /** Takes a new set of sources; what did not change keeps its tailers, windows and counter baselines. */
-  async configure(given: TrafficSources, now: number): Promise<void> {
-    const host = this.o.host?.() ?? '';
-    const src: TrafficSources = {
-      ...given,
-      services: given.services.map((a) => ({
-        ...a,
-        logs: a.logs.map((l) => ({ ...l, path: l.path.replaceAll('{host}', host) })),
-      })),
-    };
+  async configure(src: TrafficSources, now: number): Promise<void> {
     const json = JSON.stringify(src);
     if (json === this.sourcesJson) return;
     this.sourcesJson = json;

@@ -27,8 +27,8 @@ export interface LabConfigOptions {
    */
   readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
   /**
-   * Measure the shop's incoming traffic (issue 14, §3) from each web server's access log: the path with `{host}`
-   * (the lab's hosts share one file system, so each agent reads its own host's file).
+   * Measure the shop's incoming traffic (issue 14, §3) from each web server's access log: the path with `{host}`,
+   * which the server replaces with each host's name (the lab's hosts share one file system).
    */
   readonly traffic?: { readonly log: string };
 }
