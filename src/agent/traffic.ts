@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { Executor } from '../lab/executor.js';
 import { haproxyCommand, parseShowStat } from '../lab/haproxy.js';
 import { isServerError, parseAccessLine } from '../monitor/access-log.js';
-import { type AcceptRuleCounter, iptablesAcceptCounters, nftAcceptCounters } from '../monitor/rule-counters.js';
+import { type AcceptRuleCounter, iptablesCounterReader, nftCounterReader } from '../monitor/rule-counters.js';
 import { CounterDeltas, TrafficWindows, type TrafficWindowsState } from '../monitor/traffic-windows.js';
 import { LogTailer, type TailerState } from './log-tailer.js';
 import { writeDurable } from './pending.js';
@@ -82,6 +82,8 @@ export class TrafficMeter {
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private sent = 0;
+  /** Samples made since start (a tick that made one persists). */
+  private pushed = 0;
 
   constructor(private readonly o: TrafficMeterOptions) {}
 
@@ -187,6 +189,7 @@ export class TrafficMeter {
   }
 
   private push(s: TrafficSample): void {
+    this.pushed++;
     this.outbox.push(s);
     this.dirty = true;
     const limit = this.o.bufferLimit ?? 20_000;
@@ -197,8 +200,13 @@ export class TrafficMeter {
     }
   }
 
-  /** Reads the logs; once per window also the counters and HAProxy; closes windows; persists. */
+  /**
+   * Reads the logs; once per window also the counters and HAProxy; closes windows; persists when a window closed
+   * (positions and counts are written together, so how often does not matter for exactness: what was read after the
+   * last write is read again after a restart and was not counted).
+   */
   async tick(now: number): Promise<void> {
+    const before = this.pushed;
     for (const [name, s] of this.services) {
       for (const t of s.tailers) {
         let lines: string[];
@@ -225,6 +233,16 @@ export class TrafficMeter {
           s.windows?.add(e.time, now, 1, isServerError(e.status) ? 1 : 0);
         }
       }
+      if (s.windows && !s.tailers.some((t) => t.tailer.following())) {
+        // No log to read is "no data", not "no requests": its windows pass without a sample.
+        s.windows.close(now);
+        this.once(
+          `no log ${name}`,
+          `traffic ${name}: ${s.tailers.map((t) => t.path).join(', ')} does not exist (yet): no access-log samples until it does`,
+        );
+        continue;
+      }
+      this.said.delete(`no log ${name}`);
       for (const w of s.windows?.close(now) ?? []) {
         this.push({ service: name, source: 'access-log', ms: this.windowMs, ...w });
       }
@@ -237,7 +255,7 @@ export class TrafficMeter {
       this.lastBoundary = boundary;
       await this.readCumulative(ended, fresh);
     }
-    await this.persist();
+    if (this.pushed !== before) await this.persist();
   }
 
   private async readCumulative(ended: number, gap: boolean): Promise<void> {
@@ -314,11 +332,13 @@ export class TrafficMeter {
   private async readRuleCounters(): Promise<(s: ServiceMeter) => AcceptRuleCounter[]> {
     if (this.o.firewall() === 'nftables') {
       const r = await this.o.exec.run(['nft', '-j', 'list', 'ruleset'], { timeoutMs: 10_000 });
-      return (s) => nftAcceptCounters(r.stdout, s.a.counters);
+      const read = nftCounterReader(r.stdout);
+      return (s) => read(s.a.counters);
     }
     const v4 = await this.o.exec.run(['iptables-save', '-c'], { timeoutMs: 10_000 });
     const v6 = await this.o.exec.run(['ip6tables-save', '-c'], { timeoutMs: 10_000, allowFailure: true });
-    return (s) => iptablesAcceptCounters(v4.stdout, v6.code === 0 ? v6.stdout : '', s.a.counters);
+    const read = iptablesCounterReader(v4.stdout, v6.code === 0 ? v6.stdout : '');
+    return (s) => read(s.a.counters);
   }
 
   /** Sends the outbox oldest first; what the server did not acknowledge stays for the next try. */

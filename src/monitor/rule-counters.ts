@@ -112,6 +112,11 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 /** Counters of the accept rules in `nft -j list ruleset` output. */
 export function nftAcceptCounters(json: string, ports: readonly CounterPorts[]): AcceptRuleCounter[] {
+  return nftCounterReader(json)(ports);
+}
+
+/** Parses `nft -j list ruleset` output once; the function gives the accept rules' counters for some ports. */
+export function nftCounterReader(json: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
   const rs = parseNftJson(json, 'nft -j list ruleset');
   // Counter values by rule handle (anonymous `counter`), and named counters by name (read once even when shared).
   const anon = new Map<string, number | undefined>();
@@ -140,40 +145,52 @@ export function nftAcceptCounters(json: string, ports: readonly CounterPorts[]):
     }
     anon.set(key, packets);
   }
-  const out: AcceptRuleCounter[] = [];
-  const namedSeen = new Set<string>();
-  for (const [t, c, r] of acceptRules(rs, ports)) {
-    const key = `${t.family} ${t.name} ${c.name} #${r.origin.handle}`;
-    const rule = `${t.family} ${t.name} ${c.name}: ${r.text}`;
-    const n = ruleNamed.get(key);
-    if (n !== undefined) {
-      if (namedSeen.has(n)) continue;
-      namedSeen.add(n);
-      out.push({ key: `counter ${n}`, rule, packets: named.get(n) });
-    } else out.push({ key, rule, packets: anon.get(key) });
-  }
-  return out;
+  return (ports) => {
+    const out: AcceptRuleCounter[] = [];
+    const namedSeen = new Set<string>();
+    for (const [t, c, r] of acceptRules(rs, ports)) {
+      const key = `${t.family} ${t.name} ${c.name} #${r.origin.handle}`;
+      const rule = `${t.family} ${t.name} ${c.name}: ${r.text}`;
+      const n = ruleNamed.get(key);
+      if (n !== undefined) {
+        if (namedSeen.has(n)) continue;
+        namedSeen.add(n);
+        out.push({ key: `counter ${n}`, rule, packets: named.get(n) });
+      } else out.push({ key, rule, packets: anon.get(key) });
+    }
+    return out;
+  };
 }
 
 /** Counters of the accept rules in `iptables-save -c` and `ip6tables-save -c` output (either may be empty). */
 export function iptablesAcceptCounters(v4: string, v6: string, ports: readonly CounterPorts[]): AcceptRuleCounter[] {
-  const out: AcceptRuleCounter[] = [];
+  return iptablesCounterReader(v4, v6)(ports);
+}
+
+/** Parses `iptables-save -c` and `ip6tables-save -c` output once; the function gives the counters for some ports. */
+export function iptablesCounterReader(v4: string, v6: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+  const parsed: { lines: string[]; rs: Ruleset }[] = [];
   for (const [text, family] of [
     [v4, 'ipv4'],
     [v6, 'ipv6'],
   ] as const) {
     if (text.trim() === '') continue;
-    const lines = text.split('\n');
     const rs = parseIptablesSave(text, `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save -c`, { family });
-    for (const [t, c, r, i] of acceptRules(rs, ports)) {
-      const line = lines[r.origin.line - 1] ?? '';
-      const m = /^\s*\[(\d+):\d+\]\s*(.*)$/.exec(line);
-      out.push({
-        key: `${t.family} ${t.name} ${c.name} ${i} ${m ? m[2] : line.trim()}`,
-        rule: `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`,
-        packets: m ? Number(m[1]) : undefined,
-      });
-    }
+    parsed.push({ lines: text.split('\n'), rs });
   }
-  return out;
+  return (ports) => {
+    const out: AcceptRuleCounter[] = [];
+    for (const { lines, rs } of parsed) {
+      for (const [t, c, r, i] of acceptRules(rs, ports)) {
+        const line = lines[r.origin.line - 1] ?? '';
+        const m = /^\s*\[(\d+):\d+\]\s*(.*)$/.exec(line);
+        out.push({
+          key: `${t.family} ${t.name} ${c.name} ${i} ${m ? m[2] : line.trim()}`,
+          rule: `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`,
+          packets: m ? Number(m[1]) : undefined,
+        });
+      }
+    }
+    return out;
+  };
 }
