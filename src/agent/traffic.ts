@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { Executor } from '../lab/executor.js';
 import { haproxyCommand, parseShowStat } from '../lab/haproxy.js';
 import { isServerError, parseAccessLine } from '../monitor/access-log.js';
-import { type AcceptRuleCounter, iptablesCounterReader, nftCounterReader } from '../monitor/rule-counters.js';
+import { type AcceptRuleCounter, RuleCounterCache } from '../monitor/rule-counters.js';
 import { CounterDeltas, TrafficWindows, type TrafficWindowsState } from '../monitor/traffic-windows.js';
 import { LogTailer, type TailerState } from './log-tailer.js';
 import { writeDurable } from './pending.js';
@@ -82,6 +82,8 @@ export class TrafficMeter {
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private sent = 0;
+  /** The last ruleset parsed for the counters (parsed again only when its rules changed). */
+  private readonly ruleCache = new RuleCounterCache();
   /** Samples made since start (a tick that made one persists). */
   private pushed = 0;
 
@@ -332,12 +334,12 @@ export class TrafficMeter {
   private async readRuleCounters(): Promise<(s: ServiceMeter) => AcceptRuleCounter[]> {
     if (this.o.firewall() === 'nftables') {
       const r = await this.o.exec.run(['nft', '-j', 'list', 'ruleset'], { timeoutMs: 10_000 });
-      const read = nftCounterReader(r.stdout);
+      const read = this.ruleCache.nft(r.stdout);
       return (s) => read(s.a.counters);
     }
     const v4 = await this.o.exec.run(['iptables-save', '-c'], { timeoutMs: 10_000 });
     const v6 = await this.o.exec.run(['ip6tables-save', '-c'], { timeoutMs: 10_000, allowFailure: true });
-    const read = iptablesCounterReader(v4.stdout, v6.code === 0 ? v6.stdout : '');
+    const read = this.ruleCache.iptables(v4.stdout, v6.code === 0 ? v6.stdout : '');
     return (s) => read(s.a.counters);
   }
 

@@ -115,9 +115,45 @@ export function nftAcceptCounters(json: string, ports: readonly CounterPorts[]):
   return nftCounterReader(json)(ports);
 }
 
-/** Parses `nft -j list ruleset` output once; the function gives the accept rules' counters for some ports. */
-export function nftCounterReader(json: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
-  const rs = parseNftJson(json, 'nft -j list ruleset');
+/**
+ * Readers of successive counter readings that parse a ruleset only when its structure changed: the text with the
+ * counter values taken out is the cache key, so a host with 100k rules pays the parse once, not every window.
+ */
+export class RuleCounterCache {
+  private nftKey = '';
+  private nftRs: Ruleset | undefined;
+  private iptKey = '';
+  private iptParsed: ParsedIptables | undefined;
+
+  nft(json: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+    const key = json.replace(/"packets":\s*\d+,\s*"bytes":\s*\d+/g, '');
+    if (key !== this.nftKey || !this.nftRs) {
+      this.nftRs = parseNftJson(json, 'nft -j list ruleset');
+      this.nftKey = key;
+    }
+    return nftCounterReader(json, this.nftRs);
+  }
+
+  iptables(v4: string, v6: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+    // Without the counters and the "# Generated ... on <date>" lines.
+    const key = `${v4}\n${v6}`.replace(/^\[\d+:\d+\] |^#.*$/gm, '');
+    if (key !== this.iptKey || !this.iptParsed) {
+      this.iptParsed = parseIptables(v4, v6);
+      this.iptKey = key;
+    }
+    return iptablesCounterReader(v4, v6, this.iptParsed);
+  }
+}
+
+/**
+ * Parses `nft -j list ruleset` output (unless `parsed`, the same ruleset with other counter values, is given); the
+ * function gives the accept rules' counters for some ports.
+ */
+export function nftCounterReader(
+  json: string,
+  parsed?: Ruleset,
+): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+  const rs = parsed ?? parseNftJson(json, 'nft -j list ruleset');
   // Counter values by rule handle (anonymous `counter`), and named counters by name (read once even when shared).
   const anon = new Map<string, number | undefined>();
   const named = new Map<string, number>();
@@ -167,20 +203,37 @@ export function iptablesAcceptCounters(v4: string, v6: string, ports: readonly C
   return iptablesCounterReader(v4, v6)(ports);
 }
 
-/** Parses `iptables-save -c` and `ip6tables-save -c` output once; the function gives the counters for some ports. */
-export function iptablesCounterReader(v4: string, v6: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
-  const parsed: { lines: string[]; rs: Ruleset }[] = [];
+type ParsedIptables = readonly { readonly family: 'ipv4' | 'ipv6'; readonly rs: Ruleset }[];
+
+function parseIptables(v4: string, v6: string): ParsedIptables {
+  const parsed: { family: 'ipv4' | 'ipv6'; rs: Ruleset }[] = [];
   for (const [text, family] of [
     [v4, 'ipv4'],
     [v6, 'ipv6'],
   ] as const) {
     if (text.trim() === '') continue;
-    const rs = parseIptablesSave(text, `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save -c`, { family });
-    parsed.push({ lines: text.split('\n'), rs });
+    parsed.push({
+      family,
+      rs: parseIptablesSave(text, `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save -c`, { family }),
+    });
   }
+  return parsed;
+}
+
+/**
+ * Parses `iptables-save -c` and `ip6tables-save -c` output (unless `parsed`, the same rules with other counter values,
+ * is given); the function gives the counters for some ports.
+ */
+export function iptablesCounterReader(
+  v4: string,
+  v6: string,
+  parsed: ParsedIptables = parseIptables(v4, v6),
+): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+  const text = { ipv4: v4.split('\n'), ipv6: v6.split('\n') };
   return (ports) => {
     const out: AcceptRuleCounter[] = [];
-    for (const { lines, rs } of parsed) {
+    for (const { family, rs } of parsed) {
+      const lines = text[family];
       for (const [t, c, r, i] of acceptRules(rs, ports)) {
         const line = lines[r.origin.line - 1] ?? '';
         const m = /^\s*\[(\d+):\d+\]\s*(.*)$/.exec(line);
