@@ -45,12 +45,12 @@ describe('iptablesAcceptCounters', () => {
   it('counts the accept rules of the port in IPv4 and IPv6, with their [packets:bytes]', () => {
     expect(iptablesAcceptCounters(IPT4, IPT6, [tcp(80)])).toEqual([
       {
-        key: 'ip filter INPUT 2 -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
+        key: 'ip filter INPUT: -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
         rule: 'ip filter INPUT: -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
         packets: 7,
       },
       {
-        key: 'ip6 filter INPUT 0 -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
+        key: 'ip6 filter INPUT: -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
         rule: 'ip6 filter INPUT: -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
         packets: 11,
       },
@@ -102,16 +102,8 @@ describe('RuleCounterCache', () => {
         .map((c) => c.packets),
     ).toEqual([9, 11]);
     const moved = IPT4.replace(/^\[1:60\] -A INPUT -i lo -j ACCEPT\n/m, '');
-    expect(
-      cache
-        .iptables(
-          moved,
-          IPT6,
-        )([tcp(80)])
-        .map((c) => [c.key.split(' ')[3], c.packets]),
-    ).toEqual([
-      ['1', 7],
-      ['0', 11],
-    ]);
+    expect(moved).not.toBe(IPT4);
+    // a rule removed above it: the same rule (same key), not a new one
+    expect(cache.iptables(moved, IPT6)([tcp(80)])).toEqual(cache.iptables(IPT4, IPT6)([tcp(80)]));
   });
 });

@@ -23,7 +23,7 @@ export interface CounterPorts {
 }
 
 export interface AcceptRuleCounter {
-  /** Stable while the rule stays (nft: family, table, chain and handle; iptables: position and text). */
+  /** Stable while the rule stays (nft: family, table, chain and handle; iptables: chain and text). */
   readonly key: string;
   /** Where and what: `inet filter input: tcp dport 80 accept`. */
   readonly rule: string;
@@ -232,13 +232,19 @@ export function iptablesCounterReader(
   const text = { ipv4: v4.split('\n'), ipv6: v6.split('\n') };
   return (ports) => {
     const out: AcceptRuleCounter[] = [];
+    // The key is the rule's text (and which of identical ones), not its position: a rule inserted above it by hand
+    // must not make it a new rule.
+    const seen = new Map<string, number>();
     for (const { family, rs } of parsed) {
       const lines = text[family];
-      for (const [t, c, r, i] of acceptRules(rs, ports)) {
+      for (const [t, c, r] of acceptRules(rs, ports)) {
         const line = lines[r.origin.line - 1] ?? '';
         const m = /^\s*\[(\d+):\d+\]\s*(.*)$/.exec(line);
+        const base = `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`;
+        const n = (seen.get(base) ?? 0) + 1;
+        seen.set(base, n);
         out.push({
-          key: `${t.family} ${t.name} ${c.name} ${i} ${m ? m[2] : line.trim()}`,
+          key: n === 1 ? base : `${base} #${n}`,
           rule: `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`,
           packets: m ? Number(m[1]) : undefined,
         });
