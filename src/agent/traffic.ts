@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Executor } from '../lab/executor.js';
 import { haproxyCommand, parseShowStat } from '../lab/haproxy.js';
-import { isServerError, parseAccessLine } from '../monitor/access-log.js';
+import { isLoopbackClient, isServerError, parseAccessLine } from '../monitor/access-log.js';
 import { type AcceptRuleCounter, RuleCounterCache } from '../monitor/rule-counters.js';
 import { CounterDeltas, TrafficWindows, type TrafficWindowsState } from '../monitor/traffic-windows.js';
 import { LogTailer, type TailerState } from './log-tailer.js';
@@ -232,6 +232,7 @@ export class TrafficMeter {
             }
             continue;
           }
+          if (isLoopbackClient(e.client)) continue; // the host's own probes, not customers
           s.windows?.add(e.time, now, 1, isServerError(e.status) ? 1 : 0);
         }
       }

@@ -85,6 +85,11 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
     load: async () => (await import('./commands/monitors.js')).registerMonitors,
   },
   {
+    name: 'events',
+    summary: 'monitoring events: state changes, diagnoses, traffic drops',
+    load: async () => (await import('./commands/events.js')).registerEvents,
+  },
+  {
     name: 'traffic',
     summary: 'incoming request rate per service now vs expected, and drops',
     load: async () => (await import('./commands/traffic.js')).registerTraffic,

@@ -27,10 +27,11 @@ export interface LabConfigOptions {
    */
   readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
   /**
-   * Measure the shop's incoming traffic (issue 14, §3) from each web server's access log: the path with `{host}`,
-   * which the server replaces with each host's name (the lab's hosts share one file system).
+   * Count the shop's incoming requests (issue 14, §3): each agent follows its shop app's access log
+   * (`<logDir>/web1-access.log`, as the lab writes them); the detector's slot is 10 s so it has a baseline within
+   * about a minute of traffic.
    */
-  readonly traffic?: { readonly log: string };
+  readonly traffic?: { readonly logDir: string };
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -57,7 +58,14 @@ ${
     monitor: {interval: ${opts.monitor.intervalMs ?? 1000}ms, timeout: ${opts.monitor.timeoutMs ?? 500}ms, failures: 2}
 `
     : ''
-}${opts.traffic ? `    traffic: {logs: [{path: "${opts.traffic.log}", format: combined}]}\n` : ''}admin-networks: [${SHOP_ADDRESSES.srv}/32]
+}${
+  opts.traffic
+    ? `    traffic:
+      logs: [{path: "${opts.traffic.logDir}/{host}-access.log", format: combined}]
+      drop: {slot: 10s}
+`
+    : ''
+}admin-networks: [${SHOP_ADDRESSES.srv}/32]
 policy:
   approvals: 1
   canary: [web1]

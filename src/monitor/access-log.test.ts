@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isServerError, parseAccessLine } from './access-log.js';
+import { isLoopbackClient, isServerError, parseAccessLine } from './access-log.js';
 
 const utc = (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number) =>
   Date.UTC(y, mo, d, h, mi, s, ms);
@@ -8,21 +8,33 @@ describe('parseAccessLine: combined (nginx, Apache)', () => {
   it("reads Apache's documented example with its UTC offset", () => {
     const line =
       '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"';
-    expect(parseAccessLine(line, 'combined')).toEqual({ time: Date.UTC(2000, 9, 10, 20, 55, 36), status: 200 });
+    expect(parseAccessLine(line, 'combined')).toEqual({
+      time: Date.UTC(2000, 9, 10, 20, 55, 36),
+      status: 200,
+      client: '127.0.0.1',
+    });
   });
 
   it('reads an nginx line with an escaped quote in the request and a 5xx', () => {
     const line =
       '203.0.113.7 - - [03/Dec/2026:14:00:05 +0100] "GET /search?q=\\x22a\\x22 HTTP/1.1" 502 157 "-" "curl/8.5.0"';
-    expect(parseAccessLine(line, 'combined')).toEqual({ time: Date.UTC(2026, 11, 3, 13, 0, 5), status: 502 });
+    expect(parseAccessLine(line, 'combined')).toEqual({
+      time: Date.UTC(2026, 11, 3, 13, 0, 5),
+      status: 502,
+      client: '203.0.113.7',
+    });
     const apache = '::1 - - [03/Dec/2026:14:00:05 +0000] "GET /a\\"b HTTP/1.1" 404 12 "-" "x"';
     expect(parseAccessLine(apache, 'combined')?.status).toBe(404);
+    // the host's own probes are not customers: loopback clients are told apart
+    expect(['127.0.0.1', '::1', '127.3.0.1', 'localhost', '::ffff:127.0.0.1'].every(isLoopbackClient)).toBe(true);
+    expect(['10.88.0.1', '203.0.113.7', '::2', '1270::1'].some(isLoopbackClient)).toBe(false);
   });
 
   it('reads the common format (no referer and user agent) and a line of the lab shop', () => {
     expect(parseAccessLine('10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 5', 'combined')).toEqual({
       time: Date.UTC(2026, 0, 1),
       status: 200,
+      client: '10.0.0.1',
     });
   });
 
@@ -50,6 +62,7 @@ describe('parseAccessLine: HAProxy httplog', () => {
     expect(parseAccessLine(doc, 'haproxy', { localTime: utc })).toEqual({
       time: Date.UTC(2009, 1, 6, 12, 14, 14, 655),
       status: 200,
+      client: '10.0.1.2',
     });
   });
 
@@ -66,7 +79,9 @@ describe('parseAccessLine: HAProxy httplog', () => {
     expect(parseAccessLine(v6, 'haproxy', { localTime: utc })).toEqual({
       time: Date.UTC(2026, 11, 3, 14, 0, 5, 1),
       status: 503,
+      client: '[::1]',
     });
+    expect(isLoopbackClient('[::1]')).toBe(true);
     const logasap =
       '10.88.0.1:5000 [03/Dec/2026:14:00:05.001] shop_front shop/web1 0/0/1/2/+3 200 10 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1"';
     expect(parseAccessLine(logasap, 'haproxy', { localTime: utc })?.status).toBe(200);

@@ -17,6 +17,17 @@ export interface AccessLogEntry {
   readonly time: number;
   /** HTTP status; HAProxy logs -1 when no response was sent (an aborted request). */
   readonly status: number;
+  /** The client's address as logged (combined: the first field; HAProxy: the address before `:port`). */
+  readonly client: string;
+}
+
+/**
+ * A request from the host itself (127.0.0.0/8, ::1, localhost): the agent's own inside probes and local health
+ * checks, never a customer. Not incoming traffic: counting it would hide a fall to zero behind the probes' trickle.
+ */
+export function isLoopbackClient(client: string): boolean {
+  const c = client.replace(/^\[|\]$/g, '').toLowerCase();
+  return c === '::1' || c === 'localhost' || c.startsWith('127.') || c.startsWith('::ffff:127.');
 }
 
 export interface AccessLogParseOptions {
@@ -41,12 +52,12 @@ const MONTHS: Readonly<Record<string, number>> = {
 
 // host ident user [time] "request" status bytes ...; the request may hold escaped quotes (Apache: \", nginx: \x22).
 const COMBINED =
-  /^\S+ \S+ .*?\[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "(?:[^"\\]|\\.)*" (\d{3}) /;
+  /^(\S+) \S+ .*?\[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "(?:[^"\\]|\\.)*" (\d{3}) /;
 
 // client:port [accept date] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes (HAProxy 1.x-3.x, `option httplog`);
 // found anywhere in the line, after whatever header syslog (RFC 3164 or 5424) or `format raw` put in front.
 const HAPROXY =
-  /(?:^|\s)\S+:\d+ \[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})\.(\d{3})\] \S+ \S+\/\S+ -?\d+\/-?\d+\/-?\d+\/-?\d+\/\+?-?\d+ (-1|\d{3}) /;
+  /(?:^|\s)(\S+):\d+ \[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})\.(\d{3})\] \S+ \S+\/\S+ -?\d+\/-?\d+\/-?\d+\/-?\d+\/\+?-?\d+ (-1|\d{3}) /;
 
 const localDefault = (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number) =>
   new Date(y, mo, d, h, mi, s, ms).getTime();
@@ -64,22 +75,22 @@ export function parseAccessLine(
   if (format === 'combined') {
     const m = COMBINED.exec(line);
     if (!m) return undefined;
-    const [, dd, mon, yyyy, hh, mi, ss, sign, oh, om, st] = m as unknown as string[];
+    const [, client, dd, mon, yyyy, hh, mi, ss, sign, oh, om, st] = m as unknown as string[];
     const mo = MONTHS[mon as string];
     const [d, h, min, s] = [Number(dd), Number(hh), Number(mi), Number(ss)];
     if (!valid(mo, d, h, min, s)) return undefined;
     const offsetMin = (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
     const time = Date.UTC(Number(yyyy), mo, d, h, min, s) - offsetMin * 60_000;
-    return { time, status: Number(st) };
+    return { time, status: Number(st), client: client as string };
   }
   const m = HAPROXY.exec(line);
   if (!m) return undefined;
-  const [, dd, mon, yyyy, hh, mi, ss, mss, st] = m as unknown as string[];
+  const [, client, dd, mon, yyyy, hh, mi, ss, mss, st] = m as unknown as string[];
   const mo = MONTHS[mon as string];
   const [d, h, min, s] = [Number(dd), Number(hh), Number(mi), Number(ss)];
   if (!valid(mo, d, h, min, s)) return undefined;
   const time = (opts.localTime ?? localDefault)(Number(yyyy), mo, d, h, min, s, Number(mss));
-  return { time, status: Number(st) };
+  return { time, status: Number(st), client: client as string };
 }
 
 /** 5xx: what a traffic sample counts as `errors`. */

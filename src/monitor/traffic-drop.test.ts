@@ -143,6 +143,29 @@ group('traffic-drop detector: edge cases', () => {
     expect(ev[0]?.dropShare).toBe(1);
   });
 
+  it('declares a fall to ~0 at the first empty point when the point before it was the partly full one of the fall', () => {
+    // the fall happens 2 s into a 5 s window: that window is at 40%, the next is empty
+    let pts = smooth(8, 60, 5000);
+    pts = edit(pts, at(7, 11, 0, 5), at(7, 11, 0, 10), (p) => p.rate * 0.4);
+    pts = edit(pts, at(7, 11, 0, 10), at(7, 11, 1), () => 0);
+    const ev = run(pts);
+    expect(ev[0]?.kind).toBe('traffic-drop');
+    expect(ev[0]?.at).toBe(at(7, 11, 0, 10));
+    expect(ev[0]?.since).toBe(at(7, 11, 0, 0));
+  });
+
+  it('does not fire on a restart of up to 5 s with 5 s points, whatever its phase against the windows', () => {
+    for (let phase = 0; phase < 5; phase++) {
+      // a 5 s outage starting `phase` s into a window: two partly full points (or one empty one at phase 0)
+      let pts = smooth(8, 60, 5000);
+      const from = at(7, 14, 0, 5);
+      pts = edit(pts, from, from + 5000, (p) => p.rate * (phase / 5));
+      pts = edit(pts, from + 5000, from + 10_000, (p) => p.rate * ((5 - phase) / 5));
+      if (phase === 0) pts = edit(pts, from + 5000, from + 10_000, (p) => p.rate);
+      expect(run(pts), `phase ${phase} s`).toEqual([]);
+    }
+  });
+
   it('does not fire at night on low traffic, even when it stops altogether', () => {
     // Peak 15 req/s: from 03:00 to 05:00 it expects under 1 req/s (the floor).
     const pts = edit(smooth(8, 15), at(7, 3), at(7, 5), () => 0);

@@ -17,14 +17,15 @@
  *   marketing spike ends, traffic going back to normal is not a drop). A drop lowers the level only if it goes
  *   undetected for hours (then it is arguably the new normal); slots under a drop or its suspicion are left out.
  * - **Drop.** A point is *low* when its rate is below `share` × expected and below expected − `kMad` × σ (σ = 1.4826 ×
- *   MAD; never lower than share / 2 × expected, so a noisy past cannot hide a total outage). A drop is declared when low points cover `forMs` in a row (default 20 s) — or two points in a row are ~0
+ *   MAD; never lower than share / 2 × expected, so a noisy past cannot hide a total outage). A drop is declared when low points cover `forMs` in a row (default 20 s) — or two points in a row are ~0, the first perhaps only low (the point the fall happened in)
  *   (a fall to nothing) — and, over the run, the observed request count is improbably low for a Poisson process at
  *   the expected rate (a Chernoff bound, P ≤ `alpha`). The Poisson test is what keeps quiet hours quiet: at 1 req/s
  *   a 10 s point of 4 requests is nothing unusual, at 100 req/s a point of 400 is. Below `floor` req/s expected the
  *   detector does not judge at all (night).
  * - **Gaps.** A missing point is no evidence either way: it neither breaks nor extends a run. A gap longer than
  *   `maxGapMs` ends a run (we cannot say it stayed low through it).
- * - **Recovery.** During a drop, points at or above `recoverShare` × expected covering `forMs` in a row end it.
+ * - **Recovery.** During a drop, points at or above `recoverShare` × expected covering `forMs` in a row end it (the
+ *   drop's own expected rate when the baseline has run out under a long drop).
  *
  * Events are small and stable (`TrafficEvent`); `describe` words them ("~82% below expected since 14:00:05").
  */
@@ -439,12 +440,15 @@ export class TrafficDropDetector {
 
     if (s.drop !== null) {
       s.slotTainted = true;
-      const up = e.basis !== 'none' && p.rate >= c.recoverShare * e.rate;
+      // A long drop outlasts the recent baseline (slots under a drop are not remembered): then the rate the drop was
+      // declared against is what recovery is measured by, or a drop would never end before a day of history.
+      const ref = e.basis !== 'none' ? e.rate : s.drop.expected;
+      const up = p.rate >= c.recoverShare * ref;
       if (!up) {
         s.recovering = null;
         return events;
       }
-      const r = extend(s.recovering, p.t, stepMs, count, expectedCount, false);
+      const r = extend(s.recovering, p.t, stepMs, count, (ref * stepMs) / 1000, false);
       s.recovering = r;
       if (r.coveredMs >= c.forMs) {
         const observed = r.observed / (r.coveredMs / 1000);
@@ -478,7 +482,9 @@ export class TrafficDropDetector {
     const r = extend(s.low, p.t, stepMs, count, expectedCount, zero);
     s.low = r;
     const significant = poissonLowTail(r.observed, r.expected) <= c.alpha;
-    if (significant && (r.coveredMs >= c.forMs || r.zeros >= 2)) {
+    // A fall to ~0: two points in a row, the first of which may be the one the fall happened in (partly full, low).
+    const fall = r.zeros >= 2 || (r.zeros >= 1 && r.coveredMs > stepMs);
+    if (significant && (r.coveredMs >= c.forMs || fall)) {
       const observed = r.observed / (r.coveredMs / 1000);
       const expected = r.expected / (r.coveredMs / 1000);
       const dropShare = expected > 0 ? 1 - observed / expected : 1;

@@ -106,6 +106,15 @@ services:
     expect(body.traffic[0]).toMatchObject({ service: 'shop', state: 'drop' });
     expect(body.lastHour.shop.length).toBeGreaterThan(14);
 
+    const events = await cli(env, 'events', '--kind', 'traffic.drop');
+    expect(events.code, events.stderr).toBe(0);
+    expect(events.stdout).toMatch(
+      /^\d+ {2}\S+Z {2}traffic\.drop {2}service:shop {2}shop@web1: traffic ~100% below expected since /m,
+    );
+    expect((await cli(env, 'events', '--kind', 'traffic.recovered')).stdout).toBe('no events\n');
+    const bad = await cli(env, 'events', '--limit', '0');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/limit/);
     const none = await cli(env, 'traffic', 'nothing');
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/no traffic for service 'nothing'; measured services: shop, quiet/);

@@ -5,7 +5,8 @@
  * 1. The founding outage as it really happened: an nft command run by hand on web1 and web2 (no Rampart change)
  *    sets input policy drop without the shop's accept. The public monitor goes DOWN from the server and the probe;
  *    the diagnosis says it answers inside and is dropped by the firewall, names the policy from the live ruleset and
- *    says the hosts drifted. The delay from the edit to DOWN is printed.
+ *    says the hosts drifted; with customers shopping through HAProxy, the traffic-drop detector fires on both hosts
+ *    from their access logs. The delays from the edit to DOWN and to the traffic drop are printed.
  * 2. Redundancy: web2's shop process stops: the service is DEGRADED (1 of 2 backends), not DOWN, and the client
  *    through HAProxy keeps getting answers.
  */
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASELINE_RULESET, type RampartLab, startRampart } from '../../src/lab/rampart-lab.js';
 import {
   createShopLab,
+  distScript,
   SHOP_URL,
   type ShopLab,
   type ShopServices,
@@ -49,6 +51,30 @@ describe.skipIf(skip !== undefined)(
       }
       return s;
     };
+    type TrafficEvent = { at: string; data: { host: string; dropShare: number; source: string; description: string } };
+    const traffic = async (kind: string): Promise<TrafficEvent[]> => {
+      const got = await r.cli('bob', 'events', '--kind', `traffic.${kind}`, '--limit', '1000', '--json');
+      return (JSON.parse(got.stdout) as { events: TrafficEvent[] }).events;
+    };
+    const untilEvents = async (what: string, kind: string, ok: (es: TrafficEvent[]) => boolean, ms = 60_000) => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const es = await traffic(kind.replace(/^traffic\./, ''));
+        if (ok(es)) return es;
+        if (Date.now() > end) throw new Error(`${what} did not happen in ${ms} ms: ${JSON.stringify(es)}`);
+        await sleep(250);
+      }
+    };
+    type Now = { host?: string; expected: number | null; state: string };
+    const untilTraffic = async (what: string, ok: (t: Now[]) => boolean, ms = 150_000) => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const t = JSON.parse((await r.cli('bob', 'traffic', '--json')).stdout).traffic as Now[];
+        if (ok(t)) return t;
+        if (Date.now() > end) throw new Error(`${what} did not happen in ${ms} ms: ${JSON.stringify(t)}`);
+        await sleep(1000);
+      }
+    };
     const m = (s: Seen, name: string) => s.monitors.find((x) => x.name === name);
     const svc = (s: Seen) => s.services.find((x) => x.name === 'shop');
     const nftFile = (host: 'web1' | 'web2', file: string) => lab.exec[host].run(['nft', '-f', file]);
@@ -63,9 +89,16 @@ describe.skipIf(skip !== undefined)(
       r = await startRampart(lab, main, {
         pollMs: 300,
         monitor: { intervalMs: 1000, timeoutMs: 500 },
+        traffic: { logDir: lab.paths.dir },
         desired: { web1: BASELINE_RULESET, web2: BASELINE_RULESET },
       });
       r.startProbe();
+      // customers: 40 requests/s through HAProxy for the whole file (it stops by itself)
+      lab.spawnIn(
+        'client',
+        [process.execPath, distScript('steady-client.js'), '--url', SHOP_URL, '--rate', '40', '--duration', '400'],
+        { label: 'customers' },
+      );
     }, 180_000);
     afterAll(async () => {
       await lab?.destroy();
@@ -84,6 +117,11 @@ describe.skipIf(skip !== undefined)(
         90_000,
       );
       expect(svc(up)).toMatchObject({ state: 'UP', healthy: 2, backends: 2 });
+      // the traffic-drop detector has learnt each backend's rate (a 10 s slot: about a minute of customers)
+      await untilTraffic('an expected rate for web1 and web2', (t) =>
+        ['web1', 'web2'].every((h) => (t.find((x) => x.host === h)?.expected ?? 0) > 5),
+      );
+      const dropsBefore = (await traffic('drop')).length;
 
       // 2:00 PM: the bad edit, by hand, on both web servers (exactly what happened: no Rampart change)
       const edit = Date.now();
@@ -104,6 +142,21 @@ describe.skipIf(skip !== undefined)(
       figures.push(
         `founding outage by hand: edit -> diagnosis with drift in ${((Date.now() - edit) / 1000).toFixed(1)} s`,
       );
+      // no incoming traffic on either host: the detector says so, as the engineers found by reading logs by hand
+      const drops = await untilEvents('traffic.drop on web1 and web2', 'traffic.drop', (es) =>
+        ['web1', 'web2'].every((h) => es.slice(dropsBefore).some((e) => e.data.host === h)),
+      );
+      for (const h of ['web1', 'web2']) {
+        const e = drops.slice(dropsBefore).find((x) => x.data.host === h) as TrafficEvent;
+        figures.push(
+          `founding outage by hand: edit -> traffic.drop on ${h} in ${((Date.parse(e.at) - edit) / 1000).toFixed(1)} s (${e.data.description})`,
+        );
+        expect(e.data.dropShare).toBeGreaterThan(0.9);
+        expect(e.data.source).toBe('access-log');
+      }
+      const shownTraffic = await r.cli('bob', 'traffic', 'shop');
+      expect(shownTraffic.code).toBe(1);
+      expect(shownTraffic.stdout).toMatch(/^shop\s+\(all\)\s+\S+\s+\S+\s+DROP/m);
       const web1 = m(diagnosed, 'shop@web1') as MonitorView;
       expect(web1.state).toBe('DOWN');
       expect(web1.vantages['agent:web1']).toMatchObject({ state: 'up', inside: true });
@@ -122,12 +175,18 @@ describe.skipIf(skip !== undefined)(
       const fixed = Date.now();
       await until('every monitor UP again', (s) => s.monitors.every((x) => x.state === 'UP'));
       figures.push(`fix -> every monitor UP in ${((Date.now() - fixed) / 1000).toFixed(1)} s`);
+      const recovered = await untilEvents('traffic.recovered on web1 and web2', 'traffic.recovered', (es) =>
+        ['web1', 'web2'].every((h) => es.some((e) => e.data.host === h)),
+      );
+      figures.push(
+        `fix -> traffic.recovered in ${((Math.max(...recovered.map((e) => Date.parse(e.at))) - fixed) / 1000).toFixed(1)} s`,
+      );
       const events = await r.cli('bob', 'monitors', 'show', 'shop', '--json');
       const kinds = (JSON.parse(events.stdout) as { events: { kind: string; data: { to?: string } }[] }).events;
       expect(kinds.filter((e) => e.kind === 'monitor.state').map((e) => e.data.to)).toEqual(
         expect.arrayContaining(['DOWN', 'UP']),
       );
-    }, 240_000);
+    }, 400_000);
 
     it('2. says DEGRADED, not DOWN, when one backend of the redundancy group stops', async () => {
       await lab.kill(shop.apps.web2);
