@@ -106,7 +106,13 @@ async function child(job) {
   if (job.plan) {
     const { computePlan } = await mod('change/plan.js');
     const { parseConfig } = await mod('config/load.js');
-    const config = parseConfig(PLAN_CONFIG, 'check.yaml');
+    // The host manages every table of the generated ruleset with the firewall of its format (as plan-bench's
+    // config): since the managed tables (src/firewall/managed-tables.ts), a plan reads the desired ruleset the way
+    // the agent applies it, and refuses an iptables dump for an nftables host.
+    const iptables = job.format !== 'nft-text';
+    const tables = [...new Set(rs.tables.map((t) => (iptables ? t.name : `${t.family} ${t.name}`)))];
+    const host = `    addresses: [192.0.2.10]\n    firewall: ${iptables ? 'iptables' : 'nftables'}\n    tables: [${tables.join(', ')}]\n`;
+    const config = parseConfig(PLAN_CONFIG.replace('    addresses: [192.0.2.10]\n', host), 'check.yaml');
     const plan = computePlan(
       config,
       [

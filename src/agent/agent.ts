@@ -350,7 +350,6 @@ export class Agent {
         : new TrafficMeter({
             stateDir: this.o.stateDir,
             exec: this.o.exec,
-            host: () => this.host,
             firewall: () => this.currentTarget?.firewall ?? 'nftables',
             call: (method, path, body) => this.call(method, path, body),
             log: (l) => this.log(l),

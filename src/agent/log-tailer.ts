@@ -216,6 +216,11 @@ export class LogTailer {
     return lines;
   }
 
+  /** Whether a file is being read (false while the log does not exist). */
+  following(): boolean {
+    return this.current !== undefined || this.draining.length > 0;
+  }
+
   /** The position to persist (with what the lines returned so far were counted into). */
   state(): TailerState {
     if (!this.started && this.saved) return this.saved;

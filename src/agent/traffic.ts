@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { Executor } from '../lab/executor.js';
 import { haproxyCommand, parseShowStat } from '../lab/haproxy.js';
 import { isLoopbackClient, isServerError, parseAccessLine } from '../monitor/access-log.js';
-import { type AcceptRuleCounter, iptablesAcceptCounters, nftAcceptCounters } from '../monitor/rule-counters.js';
+import { type AcceptRuleCounter, RuleCounterCache } from '../monitor/rule-counters.js';
 import { CounterDeltas, TrafficWindows, type TrafficWindowsState } from '../monitor/traffic-windows.js';
 import { LogTailer, type TailerState } from './log-tailer.js';
 import { writeDurable } from './pending.js';
@@ -30,8 +30,6 @@ export const TRAFFIC_STATE_FILE = 'traffic.json';
 export interface TrafficMeterOptions {
   readonly stateDir: string;
   readonly exec: Executor;
-  /** The host this agent speaks for: `{host}` in a log path stands for it (logs on shared storage, the lab). */
-  readonly host?: () => string;
   /** The host's firewall (from the server's hello), for the counters. */
   readonly firewall: () => 'nftables' | 'iptables';
   /** Calls the server (`/agent/traffic-sources`, `/agent/traffic`). */
@@ -84,6 +82,10 @@ export class TrafficMeter {
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private sent = 0;
+  /** The last ruleset parsed for the counters (parsed again only when its rules changed). */
+  private readonly ruleCache = new RuleCounterCache();
+  /** Samples made since start (a tick that made one persists). */
+  private pushed = 0;
 
   constructor(private readonly o: TrafficMeterOptions) {}
 
@@ -124,15 +126,7 @@ export class TrafficMeter {
   }
 
   /** Takes a new set of sources; what did not change keeps its tailers, windows and counter baselines. */
-  async configure(given: TrafficSources, now: number): Promise<void> {
-    const host = this.o.host?.() ?? '';
-    const src: TrafficSources = {
-      ...given,
-      services: given.services.map((a) => ({
-        ...a,
-        logs: a.logs.map((l) => ({ ...l, path: l.path.replaceAll('{host}', host) })),
-      })),
-    };
+  async configure(src: TrafficSources, now: number): Promise<void> {
     const json = JSON.stringify(src);
     if (json === this.sourcesJson) return;
     this.sourcesJson = json;
@@ -197,6 +191,7 @@ export class TrafficMeter {
   }
 
   private push(s: TrafficSample): void {
+    this.pushed++;
     this.outbox.push(s);
     this.dirty = true;
     const limit = this.o.bufferLimit ?? 20_000;
@@ -207,8 +202,13 @@ export class TrafficMeter {
     }
   }
 
-  /** Reads the logs; once per window also the counters and HAProxy; closes windows; persists. */
+  /**
+   * Reads the logs; once per window also the counters and HAProxy; closes windows; persists when a window closed
+   * (positions and counts are written together, so how often does not matter for exactness: what was read after the
+   * last write is read again after a restart and was not counted).
+   */
   async tick(now: number): Promise<void> {
+    const before = this.pushed;
     for (const [name, s] of this.services) {
       for (const t of s.tailers) {
         let lines: string[];
@@ -236,6 +236,16 @@ export class TrafficMeter {
           s.windows?.add(e.time, now, 1, isServerError(e.status) ? 1 : 0);
         }
       }
+      if (s.windows && !s.tailers.some((t) => t.tailer.following())) {
+        // No log to read is "no data", not "no requests": its windows pass without a sample.
+        s.windows.close(now);
+        this.once(
+          `no log ${name}`,
+          `traffic ${name}: ${s.tailers.map((t) => t.path).join(', ')} does not exist (yet): no access-log samples until it does`,
+        );
+        continue;
+      }
+      this.said.delete(`no log ${name}`);
       for (const w of s.windows?.close(now) ?? []) {
         this.push({ service: name, source: 'access-log', ms: this.windowMs, ...w });
       }
@@ -248,7 +258,7 @@ export class TrafficMeter {
       this.lastBoundary = boundary;
       await this.readCumulative(ended, fresh);
     }
-    await this.persist();
+    if (this.pushed !== before) await this.persist();
   }
 
   private async readCumulative(ended: number, gap: boolean): Promise<void> {
@@ -325,11 +335,13 @@ export class TrafficMeter {
   private async readRuleCounters(): Promise<(s: ServiceMeter) => AcceptRuleCounter[]> {
     if (this.o.firewall() === 'nftables') {
       const r = await this.o.exec.run(['nft', '-j', 'list', 'ruleset'], { timeoutMs: 10_000 });
-      return (s) => nftAcceptCounters(r.stdout, s.a.counters);
+      const read = this.ruleCache.nft(r.stdout);
+      return (s) => read(s.a.counters);
     }
     const v4 = await this.o.exec.run(['iptables-save', '-c'], { timeoutMs: 10_000 });
     const v6 = await this.o.exec.run(['ip6tables-save', '-c'], { timeoutMs: 10_000, allowFailure: true });
-    return (s) => iptablesAcceptCounters(v4.stdout, v6.code === 0 ? v6.stdout : '', s.a.counters);
+    const read = this.ruleCache.iptables(v4.stdout, v6.code === 0 ? v6.stdout : '');
+    return (s) => read(s.a.counters);
   }
 
   /** Sends the outbox oldest first; what the server did not acknowledge stays for the next try. */

@@ -353,3 +353,41 @@ describe('compileRuleset', () => {
     }
   });
 });
+
+describe('pathEnd', () => {
+  /** The path-end share of decisions() over every packet (what pathEnd must equal). */
+  const viaDecisions = (rs: Ruleset, hook: TraceHook) => {
+    const space = createPacketSpace([rs]);
+    const c = compileRuleset(rs, { hook, space });
+    let s = space.none();
+    for (const d of c.decisions()) if (d.decider.kind === 'path-end') s = s.or(d.packets);
+    return { got: c.pathEnd(), want: s };
+  };
+
+  it('is the path-end decision of decisions(), on random nft and iptables rulesets and kube-proxy', () => {
+    let nonEmpty = 0;
+    const cases: [Ruleset, TraceHook][] = [];
+    for (let seed = 1; seed <= 20; seed++) {
+      const rs = parseRuleset(generateNftRuleset(seed).text, `gen-${seed}.nft`, { format: 'nft-text' });
+      for (const hook of TRACE_HOOKS) cases.push([rs, hook]);
+      const v4 = parseRuleset(generateIptablesRuleset(seed).v4, `gen-${seed}.rules`, { format: 'iptables-save' });
+      for (const hook of ['input', 'forward', 'output'] as const) cases.push([v4, hook]);
+    }
+    const kube = 'test/fixtures/iptables/kube-proxy.rules';
+    const k = parseRuleset(readFileSync(join(import.meta.dirname, '..', '..', kube), 'utf8'), kube, {
+      format: 'iptables-save',
+    });
+    for (const hook of ['input', 'forward', 'output'] as const) cases.push([k, hook]);
+    for (const [rs, hook] of cases) {
+      let r: ReturnType<typeof viaDecisions>;
+      try {
+        r = viaDecisions(rs, hook);
+      } catch {
+        continue; // a loop or a missing chain
+      }
+      expect(r.got.equals(r.want), `${rs.file} ${hook}`).toBe(true);
+      if (!r.want.isEmpty()) nonEmpty++;
+    }
+    expect(nonEmpty).toBeGreaterThan(20);
+  });
+});

@@ -35,6 +35,7 @@ import type { TraceHook } from '../firewall/tracer.js';
 // The engine adds the same implied matches as the tracer: one definition, so they cannot drift apart.
 import { hookPath, MAX_JUMP_DEPTH, rejectDependencies } from '../firewall/tracer.js';
 import type { Bdd } from './bdd.js';
+import { jumpTargets, ruleContentKey } from './content-key.js';
 import type { BddPacketSpace } from './packet-space.js';
 import { BddPacketSet, createPacketSpace } from './packet-space.js';
 import type { CompiledRuleset, Decider, Decision, PacketSet, PolicyRef, RuleRef } from './types.js';
@@ -65,6 +66,12 @@ export interface CompileOptions {
    * may go either way, so the certain verdicts hold under a flood and any history too.
    */
   readonly assume?: 'main' | 'all';
+  /**
+   * Runs of user and base chains to reuse (createChainMemo over the same space): a chain whose rules and callees
+   * have the same content as one run before, entered by the same flows under the same conditions, is not walked
+   * again; its recorded effects are replayed. The two versions of a diff share one, and so do the hooks of a plan.
+   */
+  readonly memo?: ChainMemo;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -290,6 +297,136 @@ interface Stage {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Chain memo
+
+/**
+ * One effect of a chain's run on the compiler's records. Rules are named by their index in the chain, so a run
+ * recorded on one version of a ruleset replays onto a chain of the same content in another.
+ */
+type Effect =
+  | { readonly k: 'walk'; readonly idx: number }
+  | { readonly k: 'arriving'; readonly idx: number; readonly flows: readonly Flow[] }
+  | { readonly k: 'match'; readonly idx: number; readonly vars: readonly number[]; readonly never: boolean }
+  | { readonly k: 'hits'; readonly idx: number; readonly flows: readonly Flow[]; readonly opaque: boolean }
+  | { readonly k: 'cont'; readonly idx: number; readonly flows: readonly Flow[] }
+  | {
+      readonly k: 'decide';
+      readonly idx: number;
+      readonly verdict: FinalVerdict | 'accept-event';
+      readonly flows: readonly Flow[];
+    }
+  | { readonly k: 'forced'; readonly nodes: readonly number[] }
+  | { readonly k: 'call'; readonly target: string; readonly run: ChainRun };
+
+/** A chain's run on some flows: what it did to the records, and what it returned and accepted. */
+interface ChainRun {
+  readonly input: readonly Flow[];
+  readonly effects: readonly Effect[];
+  readonly result: ChainResult;
+}
+
+/** Effects being recorded for one chain run; `ok` false when a callee could not be recorded (nothing is kept). */
+interface Recorder {
+  readonly effects: Effect[];
+  ok: boolean;
+}
+
+/**
+ * Chain runs kept for reuse across compilations in one packet space (see CompileOptions.memo). Sets are canonical
+ * in a space, so a chain of the same content entered by the same nodes under the same conditions does exactly what
+ * it did before: its run is a function of (content, entry flows, hook, absent fields, stateful assumption, region).
+ * Every node a kept run holds is a root of the space's collections, so a node number in a key is never reused.
+ */
+export class ChainMemo {
+  readonly runs = new Map<string, ChainRun>();
+  /** Runs replayed instead of walked (for tests and benchmarks). */
+  replays = 0;
+  private readonly ids = new Map<string, number>();
+  private readonly keys = new WeakMap<Chain, { readonly id: number; readonly dnat: boolean } | null>();
+  private readonly byName = new WeakMap<Table, Map<string, Chain>>();
+
+  constructor(readonly space: BddPacketSpace) {
+    space.bdd.addRoots((mark) => {
+      const flows = (fs: readonly Flow[]) => {
+        for (const f of fs) mark(f.s);
+      };
+      for (const r of this.runs.values()) {
+        flows(r.input);
+        flows(r.result.returned);
+        flows(r.result.accepted);
+        for (const e of r.effects) {
+          if (e.k === 'forced') for (const n of e.nodes) mark(n);
+          else if (e.k !== 'walk' && e.k !== 'match' && e.k !== 'call') flows(e.flows);
+        }
+      }
+    });
+  }
+
+  /**
+   * The chain's content with its callees' (by name, in its table), as a small number, and whether a dnat to an
+   * address runs in it (its rewrite depends on whether the path forwards). null: a jump loop (not memoised).
+   */
+  chainKey(table: Table, chain: Chain): { readonly id: number; readonly dnat: boolean } | null {
+    const known = this.keys.get(chain);
+    if (known !== undefined) return known;
+    let names = this.byName.get(table);
+    if (!names) {
+      names = new Map();
+      for (const c of table.chains) if (!names.has(c.name)) names.set(c.name, c);
+      this.byName.set(table, names);
+    }
+    const visiting = new Set<Chain>();
+    const visit = (c: Chain): { readonly id: number; readonly dnat: boolean } | null => {
+      const k = this.keys.get(c);
+      if (k !== undefined) return k;
+      if (visiting.has(c)) return null;
+      visiting.add(c);
+      const parts: string[] = [`${table.family}|${table.name}|${c.name}`];
+      let dnat = false;
+      let loop = false;
+      for (const rule of c.rules) {
+        parts.push(ruleContentKey(rule));
+        const v = rule.verdict;
+        if (v?.kind === 'nat' && v.type === 'dnat' && v.addr) dnat = true;
+        for (const t of jumpTargets(rule)) {
+          const callee = names!.get(t);
+          const sub = callee ? visit(callee) : undefined;
+          if (sub === null) loop = true;
+          else if (sub) {
+            parts.push(`>${t}=${sub.id}`);
+            dnat ||= sub.dnat;
+          } else parts.push(`>${t}=?`);
+        }
+      }
+      visiting.delete(c);
+      if (loop) {
+        // Not kept: a chain on the loop may key differently when entered from elsewhere on it.
+        return null;
+      }
+      const text = parts.join('\n');
+      let id = this.ids.get(text);
+      if (id === undefined) {
+        id = this.ids.size;
+        this.ids.set(text, id);
+      }
+      const out = { id, dnat };
+      this.keys.set(c, out);
+      return out;
+    };
+    const out = visit(chain);
+    if (out === null) this.keys.set(chain, null);
+    return out;
+  }
+}
+
+/** A memo of chain runs for compilations in `space` (CompileOptions.memo). */
+export function createChainMemo(space: BddPacketSpace): ChainMemo {
+  return new ChainMemo(space);
+}
+
+const sameVars = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// ---------------------------------------------------------------------------------------------------------------
 // The compiler
 
 interface ChainCtx {
@@ -331,8 +468,10 @@ class Compiler {
     regionParts: readonly number[] | undefined,
     /** Stateful matches take their outcome for a fresh source (CompileOptions.assume 'main'). */
     private readonly assumeFresh = true,
+    private readonly memo?: ChainMemo,
   ) {
     this.b = space.bdd;
+    this.regionKey = `${region}/${regionParts?.join(',') ?? ''}`;
     this.hooks = hookPath(askedHook, only);
     this.enums = space.enumValidity();
     this.b.addRoots((mark) => this.markRoots(mark));
@@ -341,6 +480,10 @@ class Compiler {
 
   /** The region's values per field (a region compile only). */
   private readonly hull?: RegionHull;
+  /** The region in a chain memo's keys. */
+  private readonly regionKey: string;
+  /** The effects of the chain run being recorded for the memo (undefined: none is). */
+  private rec: Recorder | undefined = undefined;
 
   private natSets?: { readonly ports: number; readonly local: number; readonly fam: readonly number[] };
   /** The packets (stage-entry terms) that reached a rule with an opaque match, with their stage. */
@@ -573,7 +716,120 @@ class Compiler {
     return m;
   }
 
+  /** Runs a chain on flows: replays a memoised run of the same chain content on the same flows, or walks it. */
   private runChain(ctx: ChainCtx, chain: Chain, input: Flow[], stack: string[]): ChainResult {
+    const memo = this.memo;
+    if (!memo) return this.walkChain(ctx, chain, input, stack);
+    const live = input.filter((f) => f.s !== 0);
+    const outer = this.rec;
+    const ck = memo.chainKey(ctx.table, chain);
+    if (!ck) {
+      if (outer) outer.ok = false;
+      this.rec = undefined;
+      try {
+        return this.walkChain(ctx, chain, live, stack);
+      } finally {
+        this.rec = outer;
+      }
+    }
+    const key = [
+      ck.id,
+      ctx.hook,
+      ctx.absentKey,
+      ck.dnat && this.hooks.includes('forward') ? 'fwd' : '',
+      this.assumeFresh ? 'fresh' : 'any',
+      this.regionKey,
+      stack.join('>'),
+      live.map((f) => `${f.nat ? 'n' : ''}${f.t.key}:${f.s}`).join(';'),
+    ].join('|');
+    const hit = memo.runs.get(key);
+    if (hit && this.canReplay(chain, ctx.table, hit)) {
+      this.replay(ctx, chain, hit);
+      memo.replays++;
+      outer?.effects.push({ k: 'call', target: chain.name, run: hit });
+      return hit.result;
+    }
+    const rec: Recorder = { effects: [], ok: true };
+    this.rec = rec;
+    let result: ChainResult;
+    try {
+      result = this.walkChain(ctx, chain, live, stack);
+    } finally {
+      this.rec = outer;
+    }
+    const run: ChainRun = { input: live, effects: rec.effects, result };
+    if (rec.ok && !hit) memo.runs.set(key, run);
+    if (outer) {
+      if (rec.ok) outer.effects.push({ k: 'call', target: chain.name, run });
+      else outer.ok = false;
+    }
+    return result;
+  }
+
+  /**
+   * Whether a recorded run can be replayed here: a rule with an opaque match takes the opaque variables it had
+   * when recorded, unless this compilation already gave it others (then it is walked again).
+   */
+  private canReplay(chain: Chain, table: Table, run: ChainRun): boolean {
+    for (const e of run.effects) {
+      if (e.k === 'call') {
+        const callee = this.chainByName(table, e.target);
+        if (!callee || !this.canReplay(callee, table, e.run)) return false;
+      } else if (e.k === 'match') {
+        const info = this.infos.get(chain.rules[e.idx]!);
+        if (!info) return false;
+        if (info.opaqueVars !== undefined && (!sameVars(info.opaqueVars, e.vars) || (info.never ?? false) !== e.never))
+          return false;
+      }
+    }
+    return true;
+  }
+
+  /** Applies a recorded run's effects to this compilation's records, as walking the chain would have. */
+  private replay(ctx: ChainCtx, chain: Chain, run: ChainRun): void {
+    for (const e of run.effects) {
+      if (e.k === 'call') {
+        this.replay(ctx, this.chainByName(ctx.table, e.target)!, e.run);
+        continue;
+      }
+      if (e.k === 'forced') {
+        ctx.stage.forced.push(...e.nodes);
+        continue;
+      }
+      const info = this.infos.get(chain.rules[e.idx]!)!;
+      switch (e.k) {
+        case 'walk':
+          if (!info.walked && this.onProgress) {
+            info.walked = true;
+            this.onProgress(++this.walked, this.totalRules);
+          }
+          break;
+        case 'arriving':
+          for (const f of e.flows) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
+          break;
+        case 'match':
+          if (!info.match.has(ctx.absentKey)) info.match.set(ctx.absentKey, ctx.absent);
+          if (info.opaqueVars === undefined) {
+            info.opaqueVars = [...e.vars];
+            if (e.never) info.never = true;
+          }
+          break;
+        case 'hits':
+          info.hits.push(...e.flows);
+          if (e.opaque) for (const h of e.flows) this.opaqueHits.push({ stage: ctx.stage, s: h.s });
+          break;
+        case 'cont':
+          for (const f of e.flows) info.cont.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
+          break;
+        case 'decide':
+          this.decide(ctx, info.ref, e.verdict, e.flows);
+          break;
+      }
+    }
+  }
+
+  /** Walks a chain rule by rule (recording its effects when a memo run is being recorded). */
+  private walkChain(ctx: ChainCtx, chain: Chain, input: Flow[], stack: string[]): ChainResult {
     const b = this.b;
     let cur = input.filter((f) => f.s !== 0);
     const returned: Flow[] = [];
@@ -588,21 +844,31 @@ class Compiler {
         frame.nodes = [];
         b.maybeCollect();
         const info = this.infos.get(rule)!;
+        const rec = this.rec;
+        rec?.effects.push({ k: 'walk', idx: info.idx });
         if (!info.walked && this.onProgress) {
           info.walked = true;
           this.onProgress(++this.walked, this.totalRules);
         }
         if (info.idx % CHECKPOINT === 0) {
           for (const f of cur) info.arriving.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
+          rec?.effects.push({ k: 'arriving', idx: info.idx, flows: [...cur] });
         }
         // Compiling a small region: a rule whose values miss the region's is not even built.
         if (this.hull?.misses(rule) && cur.every((f) => f.t.isIdentity)) continue;
         const m = this.ruleMatch(info, ctx.absent, ctx.absentKey);
+        rec?.effects.push({
+          k: 'match',
+          idx: info.idx,
+          vars: [...(info.opaqueVars ?? [])],
+          never: info.never ?? false,
+        });
         const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
         info.hits.push(...hits);
-        if (info.opaqueVars && info.opaqueVars.length > 0)
-          for (const h of hits) this.opaqueHits.push({ stage: ctx.stage, s: h.s });
+        const opaque = info.opaqueVars !== undefined && info.opaqueVars.length > 0;
+        if (opaque) for (const h of hits) this.opaqueHits.push({ stage: ctx.stage, s: h.s });
+        rec?.effects.push({ k: 'hits', idx: info.idx, flows: hits, opaque });
         const hitFlows = this.afterStatements(rule, hits);
         const v = rule.verdict;
         const cont: Flow[] = [];
@@ -636,6 +902,7 @@ class Compiler {
         }
         if (v && (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto')) {
           for (const f of cont) info.cont.push({ f, absent: ctx.absent, absentKey: ctx.absentKey });
+          this.rec?.effects.push({ k: 'cont', idx: info.idx, flows: [...cont] });
         }
         cur = mergeFlows(b, [...rest, ...cont]);
       }
@@ -737,16 +1004,20 @@ class Compiler {
         return;
       case 'accept':
         this.decide(ctx, info.ref, 'accept-event', flows);
+        this.rec?.effects.push({ k: 'decide', idx: info.idx, verdict: 'accept-event', flows: [...flows] });
         accepted.push(...flows);
         return;
       case 'drop':
       case 'reject':
         this.decide(ctx, info.ref, v.kind, flows);
+        this.rec?.effects.push({ k: 'decide', idx: info.idx, verdict: v.kind, flows: [...flows] });
         return;
       case 'queue':
         // The verdict depends on the userspace consumer: drop as the tracer says, but uncertain.
         this.decide(ctx, info.ref, 'drop', flows);
         for (const f of flows) ctx.stage.forced.push(f.s);
+        this.rec?.effects.push({ k: 'decide', idx: info.idx, verdict: 'drop', flows: [...flows] });
+        this.rec?.effects.push({ k: 'forced', nodes: flows.map((f) => f.s) });
         return;
       case 'return':
         returned.push(...flows);
@@ -977,6 +1248,7 @@ class Compiled implements CompiledBddRuleset {
     this.b.addRoots((mark) => {
       if (this.verdicts) for (const n of this.verdicts.values()) mark(n);
       if (this.uncertainNode !== undefined) mark(this.uncertainNode);
+      if (this.pathEndNode !== undefined) mark(this.pathEndNode);
       if (this.touchedNode !== undefined && this.touchedNode >= 0) mark(this.touchedNode);
       for (const n of this.pulled.values()) mark(n);
       for (const n of this.possible.values()) mark(n);
@@ -1333,6 +1605,32 @@ class Compiled implements CompiledBddRuleset {
     return layer[0];
   }
 
+  private pathEndNode?: number;
+
+  pathEnd(): BddPacketSet {
+    if (this.pathEndNode === undefined) {
+      const b = this.b;
+      const region = this.c.region;
+      // As decisions(): the certain packets, less every packet some decider (a final verdict or an accept-event)
+      // may decide. Certain packets have one outcome, so "may be decided" is "is decided". A later stage's deciders
+      // are pulled back as one union (pulling distributes over unions).
+      const t = this.touched();
+      let left = t !== undefined && b.disjoint(region, t) ? region : b.diff(region, this.uncertain().node);
+      for (const stages of this.c.stagesByFamily.values()) {
+        stages.forEach((st, i) => {
+          if (left === 0) return;
+          const nodes: number[] = [];
+          for (const rec of st.decisions.values()) nodes.push(...rec.nodes);
+          if (nodes.length === 0) return;
+          const decided = i === 0 ? this.space.dropOpaque(b.orAll(nodes)) : this.pull(stages, i, b.orAll(nodes));
+          left = b.diff(left, decided);
+        });
+      }
+      this.pathEndNode = left;
+    }
+    return this.space.wrap(this.pathEndNode);
+  }
+
   decisions(packets?: PacketSet): readonly Decision[] {
     this.queries++;
     const b = this.b;
@@ -1450,6 +1748,20 @@ export interface CompiledBddRuleset extends CompiledRuleset {
   isHit(rule: RuleRef): boolean;
 }
 
+/**
+ * Whether compiling with `assume: 'all'` can give other sets than the default `assume: 'main'`: only a stateful match
+ * with a known outcome for a fresh source (`fresh` set) is compiled differently. Without one, the two compilations
+ * are the same, and a caller holding one need not build the other (kube-proxy's rulesets have none).
+ */
+export function dependsOnState(ruleset: Ruleset): boolean {
+  for (const t of ruleset.tables) {
+    for (const c of t.chains) {
+      for (const r of c.rules) for (const m of r.matches) if (m.kind === 'opaque' && m.fresh !== undefined) return true;
+    }
+  }
+  return false;
+}
+
 /** Compiles a ruleset for a hook path into verdict sets. */
 export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): CompiledBddRuleset {
   const space = opts.space ?? createPacketSpace([ruleset]);
@@ -1461,6 +1773,8 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): Compiled
     region = space.bdd.and(opts.region.node, space.universe);
   }
   const parts = opts.regionParts?.map((p) => (p as BddPacketSet).node);
+  if (opts.memo && opts.memo.space !== space)
+    throw new Error('compileRuleset: the memo must be of the same packet space');
   const c = new Compiler(
     space,
     ruleset,
@@ -1469,6 +1783,7 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): Compiled
     region,
     parts,
     (opts.assume ?? 'main') === 'main',
+    opts.memo,
   );
   if (opts.onProgress) {
     c.onProgress = opts.onProgress;

@@ -5,9 +5,13 @@ import type { Rule, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { TRACE_HOOKS, type TraceHook } from '../firewall/tracer.js';
 import { generateIptablesRuleset, generateNftRuleset, type Rng, rng } from '../lab/generate.js';
+import type { CompiledBddRuleset } from './compile.js';
 import { diffCompiled, diffJson } from './diff.js';
 import { changedRegion, changedRules, diffRulesets, unmatched } from './incremental.js';
-import { compileRuleset, createPacketSpace } from './index.js';
+import { compileRuleset, createChainMemo, createPacketSpace } from './index.js';
+import type { BddPacketSet } from './packet-space.js';
+import type { PacketSet } from './types.js';
+import { findUnreachable, unreachableJson } from './unreachable.js';
 
 /**
  * Lets the event loop run between the cases of a long synchronous property test: a vitest worker that does not
@@ -252,4 +256,69 @@ describe('diffRulesets: the same answer as the diff of full compilations', () =>
       ),
     ).toBe(true);
   });
+});
+
+/** Everything a compilation answers, as JSON; set answers compared by node with `like`'s (one space). */
+function answersLike(c: CompiledBddRuleset, like: CompiledBddRuleset): string {
+  const same = (x: PacketSet, y: PacketSet) => (x as BddPacketSet).node === (y as BddPacketSet).node;
+  const rules = c.rules();
+  expect(rules.map((r) => `${r.chain}#${r.position}`)).toEqual(like.rules().map((r) => `${r.chain}#${r.position}`));
+  for (const v of ['accept', 'drop', 'reject'] as const) expect(same(c.verdict(v), like.verdict(v)), v).toBe(true);
+  expect(same(c.uncertain(), like.uncertain())).toBe(true);
+  rules.forEach((r, i) => {
+    const o = like.rules()[i]!;
+    expect(same(c.arriving(r), like.arriving(o)), `arriving ${r.chain}#${r.position}`).toBe(true);
+    expect(same(c.hits(r), like.hits(o)), `hits ${r.chain}#${r.position}`).toBe(true);
+    expect(same(c.matchSet(r), like.matchSet(o)), `match ${r.chain}#${r.position}`).toBe(true);
+  });
+  const decisions = (x: CompiledBddRuleset) =>
+    x.decisions().map((d) => ({ d: d.decider, v: d.verdict, n: (d.packets as BddPacketSet).node }));
+  expect(json(decisions(c))).toBe(json(decisions(like)));
+  return json(unreachableJson(findUnreachable(c)));
+}
+
+describe('chain memo: replayed chain runs answer as walked ones', () => {
+  it('on random rulesets with edits and rewrites, the edited version and later hooks replaying earlier runs', () => {
+    let replays = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const text = seed % 2 === 0 ? generateNftRuleset(seed).text : rewritingRuleset(seed);
+      const a = parseRuleset(text, `memo-${seed}.nft`);
+      const b = edit(a, rng(seed * 53), 1 + (seed % 3));
+      const space = createPacketSpace([a, b], { interfaces: ['eth0'] });
+      const memo = createChainMemo(space);
+      for (const hook of TRACE_HOOKS) {
+        for (const rs of [a, b]) {
+          let walked: CompiledBddRuleset;
+          try {
+            walked = compileRuleset(rs, { hook, space });
+          } catch {
+            continue; // a loop or a missing chain: nothing to compare
+          }
+          const replayed = compileRuleset(rs, { hook, space, memo });
+          const got = answersLike(replayed, walked);
+          expect(got, `seed ${seed} hook ${hook}`).toBe(json(unreachableJson(findUnreachable(walked))));
+        }
+      }
+      replays += memo.replays;
+    }
+    // The memo was used: unchanged chains of the edited versions, prerouting chains on later hook paths.
+    expect(replays).toBeGreaterThan(100);
+  }, 120_000);
+
+  it('replays the unchanged chains of a real kube-proxy ruleset after an edit, with the same diff', () => {
+    const file = 'test/fixtures/iptables/kube-proxy.rules';
+    const a = parseRuleset(readFileSync(join(root, file), 'utf8'), file, { format: 'iptables-save' });
+    const b = edit(a, rng(7), 2);
+    for (const hook of ['input', 'forward', 'output'] as const) {
+      const space = createPacketSpace([a, b], { interfaces: ['eth0'] });
+      const memo = createChainMemo(space);
+      const oldC = compileRuleset(a, { hook, space, memo });
+      const before = memo.replays;
+      const newC = compileRuleset(b, { hook, space, memo });
+      expect(memo.replays).toBeGreaterThan(before);
+      const full = diffCompiled(compileRuleset(a, { hook, space }), compileRuleset(b, { hook, space }));
+      expect(json(diffJson(diffCompiled(oldC, newC)))).toBe(json(diffJson(full)));
+      answersLike(newC, compileRuleset(b, { hook, space }));
+    }
+  }, 60_000);
 });

@@ -15,57 +15,16 @@
  */
 
 import { hookEntries } from '../firewall/hook-order.js';
-import type { Chain, Field, Match, Rule, Ruleset, Statement, Table, Verdict } from '../firewall/model.js';
+import type { Chain, Field, Rule, Ruleset, Table } from '../firewall/model.js';
 import type { TraceHook } from '../firewall/tracer.js';
 import { hookPath } from '../firewall/tracer.js';
-import { type CompiledBddRuleset, compileRuleset } from './compile.js';
+import { type ChainMemo, type CompiledBddRuleset, compileRuleset, createChainMemo } from './compile.js';
+import { jumpTargets, ruleContentKey } from './content-key.js';
 import { type DiffOptions, type DiffResult, diffCompiled } from './diff.js';
 import type { BddPacketSet, BddPacketSpace } from './packet-space.js';
 import { createPacketSpace } from './packet-space.js';
 
-// ---------------------------------------------------------------------------------------------------------------
-// Content keys
-
-function elementsKey(els: readonly { kind: string; lo?: bigint; hi?: bigint; value?: string; wildcard?: boolean }[]) {
-  return els
-    .map((e) => (e.kind === 'range' ? `${e.lo}-${e.hi}` : `${e.kind}:${e.value}${e.wildcard ? '*' : ''}`))
-    .join(',');
-}
-
-function matchKey(m: Match): string {
-  if (m.kind === 'field') return `f|${m.field}|${m.op}|${m.mask ?? ''}|${elementsKey(m.values)}`;
-  if (m.kind === 'concat') return `c|${m.fields.join('.')}|${m.op}|${m.tuples.map(elementsKey).join(';')}`;
-  // Two opaque matches are the same condition only when written the same way.
-  return `o|${m.category}|${m.reason}|${m.text}`;
-}
-
-function statementKey(s: Statement): string {
-  if (s.kind === 'set') return `set|${s.field}|${s.value}|${s.mask ?? ''}`;
-  // Counters, logs and other statements never change a verdict: the same key whatever they say.
-  return s.kind;
-}
-
-function verdictKey(v: Verdict | undefined): string {
-  if (!v) return '-';
-  switch (v.kind) {
-    case 'nat':
-      return `nat|${v.type}|${v.family ?? ''}|${v.addr ? `${v.addr.lo}-${v.addr.hi}` : ''}|${v.port ? `${v.port.lo}-${v.port.hi}` : ''}`;
-    case 'vmap':
-      return `vmap|${v.fields.join('.')}|${v.entries.map((e) => `${elementsKey(e.key)}:${verdictKey(e.verdict)}`).join(';')}`;
-    case 'reject':
-      return `reject|${v.with ?? ''}`;
-    case 'jump':
-    case 'goto':
-      return `${v.kind}|${v.target}`;
-    default:
-      return v.kind;
-  }
-}
-
-/** What a rule does, independent of where it is written and how it is spelled. */
-export function ruleContentKey(r: Rule): string {
-  return `${r.matches.map(matchKey).join('&')}#${r.statements.map(statementKey).join('&')}#${verdictKey(r.verdict)}`;
-}
+export { ruleContentKey };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Alignment
@@ -230,15 +189,6 @@ export function changedRules(
 
 const DNAT_FIELDS: readonly Field[] = ['ip.daddr', 'ip6.daddr', 'dport', 'daddr.type'];
 const SNAT_FIELDS: readonly Field[] = ['ip.saddr', 'ip6.saddr', 'sport'];
-
-function jumpTargets(rule: Rule): string[] {
-  const v = rule.verdict;
-  if (v?.kind === 'jump' || v?.kind === 'goto') return [v.target];
-  if (v?.kind === 'vmap') {
-    return v.entries.flatMap((e) => (e.verdict.kind === 'jump' || e.verdict.kind === 'goto' ? [e.verdict.target] : []));
-  }
-  return [];
-}
 
 /**
  * Where the rules of one ruleset can apply on a hook path, as packet sets (supersets, from the rules' own text):
@@ -443,6 +393,8 @@ export interface DiffRulesetsOptions extends DiffOptions {
   readonly hook: TraceHook;
   /** A space over both rulesets (default: one made here). */
   readonly space?: BddPacketSpace;
+  /** Chain runs to reuse (of `space`; default: one memo for the two compilations of this diff). */
+  readonly memo?: ChainMemo;
   /** Progress of each version's compilation (progress lines): rules walked for the first time, of all rules. */
   readonly onProgress?: (version: 'old' | 'new', walked: number, total: number) => void;
 }
@@ -463,10 +415,13 @@ export function diffRulesets(prev: Ruleset, next: Ruleset, opts: DiffRulesetsOpt
   });
   try {
     const progress = opts.onProgress;
+    // The new version replays the old one's runs of every chain whose content and entry are unchanged.
+    const memo = opts.memo ?? createChainMemo(space);
     const compile = (rs: Ruleset, version: 'old' | 'new'): CompiledBddRuleset =>
       compileRuleset(rs, {
         hook: opts.hook,
         space,
+        memo,
         region: space.wrap(region),
         regionParts: parts.map((p) => space.wrap(p)),
         ...(progress ? { onProgress: (w: number, t: number) => progress(version, w, t) } : {}),

@@ -1,7 +1,7 @@
 /** The packet-space engine: BDD-backed packet sets and rulesets compiled to verdict sets. */
 export { Bdd } from './bdd.js';
 export type { CompiledBddRuleset, CompileOptions } from './compile.js';
-export { compileRuleset } from './compile.js';
+export { ChainMemo, compileRuleset, createChainMemo } from './compile.js';
 export type { AbsentFields, FieldLayout, PacketSpaceOptions } from './packet-space.js';
 export { BddPacketSet, BddPacketSpace, createPacketSpace } from './packet-space.js';
 export type {

@@ -112,4 +112,9 @@ export interface CompiledRuleset {
   hits(rule: RuleRef): PacketSet;
   /** Who decided the packets of `packets`, split by decider (final verdicts only). */
   decisions(packets?: PacketSet): readonly Decision[];
+  /**
+   * The packets no rule or policy decides: accepted at the end of the hook path (the `path-end` decision of
+   * decisions() over every packet, without crediting every other decider).
+   */
+  pathEnd(): PacketSet;
 }

@@ -26,9 +26,15 @@ import {
 import { runAudit } from '../analysis/audit/run.js';
 import type { AuditContext, Finding } from '../analysis/audit/types.js';
 import { severityRank } from '../analysis/audit/types.js';
-import { type CompiledBddRuleset, compileRuleset } from '../analysis/compile.js';
+import {
+  type ChainMemo,
+  type CompiledBddRuleset,
+  compileRuleset,
+  createChainMemo,
+  dependsOnState,
+} from '../analysis/compile.js';
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
-import type { DiffResult } from '../analysis/diff.js';
+import { type DiffResult, diffCompiled } from '../analysis/diff.js';
 import { flowInterfaces, flowPreference } from '../analysis/flow-spec.js';
 import { diffRulesets } from '../analysis/incremental.js';
 import { checkIntents, type Intent, intentFlow } from '../analysis/intents.js';
@@ -137,25 +143,30 @@ function auditContext(
   ruleset: Ruleset,
   space: BddPacketSpace,
   today: string,
+  memo: ChainMemo,
 ): AuditContext {
   const cache = new Map<TraceHook, CompiledBddRuleset>();
   const anyState = new Map<TraceHook, CompiledBddRuleset>();
+  const stateful = dependsOnState(ruleset);
+  const compiled = (hook: TraceHook): CompiledBddRuleset => {
+    let c = cache.get(hook);
+    if (!c) {
+      c = compileRuleset(ruleset, { hook, space, memo });
+      cache.set(hook, c);
+    }
+    return c;
+  };
   return {
     ruleset,
     file: ruleset.file,
     space,
-    compiled(hook) {
-      let c = cache.get(hook);
-      if (!c) {
-        c = compileRuleset(ruleset, { hook, space });
-        cache.set(hook, c);
-      }
-      return c;
-    },
+    compiled,
     compiledAnyState(hook) {
+      // No stateful match with a known fresh-source outcome: the default compilation is the same one.
+      if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
-        c = compileRuleset(ruleset, { hook, space, assume: 'all' });
+        c = compileRuleset(ruleset, { hook, space, assume: 'all', memo });
         anyState.set(hook, c);
       }
       return c;
@@ -203,8 +214,11 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     interfaces: [...EXAMPLE_INTERFACES, ...flowInterfaces(intents.map((i) => i.spec))],
   });
   const today = opts.today ?? '1970-01-01';
-  const before = auditContext(config, host, current, space, today);
-  const after = auditContext(config, host, desired, space, today);
+  // One memo for every compilation of the plan: the desired ruleset replays the current one's runs of the chains
+  // the change leaves alone, and the hook paths share the runs of the chains they have in common.
+  const memo = createChainMemo(space);
+  const before = auditContext(config, host, current, space, today, memo);
+  const after = auditContext(config, host, desired, space, today, memo);
   const uncertain: string[] = [];
 
   const hooks = opts.hooks ?? PLAN_HOOKS;
@@ -218,8 +232,10 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
   const changes: PlanDiffChange[] = [];
   for (const hook of hooks) {
     const newC = after.compiled(hook);
-    // Only where the rules differ (the same answer as diffing the full compilations, without their big sets).
-    const d = diffRulesets(current, desired, { hook, space, limit: opts.limit ?? 20 });
+    // Both sides are compiled in full already (the audit, intents and blast radius need them): their verdict sets
+    // cost less than compiling both sides again inside the changed region (diffRulesets, for the drift check, which
+    // compiles nothing else). On kube-proxy the region is most of the space: 1k rules, 3.1 s -> 0.47 s CPU.
+    const d = diffCompiled(before.compiled(hook), newC, { limit: opts.limit ?? 20 });
     collectChanges(hook, d, changes, uncertain);
     const opaque = newC.uncertain();
     if (!opaque.isEmpty()) {

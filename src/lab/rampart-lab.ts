@@ -25,7 +25,12 @@ export interface LabConfigOptions {
    * Monitor the shop (issue 14): its public address (HAProxy) and each backend, from the server, the agents and a
    * probe in the client's network, every `intervalMs` (default 1000).
    */
-  readonly monitor?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  readonly monitor?: {
+    readonly intervalMs?: number;
+    readonly timeoutMs?: number;
+    /** Also `shop-from-client`: the public address probed by the probes alone (its history is theirs). */
+    readonly probeOnly?: boolean;
+  };
   /**
    * Count the shop's incoming requests (issue 14, §3): each agent follows its shop app's access log
    * (`<logDir>/web1-access.log`, as the lab writes them); the detector's slot is 10 s so it has a baseline within
@@ -63,6 +68,16 @@ ${
     ? `    traffic:
       logs: [{path: "${opts.traffic.logDir}/{host}-access.log", format: combined}]
       drop: {slot: 10s}
+`
+    : ''
+}${
+  opts.monitor?.probeOnly
+    ? `monitors:
+  - name: shop-from-client
+    http: {url: "http://${SHOP_ADDRESSES.lb}/healthz"}
+    interval: ${opts.monitor.intervalMs ?? 1000}ms
+    timeout: ${opts.monitor.timeoutMs ?? 500}ms
+    from: [probes]
 `
     : ''
 }admin-networks: [${SHOP_ADDRESSES.srv}/32]

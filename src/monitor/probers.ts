@@ -21,6 +21,8 @@ export interface ProbeOptions {
   /** Replace the target address (an agent probing its own service on loopback). */
   readonly address?: string;
   readonly now?: () => number;
+  /** HTTP User-Agent (default `rampart-probe`); the server says which replica probes, for the target's logs. */
+  readonly userAgent?: string;
 }
 
 const BODY_LIMIT = 64 * 1024;
@@ -115,7 +117,7 @@ function httpProbe(
           host: o.address ?? host,
           port: url.port || (url.protocol === 'https:' ? 443 : 80),
           path: `${url.pathname}${url.search}`,
-          headers: { 'user-agent': 'rampart-probe', host: url.host, ...check.headers },
+          headers: { 'user-agent': o.userAgent ?? 'rampart-probe', host: url.host, ...check.headers },
           agent: false,
           ...(url.protocol === 'https:' ? { rejectUnauthorized: check.tlsVerify, servername: host } : {}),
         },

@@ -23,7 +23,7 @@ export interface CounterPorts {
 }
 
 export interface AcceptRuleCounter {
-  /** Stable while the rule stays (nft: family, table, chain and handle; iptables: position and text). */
+  /** Stable while the rule stays (nft: family, table, chain and handle; iptables: chain and text). */
   readonly key: string;
   /** Where and what: `inet filter input: tcp dport 80 accept`. */
   readonly rule: string;
@@ -112,7 +112,48 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 /** Counters of the accept rules in `nft -j list ruleset` output. */
 export function nftAcceptCounters(json: string, ports: readonly CounterPorts[]): AcceptRuleCounter[] {
-  const rs = parseNftJson(json, 'nft -j list ruleset');
+  return nftCounterReader(json)(ports);
+}
+
+/**
+ * Readers of successive counter readings that parse a ruleset only when its structure changed: the text with the
+ * counter values taken out is the cache key, so a host with 100k rules pays the parse once, not every window.
+ */
+export class RuleCounterCache {
+  private nftKey = '';
+  private nftRs: Ruleset | undefined;
+  private iptKey = '';
+  private iptParsed: ParsedIptables | undefined;
+
+  nft(json: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+    const key = json.replace(/"packets":\s*\d+,\s*"bytes":\s*\d+/g, '');
+    if (key !== this.nftKey || !this.nftRs) {
+      this.nftRs = parseNftJson(json, 'nft -j list ruleset');
+      this.nftKey = key;
+    }
+    return nftCounterReader(json, this.nftRs);
+  }
+
+  iptables(v4: string, v6: string): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+    // Without the counters and the "# Generated ... on <date>" lines.
+    const key = `${v4}\n${v6}`.replace(/^\[\d+:\d+\] |^#.*$/gm, '');
+    if (key !== this.iptKey || !this.iptParsed) {
+      this.iptParsed = parseIptables(v4, v6);
+      this.iptKey = key;
+    }
+    return iptablesCounterReader(v4, v6, this.iptParsed);
+  }
+}
+
+/**
+ * Parses `nft -j list ruleset` output (unless `parsed`, the same ruleset with other counter values, is given); the
+ * function gives the accept rules' counters for some ports.
+ */
+export function nftCounterReader(
+  json: string,
+  parsed?: Ruleset,
+): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+  const rs = parsed ?? parseNftJson(json, 'nft -j list ruleset');
   // Counter values by rule handle (anonymous `counter`), and named counters by name (read once even when shared).
   const anon = new Map<string, number | undefined>();
   const named = new Map<string, number>();
@@ -140,40 +181,75 @@ export function nftAcceptCounters(json: string, ports: readonly CounterPorts[]):
     }
     anon.set(key, packets);
   }
-  const out: AcceptRuleCounter[] = [];
-  const namedSeen = new Set<string>();
-  for (const [t, c, r] of acceptRules(rs, ports)) {
-    const key = `${t.family} ${t.name} ${c.name} #${r.origin.handle}`;
-    const rule = `${t.family} ${t.name} ${c.name}: ${r.text}`;
-    const n = ruleNamed.get(key);
-    if (n !== undefined) {
-      if (namedSeen.has(n)) continue;
-      namedSeen.add(n);
-      out.push({ key: `counter ${n}`, rule, packets: named.get(n) });
-    } else out.push({ key, rule, packets: anon.get(key) });
-  }
-  return out;
+  return (ports) => {
+    const out: AcceptRuleCounter[] = [];
+    const namedSeen = new Set<string>();
+    for (const [t, c, r] of acceptRules(rs, ports)) {
+      const key = `${t.family} ${t.name} ${c.name} #${r.origin.handle}`;
+      const rule = `${t.family} ${t.name} ${c.name}: ${r.text}`;
+      const n = ruleNamed.get(key);
+      if (n !== undefined) {
+        if (namedSeen.has(n)) continue;
+        namedSeen.add(n);
+        out.push({ key: `counter ${n}`, rule, packets: named.get(n) });
+      } else out.push({ key, rule, packets: anon.get(key) });
+    }
+    return out;
+  };
 }
 
 /** Counters of the accept rules in `iptables-save -c` and `ip6tables-save -c` output (either may be empty). */
 export function iptablesAcceptCounters(v4: string, v6: string, ports: readonly CounterPorts[]): AcceptRuleCounter[] {
-  const out: AcceptRuleCounter[] = [];
+  return iptablesCounterReader(v4, v6)(ports);
+}
+
+type ParsedIptables = readonly { readonly family: 'ipv4' | 'ipv6'; readonly rs: Ruleset }[];
+
+function parseIptables(v4: string, v6: string): ParsedIptables {
+  const parsed: { family: 'ipv4' | 'ipv6'; rs: Ruleset }[] = [];
   for (const [text, family] of [
     [v4, 'ipv4'],
     [v6, 'ipv6'],
   ] as const) {
     if (text.trim() === '') continue;
-    const lines = text.split('\n');
-    const rs = parseIptablesSave(text, `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save -c`, { family });
-    for (const [t, c, r, i] of acceptRules(rs, ports)) {
-      const line = lines[r.origin.line - 1] ?? '';
-      const m = /^\s*\[(\d+):\d+\]\s*(.*)$/.exec(line);
-      out.push({
-        key: `${t.family} ${t.name} ${c.name} ${i} ${m ? m[2] : line.trim()}`,
-        rule: `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`,
-        packets: m ? Number(m[1]) : undefined,
-      });
-    }
+    parsed.push({
+      family,
+      rs: parseIptablesSave(text, `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-save -c`, { family }),
+    });
   }
-  return out;
+  return parsed;
+}
+
+/**
+ * Parses `iptables-save -c` and `ip6tables-save -c` output (unless `parsed`, the same rules with other counter values,
+ * is given); the function gives the counters for some ports.
+ */
+export function iptablesCounterReader(
+  v4: string,
+  v6: string,
+  parsed: ParsedIptables = parseIptables(v4, v6),
+): (ports: readonly CounterPorts[]) => AcceptRuleCounter[] {
+  const text = { ipv4: v4.split('\n'), ipv6: v6.split('\n') };
+  return (ports) => {
+    const out: AcceptRuleCounter[] = [];
+    // The key is the rule's text (and which of identical ones), not its position: a rule inserted above it by hand
+    // must not make it a new rule.
+    const seen = new Map<string, number>();
+    for (const { family, rs } of parsed) {
+      const lines = text[family];
+      for (const [t, c, r] of acceptRules(rs, ports)) {
+        const line = lines[r.origin.line - 1] ?? '';
+        const m = /^\s*\[(\d+):\d+\]\s*(.*)$/.exec(line);
+        const base = `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`;
+        const n = (seen.get(base) ?? 0) + 1;
+        seen.set(base, n);
+        out.push({
+          key: n === 1 ? base : `${base} #${n}`,
+          rule: `${t.family} ${t.name} ${c.name}: ${m ? m[2] : line.trim()}`,
+          packets: m ? Number(m[1]) : undefined,
+        });
+      }
+    }
+    return out;
+  };
 }

@@ -14,6 +14,8 @@ export interface Task<T = unknown> {
   readonly key: string;
   readonly intervalMs: number;
   readonly payload: T;
+  /** When a new task first runs (default: its jittered slot in the interval); a monitor taken over runs soon. */
+  readonly startAt?: number;
 }
 
 interface Entry<T> {
@@ -59,7 +61,7 @@ export class DueQueue<T = unknown> {
         e.task = t;
         continue;
       }
-      const first = now + jitter(t.key, t.intervalMs);
+      const first = t.startAt ?? now + jitter(t.key, t.intervalMs);
       this.push({ task: t, due: first, regular: first, index: 0 });
     }
   }

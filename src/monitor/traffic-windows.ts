@@ -124,8 +124,10 @@ export class TrafficWindows {
 
 /**
  * Successive readings of cumulative totals (one per rule or per backend, by key) to what arrived in between. The
- * first reading is a baseline (undefined: nothing known yet). A key that appears later counts from zero (a rule
- * added since: its counter started then); a total below its previous reading was reset and counts from zero too.
+ * first reading is a baseline (undefined: nothing known yet). A total below its previous reading was reset (the
+ * ruleset replaced, HAProxy reloaded) and counts from zero. A key that appears later is a baseline of its own: a
+ * rule restored with its old counter values (a rollback puts `counter packets N` back) would otherwise count its
+ * whole history as one window's; what a new rule counted before its first reading is not counted.
  */
 export class CounterDeltas {
   private last: Map<string, number> | undefined;
@@ -137,7 +139,7 @@ export class CounterDeltas {
     let sum = 0;
     for (const [k, v] of values) {
       const p = prev.get(k);
-      sum += p === undefined || v < p ? v : v - p;
+      if (p !== undefined) sum += v < p ? v : v - p;
     }
     return sum;
   }

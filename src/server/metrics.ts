@@ -14,7 +14,7 @@ export interface ServerMetrics {
   readonly probeDuration: Gauge<'monitor' | 'vantage'>;
   /** 1 for the monitor's current state, 0 for the others. */
   readonly monitorState: Gauge<'monitor' | 'state'>;
-  /** Probe results taken in, by kind of vantage point (server, agent, probe) and result. */
+  /** Probe results taken in, by vantage point (`server`, `agent:web1`, `probe:eu`) and result. */
   readonly probes: Counter<'vantage' | 'result'>;
   /** Incoming traffic (issue 14, §3): requests as agents measured them, the detector's expectation and verdict. */
   readonly incomingRequests: Counter<'service' | 'host' | 'source'>;
@@ -78,7 +78,7 @@ export function createMetrics(): ServerMetrics {
     }),
     probes: new Counter({
       name: 'rampart_probe_results_total',
-      help: 'Probe results taken in, by kind of vantage point (server, agent, probe) and result (success, failure)',
+      help: 'Probe results taken in, by vantage point (server, agent:HOST, probe:NAME) and result (success, failure)',
       labelNames: ['vantage', 'result'],
       registers: [registry],
     }),

@@ -15,7 +15,7 @@ import { describeDecider } from '../firewall/render-trace.js';
 import { trace } from '../firewall/tracer.js';
 import { probe } from '../monitor/probers.js';
 import { RollupBuffer } from '../monitor/rollup.js';
-import { Scheduler, type Task } from '../monitor/scheduler.js';
+import { jitter, Scheduler, type Task } from '../monitor/scheduler.js';
 import { applyResult, monitorVerdict, serviceVerdict, type VantageState } from '../monitor/state.js';
 import type { Assignment, Check, Monitor, MonitorState, ProbeResult, Vantage } from '../monitor/types.js';
 
@@ -38,6 +38,10 @@ const ROLLUP_EVERY_MS = 10_000;
 const EVENT_DELAY_MS = 50;
 /** Every state is written this often (last results, latencies), changed ones at every flush. */
 const FULL_SAVE_MS = 60_000;
+/** The inbox (results handed over by other replicas) is read this often, and leases renewed when due. */
+const INBOX_MS = 500;
+/** States other replicas wrote are read again this far back (a write may commit a while after its time). */
+const MIRROR_OVERLAP_MS = 10_000;
 
 export interface MonitorServiceOptions {
   readonly store: Store;
@@ -48,7 +52,10 @@ export interface MonitorServiceOptions {
   readonly probeFromServer?: boolean;
   /** This replica's name in the leases (default host-pid-random). */
   readonly replica?: string;
-  /** Lease time to live (default 15 s; renewed every third of it). */
+  /**
+   * Lease time to live (renewed every third of it). Default on PostgreSQL: three quarters of the shortest monitor
+   * interval, within 2-15 s, so a dead replica's monitors are taken over within two intervals; on SQLite 15 s.
+   */
   readonly leaseTtlMs?: number;
   /** How often rollups, states and raw results are written (default 2 s). */
   readonly flushMs?: number;
@@ -172,8 +179,16 @@ export class MonitorService {
   private readonly serviceStates = new Map<string, MonitorState>();
   private readonly scheduler: Scheduler<Monitor>;
   private readonly replica: string;
-  private readonly ttl: number;
+  private ttl: number;
+  /** The monitors this replica holds the lease of: it alone evaluates them (and probes them from the server). */
   private held = new Set<string>();
+  /** Leases were taken once: monitors held later are take-overs, probed soon rather than at their slot. */
+  private leasedOnce = false;
+  /** Inbox entries applied, deleted with the next save of the states they changed. */
+  private readonly inboxDone = new Set<number>();
+  private inboxTimer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+  private lastMirror = 0;
   private configSeen: RampartConfig | undefined;
   private loop: NodeJS.Timeout | undefined;
   private lastLease = 0;
@@ -202,14 +217,8 @@ export class MonitorService {
     if (this.started) return;
     this.started = true;
     this.sync();
-    for (const s of await this.o.store.monitoring.loadStates()) {
-      const rt = this.runtimes.get(s.monitor);
-      if (!rt) continue;
-      rt.state = s.state as MonitorState;
-      rt.since = Date.parse(s.since);
-      rt.reason = s.reason;
-      rt.vantages = (s.vantages ?? {}) as Record<Vantage, VantageState>;
-    }
+    this.lastMirror = this.now();
+    for (const s of await this.o.store.monitoring.loadStates()) this.adopt(s);
     for (const rt of this.runtimes.values()) this.updateGauges(rt);
     // The diagnosis reads each host's live ruleset: start from the last reports a previous process kept.
     for (const h of this.o.config.current().hosts) {
@@ -224,10 +233,18 @@ export class MonitorService {
         );
       }
     }
-    if (this.o.probeFromServer !== false) {
-      await this.renewLeases();
-      this.scheduler.start();
-    }
+    // Leases decide who evaluates a monitor (and who probes it from the server, when the server probes at all).
+    await this.renewLeases();
+    if (this.o.probeFromServer !== false) this.scheduler.start();
+    const inbox = () => {
+      this.inboxTimer = setTimeout(() => {
+        void this.fastTick().finally(() => {
+          if (this.started) inbox();
+        });
+      }, INBOX_MS);
+      this.inboxTimer.unref?.();
+    };
+    inbox();
     const every = this.o.flushMs ?? 2000;
     const tick = () => {
       this.loop = setTimeout(() => {
@@ -245,18 +262,22 @@ export class MonitorService {
     if (!this.started) return;
     this.started = false;
     if (this.loop) clearTimeout(this.loop);
+    if (this.inboxTimer) clearTimeout(this.inboxTimer);
     if (this.eventTimer) clearTimeout(this.eventTimer);
+    await this.draining;
     this.scheduler.stop();
     await this.flush(true).catch(() => {});
     await this.o.store.monitoring.releaseLeases(this.replica).catch(() => {});
   }
 
-  /** One pass of the loop: config changes, staleness, leases, writes, retention. */
+  /** One pass of the loop: config changes, staleness, leases, other replicas' states, writes, retention. */
   async tick(): Promise<void> {
     this.sync();
     const now = this.now();
-    for (const rt of this.runtimes.values()) this.evaluate(rt, now);
-    if (this.o.probeFromServer !== false && now - this.lastLease >= this.ttl / 3) await this.renewLeases();
+    for (const rt of this.runtimes.values()) if (this.held.has(rt.monitor.name)) this.evaluate(rt, now);
+    if (now - this.lastLease >= this.ttl / 3) await this.renewLeases();
+    await this.mirror().catch((e: Error) => this.log({ err: e.message }, "other replicas' states could not be read"));
+    await this.refreshReports().catch((e: Error) => this.log({ err: e.message }, 'host reports could not be read'));
     await this.flush();
     if (now - this.lastPrune >= 3_600_000) {
       this.lastPrune = now;
@@ -298,15 +319,25 @@ export class MonitorService {
         });
       }
     }
+    // SQLite has one replica: nobody to hand monitors over to, so the leases need not be short (each renewal of
+    // 10,000 leases is some 90 ms of SQLite on this machine's cores).
+    if (this.o.leaseTtlMs === undefined && this.o.store.kind === 'postgres') {
+      const shortest = Math.min(...[...this.runtimes.values()].map((r) => r.monitor.intervalMs));
+      this.ttl = Number.isFinite(shortest) ? Math.min(15_000, Math.max(2000, Math.round(shortest * 0.75))) : 15_000;
+    }
     this.scheduleServer();
   }
 
-  private scheduleServer(): void {
+  private scheduleServer(taken: ReadonlySet<string> = new Set()): void {
     const tasks: Task<Monitor>[] = [];
+    const now = this.now();
     for (const rt of this.runtimes.values()) {
       const m = rt.monitor;
       if (m.from.includes('server') && this.held.has(m.name)) {
-        tasks.push({ key: m.name, intervalMs: m.intervalMs, payload: m });
+        // A monitor taken over from a replica that died runs soon (within half an interval, at most 2 s), not at
+        // its slot an interval away: the take-over is what counts against "within two intervals".
+        const soon = taken.has(m.name) ? { startAt: now + jitter(m.name, Math.min(m.intervalMs / 2, 2000)) } : {};
+        tasks.push({ key: m.name, intervalMs: m.intervalMs, payload: m, ...soon });
       }
     }
     this.scheduler.set(tasks);
@@ -315,14 +346,24 @@ export class MonitorService {
   private async renewLeases(): Promise<void> {
     const now = this.now();
     this.lastLease = now;
-    const names = [...this.runtimes.values()]
-      .filter((r) => r.monitor.from.includes('server'))
-      .map((r) => r.monitor.name);
+    // Every monitor has one holder, its only evaluator; those probed `from: server` are probed by it as well.
+    const names = [...this.runtimes.keys()];
     try {
       const held = await this.o.store.monitoring.acquireLeases(this.replica, names, this.ttl, now);
-      const changed = held.size !== this.held.size || [...held].some((m) => !this.held.has(m));
+      const gained = new Set([...held].filter((m) => !this.held.has(m)));
+      const changed = gained.size > 0 || held.size !== this.held.size;
+      if (gained.size > 0 && this.leasedOnce) {
+        // Taken over (or rebalanced): start from what the last holder wrote, not from this replica's mirror of it.
+        try {
+          for (const s of await this.o.store.monitoring.loadStates({ monitors: [...gained] })) this.adopt(s);
+        } catch (e) {
+          this.log({ err: (e as Error).message }, 'states of monitors taken over could not be read');
+        }
+        this.log({ replica: this.replica, monitors: gained.size, held: held.size }, 'monitors taken over');
+      }
       this.held = held;
-      if (changed) this.scheduleServer();
+      if (changed) this.scheduleServer(this.leasedOnce ? gained : new Set());
+      this.leasedOnce = true;
     } catch (e) {
       // Without the store this replica cannot know it still holds its leases: it stops probing until it can.
       this.log({ err: (e as Error).message }, 'monitor leases could not be renewed');
@@ -333,6 +374,99 @@ export class MonitorService {
     }
   }
 
+  /** Every INBOX_MS: leases when due, then the results other replicas handed over. */
+  private async fastTick(): Promise<void> {
+    if (this.now() - this.lastLease >= this.ttl / 3) await this.renewLeases();
+    this.draining = this.drainInbox().catch((e: Error) =>
+      this.log({ err: e.message }, 'the inbox of handed-over results could not be read'),
+    );
+    await this.draining;
+  }
+
+  /** Evaluates the results that reached other replicas for monitors this one holds. */
+  private async drainInbox(): Promise<void> {
+    if (this.held.size === 0) return;
+    const entries = (await this.o.store.monitoring.takeInbox(this.replica, this.now())).filter(
+      (e) => !this.inboxDone.has(e.id),
+    );
+    if (entries.length === 0) return;
+    entries.sort((a, b) => a.result.at - b.result.at || a.id - b.id);
+    for (const e of entries) {
+      this.inboxDone.add(e.id);
+      const r = e.result;
+      const prev = this.runtimes.get(r.monitor)?.vantages[r.vantage];
+      // Already in the state (applied by a holder that died before deleting it): not again.
+      if (prev && r.at <= prev.lastAt) continue;
+      this.accept(r, true);
+    }
+    await this.flush();
+  }
+
+  /** A state as stored (at start, by another replica, or by the last holder of a monitor taken over). */
+  private adopt(s: StoredMonitorState): boolean {
+    const rt = this.runtimes.get(s.monitor);
+    if (!rt) return false;
+    const changed = rt.state !== s.state;
+    rt.state = s.state as MonitorState;
+    rt.since = Date.parse(s.since);
+    rt.reason = s.reason;
+    rt.vantages = (s.vantages ?? {}) as Record<Vantage, VantageState>;
+    if (s.diagnosis) rt.diagnosis = s.diagnosis as Diagnosis;
+    else delete rt.diagnosis;
+    for (const [vantage, v] of Object.entries(rt.vantages)) {
+      if (v.lastAt === undefined) continue;
+      this.o.metrics.probeSuccess.set({ monitor: s.monitor, vantage }, v.lastOk ? 1 : 0);
+      if (v.lastMs !== undefined) this.o.metrics.probeDuration.set({ monitor: s.monitor, vantage }, v.lastMs / 1000);
+    }
+    return changed;
+  }
+
+  /** Follows the states the holders of the other monitors write (reads here answer from them). */
+  private async mirror(): Promise<void> {
+    if (this.held.size >= this.runtimes.size) return;
+    const started = this.now();
+    const rows = await this.o.store.monitoring.loadStates({
+      updatedSince: new Date(this.lastMirror - MIRROR_OVERLAP_MS).toISOString(),
+    });
+    this.lastMirror = started;
+    const services = new Set<string>();
+    for (const s of rows) {
+      if (this.held.has(s.monitor)) continue;
+      const rt = this.runtimes.get(s.monitor);
+      if (this.adopt(s) && rt) {
+        this.updateGauges(rt);
+        if (rt.monitor.service) services.add(rt.monitor.service);
+      }
+    }
+    for (const service of services) this.evaluateService(service, started);
+  }
+
+  /**
+   * The live rulesets of hosts whose monitors this replica holds and that fail: an agent's report may have reached
+   * another replica (the diagnosis reads it from the store then).
+   */
+  private async refreshReports(): Promise<void> {
+    // One replica on SQLite: every report reaches this process (noteReport), nothing to read back.
+    if (this.o.store.kind === 'sqlite') return;
+    const hosts = new Set<string>();
+    for (const rt of this.runtimes.values()) {
+      if (!this.held.has(rt.monitor.name) || !(rt.state === 'DOWN' || rt.state === 'DEGRADED')) continue;
+      if (rt.monitor.host) hosts.add(rt.monitor.host);
+      else if (rt.monitor.service) {
+        for (const s of this.o.config.current().services)
+          if (s.name === rt.monitor.service) for (const h of s.hosts) hosts.add(h);
+      }
+    }
+    for (const host of hosts) {
+      const r = await this.o.store.getHostReport(host);
+      const report = r?.report as { at?: string; live?: { format: InputFormat; text: string } } | undefined;
+      if (!r || !report?.live) continue;
+      const at = report.at ?? r.at;
+      if (this.reports.get(host)?.at === at) continue;
+      this.noteReport(host, at, report.live, r.drift as { inSync: boolean; summary?: string } | null);
+    }
+  }
+
   private async runServerProbe(task: Task<Monitor>): Promise<void> {
     const m = task.payload;
     const r = await probe(m.check, {
@@ -340,36 +474,45 @@ export class MonitorService {
       vantage: 'server',
       timeoutMs: m.timeoutMs,
       now: () => this.now(),
+      userAgent: `rampart-probe (server; replica ${this.replica})`,
     });
     const step = this.accept(r);
     if (step?.recheck) this.scheduler.recheck(m.name, Math.min(RECHECK_MS, m.intervalMs / 4));
   }
 
-  /** Results from an agent or a probe (their vantage is set by who sent them, never by the body). */
-  ingest(vantage: Vantage, results: readonly ProbeResult[]): { accepted: number; unknown: string[] } {
+  /**
+   * Results from an agent or a probe (their vantage is set by who sent them, never by the body). Those of monitors
+   * another replica holds go to it through the store's inbox, written first: when this throws, nothing was counted
+   * and the sender keeps the batch. The caller flushes before acknowledging (the rollups of the rest).
+   */
+  async ingest(vantage: Vantage, results: readonly ProbeResult[]): Promise<{ accepted: number; unknown: string[] }> {
     const unknown = new Set<string>();
-    let accepted = 0;
-    // In time order, so damping counts them as they happened (a probe's buffer may arrive late and in bulk).
-    const sorted = [...results].sort((a, b) => a.at - b.at);
-    for (const r of sorted) {
-      if (!this.runtimes.has(r.monitor)) {
-        unknown.add(r.monitor);
-        continue;
-      }
-      this.accept({ ...r, vantage });
-      accepted++;
+    const mine: ProbeResult[] = [];
+    const theirs: ProbeResult[] = [];
+    for (const r of results) {
+      if (!this.runtimes.has(r.monitor)) unknown.add(r.monitor);
+      else (this.held.has(r.monitor) ? mine : theirs).push({ ...r, vantage });
     }
-    return { accepted, unknown: [...unknown] };
+    await this.o.store.monitoring.enqueue(theirs);
+    for (const r of theirs) this.count(r);
+    // In time order, so damping counts them as they happened (a probe's buffer may arrive late and in bulk).
+    for (const r of mine.sort((a, b) => a.at - b.at)) this.accept(r);
+    return { accepted: mine.length + theirs.length, unknown: [...unknown] };
   }
 
-  private accept(r: ProbeResult): { recheck: boolean } | undefined {
+  /** A result counted in the rollups and the probe counter, once, by the replica that received it. */
+  private count(r: ProbeResult): void {
+    (r.vantage === 'server' ? this.rollups : this.ingested).add(r);
+    // By vantage point (`server`, `agent:web1`, `probe:eu-west`): a few dozen series, and a probe's results
+    // received can be checked against what it says it sent.
+    this.o.metrics.probes.inc({ vantage: r.vantage, result: r.ok ? 'success' : 'failure' });
+  }
+
+  /** Applies a result to its monitor's state (this replica holds it); `counted` when another replica counted it. */
+  private accept(r: ProbeResult, counted = false): { recheck: boolean } | undefined {
     const rt = this.runtimes.get(r.monitor);
     if (!rt) return undefined;
-    (r.vantage === 'server' ? this.rollups : this.ingested).add(r);
-    this.o.metrics.probes.inc({
-      vantage: r.vantage === 'server' ? 'server' : (r.vantage.split(':')[0] ?? 'other'),
-      result: r.ok ? 'success' : 'failure',
-    });
+    if (!counted) this.count(r);
     rt.ring.push(r);
     if (rt.ring.length > RING) rt.ring.shift();
     if (rt.after > 0) {
@@ -508,6 +651,9 @@ export class MonitorService {
     if (sv.state === before) return;
     this.serviceStates.set(service, sv.state);
     if (before === 'UNKNOWN' && sv.state === 'UP') return;
+    // One replica speaks for the service: the holder of its public monitor, else of its first backend's.
+    const lead = pub ?? [...mine].sort((a, b) => a.monitor.name.localeCompare(b.monitor.name))[0];
+    if (lead && !this.held.has(lead.monitor.name)) return;
     this.emit({
       at: new Date(now).toISOString(),
       kind: 'service.state',
@@ -678,7 +824,11 @@ export class MonitorService {
     );
     const failing = [...this.runtimes.values()]
       .filter(
-        (r) => (r.state === 'DOWN' || r.state === 'DEGRADED') && r.monitor.service && services.has(r.monitor.service),
+        (r) =>
+          this.held.has(r.monitor.name) &&
+          (r.state === 'DOWN' || r.state === 'DEGRADED') &&
+          r.monitor.service &&
+          services.has(r.monitor.service),
       )
       .sort((a, b) => (a.monitor.target === 'direct' ? 0 : 1) - (b.monitor.target === 'direct' ? 0 : 1));
     for (const rt of failing) this.rediagnose(rt);
@@ -762,7 +912,8 @@ export class MonitorService {
     }
     const all = now - this.lastFullSave >= FULL_SAVE_MS;
     if (all) this.lastFullSave = now;
-    const dirty = [...this.runtimes.values()].filter((r) => r.dirty || all);
+    // Only the holder writes a monitor's state (the others show what it wrote).
+    const dirty = [...this.runtimes.values()].filter((r) => (r.dirty || all) && this.held.has(r.monitor.name));
     const states: StoredMonitorState[] = dirty.map((r) => ({
       monitor: r.monitor.name,
       state: r.state,
@@ -770,10 +921,13 @@ export class MonitorService {
       updatedAt: new Date(this.now()).toISOString(),
       reason: r.reason,
       vantages: r.vantages,
+      ...(r.diagnosis ? { diagnosis: r.diagnosis } : {}),
     }));
+    const done = [...this.inboxDone];
     try {
-      await store.saveStates(states);
+      await store.saveStates(states, done);
       for (const r of dirty) r.dirty = false;
+      for (const id of done) this.inboxDone.delete(id);
     } catch (e) {
       this.log({ err: (e as Error).message }, 'monitor states could not be written; kept for the next try');
     }

@@ -265,10 +265,32 @@ function monitoring(kind: Dialect): Migration {
 }
 
 /**
+ * 0006 (issue 14, §4): several server replicas on one PostgreSQL, one evaluator per monitor.
+ * - monitor_inbox: results that reached a replica not holding the monitor's lease, waiting for the holder to
+ *   evaluate them (written before the sender is acknowledged; deleted by the holder in the transaction that saves
+ *   the states they changed, so a replica killed in between leaves them for the next holder);
+ * - monitor_state.diagnosis_json: the holder's diagnosis, so the other replicas show it too.
+ */
+function replicas(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('monitor_inbox'))
+        .addColumn('monitor', 'text', (c) => c.notNull())
+        .addColumn('at', epoch, (c) => c.notNull())
+        .addColumn('result_json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('monitor_inbox_monitor').on('monitor_inbox').columns(['monitor', 'id']).execute();
+      await db.schema.alterTable('monitor_state').addColumn('diagnosis_json', 'text').execute();
+      await db.schema.createIndex('monitor_state_updated').on('monitor_state').column('updated_at').execute();
+    },
+  };
+}
+
+/**
  * 0007 (issue 14, §3): incoming request counts per service, host, source and bucket (10 s for 48 h, 1 min for 35
  * days, 1 h for 400 days: one table, `resolution` in seconds), the last window stored per agent source (so a resent
  * batch counts nothing twice), and the traffic-drop detectors' states (JSON, to resume after a restart).
- * (0006 is left to the replicas' work on another branch.)
  */
 function traffic(kind: Dialect): Migration {
   const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
@@ -313,6 +335,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0003-rollback-link': rollbackLink(),
     '0004-four-eyes': fourEyes(),
     '0005-monitoring': monitoring(kind),
+    '0006-replicas': replicas(kind),
     '0007-traffic': traffic(kind),
   };
 }
@@ -322,6 +345,9 @@ export async function migrate(db: Kysely<DB>, kind: Dialect): Promise<void> {
   const migrator = new Migrator({
     db: db as AnyDb,
     provider: { getMigrations: async () => migrations(kind) },
+    // 0007 (traffic) reached main before 0006 (replicas); they touch different tables, so a store migrated to 0007
+    // first takes 0006 afterwards instead of refusing to start.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {

@@ -19,6 +19,21 @@ export interface StoredMonitorState {
   readonly reason: string;
   /** Per-vantage states (src/monitor/state.ts VantageState), by vantage. */
   readonly vantages: unknown;
+  /** Why it fails (src/server/monitoring.ts Diagnosis), when it does. */
+  readonly diagnosis?: unknown;
+}
+
+/** A result waiting in the inbox for the replica that holds its monitor's lease. */
+export interface InboxEntry {
+  readonly id: number;
+  readonly result: ProbeResult;
+}
+
+export interface StateFilter {
+  /** Only these monitors. */
+  readonly monitors?: readonly string[];
+  /** Only states written at or after this ISO 8601 time. */
+  readonly updatedSince?: string;
 }
 
 /** An observation worth keeping: the shape docs/monitoring.md documents; `data` depends on `kind`. */
@@ -47,8 +62,13 @@ export interface StoredRollup extends Rollup {
 }
 
 export interface MonitorStore {
-  loadStates(): Promise<StoredMonitorState[]>;
-  saveStates(rows: readonly StoredMonitorState[]): Promise<void>;
+  loadStates(filter?: StateFilter): Promise<StoredMonitorState[]>;
+  /** Writes states; `inboxDone` are inbox entries whose effect they hold, deleted in the same transaction. */
+  saveStates(rows: readonly StoredMonitorState[], inboxDone?: readonly number[]): Promise<void>;
+  /** Hands results to the replica holding their monitors' leases (durable once this resolves). */
+  enqueue(results: readonly ProbeResult[]): Promise<void>;
+  /** The inbox entries of monitors `holder` holds a live lease on at `nowMs`, oldest first. */
+  takeInbox(holder: string, nowMs: number, limit?: number): Promise<InboxEntry[]>;
   /** Forgets monitors no longer declared. */
   deleteStates(monitors: readonly string[]): Promise<void>;
   insertEvents(events: readonly Omit<MonitorEvent, 'id'>[]): Promise<MonitorEvent[]>;
@@ -182,8 +202,16 @@ export class SqlMonitorStore implements MonitorStore {
     private readonly db: Kysely<DB>,
   ) {}
 
-  async loadStates(): Promise<StoredMonitorState[]> {
-    const rows = await this.db.selectFrom('monitor_state').selectAll().execute();
+  async loadStates(filter: StateFilter = {}): Promise<StoredMonitorState[]> {
+    const read = async (monitors?: readonly string[]) => {
+      let q = this.db.selectFrom('monitor_state').selectAll();
+      if (monitors) q = q.where('monitor', 'in', monitors);
+      if (filter.updatedSince !== undefined) q = q.where('updated_at', '>=', filter.updatedSince);
+      return q.execute();
+    };
+    const rows = filter.monitors
+      ? (await Promise.all(chunks(filter.monitors).map((part) => read(part)))).flat()
+      : await read();
     return rows.map((r) => ({
       monitor: r.monitor,
       state: r.state,
@@ -191,12 +219,16 @@ export class SqlMonitorStore implements MonitorStore {
       updatedAt: r.updated_at,
       reason: r.reason,
       vantages: JSON.parse(r.vantages_json) as unknown,
+      ...(r.diagnosis_json ? { diagnosis: JSON.parse(r.diagnosis_json) as unknown } : {}),
     }));
   }
 
-  async saveStates(rows: readonly StoredMonitorState[]): Promise<void> {
-    if (rows.length === 0) return;
+  async saveStates(rows: readonly StoredMonitorState[], inboxDone: readonly number[] = []): Promise<void> {
+    if (rows.length === 0 && inboxDone.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(inboxDone, 1000)) {
+        await trx.deleteFrom('monitor_inbox').where('id', 'in', part).execute();
+      }
       for (const part of chunks(rows)) {
         await trx
           .insertInto('monitor_state')
@@ -208,6 +240,7 @@ export class SqlMonitorStore implements MonitorStore {
               updated_at: r.updatedAt,
               reason: r.reason,
               vantages_json: JSON.stringify(r.vantages),
+              diagnosis_json: r.diagnosis === undefined ? null : JSON.stringify(r.diagnosis),
             })),
           )
           .onConflict((oc) =>
@@ -217,6 +250,7 @@ export class SqlMonitorStore implements MonitorStore {
               updated_at: eb.ref('excluded.updated_at'),
               reason: eb.ref('excluded.reason'),
               vantages_json: eb.ref('excluded.vantages_json'),
+              diagnosis_json: eb.ref('excluded.diagnosis_json'),
             })),
           )
           .execute();
@@ -224,9 +258,35 @@ export class SqlMonitorStore implements MonitorStore {
     });
   }
 
+  async enqueue(results: readonly ProbeResult[]): Promise<void> {
+    if (results.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(results)) {
+        await trx
+          .insertInto('monitor_inbox')
+          .values(part.map((r) => ({ monitor: r.monitor, at: r.at, result_json: JSON.stringify(r) })))
+          .execute();
+      }
+    });
+  }
+
+  async takeInbox(holder: string, nowMs: number, limit = 5000): Promise<InboxEntry[]> {
+    const rows = await this.db
+      .selectFrom('monitor_inbox as i')
+      .innerJoin('monitor_leases as l', 'l.monitor', 'i.monitor')
+      .select(['i.id', 'i.result_json'])
+      .where('l.holder', '=', holder)
+      .where('l.expires', '>=', nowMs)
+      .orderBy('i.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ id: Number(r.id), result: JSON.parse(r.result_json) as ProbeResult }));
+  }
+
   async deleteStates(monitors: readonly string[]): Promise<void> {
     for (const part of chunks(monitors)) {
       await this.db.deleteFrom('monitor_state').where('monitor', 'in', part).execute();
+      await this.db.deleteFrom('monitor_inbox').where('monitor', 'in', part).execute();
     }
   }
 

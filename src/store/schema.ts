@@ -141,6 +141,17 @@ export interface MonitorStateTable {
   updated_at: string;
   reason: string;
   vantages_json: string;
+  /** 0006: the holder's diagnosis (JSON), for the other replicas' views. */
+  diagnosis_json: string | null;
+}
+
+/** 0006: results waiting for the replica that holds their monitor's lease. */
+export interface MonitorInboxTable {
+  id: Generated<number>;
+  monitor: string;
+  at: number | string;
+  /** The ProbeResult, vantage included. */
+  result_json: string;
 }
 
 /** 0005: monitoring's events (state changes, diagnoses, traffic drops). */
@@ -268,6 +279,7 @@ export interface DB {
   probe_minutes_packed: ProbeMinutesPackedTable;
   monitor_leases: MonitorLeasesTable;
   monitor_replicas: MonitorReplicasTable;
+  monitor_inbox: MonitorInboxTable;
   traffic_points: TrafficPointsTable;
   traffic_marks: TrafficMarksTable;
   traffic_detectors: TrafficDetectorsTable;

@@ -132,9 +132,13 @@ describe.skipIf(skip !== undefined)('agent traffic from rule counters and HAProx
     host.run(['iptables-restore'], IPT); // replaced: counters back to 0
     connect(1);
     await m.tick(T0 + 2 * W + 50);
+    host.run(['iptables', '-I', 'INPUT', '1', '-p', 'icmp', '-j', 'ACCEPT']); // by hand, above it: the same rule still
+    connect(2);
+    await m.tick(T0 + 3 * W + 50);
     expect(counted(m)).toEqual([
       ['counters', 0, 4],
       ['counters', W, 1],
+      ['counters', 2 * W, 2],
     ]);
     host.run(
       ['iptables-restore'],

@@ -158,4 +158,29 @@ services:
     expect(errors).toBe(1);
     expected = new Map();
   });
+
+  it('sends nothing for a log that does not exist (no data is not zero), and counts it once it appears', async () => {
+    const missing = join(dir, 'later.log');
+    const src: TrafficSources = {
+      windowMs: W,
+      services: [{ service: 'shop', logs: [{ path: missing, format: 'combined' }], counters: [] }],
+    };
+    const m = new TrafficMeter({
+      stateDir: join(dir, 'state-missing'),
+      exec: localExecutor(),
+      firewall: () => 'nftables',
+      call,
+      log: (l) => lines.push(l),
+    });
+    await m.configure(src, T0);
+    await m.tick(T0 + 100);
+    await m.tick(T0 + 3 * W + 1000);
+    expect(m.pendingSamples()).toEqual([]);
+    expect(lines.join('\n')).toMatch(/later\.log does not exist \(yet\): no access-log samples until it does/);
+    writeFileSync(missing, line(T0 + 3 * W + 5) + line(T0 + 3 * W + 6, 500));
+    await m.tick(T0 + 3 * W + 1100);
+    await m.tick(T0 + 4 * W + 1000);
+    expect(m.pendingSamples().map((x) => [x.start - T0, x.requests, x.errors])).toEqual([[3 * W, 2, 1]]);
+    await m.stop();
+  });
 });

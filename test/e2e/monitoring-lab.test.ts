@@ -9,7 +9,13 @@
  *    from their access logs. The delays from the edit to DOWN and to the traffic drop are printed.
  * 2. Redundancy: web2's shop process stops: the service is DEGRADED (1 of 2 backends), not DOWN, and the client
  *    through HAProxy keeps getting answers.
+ * 3. Probe cut off: the client network loses the server for 30 s (an nft drop in the client's namespace, the lab's
+ *    own); the probe keeps probing and keeping its results, then sends them: every result probed is sent and taken
+ *    in (exact counts, from the probe's last line and the server's counter), and the history of the monitor only
+ *    the probe watches has every minute of the gap.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASELINE_RULESET, type RampartLab, startRampart } from '../../src/lab/rampart-lab.js';
@@ -19,6 +25,7 @@ import {
   SHOP_URL,
   type ShopLab,
   type ShopServices,
+  type SpawnedProcess,
   shopLabUnavailable,
   startShop,
 } from '../../src/lab/shop-lab.js';
@@ -39,6 +46,7 @@ describe.skipIf(skip !== undefined)(
     let lab: ShopLab;
     let shop: ShopServices;
     let r: RampartLab;
+    let probe: SpawnedProcess;
 
     const seen = async (): Promise<Seen> => JSON.parse((await r.cli('bob', 'monitors', '--json')).stdout) as Seen;
     const until = async (what: string, ok: (s: Seen) => boolean, ms = 60_000): Promise<Seen> => {
@@ -88,11 +96,11 @@ describe.skipIf(skip !== undefined)(
       shop = await startShop(lab);
       r = await startRampart(lab, main, {
         pollMs: 300,
-        monitor: { intervalMs: 1000, timeoutMs: 500 },
+        monitor: { intervalMs: 1000, timeoutMs: 500, probeOnly: true },
         traffic: { logDir: lab.paths.dir },
         desired: { web1: BASELINE_RULESET, web2: BASELINE_RULESET },
       });
-      r.startProbe();
+      probe = r.startProbe();
       // customers: 40 requests/s through HAProxy for the whole file (it stops by itself)
       lab.spawnIn(
         'client',
@@ -109,7 +117,7 @@ describe.skipIf(skip !== undefined)(
       const up = await until(
         'every monitor UP from server, probe and agents',
         (s) =>
-          s.monitors.length === 3 &&
+          s.monitors.length === 4 &&
           s.monitors.every((x) => x.state === 'UP') &&
           m(s, 'shop')?.vantages['probe:client']?.state === 'up' &&
           m(s, 'shop@web1')?.vantages['agent:web1']?.inside === true &&
@@ -207,6 +215,113 @@ describe.skipIf(skip !== undefined)(
         expect(a.servedBy).toBe('web1');
       }
       expect(m(await seen(), 'shop')?.state).toBe('UP');
+    });
+
+    it('3. keeps probing while the probe is cut off from the server for 30 s, and loses nothing', async () => {
+      const gapMs = 30_000;
+      // Watched from the server's own namespace: the client's network is the one cut off.
+      const fromSrv = (...args: string[]) => {
+        const p = spawnSync('ip', ['netns', 'exec', lab.namespaces.srv, process.execPath, main, ...args], {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { ...process.env, NO_COLOR: '1', RAMPART_SERVER: r.url, RAMPART_TOKEN: r.tokens.bob },
+        });
+        return p.stdout;
+      };
+      const seenSrv = (): Seen => JSON.parse(fromSrv('monitors', '--json')) as Seen;
+      const untilSrv = async (what: string, ok: (s: Seen) => boolean, ms = 60_000): Promise<void> => {
+        const end = Date.now() + ms;
+        while (!ok(seenSrv())) {
+          if (Date.now() > end) throw new Error(`${what} did not happen in ${ms} ms`);
+          await sleep(200);
+        }
+      };
+      const received = async () => {
+        const metrics = (await lab.httpGet('srv', `${r.url}/metrics`, 5000)).body;
+        let n = 0;
+        for (const x of metrics.matchAll(/^rampart_probe_results_total\{[^}]*vantage="probe:client"[^}]*\} (\d+)/gm)) {
+          n += Number(x[1]);
+        }
+        return n;
+      };
+      const log = lab.paths.logFor('client-probe');
+      const history = async () =>
+        JSON.parse(fromSrv('monitors', 'show', 'shop-from-client', '--json')) as {
+          lastHour: { at: string; count: number; failures: number }[];
+        };
+      const sum = (xs: { count: number }[]) => xs.reduce((n, x) => n + x.count, 0);
+      const stoppedLines = () => readFileSync(log, 'utf8').match(/stopped: \d+ results probed, \d+ sent.*$/gm) ?? [];
+      // A probe of its own for this scenario: the one started with the lab stops (sending what it kept) first, so
+      // the server's count of probe:client from here on is this probe's alone.
+      await lab.kill(probe, 10_000);
+      const before = await received();
+      const historyBefore = sum((await history()).lastHour);
+      const linesBefore = stoppedLines().length;
+      const startedAt = Date.now();
+      probe = r.startProbe();
+      const fresh = (s: Seen) => {
+        const v = m(s, 'shop-from-client')?.vantages['probe:client'];
+        return m(s, 'shop-from-client')?.state === 'UP' && v !== undefined && Date.now() - Date.parse(v.lastAt) < 3000;
+      };
+      await untilSrv('the new probe reporting', fresh);
+
+      // the cut: the client's network drops what goes to the server (inside the lab's client namespace only)
+      const cut = [
+        'table inet rampart_cut {',
+        '  chain out {',
+        '    type filter hook output priority 0; policy accept;',
+      ];
+      const server = new URL(r.url);
+      cut.push(`    ip daddr ${server.hostname} tcp dport ${server.port} drop`, '  }', '}', '');
+      const cutFile = join(lab.paths.dir, 'cut.nft');
+      (await import('node:fs')).writeFileSync(cutFile, cut.join('\n'));
+      await lab.exec.client.run(['nft', '-f', cutFile]);
+      const cutAt = Date.now();
+      try {
+        // the server notices: nothing recent from the probe, the monitor only it watches turns UNKNOWN
+        await untilSrv(
+          'shop-from-client UNKNOWN while the probe is cut off',
+          (s) => m(s, 'shop-from-client')?.state === 'UNKNOWN',
+        );
+        await sleep(Math.max(0, cutAt + gapMs - Date.now()));
+      } finally {
+        await lab.exec.client.run(['nft', 'delete', 'table', 'inet', 'rampart_cut']);
+      }
+      const restoredAt = Date.now();
+      await untilSrv('the probe back', fresh);
+      const back = Date.now() - restoredAt;
+      expect(readFileSync(log, 'utf8')).toMatch(/the server is back: sent the results kept while it was away/);
+
+      await lab.kill(probe, 10_000);
+      const lifetimeS = (Date.now() - startedAt) / 1000;
+      const last = stoppedLines().slice(linesBefore).pop();
+      expect(last).toBeDefined();
+      const [, probed, sent] = /stopped: (\d+) results probed, (\d+) sent/.exec(last as string) ?? [];
+      const taken = (await received()) - before;
+      figures.push(
+        `probe cut off ${(gapMs / 1000).toFixed(0)} s: ${probed} results probed, ${sent} sent, ${taken} taken in by the server; back ${(back / 1000).toFixed(1)} s after the path returned`,
+      );
+      // nothing lost, nothing unsent, nothing dropped over the buffer, nothing counted twice
+      expect(last).not.toMatch(/unsent|dropped/);
+      expect(Number(sent)).toBe(Number(probed));
+      expect(taken).toBe(Number(sent));
+      expect(Number(probed)).toBeGreaterThan((gapMs / 1000) * 4 * 0.5);
+
+      // The history covers the gap: only this probe probed shop-from-client meanwhile, once a second; had the 30 s
+      // kept while cut off been lost, some 30 would be missing. Every minute of the gap has results.
+      const shown = await history();
+      const added = sum(shown.lastHour) - historyBefore;
+      figures.push(
+        `probe cut off: shop-from-client's history grew by ${added} results over the probe's ${lifetimeS.toFixed(1)} s`,
+      );
+      expect(added).toBeGreaterThanOrEqual(Math.floor(lifetimeS) - 5);
+      expect(added).toBeLessThanOrEqual(Math.ceil(lifetimeS) + 1);
+      const minutes = new Map(shown.lastHour.map((x) => [Date.parse(x.at), x]));
+      for (let t = cutAt - (cutAt % 60_000); t <= restoredAt; t += 60_000) {
+        const x = minutes.get(t);
+        expect(x?.count ?? 0, `minute ${new Date(t).toISOString()}`).toBeGreaterThan(0);
+      }
+      probe = r.startProbe();
     });
   },
 );

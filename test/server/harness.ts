@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/server/app.js';
+import { buildServer, type ServerOptions } from '../../src/server/app.js';
 import { generateToken } from '../../src/server/auth.js';
 import type { AuthLimits } from '../../src/server/auth-guard.js';
 import { configHolder } from '../../src/server/config-holder.js';
@@ -81,11 +81,15 @@ export async function startHarness(
     planWaitMs?: number;
     /** Runs on the store before the server starts (to leave state a previous process would have left). */
     before?: (store: Store) => Promise<void>;
+    /** PostgreSQL only: this database (another replica's) instead of a throwaway one; not dropped at close. */
+    db?: string;
+    /** Monitoring's settings (the replica's name, for one). */
+    monitoring?: ServerOptions['monitoring'];
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-server-'));
-  const pgdb = backend === 'postgres' ? await createTestDatabase() : undefined;
-  const store = await openStore(pgdb ? { db: pgdb.url } : { dataDir: dir });
+  const pgdb = backend === 'postgres' && !opts.db ? await createTestDatabase() : undefined;
+  const store = await openStore(opts.db ? { db: opts.db } : pgdb ? { db: pgdb.url } : { dataDir: dir });
   const tokens = {} as Record<User, string>;
   await store.write({ name: 'test-setup', role: 'system', from: 'local' }, async (w) => {
     for (const [name, role] of Object.entries(USERS)) {
@@ -111,6 +115,7 @@ export async function startHarness(
     ...(opts.authLimits ? { authLimits: opts.authLimits } : {}),
     ...(opts.planWaitMs !== undefined ? { planWaitMs: opts.planWaitMs } : {}),
     ...(opts.worker ? { planner: { script: join(root, 'dist', 'server', 'plan-worker.js') } } : {}),
+    ...(opts.monitoring ? { monitoring: opts.monitoring } : {}),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const call: Harness['call'] = async (user, method, path, body) => {

@@ -188,4 +188,42 @@ describe.each(['sqlite', 'postgres'] as const)('monitoring store on %s', (backen
     const a4 = await a.monitoring.acquireLeases('a', monitors, ttl, T + 5000 + ttl + 3);
     expect(a4.size).toBe(10);
   });
+
+  it.skipIf(skip)('hands results to the holder through the inbox, deleted with the states they changed', async () => {
+    const [a, b] = await pair();
+    expect((await a.monitoring.acquireLeases('a', ['m1', 'm2'], 15_000, T)).size).toBe(2);
+    // b received results for a's monitors: durable once enqueue resolves
+    await b.monitoring.enqueue([
+      { monitor: 'm2', vantage: 'probe:eu', at: T + 2, ok: false, timings: { totalMs: 500 }, error: 'timeout' },
+      { monitor: 'm1', vantage: 'probe:eu', at: T + 1, ok: true, timings: { totalMs: 3 } },
+      { monitor: 'gone', vantage: 'probe:eu', at: T + 3, ok: true, timings: { totalMs: 3 } },
+    ]);
+    // only the holder of a live lease sees them, oldest first; nobody holds 'gone'
+    expect(await b.monitoring.takeInbox('b', T + 10)).toEqual([]);
+    const got = await a.monitoring.takeInbox('a', T + 10);
+    expect(got.map((e) => [e.result.monitor, e.result.vantage, e.result.error])).toEqual([
+      ['m2', 'probe:eu', 'timeout'],
+      ['m1', 'probe:eu', undefined],
+    ]);
+    // an expired lease hands nothing out (the next holder will)
+    expect(await a.monitoring.takeInbox('a', T + 15_001)).toEqual([]);
+    // the holder saves the states and deletes what it applied in one transaction
+    const state = {
+      monitor: 'm2',
+      state: 'DOWN',
+      since: '2026-12-03T10:00:00.002Z',
+      updatedAt: '2026-12-03T10:00:01.000Z',
+      reason: 'down',
+      vantages: { 'probe:eu': { state: 'down' } },
+      diagnosis: { cause: 'firewall', summary: 'dropped' },
+    };
+    await a.monitoring.saveStates([state], [got[0]?.id as number]);
+    expect((await a.monitoring.takeInbox('a', T + 10)).map((e) => e.result.monitor)).toEqual(['m1']);
+    // what the other replicas read: only states written since a time, or of given monitors
+    await a.monitoring.saveStates([{ ...state, monitor: 'm1', updatedAt: '2026-12-03T09:00:00.000Z' }]);
+    expect(await b.monitoring.loadStates({ updatedSince: '2026-12-03T10:00:00.000Z' })).toEqual([state]);
+    expect((await b.monitoring.loadStates({ monitors: ['m1'] })).map((s) => s.monitor)).toEqual(['m1']);
+    await a.monitoring.deleteStates(['m1']);
+    expect(await a.monitoring.takeInbox('a', T + 10)).toEqual([]);
+  });
 });

@@ -8,7 +8,7 @@ import type { HostConfig, PortDecl, RampartConfig, ServiceConfig } from '../../c
 import { UserError } from '../../errors.js';
 import type { Ruleset } from '../../firewall/model.js';
 import type { TraceHook } from '../../firewall/tracer.js';
-import { type CompiledBddRuleset, compileRuleset } from '../compile.js';
+import { type CompiledBddRuleset, compileRuleset, createChainMemo, dependsOnState } from '../compile.js';
 import { createPacketSpace } from '../packet-space.js';
 import type { AuditContext, ListeningSocket } from './types.js';
 
@@ -59,27 +59,34 @@ export function createAuditContext(input: AuditInput): AuditContext {
   const space = createPacketSpace([input.ruleset], input.interfaces ? { interfaces: input.interfaces } : {});
   const cache = new Map<TraceHook, CompiledBddRuleset>();
   const anyState = new Map<TraceHook, CompiledBddRuleset>();
+  const stateful = dependsOnState(input.ruleset);
+  // The hook paths share the runs of the chains they have in common (prerouting's on input and forward).
+  const memo = createChainMemo(space);
+  const compiled = (hook: TraceHook): CompiledBddRuleset => {
+    let c = cache.get(hook);
+    if (!c) {
+      const progress = input.onCompile;
+      c = compileRuleset(input.ruleset, {
+        hook,
+        space,
+        memo,
+        ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
+      });
+      cache.set(hook, c);
+    }
+    return c;
+  };
   return {
     ruleset: input.ruleset,
     file: input.file,
     space,
-    compiled(hook) {
-      let c = cache.get(hook);
-      if (!c) {
-        const progress = input.onCompile;
-        c = compileRuleset(input.ruleset, {
-          hook,
-          space,
-          ...(progress ? { onProgress: (w: number, t: number) => progress(hook, w, t) } : {}),
-        });
-        cache.set(hook, c);
-      }
-      return c;
-    },
+    compiled,
     compiledAnyState(hook) {
+      // No stateful match with a known fresh-source outcome: the default compilation is the same one.
+      if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
-        c = compileRuleset(input.ruleset, { hook, space, assume: 'all' });
+        c = compileRuleset(input.ruleset, { hook, space, assume: 'all', memo });
         anyState.set(hook, c);
       }
       return c;

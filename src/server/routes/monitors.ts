@@ -129,7 +129,7 @@ export const monitorRoutes = [
     summary: "A batch of this probe's results (buffered ones included, oldest first)",
     body: results,
     handler: async ({ deps, actor, body }) => {
-      const answer = deps.monitoring.ingest(
+      const answer = await deps.monitoring.ingest(
         `probe:${actor.name}`,
         // a probe never speaks for the inside of a host
         body.results.map((r) => ({ ...clean(r), inside: false, vantage: `probe:${actor.name}` })),
@@ -165,7 +165,7 @@ export const monitorRoutes = [
           .filter((a) => a.inside)
           .map((a) => a.monitor),
       );
-      const answer = deps.monitoring.ingest(
+      const answer = await deps.monitoring.ingest(
         `agent:${actor.name}`,
         // only the host's own monitors can be seen from its inside
         body.results.map((r) => ({

@@ -489,11 +489,7 @@ export function deciderKey(d: Decider): string {
  * without base chains does not read as ten exposed ports.
  */
 export function unfilteredInput(ctx: AuditContext): PacketSet {
-  return cached(ctx, 'unfilteredInput', () => {
-    let s = ctx.space.none();
-    for (const d of ctx.compiled('input').decisions()) if (d.decider.kind === 'path-end') s = s.or(d.packets);
-    return s;
-  });
+  return cached(ctx, 'unfilteredInput', () => ctx.compiled('input').pathEnd());
 }
 
 /** `a, b and c`. */
