@@ -59,7 +59,17 @@ describe.skipIf(skip !== undefined)(
       }
       return s;
     };
-    type TrafficEvent = { at: string; data: { host: string; dropShare: number; source: string; description: string } };
+    type TrafficEvent = {
+      at: string;
+      data: {
+        host: string;
+        dropShare: number;
+        observed: number;
+        expected: number;
+        source: string;
+        description: string;
+      };
+    };
     const traffic = async (kind: string): Promise<TrafficEvent[]> => {
       const got = await r.cli('bob', 'events', '--kind', `traffic.${kind}`, '--limit', '1000', '--json');
       return (JSON.parse(got.stdout) as { events: TrafficEvent[] }).events;
@@ -159,7 +169,9 @@ describe.skipIf(skip !== undefined)(
         figures.push(
           `founding outage by hand: edit -> traffic.drop on ${h} in ${((Date.parse(e.at) - edit) / 1000).toFixed(1)} s (${e.data.description})`,
         );
-        expect(e.data.dropShare).toBeGreaterThan(0.9);
+        // over the run that declared it: the window the fall happened in (partly full) and the empty one after it
+        expect(e.data.dropShare).toBeGreaterThan(0.5);
+        expect(e.data.observed).toBeLessThan(e.data.expected / 2);
         expect(e.data.source).toBe('access-log');
       }
       const shownTraffic = await r.cli('bob', 'traffic', 'shop');
