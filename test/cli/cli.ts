@@ -2,7 +2,7 @@
  * Runs the built CLI (dist/cli/main.js) as a user would. The build is refreshed first when any source file is newer
  * than its output, so CLI tests never run stale code.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -45,4 +45,19 @@ export interface Ran {
 export function rampart(...args: string[]): Ran {
   const r = spawnSync(process.execPath, [main, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The CLI as a child process that does not block the test's event loop (for tests that run a server in the same
+ * process, or processes that take a while), with `env` added to the environment and colours off.
+ */
+export function rampartAsync(env: Record<string, string>, ...args: string[]): Promise<Ran> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [main, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => done({ code, stdout, stderr }));
+  });
 }

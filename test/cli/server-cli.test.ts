@@ -20,29 +20,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseToken } from '../../src/server/auth.js';
-import { ensureBuilt, main, root } from './cli.js';
+import { ensureBuilt, main, rampartAsync, root } from './cli.js';
 
 const fixtures = join(root, 'test', 'fixtures');
 const OUTAGE = join(fixtures, 'nftables', 'founding-outage.nft');
 const FIXED = join(fixtures, 'queries', 'founding-fixed.nft');
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI asynchronously (the server runs in this same test process's children). */
-function cli(env: Record<string, string>, ...args: string[]): Promise<Ran> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [main, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const cli = rampartAsync;
 
 interface Server {
   proc: ChildProcess;

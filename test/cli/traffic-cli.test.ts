@@ -2,27 +2,14 @@
  * `rampart traffic` (issue 14, §3) against a real server: the rate now per service and host, the expectation once
  * the detector has history, a sparkline of the last hour, JSON for scripts, exit 1 during a drop.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../server/harness.js';
-import { ensureBuilt, main, root } from './cli.js';
+import { ensureBuilt, rampartAsync } from './cli.js';
 
-function cli(
-  env: Record<string, string>,
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [main, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const cli = rampartAsync;
 
 const W = 5000;
 
