@@ -164,8 +164,9 @@ export class TrafficService {
   ): Promise<{ accepted: number; duplicates: number; events: TrafficEvent[] }> {
     const config = this.o.config.current();
     const now = this.nowMs();
+    const byName = new Map(config.services.map((x) => [x.name, x]));
     samples.forEach((s, i) => {
-      const svc = config.services.find((x) => x.name === s.service);
+      const svc = byName.get(s.service);
       const kinds = svc ? sourcesFor(svc, host) : [];
       const where = `samples[${i}]`;
       if (!svc)
@@ -201,7 +202,7 @@ export class TrafficService {
     const events: TrafficEvent[] = [];
     for (const s of accepted) {
       this.o.metrics.incomingRequests.inc({ service: s.service, host, source: s.source }, s.requests);
-      const svc = config.services.find((x) => x.name === s.service) as ServiceConfig;
+      const svc = byName.get(s.service) as ServiceConfig;
       if (sourcesFor(svc, host)[0] !== s.source) continue;
       const det = this.detector(svc, host, s.source);
       const t = s.start + s.ms;
