@@ -23,6 +23,9 @@ import {
 import { DEFAULT_RECEIVER_DEADLINE_MS } from '../config/alerting-receivers.js';
 import type { OutboxItem, OutboxStore } from '../store/outbox-store.js';
 
+/** The event kind of a notification given up (subject `receiver:NAME` or `receiver:@user`, data a DeliveryFailure). */
+export const NOTIFICATION_FAILED = 'notification.failed';
+
 export interface OutboxMetrics {
   readonly sent: Counter<'receiver' | 'channel'>;
   readonly failed: Counter<'receiver' | 'channel' | 'result'>;
@@ -161,9 +164,6 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       o.metrics?.failed.inc({ ...labels, result: 'retry' });
       return;
     }
-    const mine = await o.outbox.fail(item.id, holder, d.error, null, at);
-    o.metrics?.failed.inc({ ...labels, result: 'gave-up' });
-    if (!mine) return;
     const failure: DeliveryFailure = {
       key: item.key,
       receiver: item.receiver,
@@ -175,6 +175,15 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       createdAt: item.createdAt,
       at: new Date(at).toISOString(),
     };
+    // The give-up and its event in one transaction: the alerting service reads notification.failed like any event.
+    const mine = await o.outbox.fail(item.id, holder, d.error, null, at, {
+      at: failure.at,
+      kind: NOTIFICATION_FAILED,
+      subject: `receiver:${item.receiver}`,
+      data: failure,
+    });
+    o.metrics?.failed.inc({ ...labels, result: 'gave-up' });
+    if (!mine) return;
     log('error', `notification to ${item.receiver} (${item.channel}) given up: ${d.error}`, {
       key: item.key,
       reason: d.reason,

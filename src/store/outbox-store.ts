@@ -26,6 +26,14 @@ export type OutboxExpand = (target: NotifyTarget) => readonly OutboxChannel[];
 
 export type OutboxState = 'pending' | 'sent' | 'failed';
 
+/** An event (the events table of docs/monitoring.md "Events") written with a given-up row. */
+export interface OutboxEvent {
+  readonly at: string;
+  readonly kind: string;
+  readonly subject: string;
+  readonly data: unknown;
+}
+
 /** A claimed row: one notification to send on one channel. */
 export interface OutboxItem {
   readonly id: number;
@@ -71,10 +79,18 @@ export interface OutboxStore {
   /** Marks a row sent; false when `holder` no longer holds it (its lease ran out and another took it). */
   complete(id: number, holder: string, nowMs: number): Promise<boolean>;
   /**
-   * Records a failed attempt: retried at `nextAt` (epoch ms), or given up (`failed`) when `nextAt` is null. False
-   * when `holder` no longer holds it.
+   * Records a failed attempt: retried at `nextAt` (epoch ms), or given up (`failed`) when `nextAt` is null, with
+   * `event` written to the events table in the same transaction (`notification.failed`: the failure cannot be
+   * recorded without its event). False when `holder` no longer holds it (nothing written).
    */
-  fail(id: number, holder: string, error: string, nextAt: number | null, nowMs: number): Promise<boolean>;
+  fail(
+    id: number,
+    holder: string,
+    error: string,
+    nextAt: number | null,
+    nowMs: number,
+    event?: OutboxEvent | undefined,
+  ): Promise<boolean>;
   /** Per receiver: pending depth, oldest pending age, failed and sent counts. */
   stats(nowMs: number): Promise<OutboxReceiverStats[]>;
   /** Every row of a key (tests, `rampart alerts` detail views). */
@@ -237,23 +253,39 @@ export class SqlOutboxStore implements OutboxStore {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async fail(id: number, holder: string, error: string, nextAt: number | null, nowMs: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('alert_outbox')
-      .set((eb) => ({
-        state: nextAt === null ? 'failed' : 'pending',
-        attempts: eb('attempts', '+', 1),
-        next_at: nextAt ?? nowMs,
-        lease_holder: null,
-        lease_until: null,
-        last_error: error.slice(0, 2000),
-        done_at: nextAt === null ? new Date(nowMs).toISOString() : null,
-      }))
-      .where('id', '=', id)
-      .where('state', '=', 'pending')
-      .where('lease_holder', '=', holder)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+  async fail(
+    id: number,
+    holder: string,
+    error: string,
+    nextAt: number | null,
+    nowMs: number,
+    event?: OutboxEvent,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('alert_outbox')
+        .set((eb) => ({
+          state: nextAt === null ? 'failed' : 'pending',
+          attempts: eb('attempts', '+', 1),
+          next_at: nextAt ?? nowMs,
+          lease_holder: null,
+          lease_until: null,
+          last_error: error.slice(0, 2000),
+          done_at: nextAt === null ? new Date(nowMs).toISOString() : null,
+        }))
+        .where('id', '=', id)
+        .where('state', '=', 'pending')
+        .where('lease_holder', '=', holder)
+        .executeTakeFirst();
+      const mine = Number(r.numUpdatedRows) === 1;
+      if (mine && nextAt === null && event) {
+        await trx
+          .insertInto('monitor_events')
+          .values({ at: event.at, kind: event.kind, subject: event.subject, data_json: JSON.stringify(event.data) })
+          .execute();
+      }
+      return mine;
+    });
   }
 
   async stats(nowMs: number): Promise<OutboxReceiverStats[]> {

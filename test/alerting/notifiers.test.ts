@@ -274,7 +274,7 @@ describe('PagerDuty notifier', () => {
     });
   });
 
-  it('retries a 429 through the outbox until PagerDuty takes it (202); a 400 is given up at once', async () => {
+  it('retries a 429 through the outbox until PagerDuty takes it (202); a 400 is given up at once, with its event', async () => {
     const { r, ch, events, answers } = await pagerDuty();
     const dir = mkdtempSync(join(tmpdir(), 'rampart-pd-'));
     const store = await openStore({ dataDir: dir });
@@ -330,6 +330,9 @@ describe('PagerDuty notifier', () => {
       { key: 'pd-2', receiver: 'broken', channel: 'pagerduty/0', reason: 'permanent', attempts: 1 },
     ]);
     expect(failures[0]?.error).toContain('HTTP 400');
+    // written with the give-up, in its transaction: the alerting service reads it like any event
+    const events2 = await store.monitoring.listEvents({ kind: 'notification.failed' });
+    expect(events2.map((e) => [e.subject, (e.data as DeliveryFailure).key])).toEqual([['receiver:broken', 'pd-2']]);
   });
 });
 
