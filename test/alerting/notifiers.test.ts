@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEmail } from '../../src/alerting/notifiers/email.js';
 import { expandTarget, type NotifyConfig, resolveChannel } from '../../src/alerting/notifiers/index.js';
@@ -23,7 +24,7 @@ import {
   type SlackChannel,
   type WebhookChannel,
 } from '../../src/config/alerting-receivers.js';
-import { startOutboxWorker } from '../../src/server/outbox-worker.js';
+import { registerOutboxMetrics, startOutboxWorker } from '../../src/server/outbox-worker.js';
 import { openStore } from '../../src/store/open.js';
 import { alert, type HttpReceiver, httpReceiver, selfSigned, shopDown, smtpReceiver, T0 } from './receivers.js';
 
@@ -302,7 +303,10 @@ describe('PagerDuty notifier', () => {
       (t) => expandTarget(cfg, t),
     );
     const failures: DeliveryFailure[] = [];
+    const registry = new Registry();
+    const metrics = registerOutboxMetrics(registry, store.outbox, Date.now);
     const worker = startOutboxWorker({
+      metrics,
       outbox: store.outbox,
       config: () => cfg,
       backoff: { baseMs: 20, capMs: 50 },
@@ -330,6 +334,16 @@ describe('PagerDuty notifier', () => {
       { key: 'pd-2', receiver: 'broken', channel: 'pagerduty/0', reason: 'permanent', attempts: 1 },
     ]);
     expect(failures[0]?.error).toContain('HTTP 400');
+    const scraped = await registry.metrics();
+    expect(scraped).toContain('rampart_notifications_sent_total{receiver="pd",channel="pagerduty/0"} 1');
+    expect(scraped).toContain(
+      'rampart_notifications_failed_total{receiver="pd",channel="pagerduty/0",result="retry"} 2',
+    );
+    expect(scraped).toContain(
+      'rampart_notifications_failed_total{receiver="broken",channel="pagerduty/0",result="gave-up"} 1',
+    );
+    expect(scraped).toContain('rampart_outbox_pending{receiver="pd"} 0');
+    expect(scraped).toMatch(/rampart_outbox_oldest_pending_seconds\{receiver="pd"\} 0/);
     // written with the give-up, in its transaction: the alerting service reads it like any event
     const events2 = await store.monitoring.listEvents({ kind: 'notification.failed' });
     expect(events2.map((e) => [e.subject, (e.data as DeliveryFailure).key])).toEqual([['receiver:broken', 'pd-2']]);
