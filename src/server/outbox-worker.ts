@@ -93,6 +93,8 @@ export interface OutboxWorkerOptions {
   readonly onGiveUp?: ((f: DeliveryFailure) => void | Promise<void>) | undefined;
   /** Problems of the worker itself (the store unreachable), and each give-up; never a secret. */
   readonly log?: ((level: 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** How long sent and given-up rows are kept (default 7 days); pruned at most once an hour. */
+  readonly keepMs?: number | undefined;
   /** Replaces the real send (the lab's timing probe); the default sends with the notifiers. */
   readonly send?: ((item: OutboxItem, cfg: NotifyConfig, nowMs: number) => Promise<SendResult>) | undefined;
 }
@@ -129,6 +131,8 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const backoff = o.backoff ?? DEFAULT_BACKOFF;
   const send = o.send ?? sendItem;
   const log = o.log ?? (() => {});
+  const keepMs = o.keepMs ?? 7 * 86_400_000;
+  let prunedAt = Number.NEGATIVE_INFINITY;
 
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -215,6 +219,10 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     while (!stopped) {
       try {
         await drain();
+        if (now() - prunedAt >= 3_600_000) {
+          prunedAt = now();
+          await o.outbox.prune(new Date(prunedAt - keepMs).toISOString());
+        }
       } catch (e) {
         log('error', 'outbox worker round failed', { error: e instanceof Error ? e.message : String(e) });
       }
