@@ -138,7 +138,8 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
 
-  async function attempt(item: OutboxItem): Promise<void> {
+  /** Sends one item and records a failure; a success is returned for the round to record with the others. */
+  async function attempt(item: OutboxItem): Promise<boolean> {
     const cfg = o.config();
     let result: SendResult;
     try {
@@ -158,15 +159,13 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     );
     const labels = { receiver: item.receiver, channel: item.channel };
     if (d.kind === 'complete') {
-      const mine = await o.outbox.complete(item.id, holder, at);
-      if (!mine) log('warn', 'outbox lease lost before the send was recorded', { key: item.key, ...labels });
       o.metrics?.sent.inc(labels);
-      return;
+      return true;
     }
     if (d.kind === 'retry') {
       await o.outbox.fail(item.id, holder, d.error, d.at, at);
       o.metrics?.failed.inc({ ...labels, result: 'retry' });
-      return;
+      return false;
     }
     const failure: DeliveryFailure = {
       key: item.key,
@@ -187,7 +186,7 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       data: failure,
     });
     o.metrics?.failed.inc({ ...labels, result: 'gave-up' });
-    if (!mine) return;
+    if (!mine) return false;
     log('error', `notification to ${item.receiver} (${item.channel}) given up: ${d.error}`, {
       key: item.key,
       reason: d.reason,
@@ -197,12 +196,34 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     } catch (e) {
       log('error', 'reporting a given-up notification failed', { error: e instanceof Error ? e.message : String(e) });
     }
+    return false;
   }
 
-  /** One claim of up to `concurrency` rows, sent together; the number attempted. */
+  /**
+   * One claim of up to `concurrency` rows, sent together, the delivered ones recorded in one transaction (one
+   * commit, one fsync on SQLite, for the round); the number attempted.
+   */
   async function round(): Promise<number> {
     const items = await o.outbox.claim(holder, now(), leaseMs, concurrency);
-    await Promise.all(items.map((i) => attempt(i)));
+    if (items.length === 0) return 0;
+    const sent = await Promise.all(items.map((i) => attempt(i)));
+    const done = items.filter((_, k) => sent[k]);
+    if (done.length > 0) {
+      const mine = new Set(
+        await o.outbox.completeMany(
+          done.map((i) => i.id),
+          holder,
+          now(),
+        ),
+      );
+      for (const i of done)
+        if (!mine.has(i.id))
+          log('warn', 'outbox lease lost before the send was recorded', {
+            key: i.key,
+            receiver: i.receiver,
+            channel: i.channel,
+          });
+    }
     return items.length;
   }
 

@@ -78,6 +78,8 @@ export interface OutboxStore {
   claim(holder: string, nowMs: number, leaseMs: number, limit: number): Promise<OutboxItem[]>;
   /** Marks a row sent; false when `holder` no longer holds it (its lease ran out and another took it). */
   complete(id: number, holder: string, nowMs: number): Promise<boolean>;
+  /** Marks several rows sent in one statement; returns the ids `holder` still held (the ones marked). */
+  completeMany(ids: readonly number[], holder: string, nowMs: number): Promise<number[]>;
   /**
    * Records a failed attempt: retried at `nextAt` (epoch ms), or given up (`failed`) when `nextAt` is null, with
    * `event` written to the events table in the same transaction (`notification.failed`: the failure cannot be
@@ -251,6 +253,26 @@ export class SqlOutboxStore implements OutboxStore {
       .where('lease_holder', '=', holder)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  async completeMany(ids: readonly number[], holder: string, nowMs: number): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .updateTable('alert_outbox')
+      .set((eb) => ({
+        state: 'sent',
+        attempts: eb('attempts', '+', 1),
+        lease_holder: null,
+        lease_until: null,
+        last_error: null,
+        done_at: new Date(nowMs).toISOString(),
+      }))
+      .where('id', 'in', [...ids])
+      .where('state', '=', 'pending')
+      .where('lease_holder', '=', holder)
+      .returning('id')
+      .execute();
+    return rows.map((r) => Number(r.id));
   }
 
   async fail(

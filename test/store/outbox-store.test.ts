@@ -153,7 +153,11 @@ describe.each(['sqlite', 'postgres'] as const)('alert outbox on %s', (backend) =
     expect(taken.map((r) => r.key)).toEqual(['k1']);
     // the old holder's late completion is refused: B owns it now
     expect(await a.outbox.complete((row as { id: number }).id, 'A', T + 1_002)).toBe(false);
-    expect(await b.outbox.complete((taken[0] as { id: number }).id, 'B', T + 1_003)).toBe(true);
+    expect(await a.outbox.completeMany([(row as { id: number }).id], 'A', T + 1_002)).toEqual([]);
+    expect(await b.outbox.completeMany([(taken[0] as { id: number }).id], 'B', T + 1_003)).toEqual([
+      (taken[0] as { id: number }).id,
+    ]);
+    expect((await b.outbox.rows()).map((r) => `${r.state} ${r.attempts}`)).toEqual(['sent 1']);
   });
 
   it.skipIf(skip)('reports depth and oldest pending age per receiver, and prunes finished rows', async () => {
