@@ -412,6 +412,64 @@ describe('e-mail notifier', () => {
   });
 });
 
+describe('one notification, several channels', () => {
+  it('retries a failing webhook without sending the delivered e-mail again', async () => {
+    const hook = await http();
+    hook.answers.push({ status: 503 }, { status: 502 });
+    const smtp = await smtpReceiver();
+    cleanups.push(() => smtp.close());
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-multi-'));
+    const store = await openStore({ dataDir: dir });
+    cleanups.push(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const mail: EmailChannel = {
+      kind: 'email',
+      id: 'email/0',
+      to: 'ops@example.com',
+      from: 'rampart@example.com',
+      smarthost: { host: '127.0.0.1', port: smtp.port },
+      tls: 'none',
+      insecureSkipVerify: false,
+      sendResolved: false,
+      timeoutMs: 5000,
+      at,
+    };
+    const cfg: NotifyConfig = {
+      receivers: [{ name: 'ops', deadlineMs: 60_000, channels: [webhook(`${hook.url}/h`), mail], at }],
+      users: [],
+    };
+    await store.outbox.enqueue(
+      [
+        {
+          key: 'multi-1',
+          target: { kind: 'receiver', receiver: 'ops' },
+          notification: shopDown(),
+          createdAt: new Date().toISOString(),
+        },
+      ],
+      (t) => expandTarget(cfg, t),
+    );
+    const worker = startOutboxWorker({
+      outbox: store.outbox,
+      config: () => cfg,
+      backoff: { baseMs: 20, capMs: 50 },
+      pollMs: 10,
+    });
+    cleanups.push(() => worker.stop());
+    for (let i = 0; i < 500 && (await store.outbox.rows({ state: 'pending' })).length > 0; i++)
+      await new Promise((res) => setTimeout(res, 20));
+    await worker.stop();
+    expect((await store.outbox.rows()).map((r) => `${r.channel} ${r.state} ${r.attempts}`)).toEqual([
+      'webhook/0 sent 3',
+      'email/0 sent 1',
+    ]);
+    expect(hook.requests.map((r) => r.headers['x-rampart-id'])).toEqual(['multi-1', 'multi-1', 'multi-1']);
+    expect(smtp.mails).toHaveLength(1);
+  });
+});
+
 describe('targets and channels', () => {
   it('expands a receiver to its channels and a user to their contacts, resolved in the config at send time', () => {
     const ch: WebhookChannel = webhook('http://127.0.0.1:9/');
