@@ -328,6 +328,45 @@ function traffic(kind: Dialect): Migration {
 }
 
 /**
+ * 0008 (issue 15, §4): the durable outbox of alert notifications. One row per (idempotency key, channel): a
+ * notification to a receiver with a webhook and an e-mail is two rows, so a failing webhook is retried without
+ * resending the delivered e-mail. Written in the transaction that stores the alert-group change that caused it;
+ * claimed by workers with a lease (`lease_holder`, `lease_until`, epoch ms), sent at least once, marked `sent` or,
+ * past the receiver's deadline, `failed`.
+ */
+function alertOutbox(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('alert_outbox'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('receiver', 'text', (c) => c.notNull())
+        .addColumn('group_key', 'text', (c) => c.notNull())
+        .addColumn('target_json', 'text', (c) => c.notNull())
+        .addColumn('notification_json', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_ms', epoch, (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_at', epoch, (c) => c.notNull())
+        .addColumn('lease_holder', 'text')
+        .addColumn('lease_until', epoch)
+        .addColumn('last_error', 'text')
+        .addColumn('done_at', 'text')
+        .addUniqueConstraint('alert_outbox_key_channel', ['key', 'channel'])
+        .execute();
+      await db.schema.createIndex('alert_outbox_due').on('alert_outbox').columns(['state', 'next_at']).execute();
+      await db.schema
+        .createIndex('alert_outbox_order')
+        .on('alert_outbox')
+        .columns(['receiver', 'channel', 'group_key', 'state', 'id'])
+        .execute();
+    },
+  };
+}
+
+/**
  * 0009 (issue 15): alerts by fingerprint, alert groups (timers, what they last announced, escalation), group
  * membership, silences, and the cursor over monitoring events already turned into alerts.
  */
@@ -399,6 +438,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0005-monitoring': monitoring(kind),
     '0006-replicas': replicas(kind),
     '0007-traffic': traffic(kind),
+    '0008-alert-outbox': alertOutbox(kind),
     '0009-alerts': alerts(kind),
   };
 }

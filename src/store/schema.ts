@@ -250,6 +250,32 @@ export interface TrafficDetectorsTable {
   state_json: string;
 }
 
+/**
+ * 0008 (issue 15): one notification to one channel of its target, waiting, sent or given up. Times in epoch ms
+ * (`created_ms`, `next_at`, `lease_until`); `created_at` is the draft's ISO time.
+ */
+export interface AlertOutboxTable {
+  id: Generated<number>;
+  key: string;
+  /** `webhook/0`, `email/1`, ... (a receiver's config list and index) or `email`, `slack`, ... (a user's contact). */
+  channel: string;
+  /** The receiver's name, or `@user` for a user target: what queue depth and age are reported by. */
+  receiver: string;
+  group_key: string;
+  target_json: string;
+  notification_json: string;
+  created_at: string;
+  created_ms: number | string;
+  /** pending, sent, failed. */
+  state: string;
+  attempts: number;
+  next_at: number | string;
+  lease_holder: string | null;
+  lease_until: number | string | null;
+  last_error: string | null;
+  done_at: string | null;
+}
+
 /** 0009 (issue 15): an alert by fingerprint (labels and annotations as JSON objects). */
 export interface AlertsTable {
   fingerprint: string;
@@ -335,6 +361,7 @@ export interface DB {
   traffic_points: TrafficPointsTable;
   traffic_marks: TrafficMarksTable;
   traffic_detectors: TrafficDetectorsTable;
+  alert_outbox: AlertOutboxTable;
   alerts: AlertsTable;
   alert_groups: AlertGroupsTable;
   alert_group_members: AlertGroupMembersTable;

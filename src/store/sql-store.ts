@@ -16,6 +16,7 @@ import { type AlertStore, SqlAlertStore } from './alert-store.js';
 import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
 import { appliedVersion } from './migrations.js';
 import { type MonitorStore, SqlMonitorStore } from './monitor-store.js';
+import { type OutboxStore, SqlOutboxStore } from './outbox-store.js';
 import type {
   AuditLogTable,
   ChangesTable,
@@ -682,6 +683,7 @@ async function begin(kind: Dialect, conn: Kysely<DB>): Promise<void> {
 export class SqlStore extends SqlReader implements Store {
   readonly monitoring: MonitorStore;
   readonly traffic: TrafficStore;
+  readonly outbox: OutboxStore;
   readonly alerting: AlertStore;
 
   constructor(
@@ -691,6 +693,7 @@ export class SqlStore extends SqlReader implements Store {
     super(db);
     this.monitoring = new SqlMonitorStore(kind, db);
     this.traffic = new SqlTrafficStore(kind, db);
+    this.outbox = new SqlOutboxStore(kind, db);
     this.alerting = new SqlAlertStore(kind, db);
   }
 
