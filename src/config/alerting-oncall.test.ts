@@ -5,6 +5,8 @@ import { onCallAt } from '../alerting/schedule.js';
 import {
   EscalationPoliciesSchema,
   escalationPoliciesOf,
+  MaintenanceWindowsSchema,
+  maintenanceWindowsOf,
   SchedulesSchema,
   schedulesOf,
   UsersSchema,
@@ -64,9 +66,10 @@ function load(text: string, receivers = ['ops-slack', 'ops-mail']) {
     { users: userNames, schedules: schedules.map((s) => s.name), receivers },
     ctx,
   );
+  const windows = maintenanceWindowsOf(parse('maintenance_windows', MaintenanceWindowsSchema), ctx);
   const key = (p: string) => p.split(' ')[0]?.split(':').map(Number) ?? [];
   problems.sort((a, b) => (key(a)[0] ?? 0) - (key(b)[0] ?? 0) || (key(a)[1] ?? 0) - (key(b)[1] ?? 0));
-  return { users, schedules, policies, problems };
+  return { users, schedules, policies, windows, problems };
 }
 
 const SHOP = `
@@ -221,6 +224,58 @@ alerting:
       '12:51 alerting.schedules.0.overrides.0.to: the override ends before it starts; expected a time after from',
       "16:32 alerting.escalation_policies.0.steps.0.notify.0.schedule: unknown schedule 'primary'; expected one of the schedules declared: s",
       "16:68 alerting.escalation_policies.0.steps.0.notify.2.receiver: unknown receiver 'ops-mial' (did you mean 'ops-mail'?); expected one of the receivers declared: ops-slack, ops-mail",
+    ]);
+  });
+
+  it('turn maintenance windows into cron or weekly starts with parsed matchers, and say what is wrong where', () => {
+    const ok = load(`
+alerting:
+  maintenance_windows:
+    - {name: backups, matchers: ['service="shop"', 'severity!~"info|debug"'], cron: 0 2 * * sun, duration: 2h, time_zone: Europe/Berlin}
+    - name: patching
+      weekly: {days: [tue, thursday], at: "22:30"}
+      duration: 3h
+      time_zone: America/New_York
+`);
+    expect(ok.problems).toEqual([]);
+    expect(ok.windows).toEqual([
+      {
+        name: 'backups',
+        matchers: [
+          { name: 'service', op: '=', value: 'shop' },
+          { name: 'severity', op: '!~', value: 'info|debug' },
+        ],
+        start: { kind: 'cron', pattern: '0 2 * * sun' },
+        durationMs: 7_200_000,
+        timeZone: 'Europe/Berlin',
+      },
+      {
+        name: 'patching',
+        matchers: [],
+        start: { kind: 'weekly', days: [2, 4], atMin: 1350 },
+        durationMs: 10_800_000,
+        timeZone: 'America/New_York',
+      },
+    ]);
+    const bad = load(`
+alerting:
+  maintenance_windows:
+    - {name: a, matchers: ['service'], cron: 0 25 * * sun, duration: 2h, time_zone: UTC}
+    - {name: b, cron: 0 2 * * * *, duration: 30s, time_zone: UTC}
+    - {name: c, cron: 0 2 * * sunn, weekly: {days: [sun], at: "02:00"}, duration: 1h, time_zone: UTC}
+    - {name: d, duration: 1h, time_zone: UTC}
+    - {name: d, weekly: {days: [], at: "2am"}, duration: 1h, time_zone: UTC}
+`);
+    expect(bad.problems).toEqual([
+      '4:28 alerting.maintenance_windows.0.matchers.0: \'service\': \'service\' has no operator (=, !=, =~ or !~); expected a matcher: a label name, one of = != =~ !~, and a value, like severity="critical" or service=~"shop|cart"',
+      "4:46 alerting.maintenance_windows.0.cron: '0 25 * * sun': Invalid value for hour: 25; expected a cron expression of 5 fields (minute hour day-of-month month day-of-week), like 0 2 * * sun",
+      "5:23 alerting.maintenance_windows.1.cron: '0 2 * * * *': 6 fields, not 5; expected a cron expression of 5 fields (minute hour day-of-month month day-of-week), like 0 2 * * sun",
+      "5:46 alerting.maintenance_windows.1.duration: '30s': less than 1m; expected a duration from 1m to 744h, like 500ms, 2s or 1m",
+      "6:23 alerting.maintenance_windows.2.cron: '0 2 * * sunn': Syntax error, a month or day name has to stand alone ('sunn').; expected a cron expression of 5 fields (minute hour day-of-month month day-of-week), like 0 2 * * sun",
+      '6:45 alerting.maintenance_windows.2.weekly: value: both cron and weekly; expected cron or weekly (one of them)',
+      '7:7 alerting.maintenance_windows.3: value: neither cron nor weekly; expected cron or weekly (one of them)',
+      '8:32 alerting.maintenance_windows.4.weekly.days: unexpected value; expected a list of days: mon, tue, wed, thu, fri, sat, sun',
+      "8:40 alerting.maintenance_windows.4.weekly.at: '2am': not a time of day; expected a time of day, like 09:00",
     ]);
   });
 });

@@ -27,6 +27,8 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import type { EscalationPolicy, EscalationTarget } from '../alerting/escalation.js';
+import type { MaintenanceWindow } from '../alerting/maintenance.js';
+import { MATCHER_EXPECTED, type Matcher, parseMatcher } from '../alerting/matchers.js';
 import {
   firstHandoffWallMs,
   instantOf,
@@ -38,7 +40,7 @@ import {
 } from '../alerting/schedule.js';
 import type { UserContacts } from '../alerting/types.js';
 import { didYouMean } from './did-you-mean.js';
-import { durationField, durationOf, expect, intField, nameField, object, valid } from './schema-kit.js';
+import { checked, durationField, durationOf, expect, intField, nameField, object, valid } from './schema-kit.js';
 import type { ConfigLocation } from './types.js';
 
 type PathPart = string | number;
@@ -361,8 +363,12 @@ export function cronProblem(pattern: string): string | undefined {
 export const MaintenanceWindowSchema = object(
   {
     name: nameField('a maintenance window name'),
-    // Parsed with src/alerting/matchers.ts by maintenanceWindowsOf.
-    matchers: z.array(z.string(expect('a matcher, like service="shop"')), expect('a list of matchers')).optional(),
+    matchers: z
+      .array(
+        checked(MATCHER_EXPECTED, (t): Matcher | string => parseMatcher(t)),
+        expect(`a list of matchers; each ${MATCHER_EXPECTED}`),
+      )
+      .optional(),
     cron: valid(CRON_EXPECTED, cronProblem).optional(),
     weekly: object(
       { days: daysField, at: timeField },
@@ -561,4 +567,26 @@ export function escalationPoliciesOf(
     });
     return { name: e.name, steps, repeat: e.repeat ?? 0 };
   });
+}
+
+export function maintenanceWindowsOf(
+  entries: readonly MaintenanceWindowEntry[],
+  ctx: OnCallConfigContext,
+  base: readonly PathPart[] = ['alerting', 'maintenance_windows'],
+): MaintenanceWindow[] {
+  uniqueNames(entries, 'maintenance window', base, ctx);
+  return entries.map((e) => ({
+    name: e.name,
+    matchers: e.matchers ?? [],
+    start:
+      e.cron !== undefined
+        ? { kind: 'cron', pattern: e.cron.trim() }
+        : {
+            kind: 'weekly',
+            days: (e.weekly?.days ?? []).map((d) => dayOf(d) as number),
+            atMin: timeOfDay(e.weekly?.at ?? '') as number,
+          },
+    durationMs: e.duration,
+    timeZone: e.time_zone,
+  }));
 }
