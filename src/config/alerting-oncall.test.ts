@@ -4,14 +4,11 @@ import type { z } from 'zod';
 import { onCallAt } from '../alerting/schedule.js';
 import {
   EscalationPoliciesSchema,
-  escalationPoliciesOf,
   MaintenanceWindowsSchema,
-  maintenanceWindowsOf,
+  onCallOf,
   SchedulesSchema,
-  schedulesOf,
   UsersSchema,
   userContactsOf,
-  usersOf,
 } from './alerting-oncall.js';
 
 type Path = (string | number)[];
@@ -58,15 +55,17 @@ function load(text: string, receivers = ['ops-slack', 'ops-mail']) {
     }
     return [];
   }
-  const users = usersOf(parse('users', UsersSchema), receivers, ctx);
-  const userNames = users.map((u) => u.name);
-  const schedules = schedulesOf(parse('schedules', SchedulesSchema), userNames, ctx);
-  const policies = escalationPoliciesOf(
-    parse('escalation_policies', EscalationPoliciesSchema),
-    { users: userNames, schedules: schedules.map((s) => s.name), receivers },
+  const r = onCallOf(
+    {
+      users: parse('users', UsersSchema),
+      schedules: parse('schedules', SchedulesSchema),
+      escalation_policies: parse('escalation_policies', EscalationPoliciesSchema),
+      maintenance_windows: parse('maintenance_windows', MaintenanceWindowsSchema),
+    },
+    receivers,
     ctx,
   );
-  const windows = maintenanceWindowsOf(parse('maintenance_windows', MaintenanceWindowsSchema), ctx);
+  const { users, schedules, escalationPolicies: policies, maintenanceWindows: windows } = r;
   const key = (p: string) => p.split(' ')[0]?.split(':').map(Number) ?? [];
   problems.sort((a, b) => (key(a)[0] ?? 0) - (key(b)[0] ?? 0) || (key(a)[1] ?? 0) - (key(b)[1] ?? 0));
   return { users, schedules, policies, windows, problems };

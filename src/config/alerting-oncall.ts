@@ -590,3 +590,46 @@ export function maintenanceWindowsOf(
     timeZone: e.time_zone,
   }));
 }
+
+/** The on-call keys, to spread into the `alerting:` map's schema. */
+export const ONCALL_KEYS = {
+  users: UsersSchema.optional(),
+  schedules: SchedulesSchema.optional(),
+  escalation_policies: EscalationPoliciesSchema.optional(),
+  maintenance_windows: MaintenanceWindowsSchema.optional(),
+};
+
+export interface OnCallEntries {
+  readonly users?: readonly UserEntry[] | undefined;
+  readonly schedules?: readonly ScheduleEntry[] | undefined;
+  readonly escalation_policies?: readonly EscalationPolicyEntry[] | undefined;
+  readonly maintenance_windows?: readonly MaintenanceWindowEntry[] | undefined;
+}
+
+export interface OnCallConfig {
+  readonly users: readonly UserConfig[];
+  readonly schedules: readonly Schedule[];
+  readonly escalationPolicies: readonly EscalationPolicy[];
+  readonly maintenanceWindows: readonly MaintenanceWindow[];
+}
+
+/** All four keys converted, each checked against the names the others declare (receivers come from the caller). */
+export function onCallOf(e: OnCallEntries, receivers: readonly string[], ctx: OnCallConfigContext): OnCallConfig {
+  const users = usersOf(e.users ?? [], receivers, ctx);
+  const schedules = schedulesOf(
+    e.schedules ?? [],
+    users.map((u) => u.name),
+    ctx,
+  );
+  const escalationPolicies = escalationPoliciesOf(
+    e.escalation_policies ?? [],
+    { users: users.map((u) => u.name), schedules: schedules.map((s) => s.name), receivers },
+    ctx,
+  );
+  return {
+    users,
+    schedules,
+    escalationPolicies,
+    maintenanceWindows: maintenanceWindowsOf(e.maintenance_windows ?? [], ctx),
+  };
+}
