@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   firstHandoffWallMs,
@@ -13,6 +14,7 @@ import {
 } from './schedule.js';
 
 const DAY = 86_400_000;
+const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const HOUR = 3_600_000;
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -196,5 +198,72 @@ describe('layers and overrides', () => {
     ]);
     const b = shiftsBetween(s, at('2026-03-10T15:00:00Z'), at('2026-03-10T17:00:00Z'));
     expect(b).toEqual(a.slice(0, 2));
+  });
+});
+
+describe('handoffs agree with who is on call (property)', () => {
+  it('between two handoffs nextHandoffs reports, onCallAt names the same person; at each one, the new one', async () => {
+    const zones = ['Europe/Berlin', 'America/New_York', 'UTC', 'Australia/Lord_Howe'];
+    const t0 = at('2026-03-01T00:00:00Z');
+    const layerArb = fc.record({
+      periodH: fc.constantFrom(24, 168, 12, 8, 1),
+      handoff: fc.integer({ min: 0, max: 1439 }),
+      startDay: fc.integer({ min: 0, max: 40 }),
+      participants: fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { minLength: 1, maxLength: 4 }),
+      restrict: fc.option(
+        fc.array(
+          fc.record({
+            days: fc.uniqueArray(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 7 }),
+            fromMin: fc.integer({ min: 0, max: 1439 }),
+            toMin: fc.integer({ min: 0, max: 1440 }),
+          }),
+          { minLength: 1, maxLength: 2 },
+        ),
+        { nil: undefined },
+      ),
+    });
+    const overrideArb = fc.record({
+      user: fc.constantFrom('x', 'a'),
+      fromH: fc.integer({ min: 0, max: 1500 }),
+      lenH: fc.integer({ min: 1, max: 100 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...zones),
+        fc.array(layerArb, { minLength: 1, maxLength: 3 }),
+        fc.array(overrideArb, { maxLength: 3 }),
+        fc.array(fc.integer({ min: 0, max: 60 * 24 * 60 }), { minLength: 20, maxLength: 20 }),
+        async (tz, layers, overrides, probesMin) => {
+          await breathe();
+          const s = schedule(
+            tz,
+            layers.map((l, i) => ({
+              name: `l${i}`,
+              periodMs: l.periodH * HOUR,
+              firstHandoffWallMs: firstHandoffWallMs(iso(t0 + l.startDay * DAY).slice(0, 10), l.handoff),
+              participants: l.participants,
+              ...(l.restrict ? { restrict: l.restrict } : {}),
+            })),
+            overrides.map((o) => ({ user: o.user, fromMs: t0 + o.fromH * HOUR, toMs: t0 + (o.fromH + o.lenH) * HOUR })),
+          );
+          const end = t0 + 60 * DAY;
+          const hs = nextHandoffs(s, t0, 100_000, 60 * DAY);
+          for (const [i, h] of hs.entries()) {
+            expect(h.atMs).toBeGreaterThan(i === 0 ? t0 : (hs[i - 1] as { atMs: number }).atMs);
+            expect(h.from?.user ?? null).not.toBe(h.to?.user ?? null);
+            expect(onCallAt(s, h.atMs)?.user ?? null).toBe(h.to?.user ?? null);
+            expect(onCallAt(s, h.atMs - 1)?.user ?? null).toBe(h.from?.user ?? null);
+          }
+          for (const m of probesMin) {
+            const t = t0 + m * 60_000;
+            if (t >= end) continue;
+            const last = hs.filter((h) => h.atMs <= t).at(-1);
+            const expected = last ? (last.to?.user ?? null) : (onCallAt(s, t0)?.user ?? null);
+            expect(onCallAt(s, t)?.user ?? null).toBe(expected);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });

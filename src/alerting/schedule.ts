@@ -109,8 +109,8 @@ export function timeZoneProblem(timeZone: string): string | undefined {
   }
 }
 
-/** The wall-clock reading of instant `ms` in `timeZone`, in wall milliseconds. */
-export function wallOf(timeZone: string, ms: number): number {
+/** The wall-clock reading of a whole second, straight from Intl (slow: tens of microseconds). */
+function wallOfSecond(timeZone: string, ms: number): number {
   const fields: Record<string, number> = {};
   let bc = false;
   for (const p of formatter(timeZone).formatToParts(ms)) {
@@ -121,7 +121,38 @@ export function wallOf(timeZone: string, ms: number): number {
   const d = new Date(0);
   d.setUTCFullYear(year, (fields.month ?? 1) - 1, fields.day ?? 1);
   d.setUTCHours(fields.hour ?? 0, fields.minute ?? 0, fields.second ?? 0, 0);
-  return d.getTime() + (((ms % 1000) + 1000) % 1000);
+  return d.getTime();
+}
+
+const HOUR_MS = 3_600_000;
+/** Per zone, per UTC hour: the offset when it is the same all hour, NaN when the offset changes within it. */
+const offsets = new Map<string, Map<number, number>>();
+
+/** The zone's offset from UTC at `ms`, in ms. Intl is asked twice per hour of time, then the answer is kept. */
+function offsetAt(timeZone: string, ms: number): number {
+  let byHour = offsets.get(timeZone);
+  if (!byHour) {
+    byHour = new Map();
+    offsets.set(timeZone, byHour);
+  }
+  const hour = Math.floor(ms / HOUR_MS);
+  let o = byHour.get(hour);
+  if (o === undefined) {
+    const start = hour * HOUR_MS;
+    const a = wallOfSecond(timeZone, start) - start;
+    const b = wallOfSecond(timeZone, start + HOUR_MS - 1000) - (start + HOUR_MS - 1000);
+    o = a === b ? a : Number.NaN;
+    if (byHour.size > 200_000) byHour.clear();
+    byHour.set(hour, o);
+  }
+  if (!Number.isNaN(o)) return o;
+  const second = Math.floor(ms / 1000) * 1000;
+  return wallOfSecond(timeZone, second) - second;
+}
+
+/** The wall-clock reading of instant `ms` in `timeZone`, in wall milliseconds. */
+export function wallOf(timeZone: string, ms: number): number {
+  return ms + offsetAt(timeZone, ms);
 }
 
 /**
@@ -152,22 +183,62 @@ function shiftIndex(s: Schedule, layer: ScheduleLayer, atMs: number): number {
   return Math.max(k, -1);
 }
 
-function inWindows(windows: readonly WeeklyWindow[], wallMs: number): boolean {
-  const day = new Date(wallMs).getUTCDay();
-  const prev = (day + 6) % 7;
-  const min = (((wallMs % DAY_MS) + DAY_MS) % DAY_MS) / MINUTE_MS;
-  return windows.some((w) =>
-    w.fromMin < w.toMin
-      ? w.days.includes(day) && min >= w.fromMin && min < w.toMin
-      : (w.days.includes(day) && min >= w.fromMin) || (w.days.includes(prev) && min < w.toMin),
-  );
+/** The local midnight (in wall ms) of the day `atMs` falls on. */
+function wallMidnight(timeZone: string, atMs: number): number {
+  const wall = wallOf(timeZone, atMs);
+  return wall - (((wall % DAY_MS) + DAY_MS) % DAY_MS);
+}
+
+/** The occurrence of window `w` that starts on the local day `day0` (wall ms of its midnight), as instants. */
+function occurrence(s: Schedule, w: WeeklyWindow, day0: number): [number, number] {
+  const to = w.toMin <= w.fromMin ? w.toMin + 1440 : w.toMin;
+  return [instantOf(s.timeZone, day0 + w.fromMin * MINUTE_MS), instantOf(s.timeZone, day0 + to * MINUTE_MS)];
+}
+
+/**
+ * Whether an occurrence of the windows covers `atMs`. Occurrences are read as instants, with the same conversion
+ * as their edges (a window from 02:30 on the spring night opens at 03:30), so activity and edges always agree.
+ */
+function inWindows(s: Schedule, windows: readonly WeeklyWindow[], atMs: number): boolean {
+  const midnight = wallMidnight(s.timeZone, atMs);
+  for (const d of [0, -1]) {
+    const day0 = midnight + d * DAY_MS;
+    const dow = new Date(day0).getUTCDay();
+    for (const w of windows) {
+      if (!w.days.includes(dow)) continue;
+      const [from, to] = occurrence(s, w, day0);
+      if (from <= atMs && atMs < to) return true;
+    }
+  }
+  return false;
+}
+
+/** The first window edge after `atMs` (next) or the last at or before it (previous), or null. */
+function windowEdge(s: Schedule, windows: readonly WeeklyWindow[], atMs: number, next: boolean): number | null {
+  const midnight = wallMidnight(s.timeZone, atMs);
+  let best: number | null = null;
+  for (let i = 0; i <= 9; i++) {
+    const d = next ? i - 1 : 1 - i;
+    const day0 = midnight + d * DAY_MS;
+    // Occurrences starting on later (earlier) days cannot beat what was found.
+    if (best !== null && (next ? instantOf(s.timeZone, day0) > best : instantOf(s.timeZone, day0 + 2 * DAY_MS) < best))
+      break;
+    const dow = new Date(day0).getUTCDay();
+    for (const w of windows) {
+      if (!w.days.includes(dow)) continue;
+      for (const e of occurrence(s, w, day0)) {
+        if (next ? e > atMs && (best === null || e < best) : e <= atMs && (best === null || e > best)) best = e;
+      }
+    }
+  }
+  return best;
 }
 
 function layerOnCall(s: Schedule, layer: ScheduleLayer, index: number, atMs: number): OnCall | null {
   if (layer.participants.length === 0) return null;
   const k = shiftIndex(s, layer, atMs);
   if (k < 0) return null;
-  if (layer.restrict && !inWindows(layer.restrict, wallOf(s.timeZone, atMs))) return null;
+  if (layer.restrict && !inWindows(s, layer.restrict, atMs)) return null;
   const user = layer.participants[k % layer.participants.length] as string;
   return { user, source: { kind: 'layer', layer: layer.name, index, shift: k } };
 }
@@ -185,47 +256,33 @@ export function onCallAt(s: Schedule, atMs: number): OnCall | null {
   return null;
 }
 
-/** The instants around `atMs` where a layer's restriction windows open or close. */
-function windowEdges(s: Schedule, windows: readonly WeeklyWindow[], atMs: number): number[] {
-  const wall = wallOf(s.timeZone, atMs);
-  const midnight = wall - (((wall % DAY_MS) + DAY_MS) % DAY_MS);
-  const out: number[] = [];
-  for (let d = -8; d <= 8; d++) {
-    const day0 = midnight + d * DAY_MS;
-    const dow = new Date(day0).getUTCDay();
-    for (const w of windows) {
-      if (!w.days.includes(dow)) continue;
-      out.push(instantOf(s.timeZone, day0 + w.fromMin * MINUTE_MS));
-      out.push(instantOf(s.timeZone, day0 + (w.toMin <= w.fromMin ? w.toMin + 1440 : w.toMin) * MINUTE_MS));
-    }
-  }
-  return out;
-}
-
-/** Every instant near `atMs` where who is on call may change: handoffs, window edges, override edges. */
-function candidates(s: Schedule, atMs: number): number[] {
-  const out: number[] = [];
+/** The first instant after `atMs` (next) or the last at or before it where who is on call may change, or null. */
+function boundaryNear(s: Schedule, atMs: number, next: boolean): number | null {
+  let best: number | null = null;
+  const consider = (c: number | null) => {
+    if (c === null || (next ? c <= atMs : c > atMs)) return;
+    if (best === null || (next ? c < best : c > best)) best = c;
+  };
   for (const layer of s.layers) {
     const k = shiftIndex(s, layer, atMs);
-    for (let j = Math.max(k - 1, 0); j <= Math.max(k + 2, 1); j++) out.push(boundary(s, layer, j));
-    if (layer.restrict) out.push(...windowEdges(s, layer.restrict, atMs));
+    consider(next ? boundary(s, layer, k + 1) : k >= 0 ? boundary(s, layer, k) : null);
+    if (layer.restrict) consider(windowEdge(s, layer.restrict, atMs, next));
   }
-  for (const o of s.overrides) out.push(o.fromMs, o.toMs);
-  return out;
+  for (const o of s.overrides) {
+    consider(o.fromMs);
+    consider(o.toMs);
+  }
+  return best;
 }
 
 /** The first instant after `atMs` where who is on call may change, or null when nothing ever changes. */
 export function nextBoundary(s: Schedule, atMs: number): number | null {
-  let best: number | null = null;
-  for (const c of candidates(s, atMs)) if (c > atMs && (best === null || c < best)) best = c;
-  return best;
+  return boundaryNear(s, atMs, true);
 }
 
 /** The last instant at or before `atMs` where who is on call may have changed, or null. */
 export function previousBoundary(s: Schedule, atMs: number): number | null {
-  let best: number | null = null;
-  for (const c of candidates(s, atMs)) if (c <= atMs && (best === null || c > best)) best = c;
-  return best;
+  return boundaryNear(s, atMs, false);
 }
 
 const sameUser = (a: OnCall | null, b: OnCall | null) => (a?.user ?? null) === (b?.user ?? null);
