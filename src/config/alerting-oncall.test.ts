@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -276,5 +277,16 @@ alerting:
       '8:32 alerting.maintenance_windows.4.weekly.days: unexpected value; expected a list of days: mon, tue, wed, thu, fri, sat, sun',
       "8:40 alerting.maintenance_windows.4.weekly.at: '2am': not a time of day; expected a time of day, like 09:00",
     ]);
+  });
+
+  it('read the examples of docs/alerting.md without a problem', () => {
+    const doc = readFileSync(new URL('../../docs/alerting.md', import.meta.url), 'utf8');
+    const ours = doc.slice(doc.indexOf('## On-call schedules'));
+    const blocks = [...ours.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    expect(blocks).toHaveLength(3);
+    const text = `alerting:\n${blocks.map((b) => b.replace(/^alerting:\n/, '')).join('')}`;
+    const r = load(text);
+    expect(r.problems).toEqual([]);
+    expect([r.users.length, r.schedules.length, r.policies.length, r.windows.length]).toEqual([4, 1, 1, 2]);
   });
 });
