@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   activeWindows,
@@ -107,5 +108,50 @@ describe('maintenance windows', () => {
     const s = windowAt(hourly, at('2026-01-01T12:10:00Z'));
     expect(s && s.endMs - s.startMs).toBeGreaterThan(100 * HOUR); // one long span, bounded by the chain limit
     expect(activeWindows([hourly], {}, at('2026-01-01T12:10:00Z'))).toHaveLength(1);
+  });
+});
+
+describe('maintenance windows agree with themselves (property)', () => {
+  it('windowAt holds between a start and its end, and nextWindowChange lands on those edges', async () => {
+    const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const t0 = at('2026-03-01T00:00:00Z');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('Europe/Berlin', 'America/New_York', 'UTC'),
+        fc.uniqueArray(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 0, max: 1439 }),
+        fc.integer({ min: 1, max: 48 * 60 }),
+        fc.array(fc.integer({ min: 0, max: 40 * 24 * 60 }), { minLength: 10, maxLength: 10 }),
+        async (timeZone, days, atMin, durationMin, probes) => {
+          await breathe();
+          const w: MaintenanceWindow = {
+            name: 'w',
+            matchers: [],
+            start: { kind: 'weekly', days, atMin },
+            durationMs: durationMin * 60_000,
+            timeZone,
+          };
+          const spans = nextWindows(w, t0, 20);
+          for (const [i, s] of spans.entries()) {
+            expect(s.endMs).toBeGreaterThan(s.startMs);
+            if (i > 0) expect(s.startMs).toBeGreaterThanOrEqual((spans[i - 1] as { endMs: number }).endMs);
+            expect(span(windowAt(w, s.startMs))).toEqual(span(s));
+            expect(span(windowAt(w, s.endMs - 1))).toEqual(span(s));
+            expect(windowAt(w, s.endMs)?.startMs ?? s.endMs).toBeGreaterThanOrEqual(s.endMs);
+          }
+          const last = spans.at(-1)?.endMs ?? t0;
+          for (const m of probes) {
+            const t = t0 + m * 60_000;
+            if (t >= last) continue;
+            const inside = spans.find((s) => s.startMs <= t && t < s.endMs);
+            expect(span(windowAt(w, t))).toEqual(span(inside ?? null));
+            const change = nextWindowChange([w], t);
+            const edges = spans.flatMap((s) => [s.startMs, s.endMs]).filter((e) => e > t);
+            expect(change).toBe(Math.min(...edges));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
