@@ -789,10 +789,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
   const alerting = alertingOf(
     parsed.alerting,
     (path, problem, expected) => addAt(node(path), path, problem, expected),
-    (path) => {
-      const l = loc(path);
-      return `${l.file}:${l.line}:${l.column}`;
-    },
+    loc,
   );
 
   if (issues.length > 0) fail();
