@@ -221,29 +221,26 @@ const LayerSchema = object(
 ).transform((l, ctx) => {
   // The handoff's form depends on the rotation: a weekly one names its day.
   const weekly = l.rotation === 'weekly';
-  const m = /^\s*(?:([A-Za-z]+)\s+)?(\S+)\s*$/.exec(l.handoff);
-  const dayText = m?.[1];
-  const time = timeOfDay(m?.[2] ?? '');
-  const day = dayText === undefined ? undefined : dayOf(dayText);
-  const expected = weekly ? HANDOFF_EXPECTED.weekly : HANDOFF_EXPECTED.daily;
-  const problem =
-    !m || typeof time === 'string'
-      ? typeof time === 'string' && m
-        ? time
-        : 'not a handoff time'
-      : typeof day === 'string'
-        ? day
-        : weekly && day === undefined
-          ? 'a weekly rotation hands off on a day: name it'
-          : !weekly && day !== undefined
-            ? `only a weekly rotation hands off on a day (this one is ${typeof l.rotation === 'string' ? l.rotation : 'every N hours'})`
-            : undefined;
-  if (problem !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['handoff'], message: expected, params: { problem } });
+  const h = handoffOf(l.handoff, weekly, typeof l.rotation === 'string' ? l.rotation : 'every N hours');
+  if (typeof h === 'string') {
+    const expected = weekly ? HANDOFF_EXPECTED.weekly : HANDOFF_EXPECTED.daily;
+    ctx.addIssue({ code: 'custom', path: ['handoff'], message: expected, params: { problem: h } });
     return z.NEVER;
   }
-  return { ...l, handoffMin: time as number, handoffDay: day as number | undefined };
+  return { ...l, handoffMin: h.min, handoffDay: h.day };
 });
+
+/** `09:00` or, for a weekly rotation, `mon 09:00`: minutes after midnight and the day, or the problem in words. */
+function handoffOf(text: string, weekly: boolean, rotation: string): { min: number; day?: number } | string {
+  const m = /^\s*(?:([A-Za-z]+)\s+)?(\S+)\s*$/.exec(text);
+  if (!m) return 'not a handoff time';
+  const min = timeOfDay(m[2] ?? '');
+  if (typeof min === 'string') return min;
+  if (m[1] === undefined) return weekly ? 'a weekly rotation hands off on a day: name it' : { min };
+  if (!weekly) return `only a weekly rotation hands off on a day (this one is ${rotation})`;
+  const day = dayOf(m[1]);
+  return typeof day === 'string' ? day : { min, day };
+}
 
 const INSTANT_EXPECTED =
   'a date and time in the schedule time zone, like 2026-03-28T18:00, or an instant with an offset, like 2026-03-28T17:00:00Z';
