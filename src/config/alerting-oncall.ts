@@ -40,7 +40,19 @@ import {
 } from '../alerting/schedule.js';
 import type { UserContacts } from '../alerting/types.js';
 import { didYouMean } from './did-you-mean.js';
-import { checked, durationField, durationOf, expect, intField, nameField, object, valid } from './schema-kit.js';
+import {
+  checked,
+  DAYS_SHOWN,
+  dayOf,
+  durationField,
+  durationOf,
+  expect,
+  intField,
+  nameField,
+  object,
+  timeOfDay,
+  valid,
+} from './schema-kit.js';
 import type { ConfigLocation } from './types.js';
 
 type PathPart = string | number;
@@ -49,28 +61,6 @@ const HOUR_MS = 3_600_000;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fields.
-
-const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-const DAYS_SHOWN = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-
-/** 0 = Sunday, or the problem in words. */
-function dayOf(text: string): number | string {
-  const d = text.trim().toLowerCase();
-  const i = Math.max((DAYS as readonly string[]).indexOf(d), DAY_NAMES.indexOf(d));
-  return i >= 0 ? i : `unknown day '${text}'${didYouMean(d, DAYS_SHOWN)}`;
-}
-
-/** Minutes after midnight from `HH:MM` (24:00 only when `endOfDay`), or the problem in words. */
-function timeOfDay(text: string, endOfDay = false): number | string {
-  const m = /^(\d{1,2}):(\d{2})$/.exec(text.trim());
-  if (!m) return 'not a time of day';
-  const h = Number(m[1]);
-  const min = Number(m[2]);
-  if (h === 24 && min === 0) return endOfDay ? 1440 : '24:00 is only valid as the end (to)';
-  if (h > 23 || min > 59) return 'the time of day is out of range';
-  return h * 60 + min;
-}
 
 const TIME_ZONE_EXPECTED = 'an IANA time zone, like Europe/Berlin, America/New_York or UTC';
 const timeZoneField = valid(TIME_ZONE_EXPECTED, timeZoneProblem);
