@@ -77,7 +77,8 @@ export interface FlushResult {
   readonly drop: readonly string[];
 }
 
-function common(maps: readonly Labels[]): Labels {
+/** The labels every map has with the same value (Alertmanager's commonLabels). */
+export function commonLabels(maps: readonly Labels[]): Labels {
   if (maps.length === 0) return {};
   const first = maps[0] as Labels;
   const out: Record<string, string> = {};
@@ -108,8 +109,8 @@ export function flush(g: GroupState, alerts: readonly Alert[], ctx: FlushContext
       groupKey: g.key,
       status: firing.length > 0 ? 'firing' : 'resolved',
       groupLabels: g.groupLabels,
-      commonLabels: common(listed.map((a) => a.labels)),
-      commonAnnotations: common(listed.map((a) => a.annotations)),
+      commonLabels: commonLabels(listed.map((a) => a.labels)),
+      commonAnnotations: commonLabels(listed.map((a) => a.annotations)),
       alerts: shown,
       truncatedAlerts: listed.length - shown.length,
       externalURL: ctx.externalURL,

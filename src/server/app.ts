@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { ParseError, UserError } from '../errors.js';
 import { jsonReplacer } from '../firewall/values.js';
 import { roleAtLeast, type Store, type TokenRecord } from '../store/types.js';
+import { AlertingService, type AlertingServiceOptions } from './alerting.js';
 import { bearerOf, forbidden, parseToken, secretMatches, unauthenticated } from './auth.js';
 import { AuthGuard, type AuthLimits, DEFAULT_AUTH_LIMITS, LastUsed } from './auth-guard.js';
 import { ChangeService } from './changes.js';
@@ -37,6 +38,8 @@ export interface ServerOptions {
   readonly planner?: PlannerOptions;
   /** Monitoring's settings (issue 14); `probeFromServer: false` leaves the probing to agents and probes. */
   readonly monitoring?: Omit<MonitorServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
+  /** Alerting's settings (issue 15): the link base of messages, the poll interval, whether this server sends. */
+  readonly alerting?: Omit<AlertingServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
   /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
@@ -85,6 +88,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     metrics,
     monitoring: new MonitorService({ store: opts.store, config: opts.config, now, metrics, ...opts.monitoring }),
     traffic: new TrafficService({ store: opts.store, config: opts.config, now, metrics }),
+    alerting: new AlertingService({
+      store: opts.store,
+      config: opts.config,
+      now,
+      metrics,
+      ...opts.alerting,
+    }),
     planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
     planWaitMs: opts.planWaitMs ?? 2000,
@@ -141,6 +151,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addHook('onClose', async () => {
     await deps.monitoring.stop();
     await deps.traffic.stop();
+    await deps.alerting.stop();
     await deps.planner.close();
   });
   // Changes a previous process left planning (it stopped mid-plan) are planned again.
@@ -148,6 +159,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await new ChangeService(deps).resumePlanning({ name: 'rampart-server', role: 'system', from: 'local' });
     await deps.monitoring.start();
     await deps.traffic.start();
+    await deps.alerting.start();
   });
   const auth = authenticator(deps, opts.authLimits ?? DEFAULT_AUTH_LIMITS);
   const largeLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;

@@ -3,10 +3,12 @@
  * schemas validate requests and generate the OpenAPI document, and the role table drives both the authorisation
  * check and the test that proves each role is refused what it may not do.
  */
+
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { RampartConfig } from '../config/types.js';
 import type { Actor, Role, Store, TokenRecord } from '../store/types.js';
+import type { AlertingService } from './alerting.js';
 import type { ServerMetrics } from './metrics.js';
 import type { MonitorService } from './monitoring.js';
 import type { Planner, PlanTicket } from './planner.js';
@@ -27,6 +29,8 @@ export interface ServerDeps {
   readonly monitoring: MonitorService;
   /** Incoming traffic (issue 14, §3): agents' request counts, the traffic-drop detectors. */
   readonly traffic: TrafficService;
+  /** Alerting (issue 15): alerts, groups, silences, escalation, the outbox worker. */
+  readonly alerting: AlertingService;
   /** How long a proposal, edit or re-plan waits for its plan before answering 202 (state planning). */
   readonly planWaitMs: number;
   /** The plans that outlived their request, by change id (the version they were started for). */

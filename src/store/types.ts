@@ -22,12 +22,17 @@ export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
  * `rampart probe` vantage point (it may only take its monitors and send their results). The last two are outside the
  * order: they open their own routes and nothing else.
  */
-export const TOKEN_ROLES = [...ROLES, 'agent', 'probe'] as const;
+export const TOKEN_ROLES = [...ROLES, 'agent', 'probe', 'alertmanager'] as const;
 export type Role = (typeof TOKEN_ROLES)[number];
 
-/** viewer < operator < approver < admin; an agent (probe) token opens the agent (probe) routes only, and nothing else does. */
+const isPersonRole = (r: Role): r is (typeof ROLES)[number] => (ROLES as readonly string[]).includes(r);
+
+/**
+ * viewer < operator < approver < admin; an agent (probe, alertmanager) token opens the agent (probe, alertmanager)
+ * routes only, and nothing else does.
+ */
 export function roleAtLeast(have: Role, need: Role): boolean {
-  if (have === 'agent' || need === 'agent' || have === 'probe' || need === 'probe') return have === need;
+  if (!isPersonRole(have) || !isPersonRole(need)) return have === need;
   return ROLES.indexOf(have) >= ROLES.indexOf(need);
 }
 

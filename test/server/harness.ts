@@ -30,6 +30,8 @@ export const USERS = {
   web1: 'agent',
   /** a `rampart probe` in another network */
   'probe-eu': 'probe',
+  /** a team's Alertmanager posting its webhook */
+  prometheus: 'alertmanager',
 } as const satisfies Record<string, Role>;
 export type User = keyof typeof USERS;
 

@@ -16,12 +16,15 @@ const AS: Record<Role, User> = {
   admin: 'admin',
   agent: 'web1',
   probe: 'probe-eu',
+  alertmanager: 'prometheus',
 };
 
 function concrete(r: RouteDef): string {
   return urlOf(r)
     .replace(':id', r.path.startsWith('/tokens') ? 'deadbeef' : '1')
-    .replace(':name', 'web1');
+    .replace(':name', 'web1')
+    .replace(':fingerprint', '0123456789abcdef')
+    .replace(':schedule', 'primary');
 }
 
 const protectedRoutes = ROUTES.filter((r) => r.access !== 'public');

@@ -2,6 +2,7 @@
 import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type RouteDef } from '../route.js';
 import { agentRoutes } from './agent.js';
+import { alertRoutes } from './alerts.js';
 import { auditLogRoutes } from './audit-log.js';
 import { changeRoutes } from './changes.js';
 import { hostRoutes, jobReportRoute } from './hosts.js';
@@ -30,6 +31,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...agentRoutes,
   ...monitorRoutes,
   ...trafficRoutes,
+  ...alertRoutes,
 ];
 
 const document = buildOpenApi(ROUTES);
