@@ -146,6 +146,11 @@ describe('webhook notifier', () => {
     const res = await sendWebhook(webhook(silent.url, { timeoutMs: 300 }), shopDown(), 'k', NOW);
     expect(res).toMatchObject({ outcome: 'retryable', error: expect.stringContaining('no answer within 300 ms') });
     expect(Date.now() - t).toBeLessThan(30_000);
+    // credentials in the URL go as basic auth, never in the error
+    r.answers.push({ status: 401, body: 'who?' });
+    const withAuth = await sendWebhook(webhook(r.url.replace('http://', 'http://am:p%40ss@')), shopDown(), 'k', NOW);
+    expect(r.requests.at(-1)?.headers.authorization).toBe(`Basic ${Buffer.from('am:p@ss').toString('base64')}`);
+    expect(withAuth).toEqual({ outcome: 'permanent', error: `POST ${r.url}/: HTTP 401 who?` });
     // nothing listening
     expect((await sendWebhook(webhook('http://127.0.0.1:9/'), shopDown(), 'k', NOW)).outcome).toBe('retryable');
   });
