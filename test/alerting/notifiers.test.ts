@@ -473,6 +473,38 @@ describe('one notification, several channels', () => {
     expect(hook.requests.map((r) => r.headers['x-rampart-id'])).toEqual(['multi-1', 'multi-1', 'multi-1']);
     expect(smtp.mails).toHaveLength(1);
   });
+  it('kick() sends a new notification at once, without waiting for the next poll (an hour here)', async () => {
+    const hook = await http();
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-kick-'));
+    const store = await openStore({ dataDir: dir });
+    cleanups.push(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const cfg: NotifyConfig = {
+      receivers: [{ name: 'ops', deadlineMs: 60_000, channels: [webhook(`${hook.url}/h`)], at }],
+      users: [],
+    };
+    const worker = startOutboxWorker({ outbox: store.outbox, config: () => cfg, pollMs: 3_600_000 });
+    cleanups.push(() => worker.stop());
+    for (const key of ['kick-1', 'kick-2']) {
+      await store.outbox.enqueue(
+        [
+          {
+            key,
+            target: { kind: 'receiver', receiver: 'ops' },
+            notification: shopDown(),
+            createdAt: new Date().toISOString(),
+          },
+        ],
+        (t) => expandTarget(cfg, t),
+      );
+      worker.kick();
+      while (!hook.requests.some((r) => r.headers['x-rampart-id'] === key))
+        await new Promise((res) => setTimeout(res, 10));
+    }
+    expect(hook.requests.map((r) => r.headers['x-rampart-id'])).toEqual(['kick-1', 'kick-2']);
+  });
 });
 
 describe('targets and channels', () => {
