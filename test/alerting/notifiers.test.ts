@@ -397,6 +397,16 @@ describe('e-mail notifier', () => {
     expect(again?.messageId).toBe(m?.messageId);
   });
 
+  it('sends over TLS from the first byte (tls), and refuses a certificate it was not told to trust', async () => {
+    const smtp = await smtpReceiver({ tls, secure: true });
+    cleanups.push(() => smtp.close());
+    expect((await sendEmail(email(smtp.port, { tls: 'tls' }), shopDown(), 'k-tls')).outcome).toBe('ok');
+    expect(smtp.envelopes).toEqual([{ rcpt: ['ops@example.com'], user: undefined, secure: true }]);
+    const untrusted = await sendEmail(email(smtp.port, { tls: 'tls', ca: undefined }), shopDown(), 'k-tls');
+    expect(untrusted).toMatchObject({ outcome: 'retryable', error: expect.stringContaining('certificate') });
+    expect(smtp.mails).toHaveLength(1);
+  });
+
   it('never sends in the clear when STARTTLS is required (permanent: the server lacks it); 4xx is retried, 5xx is permanent', async () => {
     const plain = await smtpReceiver();
     cleanups.push(() => plain.close());
