@@ -366,6 +366,68 @@ function alertOutbox(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0009 (issue 15): alerts by fingerprint, alert groups (timers, what they last announced, escalation), group
+ * membership, silences, and the cursor over monitoring events already turned into alerts.
+ */
+function alerts(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('alerts')
+        .addColumn('fingerprint', 'text', (c) => c.primaryKey())
+        .addColumn('labels_json', 'text', (c) => c.notNull())
+        .addColumn('annotations_json', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'text', (c) => c.notNull())
+        .addColumn('ends_at', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('generator_url', 'text')
+        .addColumn('ack_by', 'text')
+        .addColumn('ack_at', 'text')
+        .execute();
+      await db.schema.createIndex('alerts_state_updated').on('alerts').columns(['state', 'updated_at']).execute();
+      await db.schema
+        .createTable('alert_groups')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('route_key', 'text', (c) => c.notNull())
+        .addColumn('receiver', 'text', (c) => c.notNull())
+        .addColumn('group_labels_json', 'text', (c) => c.notNull())
+        .addColumn('next_flush', epoch, (c) => c.notNull())
+        .addColumn('state_json', 'text', (c) => c.notNull())
+        .addColumn('escalation_json', 'text')
+        .execute();
+      await db.schema.createIndex('alert_groups_next_flush').on('alert_groups').column('next_flush').execute();
+      await db.schema
+        .createTable('alert_group_members')
+        .addColumn('group_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('alert_group_members_pk', ['group_key', 'fingerprint'])
+        .execute();
+      await db.schema.createIndex('alert_group_members_fp').on('alert_group_members').column('fingerprint').execute();
+      await db.schema
+        .createTable('silences')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('matchers_json', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'text', (c) => c.notNull())
+        .addColumn('ends_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text', (c) => c.notNull())
+        .addColumn('until_resolved', 'integer', (c) => c.notNull())
+        .addColumn('matched_at', 'text')
+        .addColumn('expired_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('alerting_cursors')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('last_id', epoch, (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -377,6 +439,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0006-replicas': replicas(kind),
     '0007-traffic': traffic(kind),
     '0008-alert-outbox': alertOutbox(kind),
+    '0009-alerts': alerts(kind),
   };
 }
 

@@ -276,6 +276,58 @@ export interface AlertOutboxTable {
   done_at: string | null;
 }
 
+/** 0009 (issue 15): an alert by fingerprint (labels and annotations as JSON objects). */
+export interface AlertsTable {
+  fingerprint: string;
+  labels_json: string;
+  annotations_json: string;
+  state: string;
+  starts_at: string;
+  ends_at: string | null;
+  updated_at: string;
+  source: string;
+  generator_url: string | null;
+  ack_by: string | null;
+  ack_at: string | null;
+}
+
+/** 0009: an alert group: its timers and what it last announced (src/alerting/group.ts GroupState) and escalation. */
+export interface AlertGroupsTable {
+  key: string;
+  route_key: string;
+  receiver: string;
+  group_labels_json: string;
+  /** Epoch ms of the next flush. */
+  next_flush: number | string;
+  state_json: string;
+  escalation_json: string | null;
+}
+
+/** 0009: which alerts a group holds (an alert is in one group per route it takes). */
+export interface AlertGroupMembersTable {
+  group_key: string;
+  fingerprint: string;
+}
+
+/** 0009: silences (src/alerting/mute.ts Silence). */
+export interface SilencesTable {
+  id: string;
+  matchers_json: string;
+  starts_at: string;
+  ends_at: string;
+  created_by: string;
+  comment: string;
+  until_resolved: number;
+  matched_at: string | null;
+  expired_at: string | null;
+}
+
+/** 0009: the id of the last monitoring event turned into alerts, per consumer. */
+export interface AlertingCursorsTable {
+  name: string;
+  last_id: number | string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -310,6 +362,11 @@ export interface DB {
   traffic_marks: TrafficMarksTable;
   traffic_detectors: TrafficDetectorsTable;
   alert_outbox: AlertOutboxTable;
+  alerts: AlertsTable;
+  alert_groups: AlertGroupsTable;
+  alert_group_members: AlertGroupMembersTable;
+  silences: SilencesTable;
+  alerting_cursors: AlertingCursorsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

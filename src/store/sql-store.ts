@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
+import { type AlertStore, SqlAlertStore } from './alert-store.js';
 import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
 import { appliedVersion } from './migrations.js';
 import { type MonitorStore, SqlMonitorStore } from './monitor-store.js';
@@ -683,6 +684,7 @@ export class SqlStore extends SqlReader implements Store {
   readonly monitoring: MonitorStore;
   readonly traffic: TrafficStore;
   readonly outbox: OutboxStore;
+  readonly alerting: AlertStore;
 
   constructor(
     readonly kind: Dialect,
@@ -692,6 +694,7 @@ export class SqlStore extends SqlReader implements Store {
     this.monitoring = new SqlMonitorStore(kind, db);
     this.traffic = new SqlTrafficStore(kind, db);
     this.outbox = new SqlOutboxStore(kind, db);
+    this.alerting = new SqlAlertStore(kind, db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {
