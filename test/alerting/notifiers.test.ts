@@ -142,10 +142,8 @@ describe('webhook notifier', () => {
     // a receiver that never answers: bounded by the channel's timeout
     const silent = await httpReceiver(async () => true);
     cleanups.push(() => silent.close());
-    const t = Date.now();
     const res = await sendWebhook(webhook(silent.url, { timeoutMs: 300 }), shopDown(), 'k', NOW);
     expect(res).toMatchObject({ outcome: 'retryable', error: expect.stringContaining('no answer within 300 ms') });
-    expect(Date.now() - t).toBeLessThan(30_000);
     // credentials in the URL go as basic auth, never in the error
     r.answers.push({ status: 401, body: 'who?' });
     const withAuth = await sendWebhook(webhook(r.url.replace('http://', 'http://am:p%40ss@')), shopDown(), 'k', NOW);
