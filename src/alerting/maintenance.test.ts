@@ -108,6 +108,20 @@ describe('maintenance windows', () => {
     const s = windowAt(hourly, at('2026-01-01T12:10:00Z'));
     expect(s && s.endMs - s.startMs).toBeGreaterThan(100 * HOUR); // one long span, bounded by the chain limit
     expect(activeWindows([hourly], {}, at('2026-01-01T12:10:00Z'))).toHaveLength(1);
+    // Occurrences that only touch (Sunday 00:00 for 48 h, then Tuesday 00:00) are two spans.
+    const touching: MaintenanceWindow = {
+      ...hourly,
+      start: { kind: 'weekly', days: [0, 2], atMin: 0 },
+      durationMs: 48 * HOUR,
+    };
+    expect(span(windowAt(touching, at('2026-03-03T00:00:00Z')))).toEqual([
+      '2026-03-03T00:00:00.000Z',
+      '2026-03-05T00:00:00.000Z',
+    ]);
+    expect(span(windowAt(touching, at('2026-03-02T23:59:59Z')))).toEqual([
+      '2026-03-01T00:00:00.000Z',
+      '2026-03-03T00:00:00.000Z',
+    ]);
   });
 });
 

@@ -79,10 +79,11 @@ export function windowAt(w: MaintenanceWindow, atMs: number): WindowSpan | null 
     s = n;
     end = n + w.durationMs;
   }
-  // The span began at the earliest start still chained to `first`: look back while occurrences overlap.
+  // The span began at the earliest start still chained to `first`: look back while occurrences overlap (one that
+  // ends exactly where the next starts is a span of its own, as going forward).
   let start = first;
   for (let i = 0; i < MAX_CHAIN; i++) {
-    const prev = startAfter(w, start - w.durationMs - 1);
+    const prev = startAfter(w, start - w.durationMs);
     if (prev === null || prev >= start) break;
     start = prev;
   }

@@ -186,7 +186,7 @@ alerting:
       "9:55 alerting.schedules.0.layers.0.start: '2026-02-30': 2026-02-30 does not exist; expected a date, like 2026-01-05",
       "10:38 alerting.schedules.0.layers.1.handoff: 'tue 09:00': only a weekly rotation hands off on a day (this one is daily); expected a time of day, like 09:00",
       "11:30 alerting.schedules.0.layers.2.rotation.every: '90m': not a whole number of hours; expected a whole number of hours or days from 1h to 28d, like 8h, 12h or 2d",
-      "11:115 alerting.schedules.0.layers.2.restrict.0.days.0: 'sundy': unknown day 'sundy' (did you mean 'sun'?); expected a day: mon, tue, wed, thu, fri, sat, sun",
+      "11:115 alerting.schedules.0.layers.2.restrict.0.days.0: 'sundy': unknown day (did you mean 'sun'?); expected a day: mon, tue, wed, thu, fri, sat, sun",
       '12:11 alerting.schedules.0.layers.3.rotation: unexpected value; expected daily, weekly, or {every: DURATION} with a whole number of hours, like {every: 12h}',
       '12:11 alerting.schedules.0.layers.3: unknown key rotaton; expected \u0000known:name rotation handoff start participants restrict',
       "14:31 alerting.schedules.0.overrides.0.from: '2026-03-01': a date alone: add the time, like T09:00; expected a date and time in the schedule time zone, like 2026-03-28T18:00, or an instant with an offset, like 2026-03-28T17:00:00Z",

@@ -40,7 +40,19 @@ import {
 } from '../alerting/schedule.js';
 import type { UserContacts } from '../alerting/types.js';
 import { didYouMean } from './did-you-mean.js';
-import { checked, durationField, durationOf, expect, intField, nameField, object, valid } from './schema-kit.js';
+import {
+  checked,
+  DAYS_SHOWN,
+  dayOf,
+  durationField,
+  durationOf,
+  expect,
+  intField,
+  nameField,
+  object,
+  timeOfDay,
+  valid,
+} from './schema-kit.js';
 import type { ConfigLocation } from './types.js';
 
 type PathPart = string | number;
@@ -49,28 +61,6 @@ const HOUR_MS = 3_600_000;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fields.
-
-const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-const DAYS_SHOWN = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-
-/** 0 = Sunday, or the problem in words. */
-function dayOf(text: string): number | string {
-  const d = text.trim().toLowerCase();
-  const i = Math.max((DAYS as readonly string[]).indexOf(d), DAY_NAMES.indexOf(d));
-  return i >= 0 ? i : `unknown day '${text}'${didYouMean(d, DAYS_SHOWN)}`;
-}
-
-/** Minutes after midnight from `HH:MM` (24:00 only when `endOfDay`), or the problem in words. */
-function timeOfDay(text: string, endOfDay = false): number | string {
-  const m = /^(\d{1,2}):(\d{2})$/.exec(text.trim());
-  if (!m) return 'not a time of day';
-  const h = Number(m[1]);
-  const min = Number(m[2]);
-  if (h === 24 && min === 0) return endOfDay ? 1440 : '24:00 is only valid as the end (to)';
-  if (h > 23 || min > 59) return 'the time of day is out of range';
-  return h * 60 + min;
-}
 
 const TIME_ZONE_EXPECTED = 'an IANA time zone, like Europe/Berlin, America/New_York or UTC';
 const timeZoneField = valid(TIME_ZONE_EXPECTED, timeZoneProblem);
@@ -221,29 +211,26 @@ const LayerSchema = object(
 ).transform((l, ctx) => {
   // The handoff's form depends on the rotation: a weekly one names its day.
   const weekly = l.rotation === 'weekly';
-  const m = /^\s*(?:([A-Za-z]+)\s+)?(\S+)\s*$/.exec(l.handoff);
-  const dayText = m?.[1];
-  const time = timeOfDay(m?.[2] ?? '');
-  const day = dayText === undefined ? undefined : dayOf(dayText);
-  const expected = weekly ? HANDOFF_EXPECTED.weekly : HANDOFF_EXPECTED.daily;
-  const problem =
-    !m || typeof time === 'string'
-      ? typeof time === 'string' && m
-        ? time
-        : 'not a handoff time'
-      : typeof day === 'string'
-        ? day
-        : weekly && day === undefined
-          ? 'a weekly rotation hands off on a day: name it'
-          : !weekly && day !== undefined
-            ? `only a weekly rotation hands off on a day (this one is ${typeof l.rotation === 'string' ? l.rotation : 'every N hours'})`
-            : undefined;
-  if (problem !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['handoff'], message: expected, params: { problem } });
+  const h = handoffOf(l.handoff, weekly, typeof l.rotation === 'string' ? l.rotation : 'every N hours');
+  if (typeof h === 'string') {
+    const expected = weekly ? HANDOFF_EXPECTED.weekly : HANDOFF_EXPECTED.daily;
+    ctx.addIssue({ code: 'custom', path: ['handoff'], message: expected, params: { problem: h } });
     return z.NEVER;
   }
-  return { ...l, handoffMin: time as number, handoffDay: day as number | undefined };
+  return { ...l, handoffMin: h.min, handoffDay: h.day };
 });
+
+/** `09:00` or, for a weekly rotation, `mon 09:00`: minutes after midnight and the day, or the problem in words. */
+function handoffOf(text: string, weekly: boolean, rotation: string): { min: number; day?: number } | string {
+  const m = /^\s*(?:([A-Za-z]+)\s+)?(\S+)\s*$/.exec(text);
+  if (!m) return 'not a handoff time';
+  const min = timeOfDay(m[2] ?? '');
+  if (typeof min === 'string') return min;
+  if (m[1] === undefined) return weekly ? 'a weekly rotation hands off on a day: name it' : { min };
+  if (!weekly) return `only a weekly rotation hands off on a day (this one is ${rotation})`;
+  const day = dayOf(m[1]);
+  return typeof day === 'string' ? day : { min, day };
+}
 
 const INSTANT_EXPECTED =
   'a date and time in the schedule time zone, like 2026-03-28T18:00, or an instant with an offset, like 2026-03-28T17:00:00Z';

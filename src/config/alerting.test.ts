@@ -26,6 +26,10 @@ describe('alerting: in rampart.yaml', () => {
   it("reads an Alertmanager-style routing tree with Rampart's defaults filled in", () => {
     const c = parseConfig(
       site(`  external_url: https://rampart.example.com
+  receivers:
+    - {name: team, webhook_configs: [{url: 'http://127.0.0.1:9/team'}]}
+    - {name: pager, webhook_configs: [{url: 'http://127.0.0.1:9/pager'}]}
+    - {name: audit, webhook_configs: [{url: 'http://127.0.0.1:9/audit'}]}
   route:
     receiver: team
     group_by: [service]
@@ -50,7 +54,7 @@ describe('alerting: in rampart.yaml', () => {
       ['pager', 0, 3_600_000, ['service']],
       ['audit', 500, 14_400_000, ['service']],
     ]);
-    expect(hits[0]?.at).toBe('c.yaml:14:9');
+    expect(hits[0]?.at).toBe('c.yaml:18:9');
     expect(a?.inhibitRules.length).toBe(1);
   });
 
@@ -59,7 +63,10 @@ describe('alerting: in rampart.yaml', () => {
     expect(c.alerting?.route).toBeNull();
   });
 
-  it('points at a bad matcher, an unknown key and a root route without a receiver', () => {
+  it('points at a bad matcher, an unknown key, an unknown receiver and a root route without a receiver', () => {
+    expect(fail(site(`  receivers: [{name: pager}]\n  route:\n    receiver: pagr\n`))).toMatch(
+      /c\.yaml:11:15: alerting\.route\.receiver: .*unknown receiver 'pagr' \(did you mean 'pager'\?\)/,
+    );
     expect(fail(site(`  route:\n    receiver: x\n    routes:\n      - matchers: ['severity~"x"']\n`))).toMatch(
       /c\.yaml:12:20: alerting\.route\.routes\[0\]\.matchers\[0\].*unknown operator '~'/s,
     );

@@ -22,8 +22,19 @@ import { LABEL_NAME_RE } from '../alerting/alert.js';
 import { MATCHER_EXPECTED, type Matcher, parseMatcher } from '../alerting/matchers.js';
 import { DEFAULT_INHIBIT_RULES, type InhibitRule } from '../alerting/mute.js';
 import { buildRoute, type Route, type RouteSpec } from '../alerting/route.js';
+import { ONCALL_KEYS, type OnCallConfig, onCallOf } from './alerting-oncall.js';
+import {
+  AlertingGlobalSchema,
+  type EmailChannel,
+  type ReceiverConfig,
+  type ReceiversContext,
+  ReceiversSchema,
+  receiversOf,
+  userEmailOf,
+} from './alerting-receivers.js';
 import { didYouMean } from './did-you-mean.js';
 import { checked, durationField, expect, nameField, object } from './schema-kit.js';
+import type { ConfigLocation } from './types.js';
 
 const matcherField = checked<Matcher>(MATCHER_EXPECTED, (text) => parseMatcher(text));
 const matchersField = z.array(matcherField, expect('a list of matchers, like [\'severity="critical"\']'));
@@ -74,6 +85,9 @@ const InhibitSchema = object(
 
 export const AlertingSchema = object(
   {
+    global: AlertingGlobalSchema.optional(),
+    receivers: ReceiversSchema.optional(),
+    ...ONCALL_KEYS,
     external_url: z
       .string(expect('an http:// or https:// URL, like https://rampart.example.com'))
       .refine((u) => /^https?:\/\/\S+$/.test(u) && URL.canParse(u), expect('an http:// or https:// URL'))
@@ -81,7 +95,7 @@ export const AlertingSchema = object(
     route: RouteSchema.optional(),
     inhibit_rules: z.array(InhibitSchema, expect('a list of inhibition rules')).optional(),
   },
-  'an alerting map: external_url, route and inhibit_rules',
+  'an alerting map: global, receivers, users, schedules, escalation_policies, maintenance_windows, external_url, route and inhibit_rules',
 );
 export type AlertingEntry = z.infer<typeof AlertingSchema>;
 
@@ -91,9 +105,18 @@ export interface AlertingConfig {
   /** Null: no route written, alerts are recorded and shown but nobody is notified. */
   readonly route: Route | null;
   readonly inhibitRules: readonly InhibitRule[];
+  readonly receivers: readonly ReceiverConfig[];
+  /** The SMTP settings (global smtp_*) a user's own e-mail goes through. */
+  readonly userEmail?: EmailChannel | undefined;
+  readonly onCall: OnCallConfig;
 }
 
-export const NO_ALERTING: AlertingConfig = { route: null, inhibitRules: DEFAULT_INHIBIT_RULES };
+export const NO_ALERTING: AlertingConfig = {
+  route: null,
+  inhibitRules: DEFAULT_INHIBIT_RULES,
+  receivers: [],
+  onCall: { users: [], schedules: [], escalationPolicies: [], maintenanceWindows: [] },
+};
 
 type Report = (path: readonly (string | number)[], problem: string, expected: string) => void;
 
@@ -101,12 +124,22 @@ type Report = (path: readonly (string | number)[], problem: string, expected: st
 export function alertingOf(
   e: AlertingEntry | undefined,
   report: Report,
-  loc: (path: readonly (string | number)[]) => string,
-  names: { readonly receivers?: readonly string[]; readonly escalations?: readonly string[] } = {},
+  locOf: (path: readonly (string | number)[]) => ConfigLocation,
+  io: Pick<ReceiversContext, 'readFile' | 'env'> = {},
 ): AlertingConfig {
   if (e === undefined) return NO_ALERTING;
+  const loc = (path: readonly (string | number)[]) => {
+    const l = locOf(path);
+    return `${l.file}:${l.line}:${l.column}`;
+  };
+  const ctx = { loc: locOf, problem: report, ...io };
+  const receivers = receiversOf(e.receivers ?? [], e.global, ctx);
+  const receiverNames = receivers.map((r) => r.name);
+  const onCall = onCallOf(e, receiverNames, ctx);
+  const userEmail = userEmailOf(e.global, ctx);
+  const names = { receivers: receiverNames, escalations: onCall.escalationPolicies.map((p) => p.name) };
   const toSpec = (r: RouteEntry, path: (string | number)[]): RouteSpec => {
-    if (r.receiver !== undefined && names.receivers !== undefined && !names.receivers.includes(r.receiver)) {
+    if (r.receiver !== undefined && !names.receivers.includes(r.receiver)) {
       report(
         [...path, 'receiver'],
         `unknown receiver '${r.receiver}'${didYouMean(r.receiver, names.receivers)}`,
@@ -115,7 +148,7 @@ export function alertingOf(
           : 'a receiver declared under alerting.receivers',
       );
     }
-    if (r.escalation !== undefined && names.escalations !== undefined && !names.escalations.includes(r.escalation)) {
+    if (r.escalation !== undefined && !names.escalations.includes(r.escalation)) {
       report(
         [...path, 'escalation'],
         `unknown escalation policy '${r.escalation}'${didYouMean(r.escalation, names.escalations)}`,
@@ -160,5 +193,12 @@ export function alertingOf(
           targetMatchers: r.target_matchers,
           equal: r.equal ?? [],
         }));
-  return { ...(e.external_url ? { externalURL: e.external_url } : {}), route, inhibitRules };
+  return {
+    ...(e.external_url ? { externalURL: e.external_url } : {}),
+    route,
+    inhibitRules,
+    receivers,
+    ...(userEmail ? { userEmail } : {}),
+    onCall,
+  };
 }

@@ -22,6 +22,8 @@ import { didYouMean } from './did-you-mean.js';
 import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
 import {
   checked,
+  DAYS_SHOWN,
+  dayOf,
   durationField,
   expect,
   formatDuration,
@@ -29,6 +31,7 @@ import {
   KNOWN,
   nameField,
   object,
+  timeOfDay,
   valid,
 } from './schema-kit.js';
 import { TrafficSchema, trafficOf } from './traffic.js';
@@ -237,29 +240,6 @@ function instantOf(text: string): { text: string; iso: string; ms: number } | st
   const ms = Date.parse(t);
   if (Number.isNaN(ms)) return 'not an ISO 8601 instant';
   return { text: t, iso: new Date(ms).toISOString(), ms };
-}
-
-/** Minutes after midnight from `HH:MM` (`24:00` only when `endOfDay`), or the problem in words. */
-function timeOfDay(text: string, endOfDay: boolean): number | string {
-  const m = /^(\d{1,2}):(\d{2})$/.exec(text.trim());
-  if (!m) return 'not a time of day';
-  const h = Number(m[1]);
-  const min = Number(m[2]);
-  if (h === 24 && min === 0) return endOfDay ? 1440 : '24:00 is only valid as the end (to)';
-  if (h > 23 || min > 59) return 'the time of day is out of range';
-  return h * 60 + min;
-}
-
-/** Index = Date.getUTCDay(). */
-const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-const DAYS_SHOWN = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-
-const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-
-function dayOf(text: string): number | string {
-  const d = text.trim().toLowerCase();
-  const i = Math.max((DAYS as readonly string[]).indexOf(d), DAY_NAMES.indexOf(d));
-  return i >= 0 ? i : `unknown day${didYouMean(d, DAYS_SHOWN)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -789,10 +769,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
   const alerting = alertingOf(
     parsed.alerting,
     (path, problem, expected) => addAt(node(path), path, problem, expected),
-    (path) => {
-      const l = loc(path);
-      return `${l.file}:${l.line}:${l.column}`;
-    },
+    loc,
   );
 
   if (issues.length > 0) fail();

@@ -89,3 +89,26 @@ export const durationField = (min: number, max: number) => {
     return z.NEVER;
   });
 };
+
+/** Minutes after midnight from `HH:MM` (`24:00` only when `endOfDay`), or the problem in words. */
+export function timeOfDay(text: string, endOfDay = false): number | string {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(text.trim());
+  if (!m) return 'not a time of day';
+  const h = Number(m[1]);
+  const min = Number(m[2]);
+  if (h === 24 && min === 0) return endOfDay ? 1440 : '24:00 is only valid as the end (to)';
+  if (h > 23 || min > 59) return 'the time of day is out of range';
+  return h * 60 + min;
+}
+
+/** Index = Date.getUTCDay(). */
+export const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+export const DAYS_SHOWN = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+/** 0 = Sunday from `mon` or `monday` (any case), or the problem in words. */
+export function dayOf(text: string): number | string {
+  const d = text.trim().toLowerCase();
+  const i = Math.max((DAYS as readonly string[]).indexOf(d), DAY_NAMES.indexOf(d));
+  return i >= 0 ? i : `unknown day${didYouMean(d, DAYS_SHOWN)}`;
+}
