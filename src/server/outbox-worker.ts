@@ -135,6 +135,8 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   let prunedAt = Number.NEGATIVE_INFINITY;
 
   let stopped = false;
+  /** A kick that came while a round ran: look again at once instead of sleeping (the row may have just missed it). */
+  let kicked = false;
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
 
@@ -248,6 +250,10 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
         log('error', 'outbox worker round failed', { error: e instanceof Error ? e.message : String(e) });
       }
       if (stopped) break;
+      if (kicked) {
+        kicked = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
         wake = resolve;
         timer = setTimeout(resolve, pollMs);
@@ -259,7 +265,8 @@ export function startOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   return {
     kick() {
       if (timer) clearTimeout(timer);
-      wake?.();
+      if (wake) wake();
+      else kicked = true;
     },
     drain,
     async stop() {

@@ -82,6 +82,8 @@ export interface SmtpReceiver {
 export interface SmtpOptions {
   readonly tls?: { key: string; cert: string } | undefined;
   readonly auth?: { user: string; pass: string } | undefined;
+  /** TLS from the first byte (port 465 style) instead of STARTTLS. */
+  readonly secure?: boolean | undefined;
 }
 
 export async function smtpReceiver(o: SmtpOptions = {}): Promise<SmtpReceiver> {
@@ -90,7 +92,8 @@ export async function smtpReceiver(o: SmtpOptions = {}): Promise<SmtpReceiver> {
   const rec = { port: 0, mails, envelopes, failures: [] as { code: number; message: string }[], close: async () => {} };
   const server = new SMTPServer({
     ...(o.tls ? { key: o.tls.key, cert: o.tls.cert } : {}),
-    disabledCommands: [...(o.tls ? [] : ['STARTTLS']), ...(o.auth ? [] : ['AUTH'])],
+    secure: o.secure === true,
+    disabledCommands: [...(o.tls && !o.secure ? [] : ['STARTTLS']), ...(o.auth ? [] : ['AUTH'])],
     authOptional: o.auth === undefined,
     allowInsecureAuth: false,
     logger: false,
@@ -117,6 +120,8 @@ export async function smtpReceiver(o: SmtpOptions = {}): Promise<SmtpReceiver> {
       });
     },
   });
+  // A client that gives up mid-handshake (an untrusted certificate) is an 'error' of the server: expected here.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   rec.port = (server.server.address() as AddressInfo).port;
   rec.close = () => new Promise<void>((resolve) => server.close(() => resolve()));

@@ -49,11 +49,28 @@ export async function postJson(
   timeoutMs: number,
   shown: string,
 ): Promise<SendResult> {
+  // user:password@ in the URL (Alertmanager's basic_auth written inline) becomes an Authorization header: fetch
+  // refuses URLs with credentials.
+  let target = url;
+  const auth: Record<string, string> = {};
+  try {
+    const u = new URL(url);
+    if (u.username !== '' || u.password !== '') {
+      const user = decodeURIComponent(u.username);
+      const pass = decodeURIComponent(u.password);
+      auth.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+      u.username = '';
+      u.password = '';
+      target = u.toString();
+    }
+  } catch {
+    return permanent(`POST ${shown}: not a URL`);
+  }
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await fetch(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'Rampart-Alerting', ...headers },
+      headers: { 'content-type': 'application/json', 'user-agent': 'Rampart-Alerting', ...auth, ...headers },
       body,
       signal: AbortSignal.timeout(timeoutMs),
       redirect: 'manual',
