@@ -4,6 +4,7 @@
  * service, host, monitor) and annotations a person reads (summary, description, diagnosis).
  */
 import type { AlertInput } from './alert.js';
+import { type DeliveryFailure, notificationFailedAlert } from './outbox.js';
 
 export interface AlertChange {
   readonly op: 'fire' | 'resolve';
@@ -139,6 +140,13 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
           e,
         ),
       ];
+    }
+    case 'notification.failed': {
+      // A receiver that failed past its deadline: paged on the other receivers (the flush keeps it from its own).
+      const f = d as unknown as DeliveryFailure;
+      if (typeof f.receiver !== 'string' || typeof f.channel !== 'string') return [];
+      const a = notificationFailedAlert(f);
+      return [{ op: 'fire', atMs: Date.parse(e.at), alert: { ...a, source: e.kind } }];
     }
     default:
       return [];

@@ -142,7 +142,6 @@ export class AlertingService {
         now: () => this.nowMs(),
         metrics: registerOutboxMetrics(this.o.metrics.registry, this.o.store.outbox, () => this.nowMs()),
         log: (level, message, fields) => this.o.log?.(level, fields ?? {}, message),
-        onGiveUp: (f) => this.receiverFailed(f),
       });
     }
     this.schedule(0);
@@ -278,7 +277,17 @@ export class AlertingService {
           // Its route left the config: the group ends without a word (its alerts are in other groups now).
           return { result: { notification: null, group: null, drop: alerts.map((a) => a.fingerprint) }, drafts: [] };
         }
-        const result = flush({ ...g, receiver: r.receiver }, alerts, { nowMs: now, route: r, mute, externalURL });
+        // A receiver's own delivery failure is news for the others only.
+        const muteHere = (a: Alert): MuteReason | null =>
+          a.labels.alertname === 'NotificationFailed' && a.labels.receiver === r.receiver
+            ? { kind: 'inhibited', by: a.fingerprint, rule: -1 }
+            : mute(a);
+        const result = flush({ ...g, receiver: r.receiver }, alerts, {
+          nowMs: now,
+          route: r,
+          mute: muteHere,
+          externalURL,
+        });
         const drafts: OutboxDraft[] = [];
         if (result.notification) {
           drafts.push({
@@ -345,22 +354,6 @@ export class AlertingService {
       }
       return { escalation: step.state, drafts };
     }, this.enqueue);
-  }
-
-  /** A receiver that failed past its deadline: an alert on the others (a receiver cannot page about itself). */
-  private async receiverFailed(f: { receiver: string; channel: string; error: string }): Promise<void> {
-    await this.apply([
-      {
-        op: 'fire',
-        atMs: this.nowMs(),
-        alert: {
-          labels: { alertname: 'NotificationFailed', severity: 'warning', receiver: f.receiver, channel: f.channel },
-          annotations: { summary: `notifications to ${f.receiver} (${f.channel}) fail`, description: f.error },
-          source: 'notification.failed',
-        },
-      },
-    ]);
-    this.kick();
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -432,6 +425,21 @@ export class AlertingService {
     );
     this.kick();
     return a;
+  }
+
+  /** Resolves a firing alert by hand (an alert whose source will never say it is over, or a test page). */
+  async resolve(fp: string, actor: Actor): Promise<Alert | null> {
+    const [a] = await this.o.store.alerting.list({ fingerprints: [fp] });
+    if (!a || a.state !== 'firing') return null;
+    const [done] = await this.apply([
+      { op: 'resolve', atMs: this.nowMs(), alert: { labels: a.labels, source: a.source } },
+    ]);
+    if (!done) return null;
+    await this.o.store.write(actor, (w) =>
+      w.audit({ action: 'alert.resolve', target: `alert:${fp}`, after: { labels: a.labels, endsAt: done.endsAt } }),
+    );
+    this.kick();
+    return done;
   }
 
   async silences(): Promise<(Silence & { status: string })[]> {

@@ -75,6 +75,19 @@ export const alertRoutes = [
   }),
   defineRoute({
     method: 'POST',
+    path: '/alerts/:fingerprint/resolve',
+    access: 'operator',
+    tag: 'alerts',
+    summary: 'Resolves a firing alert by hand (it fires again if its source says so)',
+    params: z.object({ fingerprint: z.string().regex(/^[0-9a-f]{16}$/) }),
+    handler: async ({ deps, params, actor }) => {
+      const a = await deps.alerting.resolve(params.fingerprint, actor);
+      if (!a) throw new UserError('RAMPART_ERR_NOT_FOUND', `no firing alert ${params.fingerprint}`);
+      return a;
+    },
+  }),
+  defineRoute({
+    method: 'POST',
     path: '/alerts/alertmanager',
     access: 'alertmanager',
     tag: 'alerts',
@@ -180,8 +193,8 @@ export const alertRoutes = [
           return {
             name: s.name,
             timeZone: s.timeZone,
-            now: on,
-            next,
+            now: on ? { user: on.user, source: on.source } : null,
+            next: next ? { at: new Date(next.atMs).toISOString(), user: next.to?.user ?? null } : null,
           };
         }),
       };
@@ -189,7 +202,7 @@ export const alertRoutes = [
   }),
   defineRoute({
     method: 'GET',
-    path: '/oncall/:schedule/calendar.ics',
+    path: '/oncall/:schedule.ics',
     access: 'viewer',
     tag: 'alerts',
     summary: "A schedule's shifts from a week ago to 90 days ahead as an iCalendar (RFC 5545) feed",
