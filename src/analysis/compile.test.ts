@@ -9,6 +9,7 @@ import type { Pools, Rng } from '../lab/generate.js';
 import { generateIptablesRuleset, generateNftRuleset, makePools, rng } from '../lab/generate.js';
 import { compileRuleset } from './compile.js';
 import { createPacketSpace } from './packet-space.js';
+import type { Decider, Decision } from './types.js';
 
 /**
  * Lets the event loop run between the cases of a long synchronous property test: a vitest worker that does not
@@ -389,5 +390,57 @@ describe('pathEnd', () => {
       if (!r.want.isEmpty()) nonEmpty++;
     }
     expect(nonEmpty).toBeGreaterThan(20);
+  });
+});
+
+describe('decidedBy', () => {
+  it("is the union of the chosen deciders' shares of decisions(), on random nft and iptables rulesets and kube-proxy", () => {
+    const cases: [Ruleset, TraceHook][] = [];
+    for (let seed = 1; seed <= 20; seed++) {
+      const rs = parseRuleset(generateNftRuleset(seed).text, `gen-${seed}.nft`, { format: 'nft-text' });
+      for (const hook of TRACE_HOOKS) cases.push([rs, hook]);
+      const v4 = parseRuleset(generateIptablesRuleset(seed).v4, `gen-${seed}.rules`, { format: 'iptables-save' });
+      for (const hook of ['input', 'forward', 'output'] as const) cases.push([v4, hook]);
+    }
+    const kube = 'test/fixtures/iptables/kube-proxy.rules';
+    const k = parseRuleset(readFileSync(join(import.meta.dirname, '..', '..', kube), 'utf8'), kube, {
+      format: 'iptables-save',
+    });
+    for (const hook of ['input', 'forward', 'output'] as const) cases.push([k, hook]);
+    const keyOf = (d: Decider) =>
+      d.kind === 'rule'
+        ? `${d.family}/${d.table}/${d.chain}#${d.position}`
+        : d.kind === 'policy'
+          ? `p ${d.family}/${d.table}/${d.chain}`
+          : 'end';
+    let nonEmpty = 0;
+    let checked = 0;
+    for (const [rs, hook] of cases) {
+      const space = createPacketSpace([rs]);
+      let c: ReturnType<typeof compileRuleset>;
+      try {
+        c = compileRuleset(rs, { hook, space });
+      } catch {
+        continue; // a loop or a missing chain
+      }
+      const all = c.decisions();
+      const r = rng(checked + 7);
+      // Picks: the drops and rejects (a blocklist's shape), every other decider, and a random third (accepts too).
+      const picks: ((d: Decision) => boolean)[] = [
+        (d) => d.verdict !== 'accept',
+        (_d) => r.chance(0.5),
+        (d) => d.decider.kind !== 'path-end' && r.chance(0.34),
+      ];
+      for (const pick of picks) {
+        const keys = new Set(all.filter(pick).map((d) => keyOf(d.decider)));
+        let want = space.none();
+        for (const d of all) if (keys.has(keyOf(d.decider))) want = want.or(d.packets);
+        const got = c.decidedBy((d) => keys.has(keyOf(d)));
+        expect(got.equals(want), `${rs.file} ${hook}`).toBe(true);
+        checked++;
+        if (!want.isEmpty()) nonEmpty++;
+      }
+    }
+    expect(nonEmpty).toBeGreaterThan(40);
   });
 });

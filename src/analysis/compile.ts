@@ -1631,6 +1631,42 @@ class Compiled implements CompiledBddRuleset {
     return this.space.wrap(this.pathEndNode);
   }
 
+  /**
+   * The packets decisions() over every packet credits to the deciders `pick` chooses, without crediting the others.
+   * A final decider's share of a whole-space query is its own (may-)decided packets within the certain ones, so
+   * only the chosen deciders are touched (a blocklist's few rules of 10k: the whole-space decisions() cost ~3 s on
+   * the 10k firewall). Accept-events share what earlier ones left: when one is chosen, decisions() is asked.
+   */
+  decidedBy(pick: (d: Decider) => boolean): BddPacketSet {
+    const b = this.b;
+    const chosen: { rec: DecRec; stages: readonly Stage[]; i: number }[] = [];
+    for (const stages of this.c.stagesByFamily.values()) {
+      for (let i = 0; i < stages.length; i++) {
+        for (const rec of stages[i]!.decisions.values()) {
+          if (!pick(rec.decider)) continue;
+          if (rec.verdict === 'accept-event') return this.decidedByScan(pick);
+          chosen.push({ rec, stages, i });
+        }
+      }
+    }
+    const pathEnd = pick({ kind: 'path-end' });
+    if (chosen.length === 0 && !pathEnd) return this.space.none();
+    const region = this.c.region;
+    const t = this.touched();
+    const within = t !== undefined && b.disjoint(region, t) ? region : b.diff(region, this.uncertain().node);
+    const parts = chosen.map(({ rec, stages, i }) =>
+      b.and(i === 0 ? this.rawRec(rec) : this.pulledRec(stages, i, rec), within),
+    );
+    if (pathEnd) parts.push(this.pathEnd().node);
+    return this.space.wrap(b.orAll(parts));
+  }
+
+  private decidedByScan(pick: (d: Decider) => boolean): BddPacketSet {
+    let s = this.space.none();
+    for (const d of this.decisions()) if (pick(d.decider)) s = s.or(d.packets as BddPacketSet);
+    return s;
+  }
+
   decisions(packets?: PacketSet): readonly Decision[] {
     this.queries++;
     const b = this.b;
@@ -1746,6 +1782,7 @@ export interface CompiledBddRuleset extends CompiledRuleset {
   hits(rule: RuleRef): BddPacketSet;
   /** Whether some packet reaches the rule and matches it (no set built). */
   isHit(rule: RuleRef): boolean;
+  decidedBy(pick: (d: Decider) => boolean): BddPacketSet;
 }
 
 /**
