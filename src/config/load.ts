@@ -17,6 +17,7 @@ import { type Intent, parseIntentEntry } from '../analysis/intents.js';
 import { BLOCKER_KINDS, type BlockerKind } from '../change/types.js';
 import { ParseError, UserError } from '../errors.js';
 import type { Monitor } from '../monitor/types.js';
+import { AlertingSchema, alertingOf } from './alerting.js';
 import { didYouMean } from './did-you-mean.js';
 import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
 import {
@@ -428,6 +429,7 @@ const SECTIONS = {
   audit: AuditSchema,
   policy: PolicySchema,
   monitors: MonitorsSchema,
+  alerting: AlertingSchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -784,6 +786,14 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
 
   const audit = buildAudit(parsed.audit, opts.ruleIds ?? AUDIT_RULES.map((r) => r.id), doc, root, locOf, addAt);
   const policy = buildPolicy(parsed.policy, hostsKnown ? [...hostAt.keys()] : undefined, doc, root, locOf, addAt);
+  const alerting = alertingOf(
+    parsed.alerting,
+    (path, problem, expected) => addAt(node(path), path, problem, expected),
+    (path) => {
+      const l = loc(path);
+      return `${l.file}:${l.line}:${l.column}`;
+    },
+  );
 
   if (issues.length > 0) fail();
   return {
@@ -796,6 +806,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     audit,
     policy,
     monitors,
+    alerting,
   };
 }
 

@@ -9,6 +9,7 @@ import type { Severity } from '../analysis/audit/types.js';
 import type { Intent } from '../analysis/intents.js';
 import type { BlockerKind } from '../change/types.js';
 import type { Monitor } from '../monitor/types.js';
+import type { AlertingConfig } from './alerting.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -172,4 +173,6 @@ export interface RampartConfig {
   readonly policy: ChangePolicy;
   /** Every monitor: the `monitors:` section and the ones services' `monitor:` stand for (issue 14); always set by the loader. */
   readonly monitors?: readonly Monitor[];
+  /** The `alerting:` section (issue 15): routing, inhibition; NO_ALERTING when absent. Always set by the loader. */
+  readonly alerting?: AlertingConfig;
 }

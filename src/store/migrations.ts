@@ -327,6 +327,107 @@ function traffic(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0008 (issue 15, §4): the durable outbox of alert notifications. One row per (idempotency key, channel): a
+ * notification to a receiver with a webhook and an e-mail is two rows, so a failing webhook is retried without
+ * resending the delivered e-mail. Written in the transaction that stores the alert-group change that caused it;
+ * claimed by workers with a lease (`lease_holder`, `lease_until`, epoch ms), sent at least once, marked `sent` or,
+ * past the receiver's deadline, `failed`.
+ */
+function alertOutbox(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('alert_outbox'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('receiver', 'text', (c) => c.notNull())
+        .addColumn('group_key', 'text', (c) => c.notNull())
+        .addColumn('target_json', 'text', (c) => c.notNull())
+        .addColumn('notification_json', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_ms', epoch, (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_at', epoch, (c) => c.notNull())
+        .addColumn('lease_holder', 'text')
+        .addColumn('lease_until', epoch)
+        .addColumn('last_error', 'text')
+        .addColumn('done_at', 'text')
+        .addUniqueConstraint('alert_outbox_key_channel', ['key', 'channel'])
+        .execute();
+      await db.schema.createIndex('alert_outbox_due').on('alert_outbox').columns(['state', 'next_at']).execute();
+      await db.schema
+        .createIndex('alert_outbox_order')
+        .on('alert_outbox')
+        .columns(['receiver', 'channel', 'group_key', 'state', 'id'])
+        .execute();
+    },
+  };
+}
+
+/**
+ * 0009 (issue 15): alerts by fingerprint, alert groups (timers, what they last announced, escalation), group
+ * membership, silences, and the cursor over monitoring events already turned into alerts.
+ */
+function alerts(kind: Dialect): Migration {
+  const epoch = kind === 'sqlite' ? 'integer' : 'bigint';
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('alerts')
+        .addColumn('fingerprint', 'text', (c) => c.primaryKey())
+        .addColumn('labels_json', 'text', (c) => c.notNull())
+        .addColumn('annotations_json', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'text', (c) => c.notNull())
+        .addColumn('ends_at', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('generator_url', 'text')
+        .addColumn('ack_by', 'text')
+        .addColumn('ack_at', 'text')
+        .execute();
+      await db.schema.createIndex('alerts_state_updated').on('alerts').columns(['state', 'updated_at']).execute();
+      await db.schema
+        .createTable('alert_groups')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('route_key', 'text', (c) => c.notNull())
+        .addColumn('receiver', 'text', (c) => c.notNull())
+        .addColumn('group_labels_json', 'text', (c) => c.notNull())
+        .addColumn('next_flush', epoch, (c) => c.notNull())
+        .addColumn('state_json', 'text', (c) => c.notNull())
+        .addColumn('escalation_json', 'text')
+        .execute();
+      await db.schema.createIndex('alert_groups_next_flush').on('alert_groups').column('next_flush').execute();
+      await db.schema
+        .createTable('alert_group_members')
+        .addColumn('group_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('alert_group_members_pk', ['group_key', 'fingerprint'])
+        .execute();
+      await db.schema.createIndex('alert_group_members_fp').on('alert_group_members').column('fingerprint').execute();
+      await db.schema
+        .createTable('silences')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('matchers_json', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'text', (c) => c.notNull())
+        .addColumn('ends_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text', (c) => c.notNull())
+        .addColumn('until_resolved', 'integer', (c) => c.notNull())
+        .addColumn('matched_at', 'text')
+        .addColumn('expired_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('alerting_cursors')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('last_id', epoch, (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -337,6 +438,8 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0005-monitoring': monitoring(kind),
     '0006-replicas': replicas(kind),
     '0007-traffic': traffic(kind),
+    '0008-alert-outbox': alertOutbox(kind),
+    '0009-alerts': alerts(kind),
   };
 }
 

@@ -250,6 +250,84 @@ export interface TrafficDetectorsTable {
   state_json: string;
 }
 
+/**
+ * 0008 (issue 15): one notification to one channel of its target, waiting, sent or given up. Times in epoch ms
+ * (`created_ms`, `next_at`, `lease_until`); `created_at` is the draft's ISO time.
+ */
+export interface AlertOutboxTable {
+  id: Generated<number>;
+  key: string;
+  /** `webhook/0`, `email/1`, ... (a receiver's config list and index) or `email`, `slack`, ... (a user's contact). */
+  channel: string;
+  /** The receiver's name, or `@user` for a user target: what queue depth and age are reported by. */
+  receiver: string;
+  group_key: string;
+  target_json: string;
+  notification_json: string;
+  created_at: string;
+  created_ms: number | string;
+  /** pending, sent, failed. */
+  state: string;
+  attempts: number;
+  next_at: number | string;
+  lease_holder: string | null;
+  lease_until: number | string | null;
+  last_error: string | null;
+  done_at: string | null;
+}
+
+/** 0009 (issue 15): an alert by fingerprint (labels and annotations as JSON objects). */
+export interface AlertsTable {
+  fingerprint: string;
+  labels_json: string;
+  annotations_json: string;
+  state: string;
+  starts_at: string;
+  ends_at: string | null;
+  updated_at: string;
+  source: string;
+  generator_url: string | null;
+  ack_by: string | null;
+  ack_at: string | null;
+}
+
+/** 0009: an alert group: its timers and what it last announced (src/alerting/group.ts GroupState) and escalation. */
+export interface AlertGroupsTable {
+  key: string;
+  route_key: string;
+  receiver: string;
+  group_labels_json: string;
+  /** Epoch ms of the next flush. */
+  next_flush: number | string;
+  state_json: string;
+  escalation_json: string | null;
+}
+
+/** 0009: which alerts a group holds (an alert is in one group per route it takes). */
+export interface AlertGroupMembersTable {
+  group_key: string;
+  fingerprint: string;
+}
+
+/** 0009: silences (src/alerting/mute.ts Silence). */
+export interface SilencesTable {
+  id: string;
+  matchers_json: string;
+  starts_at: string;
+  ends_at: string;
+  created_by: string;
+  comment: string;
+  until_resolved: number;
+  matched_at: string | null;
+  expired_at: string | null;
+}
+
+/** 0009: the id of the last monitoring event turned into alerts, per consumer. */
+export interface AlertingCursorsTable {
+  name: string;
+  last_id: number | string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -283,6 +361,12 @@ export interface DB {
   traffic_points: TrafficPointsTable;
   traffic_marks: TrafficMarksTable;
   traffic_detectors: TrafficDetectorsTable;
+  alert_outbox: AlertOutboxTable;
+  alerts: AlertsTable;
+  alert_groups: AlertGroupsTable;
+  alert_group_members: AlertGroupMembersTable;
+  silences: SilencesTable;
+  alerting_cursors: AlertingCursorsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

@@ -12,9 +12,11 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
+import { type AlertStore, SqlAlertStore } from './alert-store.js';
 import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
 import { appliedVersion } from './migrations.js';
 import { type MonitorStore, SqlMonitorStore } from './monitor-store.js';
+import { type OutboxStore, SqlOutboxStore } from './outbox-store.js';
 import type {
   AuditLogTable,
   ChangesTable,
@@ -681,6 +683,8 @@ async function begin(kind: Dialect, conn: Kysely<DB>): Promise<void> {
 export class SqlStore extends SqlReader implements Store {
   readonly monitoring: MonitorStore;
   readonly traffic: TrafficStore;
+  readonly outbox: OutboxStore;
+  readonly alerting: AlertStore;
 
   constructor(
     readonly kind: Dialect,
@@ -689,6 +693,8 @@ export class SqlStore extends SqlReader implements Store {
     super(db);
     this.monitoring = new SqlMonitorStore(kind, db);
     this.traffic = new SqlTrafficStore(kind, db);
+    this.outbox = new SqlOutboxStore(kind, db);
+    this.alerting = new SqlAlertStore(kind, db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {

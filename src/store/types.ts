@@ -10,7 +10,9 @@
  * state change without its audit entry or the other way round).
  */
 import type { InputFormat } from '../firewall/model.js';
+import type { AlertStore } from './alert-store.js';
 import type { MonitorStore } from './monitor-store.js';
+import type { OutboxStore } from './outbox-store.js';
 import type { TrafficStore } from './traffic-store.js';
 
 /** The people's roles, in order: each may do what the roles before it may. */
@@ -346,6 +348,10 @@ export interface Store extends StoreReader {
   readonly monitoring: MonitorStore;
   /** Incoming request counts and the traffic-drop detectors' states (issue 14, §3): also outside the chain. */
   readonly traffic: TrafficStore;
+  /** The durable outbox of alert notifications (issue 15, §4): outside the chain too. */
+  readonly outbox: OutboxStore;
+  /** Alerts, alert groups, silences (issue 15): also outside the chain; people's actions are audited by the API. */
+  readonly alerting: AlertStore;
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
   /**

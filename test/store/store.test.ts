@@ -128,13 +128,13 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(7);
+      expect(await first.schemaVersion()).toBe(8);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(7);
+      expect(await again.schemaVersion()).toBe(8);
       const applied = await env.raw('select name from kysely_migration order by name');
       expect(applied.map((r) => r.name)).toEqual([
         '0001-initial',
@@ -144,6 +144,7 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
         '0005-monitoring',
         '0006-replicas',
         '0007-traffic',
+        '0008-alert-outbox',
       ]);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');

@@ -1,0 +1,146 @@
+/**
+ * What Rampart's own events become as alerts (issue 15 §1), pure: the monitoring events of docs/monitoring.md
+ * ("Events") turned into alerts fired or resolved, with labels that route and group well (alertname, severity,
+ * service, host, monitor) and annotations a person reads (summary, description, diagnosis).
+ */
+import type { AlertInput } from './alert.js';
+
+export interface AlertChange {
+  readonly op: 'fire' | 'resolve';
+  readonly alert: AlertInput;
+  readonly atMs: number;
+}
+
+export interface SourceEvent {
+  readonly id?: number;
+  readonly at: string;
+  readonly kind: string;
+  readonly data: unknown;
+}
+
+type Data = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** The alert names Rampart raises, with their severity. */
+export const RAMPART_ALERTS = {
+  MonitorDown: 'critical',
+  MonitorDegraded: 'warning',
+  ServiceDown: 'critical',
+  RedundancyDegraded: 'warning',
+  TrafficDrop: 'critical',
+} as const;
+
+function change(
+  op: AlertChange['op'],
+  alertname: keyof typeof RAMPART_ALERTS,
+  labels: Record<string, string | undefined>,
+  annotations: Record<string, string | undefined>,
+  e: SourceEvent,
+): AlertChange {
+  return {
+    op,
+    atMs: Date.parse(e.at),
+    alert: {
+      labels: { alertname, severity: RAMPART_ALERTS[alertname], ...labels },
+      annotations,
+      source: e.kind,
+    },
+  };
+}
+
+function diagnosisText(d: unknown): string | undefined {
+  if (!d || typeof d !== 'object') return undefined;
+  const x = d as Data;
+  return str(x.summary) ?? str(x.cause);
+}
+
+export function alertsFromEvent(e: SourceEvent): AlertChange[] {
+  const d = (e.data ?? {}) as Data;
+  switch (e.kind) {
+    case 'monitor.state': {
+      const monitor = str(d.monitor);
+      if (!monitor) return [];
+      const labels = { monitor, service: str(d.service), host: str(d.host) };
+      const to = str(d.to);
+      const down = Array.isArray(d.down) ? (d.down as unknown[]).filter((v) => typeof v === 'string') : [];
+      const from = down.length > 0 ? ` from ${down.join(', ')}` : '';
+      const ann = {
+        summary: `${monitor} is ${to}${from}`,
+        description: str(d.reason),
+        diagnosis: diagnosisText(d.diagnosis),
+        vantage: down.length > 0 ? down.join(', ') : undefined,
+      };
+      if (to === 'DOWN')
+        return [change('fire', 'MonitorDown', labels, ann, e), change('resolve', 'MonitorDegraded', labels, {}, e)];
+      if (to === 'DEGRADED')
+        return [change('fire', 'MonitorDegraded', labels, ann, e), change('resolve', 'MonitorDown', labels, {}, e)];
+      if (to === 'UP')
+        return [change('resolve', 'MonitorDown', labels, {}, e), change('resolve', 'MonitorDegraded', labels, {}, e)];
+      return [];
+    }
+    case 'monitor.diagnosis': {
+      // A new diagnosis of a failing monitor updates the annotations of its firing alert.
+      const monitor = str(d.monitor);
+      const state = str(d.state);
+      if (!monitor || (state !== 'DOWN' && state !== 'DEGRADED')) return [];
+      const name = state === 'DOWN' ? 'MonitorDown' : 'MonitorDegraded';
+      return [
+        change(
+          'fire',
+          name,
+          { monitor, service: str(d.service), host: str(d.host) },
+          { summary: `${monitor} is ${state}`, diagnosis: diagnosisText(d.diagnosis) },
+          e,
+        ),
+      ];
+    }
+    case 'service.state': {
+      const service = str(d.service);
+      if (!service) return [];
+      const to = str(d.to);
+      const labels = { service };
+      const healthy = typeof d.healthy === 'number' ? d.healthy : undefined;
+      const backends = typeof d.backends === 'number' ? d.backends : undefined;
+      const ann = {
+        summary:
+          to === 'DEGRADED' && healthy !== undefined && backends !== undefined
+            ? `${service} runs with ${healthy} of ${backends} backends`
+            : `${service} is ${to}`,
+        description: str(d.reason),
+      };
+      if (to === 'DOWN')
+        return [change('fire', 'ServiceDown', labels, ann, e), change('resolve', 'RedundancyDegraded', labels, {}, e)];
+      if (to === 'DEGRADED')
+        return [change('fire', 'RedundancyDegraded', labels, ann, e), change('resolve', 'ServiceDown', labels, {}, e)];
+      if (to === 'UP')
+        return [
+          change('resolve', 'ServiceDown', labels, {}, e),
+          change('resolve', 'RedundancyDegraded', labels, {}, e),
+        ];
+      return [];
+    }
+    case 'traffic.drop':
+    case 'traffic.recovered': {
+      const service = str(d.service);
+      if (!service) return [];
+      const labels = { service, host: str(d.host), source: str(d.source) };
+      if (e.kind === 'traffic.recovered') return [change('resolve', 'TrafficDrop', labels, {}, e)];
+      const share = typeof d.dropShare === 'number' ? `${Math.round(d.dropShare * 100)}%` : undefined;
+      return [
+        change(
+          'fire',
+          'TrafficDrop',
+          labels,
+          {
+            summary: `incoming traffic to ${service}${labels.host ? ` on ${labels.host}` : ''} fell${share ? ` ${share}` : ''}`,
+            description: str(d.description),
+            since: str(d.since),
+          },
+          e,
+        ),
+      ];
+    }
+    default:
+      return [];
+  }
+}

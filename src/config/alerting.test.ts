@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { matchRoutes } from '../alerting/route.js';
+import { ConfigError, parseConfig } from './load.js';
+
+const site = (alerting: string) => `hosts:
+  - name: web1
+    addresses: [192.0.2.11]
+services:
+  - name: shop
+    hosts: [web1]
+    public: [tcp/80]
+alerting:
+${alerting}`;
+
+const fail = (text: string): string => {
+  try {
+    parseConfig(text, 'c.yaml');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('alerting: in rampart.yaml', () => {
+  it("reads an Alertmanager-style routing tree with Rampart's defaults filled in", () => {
+    const c = parseConfig(
+      site(`  external_url: https://rampart.example.com
+  route:
+    receiver: team
+    group_by: [service]
+    routes:
+      - matchers: ['severity="critical"', 'service=~"shop|cart"']
+        receiver: pager
+        group_wait: 0s
+        continue: true
+      - matchers: [severity=critical]
+        receiver: audit
+        repeat_interval: 4h
+`),
+      'c.yaml',
+    );
+    const a = c.alerting;
+    expect(a?.externalURL).toBe('https://rampart.example.com');
+    const route = a?.route;
+    if (!route) throw new Error('no route');
+    expect(route.groupWaitMs).toBe(500);
+    const hits = matchRoutes(route, { severity: 'critical', service: 'shop' });
+    expect(hits.map((r) => [r.receiver, r.groupWaitMs, r.repeatIntervalMs, r.groupBy])).toEqual([
+      ['pager', 0, 3_600_000, ['service']],
+      ['audit', 500, 14_400_000, ['service']],
+    ]);
+    expect(hits[0]?.at).toBe('c.yaml:14:9');
+    expect(a?.inhibitRules.length).toBe(1);
+  });
+
+  it('is optional: without it alerts are recorded and nobody is notified', () => {
+    const c = parseConfig(site('').replace(/alerting:\n$/, ''), 'c.yaml');
+    expect(c.alerting?.route).toBeNull();
+  });
+
+  it('points at a bad matcher, an unknown key and a root route without a receiver', () => {
+    expect(fail(site(`  route:\n    receiver: x\n    routes:\n      - matchers: ['severity~"x"']\n`))).toMatch(
+      /c\.yaml:12:20: alerting\.route\.routes\[0\]\.matchers\[0\].*unknown operator '~'/s,
+    );
+    expect(fail(site(`  route:\n    receiver: x\n    group_wiat: 1s\n`))).toMatch(
+      /unknown key 'group_wiat' \(did you mean 'group_wait'\?\)/,
+    );
+    expect(fail(site(`  route:\n    group_by: [service]\n`))).toMatch(/alerting\.route.*no 'receiver'/s);
+    expect(fail(site(`  route:\n    receiver: x\n    group_wait: 30\n`))).toMatch(/the unit is missing/);
+    expect(fail(site(`  inhibit_rules:\n    - source_matchers: []\n      target_matchers: [a=b]\n`))).toMatch(
+      /at least one source matcher/,
+    );
+  });
+
+  it('reads inhibition rules, replacing the default', () => {
+    const c = parseConfig(
+      site(`  inhibit_rules:
+    - source_matchers: ['alertname="ServiceDown"']
+      target_matchers: ['alertname=~"Monitor.*"']
+      equal: [service]
+`),
+      'c.yaml',
+    );
+    expect(c.alerting?.inhibitRules).toEqual([
+      {
+        sourceMatchers: [{ name: 'alertname', op: '=', value: 'ServiceDown' }],
+        targetMatchers: [{ name: 'alertname', op: '=~', value: 'Monitor.*' }],
+        equal: ['service'],
+      },
+    ]);
+  });
+});
