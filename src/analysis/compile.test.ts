@@ -5,10 +5,15 @@ import type { FinalVerdict, L3, Packet, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import type { TraceHook, TraceResult } from '../firewall/tracer.js';
 import { TRACE_HOOKS, trace } from '../firewall/tracer.js';
+import { generateEngineRuleset } from '../lab/engine-generator.js';
 import type { Pools, Rng } from '../lab/generate.js';
 import { generateIptablesRuleset, generateNftRuleset, makePools, rng } from '../lab/generate.js';
-import { compileRuleset } from './compile.js';
+import { compileAnyState, compileRuleset } from './compile.js';
 import { createPacketSpace } from './packet-space.js';
+import type { Decider, Decision } from './types.js';
+import { findUnreachable, unreachableJson } from './unreachable.js';
+
+const bigints = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 
 /**
  * Lets the event loop run between the cases of a long synchronous property test: a vitest worker that does not
@@ -389,5 +394,133 @@ describe('pathEnd', () => {
       if (!r.want.isEmpty()) nonEmpty++;
     }
     expect(nonEmpty).toBeGreaterThan(20);
+  });
+});
+
+describe('decidedBy', () => {
+  it("is the union of the chosen deciders' shares of decisions(), on random nft and iptables rulesets and kube-proxy", () => {
+    const cases: [Ruleset, TraceHook][] = [];
+    for (let seed = 1; seed <= 20; seed++) {
+      const rs = parseRuleset(generateNftRuleset(seed).text, `gen-${seed}.nft`, { format: 'nft-text' });
+      for (const hook of TRACE_HOOKS) cases.push([rs, hook]);
+      const v4 = parseRuleset(generateIptablesRuleset(seed).v4, `gen-${seed}.rules`, { format: 'iptables-save' });
+      for (const hook of ['input', 'forward', 'output'] as const) cases.push([v4, hook]);
+    }
+    const kube = 'test/fixtures/iptables/kube-proxy.rules';
+    const k = parseRuleset(readFileSync(join(import.meta.dirname, '..', '..', kube), 'utf8'), kube, {
+      format: 'iptables-save',
+    });
+    for (const hook of ['input', 'forward', 'output'] as const) cases.push([k, hook]);
+    const keyOf = (d: Decider) =>
+      d.kind === 'rule'
+        ? `${d.family}/${d.table}/${d.chain}#${d.position}`
+        : d.kind === 'policy'
+          ? `p ${d.family}/${d.table}/${d.chain}`
+          : 'end';
+    let nonEmpty = 0;
+    let checked = 0;
+    for (const [rs, hook] of cases) {
+      const space = createPacketSpace([rs]);
+      let c: ReturnType<typeof compileRuleset>;
+      try {
+        c = compileRuleset(rs, { hook, space });
+      } catch {
+        continue; // a loop or a missing chain
+      }
+      const all = c.decisions();
+      const r = rng(checked + 7);
+      // Picks: the drops and rejects (a blocklist's shape), every other decider, and a random third (accepts too).
+      const picks: ((d: Decision) => boolean)[] = [
+        (d) => d.verdict !== 'accept',
+        (_d) => r.chance(0.5),
+        (d) => d.decider.kind !== 'path-end' && r.chance(0.34),
+      ];
+      for (const pick of picks) {
+        const keys = new Set(all.filter(pick).map((d) => keyOf(d.decider)));
+        let want = space.none();
+        for (const d of all) if (keys.has(keyOf(d.decider))) want = want.or(d.packets);
+        const got = c.decidedBy((d) => keys.has(keyOf(d)));
+        expect(got.equals(want), `${rs.file} ${hook}`).toBe(true);
+        checked++;
+        if (!want.isEmpty()) nonEmpty++;
+      }
+    }
+    expect(nonEmpty).toBeGreaterThan(40);
+  });
+});
+
+describe('compileAnyState', () => {
+  /** A random ruleset with a rate limit put in front of the verdict of some of its rules. */
+  const withLimits = (text: string, r: Rng): string =>
+    text
+      .split('\n')
+      .map((line) => {
+        const m = /^( {4}(?!type |flags |elements )\S.*?) (accept|drop|reject|return|jump \S+)$/.exec(line);
+        return m && r.chance(0.2) ? `${m[1]} limit rate 10/second ${m[2]}` : line;
+      })
+      .join('\n');
+
+  it('answers as a full assume-all compilation, region or not (random rulesets with rate limits, the firewall shape)', () => {
+    const cases: [Ruleset, TraceHook][] = [];
+    for (let seed = 1; seed <= 16; seed++) {
+      const text = withLimits(generateNftRuleset(seed).text, rng(seed * 13));
+      let rs: Ruleset;
+      try {
+        rs = parseRuleset(text, `limits-${seed}.nft`, { format: 'nft-text' });
+      } catch {
+        continue;
+      }
+      for (const hook of TRACE_HOOKS) cases.push([rs, hook]);
+    }
+    const fw = generateEngineRuleset('firewall', 300, 5);
+    cases.push([parseRuleset(fw, 'firewall-300.nft', { format: 'nft-text' }), 'input']);
+    const rl = 'test/fixtures/audit/shadowed-rule/rate-limit.nft';
+    const rlText = readFileSync(join(import.meta.dirname, '..', '..', rl), 'utf8');
+    cases.push([parseRuleset(rlText, rl, { format: 'nft-text' }), 'input']);
+    let split = 0;
+    for (const [rs, hook] of cases) {
+      const space = createPacketSpace([rs], { interfaces: IFACES });
+      let full: ReturnType<typeof compileRuleset>;
+      try {
+        full = compileRuleset(rs, { hook, space, assume: 'all' });
+      } catch {
+        continue; // a loop or a missing chain
+      }
+      const main = compileRuleset(rs, { hook, space });
+      const got = compileAnyState(rs, main);
+      if (got.constructor.name === 'SplitCompiled') split++;
+      const where = `${rs.file} ${hook}`;
+      for (const v of ['accept', 'drop', 'reject'] as const) {
+        expect(got.verdict(v).equals(full.verdict(v)), `${where} ${v}`).toBe(true);
+      }
+      expect(got.uncertain().equals(full.uncertain()), `${where} uncertain`).toBe(true);
+      expect(got.pathEnd().equals(full.pathEnd()), `${where} pathEnd`).toBe(true);
+      expect(got.rules().length).toBe(full.rules().length);
+      for (const ref of got.rules()) {
+        expect(got.isHit(ref), `${where} ${ref.chain}#${ref.position} isHit`).toBe(!full.hits(ref).isEmpty());
+        expect(got.hits(ref).equals(full.hits(ref)), `${where} ${ref.chain}#${ref.position} hits`).toBe(true);
+        expect(got.arriving(ref).equals(full.arriving(ref)), `${where} ${ref.chain}#${ref.position} arriving`).toBe(
+          true,
+        );
+        expect(got.matchSet(ref).equals(full.matchSet(ref)), `${where} ${ref.chain}#${ref.position} match`).toBe(true);
+      }
+      const byKey = (ds: readonly Decision[]) =>
+        new Map(
+          ds
+            .filter((d) => !d.packets.isEmpty())
+            .map((d) => [
+              `${d.decider.kind === 'rule' ? `${d.decider.family} ${d.decider.table}/${d.decider.chain}#${d.decider.position}` : d.decider.kind === 'policy' ? `p ${d.decider.family} ${d.decider.table}/${d.decider.chain}` : 'end'}`,
+              d.packets,
+            ]),
+        );
+      const want = byKey(full.decisions());
+      const have = byKey(got.decisions());
+      expect([...have.keys()].sort(), `${where} deciders`).toEqual([...want.keys()].sort());
+      for (const [k, s] of want) expect(have.get(k)!.equals(s), `${where} decider ${k}`).toBe(true);
+      expect(JSON.stringify(unreachableJson(findUnreachable(got)), bigints)).toBe(
+        JSON.stringify(unreachableJson(findUnreachable(full)), bigints),
+      );
+    }
+    expect(split).toBeGreaterThan(10);
   });
 });

@@ -117,4 +117,9 @@ export interface CompiledRuleset {
    * decisions() over every packet, without crediting every other decider).
    */
   pathEnd(): PacketSet;
+  /**
+   * The packets decisions() over every packet credits to the deciders `pick` chooses (their union), without
+   * crediting every other decider.
+   */
+  decidedBy(pick: (d: Decider) => boolean): PacketSet;
 }

@@ -29,6 +29,7 @@ import { severityRank } from '../analysis/audit/types.js';
 import {
   type ChainMemo,
   type CompiledBddRuleset,
+  compileAnyState,
   compileRuleset,
   createChainMemo,
   dependsOnState,
@@ -166,7 +167,7 @@ function auditContext(
       if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
-        c = compileRuleset(ruleset, { hook, space, assume: 'all', memo });
+        c = compileAnyState(ruleset, compiled(hook), { memo });
         anyState.set(hook, c);
       }
       return c;

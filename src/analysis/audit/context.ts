@@ -8,7 +8,13 @@ import type { HostConfig, PortDecl, RampartConfig, ServiceConfig } from '../../c
 import { UserError } from '../../errors.js';
 import type { Ruleset } from '../../firewall/model.js';
 import type { TraceHook } from '../../firewall/tracer.js';
-import { type CompiledBddRuleset, compileRuleset, createChainMemo, dependsOnState } from '../compile.js';
+import {
+  type CompiledBddRuleset,
+  compileAnyState,
+  compileRuleset,
+  createChainMemo,
+  dependsOnState,
+} from '../compile.js';
 import { createPacketSpace } from '../packet-space.js';
 import type { AuditContext, ListeningSocket } from './types.js';
 
@@ -86,7 +92,7 @@ export function createAuditContext(input: AuditInput): AuditContext {
       if (!stateful) return compiled(hook);
       let c = anyState.get(hook);
       if (!c) {
-        c = compileRuleset(input.ruleset, { hook, space, assume: 'all', memo });
+        c = compileAnyState(input.ruleset, compiled(hook), { memo });
         anyState.set(hook, c);
       }
       return c;

@@ -138,10 +138,8 @@ function blocklists(ctx: AuditContext): Map<string, Blocklist> {
 function blocklisted(ctx: AuditContext): PacketSet {
   return cached(ctx, 'blocklisted', () => {
     const bl = blocklists(ctx);
-    let s = ctx.space.none();
-    if (bl.size === 0) return s;
-    for (const d of input(ctx).decisions()) if (bl.has(deciderKey(d.decider))) s = s.or(d.packets);
-    return s;
+    if (bl.size === 0) return ctx.space.none();
+    return input(ctx).decidedBy((d) => bl.has(deciderKey(d)));
   });
 }
 
@@ -712,10 +710,8 @@ function anyAnyDecisions(ctx: AuditContext): AnyAny[] {
 function anyAnyOpened(ctx: AuditContext): PacketSet {
   return cached(ctx, 'anyAnyOpened', () => {
     const keys = new Set(anyAnyDecisions(ctx).map((a) => deciderKey(a.decider)));
-    let s = ctx.space.none();
-    if (keys.size === 0) return s;
-    for (const d of input(ctx).decisions()) if (keys.has(deciderKey(d.decider))) s = s.or(d.packets);
-    return s;
+    if (keys.size === 0) return ctx.space.none();
+    return input(ctx).decidedBy((d) => keys.has(deciderKey(d)));
   });
 }
 
