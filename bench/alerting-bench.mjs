@@ -103,7 +103,14 @@ alerting:
   );
   const t = generateToken();
   await store.write({ name: 'bench', role: 'system', from: 'local' }, (w) =>
-    w.insertToken({ id: t.id, name: 'prometheus', role: 'alertmanager', secretHash: t.secretHash, createdAt: new Date().toISOString(), createdBy: 'bench' }),
+    w.insertToken({
+      id: t.id,
+      name: 'prometheus',
+      role: 'alertmanager',
+      secretHash: t.secretHash,
+      createdAt: new Date().toISOString(),
+      createdBy: 'bench',
+    }),
   );
   const app = await buildServer({ store, config: configHolder(config), logger: false });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -175,8 +182,9 @@ alerting:
 }
 
 console.log(
-  `alerting-bench: ${cpus().length} CPUs (${cpus()[0]?.model}), load ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ` +
-    `n ${N}, alerts ${ALERTS}, runs ${runs}, group_wait ${groupWait}`,
+  `alerting-bench: ${cpus().length} CPUs (${cpus()[0]?.model}), load ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}, ` + `n ${N}, alerts ${ALERTS}, runs ${runs}, group_wait ${groupWait}`,
 );
 for (const backend of ['sqlite', 'postgres']) {
   const rs = [];
