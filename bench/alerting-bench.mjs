@@ -5,6 +5,7 @@
  * - latency: a monitor.state DOWN event written to the store (as the monitoring service writes it) until a webhook
  *   receiver on loopback has accepted the notification: event follower, routing, grouping (group_wait as given),
  *   the flush transaction with its outbox row, the outbox worker, the signed POST. Median of --n events;
+ * (route: group_wait --group-wait, group_interval 1m.)
  * - throughput: --alerts alerts posted through Alertmanager's webhook (one request), each its own group, until the
  *   receiver has every notification: alerts/s through routing, grouping and the outbox.
  *   Baseline in the same run: the same number of POSTs straight to the receiver (4 at a time), so the ratio is what
@@ -98,7 +99,7 @@ hosts: [{name: web1, addresses: [192.0.2.11]}]
 services: [{name: shop, hosts: [web1], public: [tcp/80]}]
 alerting:
   receivers: [{name: team, webhook_configs: [{url: '${rx.url}/hook'}]}]
-  route: {receiver: team, group_by: [monitor, alertname, service], group_wait: ${groupWait}, group_interval: 1s}
+  route: {receiver: team, group_by: [monitor, alertname, service], group_wait: ${groupWait}, group_interval: 1m}
 `,
   );
   const t = generateToken();

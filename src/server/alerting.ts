@@ -41,7 +41,7 @@ import type { ConfigHolder } from './route.js';
 
 const EVENTS_CURSOR = 'monitor-events';
 /** How often the events table and the group timers are looked at when nothing wakes the loop sooner. */
-const DEFAULT_POLL_MS = 250;
+const DEFAULT_POLL_MS = 100;
 const EVENT_BATCH = 500;
 
 export interface AlertingServiceOptions {
