@@ -92,6 +92,8 @@ export const alertRoutes = [
     access: 'alertmanager',
     tag: 'alerts',
     summary: "Alertmanager's webhook (version 4): a team's Prometheus alerts join Rampart's routing",
+    // A group of hundreds of alerts is well over the 64 KiB of the small routes (Alertmanager's max_alerts is 0).
+    largeBody: true,
     body: z
       .object({
         version: z.string().optional(),
