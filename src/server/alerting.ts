@@ -190,9 +190,11 @@ export class AlertingService {
   async tick(): Promise<void> {
     await this.followEvents();
     const now = this.nowMs();
-    const flushed = await this.flushDue(now);
-    await this.escalate(now);
-    if (flushed > 0) this.worker?.kick();
+    // Most passes find nothing due: the silences and firing alerts a flush needs are read only when one is.
+    const due = await this.o.store.alerting.nextFlushAt();
+    const flushed = due !== null && due <= now ? await this.flushDue(now) : 0;
+    const escalated = await this.escalate(now);
+    if (flushed + escalated > 0) this.worker?.kick();
     const next = await this.o.store.alerting.nextFlushAt();
     this.nextWake = next ?? Number.POSITIVE_INFINITY;
   }
@@ -312,11 +314,11 @@ export class AlertingService {
     );
   }
 
-  private async escalate(now: number): Promise<void> {
+  private async escalate(now: number): Promise<number> {
     const policies = new Map<string, EscalationPolicy>(this.cfg.onCall.escalationPolicies.map((p) => [p.name, p]));
     const schedules = new Map<string, Schedule>(this.cfg.onCall.schedules.map((s) => [s.name, s]));
     const externalURL = this.externalURL();
-    await this.o.store.alerting.escalate((g: StoredGroup, alerts) => {
+    return this.o.store.alerting.escalate((g: StoredGroup, alerts) => {
       const state = g.escalation as EscalationState | null;
       if (!state || state.nextAtMs === null || state.nextAtMs > now) return null;
       const policy = policies.get(state.policy);
