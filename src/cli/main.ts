@@ -95,6 +95,21 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
     load: async () => (await import('./commands/traffic.js')).registerTraffic,
   },
   {
+    name: 'alerts',
+    summary: 'alerts firing and why each is or is not paged; ack, resolve, route',
+    load: async () => (await import('./commands/alerts.js')).registerAlerts,
+  },
+  {
+    name: 'silence',
+    summary: 'silences: add, list, expire',
+    load: async () => (await import('./commands/alerts.js')).registerSilence,
+  },
+  {
+    name: 'oncall',
+    summary: 'who is on call now and next, per schedule',
+    load: async () => (await import('./commands/alerts.js')).registerOncall,
+  },
+  {
     name: 'probe',
     summary: 'run a vantage point that probes the monitors from another network',
     load: async () => (await import('./commands/probe.js')).registerProbe,

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { matchRoutes } from '../alerting/route.js';
 import { ConfigError, parseConfig } from './load.js';
@@ -96,5 +99,34 @@ describe('alerting: in rampart.yaml', () => {
         equal: ['service'],
       },
     ]);
+  });
+
+  it('reads the complete example of docs/alerting.md (its secret files made here)', () => {
+    const doc = readFileSync(new URL('../../docs/alerting.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## A complete example: the shop'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-alerting-doc-'));
+    try {
+      for (const f of ['smtp-password', 'webhook-secret', 'pagerduty-key']) writeFileSync(join(dir, f), `${f}-value\n`);
+      const text = site('').replace(/alerting:\n$/, '') + block.replaceAll('/etc/rampart/', `${dir}/`);
+      const c = parseConfig(text, 'c.yaml');
+      const a = c.alerting;
+      expect(a?.receivers.map((r) => [r.name, r.channels.map((ch) => ch.kind)])).toEqual([
+        ['team', ['webhook', 'email']],
+        ['pager', ['pagerduty']],
+      ]);
+      expect(a?.onCall.users.map((u) => u.name)).toEqual(['alice', 'bob', 'carol']);
+      expect(a?.onCall.escalationPolicies.map((p) => [p.name, p.steps.length, p.repeat])).toEqual([['web', 2, 2]]);
+      if (!a?.route) throw new Error('no route');
+      expect(
+        matchRoutes(a.route, { severity: 'critical', service: 'shop' }).map((r) => [r.receiver, r.escalation]),
+      ).toEqual([['team', 'web']]);
+      expect(a.inhibitRules).toHaveLength(1);
+      expect(a.onCall.maintenanceWindows.map((w) => w.name)).toEqual(['backups']);
+      // The secrets were read, and are never shown.
+      expect(JSON.stringify(a)).not.toContain('pagerduty-key-value');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

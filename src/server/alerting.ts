@@ -41,7 +41,7 @@ import type { ConfigHolder } from './route.js';
 
 const EVENTS_CURSOR = 'monitor-events';
 /** How often the events table and the group timers are looked at when nothing wakes the loop sooner. */
-const DEFAULT_POLL_MS = 250;
+const DEFAULT_POLL_MS = 100;
 const EVENT_BATCH = 500;
 
 export interface AlertingServiceOptions {
@@ -430,7 +430,7 @@ export class AlertingService {
   /** Resolves a firing alert by hand (an alert whose source will never say it is over, or a test page). */
   async resolve(fp: string, actor: Actor): Promise<Alert | null> {
     const [a] = await this.o.store.alerting.list({ fingerprints: [fp] });
-    if (!a || a.state !== 'firing') return null;
+    if (a?.state !== 'firing') return null;
     const [done] = await this.apply([
       { op: 'resolve', atMs: this.nowMs(), alert: { labels: a.labels, source: a.source } },
     ]);

@@ -81,20 +81,23 @@ function sendProblem(reply: FastifyReply, req: FastifyRequest, e: unknown): Fast
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
+  const alerting = new AlertingService({ store: opts.store, config: opts.config, now, metrics, ...opts.alerting });
+  const onEvents = () => alerting.kick();
   const deps: ServerDeps = {
     store: opts.store,
     config: opts.config,
     now,
     metrics,
-    monitoring: new MonitorService({ store: opts.store, config: opts.config, now, metrics, ...opts.monitoring }),
-    traffic: new TrafficService({ store: opts.store, config: opts.config, now, metrics }),
-    alerting: new AlertingService({
+    monitoring: new MonitorService({
       store: opts.store,
       config: opts.config,
       now,
       metrics,
-      ...opts.alerting,
+      onEvents,
+      ...opts.monitoring,
     }),
+    traffic: new TrafficService({ store: opts.store, config: opts.config, now, metrics, onEvents }),
+    alerting,
     planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
     planWaitMs: opts.planWaitMs ?? 2000,

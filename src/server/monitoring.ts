@@ -48,6 +48,8 @@ export interface MonitorServiceOptions {
   readonly config: ConfigHolder;
   readonly now: () => Date;
   readonly metrics: ServerMetrics;
+  /** Called after events are written (alerting follows them at once rather than at its next poll). */
+  readonly onEvents?: (() => void) | undefined;
   /** Probe from the server itself (default true). */
   readonly probeFromServer?: boolean;
   /** This replica's name in the leases (default host-pid-random). */
@@ -910,6 +912,7 @@ export class MonitorService {
     if (events.length > 0) {
       try {
         await store.insertEvents(events);
+        this.o.onEvents?.();
       } catch (e) {
         this.eventsOut.unshift(...events);
         this.log({ err: (e as Error).message }, 'monitor events could not be written; kept for the next try');

@@ -35,6 +35,8 @@ export interface TrafficServiceOptions {
   readonly now: () => Date;
   readonly metrics: ServerMetrics;
   readonly log?: (obj: Record<string, unknown>, msg: string) => void;
+  /** Called after events are written (alerting follows them at once rather than at its next poll). */
+  readonly onEvents?: (() => void) | undefined;
 }
 
 /** What `GET /traffic` says of one service and host (or of the service, summed over its hosts). */
@@ -237,6 +239,7 @@ export class TrafficService {
           };
         }),
       );
+      this.o.onEvents?.();
       for (const ev of events) this.log({ series: ev.series, kind: ev.kind }, describe(ev));
       await this.save(true).catch(() => {});
     }

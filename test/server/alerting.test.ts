@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpReceiver, httpReceiver } from '../alerting/receivers.js';
+import { ensureBuilt, rampartAsync } from '../cli/cli.js';
 import { type Harness, startHarness } from './harness.js';
 
 let clock = Date.parse('2026-12-03T10:00:00.000Z');
@@ -74,6 +75,7 @@ alerting:
 `,
     );
     h = await startHarness('sqlite', { config, now });
+    ensureBuilt();
   });
   afterAll(async () => {
     await h?.close();
@@ -198,5 +200,46 @@ alerting:
     expect(ics.body).toMatch(/^BEGIN:VCALENDAR\r\n/);
     expect(ics.body).toContain('SUMMARY:');
     expect((await h.call('vic', 'GET', '/oncall/nope.ics')).status).toBe(404);
+  });
+
+  it('answers the same from the command line: alerts, ack, route, silence, oncall', async () => {
+    const as = (user: 'vic' | 'alice') => ({ RAMPART_SERVER: h.url, RAMPART_TOKEN: h.tokens[user] });
+    const list = await rampartAsync(as('vic'), 'alerts');
+    expect(list.stderr).toBe('');
+    // HighLatency fires unmuted since its silence expired: exit 1, like `rampart monitors` with something DOWN.
+    expect(list.code).toBe(1);
+    expect(list.stdout).toMatch(/^ID +ALERT +STATE +SINCE/);
+    expect(list.stdout).toMatch(/HighLatency +firing .* service=cart severity=warning +yes/);
+    const fp = /^([0-9a-f]{16}) +HighLatency/m.exec(list.stdout)?.[1] ?? '';
+    const denied = await rampartAsync(as('vic'), 'alerts', 'ack', fp);
+    expect(denied.code).toBe(3);
+    const ack = await rampartAsync(as('alice'), 'alerts', 'ack', fp);
+    expect(ack.stdout).toBe(`acknowledged ${fp} HighLatency {service=cart severity=warning}\n`);
+    const route = await rampartAsync(as('vic'), 'alerts', 'route', '--labels', 'severity=critical,service=shop');
+    expect(route.stdout).toMatch(/^RECEIVER +ROUTE/);
+    expect(route.stdout).toMatch(/team +\{\}\/\{severity="critical"\} +service +0ms +shop +.*rampart\.yaml:\d+:\d+/);
+    const add = await rampartAsync(
+      as('alice'),
+      'silence',
+      'add',
+      'host=~"web.*"',
+      '--comment',
+      'patching',
+      '--for',
+      '2h',
+    );
+    expect(add.stdout).toMatch(/^silence [0-9a-f-]{36}: host=~"web\.\*" until /);
+    const silences = await rampartAsync(as('vic'), 'silence', 'list', '--json');
+    expect(JSON.parse(silences.stdout).silences[0]).toMatchObject({
+      status: 'active',
+      comment: 'patching',
+      createdBy: 'alice',
+    });
+    const bad = await rampartAsync(as('alice'), 'silence', 'add', 'host~web', '--comment', 'x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/matchers\[0\].*unknown operator '~'/);
+    const oncall = await rampartAsync(as('vic'), 'oncall');
+    expect(oncall.stdout).toMatch(/^SCHEDULE +NOW +NEXT/);
+    expect(oncall.stdout).toMatch(/primary +alice +bob +2026-12-07 08:00:00 +Europe\/Berlin/);
   });
 });
