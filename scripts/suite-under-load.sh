@@ -21,7 +21,7 @@ for i in $(seq 1 "$runs"); do
   rc=$?
   end="$(date +%s)"
   after="$(cut -d' ' -f1-3 /proc/loadavg)"
-  tests="$(grep -E '^ +Tests ' "$out/run$i.out" | tr -s ' ' | sed 's/^ //')"
-  errors="$(grep -E '^ +Errors ' "$out/run$i.out" | tr -s ' ' | sed 's/^ //')"
+  tests="$(sed 's/\x1b\[[0-9;]*m//g' "$out/run$i.out" | grep -E '^ +Tests ' | tr -s ' ' | sed 's/^ //')"
+  errors="$(sed 's/\x1b\[[0-9;]*m//g' "$out/run$i.out" | grep -E '^ +Errors ' | tr -s ' ' | sed 's/^ //')"
   echo "run $i: exit $rc, $((end - start)) s, started $(date -u -d "@$start" +%H:%M:%SZ), load before $before, after $after; ${tests:-no summary}${errors:+; $errors}"
 done

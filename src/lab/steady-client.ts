@@ -141,12 +141,14 @@ export async function runSteadyClient(opts: SteadyClientOptions, signal?: AbortS
     signal?.addEventListener('abort', onAbort);
     const tick = (): void => {
       const now = performance.now();
+      // Fixed schedule: request i is due at t0 + i*interval; a late timer catches up instead of drifting. That
+      // includes a timer that wakes after the end on a busy machine: what fell due before the end is still sent, so
+      // a run of --duration at --rate sends rate x duration requests however late the timers were.
+      while (t0 + sent * interval <= now && t0 + sent * interval < end) fire();
       if (now >= end) {
         stop('duration');
         return;
       }
-      // Fixed schedule: request i is due at t0 + i*interval; a late timer catches up instead of drifting.
-      while (t0 + sent * interval <= now && t0 + sent * interval < end) fire();
       const next = Math.min(end, t0 + sent * interval);
       timer = setTimeout(tick, Math.max(0, next - performance.now()));
     };

@@ -4,6 +4,7 @@
  * re-checked at once, as the server does), and sends results in batches. While the server is away it keeps probing
  * and keeps the results (bounded: the oldest go first, and how many went is said), then sends them oldest first.
  */
+import { randomUUID } from 'node:crypto';
 import { probe } from './probers.js';
 import { Scheduler } from './scheduler.js';
 import { applyResult, type VantageState } from './state.js';
@@ -30,6 +31,12 @@ const BATCH = 5000;
 export class VantagePoint {
   private readonly scheduler: Scheduler<Assignment>;
   private buffer: ProbeResult[] = [];
+  /**
+   * This run (`sender`) and the sequence number of `buffer[0]`: every batch says where it starts, so the server
+   * takes a batch once even when it arrives twice (an answer lost to a timeout, then the batch sent again).
+   */
+  private readonly sender = randomUUID();
+  private seq = 0;
   private dropped = 0;
   /** Results probed and results the server acknowledged, since start. */
   private produced = 0;
@@ -138,6 +145,7 @@ export class VantagePoint {
     if (this.buffer.length > limit) {
       const over = this.buffer.length - limit;
       this.buffer.splice(0, over);
+      this.seq += over;
       this.dropped += over;
     }
   }
@@ -156,6 +164,8 @@ export class VantagePoint {
       const batch = this.buffer.slice(0, BATCH);
       try {
         await this.call('POST', path, {
+          sender: this.sender,
+          first: this.seq,
           results: batch.map(({ vantage: _v, ...r }) => r),
         });
       } catch (e) {
@@ -166,6 +176,7 @@ export class VantagePoint {
         return;
       }
       this.buffer.splice(0, batch.length);
+      this.seq += batch.length;
       this.sent += batch.length;
       if (this.reachable === false) {
         this.log(

@@ -188,6 +188,12 @@ export class MonitorService {
   private leasedOnce = false;
   /** Inbox entries applied, deleted with the next save of the states they changed. */
   private readonly inboxDone = new Set<number>();
+  /**
+   * Per vantage point and sender (one run of a probe or agent): the sequence number after the last result taken. A
+   * batch whose answer was lost (a timeout while the server was slow, a request a closed socket delivered late after
+   * a cut) is sent again; what was taken already is skipped, so nothing counts twice.
+   */
+  private readonly taken = new Map<string, { next: number; seenAt: number }>();
   private inboxTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private lastMirror = 0;
@@ -487,7 +493,26 @@ export class MonitorService {
    * another replica holds go to it through the store's inbox, written first: when this throws, nothing was counted
    * and the sender keeps the batch. The caller flushes before acknowledging (the rollups of the rest).
    */
-  async ingest(vantage: Vantage, results: readonly ProbeResult[]): Promise<{ accepted: number; unknown: string[] }> {
+  async ingest(
+    vantage: Vantage,
+    all: readonly ProbeResult[],
+    from?: { readonly sender: string; readonly first: number },
+  ): Promise<{ accepted: number; unknown: string[]; duplicates?: number }> {
+    let results = all;
+    let duplicates = 0;
+    if (from) {
+      const key = `${vantage}\u0000${from.sender}`;
+      const now = this.now();
+      const seen = this.taken.get(key);
+      const skip = Math.max(0, Math.min(all.length, (seen?.next ?? 0) - from.first));
+      duplicates = skip;
+      results = all.slice(skip);
+      this.taken.set(key, { next: Math.max(seen?.next ?? 0, from.first + all.length), seenAt: now });
+      // Senders gone for a day are forgotten (a restarted probe is a new sender).
+      if (this.taken.size > 1000) {
+        for (const [k, v] of this.taken) if (now - v.seenAt > 86_400_000) this.taken.delete(k);
+      }
+    }
     const unknown = new Set<string>();
     const mine: ProbeResult[] = [];
     const theirs: ProbeResult[] = [];
@@ -499,7 +524,7 @@ export class MonitorService {
     for (const r of theirs) this.count(r);
     // In time order, so damping counts them as they happened (a probe's buffer may arrive late and in bulk).
     for (const r of mine.sort((a, b) => a.at - b.at)) this.accept(r);
-    return { accepted: mine.length + theirs.length, unknown: [...unknown] };
+    return { accepted: mine.length + theirs.length, unknown: [...unknown], ...(from ? { duplicates } : {}) };
   }
 
   /** A result counted in the rollups and the probe counter, once, by the replica that received it. */

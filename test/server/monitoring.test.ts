@@ -172,6 +172,35 @@ services:
     await until(h, 'shop@web2 UP', (b) => monitor(b, 'shop@web2')?.state === 'UP');
   });
 
+  // after the quorum test: probe-eu already says shop@web2 is up, more of the same changes no state
+  it('takes a batch sent again once: the probe resends what it got no answer for, the server skips what it took', async () => {
+    const now = Date.now();
+    const sender = `test-${now}`;
+    const batch = (first: number, n: number) => ({
+      sender,
+      first,
+      results: Array.from({ length: n }, (_, i) => ({
+        monitor: 'shop@web2',
+        at: now + first + i,
+        ok: true,
+        timings: { totalMs: 1 },
+      })),
+    });
+    const post = async (b: unknown) => (await h.call('probe-eu', 'POST', '/probe/results', b)).body;
+    expect(await post(batch(0, 3))).toEqual({ accepted: 3, unknown: [], duplicates: 0 });
+    // its answer was lost: sent again with two newer results
+    expect(await post(batch(0, 5))).toEqual({ accepted: 2, unknown: [], duplicates: 3 });
+    // a copy of the first batch arrives late (a closed socket's retransmission after a cut): nothing of it is new
+    expect(await post(batch(0, 3))).toEqual({ accepted: 0, unknown: [], duplicates: 3 });
+    // the oldest went over the buffer limit: a gap is fine
+    expect(await post(batch(9, 1))).toEqual({ accepted: 1, unknown: [], duplicates: 0 });
+    // another run of the probe starts from 0 again
+    expect(await post({ ...batch(0, 1), sender: `${sender}-2` })).toEqual({ accepted: 1, unknown: [], duplicates: 0 });
+    const half = await h.call('probe-eu', 'POST', '/probe/results', { ...batch(0, 1), sender: undefined });
+    expect(half.status).toBe(400);
+    expect(JSON.stringify(half.body)).toContain('sender and first go together');
+  });
+
   it('says DEGRADED with 1 of 2 backends when one stops, and keeps the events and the raw results around it', async () => {
     await close(servers.web2 as http.Server);
     const body = await until(h, 'web2 DOWN', (b) => monitor(b, 'shop@web2')?.state === 'DOWN');

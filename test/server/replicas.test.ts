@@ -136,8 +136,14 @@ services:
         servers.web1?.closeAllConnections();
         servers.web1?.close(() => r());
       });
-      const vs = await until('shop@web1 diagnosed on both', (xs) =>
-        xs.every((v) => monitor(v, 'shop@web1')?.diagnosis?.cause === 'firewall'),
+      // Settled: the holder first diagnoses from the inside view alone (web1's report reached the other replica),
+      // then its next loop reads the report from the store and adds the engine's word; on a busy machine the first
+      // can be what both show for a while, so wait for the engine's part on both.
+      const vs = await until('shop@web1 diagnosed on both, with the engine', (xs) =>
+        xs.every((v) => {
+          const d = monitor(v, 'shop@web1')?.diagnosis;
+          return d?.cause === 'firewall' && d.firewall?.decidedBy !== undefined;
+        }),
       );
       const [a, b] = vs.map((v) => monitor(v, 'shop@web1'));
       expect(a.state).toBe('DOWN');

@@ -27,7 +27,21 @@ const result = z
     inside: z.boolean().optional(),
   })
   .strict();
-const results = z.object({ results: z.array(result).max(10_000) }).strict();
+const results = z
+  .object({
+    results: z.array(result).max(10_000),
+    /** One run of the sender (a random id): with `first`, a batch sent again is taken once. */
+    sender: z.string().min(1).max(100).optional(),
+    /** The sequence number of the batch's first result in this sender's run (0, 1, 2, ... oldest first). */
+    first: z.number().int().nonnegative().optional(),
+  })
+  .strict()
+  .refine((b) => (b.sender === undefined) === (b.first === undefined), {
+    message: 'sender and first go together (a run of the sender and the sequence number of its first result)',
+    path: ['first'],
+  });
+const from = (b: z.output<typeof results>) =>
+  b.sender !== undefined && b.first !== undefined ? { sender: b.sender, first: b.first } : undefined;
 
 function clean(r: z.output<typeof result>): Omit<ProbeResult, 'vantage'> {
   return {
@@ -133,6 +147,7 @@ export const monitorRoutes = [
         `probe:${actor.name}`,
         // a probe never speaks for the inside of a host
         body.results.map((r) => ({ ...clean(r), inside: false, vantage: `probe:${actor.name}` })),
+        from(body),
       );
       // Stored before the answer: a probe drops what the server acknowledged, so it must not be lost to a crash.
       await deps.monitoring.flush();
@@ -173,6 +188,7 @@ export const monitorRoutes = [
           inside: r.inside === true && own.has(r.monitor),
           vantage: `agent:${actor.name}`,
         })),
+        from(body),
       );
       await deps.monitoring.flush();
       return answer;
