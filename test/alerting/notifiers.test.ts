@@ -166,7 +166,7 @@ describe('Slack notifier', () => {
       timeoutMs: 2000,
       at,
     };
-    expect((await sendSlack(ch, shopDown(), { mention: ['U0123ABC'] })).outcome).toBe('ok');
+    expect((await sendSlack(ch, shopDown(), NOW, { mention: ['U0123ABC'] })).outcome).toBe('ok');
     const body = JSON.parse(r.requests[0]?.body ?? '{}');
     expect(body.channel).toBe('#ops');
     expect(body.text).toContain('<@U0123ABC>');
@@ -192,7 +192,7 @@ describe('Slack notifier', () => {
 
     // the webhook URL is a secret: a failure does not show it
     r.answers.push({ status: 404, body: 'no_service' });
-    const res = await sendSlack(ch, shopDown());
+    const res = await sendSlack(ch, shopDown(), NOW);
     expect(res).toEqual({ outcome: 'permanent', error: 'POST the Slack incoming webhook: HTTP 404 no_service' });
   });
 });
@@ -246,16 +246,16 @@ describe('PagerDuty notifier', () => {
   it('triggers, acknowledges and resolves one PagerDuty alert per group (dedup_key = the group key)', async () => {
     const { ch, problems, events } = await pagerDuty();
     const n = shopDown();
-    expect((await sendPagerDuty(ch, n)).outcome).toBe('ok');
+    expect((await sendPagerDuty(ch, n, NOW)).outcome).toBe('ok');
     const acked = shopDown({
       alerts: n.alerts.map((a) => ({ ...a, ack: { by: 'alice', at: '2026-12-03T10:01:00.000Z' } })),
     });
-    expect((await sendPagerDuty(ch, acked)).outcome).toBe('ok');
+    expect((await sendPagerDuty(ch, acked, NOW)).outcome).toBe('ok');
     const resolved = shopDown({
       status: 'resolved',
       alerts: n.alerts.map((a) => ({ ...a, state: 'resolved' as const, endsAt: '2026-12-03T10:09:00.000Z' })),
     });
-    expect((await sendPagerDuty(ch, resolved)).outcome).toBe('ok');
+    expect((await sendPagerDuty(ch, resolved, NOW)).outcome).toBe('ok');
     expect(problems).toEqual([]);
     expect(events.map((e) => [e.event_action, e.dedup_key])).toEqual([
       ['trigger', n.groupKey],

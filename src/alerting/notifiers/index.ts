@@ -118,10 +118,10 @@ export async function sendNotification(
     case 'webhook':
       return sendWebhook(ch, shown, key, nowMs);
     case 'slack':
-      return sendSlack(ch, shown, { mention: d.mention, templates });
+      return sendSlack(ch, shown, nowMs, { mention: d.mention, templates });
     case 'email':
       return sendEmail(ch, shown, key, { to: d.to, templates });
     case 'pagerduty':
-      return sendPagerDuty(ch, shown, templates);
+      return sendPagerDuty(ch, shown, nowMs, templates);
   }
 }

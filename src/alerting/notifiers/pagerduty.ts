@@ -63,6 +63,11 @@ export function pagerDutyEvent(
   };
 }
 
-export function sendPagerDuty(ch: PagerDutyChannel, n: GroupNotification, t?: Templates): Promise<SendResult> {
-  return postJson(ch.url, JSON.stringify(pagerDutyEvent(ch, n, t)), {}, ch.timeoutMs, shownUrl(ch.url));
+export function sendPagerDuty(
+  ch: PagerDutyChannel,
+  n: GroupNotification,
+  nowMs: number,
+  t?: Templates,
+): Promise<SendResult> {
+  return postJson(ch.url, JSON.stringify(pagerDutyEvent(ch, n, t)), {}, ch.timeoutMs, shownUrl(ch.url), nowMs);
 }

@@ -40,7 +40,8 @@ export function shownUrl(url: string): string {
 
 /**
  * POSTs `body` as JSON within `timeoutMs` and classifies the answer. `shown` names the destination in errors
- * without its secrets (a Slack webhook's path is its key).
+ * without its secrets (a Slack webhook's path is its key). `nowMs` is the attempt's time, from the worker's clock:
+ * what a Retry-After given as an HTTP date is counted from.
  */
 export async function postJson(
   url: string,
@@ -48,6 +49,7 @@ export async function postJson(
   headers: Readonly<Record<string, string>>,
   timeoutMs: number,
   shown: string,
+  nowMs: number,
 ): Promise<SendResult> {
   // user:password@ in the URL (Alertmanager's basic_auth written inline) becomes an Authorization header: fetch
   // refuses URLs with credentials.
@@ -90,6 +92,6 @@ export async function postJson(
   const detail = `POST ${shown}: HTTP ${res.status}${text ? ` ${text}` : ''}`;
   if (res.status >= 200 && res.status < 300) return ok(`HTTP ${res.status}`);
   if (RETRIED.has(res.status) || res.status >= 500)
-    return retryable(detail, retryAfterOf(res.headers.get('retry-after'), Date.now()));
+    return retryable(detail, retryAfterOf(res.headers.get('retry-after'), nowMs));
   return permanent(detail);
 }

@@ -73,8 +73,13 @@ export function slackMessage(ch: Pick<SlackChannel, 'channel'>, n: GroupNotifica
   };
 }
 
-export function sendSlack(ch: SlackChannel, n: GroupNotification, o: SlackOptions = {}): Promise<SendResult> {
+export function sendSlack(
+  ch: SlackChannel,
+  n: GroupNotification,
+  nowMs: number,
+  o: SlackOptions = {},
+): Promise<SendResult> {
   const body = JSON.stringify(slackMessage(ch, n, o));
   // The webhook URL is the secret: errors name Slack, never the path.
-  return postJson(ch.url.reveal(), body, {}, ch.timeoutMs, 'the Slack incoming webhook');
+  return postJson(ch.url.reveal(), body, {}, ch.timeoutMs, 'the Slack incoming webhook', nowMs);
 }

@@ -78,5 +78,5 @@ export function webhookRequest(ch: WebhookChannel, n: GroupNotification, key: st
 
 export function sendWebhook(ch: WebhookChannel, n: GroupNotification, key: string, nowMs: number): Promise<SendResult> {
   const r = webhookRequest(ch, n, key, nowMs);
-  return postJson(ch.url, r.body, r.headers, ch.timeoutMs, shownUrl(ch.url));
+  return postJson(ch.url, r.body, r.headers, ch.timeoutMs, shownUrl(ch.url), nowMs);
 }
