@@ -4,18 +4,13 @@
  * applied once however many replicas read it, a flush and its notifications commit together (or not at all), and
  * two replicas never flush one group twice.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flush, notificationKey, placements } from '../../src/alerting/group.js';
 import { buildRoute, matchRoutes } from '../../src/alerting/route.js';
 import type { AlertChange } from '../../src/alerting/sources.js';
 import type { OutboxDraft } from '../../src/alerting/types.js';
 import type { StoredGroup } from '../../src/store/alert-store.js';
-import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/types.js';
-import { createTestDatabase, IN_CI, pgUnavailable } from './pg.js';
+import { IN_CI, pgUnavailable, storePair } from './pg.js';
 
 const pgProblem = await pgUnavailable();
 const T = Date.parse('2026-12-03T10:00:00.000Z');
@@ -52,28 +47,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert store on %s', (backend) =>
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function pair(): Promise<[Store, Store]> {
-    if (backend === 'sqlite') {
-      const dir = mkdtempSync(join(tmpdir(), 'rampart-alertstore-'));
-      const a = await openStore({ dataDir: dir });
-      const b = await openStore({ dataDir: dir });
-      cleanups.push(async () => {
-        await a.close();
-        await b.close();
-        rmSync(dir, { recursive: true, force: true });
-      });
-      return [a, b];
-    }
-    const db = await createTestDatabase();
-    const a = await openStore({ db: db.url });
-    const b = await openStore({ db: db.url });
-    cleanups.push(async () => {
-      await a.close();
-      await b.close();
-      await db.drop();
-    });
-    return [a, b];
-  }
+  const pair = () => storePair(backend, cleanups, 'rampart-alertstore-');
 
   it.skipIf(skip)('keeps an alert’s start while it fires, groups it, and resolves it', async () => {
     const [s] = await pair();

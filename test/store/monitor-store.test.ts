@@ -3,14 +3,9 @@
  * rollups that add up across writers, events in order, raw results, retention, and leases that never give one
  * monitor to two replicas.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { quantile, RollupBuffer } from '../../src/monitor/rollup.js';
-import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/types.js';
-import { createTestDatabase, IN_CI, pgUnavailable } from './pg.js';
+import { IN_CI, pgUnavailable, storePair } from './pg.js';
 
 const pgProblem = await pgUnavailable();
 const T = Date.parse('2026-12-03T10:00:00.000Z');
@@ -22,29 +17,7 @@ describe.each(['sqlite', 'postgres'] as const)('monitoring store on %s', (backen
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  /** Two stores on one fresh database (two server replicas). */
-  async function pair(): Promise<[Store, Store]> {
-    if (backend === 'sqlite') {
-      const dir = mkdtempSync(join(tmpdir(), 'rampart-monstore-'));
-      const a = await openStore({ dataDir: dir });
-      const b = await openStore({ dataDir: dir });
-      cleanups.push(async () => {
-        await a.close();
-        await b.close();
-        rmSync(dir, { recursive: true, force: true });
-      });
-      return [a, b];
-    }
-    const db = await createTestDatabase();
-    const a = await openStore({ db: db.url });
-    const b = await openStore({ db: db.url });
-    cleanups.push(async () => {
-      await a.close();
-      await b.close();
-      await db.drop();
-    });
-    return [a, b];
-  }
+  const pair = () => storePair(backend, cleanups, 'rampart-monstore-');
 
   it.skipIf(skip)('adds rollups from two writers into the same buckets and reads quantiles back', async () => {
     const [a, b] = await pair();

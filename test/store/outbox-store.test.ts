@@ -3,15 +3,10 @@
  * (key, channel) stored once, leases that never give a row to two replicas, retries and giving up, per-group order,
  * and the queue figures /metrics shows.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GroupNotification, NotifyTarget, OutboxDraft } from '../../src/alerting/types.js';
-import { openStore } from '../../src/store/open.js';
 import { enqueueOutbox, type OutboxExpand } from '../../src/store/outbox-store.js';
-import type { SqlStore } from '../../src/store/sql-store.js';
-import { createTestDatabase, IN_CI, pgUnavailable } from './pg.js';
+import { IN_CI, pgUnavailable, storePair } from './pg.js';
 
 const pgProblem = await pgUnavailable();
 const T = Date.parse('2026-12-03T10:00:00.000Z');
@@ -50,28 +45,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert outbox on %s', (backend) =
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function pair(): Promise<[SqlStore, SqlStore]> {
-    if (backend === 'sqlite') {
-      const dir = mkdtempSync(join(tmpdir(), 'rampart-outbox-'));
-      const a = await openStore({ dataDir: dir });
-      const b = await openStore({ dataDir: dir });
-      cleanups.push(async () => {
-        await a.close();
-        await b.close();
-        rmSync(dir, { recursive: true, force: true });
-      });
-      return [a, b];
-    }
-    const db = await createTestDatabase();
-    const a = await openStore({ db: db.url });
-    const b = await openStore({ db: db.url });
-    cleanups.push(async () => {
-      await a.close();
-      await b.close();
-      await db.drop();
-    });
-    return [a, b];
-  }
+  const pair = () => storePair(backend, cleanups, 'rampart-outbox-');
 
   it.skipIf(skip)('stores one row per channel, the same key once, inside the caller’s transaction', async () => {
     const [a, b] = await pair();

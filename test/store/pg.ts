@@ -4,7 +4,12 @@
  * elsewhere the PostgreSQL half of the suite is skipped with the reason printed.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { openStore } from '../../src/store/open.js';
+import type { SqlStore } from '../../src/store/sql-store.js';
 
 export const PG_ADMIN_URL = process.env.RAMPART_TEST_PG_URL ?? 'postgres://root@/postgres?host=/var/run/postgresql';
 export const IN_CI = process.env.CI === 'true';
@@ -54,4 +59,35 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * Two stores on one fresh database (two server replicas): a SQLite file in a temporary directory, or a throwaway
+ * PostgreSQL database. Their closing and removal are pushed onto `cleanups` (run them after each test).
+ */
+export async function storePair(
+  backend: 'sqlite' | 'postgres',
+  cleanups: (() => Promise<void> | void)[],
+  prefix = 'rampart-store-',
+): Promise<[SqlStore, SqlStore]> {
+  if (backend === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    const a = await openStore({ dataDir: dir });
+    const b = await openStore({ dataDir: dir });
+    cleanups.push(async () => {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return [a, b];
+  }
+  const db = await createTestDatabase();
+  const a = await openStore({ db: db.url });
+  const b = await openStore({ db: db.url });
+  cleanups.push(async () => {
+    await a.close();
+    await b.close();
+    await db.drop();
+  });
+  return [a, b];
 }
