@@ -271,9 +271,14 @@ describe.skipIf(skip !== undefined)(
       const linesBefore = stoppedLines().length;
       const startedAt = Date.now();
       probe = r.startProbe();
+      // Fresh means a result of the new probe: the stopped one sends its last results as it goes, and those are
+      // recent too. Without this, the cut could land before the new probe had ever reached the server (a slow start
+      // on a busy machine), and it would have nothing kept to send when the path returns.
       const fresh = (s: Seen) => {
         const v = m(s, 'shop-from-client')?.vantages['probe:client'];
-        return m(s, 'shop-from-client')?.state === 'UP' && v !== undefined && Date.now() - Date.parse(v.lastAt) < 3000;
+        if (m(s, 'shop-from-client')?.state !== 'UP' || v === undefined) return false;
+        const at = Date.parse(v.lastAt);
+        return at > startedAt && Date.now() - at < 3000;
       };
       await untilSrv('the new probe reporting', fresh);
 
