@@ -64,6 +64,110 @@ describe("Rampart's events as alerts", () => {
     expect(rec[0]).toMatchObject({ op: 'resolve', alert: { labels: { alertname: 'TrafficDrop' } } });
   });
 
+  it('drift fires FirewallDrift (critical) naming the host, the desired revision and the flows; back in sync resolves it', () => {
+    const drift = alertsFromEvent({
+      at,
+      kind: 'host.drift',
+      data: {
+        host: 'web1',
+        inSync: false,
+        desiredRevision: 4,
+        summary: '1 flow change against desired revision 4',
+        changes: 1,
+        flows: ['input: tcp dport 80 from any to 192.0.2.11: accept in desired, drop live'],
+      },
+    });
+    expect(drift).toEqual([
+      {
+        op: 'fire',
+        atMs: Date.parse(at),
+        alert: {
+          labels: { alertname: 'FirewallDrift', severity: 'critical', host: 'web1' },
+          annotations: {
+            summary: "web1's live ruleset differs from the desired one: 1 flow change against desired revision 4",
+            description: 'input: tcp dport 80 from any to 192.0.2.11: accept in desired, drop live',
+            desired_revision: '4',
+          },
+          source: 'host.drift',
+        },
+      },
+    ]);
+    const back = alertsFromEvent({
+      at,
+      kind: 'host.in-sync',
+      data: { host: 'web1', inSync: true, desiredRevision: 4 },
+    });
+    expect(back).toMatchObject([{ op: 'resolve', alert: { labels: { alertname: 'FirewallDrift', host: 'web1' } } }]);
+    // The same labels: the resolve ends the alert the drift fired.
+    expect(back[0]?.alert.labels).toEqual({ alertname: 'FirewallDrift', severity: 'critical', host: 'web1' });
+    expect(alertsFromEvent({ at, kind: 'host.drift', data: { inSync: false } })).toEqual([]);
+  });
+
+  it("an agent's rollback fires ChangeRolledBack (critical) once per change and host, resolved by hand only", () => {
+    const rb = alertsFromEvent({
+      at,
+      kind: 'agent.rollback',
+      data: { change: 12, host: 'web1', job: 30, outcome: 'rolled-back', detail: 'health check shop-http failed' },
+    });
+    expect(rb).toEqual([
+      {
+        op: 'fire',
+        atMs: Date.parse(at),
+        alert: {
+          labels: { alertname: 'ChangeRolledBack', severity: 'critical', change: '12', host: 'web1' },
+          annotations: {
+            summary: 'change 12 was rolled back on web1 by its agent',
+            description: 'health check shop-http failed',
+          },
+          source: 'agent.rollback',
+        },
+      },
+    ]);
+    const failed = alertsFromEvent({
+      at,
+      kind: 'agent.rollback',
+      data: { change: 12, host: 'web1', outcome: 'rollback-failed', detail: 'nft: no such table' },
+    });
+    expect(failed[0]?.alert.annotations?.summary).toBe(
+      "change 12: web1's agent could not roll back after a failed health check",
+    );
+    expect(alertsFromEvent({ at, kind: 'agent.rollback', data: { host: 'web1' } })).toEqual([]);
+  });
+
+  it('an emergency apply fires ChangeEmergency and an overridden block ChangeOverride (warning), with who and why', () => {
+    const em = alertsFromEvent({
+      at,
+      kind: 'change.emergency',
+      data: { change: 7, hosts: ['web1', 'web2'], by: 'alice', reason: 'block the attack', freeze: 'black-friday' },
+    });
+    expect(em[0]).toMatchObject({
+      op: 'fire',
+      alert: {
+        labels: { alertname: 'ChangeEmergency', severity: 'warning', change: '7' },
+        annotations: {
+          summary: 'change 7 is applied as an emergency in freeze black-friday by alice',
+          description: 'block the attack',
+          hosts: 'web1, web2',
+        },
+      },
+    });
+    const ov = alertsFromEvent({
+      at,
+      kind: 'change.override',
+      data: { change: 8, hosts: ['web1'], by: 'root', reason: 'known', blockers: 'closes shop tcp/443 on web1' },
+    });
+    expect(ov[0]).toMatchObject({
+      op: 'fire',
+      alert: {
+        labels: { alertname: 'ChangeOverride', severity: 'warning', change: '8' },
+        annotations: {
+          summary: 'change 8 is applied with its blocked plan overridden by root',
+          blockers: 'closes shop tcp/443 on web1',
+        },
+      },
+    });
+  });
+
   it('ignores events it does not know and events without a subject', () => {
     expect(alertsFromEvent({ at, kind: 'monitor.vantage', data: {} })).toEqual([]);
     expect(alertsFromEvent({ at, kind: 'monitor.state', data: { to: 'DOWN' } })).toEqual([]);

@@ -29,6 +29,10 @@ export const RAMPART_ALERTS = {
   ServiceDown: 'critical',
   RedundancyDegraded: 'warning',
   TrafficDrop: 'critical',
+  FirewallDrift: 'critical',
+  ChangeRolledBack: 'critical',
+  ChangeEmergency: 'warning',
+  ChangeOverride: 'warning',
 } as const;
 
 function change(
@@ -136,6 +140,77 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
             summary: `incoming traffic to ${service}${labels.host ? ` on ${labels.host}` : ''} fell${share ? ` ${share}` : ''}`,
             description: str(d.description),
             since: str(d.since),
+          },
+          e,
+        ),
+      ];
+    }
+    case 'host.drift':
+    case 'host.in-sync': {
+      // The live ruleset left the desired one (an out-of-band edit, a rollback the server did not order): critical,
+      // as in the founding outage, where a hand edit blocked all incoming traffic.
+      const host = str(d.host);
+      if (!host) return [];
+      if (e.kind === 'host.in-sync') return [change('resolve', 'FirewallDrift', { host }, {}, e)];
+      const revision = typeof d.desiredRevision === 'number' ? String(d.desiredRevision) : undefined;
+      const flows = Array.isArray(d.flows) ? (d.flows as unknown[]).filter((v) => typeof v === 'string') : [];
+      return [
+        change(
+          'fire',
+          'FirewallDrift',
+          { host },
+          {
+            summary: `${host}'s live ruleset differs from the desired one${str(d.summary) ? `: ${str(d.summary)}` : ''}`,
+            description: flows.length > 0 ? flows.join('; ') : undefined,
+            desired_revision: revision,
+          },
+          e,
+        ),
+      ];
+    }
+    case 'agent.rollback': {
+      // Fires once per change and host. The change is final when its agent rolls back (rolled-back or failed), so
+      // nothing later says it is over: a person resolves it by hand once they know why the health check failed.
+      const host = str(d.host);
+      const id = typeof d.change === 'number' ? String(d.change) : str(d.change);
+      if (!host || !id) return [];
+      const failed = str(d.outcome) === 'rollback-failed';
+      return [
+        change(
+          'fire',
+          'ChangeRolledBack',
+          { change: id, host },
+          {
+            summary: failed
+              ? `change ${id}: ${host}'s agent could not roll back after a failed health check`
+              : `change ${id} was rolled back on ${host} by its agent`,
+            description: str(d.detail),
+          },
+          e,
+        ),
+      ];
+    }
+    case 'change.emergency':
+    case 'change.override': {
+      // The safety net was bypassed (a freeze, or a blocked plan): people should know, so it pages at warning and
+      // stays until someone resolves it by hand.
+      const id = typeof d.change === 'number' ? String(d.change) : str(d.change);
+      if (!id) return [];
+      const emergency = e.kind === 'change.emergency';
+      const by = str(d.by);
+      const hosts = Array.isArray(d.hosts) ? (d.hosts as unknown[]).filter((v) => typeof v === 'string') : [];
+      return [
+        change(
+          'fire',
+          emergency ? 'ChangeEmergency' : 'ChangeOverride',
+          { change: id },
+          {
+            summary: emergency
+              ? `change ${id} is applied as an emergency${str(d.freeze) ? ` in freeze ${str(d.freeze)}` : ''}${by ? ` by ${by}` : ''}`
+              : `change ${id} is applied with its blocked plan overridden${by ? ` by ${by}` : ''}`,
+            description: str(d.reason),
+            hosts: hosts.length > 0 ? hosts.join(', ') : undefined,
+            blockers: str(d.blockers),
           },
           e,
         ),

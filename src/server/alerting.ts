@@ -32,6 +32,7 @@ import type { Alert, Labels, OutboxDraft } from '../alerting/types.js';
 import { NO_ALERTING } from '../config/alerting.js';
 import { userContactsOf } from '../config/alerting-oncall.js';
 import type { Enqueue, StoredGroup } from '../store/alert-store.js';
+import type { MonitorEvent } from '../store/monitor-store.js';
 import { enqueueOutbox } from '../store/outbox-store.js';
 import type { DB } from '../store/schema.js';
 import type { Actor, Store } from '../store/types.js';
@@ -153,6 +154,22 @@ export class AlertingService {
     this.timer = undefined;
     await this.running;
     await this.worker?.stop();
+  }
+
+  /**
+   * Writes events other parts of the server observed (drift, an agent's rollback, a bypassed safety net) to the
+   * events table alerting follows, and runs a pass at once. They are written after the action they report was
+   * committed; a failure is logged, never thrown at the caller whose action already happened.
+   */
+  async recordEvents(events: readonly Omit<MonitorEvent, 'id'>[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      await this.o.store.monitoring.insertEvents(events);
+    } catch (e) {
+      this.o.log?.('error', { err: e, events }, 'events could not be written: their alerts will not fire');
+      return;
+    }
+    this.kick();
   }
 
   /** Runs a pass now (after an event or an API action) rather than at the next poll. */

@@ -21,6 +21,7 @@ import {
 import type { Plan } from '../change/types.js';
 import { RampartError, UserError } from '../errors.js';
 import { detectFormat } from '../firewall/detect.js';
+import type { MonitorEvent } from '../store/monitor-store.js';
 import type {
   Actor,
   ApplyJob,
@@ -784,6 +785,7 @@ export class ChangeService {
   async apply(actor: Actor, id: number, emergency: { reason: string } | undefined): Promise<ChangeView> {
     await this.refresh(actor, id);
     const policy = this.deps.config.current().policy;
+    const bypassed: Omit<MonitorEvent, 'id'>[] = [];
     await this.store.write(actor, async (w) => {
       const { change, plan } = await withPlan(w, id);
       if (plan.stale) {
@@ -818,7 +820,40 @@ export class ChangeService {
           ...(freeze ? { freeze: freeze.name } : {}),
         },
       });
+      // The safety net bypassed (alerting's ChangeEmergency and ChangeOverride), written once this commits.
+      const subject = `change:${id}`;
+      if (next.emergency) {
+        bypassed.push({
+          at,
+          kind: 'change.emergency',
+          subject,
+          data: {
+            change: id,
+            hosts: change.hosts,
+            by: next.emergency.by,
+            reason: next.emergency.reason,
+            ...(freeze ? { freeze: freeze.name } : {}),
+          },
+        });
+      }
+      if (plan.blocked && change.override) {
+        bypassed.push({
+          at,
+          kind: 'change.override',
+          subject,
+          data: {
+            change: id,
+            hosts: change.hosts,
+            by: change.override.by,
+            reason: change.override.reason,
+            plan: plan.id,
+            blockers: (change.override.blockers ?? []).join('; '),
+            appliedBy: actor.name,
+          },
+        });
+      }
     });
+    await this.deps.alerting.recordEvents(bypassed);
     return this.view(id, LIGHT);
   }
 

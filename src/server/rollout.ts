@@ -44,6 +44,11 @@ export interface Drift {
   readonly summary: string;
 }
 
+/** One flow of a drift in words: `input: tcp dport 443 from any to 192.0.2.11: accept in desired, drop live`. */
+function describeDrift(c: Drift['changes'][number]): string {
+  return `${c.hook}: ${c.flow}: ${c.from} in desired, ${c.to} live`;
+}
+
 function hostConfig(config: RampartConfig, host: string): HostConfig {
   const h = config.hosts.find((x) => x.name === host);
   if (!h) throw new UserError('RAMPART_ERR_NOT_FOUND', `host ${host} is not in the config`);
@@ -275,6 +280,7 @@ export class RolloutService {
 
   async recordEvent(actor: Actor, host: string, jobId: number, ev: AgentEvent): Promise<{ recorded: true }> {
     const job = await this.jobOf(host, jobId);
+    let rolledBack: { readonly at: string; readonly detail: string } | undefined;
     await this.deps.store.write(actor, async (w) => {
       const current = (await w.getJob(job.id)) as ApplyJob;
       // Delivery is at least once (an agent retries what it could not confirm was received): the same event
@@ -286,6 +292,9 @@ export class RolloutService {
         return;
       await this.event(w, current, 'agent', ev.kind, ev.detail, ev.at);
       const end = TERMINAL[ev.kind];
+      // The agent undid (or tried to undo) the change on its own: alerting's ChangeRolledBack.
+      if (end && ev.kind !== 'refused' && current.state !== 'failed' && current.state !== 'cancelled')
+        rolledBack = { at: this.at(), detail: ev.detail };
       if (end && (current.state === 'taken' || current.state === 'queued')) {
         await failJob(w, current, this.at(), end, 'agent', `${ev.kind}: ${ev.detail}`);
       } else if (end && current.state === 'done') {
@@ -311,8 +320,26 @@ export class RolloutService {
         }
         await this.event(w, current, 'server', 'attention', note);
         await failJob(w, current, at, 'rolled-back', 'agent', note);
+        if (rolledBack) rolledBack = { at, detail: `${ev.detail}; ${note}` };
       }
     });
+    if (rolledBack) {
+      await this.deps.alerting.recordEvents([
+        {
+          at: rolledBack.at,
+          kind: 'agent.rollback',
+          subject: `change:${job.changeId}`,
+          data: {
+            change: job.changeId,
+            host,
+            job: job.id,
+            outcome: ev.kind,
+            detail: rolledBack.detail,
+            agentAt: ev.at,
+          },
+        },
+      ]);
+    }
     return { recorded: true };
   }
 
@@ -404,6 +431,8 @@ export class RolloutService {
       }
     }
     const at = this.at();
+    const was = previous?.inSync;
+    const turned = drift !== null && drift.inSync !== was && (was !== undefined || !drift.inSync);
     await store.write(actor, async (w) => {
       await w.setHostReport({
         host,
@@ -413,8 +442,7 @@ export class RolloutService {
         drift,
         driftAt: stale && !busy ? at : (before?.driftAt ?? null),
       });
-      const was = previous?.inSync;
-      if (drift && drift.inSync !== was && (was !== undefined || !drift.inSync)) {
+      if (drift && turned) {
         await w.audit({
           action: drift.inSync ? 'host.in-sync' : 'host.drift',
           target: `host:${host}`,
@@ -423,6 +451,24 @@ export class RolloutService {
         });
       }
     });
+    if (drift && turned) {
+      // What alerting follows (FirewallDrift): written once the report is stored, like the audit entry beside it.
+      await this.deps.alerting.recordEvents([
+        {
+          at,
+          kind: drift.inSync ? 'host.in-sync' : 'host.drift',
+          subject: `host:${host}`,
+          data: {
+            host,
+            inSync: drift.inSync,
+            desiredRevision: drift.desiredRevision,
+            summary: drift.summary,
+            changes: drift.changes.length,
+            ...(drift.inSync ? {} : { flows: drift.changes.slice(0, 5).map(describeDrift) }),
+          },
+        },
+      ]);
+    }
     return { drift };
   }
 }

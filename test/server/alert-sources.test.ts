@@ -1,0 +1,195 @@
+/**
+ * The alert sources beyond monitoring (issue 15 §1), end to end through a real server: the part of Rampart that
+ * knows something (drift computed from an agent's report, an agent's rollback, an apply that bypassed a freeze or
+ * a blocked plan) writes an event, the alerting service turns it into an alert, and the route's real webhook
+ * receiver on loopback is paged. The server's clock is the test's; its timers and the outbox are real.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpReceiver, httpReceiver } from '../alerting/receivers.js';
+import { type Harness, startHarness } from './harness.js';
+
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
+const AGENTS = readFileSync(join(fixtures, 'config', 'agents.yaml'), 'utf8');
+const FIXED = readFileSync(join(fixtures, 'queries', 'founding-fixed.nft'), 'utf8');
+const OUTAGE = readFileSync(join(fixtures, 'nftables', 'founding-outage.nft'), 'utf8');
+const WITH_8443 = FIXED.replace('tcp dport { 80, 443 } accept', 'tcp dport { 80, 443, 8443 } accept');
+
+let clock = Date.parse('2026-12-03T10:00:00.000Z');
+const now = () => new Date(clock);
+
+async function until<T>(what: string, get: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Page {
+  status: string;
+  alerts: { state: string; labels: Record<string, string>; annotations: Record<string, string> }[];
+}
+
+describe('alert sources through the server', () => {
+  let h: Harness;
+  let team: HttpReceiver;
+  let dir: string;
+  const pages = () => team.requests.map((q) => JSON.parse(q.body) as Page);
+  /** The first page with an alert of this name (and status) that is not among the pages seen before `after`. */
+  const pageOf = (alertname: string, status: 'firing' | 'resolved', after = 0) =>
+    until(`${alertname} ${status}`, () => {
+      for (const p of pages().slice(after)) {
+        const a = p.alerts.find((x) => x.labels.alertname === alertname && x.state === status);
+        if (a) return a;
+      }
+      return undefined;
+    });
+  // Group timers follow the server's clock: move it on while waiting.
+  const tickClock = setInterval(() => {
+    clock += 1000;
+  }, 200);
+
+  beforeAll(async () => {
+    team = await httpReceiver();
+    dir = mkdtempSync(join(tmpdir(), 'rampart-alert-sources-'));
+    const config = join(dir, 'rampart.yaml');
+    writeFileSync(
+      config,
+      `${AGENTS}  freeze:
+    - {name: december release freeze, start: 2026-12-10T00:00:00Z, end: 2026-12-11T00:00:00Z}
+alerting:
+  receivers:
+    - name: team
+      webhook_configs: [{url: '${team.url}/hook'}]
+  route:
+    receiver: team
+    group_by: [alertname]
+    group_wait: 0s
+    group_interval: 1s
+`,
+    );
+    h = await startHarness('sqlite', { config, now });
+  });
+  afterAll(async () => {
+    clearInterval(tickClock);
+    await h?.close();
+    await team?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function approved(host: string, ruleset: string, reason: string): Promise<number> {
+    const p = await h.call('alice', 'POST', '/changes', { target: { host }, ruleset, reason });
+    expect(p.status).toBe(201);
+    const id = p.body.change.id as number;
+    expect((await h.decide('bob', id, 'approve', {})).body.change.state).toBe('approved');
+    return id;
+  }
+  const report = (text: string) =>
+    h.call('web1', 'POST', '/agent/report', {
+      at: new Date().toISOString(),
+      firewall: 'nftables',
+      live: { format: 'nft-text', text },
+      sockets: [],
+      state: 'idle',
+    });
+
+  it('pages FirewallDrift when web1’s live ruleset leaves the desired one, and resolves it when back in sync', async () => {
+    const id = await approved('web1', FIXED, 'first managed ruleset');
+    expect((await h.call('alice', 'POST', `/changes/${id}/apply`, {})).body.change.state).toBe('applying');
+    const job = (await h.call('web1', 'GET', '/agent/next')).body.job;
+    expect((await h.call('web1', 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);
+    expect((await report(FIXED)).body.drift.inSync).toBe(true);
+    // Someone opens MySQL by hand on web1.
+    const drifted = await report(FIXED.replace('tcp dport 22 accept', 'tcp dport { 22, 3306 } accept'));
+    expect(drifted.body.drift.inSync).toBe(false);
+    const fired = await pageOf('FirewallDrift', 'firing');
+    expect(fired.labels).toEqual({ alertname: 'FirewallDrift', severity: 'critical', host: 'web1' });
+    expect(fired.annotations.summary).toBe(
+      "web1's live ruleset differs from the desired one: 1 flow change against desired revision 1",
+    );
+    expect(fired.annotations.desired_revision).toBe('1');
+    expect(fired.annotations.description).toMatch(/^input: .*3306.*: drop in desired, accept live$/);
+    // The same drift reported again is not news: no second event.
+    await report(FIXED.replace('tcp dport 22 accept', 'tcp dport { 22, 3306 } accept'));
+    const seen = team.requests.length;
+    expect((await report(FIXED)).body.drift.inSync).toBe(true);
+    await pageOf('FirewallDrift', 'resolved', seen);
+    const events = await h.store.monitoring.listEvents({ subject: 'host:web1' });
+    expect(events.map((e) => e.kind)).toEqual(['host.drift', 'host.in-sync']);
+  });
+
+  it('pages ChangeRolledBack once when web1’s agent rolls a change back; a person resolves it by hand', async () => {
+    const id = await approved('web1', WITH_8443, 'open 8443');
+    await h.call('alice', 'POST', `/changes/${id}/apply`, {});
+    const job = (await h.call('web1', 'GET', '/agent/next')).body.job;
+    const ev = (kind: string, detail: string) =>
+      h.call('web1', 'POST', `/agent/jobs/${job.id}/events`, { kind, at: '2026-12-03T10:05:00.000Z', detail });
+    await ev('applied', 'ruleset loaded');
+    await ev('health-failed', 'http :80/healthz: connection refused');
+    await ev('rolled-back', 'snapshot restored');
+    // Delivered twice (the agent retried): recorded once, one event, one alert.
+    await ev('rolled-back', 'snapshot restored');
+    const fired = await pageOf('ChangeRolledBack', 'firing');
+    expect(fired.labels).toEqual({
+      alertname: 'ChangeRolledBack',
+      severity: 'critical',
+      change: String(id),
+      host: 'web1',
+    });
+    expect(fired.annotations).toMatchObject({
+      summary: `change ${id} was rolled back on web1 by its agent`,
+      description: 'snapshot restored',
+    });
+    expect(await h.store.monitoring.listEvents({ kind: 'agent.rollback' })).toHaveLength(1);
+    const list = (await h.call('vic', 'GET', '/alerts?state=firing')).body.alerts as {
+      fingerprint: string;
+      labels: Record<string, string>;
+    }[];
+    const fp = list.find((a) => a.labels.alertname === 'ChangeRolledBack')?.fingerprint;
+    const seen = team.requests.length;
+    expect((await h.call('alice', 'POST', `/alerts/${fp}/resolve`)).status).toBe(200);
+    await pageOf('ChangeRolledBack', 'resolved', seen);
+  });
+
+  it('pages ChangeOverride when a blocked plan is applied under an admin’s override', async () => {
+    const p = await h.call('alice', 'POST', '/changes', {
+      target: { host: 'web1' },
+      ruleset: OUTAGE,
+      reason: 'block all incoming traffic',
+    });
+    expect(p.body.plan.blocked).toBe(true);
+    const id = p.body.change.id as number;
+    expect((await h.decide('admin', id, 'override', { reason: 'LB drained for maintenance' })).status).toBe(200);
+    expect((await h.decide('bob', id, 'approve', {})).status).toBe(200);
+    expect((await h.call('alice', 'POST', `/changes/${id}/apply`, {})).status).toBe(200);
+    const fired = await pageOf('ChangeOverride', 'firing');
+    expect(fired.labels).toEqual({ alertname: 'ChangeOverride', severity: 'warning', change: String(id) });
+    expect(fired.annotations).toMatchObject({
+      summary: `change ${id} is applied with its blocked plan overridden by admin`,
+      description: 'LB drained for maintenance',
+      hosts: 'web1',
+    });
+    expect(fired.annotations.blockers).toMatch(/shop/);
+  });
+
+  it('pages ChangeEmergency when a change is applied inside a freeze as an emergency', async () => {
+    clock = Date.parse('2026-12-10T12:00:00.000Z');
+    const id = await approved('web2', FIXED, 'restore port 443 on web2');
+    const ok = await h.call('alice', 'POST', `/changes/${id}/apply`, {
+      emergency: { reason: 'checkout is down, restoring port 443' },
+    });
+    expect(ok.status).toBe(200);
+    const fired = await pageOf('ChangeEmergency', 'firing');
+    expect(fired.labels).toEqual({ alertname: 'ChangeEmergency', severity: 'warning', change: String(id) });
+    expect(fired.annotations).toMatchObject({
+      summary: `change ${id} is applied as an emergency in freeze december release freeze by alice`,
+      description: 'checkout is down, restoring port 443',
+      hosts: 'web2',
+    });
+  });
+});
