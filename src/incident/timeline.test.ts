@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { declare } from './lifecycle.js';
-import { assembleTimeline, type TimelineSources } from './timeline.js';
+import { assembleTimeline, fromAudit, type TimelineSources } from './timeline.js';
 import { formatDuration, formatLocal, isTimeZone } from './timezone.js';
 import type { Incident } from './types.js';
 
@@ -108,6 +108,40 @@ describe('the timeline', () => {
       [`drift:web1:${iso(T0)}`, true, 'Drift on web1: edited'],
       ['entry:9', true, 'bob: hm'],
     ]);
+  });
+});
+
+describe('changes and drift from the audit trail', () => {
+  it('reads change steps, applied jobs, rollbacks and drift; leaves the rest out', () => {
+    const at = iso(T0);
+    const { changes, drift } = fromAudit([
+      {
+        at,
+        actor: 'alice',
+        action: 'change.propose',
+        target: 'change:4',
+        after: { hosts: ['web1', 'web2'], reason: 'open 443' },
+      },
+      { at, actor: 'bob', action: 'change.approve', target: 'change:4', after: { state: 'approved' } },
+      { at, actor: 'agent-web1', action: 'job.done', target: 'change:4', after: { host: 'web1', change: 'applied' } },
+      { at, actor: 'agent-web1', action: 'job.done', target: 'change:4', after: { host: 'web2', change: 'applying' } },
+      {
+        at,
+        actor: 'agent-web2',
+        action: 'job.rolled-back',
+        target: 'change:5',
+        after: { host: 'web2', detail: 'health check failed' },
+      },
+      { at, actor: 'agent-web1', action: 'host.drift', target: 'host:web1', after: { summary: '1 rule removed' } },
+      { at, actor: 'alice', action: 'token.create', target: 'token:x', after: {} },
+    ]);
+    expect(changes.map((c) => [c.changeId, c.action, c.by, c.hosts, c.reason])).toEqual([
+      [4, 'proposed', 'alice', ['web1', 'web2'], 'open 443'],
+      [4, 'approved', 'bob', [], ''],
+      [4, 'applied', 'agent-web1', ['web1'], ''],
+      [5, 'rolled-back', 'agent-web2', ['web2'], 'health check failed'],
+    ]);
+    expect(drift).toEqual([{ host: 'web1', at, text: '1 rule removed' }]);
   });
 });
 

@@ -390,3 +390,63 @@ export function outageStart(inc: Incident, timeline: readonly TimelineEntry[]): 
     if (FAILURE_KINDS.has(e.kind) && e.at < start && !e.text.includes('answers again')) start = e.at;
   return start;
 }
+
+/** An audit entry, the parts the timeline reads (src/store/types.ts AuditEntry). */
+export interface TimelineAudit {
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string;
+  readonly after: unknown;
+}
+
+/** The audit actions the timeline shows, with the words it uses. */
+const CHANGE_ACTIONS: Readonly<Record<string, string>> = {
+  'change.propose': 'proposed',
+  'change.approve': 'approved',
+  'change.reject': 'rejected',
+  'change.override': 'overridden',
+  'change.apply': 'apply-started',
+  'change.rolled-back': 'rolled-back',
+  'job.rolled-back': 'rolled-back',
+  'job.failed': 'failed',
+};
+
+/**
+ * Changes and drift from the audit trail: every change step and every host's drift is audited there already
+ * (src/server/changes.ts, job-outcome.ts, rollout.ts), so the timeline reads it rather than keeping a copy.
+ */
+export function fromAudit(entries: readonly TimelineAudit[]): { changes: TimelineChange[]; drift: TimelineDrift[] } {
+  const changes: TimelineChange[] = [];
+  const drift: TimelineDrift[] = [];
+  for (const e of entries) {
+    const after = rec(e.after);
+    if (e.action === 'host.drift') {
+      const host = e.target.replace(/^host:/, '');
+      drift.push({ host, at: e.at, text: str(after.summary) ?? 'the live ruleset differs from the desired one' });
+      continue;
+    }
+    const m = /^change:(\d+)$/.exec(e.target);
+    if (!m) continue;
+    const changeId = Number(m[1]);
+    const host = str(after.host);
+    const hosts = host
+      ? [host]
+      : Array.isArray(after.hosts)
+        ? after.hosts.filter((h): h is string => typeof h === 'string')
+        : [];
+    let action = CHANGE_ACTIONS[e.action];
+    if (e.action === 'job.done' && after.change === 'applied') action = 'applied';
+    else if (e.action.startsWith('agent.') && /rollback|restore/.test(e.action)) action = 'agent-rollback';
+    if (!action) continue;
+    changes.push({
+      changeId,
+      at: e.at,
+      action,
+      by: e.actor,
+      hosts,
+      reason: str(after.reason) ?? str(after.detail) ?? '',
+    });
+  }
+  return { changes, drift };
+}
