@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ParseError, UserError } from '../errors.js';
+import { DEFAULT_INCIDENT_POLICY } from '../incident/lifecycle.js';
 import { NO_ALERTING } from './alerting.js';
 import { ConfigError, DEFAULT_POLICY, managedTables, parseConfig, parsePortDecl } from './load.js';
 
@@ -142,6 +143,7 @@ describe('parseConfig: a good config', () => {
         policy: DEFAULT_POLICY,
         monitors: [],
         alerting: NO_ALERTING,
+        incidents: DEFAULT_INCIDENT_POLICY,
       });
     }
   });
@@ -190,13 +192,13 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects a document that is not a map of sections', () => {
     expect(fail('- web1\n').message).toBe(
-      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting',
+      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting, incidents',
     );
   });
 
   it('rejects an unknown section, with a suggestion', () => {
     expect(fail('site: shop\nadmin_networks: [198.51.100.0/24]\n').message).toBe(
-      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting",
+      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting, incidents",
     );
   });
 

@@ -19,6 +19,7 @@ import { ParseError, UserError } from '../errors.js';
 import type { Monitor } from '../monitor/types.js';
 import { AlertingSchema, alertingOf } from './alerting.js';
 import { didYouMean } from './did-you-mean.js';
+import { IncidentsSchema, incidentsOf, SiteSchema } from './incidents.js';
 import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
 import {
   checked,
@@ -401,7 +402,7 @@ const PolicySchema = object(
  * only its list shape is here.
  */
 const SECTIONS = {
-  site: z.string(expect('a site name (text)')).min(1, expect('a non-empty site name')),
+  site: SiteSchema,
   hosts: z.array(HostSchema, expect('a list of hosts')),
   services: z.array(ServiceSchema, expect('a list of services')),
   'admin-networks': cidrList,
@@ -410,6 +411,7 @@ const SECTIONS = {
   policy: PolicySchema,
   monitors: MonitorsSchema,
   alerting: AlertingSchema,
+  incidents: IncidentsSchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -775,7 +777,8 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
   if (issues.length > 0) fail();
   return {
     file,
-    ...(parsed.site !== undefined ? { site: parsed.site } : {}),
+    ...(parsed.site?.name !== undefined ? { site: parsed.site.name } : {}),
+    ...(parsed.site?.timeZone !== undefined ? { timeZone: parsed.site.timeZone } : {}),
     hosts,
     services,
     adminNetworks: parsed['admin-networks'] ?? [],
@@ -784,6 +787,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     policy,
     monitors,
     alerting,
+    incidents: incidentsOf(parsed.incidents, parsed.site?.timeZone),
   };
 }
 

@@ -8,6 +8,7 @@
 import type { Severity } from '../analysis/audit/types.js';
 import type { Intent } from '../analysis/intents.js';
 import type { BlockerKind } from '../change/types.js';
+import type { IncidentPolicy } from '../incident/lifecycle.js';
 import type { Monitor } from '../monitor/types.js';
 import type { AlertingConfig } from './alerting.js';
 
@@ -175,4 +176,8 @@ export interface RampartConfig {
   readonly monitors?: readonly Monitor[];
   /** The `alerting:` section (issue 15): routing, inhibition; NO_ALERTING when absent. Always set by the loader. */
   readonly alerting?: AlertingConfig;
+  /** `site.timezone` (issue 16): the IANA time zone timelines and postmortems print local times in. */
+  readonly timeZone?: string;
+  /** The `incidents:` section (issue 16) with the site's time zone; the defaults when absent. Set by the loader. */
+  readonly incidents?: IncidentPolicy;
 }

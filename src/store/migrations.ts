@@ -428,6 +428,78 @@ function alerts(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0010 (issue 16): incidents, their own timeline entries (declaration, acknowledgement, status updates, notes; each
+ * starrable), the stars of entries assembled from events (their stable keys), and the postmortem's versions (every
+ * save is a new row: the draft stays editable and its history kept). One open incident per alert group: a partial
+ * unique index, so two replicas declaring from the same group at once store one.
+ */
+function incidents(kind: Dialect): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('incidents'))
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('commander', 'text')
+        .addColumn('services_json', 'text', (c) => c.notNull())
+        .addColumn('hosts_json', 'text', (c) => c.notNull())
+        .addColumn('group_key', 'text')
+        .addColumn('declared_by', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('detected_at', 'text', (c) => c.notNull())
+        .addColumn('acknowledged_at', 'text')
+        .addColumn('mitigated_at', 'text')
+        .addColumn('resolved_at', 'text')
+        .addColumn('reopened', 'integer', (c) => c.notNull())
+        .addColumn('follow_ups_json', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('incidents_started').on('incidents').column('started_at').execute();
+      await db.schema.createIndex('incidents_group').on('incidents').columns(['group_key', 'id']).execute();
+      await db.schema
+        .createIndex('incidents_open_group')
+        .on('incidents')
+        .column('group_key')
+        .unique()
+        .where(sql.ref('resolved_at'), 'is', null)
+        .execute();
+      await withId(kind, db.schema.createTable('incident_entries'))
+        .addColumn('incident_id', 'integer', (c) => c.notNull().references('incidents.id').onDelete('cascade'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('data_json', 'text', (c) => c.notNull())
+        .addColumn('starred', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('incident_entries_incident')
+        .on('incident_entries')
+        .columns(['incident_id', 'at'])
+        .execute();
+      await db.schema
+        .createTable('incident_stars')
+        .addColumn('incident_id', 'integer', (c) => c.notNull().references('incidents.id').onDelete('cascade'))
+        .addColumn('entry_key', 'text', (c) => c.notNull())
+        .addColumn('starred_by', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('incident_stars_pk', ['incident_id', 'entry_key'])
+        .execute();
+      await withId(kind, db.schema.createTable('incident_postmortems'))
+        .addColumn('incident_id', 'integer', (c) => c.notNull().references('incidents.id').onDelete('cascade'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('markdown', 'text', (c) => c.notNull())
+        .addColumn('json', 'text', (c) => c.notNull())
+        .addColumn('author', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('incident_postmortems_version', ['incident_id', 'version'])
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -440,6 +512,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0007-traffic': traffic(kind),
     '0008-alert-outbox': alertOutbox(kind),
     '0009-alerts': alerts(kind),
+    '0010-incidents': incidents(kind),
   };
 }
 

@@ -328,6 +328,59 @@ export interface AlertingCursorsTable {
   last_id: number | string;
 }
 
+/** 0010: incidents (src/incident/types.ts Incident). */
+export interface IncidentsTable {
+  id: Generated<number>;
+  title: string;
+  severity: string;
+  status: string;
+  commander: string | null;
+  services_json: string;
+  hosts_json: string;
+  group_key: string | null;
+  declared_by: string;
+  started_at: string;
+  detected_at: string;
+  acknowledged_at: string | null;
+  mitigated_at: string | null;
+  resolved_at: string | null;
+  reopened: number;
+  follow_ups_json: string;
+  version: number;
+  updated_at: string;
+}
+
+/** 0010: an incident's own timeline entries (declared, ack, status updates, notes); `starred` is 0/1. */
+export interface IncidentEntriesTable {
+  id: Generated<number>;
+  incident_id: number;
+  kind: string;
+  at: string;
+  actor: string;
+  text: string;
+  data_json: string;
+  starred: number;
+}
+
+/** 0010: stars on timeline entries assembled from events (by their stable key). */
+export interface IncidentStarsTable {
+  incident_id: number;
+  entry_key: string;
+  starred_by: string;
+  at: string;
+}
+
+/** 0010: every saved version of an incident's postmortem. */
+export interface IncidentPostmortemsTable {
+  id: Generated<number>;
+  incident_id: number;
+  version: number;
+  markdown: string;
+  json: string;
+  author: string;
+  created_at: string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -367,6 +420,10 @@ export interface DB {
   alert_group_members: AlertGroupMembersTable;
   silences: SilencesTable;
   alerting_cursors: AlertingCursorsTable;
+  incidents: IncidentsTable;
+  incident_entries: IncidentEntriesTable;
+  incident_stars: IncidentStarsTable;
+  incident_postmortems: IncidentPostmortemsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

@@ -14,6 +14,7 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import { UserError } from '../errors.js';
 import { type AlertStore, SqlAlertStore } from './alert-store.js';
 import { checkExpectedHead, checkRecordedRulesets, entryHash, jsonValue, verifyChain } from './audit-chain.js';
+import { type IncidentStore, SqlIncidentStore } from './incident-store.js';
 import { appliedVersion } from './migrations.js';
 import { type MonitorStore, SqlMonitorStore } from './monitor-store.js';
 import { type OutboxStore, SqlOutboxStore } from './outbox-store.js';
@@ -685,6 +686,7 @@ export class SqlStore extends SqlReader implements Store {
   readonly traffic: TrafficStore;
   readonly outbox: OutboxStore;
   readonly alerting: AlertStore;
+  readonly incidents: IncidentStore;
 
   constructor(
     readonly kind: Dialect,
@@ -695,6 +697,7 @@ export class SqlStore extends SqlReader implements Store {
     this.traffic = new SqlTrafficStore(kind, db);
     this.outbox = new SqlOutboxStore(kind, db);
     this.alerting = new SqlAlertStore(kind, db);
+    this.incidents = new SqlIncidentStore(kind, db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {

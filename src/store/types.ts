@@ -11,6 +11,7 @@
  */
 import type { InputFormat } from '../firewall/model.js';
 import type { AlertStore } from './alert-store.js';
+import type { IncidentStore } from './incident-store.js';
 import type { MonitorStore } from './monitor-store.js';
 import type { OutboxStore } from './outbox-store.js';
 import type { TrafficStore } from './traffic-store.js';
@@ -357,6 +358,8 @@ export interface Store extends StoreReader {
   readonly outbox: OutboxStore;
   /** Alerts, alert groups, silences (issue 15): also outside the chain; people's actions are audited by the API. */
   readonly alerting: AlertStore;
+  /** Incidents, their own entries, stars and postmortems (issue 16): outside the chain; the API audits actions. */
+  readonly incidents: IncidentStore;
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
   /**
