@@ -16,6 +16,21 @@ if (!records || !smtpPort || !httpPort) {
   process.exit(2);
 }
 const record = (r) => appendFileSync(records, `${JSON.stringify(r)}\n`);
+// mailparser leaves headers it does not know as written: nodemailer sends the idempotency key (with its quotes and
+// braces) as RFC 2047 encoded words, decoded here.
+const decodeWords = (v) =>
+  String(v)
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?[^?]+\?([QqBb])\?([^?]*)\?=/g, (_m, enc, text) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : Buffer.from(
+            text
+              .replace(/_/g, ' ')
+              .replace(/=([0-9A-Fa-f]{2})/g, (_h, hex) => String.fromCharCode(Number.parseInt(hex, 16))),
+            'latin1',
+          ).toString('utf8'),
+    );
 
 const smtp = new SMTPServer({
   disabledCommands: ['STARTTLS', 'AUTH'],
@@ -39,7 +54,7 @@ const smtp = new SMTPServer({
           text: m.text ?? '',
           html: typeof m.html === 'string' ? m.html : '',
           messageId: m.messageId ?? '',
-          rampartId: m.headers.get('x-rampart-id') ?? '',
+          rampartId: decodeWords(m.headers.get('x-rampart-id') ?? ''),
         });
         cb();
       } catch (e) {
