@@ -109,9 +109,10 @@ try {
   const json = async (...args) => JSON.parse((await r.cli('admin', ...args, '--json')).stdout);
   const oncall = (await json('oncall')).schedules[0].now.user;
   const db = new Database(join(r.dataDir, 'rampart.db'), { readonly: true, fileMustExist: true });
-  // the critical route's group: a warning (a monitor DEGRADED on the way down) has a group of its own on the root
+  // the shop's group on the critical route: a warning (a monitor DEGRADED on the way down) has a group of its own on
+  // the root route, the hosts' drift (where raised) one of its own on the critical route
   const written = db.prepare(
-    `SELECT MIN(created_ms) AS at FROM alert_outbox WHERE receiver = 'team' AND group_key LIKE '%severity="critical"%' AND created_ms >= ?`,
+    `SELECT MIN(created_ms) AS at FROM alert_outbox WHERE receiver = 'team' AND group_key LIKE '%{severity="critical"}:{service="shop"}%' AND created_ms >= ?`,
   );
   const allUp = async () => {
     const s = await json('monitors');
@@ -119,7 +120,7 @@ try {
   };
   const firstAfter = (since, match) => received().find((x) => x.at >= since && match(x))?.at;
   // the page of the critical group (its idempotency key names the group), not a warning's message
-  const critical = (id) => typeof id === 'string' && id.includes('severity="critical"');
+  const critical = (id) => typeof id === 'string' && id.includes('{severity="critical"}:{service="shop"}');
   const hook = (path) => (x) => x.kind === 'http' && x.path === path && critical(x.headers['x-rampart-id']);
   const mail = (to) => (x) => x.kind === 'mail' && x.rcpt.includes(to) && critical(x.rampartId);
   for (let run = 1; run <= runs; run++) {
