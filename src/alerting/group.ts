@@ -132,7 +132,12 @@ function byStart(a: Alert, b: Alert): number {
   return a.startsAt < b.startsAt ? -1 : a.startsAt > b.startsAt ? 1 : a.fingerprint < b.fingerprint ? -1 : 1;
 }
 
-/** The idempotency key of a group's notification number `seq` to one receiver. */
-export function notificationKey(groupKey: string, receiver: string, seq: number): string {
-  return `${receiver}|${groupKey}|${seq}`;
+/**
+ * The idempotency key of a group's notification number `seq` to one receiver. The group's birth is part of it: a
+ * group that finished (every alert resolved and announced) and is born again when the same alerts fire again counts
+ * from 1 once more, and its notifications are new ones, not copies of the last outage's (which the outbox keeps for
+ * days and would take them for).
+ */
+export function notificationKey(groupKey: string, createdAtMs: number, receiver: string, seq: number): string {
+  return `${receiver}|${groupKey}|${createdAtMs}|${seq}`;
 }

@@ -37,6 +37,8 @@ export interface LabConfigOptions {
    * about a minute of traffic.
    */
   readonly traffic?: { readonly logDir: string };
+  /** An `alerting:` section (issue 15), appended to the file as it is written (top-level YAML, two-space indents). */
+  readonly alerting?: string;
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -85,7 +87,7 @@ policy:
   approvals: 1
   canary: [web1]
   confirm-timeout: ${opts.confirmTimeoutSeconds ?? 10}s
-`;
+${opts.alerting ?? ''}`;
 }
 
 /** What each web server runs before Rampart manages it: the shop open, SSH from the admin network. */

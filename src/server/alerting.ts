@@ -310,7 +310,7 @@ export class AlertingService {
         const drafts: OutboxDraft[] = [];
         if (result.notification) {
           drafts.push({
-            key: notificationKey(g.key, r.receiver, g.seq + 1),
+            key: notificationKey(g.key, g.createdAtMs, r.receiver, g.seq + 1),
             target: { kind: 'receiver', receiver: r.receiver },
             notification: result.notification,
             createdAt: new Date(now).toISOString(),

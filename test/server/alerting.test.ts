@@ -134,6 +134,38 @@ alerting:
     expect(JSON.stringify(audit.body)).toContain('alert.ack');
   });
 
+  it('pages again when the same alert fires again after its group resolved (a new group, not a copy)', async () => {
+    // The group above is finished (resolved and announced); the same monitor fails again. The new group counts its
+    // notifications from 1 again: they must not be taken for the first outage's, still kept in the outbox (found in
+    // the alerting lab, where the second outage paged nobody on the team and its resolution was never sent).
+    const seenTeam = team.requests.length;
+    const seenAlice = alice.requests.length;
+    const event = (to: 'DOWN' | 'UP') => ({
+      at: now().toISOString(),
+      kind: 'monitor.state',
+      subject: 'monitor:shop@web1',
+      data: { monitor: 'shop@web1', service: 'shop', host: 'web1', from: to === 'DOWN' ? 'UP' : 'DOWN', to },
+    });
+    clock += 60_000;
+    await h.store.monitoring.insertEvents([event('DOWN')]);
+    const again = await until('the team page of the second outage', () => {
+      const b = bodies(team).slice(seenTeam);
+      return b.find((x) => x.status === 'firing');
+    });
+    expect(again.alerts[0].labels.host).toBe('web1');
+    const ids = team.requests.map((q) => q.headers['x-rampart-id']);
+    expect(new Set(ids).size).toBe(ids.length);
+    // ... a new escalation, and a resolution of its own
+    await until('alice’s second page', () => (alice.requests.length > seenAlice ? true : undefined));
+    await h.store.monitoring.insertEvents([event('UP')]);
+    clock += 2000;
+    await until('the second resolution', () =>
+      bodies(team)
+        .slice(seenTeam)
+        .find((b) => b.status === 'resolved'),
+    );
+  });
+
   it('takes Alertmanager’s webhook with an alertmanager token only, and silences mute what they match', async () => {
     const payload = {
       version: '4',

@@ -30,7 +30,7 @@ const decide = (nowMs: number) => (g: StoredGroup, alerts: readonly import('../.
   const drafts: OutboxDraft[] = result.notification
     ? [
         {
-          key: notificationKey(g.key, g.receiver, g.seq + 1),
+          key: notificationKey(g.key, g.createdAtMs, g.receiver, g.seq + 1),
           target: { kind: 'receiver', receiver: g.receiver },
           notification: result.notification,
           createdAt: new Date(nowMs).toISOString(),
@@ -100,7 +100,7 @@ describe.each(['sqlite', 'postgres'] as const)('alert store on %s', (backend) =>
     const sent: OutboxDraft[] = [];
     expect(await s.alerting.flushDue(T + 500, decide(T + 500), async (_trx, d) => void sent.push(...d))).toBe(1);
     expect(sent.map((d) => [d.key, d.notification.alerts.length])).toEqual([
-      [`pager|${(await s.alerting.groups())[0]?.key}|1`, 2],
+      [`pager|${(await s.alerting.groups())[0]?.key}|${T}|1`, 2],
     ]);
     expect((await s.alerting.groups())[0]).toMatchObject({ seq: 1, nextFlushMs: T + 30_500 });
     // Resolved and announced: the group is finished.
