@@ -168,6 +168,29 @@ describe("Rampart's events as alerts", () => {
     });
   });
 
+  it('a silent agent fires AgentSilent by host and a silent probe ProbeSilent by probe (warning); back resolves', () => {
+    const agent = alertsFromEvent({
+      at,
+      kind: 'vantage.silent',
+      data: { vantage: 'agent:web1', lastSeen: '2026-12-03T13:56:00.000Z', intervalMs: 60_000, intervals: 3 },
+    });
+    expect(agent[0]).toMatchObject({
+      op: 'fire',
+      alert: {
+        labels: { alertname: 'AgentSilent', severity: 'warning', host: 'web1' },
+        annotations: {
+          summary: 'the agent of web1 has been silent for more than 3 intervals of 60 s',
+          description: 'last heard from at 2026-12-03T13:56:00.000Z',
+        },
+      },
+    });
+    const probe = alertsFromEvent({ at, kind: 'vantage.silent', data: { vantage: 'probe:eu-west' } });
+    expect(probe[0]?.alert.labels).toEqual({ alertname: 'ProbeSilent', severity: 'warning', probe: 'eu-west' });
+    const back = alertsFromEvent({ at, kind: 'vantage.back', data: { vantage: 'probe:eu-west' } });
+    expect(back).toMatchObject([{ op: 'resolve', alert: { labels: { alertname: 'ProbeSilent', probe: 'eu-west' } } }]);
+    expect(alertsFromEvent({ at, kind: 'vantage.silent', data: { vantage: 'server' } })).toEqual([]);
+  });
+
   it('ignores events it does not know and events without a subject', () => {
     expect(alertsFromEvent({ at, kind: 'monitor.vantage', data: {} })).toEqual([]);
     expect(alertsFromEvent({ at, kind: 'monitor.state', data: { to: 'DOWN' } })).toEqual([]);

@@ -33,6 +33,8 @@ export const RAMPART_ALERTS = {
   ChangeRolledBack: 'critical',
   ChangeEmergency: 'warning',
   ChangeOverride: 'warning',
+  AgentSilent: 'warning',
+  ProbeSilent: 'warning',
 } as const;
 
 function change(
@@ -211,6 +213,33 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
             description: str(d.reason),
             hosts: hosts.length > 0 ? hosts.join(', ') : undefined,
             blockers: str(d.blockers),
+          },
+          e,
+        ),
+      ];
+    }
+    case 'vantage.silent':
+    case 'vantage.back': {
+      // An agent or a probe that stopped reporting: the monitors it stood for are blind from there.
+      const vantage = str(d.vantage);
+      const m = vantage ? /^(agent|probe):(.+)$/.exec(vantage) : null;
+      if (!m) return [];
+      const agent = m[1] === 'agent';
+      const name = m[2] as string;
+      const alertname = agent ? 'AgentSilent' : 'ProbeSilent';
+      const labels = agent ? { host: name } : { probe: name };
+      if (e.kind === 'vantage.back') return [change('resolve', alertname, labels, {}, e)];
+      const last = str(d.lastSeen);
+      const interval = typeof d.intervalMs === 'number' ? `${Math.round(d.intervalMs / 1000)} s` : undefined;
+      return [
+        change(
+          'fire',
+          alertname,
+          labels,
+          {
+            summary: `${agent ? `the agent of ${name}` : `probe ${name}`} has been silent${typeof d.intervals === 'number' && interval ? ` for more than ${d.intervals} intervals of ${interval}` : ''}`,
+            description: last ? `last heard from at ${last}` : undefined,
+            vantage,
           },
           e,
         ),

@@ -83,6 +83,16 @@ describe('alerting: in rampart.yaml', () => {
     );
   });
 
+  it('reads how many intervals an agent or probe may stay silent, and says where a bad count is', () => {
+    expect(parseConfig(site('  silent_intervals: 5\n'), 'c.yaml').alerting?.silentIntervals).toBe(5);
+    expect(parseConfig(site('  receivers: []\n'), 'c.yaml').alerting?.silentIntervals).toBeUndefined();
+    const bad = fail(site('  silent_intervals: 0\n'));
+    expect(bad).toMatch(/c\.yaml:\d+:\d+/);
+    expect(bad).toMatch(/silent_intervals/);
+    expect(bad).toMatch(/at least 1 interval/);
+    expect(fail(site('  silent_intervals: 2.5\n'))).toMatch(/whole number/);
+  });
+
   it('reads inhibition rules, replacing the default', () => {
     const c = parseConfig(
       site(`  inhibit_rules:

@@ -94,8 +94,14 @@ export const AlertingSchema = object(
       .optional(),
     route: RouteSchema.optional(),
     inhibit_rules: z.array(InhibitSchema, expect('a list of inhibition rules')).optional(),
+    silent_intervals: z
+      .number(expect('a whole number of intervals from 1 to 100, like 3'))
+      .int(expect('a whole number of intervals, like 3'))
+      .min(1, expect('at least 1 interval'))
+      .max(100, expect('at most 100 intervals'))
+      .optional(),
   },
-  'an alerting map: global, receivers, users, schedules, escalation_policies, maintenance_windows, external_url, route and inhibit_rules',
+  'an alerting map: global, receivers, users, schedules, escalation_policies, maintenance_windows, external_url, route, inhibit_rules and silent_intervals',
 );
 export type AlertingEntry = z.infer<typeof AlertingSchema>;
 
@@ -109,6 +115,8 @@ export interface AlertingConfig {
   /** The SMTP settings (global smtp_*) a user's own e-mail goes through. */
   readonly userEmail?: EmailChannel | undefined;
   readonly onCall: OnCallConfig;
+  /** How many of its intervals an agent or probe may stay silent before AgentSilent / ProbeSilent (default 3). */
+  readonly silentIntervals?: number | undefined;
 }
 
 export const NO_ALERTING: AlertingConfig = {
@@ -200,5 +208,6 @@ export function alertingOf(
     receivers,
     ...(userEmail ? { userEmail } : {}),
     onCall,
+    ...(e.silent_intervals !== undefined ? { silentIntervals: e.silent_intervals } : {}),
   };
 }

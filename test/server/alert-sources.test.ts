@@ -192,4 +192,17 @@ alerting:
       hosts: 'web2',
     });
   });
+
+  it('pages AgentSilent when web1’s agent has not been heard from for 3 intervals, and resolves it when it polls', async () => {
+    // web1's agent last spoke a week of the server's clock ago (the tests above): silent since.
+    const fired = await pageOf('AgentSilent', 'firing');
+    expect(fired.labels).toEqual({ alertname: 'AgentSilent', severity: 'warning', host: 'web1' });
+    expect(fired.annotations.summary).toBe('the agent of web1 has been silent for more than 3 intervals of 60 s');
+    expect(fired.annotations.description).toMatch(/^last heard from at 2026-12-03T/);
+    const seen = team.requests.length;
+    expect((await h.call('web1', 'GET', '/agent/next')).status).toBe(200);
+    await pageOf('AgentSilent', 'resolved', seen);
+    const events = await h.store.monitoring.listEvents({ subject: 'vantage:agent:web1' });
+    expect(events.map((e) => e.kind)).toEqual(['vantage.silent', 'vantage.back']);
+  });
 });
