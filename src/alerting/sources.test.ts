@@ -191,6 +191,41 @@ describe("Rampart's events as alerts", () => {
     expect(alertsFromEvent({ at, kind: 'vantage.silent', data: { vantage: 'server' } })).toEqual([]);
   });
 
+  it('a certificate near its end fires TlsCertificateExpiring at the level it reached; renewed resolves both', () => {
+    const warn = alertsFromEvent({
+      at,
+      kind: 'tls.expiring',
+      data: { monitor: 'shop-cert', level: 'warning', daysLeft: 9, notAfter: '2026-12-12T10:00:00.000Z' },
+    });
+    expect(warn.map((c) => [c.op, c.alert.labels.severity])).toEqual([
+      ['fire', 'warning'],
+      ['resolve', 'critical'],
+    ]);
+    expect(warn[0]?.alert.labels).toEqual({
+      alertname: 'TlsCertificateExpiring',
+      severity: 'warning',
+      monitor: 'shop-cert',
+    });
+    expect(warn[0]?.alert.annotations?.summary).toBe(
+      'the TLS certificate of shop-cert expires in 9 days (2026-12-12T10:00:00.000Z)',
+    );
+    const crit = alertsFromEvent({
+      at,
+      kind: 'tls.expiring',
+      data: { monitor: 'shop-cert', level: 'critical', daysLeft: -1 },
+    });
+    expect(crit.map((c) => [c.op, c.alert.labels.severity])).toEqual([
+      ['fire', 'critical'],
+      ['resolve', 'warning'],
+    ]);
+    expect(crit[0]?.alert.annotations?.summary).toBe('the TLS certificate of shop-cert has expired');
+    const renewed = alertsFromEvent({ at, kind: 'tls.renewed', data: { monitor: 'shop-cert', level: 'ok' } });
+    expect(renewed.map((c) => [c.op, c.alert.labels.severity])).toEqual([
+      ['resolve', 'warning'],
+      ['resolve', 'critical'],
+    ]);
+  });
+
   it('ignores events it does not know and events without a subject', () => {
     expect(alertsFromEvent({ at, kind: 'monitor.vantage', data: {} })).toEqual([]);
     expect(alertsFromEvent({ at, kind: 'monitor.state', data: { to: 'DOWN' } })).toEqual([]);

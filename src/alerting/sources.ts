@@ -35,6 +35,7 @@ export const RAMPART_ALERTS = {
   ChangeOverride: 'warning',
   AgentSilent: 'warning',
   ProbeSilent: 'warning',
+  TlsCertificateExpiring: 'warning',
 } as const;
 
 function change(
@@ -43,12 +44,13 @@ function change(
   labels: Record<string, string | undefined>,
   annotations: Record<string, string | undefined>,
   e: SourceEvent,
+  severity: string = RAMPART_ALERTS[alertname],
 ): AlertChange {
   return {
     op,
     atMs: Date.parse(e.at),
     alert: {
-      labels: { alertname, severity: RAMPART_ALERTS[alertname], ...labels },
+      labels: { alertname, severity, ...labels },
       annotations,
       source: e.kind,
     },
@@ -243,6 +245,33 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
           },
           e,
         ),
+      ];
+    }
+    case 'tls.expiring':
+    case 'tls.renewed': {
+      // Two severities, two alerts (severity is a label): the one of the other level resolves, as DOWN/DEGRADED do.
+      const monitor = str(d.monitor);
+      if (!monitor) return [];
+      const labels = { monitor, service: str(d.service), host: str(d.host) };
+      const level = str(d.level);
+      const resolveOther = (sev: string) => change('resolve', 'TlsCertificateExpiring', labels, {}, e, sev);
+      if (e.kind === 'tls.renewed') return [resolveOther('warning'), resolveOther('critical')];
+      if (level !== 'warning' && level !== 'critical') return [];
+      const days = typeof d.daysLeft === 'number' ? d.daysLeft : undefined;
+      const left = days === undefined ? 'soon' : days < 0 ? 'has expired' : `in ${days} day${days === 1 ? '' : 's'}`;
+      return [
+        change(
+          'fire',
+          'TlsCertificateExpiring',
+          labels,
+          {
+            summary: `the TLS certificate of ${monitor} ${days !== undefined && days < 0 ? left : `expires ${left}`}${str(d.notAfter) ? ` (${str(d.notAfter)})` : ''}`,
+            description: str(d.subject) ? `subject ${str(d.subject)}, issuer ${str(d.issuer) ?? 'unknown'}` : undefined,
+          },
+          e,
+          level,
+        ),
+        resolveOther(level === 'warning' ? 'critical' : 'warning'),
       ];
     }
     case 'notification.failed': {

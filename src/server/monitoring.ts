@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DEFAULT_SILENT_INTERVALS, type Reporter, silentReporters } from '../alerting/silent.js';
+import { type TlsExpiryLevel, tlsExpiryLevel } from '../alerting/tls-expiry.js';
 import type { HostConfig, RampartConfig } from '../config/types.js';
 import type { InputFormat, Packet } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
@@ -299,6 +300,7 @@ export class MonitorService {
     if (now - this.lastSilentCheck >= SILENT_CHECK_MS) {
       this.lastSilentCheck = now;
       await this.checkSilent(now).catch((e: Error) => this.log({ err: e.message }, 'silent reporters not checked'));
+      await this.checkTls(now).catch((e: Error) => this.log({ err: e.message }, 'certificates not checked'));
     }
     await this.flush();
     if (now - this.lastPrune >= 3_600_000) {
@@ -384,6 +386,53 @@ export class MonitorService {
           intervalMs: c.intervalMs,
           intervals,
           forMs: c.forMs,
+        },
+      });
+    }
+  }
+
+  /** The level of each TLS monitor's certificate (undefined until read back from the firing alerts). */
+  private tlsLevels: Map<string, TlsExpiryLevel> | undefined;
+
+  /**
+   * Certificates near their end (alerting's TlsCertificateExpiring): the newest result of each TLS monitor this
+   * replica holds says the certificate's notAfter; a change of level is a `tls.expiring` or `tls.renewed` event.
+   */
+  private async checkTls(now: number): Promise<void> {
+    if (!this.tlsLevels) {
+      const firing = await this.o.store.alerting.list({ state: 'firing' });
+      this.tlsLevels = new Map();
+      for (const a of firing) {
+        const m = a.labels.monitor;
+        const sev = a.labels.severity;
+        if (a.labels.alertname === 'TlsCertificateExpiring' && m && (sev === 'warning' || sev === 'critical'))
+          this.tlsLevels.set(m, sev);
+      }
+    }
+    for (const rt of this.runtimes.values()) {
+      if (rt.monitor.check.kind !== 'tls' || !this.held.has(rt.monitor.name)) continue;
+      const last = [...rt.ring].reverse().find((r) => typeof r.detail?.validTo === 'string');
+      const notAfter = last ? Date.parse(last.detail?.validTo as string) : Number.NaN;
+      if (!last || !Number.isFinite(notAfter)) continue;
+      const { level, daysLeft } = tlsExpiryLevel(notAfter, now);
+      const before = this.tlsLevels.get(rt.monitor.name) ?? 'ok';
+      if (level === before) continue;
+      this.tlsLevels.set(rt.monitor.name, level);
+      const m = rt.monitor;
+      this.eventsOut.push({
+        at: new Date(now).toISOString(),
+        kind: level === 'ok' ? 'tls.renewed' : 'tls.expiring',
+        subject: `monitor:${m.name}`,
+        data: {
+          monitor: m.name,
+          ...(m.service ? { service: m.service } : {}),
+          ...(m.host ? { host: m.host } : {}),
+          level,
+          from: before,
+          daysLeft,
+          notAfter: new Date(notAfter).toISOString(),
+          ...(typeof last.detail?.subject === 'string' ? { subject: last.detail.subject } : {}),
+          ...(typeof last.detail?.issuer === 'string' ? { issuer: last.detail.issuer } : {}),
         },
       });
     }
