@@ -49,6 +49,14 @@ describe("Rampart's events as alerts", () => {
       service: 'shop',
     });
     expect(deg[0]?.alert.annotations?.summary).toBe('shop runs with 1 of 2 backends');
+    // DEGRADED with every backend healthy (the public address unreachable for some vantage points) is no loss of
+    // redundancy: nothing fires.
+    const publicOnly = alertsFromEvent({
+      at,
+      kind: 'service.state',
+      data: { service: 'shop', from: 'UP', to: 'DEGRADED', healthy: 2, backends: 2 },
+    });
+    expect(publicOnly.map((c) => c.op)).toEqual(['resolve', 'resolve']);
     const drop = alertsFromEvent({
       at,
       kind: 'traffic.drop',

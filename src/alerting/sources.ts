@@ -119,6 +119,13 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
       };
       if (to === 'DOWN')
         return [change('fire', 'ServiceDown', labels, ann, e), change('resolve', 'RedundancyDegraded', labels, {}, e)];
+      // DEGRADED with every backend healthy is the public address unreachable from some vantage points, not a
+      // redundancy group below its size: the public monitor's MonitorDegraded says that one.
+      if (to === 'DEGRADED' && healthy !== undefined && backends !== undefined && healthy >= backends)
+        return [
+          change('resolve', 'RedundancyDegraded', labels, {}, e),
+          change('resolve', 'ServiceDown', labels, {}, e),
+        ];
       if (to === 'DEGRADED')
         return [change('fire', 'RedundancyDegraded', labels, ann, e), change('resolve', 'ServiceDown', labels, {}, e)];
       if (to === 'UP')

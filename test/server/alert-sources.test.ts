@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -306,5 +307,97 @@ alerting:
     await find('resolved', seen);
     const events = await h.store.monitoring.listEvents({ subject: 'monitor:shop-cert' });
     expect(events.filter((e) => e.kind.startsWith('tls.')).map((e) => e.kind)).toEqual(['tls.expiring', 'tls.renewed']);
+  });
+});
+
+function listen(host: string, port: number): Promise<http.Server> {
+  const s = http.createServer((_req, res) => res.end('ok\n'));
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(port, host, () => resolve(s));
+  });
+}
+
+describe('a redundancy group below its declared size, through the server', () => {
+  let h: Harness;
+  let team: HttpReceiver;
+  let dir: string;
+  let port = 0;
+  const servers: Record<string, http.Server> = {};
+  const stop = (s: http.Server | undefined) =>
+    new Promise<void>((r) => {
+      if (!s?.listening) return r();
+      s.closeAllConnections();
+      s.close(() => r());
+    });
+
+  beforeAll(async () => {
+    team = await httpReceiver();
+    servers.web1 = await listen('127.0.0.1', 0);
+    port = (servers.web1.address() as AddressInfo).port;
+    servers.web2 = await listen('127.0.0.2', port);
+    servers.lb = await listen('127.0.0.3', port);
+    dir = mkdtempSync(join(tmpdir(), 'rampart-alert-redundancy-'));
+    const config = join(dir, 'rampart.yaml');
+    writeFileSync(
+      config,
+      `site: loop
+hosts:
+  - {name: web1, addresses: [127.0.0.1], group: web}
+  - {name: web2, addresses: [127.0.0.2], group: web}
+services:
+  - name: shop
+    group: web
+    public: [tcp/${port}]
+    address: [127.0.0.3]
+    health:
+      - http: {port: ${port}, path: /healthz}
+    monitor: {interval: 1s, timeout: 500ms, failures: 2}
+alerting:
+  receivers:
+    - name: team
+      webhook_configs: [{url: '${team.url}/hook'}]
+  route:
+    receiver: team
+    group_by: [alertname]
+    group_wait: 0s
+    group_interval: 1s
+`,
+    );
+    h = await startHarness('sqlite', { config });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await team?.close();
+    for (const s of Object.values(servers)) await stop(s);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pages RedundancyDegraded when one of two backends stops, and resolves it when it is back', async () => {
+    const find = (status: string, after = 0) =>
+      until(`RedundancyDegraded ${status}`, () => {
+        for (const q of team.requests.slice(after)) {
+          const p = JSON.parse(q.body) as Page;
+          const a = p.alerts.find((x) => x.labels.alertname === 'RedundancyDegraded' && x.state === status);
+          if (a) return a;
+        }
+        return undefined;
+      });
+    await until('shop UP', async () => {
+      const s = (await h.call('vic', 'GET', '/monitors')).body.services?.find(
+        (x: { name: string }) => x.name === 'shop',
+      );
+      return s?.state === 'UP' ? s : undefined;
+    });
+    await stop(servers.web2);
+    const fired = await find('firing');
+    expect(fired.labels).toEqual({ alertname: 'RedundancyDegraded', severity: 'warning', service: 'shop' });
+    expect(fired.annotations.summary).toBe('shop runs with 1 of 2 backends');
+    expect(fired.annotations.description).toMatch(/web2 down/);
+    // Nothing says the whole service is down: one backend still answers.
+    expect(team.requests.some((q) => q.body.includes('"ServiceDown"'))).toBe(false);
+    const seen = team.requests.length;
+    servers.web2 = await listen('127.0.0.2', port);
+    await find('resolved', seen);
   });
 });
