@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DEFAULT_SILENT_INTERVALS, type Reporter, silentReporters } from '../alerting/silent.js';
-import { type TlsExpiryLevel, tlsExpiryLevel } from '../alerting/tls-expiry.js';
+import { DEFAULT_TLS_EXPIRY, type TlsExpiryLevel, tlsExpiryLevel } from '../alerting/tls-expiry.js';
 import type { HostConfig, RampartConfig } from '../config/types.js';
 import type { InputFormat, Packet } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
@@ -409,12 +409,13 @@ export class MonitorService {
           this.tlsLevels.set(m, sev);
       }
     }
+    const thresholds = this.o.config.current().alerting?.tlsExpiry ?? DEFAULT_TLS_EXPIRY;
     for (const rt of this.runtimes.values()) {
       if (rt.monitor.check.kind !== 'tls' || !this.held.has(rt.monitor.name)) continue;
       const last = [...rt.ring].reverse().find((r) => typeof r.detail?.validTo === 'string');
       const notAfter = last ? Date.parse(last.detail?.validTo as string) : Number.NaN;
       if (!last || !Number.isFinite(notAfter)) continue;
-      const { level, daysLeft } = tlsExpiryLevel(notAfter, now);
+      const { level, daysLeft } = tlsExpiryLevel(notAfter, now, thresholds);
       const before = this.tlsLevels.get(rt.monitor.name) ?? 'ok';
       if (level === before) continue;
       this.tlsLevels.set(rt.monitor.name, level);
