@@ -49,6 +49,14 @@ describe("Rampart's events as alerts", () => {
       service: 'shop',
     });
     expect(deg[0]?.alert.annotations?.summary).toBe('shop runs with 1 of 2 backends');
+    // DEGRADED with every backend healthy (the public address unreachable for some vantage points) is no loss of
+    // redundancy: nothing fires.
+    const publicOnly = alertsFromEvent({
+      at,
+      kind: 'service.state',
+      data: { service: 'shop', from: 'UP', to: 'DEGRADED', healthy: 2, backends: 2 },
+    });
+    expect(publicOnly.map((c) => c.op)).toEqual(['resolve', 'resolve']);
     const drop = alertsFromEvent({
       at,
       kind: 'traffic.drop',
@@ -166,6 +174,64 @@ describe("Rampart's events as alerts", () => {
         },
       },
     });
+  });
+
+  it('a silent agent fires AgentSilent by host and a silent probe ProbeSilent by probe (warning); back resolves', () => {
+    const agent = alertsFromEvent({
+      at,
+      kind: 'vantage.silent',
+      data: { vantage: 'agent:web1', lastSeen: '2026-12-03T13:56:00.000Z', intervalMs: 60_000, intervals: 3 },
+    });
+    expect(agent[0]).toMatchObject({
+      op: 'fire',
+      alert: {
+        labels: { alertname: 'AgentSilent', severity: 'warning', host: 'web1' },
+        annotations: {
+          summary: 'the agent of web1 has been silent for more than 3 intervals of 60 s',
+          description: 'last heard from at 2026-12-03T13:56:00.000Z',
+        },
+      },
+    });
+    const probe = alertsFromEvent({ at, kind: 'vantage.silent', data: { vantage: 'probe:eu-west' } });
+    expect(probe[0]?.alert.labels).toEqual({ alertname: 'ProbeSilent', severity: 'warning', probe: 'eu-west' });
+    const back = alertsFromEvent({ at, kind: 'vantage.back', data: { vantage: 'probe:eu-west' } });
+    expect(back).toMatchObject([{ op: 'resolve', alert: { labels: { alertname: 'ProbeSilent', probe: 'eu-west' } } }]);
+    expect(alertsFromEvent({ at, kind: 'vantage.silent', data: { vantage: 'server' } })).toEqual([]);
+  });
+
+  it('a certificate near its end fires TlsCertificateExpiring at the level it reached; renewed resolves both', () => {
+    const warn = alertsFromEvent({
+      at,
+      kind: 'tls.expiring',
+      data: { monitor: 'shop-cert', level: 'warning', daysLeft: 9, notAfter: '2026-12-12T10:00:00.000Z' },
+    });
+    expect(warn.map((c) => [c.op, c.alert.labels.severity])).toEqual([
+      ['fire', 'warning'],
+      ['resolve', 'critical'],
+    ]);
+    expect(warn[0]?.alert.labels).toEqual({
+      alertname: 'TlsCertificateExpiring',
+      severity: 'warning',
+      monitor: 'shop-cert',
+    });
+    expect(warn[0]?.alert.annotations?.summary).toBe(
+      'the TLS certificate of shop-cert expires in 9 days (2026-12-12T10:00:00.000Z)',
+    );
+    const crit = alertsFromEvent({
+      at,
+      kind: 'tls.expiring',
+      data: { monitor: 'shop-cert', level: 'critical', daysLeft: -1 },
+    });
+    expect(crit.map((c) => [c.op, c.alert.labels.severity])).toEqual([
+      ['fire', 'critical'],
+      ['resolve', 'warning'],
+    ]);
+    expect(crit[0]?.alert.annotations?.summary).toBe('the TLS certificate of shop-cert has expired');
+    const renewed = alertsFromEvent({ at, kind: 'tls.renewed', data: { monitor: 'shop-cert', level: 'ok' } });
+    expect(renewed.map((c) => [c.op, c.alert.labels.severity])).toEqual([
+      ['resolve', 'warning'],
+      ['resolve', 'critical'],
+    ]);
   });
 
   it('ignores events it does not know and events without a subject', () => {

@@ -33,6 +33,9 @@ export const RAMPART_ALERTS = {
   ChangeRolledBack: 'critical',
   ChangeEmergency: 'warning',
   ChangeOverride: 'warning',
+  AgentSilent: 'warning',
+  ProbeSilent: 'warning',
+  TlsCertificateExpiring: 'warning',
 } as const;
 
 function change(
@@ -41,12 +44,13 @@ function change(
   labels: Record<string, string | undefined>,
   annotations: Record<string, string | undefined>,
   e: SourceEvent,
+  severity: string = RAMPART_ALERTS[alertname],
 ): AlertChange {
   return {
     op,
     atMs: Date.parse(e.at),
     alert: {
-      labels: { alertname, severity: RAMPART_ALERTS[alertname], ...labels },
+      labels: { alertname, severity, ...labels },
       annotations,
       source: e.kind,
     },
@@ -115,6 +119,13 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
       };
       if (to === 'DOWN')
         return [change('fire', 'ServiceDown', labels, ann, e), change('resolve', 'RedundancyDegraded', labels, {}, e)];
+      // DEGRADED with every backend healthy is the public address unreachable from some vantage points, not a
+      // redundancy group below its size: the public monitor's MonitorDegraded says that one.
+      if (to === 'DEGRADED' && healthy !== undefined && backends !== undefined && healthy >= backends)
+        return [
+          change('resolve', 'RedundancyDegraded', labels, {}, e),
+          change('resolve', 'ServiceDown', labels, {}, e),
+        ];
       if (to === 'DEGRADED')
         return [change('fire', 'RedundancyDegraded', labels, ann, e), change('resolve', 'ServiceDown', labels, {}, e)];
       if (to === 'UP')
@@ -214,6 +225,60 @@ export function alertsFromEvent(e: SourceEvent): AlertChange[] {
           },
           e,
         ),
+      ];
+    }
+    case 'vantage.silent':
+    case 'vantage.back': {
+      // An agent or a probe that stopped reporting: the monitors it stood for are blind from there.
+      const vantage = str(d.vantage);
+      const m = vantage ? /^(agent|probe):(.+)$/.exec(vantage) : null;
+      if (!m) return [];
+      const agent = m[1] === 'agent';
+      const name = m[2] as string;
+      const alertname = agent ? 'AgentSilent' : 'ProbeSilent';
+      const labels = agent ? { host: name } : { probe: name };
+      if (e.kind === 'vantage.back') return [change('resolve', alertname, labels, {}, e)];
+      const last = str(d.lastSeen);
+      const interval = typeof d.intervalMs === 'number' ? `${Math.round(d.intervalMs / 1000)} s` : undefined;
+      return [
+        change(
+          'fire',
+          alertname,
+          labels,
+          {
+            summary: `${agent ? `the agent of ${name}` : `probe ${name}`} has been silent${typeof d.intervals === 'number' && interval ? ` for more than ${d.intervals} intervals of ${interval}` : ''}`,
+            description: last ? `last heard from at ${last}` : undefined,
+            vantage,
+          },
+          e,
+        ),
+      ];
+    }
+    case 'tls.expiring':
+    case 'tls.renewed': {
+      // Two severities, two alerts (severity is a label): the one of the other level resolves, as DOWN/DEGRADED do.
+      const monitor = str(d.monitor);
+      if (!monitor) return [];
+      const labels = { monitor, service: str(d.service), host: str(d.host) };
+      const level = str(d.level);
+      const resolveOther = (sev: string) => change('resolve', 'TlsCertificateExpiring', labels, {}, e, sev);
+      if (e.kind === 'tls.renewed') return [resolveOther('warning'), resolveOther('critical')];
+      if (level !== 'warning' && level !== 'critical') return [];
+      const days = typeof d.daysLeft === 'number' ? d.daysLeft : undefined;
+      const left = days === undefined ? 'soon' : days < 0 ? 'has expired' : `in ${days} day${days === 1 ? '' : 's'}`;
+      return [
+        change(
+          'fire',
+          'TlsCertificateExpiring',
+          labels,
+          {
+            summary: `the TLS certificate of ${monitor} ${days !== undefined && days < 0 ? left : `expires ${left}`}${str(d.notAfter) ? ` (${str(d.notAfter)})` : ''}`,
+            description: str(d.subject) ? `subject ${str(d.subject)}, issuer ${str(d.issuer) ?? 'unknown'}` : undefined,
+          },
+          e,
+          level,
+        ),
+        resolveOther(level === 'warning' ? 'critical' : 'warning'),
       ];
     }
     case 'notification.failed': {

@@ -83,6 +83,27 @@ describe('alerting: in rampart.yaml', () => {
     );
   });
 
+  it('reads how many intervals an agent or probe may stay silent, and says where a bad count is', () => {
+    expect(parseConfig(site('  silent_intervals: 5\n'), 'c.yaml').alerting?.silentIntervals).toBe(5);
+    expect(parseConfig(site('  receivers: []\n'), 'c.yaml').alerting?.silentIntervals).toBeUndefined();
+    const bad = fail(site('  silent_intervals: 0\n'));
+    expect(bad).toMatch(/c\.yaml:\d+:\d+/);
+    expect(bad).toMatch(/silent_intervals/);
+    expect(bad).toMatch(/at least 1 interval/);
+    expect(fail(site('  silent_intervals: 2.5\n'))).toMatch(/whole number/);
+  });
+
+  it('reads the days left at which a TLS certificate warns and pages, and refuses critical days not below warning', () => {
+    expect(parseConfig(site('  tls_warning_days: 30\n'), 'c.yaml').alerting?.tlsExpiry).toEqual({
+      warningDays: 30,
+      criticalDays: 3,
+    });
+    expect(parseConfig(site('  receivers: []\n'), 'c.yaml').alerting?.tlsExpiry).toBeUndefined();
+    const bad = fail(site('  tls_warning_days: 7\n  tls_critical_days: 7\n'));
+    expect(bad).toMatch(/c\.yaml:\d+:\d+/);
+    expect(bad).toMatch(/tls_critical_days \(7\) is not below tls_warning_days \(7\)/);
+  });
+
   it('reads inhibition rules, replacing the default', () => {
     const c = parseConfig(
       site(`  inhibit_rules:

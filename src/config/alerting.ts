@@ -94,8 +94,26 @@ export const AlertingSchema = object(
       .optional(),
     route: RouteSchema.optional(),
     inhibit_rules: z.array(InhibitSchema, expect('a list of inhibition rules')).optional(),
+    silent_intervals: z
+      .number(expect('a whole number of intervals from 1 to 100, like 3'))
+      .int(expect('a whole number of intervals, like 3'))
+      .min(1, expect('at least 1 interval'))
+      .max(100, expect('at most 100 intervals'))
+      .optional(),
+    tls_warning_days: z
+      .number(expect('a whole number of days from 1 to 365, like 14'))
+      .int(expect('a whole number of days, like 14'))
+      .min(1, expect('at least 1 day'))
+      .max(365, expect('at most 365 days'))
+      .optional(),
+    tls_critical_days: z
+      .number(expect('a whole number of days from 0 to 365, like 3'))
+      .int(expect('a whole number of days, like 3'))
+      .min(0, expect('0 days or more'))
+      .max(365, expect('at most 365 days'))
+      .optional(),
   },
-  'an alerting map: global, receivers, users, schedules, escalation_policies, maintenance_windows, external_url, route and inhibit_rules',
+  'an alerting map: global, receivers, users, schedules, escalation_policies, maintenance_windows, external_url, route, inhibit_rules, silent_intervals, tls_warning_days and tls_critical_days',
 );
 export type AlertingEntry = z.infer<typeof AlertingSchema>;
 
@@ -109,6 +127,10 @@ export interface AlertingConfig {
   /** The SMTP settings (global smtp_*) a user's own e-mail goes through. */
   readonly userEmail?: EmailChannel | undefined;
   readonly onCall: OnCallConfig;
+  /** How many of its intervals an agent or probe may stay silent before AgentSilent / ProbeSilent (default 3). */
+  readonly silentIntervals?: number | undefined;
+  /** Days left on a TLS certificate below which TlsCertificateExpiring fires as a warning / critical (14, 3). */
+  readonly tlsExpiry?: { readonly warningDays: number; readonly criticalDays: number } | undefined;
 }
 
 export const NO_ALERTING: AlertingConfig = {
@@ -193,6 +215,17 @@ export function alertingOf(
           targetMatchers: r.target_matchers,
           equal: r.equal ?? [],
         }));
+  let tlsExpiry: AlertingConfig['tlsExpiry'];
+  if (e.tls_warning_days !== undefined || e.tls_critical_days !== undefined) {
+    tlsExpiry = { warningDays: e.tls_warning_days ?? 14, criticalDays: e.tls_critical_days ?? 3 };
+    if (tlsExpiry.criticalDays >= tlsExpiry.warningDays) {
+      report(
+        ['alerting', e.tls_critical_days !== undefined ? 'tls_critical_days' : 'tls_warning_days'],
+        `tls_critical_days (${tlsExpiry.criticalDays}) is not below tls_warning_days (${tlsExpiry.warningDays})`,
+        'fewer critical days than warning days, like 3 and 14',
+      );
+    }
+  }
   return {
     ...(e.external_url ? { externalURL: e.external_url } : {}),
     route,
@@ -200,5 +233,7 @@ export function alertingOf(
     receivers,
     ...(userEmail ? { userEmail } : {}),
     onCall,
+    ...(e.silent_intervals !== undefined ? { silentIntervals: e.silent_intervals } : {}),
+    ...(tlsExpiry ? { tlsExpiry } : {}),
   };
 }

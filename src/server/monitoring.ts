@@ -8,6 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_SILENT_INTERVALS, type Reporter, silentReporters } from '../alerting/silent.js';
+import { DEFAULT_TLS_EXPIRY, type TlsExpiryLevel, tlsExpiryLevel } from '../alerting/tls-expiry.js';
 import type { HostConfig, RampartConfig } from '../config/types.js';
 import type { InputFormat, Packet } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
@@ -42,6 +44,15 @@ const FULL_SAVE_MS = 60_000;
 const INBOX_MS = 500;
 /** States other replicas wrote are read again this far back (a write may commit a while after its time). */
 const MIRROR_OVERLAP_MS = 10_000;
+/** Silent agents and probes are looked for this often. */
+const SILENT_CHECK_MS = 5000;
+/** A token's last use is recorded at most once a minute (Store.touchToken): an agent's interval, seen from here. */
+const TOKEN_TOUCH_MS = 60_000;
+/**
+ * A probe's interval for silence is at least this: it sends its results every second, a probe may take its timeout,
+ * and a request may be retried; monitors probed every second must not make a busy probe look silent after 3 s.
+ */
+const PROBE_INTERVAL_FLOOR_MS = 10_000;
 
 export interface MonitorServiceOptions {
   readonly store: Store;
@@ -286,6 +297,11 @@ export class MonitorService {
     if (now - this.lastLease >= this.ttl / 3) await this.renewLeases();
     await this.mirror().catch((e: Error) => this.log({ err: e.message }, "other replicas' states could not be read"));
     await this.refreshReports().catch((e: Error) => this.log({ err: e.message }, 'host reports could not be read'));
+    if (now - this.lastSilentCheck >= SILENT_CHECK_MS) {
+      this.lastSilentCheck = now;
+      await this.checkSilent(now).catch((e: Error) => this.log({ err: e.message }, 'silent reporters not checked'));
+      await this.checkTls(now).catch((e: Error) => this.log({ err: e.message }, 'certificates not checked'));
+    }
     await this.flush();
     if (now - this.lastPrune >= 3_600_000) {
       this.lastPrune = now;
@@ -293,6 +309,133 @@ export class MonitorService {
       await this.o.store.monitoring
         .packMinutes(now)
         .catch((e: Error) => this.log({ err: e.message }, 'packing minute rollups failed'));
+    }
+  }
+
+  private lastSilentCheck = 0;
+  /** Vantage points silent now (undefined until read back from the firing alerts at the first check). */
+  private silent: Set<string> | undefined;
+
+  /**
+   * Agents and probes silent for more than `alerting.silent_intervals` of their intervals (default 3), as
+   * `vantage.silent` / `vantage.back` events (alerting's AgentSilent / ProbeSilent). The reporters are the live agent
+   * and probe tokens; last seen is the newer of the token's last use (recorded at most once a minute: an agent's
+   * interval counts as that minute) and the newest result the vantage point sent (a probe's interval is its
+   * monitors' shortest, at least PROBE_INTERVAL_FLOOR_MS).
+   */
+  private async checkSilent(now: number): Promise<void> {
+    if (!this.silent) {
+      const firing = await this.o.store.alerting.list({ state: 'firing' });
+      this.silent = new Set(
+        firing.flatMap((a) =>
+          a.labels.alertname === 'AgentSilent' && a.labels.host
+            ? [`agent:${a.labels.host}`]
+            : a.labels.alertname === 'ProbeSilent' && a.labels.probe
+              ? [`probe:${a.labels.probe}`]
+              : [],
+        ),
+      );
+    }
+    const seen = new Map<string, { lastAt: number; intervalMs: number }>();
+    for (const rt of this.runtimes.values()) {
+      for (const [vantage, v] of Object.entries(rt.vantages)) {
+        if (v.lastAt === undefined) continue;
+        const was = seen.get(vantage);
+        seen.set(vantage, {
+          lastAt: Math.max(was?.lastAt ?? 0, v.lastAt),
+          intervalMs: Math.min(was?.intervalMs ?? Number.POSITIVE_INFINITY, rt.monitor.intervalMs),
+        });
+      }
+    }
+    const hosts = new Set(this.o.config.current().hosts.map((h) => h.name));
+    const reporters: Reporter[] = [];
+    for (const t of await this.o.store.listTokens()) {
+      if (t.revokedAt !== null || (t.expiresAt && Date.parse(t.expiresAt) <= now)) continue;
+      if (t.role !== 'agent' && t.role !== 'probe') continue;
+      if (t.role === 'agent' && !hosts.has(t.name)) continue;
+      const vantage = `${t.role}:${t.name}`;
+      const results = seen.get(vantage);
+      const used = t.lastUsedAt ? Date.parse(t.lastUsedAt) : undefined;
+      const last = Math.max(used ?? 0, results?.lastAt ?? 0);
+      reporters.push({
+        vantage,
+        lastSeenMs: last > 0 ? last : undefined,
+        intervalMs:
+          t.role === 'agent'
+            ? TOKEN_TOUCH_MS
+            : Math.max(PROBE_INTERVAL_FLOOR_MS, results?.intervalMs ?? TOKEN_TOUCH_MS),
+      });
+    }
+    // One reporter per vantage point (several tokens may share a name): the one heard from last.
+    const byVantage = new Map<string, Reporter>();
+    for (const r of reporters) {
+      const was = byVantage.get(r.vantage);
+      if (!was || (r.lastSeenMs ?? 0) > (was.lastSeenMs ?? 0)) byVantage.set(r.vantage, r);
+    }
+    const intervals = this.o.config.current().alerting?.silentIntervals ?? DEFAULT_SILENT_INTERVALS;
+    const step = silentReporters([...byVantage.values()], this.silent, now, intervals);
+    this.silent = step.silent;
+    for (const c of step.changes) {
+      this.eventsOut.push({
+        at: new Date(now).toISOString(),
+        kind: c.to === 'silent' ? 'vantage.silent' : 'vantage.back',
+        subject: `vantage:${c.vantage}`,
+        data: {
+          vantage: c.vantage,
+          lastSeen: new Date(c.lastSeenMs).toISOString(),
+          intervalMs: c.intervalMs,
+          intervals,
+          forMs: c.forMs,
+        },
+      });
+    }
+  }
+
+  /** The level of each TLS monitor's certificate (undefined until read back from the firing alerts). */
+  private tlsLevels: Map<string, TlsExpiryLevel> | undefined;
+
+  /**
+   * Certificates near their end (alerting's TlsCertificateExpiring): the newest result of each TLS monitor this
+   * replica holds says the certificate's notAfter; a change of level is a `tls.expiring` or `tls.renewed` event.
+   */
+  private async checkTls(now: number): Promise<void> {
+    if (!this.tlsLevels) {
+      const firing = await this.o.store.alerting.list({ state: 'firing' });
+      this.tlsLevels = new Map();
+      for (const a of firing) {
+        const m = a.labels.monitor;
+        const sev = a.labels.severity;
+        if (a.labels.alertname === 'TlsCertificateExpiring' && m && (sev === 'warning' || sev === 'critical'))
+          this.tlsLevels.set(m, sev);
+      }
+    }
+    const thresholds = this.o.config.current().alerting?.tlsExpiry ?? DEFAULT_TLS_EXPIRY;
+    for (const rt of this.runtimes.values()) {
+      if (rt.monitor.check.kind !== 'tls' || !this.held.has(rt.monitor.name)) continue;
+      const last = [...rt.ring].reverse().find((r) => typeof r.detail?.validTo === 'string');
+      const notAfter = last ? Date.parse(last.detail?.validTo as string) : Number.NaN;
+      if (!last || !Number.isFinite(notAfter)) continue;
+      const { level, daysLeft } = tlsExpiryLevel(notAfter, now, thresholds);
+      const before = this.tlsLevels.get(rt.monitor.name) ?? 'ok';
+      if (level === before) continue;
+      this.tlsLevels.set(rt.monitor.name, level);
+      const m = rt.monitor;
+      this.eventsOut.push({
+        at: new Date(now).toISOString(),
+        kind: level === 'ok' ? 'tls.renewed' : 'tls.expiring',
+        subject: `monitor:${m.name}`,
+        data: {
+          monitor: m.name,
+          ...(m.service ? { service: m.service } : {}),
+          ...(m.host ? { host: m.host } : {}),
+          level,
+          from: before,
+          daysLeft,
+          notAfter: new Date(notAfter).toISOString(),
+          ...(typeof last.detail?.subject === 'string' ? { subject: last.detail.subject } : {}),
+          ...(typeof last.detail?.issuer === 'string' ? { issuer: last.detail.issuer } : {}),
+        },
+      });
     }
   }
 

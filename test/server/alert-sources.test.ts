@@ -4,7 +4,11 @@
  * a blocked plan) writes an event, the alerting service turns it into an alert, and the route's real webhook
  * receiver on loopback is paged. The server's clock is the test's; its timers and the outbox are real.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,5 +195,209 @@ alerting:
       description: 'checkout is down, restoring port 443',
       hosts: 'web2',
     });
+  });
+
+  it('pages AgentSilent when web1’s agent has not been heard from for 3 intervals, and resolves it when it polls', async () => {
+    // web1's agent last spoke a week of the server's clock ago (the tests above): silent since.
+    const fired = await pageOf('AgentSilent', 'firing');
+    expect(fired.labels).toEqual({ alertname: 'AgentSilent', severity: 'warning', host: 'web1' });
+    expect(fired.annotations.summary).toBe('the agent of web1 has been silent for more than 3 intervals of 60 s');
+    expect(fired.annotations.description).toMatch(/^last heard from at 2026-12-03T/);
+    const seen = team.requests.length;
+    expect((await h.call('web1', 'GET', '/agent/next')).status).toBe(200);
+    await pageOf('AgentSilent', 'resolved', seen);
+    const events = await h.store.monitoring.listEvents({ subject: 'vantage:agent:web1' });
+    expect(events.map((e) => e.kind)).toEqual(['vantage.silent', 'vantage.back']);
+  });
+});
+
+/** A self-signed certificate for 127.0.0.1 valid for `days` days, made with openssl. */
+function certificate(dir: string, days: number): { key: Buffer; cert: Buffer } {
+  const key = join(dir, `key-${days}.pem`);
+  const cert = join(dir, `cert-${days}.pem`);
+  const made = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    String(days),
+    '-subj',
+    '/CN=shop.example',
+    '-addext',
+    'subjectAltName=DNS:shop.example,IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+  return { key: readFileSync(key), cert: readFileSync(cert) };
+}
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+describe.skipIf(!hasOpenssl)('a TLS certificate near its end, through the server', () => {
+  let h: Harness;
+  let team: HttpReceiver;
+  let dir: string;
+  let tlsServer: https.Server;
+
+  beforeAll(async () => {
+    team = await httpReceiver();
+    dir = mkdtempSync(join(tmpdir(), 'rampart-alert-tls-'));
+    tlsServer = https.createServer(certificate(dir, 5), (_req, res) => res.end('ok'));
+    await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+    const port = (tlsServer.address() as AddressInfo).port;
+    const config = join(dir, 'rampart.yaml');
+    writeFileSync(
+      config,
+      `site: shop
+hosts:
+  - {name: web1, addresses: [127.0.0.1]}
+monitors:
+  - name: shop-cert
+    tls: {host: 127.0.0.1, port: ${port}, servername: shop.example, days: 1}
+    interval: 1s
+    timeout: 500ms
+alerting:
+  receivers:
+    - name: team
+      webhook_configs: [{url: '${team.url}/hook'}]
+  route:
+    receiver: team
+    group_by: [alertname]
+    group_wait: 0s
+    group_interval: 1s
+`,
+    );
+    h = await startHarness('sqlite', { config });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await team?.close();
+    if (tlsServer?.listening) {
+      tlsServer.closeAllConnections();
+      await new Promise((r) => tlsServer.close(r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pages TlsCertificateExpiring (warning) with 5 days left, and resolves it when the certificate is renewed', async () => {
+    const find = (status: string, after = 0) =>
+      until(`TlsCertificateExpiring ${status}`, () => {
+        for (const q of team.requests.slice(after)) {
+          const p = JSON.parse(q.body) as Page;
+          const a = p.alerts.find((x) => x.labels.alertname === 'TlsCertificateExpiring' && x.state === status);
+          if (a) return a;
+        }
+        return undefined;
+      });
+    const fired = await find('firing');
+    expect(fired.labels).toEqual({ alertname: 'TlsCertificateExpiring', severity: 'warning', monitor: 'shop-cert' });
+    expect(fired.annotations.summary).toMatch(/^the TLS certificate of shop-cert expires in [45] days \(20\d\d-/);
+    expect(fired.annotations.description).toBe('subject shop.example, issuer shop.example');
+    // Renewed for 90 days: the next result says so.
+    const seen = team.requests.length;
+    tlsServer.setSecureContext(certificate(dir, 90));
+    tlsServer.closeAllConnections();
+    await find('resolved', seen);
+    const events = await h.store.monitoring.listEvents({ subject: 'monitor:shop-cert' });
+    expect(events.filter((e) => e.kind.startsWith('tls.')).map((e) => e.kind)).toEqual(['tls.expiring', 'tls.renewed']);
+  });
+});
+
+function listen(host: string, port: number): Promise<http.Server> {
+  const s = http.createServer((_req, res) => res.end('ok\n'));
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(port, host, () => resolve(s));
+  });
+}
+
+describe('a redundancy group below its declared size, through the server', () => {
+  let h: Harness;
+  let team: HttpReceiver;
+  let dir: string;
+  let port = 0;
+  const servers: Record<string, http.Server> = {};
+  const stop = (s: http.Server | undefined) =>
+    new Promise<void>((r) => {
+      if (!s?.listening) return r();
+      s.closeAllConnections();
+      s.close(() => r());
+    });
+
+  beforeAll(async () => {
+    team = await httpReceiver();
+    servers.web1 = await listen('127.0.0.1', 0);
+    port = (servers.web1.address() as AddressInfo).port;
+    servers.web2 = await listen('127.0.0.2', port);
+    servers.lb = await listen('127.0.0.3', port);
+    dir = mkdtempSync(join(tmpdir(), 'rampart-alert-redundancy-'));
+    const config = join(dir, 'rampart.yaml');
+    writeFileSync(
+      config,
+      `site: loop
+hosts:
+  - {name: web1, addresses: [127.0.0.1], group: web}
+  - {name: web2, addresses: [127.0.0.2], group: web}
+services:
+  - name: shop
+    group: web
+    public: [tcp/${port}]
+    address: [127.0.0.3]
+    health:
+      - http: {port: ${port}, path: /healthz}
+    monitor: {interval: 1s, timeout: 500ms, failures: 2}
+alerting:
+  receivers:
+    - name: team
+      webhook_configs: [{url: '${team.url}/hook'}]
+  route:
+    receiver: team
+    group_by: [alertname]
+    group_wait: 0s
+    group_interval: 1s
+`,
+    );
+    h = await startHarness('sqlite', { config });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await team?.close();
+    for (const s of Object.values(servers)) await stop(s);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pages RedundancyDegraded when one of two backends stops, and resolves it when it is back', async () => {
+    const find = (status: string, after = 0) =>
+      until(`RedundancyDegraded ${status}`, () => {
+        for (const q of team.requests.slice(after)) {
+          const p = JSON.parse(q.body) as Page;
+          const a = p.alerts.find((x) => x.labels.alertname === 'RedundancyDegraded' && x.state === status);
+          if (a) return a;
+        }
+        return undefined;
+      });
+    await until('shop UP', async () => {
+      const s = (await h.call('vic', 'GET', '/monitors')).body.services?.find(
+        (x: { name: string }) => x.name === 'shop',
+      );
+      return s?.state === 'UP' ? s : undefined;
+    });
+    await stop(servers.web2);
+    const fired = await find('firing');
+    expect(fired.labels).toEqual({ alertname: 'RedundancyDegraded', severity: 'warning', service: 'shop' });
+    expect(fired.annotations.summary).toBe('shop runs with 1 of 2 backends');
+    expect(fired.annotations.description).toMatch(/web2 down/);
+    // Nothing says the whole service is down: one backend still answers.
+    expect(team.requests.some((q) => q.body.includes('"ServiceDown"'))).toBe(false);
+    const seen = team.requests.length;
+    servers.web2 = await listen('127.0.0.2', port);
+    await find('resolved', seen);
   });
 });
