@@ -110,6 +110,11 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
     load: async () => (await import('./commands/alerts.js')).registerOncall,
   },
   {
+    name: 'incident',
+    summary: 'incidents: list, show with the timeline, declare, ack, note, status, assign, resolve, postmortem',
+    load: async () => (await import('./commands/incident.js')).registerIncident,
+  },
+  {
     name: 'probe',
     summary: 'run a vantage point that probes the monitors from another network',
     load: async () => (await import('./commands/probe.js')).registerProbe,

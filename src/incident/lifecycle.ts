@@ -49,7 +49,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function stateError(inc: Incident, action: string, expected: string): UserError {
   return new UserError('RAMPART_ERR_STATE', `incident ${inc.id} is ${inc.status}: cannot ${action}; ${expected}`, {
     incident: inc.id,
-    status: inc.status,
+    // Not `status`: a problem's details join its body, where `status` is the HTTP status.
+    incidentStatus: inc.status,
   });
 }
 

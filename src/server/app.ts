@@ -12,6 +12,7 @@ import { AlertingService, type AlertingServiceOptions } from './alerting.js';
 import { bearerOf, forbidden, parseToken, secretMatches, unauthenticated } from './auth.js';
 import { AuthGuard, type AuthLimits, DEFAULT_AUTH_LIMITS, LastUsed } from './auth-guard.js';
 import { ChangeService } from './changes.js';
+import { IncidentService, type IncidentServiceOptions } from './incidents.js';
 import { createMetrics } from './metrics.js';
 import { MonitorService, type MonitorServiceOptions } from './monitoring.js';
 import { createPlanner, type PlannerOptions } from './planner.js';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   readonly monitoring?: Omit<MonitorServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
   /** Alerting's settings (issue 15): the link base of messages, the poll interval, whether this server sends. */
   readonly alerting?: Omit<AlertingServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
+  /** Incidents' settings (issue 16): the poll interval of the policy's pass. */
+  readonly incidents?: Omit<IncidentServiceOptions, 'store' | 'config' | 'now'>;
   /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
@@ -81,7 +84,15 @@ function sendProblem(reply: FastifyReply, req: FastifyRequest, e: unknown): Fast
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
-  const alerting = new AlertingService({ store: opts.store, config: opts.config, now, metrics, ...opts.alerting });
+  const incidents = new IncidentService({ store: opts.store, config: opts.config, now, ...opts.incidents });
+  const alerting = new AlertingService({
+    store: opts.store,
+    config: opts.config,
+    now,
+    metrics,
+    onAlerts: () => incidents.kick(),
+    ...opts.alerting,
+  });
   const onEvents = () => alerting.kick();
   const deps: ServerDeps = {
     store: opts.store,
@@ -98,6 +109,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     }),
     traffic: new TrafficService({ store: opts.store, config: opts.config, now, metrics, onEvents }),
     alerting,
+    incidents,
     planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
     planWaitMs: opts.planWaitMs ?? 2000,
@@ -155,6 +167,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await deps.monitoring.stop();
     await deps.traffic.stop();
     await deps.alerting.stop();
+    await deps.incidents.stop();
     await deps.planner.close();
   });
   // Changes a previous process left planning (it stopped mid-plan) are planned again.
@@ -163,6 +176,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await deps.monitoring.start();
     await deps.traffic.start();
     await deps.alerting.start();
+    await deps.incidents.start();
   });
   const auth = authenticator(deps, opts.authLimits ?? DEFAULT_AUTH_LIMITS);
   const largeLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import type { RampartConfig } from '../config/types.js';
 import type { Actor, Role, Store, TokenRecord } from '../store/types.js';
 import type { AlertingService } from './alerting.js';
+import type { IncidentService } from './incidents.js';
 import type { ServerMetrics } from './metrics.js';
 import type { MonitorService } from './monitoring.js';
 import type { Planner, PlanTicket } from './planner.js';
@@ -31,6 +32,8 @@ export interface ServerDeps {
   readonly traffic: TrafficService;
   /** Alerting (issue 15): alerts, groups, silences, escalation, the outbox worker. */
   readonly alerting: AlertingService;
+  /** Incidents (issue 16): declared by policy or by hand, timelines, postmortems. */
+  readonly incidents: IncidentService;
   /** How long a proposal, edit or re-plan waits for its plan before answering 202 (state planning). */
   readonly planWaitMs: number;
   /** The plans that outlived their request, by change id (the version they were started for). */
@@ -61,7 +64,7 @@ export interface RouteContext<P, Q, B> {
 
 /** A handler returns the JSON body (status 200, or `status` in the route), or sends the reply itself. */
 export interface RouteDef {
-  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Fastify path below /api/v1 (e.g. `/changes/:id`), or an absolute one for /healthz and /metrics. */
   readonly path: string;
   readonly access: Access;
@@ -76,7 +79,7 @@ export interface RouteDef {
   readonly largeBody?: boolean;
   /** Media types of the answer (default application/json). */
   readonly produces?: readonly string[];
-  /** A state-changing route (POST/PATCH/DELETE) in the audit sense; for docs and the role test. */
+  /** A state-changing route (POST/PUT/PATCH/DELETE) in the audit sense; for docs and the role test. */
   readonly handler: (ctx: RouteContext<never, never, never>) => Promise<unknown>;
 }
 

@@ -6,6 +6,7 @@ import { alertRoutes } from './alerts.js';
 import { auditLogRoutes } from './audit-log.js';
 import { changeRoutes } from './changes.js';
 import { hostRoutes, jobReportRoute } from './hosts.js';
+import { incidentRoutes } from './incidents.js';
 import { monitorRoutes } from './monitors.js';
 import { systemRoutes } from './system.js';
 import { tokenRoutes } from './tokens.js';
@@ -32,6 +33,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...monitorRoutes,
   ...trafficRoutes,
   ...alertRoutes,
+  ...incidentRoutes,
 ];
 
 const document = buildOpenApi(ROUTES);

@@ -1,0 +1,348 @@
+/**
+ * Incidents in the server (issue 16): declares them from alert groups per the `incidents:` policy (and reopens a
+ * resolved one when its group fires again within the window), runs people's actions through the pure lifecycle
+ * (src/incident/lifecycle.ts) and stores what it returns, assembles timelines from the store's events, outbox and
+ * audit trail (src/incident/timeline.ts), and keeps the postmortem's versions. Every person's action is audited;
+ * the policy's declarations and reopenings are audited as the server's.
+ *
+ * Several replicas may run this: a group's declaration is stored once (one open incident per alert group, a unique
+ * index), and updates are optimistic, so a replica that lost the race reads the incident again next pass.
+ */
+import { placements } from '../alerting/group.js';
+import { matchRoutes } from '../alerting/route.js';
+import type { Alert, Labels } from '../alerting/types.js';
+import { NO_ALERTING } from '../config/alerting.js';
+import { RampartError, UserError } from '../errors.js';
+import {
+  acknowledge,
+  assign,
+  DEFAULT_INCIDENT_POLICY,
+  type DeclareInput,
+  decideForGroup,
+  declare,
+  type IncidentPolicy,
+  note,
+  resolve,
+  responseTimes,
+  setStatus,
+  type Transition,
+} from '../incident/lifecycle.js';
+import { buildPostmortem, type Postmortem, renderMarkdown } from '../incident/postmortem.js';
+import { assembleTimeline, fromAudit, outageStart } from '../incident/timeline.js';
+import type { Incident, IncidentStatus, OwnEntry, TimelineEntry } from '../incident/types.js';
+import type { IncidentFilter, PostmortemVersion } from '../store/incident-store.js';
+import type { Actor, Store } from '../store/types.js';
+import type { ConfigHolder } from './route.js';
+
+const SYSTEM: Actor = { name: 'rampart', role: 'system', from: 'local' };
+const DEFAULT_POLL_MS = 1000;
+
+export interface IncidentServiceOptions {
+  readonly store: Store;
+  readonly config: ConfigHolder;
+  readonly now: () => Date;
+  readonly log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
+  readonly pollMs?: number;
+}
+
+export interface IncidentView extends Incident {
+  readonly response: ReturnType<typeof responseTimes>;
+}
+
+export interface IncidentDetail {
+  readonly incident: IncidentView;
+  readonly timeZone: string;
+  readonly timeline: readonly TimelineEntry[];
+}
+
+const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) });
+
+export class IncidentService {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+
+  constructor(private readonly o: IncidentServiceOptions) {}
+
+  policy(): IncidentPolicy {
+    return this.o.config.current().incidents ?? DEFAULT_INCIDENT_POLICY;
+  }
+
+  private nowMs(): number {
+    return this.o.now().getTime();
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Looks at the firing alerts now (alerting calls it when alerts changed). */
+  kick(): void {
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.tick()
+        .catch((e: unknown) => this.o.log?.('error', { err: e }, 'incident pass failed'))
+        .finally(() => {
+          this.running = undefined;
+          const again = this.again;
+          this.again = false;
+          this.schedule(again ? 0 : (this.o.pollMs ?? DEFAULT_POLL_MS));
+        });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** The group an alert's incident is keyed by: its first route's alert group (or its service/host without routing). */
+  private groupKeyOf(labels: Labels): string {
+    const route = (this.o.config.current().alerting ?? NO_ALERTING).route;
+    const p = route ? placements(matchRoutes(route, labels), labels)[0] : undefined;
+    if (p) return p.key;
+    const by = labels.service
+      ? `service=${labels.service}`
+      : labels.host
+        ? `host=${labels.host}`
+        : `alertname=${labels.alertname}`;
+    return `incident:{${by}}`;
+  }
+
+  /** One pass: the policy's decision for every alert group with firing alerts. */
+  async tick(): Promise<void> {
+    const policy = this.policy();
+    if (!policy.autoDeclare) return;
+    const firing = await this.o.store.alerting.list({ state: 'firing' });
+    const groups = new Map<string, Alert[]>();
+    for (const a of firing) {
+      const key = this.groupKeyOf(a.labels);
+      groups.set(key, [...(groups.get(key) ?? []), a]);
+    }
+    for (const [key, alerts] of groups) {
+      try {
+        await this.decide(key, alerts, policy);
+      } catch (e) {
+        // Another replica changed the incident first: the next pass reads it again.
+        if (e instanceof RampartError && e.code === 'RAMPART_ERR_CONFLICT') continue;
+        throw e;
+      }
+    }
+  }
+
+  private async decide(key: string, alerts: readonly Alert[], policy: IncidentPolicy): Promise<void> {
+    const now = this.nowMs();
+    const latest = await this.o.store.incidents.latestForGroup(key);
+    const d = decideForGroup(key, alerts, latest, policy, now);
+    if (d.kind === 'declare') {
+      const stored = await this.o.store.incidents.insert(d.draft, d.entry, now);
+      if (!stored) return;
+      this.o.log?.('info', { incident: stored.incident.id, group: key }, `incident declared: ${stored.incident.title}`);
+      await this.audit(SYSTEM, 'incident.declare', stored.incident, { by: 'policy', groupKey: key });
+    } else if (d.kind === 'reopen') {
+      const r = await this.o.store.incidents.update(d.incident, d.entry, now);
+      this.o.log?.('info', { incident: r.incident.id, group: key }, 'incident reopened');
+      await this.audit(SYSTEM, 'incident.reopen', r.incident, { groupKey: key });
+    } else if (d.kind === 'widen') {
+      await this.o.store.incidents.update(d.incident, null, now);
+    }
+  }
+
+  private async audit(actor: Actor, action: string, inc: Incident, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.o.store.write(actor, (w) =>
+      w.audit({
+        action,
+        target: `incident:${inc.id}`,
+        after: {
+          title: inc.title,
+          severity: inc.severity,
+          status: inc.status,
+          commander: inc.commander,
+          version: inc.version,
+          ...extra,
+        },
+      }),
+    );
+  }
+
+  private async get(id: number): Promise<Incident> {
+    const inc = await this.o.store.incidents.get(id);
+    if (!inc) throw new UserError('RAMPART_ERR_NOT_FOUND', `no incident ${id}`, { incident: id });
+    return inc;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // What the API and the CLI ask.
+
+  async list(filter: IncidentFilter = {}): Promise<IncidentView[]> {
+    return (await this.o.store.incidents.list(filter)).map(view);
+  }
+
+  async declare(input: DeclareInput, actor: Actor): Promise<IncidentView> {
+    const now = this.nowMs();
+    const { draft, entry } = declare(input, actor.name, now);
+    const stored = await this.o.store.incidents.insert(draft, entry, now);
+    if (!stored) throw new UserError('RAMPART_ERR_CONFLICT', 'an incident of this alert group is open already');
+    await this.audit(actor, 'incident.declare', stored.incident, { services: draft.services, hosts: draft.hosts });
+    return view(stored.incident);
+  }
+
+  private async transition(
+    id: number,
+    actor: Actor,
+    action: string,
+    step: (inc: Incident, now: number) => Transition,
+  ): Promise<IncidentView> {
+    const inc = await this.get(id);
+    const t = step(inc, this.nowMs());
+    const r = await this.o.store.incidents.update(t.incident, t.entry, this.nowMs());
+    await this.audit(actor, action, r.incident, { from: { status: inc.status, commander: inc.commander } });
+    return view(r.incident);
+  }
+
+  ack(id: number, actor: Actor): Promise<IncidentView> {
+    return this.transition(id, actor, 'incident.ack', (inc, now) => acknowledge(inc, actor.name, now));
+  }
+
+  assign(id: number, commander: string, actor: Actor): Promise<IncidentView> {
+    return this.transition(id, actor, 'incident.assign', (inc, now) => assign(inc, commander, actor.name, now));
+  }
+
+  status(id: number, status: IncidentStatus, text: string, actor: Actor): Promise<IncidentView> {
+    return this.transition(id, actor, 'incident.status', (inc, now) => setStatus(inc, status, actor.name, now, text));
+  }
+
+  resolve(id: number, text: string, actor: Actor): Promise<IncidentView> {
+    return this.transition(id, actor, 'incident.resolve', (inc, now) => resolve(inc, actor.name, now, text));
+  }
+
+  async note(id: number, text: string, actor: Actor): Promise<OwnEntry & { id: number }> {
+    const inc = await this.get(id);
+    const e = await this.o.store.incidents.addEntry(id, note(inc, text, actor.name, this.nowMs()));
+    await this.o.store.write(actor, (w) =>
+      w.audit({ action: 'incident.note', target: `incident:${id}`, after: { entry: e.id, text: e.text } }),
+    );
+    return e;
+  }
+
+  async star(id: number, key: string, starred: boolean, actor: Actor): Promise<void> {
+    await this.get(id);
+    const ok = await this.o.store.incidents.star(id, key, starred, actor.name, this.o.now().toISOString());
+    if (!ok) throw new UserError('RAMPART_ERR_NOT_FOUND', `incident ${id} has no timeline entry ${key}`, { key });
+    await this.o.store.write(actor, (w) =>
+      w.audit({ action: starred ? 'incident.star' : 'incident.unstar', target: `incident:${id}`, after: { key } }),
+    );
+  }
+
+  /** The incident with its timeline, assembled now from the store. */
+  async show(id: number): Promise<IncidentDetail> {
+    let inc = await this.get(id);
+    const policy = this.policy();
+    const nowMs = this.nowMs();
+    const from = new Date(Date.parse(inc.startedAt) - policy.lookBackMs).toISOString();
+    const to = inc.resolvedAt ?? new Date(nowMs).toISOString();
+    const [src, alerts, own, stars] = await Promise.all([
+      this.o.store.incidents.timelineSources(from, to),
+      this.o.store.alerting.list({ limit: 1000 }),
+      this.o.store.incidents.entries(id),
+      this.o.store.incidents.stars(id),
+    ]);
+    const { changes, drift } = fromAudit(src.audit);
+    const monitors = (this.o.config.current().monitors ?? [])
+      .filter(
+        (m) =>
+          (m.service !== undefined && inc.services.includes(m.service)) ||
+          (m.host !== undefined && inc.hosts.includes(m.host)),
+      )
+      .map((m) => m.name);
+    const sources = { events: src.events, alerts, notifications: src.notifications, changes, drift, own, stars };
+    const opts = { timeZone: policy.timeZone, lookBackMs: policy.lookBackMs, monitors, nowMs };
+    let timeline = assembleTimeline(inc, sources, opts);
+    // The outage began before the alert that declared it: the first failing probe or the traffic drop says when.
+    const start = outageStart(inc, timeline);
+    if (start !== inc.startedAt) {
+      try {
+        inc = (await this.o.store.incidents.update({ ...inc, startedAt: start }, null, nowMs)).incident;
+        timeline = assembleTimeline(inc, sources, opts);
+      } catch (e) {
+        if (!(e instanceof RampartError && e.code === 'RAMPART_ERR_CONFLICT')) throw e;
+      }
+    }
+    return { incident: view(inc), timeZone: policy.timeZone, timeline };
+  }
+
+  /** The stored postmortem (the newest version, or `version`); the first request drafts version 1. */
+  async postmortem(id: number, version?: number): Promise<PostmortemVersion & { versions: number }> {
+    let pm = await this.o.store.incidents.postmortem(id, version);
+    if (!pm && version !== undefined) {
+      throw new UserError('RAMPART_ERR_NOT_FOUND', `incident ${id} has no postmortem version ${version}`);
+    }
+    if (!pm) {
+      const draft = await this.draft(id);
+      try {
+        pm = await this.o.store.incidents.savePostmortem(
+          {
+            incidentId: id,
+            markdown: renderMarkdown(draft),
+            json: draft,
+            author: SYSTEM.name,
+            createdAt: this.o.now().toISOString(),
+          },
+          0,
+        );
+      } catch (e) {
+        // Another request drafted it first.
+        if (!(e instanceof RampartError && e.code === 'RAMPART_ERR_CONFLICT')) throw e;
+        pm = await this.o.store.incidents.postmortem(id);
+      }
+    }
+    const versions = (await this.o.store.incidents.postmortemVersions(id)).length;
+    return { ...(pm as PostmortemVersion), versions };
+  }
+
+  /** A fresh draft from the incident and its timeline now (not stored). */
+  async draft(id: number): Promise<Postmortem> {
+    const { incident, timeline, timeZone } = await this.show(id);
+    return buildPostmortem(incident, timeline, { timeZone, nowMs: this.nowMs() });
+  }
+
+  /** Saves an edited postmortem as the next version; `expected` is the version the editor started from. */
+  async savePostmortem(id: number, markdown: string, expected: number, actor: Actor): Promise<PostmortemVersion> {
+    await this.get(id);
+    const current = await this.o.store.incidents.postmortem(id);
+    const pm = await this.o.store.incidents.savePostmortem(
+      {
+        incidentId: id,
+        markdown,
+        // The structured draft stays the generated one; the edit is the Markdown.
+        json: { ...((current?.json as object | undefined) ?? {}), edited: true },
+        author: actor.name,
+        createdAt: this.o.now().toISOString(),
+      },
+      expected,
+    );
+    await this.o.store.write(actor, (w) =>
+      w.audit({
+        action: 'incident.postmortem',
+        target: `incident:${id}`,
+        after: { version: pm.version, bytes: Buffer.byteLength(markdown, 'utf8') },
+      }),
+    );
+    return pm;
+  }
+}

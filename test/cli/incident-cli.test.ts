@@ -1,0 +1,129 @@
+/**
+ * `rampart incident` against a real server (issue 16): declare, list (exit 1 while one is open), ack, note, status,
+ * assign, show with the timeline in the site's time zone, resolve, the postmortem in Markdown and JSON, an edit
+ * through $EDITOR saved as the next version, and a viewer refused what an operator may do.
+ */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../server/harness.js';
+import { ensureBuilt, rampartAsync } from './cli.js';
+
+let clock = Date.parse('2026-12-03T11:00:00.000Z');
+const now = () => new Date(clock);
+
+describe('rampart incident', () => {
+  let h: Harness;
+  let dir: string;
+  const as = (user: 'vic' | 'alice' | 'bob', env: Record<string, string> = {}) => ({
+    RAMPART_SERVER: h.url,
+    RAMPART_TOKEN: h.tokens[user],
+    ...env,
+  });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rampart-incident-cli-'));
+    const config = join(dir, 'rampart.yaml');
+    writeFileSync(
+      config,
+      `site: {name: shop, timezone: Europe/Istanbul}
+hosts:
+  - {name: web1, addresses: [192.0.2.11]}
+services:
+  - {name: shop, hosts: [web1], public: [tcp/80]}
+`,
+    );
+    h = await startHarness('sqlite', { config, now });
+    ensureBuilt();
+  });
+  afterAll(async () => {
+    await h?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('declares, acts on and resolves an incident, and prints its timeline and postmortem', async () => {
+    const denied = await rampartAsync(as('vic'), 'incident', 'declare', '--title', 'Shop down', '--sev', '1');
+    expect(denied.code).toBe(3);
+    const d = await rampartAsync(
+      as('alice'),
+      'incident',
+      'declare',
+      '--title',
+      'Shop down',
+      '--sev',
+      '1',
+      '--service',
+      'shop',
+    );
+    expect(d.stderr).toBe('');
+    expect(d.stdout).toBe('declared incident 1 SEV1 investigating: Shop down\n');
+    const list = await rampartAsync(as('vic'), 'incident', 'list');
+    expect(list.code).toBe(1);
+    expect(list.stdout).toMatch(/^ID +SEV +STATUS +STARTED \(UTC\)/);
+    expect(list.stdout).toMatch(/\n1 +SEV1 +investigating +2026-12-03 11:00 +- +shop/);
+
+    clock += 5 * 60_000;
+    expect((await rampartAsync(as('bob'), 'incident', 'ack', '1')).stdout).toBe(
+      'incident 1 SEV1 investigating: Shop down (commander bob)\n',
+    );
+    expect((await rampartAsync(as('alice'), 'incident', 'note', '1', 'no', 'incoming', 'traffic')).stdout).toMatch(
+      /^noted \(entry:\d+\)\n$/,
+    );
+    clock += 10 * 60_000;
+    const st = await rampartAsync(
+      as('alice'),
+      'incident',
+      'status',
+      '1',
+      '--status',
+      'identified',
+      '-m',
+      'A firewall rule drops port 80.',
+    );
+    expect(st.stdout).toContain('identified');
+    const bad = await rampartAsync(as('alice'), 'incident', 'status', '1', '--status', 'fixed');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/investigating.*identified.*monitoring.*resolved/);
+    expect((await rampartAsync(as('alice'), 'incident', 'assign', '1', '--commander', 'carol')).stdout).toContain(
+      '(commander carol)',
+    );
+    clock += 105 * 60_000;
+    expect((await rampartAsync(as('alice'), 'incident', 'resolve', '1', '-m', 'Rule restored.')).stdout).toContain(
+      'resolved',
+    );
+
+    const show = await rampartAsync(as('vic'), 'incident', 'show', '1');
+    expect(show.stdout).toContain('MTTD 0 seconds, MTTA 5 minutes, MTTR 2 hours');
+    expect(show.stdout).toContain('timeline (Europe/Istanbul; * starred, ! key moment):');
+    expect(show.stdout).toMatch(
+      /! 2026-12-03 14:05 GMT\+3 +\(11:05 UTC\) +bob acknowledged the incident +\[entry:\d+\]/,
+    );
+
+    const md = await rampartAsync(as('vic'), 'incident', 'postmortem', '1');
+    expect(md.stdout.split('\n').filter((l) => l.startsWith('## '))).toEqual([
+      '## Issue Summary',
+      '## Timeline',
+      '## Root Cause and Resolution',
+      '## Corrective and Preventative Measures',
+      '## TODO',
+    ]);
+    expect(md.stdout).toContain('The outage lasted for 2 hours, from 14:00 to 16:00 GMT+3');
+    expect(md.stdout).toContain('- **Root Cause:** A firewall rule drops port 80.');
+    const json = JSON.parse((await rampartAsync(as('vic'), 'incident', 'postmortem', '1', '--format', 'json')).stdout);
+    expect(json).toMatchObject({ version: 1, json: { response: { mttdMs: 0, mttaMs: 300_000, mttrMs: 7_200_000 } } });
+
+    // An editor that appends a line: the edit is saved as version 2.
+    const editor = join(dir, 'editor.sh');
+    writeFileSync(editor, '#!/bin/sh\necho "Reviewed by the team." >> "$1"\n');
+    chmodSync(editor, 0o755);
+    const ed = await rampartAsync(as('alice', { EDITOR: editor, VISUAL: '' }), 'incident', 'postmortem', '1', '--edit');
+    expect(ed.stderr).toBe('');
+    expect(ed.stdout).toBe('saved the postmortem of incident 1 as version 2\n');
+    expect((await rampartAsync(as('vic'), 'incident', 'postmortem', '1')).stdout).toMatch(/Reviewed by the team\.\n$/);
+    expect((await rampartAsync(as('vic'), 'incident', 'postmortem', '1', '--version', '1')).stdout).not.toContain(
+      'Reviewed',
+    );
+    expect((await rampartAsync(as('vic'), 'incident', 'list')).code).toBe(0);
+  });
+});
