@@ -328,6 +328,16 @@ export interface AlertingCursorsTable {
   last_id: number | string;
 }
 
+/** 0011: dashboard sessions; the id itself is never stored, only its SHA-256. */
+export interface WebSessionsTable {
+  id_hash: string;
+  token_id: string;
+  created_at: string;
+  expires_at: string;
+  ended_at: string | null;
+  csrf_secret: string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -367,6 +377,7 @@ export interface DB {
   alert_group_members: AlertGroupMembersTable;
   silences: SilencesTable;
   alerting_cursors: AlertingCursorsTable;
+  web_sessions: WebSessionsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

@@ -29,6 +29,7 @@ import type {
   ReviewsTable,
   TokensTable,
 } from './schema.js';
+import { type SessionStore, SqlSessionStore } from './session-store.js';
 import { SqlTrafficStore, type TrafficStore } from './traffic-store.js';
 import type {
   Actor,
@@ -685,6 +686,7 @@ export class SqlStore extends SqlReader implements Store {
   readonly traffic: TrafficStore;
   readonly outbox: OutboxStore;
   readonly alerting: AlertStore;
+  readonly sessions: SessionStore;
 
   constructor(
     readonly kind: Dialect,
@@ -695,6 +697,7 @@ export class SqlStore extends SqlReader implements Store {
     this.traffic = new SqlTrafficStore(kind, db);
     this.outbox = new SqlOutboxStore(kind, db);
     this.alerting = new SqlAlertStore(kind, db);
+    this.sessions = new SqlSessionStore(db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {

@@ -13,6 +13,7 @@ import type { InputFormat } from '../firewall/model.js';
 import type { AlertStore } from './alert-store.js';
 import type { MonitorStore } from './monitor-store.js';
 import type { OutboxStore } from './outbox-store.js';
+import type { SessionStore } from './session-store.js';
 import type { TrafficStore } from './traffic-store.js';
 
 /** The people's roles, in order: each may do what the roles before it may. */
@@ -357,6 +358,8 @@ export interface Store extends StoreReader {
   readonly outbox: OutboxStore;
   /** Alerts, alert groups, silences (issue 15): also outside the chain; people's actions are audited by the API. */
   readonly alerting: AlertStore;
+  /** Dashboard sessions (issue 17): outside the chain; sign-in and sign-out are audited by the API. */
+  readonly sessions: SessionStore;
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
   /**
