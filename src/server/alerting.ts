@@ -53,6 +53,8 @@ export interface AlertingServiceOptions {
   /** The base of links in messages when alerting.external_url is not set. */
   readonly externalURL?: string;
   readonly pollMs?: number;
+  /** Called after alerts fired or resolved (the dashboard's live stream). */
+  readonly onAlerts?: ((changed: readonly Alert[]) => void) | undefined;
   /** Leave sending to another process (tests that read the outbox themselves). */
   readonly sendNotifications?: boolean;
   /** The file system and environment secrets are read from (tests pass their own). */
@@ -224,6 +226,7 @@ export class AlertingService {
         this.o.log?.('info', { alert: a.labels, state: a.state, fingerprint: a.fingerprint }, `alert ${a.state}`);
       }
       await this.updateSilences(now);
+      this.o.onAlerts?.(changed);
     }
     return changed;
   }
