@@ -23,6 +23,7 @@ import { ROUTES } from './routes/index.js';
 import { attachSession, checkCsrf, type SessionContext, sessionCookieOf, sessionFor } from './session.js';
 import { Hub, TOPICS_OF_TAG } from './stream.js';
 import { TrafficService } from './traffic.js';
+import { registerWeb } from './web.js';
 
 export interface ServerOptions {
   readonly store: Store;
@@ -42,6 +43,8 @@ export interface ServerOptions {
   readonly monitoring?: Omit<MonitorServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
   /** Alerting's settings (issue 15): the link base of messages, the poll interval, whether this server sends. */
   readonly alerting?: Omit<AlertingServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
+  /** Where the dashboard's bundle is (default dist/web of this package); false: no dashboard. */
+  readonly webRoot?: string | false;
   /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
@@ -202,6 +205,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   for (const route of ROUTES) {
     register(app, route, deps, auth, route.largeBody ? largeLimit : Math.min(SMALL_BODY_LIMIT, largeLimit));
   }
+  if (opts.webRoot !== false) registerWeb(app, opts.webRoot);
   return app;
 }
 
