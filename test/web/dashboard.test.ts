@@ -141,9 +141,9 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
       encoding: 'utf8',
     });
     expect(built.status, built.stderr).toBe(0);
-    backends.push(await backend('127.0.0.1', 0));
-    const port = (backends[0]?.server.address() as AddressInfo).port;
-    backends.push(await backend('127.0.0.2', port));
+    const web1 = await backend('127.0.0.1', 0);
+    const port = (web1.server.address() as AddressInfo).port;
+    backends.push(web1, await backend('127.0.0.2', port));
     const config = join(dir, 'rampart.yaml');
     writeFileSync(
       config,
