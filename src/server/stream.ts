@@ -4,7 +4,8 @@
  * through the same JSON API, so the stream carries no data a role could not read anyway and no second copy of any
  * business rule. The first line is the comment `: ready` (the client knows it is subscribed); a comment every
  * 15 s keeps proxies from closing an idle stream, and at each one a session's expiry is checked again. A session's
- * stream closes (event `session-ended`) when the session signs out or expires.
+ * stream closes (event `session-ended`) when the session signs out or expires, and any stream when its token is
+ * revoked or expires (checked at each heartbeat).
  *
  * Publishers are in-process: monitoring and traffic after they write events, alerting after alerts fire or
  * resolve, and the app after every successful state-changing API request (by the route's tag). Several replicas on
@@ -75,7 +76,7 @@ export const streamRoutes = [
     summary:
       'Server-sent events naming what changed (monitors, alerts, changes, hosts, silences, traffic); the page re-reads it through the API',
     produces: ['text/event-stream'],
-    handler: async ({ deps, req, reply }) => {
+    handler: async ({ deps, req, reply, token }) => {
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -88,6 +89,7 @@ export const streamRoutes = [
       openStream(
         deps,
         req,
+        token?.id,
         (chunk) => res.write(chunk),
         () => res.end(),
       );
@@ -96,7 +98,13 @@ export const streamRoutes = [
   }),
 ];
 
-function openStream(deps: ServerDeps, req: FastifyRequest, write: (s: string) => void, end: () => void): void {
+function openStream(
+  deps: ServerDeps,
+  req: FastifyRequest,
+  tokenId: string | undefined,
+  write: (s: string) => void,
+  end: () => void,
+): void {
   const session = sessionOf(req);
   const pending = new Set<string>();
   let flushTimer: NodeJS.Timeout | undefined;
@@ -126,12 +134,23 @@ function openStream(deps: ServerDeps, req: FastifyRequest, write: (s: string) =>
     },
     () => close(),
   );
+  // Still allowed? The session (signed out elsewhere, expired) and the token behind it (revoked, expired).
+  const stillAllowed = async (): Promise<string | undefined> => {
+    const now = deps.now();
+    if (session) {
+      const r = await sessionFor(deps, session.id, now);
+      if (!r.ok) return r.error.message;
+    }
+    const t = tokenId === undefined ? undefined : await deps.store.getToken(tokenId);
+    if (!t || t.revokedAt !== null) return `token ${tokenId} was revoked`;
+    if (t.expiresAt !== null && Date.parse(t.expiresAt) <= now.getTime()) return `token ${tokenId} expired`;
+    return undefined;
+  };
   const beat = setInterval(() => {
     write(': ping\n\n');
-    if (!session) return;
-    void sessionFor(deps, session.id, deps.now()).then(
-      (r) => {
-        if (!r.ok) close(r.error.message);
+    void stillAllowed().then(
+      (why) => {
+        if (why) close(why);
       },
       () => undefined,
     );

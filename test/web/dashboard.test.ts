@@ -291,6 +291,10 @@ alerting:
     await page.getByText('carol approve').waitFor();
     await shot('change');
     await axe('change');
+    // applying is offered to operators and up (an approver is one); with no agent running it stays applying
+    expect(await page.getByRole('button', { name: 'Apply' }).count()).toBe(1);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('heading', { name: `Change ${changeId} applying` }).waitFor();
     await page.getByRole('link', { name: 'Changes', exact: true }).click();
     await page.getByRole('heading', { name: 'Changes' }).waitFor();
     await shot('changes');
