@@ -4,9 +4,16 @@
  * checks; a change on a cookie needs the server's own Origin and the session's CSRF header; signing out, expiry and
  * revocation end the session (and its stream); agents cannot sign in; everything is audited.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness, type User } from './harness.js';
+import { buildServer } from '../../src/server/app.js';
+import { configHolder } from '../../src/server/config-holder.js';
+import { type Harness, SHOP_CONFIG, startHarness, type User } from './harness.js';
 
 let clock = Date.parse('2026-12-04T09:00:00.000Z');
 let h: Harness;
@@ -210,5 +217,59 @@ describe('the live stream', () => {
   it('refuses a stream without a session or token', async () => {
     const res = await fetch(`${h.url}/api/v1/stream`);
     expect(res.status).toBe(401);
+  });
+});
+
+describe('sessions over HTTPS', () => {
+  it('marks the cookie Secure when the server serves HTTPS itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-session-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const ssl = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
+    expect(ssl.status, String(ssl.stderr)).toBe(0);
+    const app = await buildServer({
+      store: h.store,
+      config: configHolder(SHOP_CONFIG),
+      https: { cert: readFileSync(cert), key: readFileSync(key) },
+      webRoot: false,
+    });
+    try {
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      const setCookie = await new Promise<string>((resolve, reject) => {
+        const req = https.request(
+          `${url}/api/v1/session`,
+          { method: 'POST', ca: readFileSync(cert), headers: { authorization: `Bearer ${h.tokens.vic}` } },
+          (res) => {
+            res.resume();
+            expect(res.statusCode).toBe(201);
+            resolve(String(res.headers['set-cookie']?.[0] ?? ''));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      expect(setCookie).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
