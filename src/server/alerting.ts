@@ -54,8 +54,8 @@ export interface AlertingServiceOptions {
   /** The base of links in messages when alerting.external_url is not set. */
   readonly externalURL?: string;
   readonly pollMs?: number;
-  /** Called when alerts fired or resolved (the incident service looks at them then). */
-  readonly onAlerts?: () => void;
+  /** Called after alerts fired or resolved (the incident service looks at them then; the dashboard's live stream). */
+  readonly onAlerts?: ((changed: readonly Alert[]) => void) | undefined;
   /** Leave sending to another process (tests that read the outbox themselves). */
   readonly sendNotifications?: boolean;
   /** The file system and environment secrets are read from (tests pass their own). */
@@ -243,7 +243,7 @@ export class AlertingService {
         this.o.log?.('info', { alert: a.labels, state: a.state, fingerprint: a.fingerprint }, `alert ${a.state}`);
       }
       await this.updateSilences(now);
-      this.o.onAlerts?.();
+      this.o.onAlerts?.(changed);
     }
     return changed;
   }

@@ -21,7 +21,10 @@ import { type FieldProblem, PROBLEM_CONTENT_TYPE, problemFromError, problemOf } 
 import type { ConfigHolder, RouteDef, ServerDeps } from './route.js';
 import { urlOf } from './route.js';
 import { ROUTES } from './routes/index.js';
+import { attachSession, checkCsrf, type SessionContext, sessionCookieOf, sessionFor } from './session.js';
+import { Hub, TOPICS_OF_TAG } from './stream.js';
 import { TrafficService } from './traffic.js';
+import { registerWeb } from './web.js';
 
 export interface ServerOptions {
   readonly store: Store;
@@ -43,6 +46,8 @@ export interface ServerOptions {
   readonly alerting?: Omit<AlertingServiceOptions, 'store' | 'config' | 'now' | 'metrics'>;
   /** Incidents' settings (issue 16): the poll interval of the policy's pass. */
   readonly incidents?: Omit<IncidentServiceOptions, 'store' | 'config' | 'now'>;
+  /** Where the dashboard's bundle is (default dist/web of this package); false: no dashboard. */
+  readonly webRoot?: string | false;
   /** Serve HTTPS with this certificate chain and key (PEM), for deployments without a TLS proxy. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
@@ -85,15 +90,23 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
   const incidents = new IncidentService({ store: opts.store, config: opts.config, now, ...opts.incidents });
+  const hub = new Hub();
   const alerting = new AlertingService({
     store: opts.store,
     config: opts.config,
     now,
     metrics,
-    onAlerts: () => incidents.kick(),
     ...opts.alerting,
+    onAlerts: (changed) => {
+      incidents.kick();
+      hub.publish({ topic: 'alerts' });
+      opts.alerting?.onAlerts?.(changed);
+    },
   });
-  const onEvents = () => alerting.kick();
+  const onEvents = () => {
+    alerting.kick();
+    hub.publish({ topic: 'monitors' });
+  };
   const deps: ServerDeps = {
     store: opts.store,
     config: opts.config,
@@ -107,9 +120,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       onEvents,
       ...opts.monitoring,
     }),
-    traffic: new TrafficService({ store: opts.store, config: opts.config, now, metrics, onEvents }),
+    traffic: new TrafficService({
+      store: opts.store,
+      config: opts.config,
+      now,
+      metrics,
+      onEvents: () => {
+        alerting.kick();
+        hub.publish({ topic: 'traffic' });
+      },
+    }),
     alerting,
     incidents,
+    hub,
     planner: createPlanner(opts.planner),
     probes: new ProbeBoard(),
     planWaitMs: opts.planWaitMs ?? 2000,
@@ -161,7 +184,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     deps.metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    // A successful change through the API: the dashboard's open pages re-read that part.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && reply.statusCode < 400) {
+      const tag = ROUTE_TAG.get(`${req.method} ${route}`);
+      for (const topic of (tag ? TOPICS_OF_TAG[tag] : undefined) ?? []) hub.publish({ topic });
+    }
   });
+  // Open event streams would hold the server open: they end before it closes.
+  app.addHook('preClose', async () => hub.closeAll());
 
   app.addHook('onClose', async () => {
     await deps.monitoring.stop();
@@ -183,8 +213,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   for (const route of ROUTES) {
     register(app, route, deps, auth, route.largeBody ? largeLimit : Math.min(SMALL_BODY_LIMIT, largeLimit));
   }
+  if (opts.webRoot !== false) registerWeb(app, opts.webRoot);
   return app;
 }
+
+const ROUTE_TAG = new Map(ROUTES.map((r) => [`${r.method} ${urlOf(r)}`, r.tag]));
 
 type Authenticate = (route: RouteDef, req: FastifyRequest) => Promise<TokenRecord>;
 
@@ -225,23 +258,40 @@ function authenticator(deps: ServerDeps, limits: AuthLimits): Authenticate {
   return async (route, req) => {
     const now = deps.now();
     const presented = bearerOf(req.headers.authorization);
-    const parsed = presented ? parseToken(presented) : undefined;
-    if (!presented) return fail(req, 'missing', undefined, unauthenticated('no token'));
-    if (!parsed) return fail(req, 'malformed', undefined, unauthenticated('malformed token'));
-    const token = await deps.store.getToken(parsed.id);
-    if (!token || !secretMatches(token, parsed.secret)) {
-      return fail(req, 'unknown', parsed.id, unauthenticated('unknown token'));
+    let token: TokenRecord | undefined;
+    let session: SessionContext | undefined;
+    if (presented) {
+      const parsed = parseToken(presented);
+      if (!parsed) return fail(req, 'malformed', undefined, unauthenticated('malformed token'));
+      token = await deps.store.getToken(parsed.id);
+      if (!token || !secretMatches(token, parsed.secret)) {
+        return fail(req, 'unknown', parsed.id, unauthenticated('unknown token'));
+      }
+    } else {
+      // The dashboard's session cookie (src/server/session.ts), only when no Authorization header was sent.
+      const sid = req.headers.authorization === undefined ? sessionCookieOf(req.headers.cookie) : undefined;
+      if (!sid) return fail(req, 'missing', undefined, unauthenticated('no token'));
+      const found = await sessionFor(deps, sid, now);
+      if (!found.ok) return fail(req, found.reason, undefined, found.error);
+      token = await deps.store.getToken(found.session.tokenId);
+      if (!token) return fail(req, 'unknown', found.session.tokenId, unauthenticated('unknown token'));
+      session = { id: sid, session: found.session };
     }
     if (token.revokedAt !== null) {
-      return fail(req, 'revoked', parsed.id, unauthenticated(`token ${token.id} was revoked at ${token.revokedAt}`));
+      return fail(req, 'revoked', token.id, unauthenticated(`token ${token.id} was revoked at ${token.revokedAt}`));
     }
     if (token.expiresAt !== null && Date.parse(token.expiresAt) <= now.getTime()) {
       return fail(
         req,
         'expired',
-        parsed.id,
+        token.id,
         unauthenticated(`token ${token.id} (${token.name}) expired at ${token.expiresAt}; ask an admin for a new one`),
       );
+    }
+    if (session) {
+      // A cookie is sent by the browser whoever wrote the page: changes need the dashboard's own origin and header.
+      if (req.method !== 'GET' && req.method !== 'HEAD') checkCsrf(req, session.id, session.session);
+      attachSession(req, session);
     }
     if (lastUsed.due(token.id, now.getTime())) void deps.store.touchToken(token.id, now.toISOString());
     if (!roleAtLeast(token.role, route.access as Exclude<RouteDef['access'], 'public'>)) {

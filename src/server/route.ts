@@ -14,6 +14,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { MonitorService } from './monitoring.js';
 import type { Planner, PlanTicket } from './planner.js';
 import type { ProbeBoard } from './probe-board.js';
+import type { Hub } from './stream.js';
 import type { TrafficService } from './traffic.js';
 
 export type Access = Role | 'public';
@@ -34,6 +35,8 @@ export interface ServerDeps {
   readonly alerting: AlertingService;
   /** Incidents (issue 16): declared by policy or by hand, timelines, postmortems. */
   readonly incidents: IncidentService;
+  /** The dashboard's live stream (issue 17): what changed, fanned out to open SSE streams. */
+  readonly hub: Hub;
   /** How long a proposal, edit or re-plan waits for its plan before answering 202 (state planning). */
   readonly planWaitMs: number;
   /** The plans that outlived their request, by change id (the version they were started for). */

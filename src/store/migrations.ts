@@ -500,6 +500,28 @@ function incidents(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0011: dashboard sessions (issue 17). A session is an API token exchanged for a cookie: only the SHA-256 of the
+ * session id is kept, with the token it speaks for (its role is read from the token on every request, so a revoked
+ * or demoted token takes its sessions with it) and the secret its CSRF header is derived from.
+ */
+function webSessions(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('web_sessions')
+        .addColumn('id_hash', 'text', (c) => c.primaryKey())
+        .addColumn('token_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'text')
+        .addColumn('csrf_secret', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('web_sessions_expires').on('web_sessions').column('expires_at').execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -513,6 +535,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0008-alert-outbox': alertOutbox(kind),
     '0009-alerts': alerts(kind),
     '0010-incidents': incidents(kind),
+    '0011-web-sessions': webSessions(),
   };
 }
 

@@ -381,6 +381,16 @@ export interface IncidentPostmortemsTable {
   created_at: string;
 }
 
+/** 0011: dashboard sessions; the id itself is never stored, only its SHA-256. */
+export interface WebSessionsTable {
+  id_hash: string;
+  token_id: string;
+  created_at: string;
+  expires_at: string;
+  ended_at: string | null;
+  csrf_secret: string;
+}
+
 /** Kysely's Migrator bookkeeping (default table names). */
 export interface KyselyMigrationTable {
   name: string;
@@ -424,6 +434,7 @@ export interface DB {
   incident_entries: IncidentEntriesTable;
   incident_stars: IncidentStarsTable;
   incident_postmortems: IncidentPostmortemsTable;
+  web_sessions: WebSessionsTable;
   kysely_migration: KyselyMigrationTable;
   kysely_migration_lock: KyselyMigrationLockTable;
 }

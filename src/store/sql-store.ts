@@ -30,6 +30,7 @@ import type {
   ReviewsTable,
   TokensTable,
 } from './schema.js';
+import { type SessionStore, SqlSessionStore } from './session-store.js';
 import { SqlTrafficStore, type TrafficStore } from './traffic-store.js';
 import type {
   Actor,
@@ -687,6 +688,7 @@ export class SqlStore extends SqlReader implements Store {
   readonly outbox: OutboxStore;
   readonly alerting: AlertStore;
   readonly incidents: IncidentStore;
+  readonly sessions: SessionStore;
 
   constructor(
     readonly kind: Dialect,
@@ -698,6 +700,7 @@ export class SqlStore extends SqlReader implements Store {
     this.outbox = new SqlOutboxStore(kind, db);
     this.alerting = new SqlAlertStore(kind, db);
     this.incidents = new SqlIncidentStore(kind, db);
+    this.sessions = new SqlSessionStore(db);
   }
 
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T> {

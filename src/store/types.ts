@@ -14,6 +14,7 @@ import type { AlertStore } from './alert-store.js';
 import type { IncidentStore } from './incident-store.js';
 import type { MonitorStore } from './monitor-store.js';
 import type { OutboxStore } from './outbox-store.js';
+import type { SessionStore } from './session-store.js';
 import type { TrafficStore } from './traffic-store.js';
 
 /** The people's roles, in order: each may do what the roles before it may. */
@@ -360,6 +361,8 @@ export interface Store extends StoreReader {
   readonly alerting: AlertStore;
   /** Incidents, their own entries, stars and postmortems (issue 16): outside the chain; the API audits actions. */
   readonly incidents: IncidentStore;
+  /** Dashboard sessions (issue 17): outside the chain; sign-in and sign-out are audited by the API. */
+  readonly sessions: SessionStore;
   /** Runs `fn` in one transaction holding the store's write lock; audit entries are attributed to `actor`. */
   write<T>(actor: Actor, fn: (w: StoreWriter) => Promise<T>): Promise<T>;
   /**

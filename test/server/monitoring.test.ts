@@ -106,6 +106,14 @@ services:
       vantages: { server: { state: 'up', ok: true } },
     });
     expect(service(body, 'shop')).toMatchObject({ state: 'UP', healthy: 2, backends: 2 });
+    // filtered and paged on the server (the dashboard reads a page at a time); counts are over all monitors
+    const page = (await h.call('vic', 'GET', '/monitors?state=UP&q=web&limit=1&offset=1')).body;
+    expect(page).toMatchObject({ total: 2, counts: { UP: 3, DOWN: 0, DEGRADED: 0, UNKNOWN: 0 } });
+    expect(page.monitors.map((m: { name: string }) => m.name)).toEqual(['shop@web2']);
+    expect((await h.call('vic', 'GET', '/monitors?state=DOWN')).body).toMatchObject({ total: 0, monitors: [] });
+    const bad = await h.call('vic', 'GET', '/monitors?limit=0');
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].field).toBe('query.limit');
     const metrics = (await h.call(undefined, 'GET', '/metrics')).body as string;
     expect(metrics).toMatch(/^probe_success\{monitor="shop@web1",vantage="server"\} 1$/m);
     expect(metrics).toMatch(/^probe_duration_seconds\{monitor="shop",vantage="server"\} [0-9.e-]+$/m);

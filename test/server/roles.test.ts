@@ -68,6 +68,18 @@ describe('every route checks the role', () => {
     ),
   );
   it.each(cases)('%s', async (_n, r, role, allowed) => {
+    if (allowed && r.produces?.includes('text/event-stream')) {
+      // An event stream never ends: its head is enough, then the client goes away.
+      const stop = new AbortController();
+      const res = await fetch(`${h.url}${concrete(r)}`, {
+        headers: { authorization: `Bearer ${h.tokens[AS[role]]}` },
+        signal: stop.signal,
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      stop.abort();
+      return;
+    }
     const res = await h.call(AS[role], r.method, concrete(r), r.method === 'GET' ? undefined : {});
     if (allowed) {
       expect(

@@ -128,13 +128,13 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(10);
+      expect(await first.schemaVersion()).toBe(11);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(10);
+      expect(await again.schemaVersion()).toBe(11);
       const applied = await env.raw('select name from kysely_migration order by name');
       expect(applied.map((r) => r.name)).toEqual([
         '0001-initial',
@@ -147,6 +147,7 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
         '0008-alert-outbox',
         '0009-alerts',
         '0010-incidents',
+        '0011-web-sessions',
       ]);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');

@@ -1,6 +1,8 @@
 /** Every route of the API, in one list: the app registers them, the OpenAPI document and the role test read them. */
 import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type RouteDef } from '../route.js';
+import { sessionRoutes } from '../session.js';
+import { streamRoutes } from '../stream.js';
 import { agentRoutes } from './agent.js';
 import { alertRoutes } from './alerts.js';
 import { auditLogRoutes } from './audit-log.js';
@@ -34,6 +36,8 @@ export const ROUTES: readonly RouteDef[] = [
   ...trafficRoutes,
   ...alertRoutes,
   ...incidentRoutes,
+  ...sessionRoutes,
+  ...streamRoutes,
 ];
 
 const document = buildOpenApi(ROUTES);

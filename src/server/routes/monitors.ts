@@ -63,8 +63,31 @@ export const monitorRoutes = [
     path: '/monitors',
     access: 'viewer',
     tag: 'monitors',
-    summary: "Every monitor's state by quorum over its vantage points, and each service's state",
-    handler: async ({ deps }) => ({ monitors: deps.monitoring.list(), services: deps.monitoring.services() }),
+    summary:
+      "Monitors' states by quorum over their vantage points (filtered and paginated on the server when asked), counts by state, and each service's state",
+    query: z
+      .object({
+        state: z.enum(['UP', 'DEGRADED', 'DOWN', 'UNKNOWN']).optional().describe('only monitors in this state'),
+        q: z.string().max(200).optional().describe('only monitors whose name, service or host contains this text'),
+        limit: z.coerce.number().int().min(1).max(1000).optional().describe('at most this many (default: all)'),
+        offset: z.coerce.number().int().min(0).optional().describe('skip this many first (with limit: a page)'),
+      })
+      .strict(),
+    handler: async ({ deps, query }) => {
+      const all = deps.monitoring.list();
+      const counts = { UP: 0, DEGRADED: 0, DOWN: 0, UNKNOWN: 0 };
+      for (const m of all) counts[m.state]++;
+      const q = query.q?.toLowerCase();
+      const matching = all.filter(
+        (m) =>
+          (query.state === undefined || m.state === query.state) &&
+          (q === undefined || [m.name, m.service ?? '', m.host ?? ''].some((x) => x.toLowerCase().includes(q))),
+      );
+      const offset = query.offset ?? 0;
+      const monitors =
+        query.limit !== undefined ? matching.slice(offset, offset + query.limit) : matching.slice(offset);
+      return { monitors, total: matching.length, counts, services: deps.monitoring.services() };
+    },
   }),
   defineRoute({
     method: 'GET',
