@@ -79,7 +79,7 @@ type AlertView = {
   fingerprint: string;
   state: string;
   labels: Record<string, string>;
-  ack: { by: string; at: string } | null;
+  ack?: { by: string; at: string } | null;
   muted: unknown;
 };
 
@@ -331,18 +331,29 @@ describe.skipIf(skip !== undefined)('alerting in the shop lab (paged by e-mail a
     const tHook = await until("the team's page", () => hooks('/team', down).find((h) => body(h).status === 'firing'));
     figures.push(`second outage: DOWN -> the team's webhook page: ${secs(tHook.at - down)}`);
     // The person on call acknowledges every firing alert of the page (the service, its monitors: the group's)
-    const shop = await shopCritical();
-    const acks = await Promise.all(shop.map((a) => r.cli(primary, 'alerts', 'ack', a.fingerprint)));
-    for (const a of acks) expect(a.stdout).toMatch(/^acknowledged [0-9a-f]{16} /);
-    const ackedAt = Date.now();
-    figures.push(`second outage: ${primary} acknowledged ${secs(ackedAt - pHook.at)} after the page`);
-    if (ackedAt - pHook.at >= STEP1_WAIT_S * 1000) {
-      throw new Error(`the acknowledgement came after the first step's wait (${STEP1_WAIT_S} s): raise STEP1_WAIT_S`);
+    // As the alerts of the page come in (the service, its monitors: the group's), the person on call acknowledges
+    // each, until the first step's wait is nearly over: an alert that joins the group unacknowledged keeps it going.
+    const deadline = pHook.at + (STEP1_WAIT_S - 3) * 1000;
+    const acked = new Set<string>();
+    let ackedAt = 0;
+    while (Date.now() < deadline) {
+      const todo = (await firing()).filter(
+        (a) => a.labels.service === 'shop' && a.labels.severity === 'critical' && !a.ack && !acked.has(a.fingerprint),
+      );
+      const acks = await Promise.all(todo.map((a) => r.cli(primary, 'alerts', 'ack', a.fingerprint)));
+      for (const [i, a] of acks.entries()) {
+        expect(a.stdout).toMatch(/^acknowledged [0-9a-f]{16} /);
+        acked.add((todo[i] as AlertView).fingerprint);
+        ackedAt = Date.now();
+      }
+      if (acked.size >= 4) break;
+      await sleep(500);
     }
-    const after = await firing();
-    expect(
-      after.filter((a) => a.labels.service === 'shop' && a.labels.severity === 'critical').map((a) => a.ack?.by),
-    ).toEqual(shop.map(() => primary));
+    figures.push(
+      `second outage: ${primary} acknowledged ${acked.size} alerts, the last ${secs(ackedAt - pHook.at)} after the page`,
+    );
+    const shop = await shopCritical();
+    expect(shop.map((a) => a.ack?.by)).toEqual(shop.map(() => primary));
     // No further step: past the first step's wait (and the second's), the secondary has heard nothing.
     await sleep(Math.max(0, pHook.at + (STEP1_WAIT_S + STEP2_WAIT_S + 3) * 1000 - Date.now()));
     expect(hooks(`/${secondary}`, down)).toHaveLength(0);
@@ -356,8 +367,8 @@ describe.skipIf(skip !== undefined)('alerting in the shop lab (paged by e-mail a
     );
     figures.push(`second fix -> resolved notification accepted by the team webhook: ${secs(resolved.at - fixed)}`);
     const all = await json<{ alerts: AlertView[] }>('alerts', '--all');
-    const acked = all.alerts.filter((a) => a.ack?.by === primary);
-    expect(acked.length).toBeGreaterThanOrEqual(4);
-    expect(acked.every((a) => a.state === 'resolved')).toBe(true);
+    const ackedAll = all.alerts.filter((a) => a.ack?.by === primary);
+    expect(ackedAll.length).toBeGreaterThanOrEqual(4);
+    expect(ackedAll.every((a) => a.state === 'resolved')).toBe(true);
   }, 240_000);
 });
