@@ -429,8 +429,10 @@ export async function createShopLab(opts: ShopLabOptions = {}): Promise<ShopLab>
       'fetch(u,{signal:AbortSignal.timeout(Number(t))}).then(async r=>{' +
       'process.stdout.write(JSON.stringify({status:r.status,servedBy:r.headers.get("x-served-by")??"",body:await r.text()}))' +
       '}).catch(e=>{process.stderr.write(String(e&&e.cause?e.cause.code??e.cause:e));process.exit(1)})';
+    // The request's own timeout is the fetch's; the process around it only guards against a hang. Starting node in a
+    // namespace took over 5 s at load 18 on two cores (issue 13), so that guard is generous.
     const r = await exec[from].run([process.execPath, '-e', script, url, String(timeoutMs)], {
-      timeoutMs: timeoutMs + 5000,
+      timeoutMs: timeoutMs + 60_000,
     });
     return JSON.parse(r.stdout) as HttpAnswer;
   };
