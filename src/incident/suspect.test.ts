@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseIntents } from '../analysis/intents.js';
 import { UserError } from '../errors.js';
 import { loadRuleset } from '../firewall/load.js';
 import { parseRuleset } from '../firewall/parse.js';
@@ -57,6 +58,25 @@ const unrelated: SuspectCandidate = {
   ),
 };
 
+/** A change that rejects HTTPS from a scanner's network (203.0.113.0/24), a rule with a file and line. */
+const scanner: SuspectCandidate = {
+  id: 'chg-9',
+  kind: 'change',
+  host: 'web1',
+  at: at('10:30'),
+  author: 'erin',
+  approvers: ['frank'],
+  reason: 'block a scanner',
+  before: load(WEB),
+  after: parseRuleset(
+    text(WEB).replace(
+      '\t\ttcp dport { 80, 443 } accept\n',
+      '\t\tip saddr 203.0.113.0/24 tcp dport 443 reject\n\t\ttcp dport { 80, 443 } accept\n',
+    ),
+    'web-scanner.nft',
+  ),
+};
+
 /** A change that only opens something (the fix of the founding outage, applied as a change). */
 const opening: SuspectCandidate = {
   id: 'chg-8',
@@ -110,24 +130,7 @@ describe('the suspected change', () => {
   });
 
   it('reports the dropping rule by file and line, and the author and approvers, for a change that rejects', () => {
-    const bad: SuspectCandidate = {
-      id: 'chg-9',
-      kind: 'change',
-      host: 'web1',
-      at: at('10:30'),
-      author: 'erin',
-      approvers: ['frank'],
-      reason: 'block a scanner',
-      before: load(WEB),
-      after: parseRuleset(
-        text(WEB).replace(
-          '\t\ttcp dport { 80, 443 } accept\n',
-          '\t\tip saddr 203.0.113.0/24 tcp dport 443 reject\n\t\ttcp dport { 80, 443 } accept\n',
-        ),
-        'web-scanner.nft',
-      ),
-    };
-    const r = findSuspects([shop], [unrelated, bad], START);
+    const r = findSuspects([shop], [unrelated, scanner], START);
     expect(r.candidates.map((c) => c.id)).toEqual(['chg-9', 'chg-7']);
     const top = r.candidates[0];
     expect(top?.suspected).toBe(true);
@@ -166,5 +169,28 @@ describe('the suspected change', () => {
     const bad: FailingFlow = { service: 'shop', ports: [80], to: ['192.0.2.300'], from: 'anywhere' };
     expect(() => findSuspects([bad], [founding], START)).toThrow(UserError);
     expect(() => findSuspects([bad], [founding], START)).toThrow(/failing flow 1 \(shop\): to '192\.0\.2\.300'/);
+  });
+
+  it('suspects a change that breaks a must-allow intent about the failing services, not one about other ports', () => {
+    const intentsFile = 'test/fixtures/intents/shop.yaml';
+    const intents = parseIntents(text(intentsFile), intentsFile);
+    // Only the vantage point outside the scanner's network fails: the flows alone do not point at the change.
+    const one: FailingFlow = { ...shop, from: ['198.51.100.7'] };
+    expect(findSuspects([one], [scanner, unrelated], START).verdict).toBe('none');
+    const r = findSuspects([one], [scanner, unrelated], START, { intents });
+    expect(r.verdict).toBe('suspected');
+    expect(r.candidates.map((c) => [c.id, c.suspected])).toEqual([
+      ['chg-9', true],
+      // It breaks 'ssh stays open for the admins', which is not about the shop's ports.
+      ['chg-7', false],
+    ]);
+    const b = r.candidates[0]?.breaks[0];
+    expect(b?.intent).toBe('shop https from anywhere');
+    expect(b?.flow).toBe(`must-allow intent 'shop https from anywhere' (${intentsFile}:2:3)`);
+    expect(b?.examplePacket).toMatchObject({ daddr: '192.0.2.10', dport: 443 });
+    expect(b?.examplePacket?.saddr).toMatch(/^203\.0\.113\./);
+    expect(r.candidates[0]?.rule).toMatch(/^web-scanner\.nft:10: /);
+    expect(r.candidates[0]?.why).toContain("breaks must-allow intent 'shop https from anywhere'");
+    expect(r.candidates[1]?.why).toContain('and breaks no must-allow intent about them');
   });
 });

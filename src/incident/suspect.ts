@@ -11,7 +11,7 @@ import { type DeciderInfo, decidersOf, describeSet, formatDecider, formatPacket,
 import { type FlowSpec, flowPreference, parseFlowSpec, restrictToRuleset } from '../analysis/flow-spec.js';
 import { diffRulesets } from '../analysis/incremental.js';
 import { compileRuleset, createPacketSpace } from '../analysis/index.js';
-import { intentFlow } from '../analysis/intents.js';
+import { type Intent, intentFlow } from '../analysis/intents.js';
 import type { PacketSet } from '../analysis/types.js';
 import type { Packet, Ruleset } from '../firewall/model.js';
 import type { TraceHook } from '../firewall/tracer.js';
@@ -44,8 +44,10 @@ export interface SuspectCandidate {
 
 export interface SuspectedBreak {
   readonly hook: TraceHook;
-  /** The failing flow broken (its service, or a description). */
+  /** The failing flow broken (its service and ports), or the must-allow intent (its name and file:line:column). */
   readonly flow: string;
+  /** The must-allow intent broken, when this break is an intent's. */
+  readonly intent?: string;
   /** What became of it: drop or reject. */
   readonly to: 'drop' | 'reject';
   /** One failing packet it now drops, on one line. */
@@ -90,6 +92,11 @@ export interface SuspectResult {
 export interface SuspectOptions {
   /** The hook paths to evaluate (default input and forward: the host's own services and what it routes). */
   readonly hooks?: readonly TraceHook[];
+  /**
+   * Must-allow intents (intents.yaml): a candidate is also suspected when it breaks one about the failing services
+   * (its packets overlap theirs, from any source), on the intent's hook.
+   */
+  readonly intents?: readonly Intent[];
 }
 
 const DEFAULT_HOOKS: readonly TraceHook[] = ['input', 'forward'];
@@ -138,6 +145,13 @@ function describeWho(c: SuspectCandidate): string {
   return `${what}${by}${approved}`;
 }
 
+/** What a candidate is checked against on one hook: a failing flow, or a must-allow intent about the services. */
+interface Target {
+  readonly name: string;
+  readonly spec: FlowSpec;
+  readonly intent?: Intent;
+}
+
 function evaluate(
   c: SuspectCandidate,
   flows: readonly FailingFlow[],
@@ -146,49 +160,70 @@ function evaluate(
 ) {
   const space = createPacketSpace([c.before, c.after], { interfaces: ['eth0'] });
   const tables = [...c.before.tables, ...c.after.tables];
+  // Traffic from outside, as the intents see it: loopback packets come from the host itself.
+  const outside = (spec: FlowSpec) => intentFlow(space, restrictToRuleset(spec, tables));
+  // The services' packets from any source: a must-allow intent counts when it is about them.
+  let services = space.none();
+  for (const { from: _from, ...toServices } of specs) services = services.or(outside(toServices));
+  const hooks = opts.hooks ?? DEFAULT_HOOKS;
+  const targets = new Map<TraceHook, Target[]>();
+  for (const hook of hooks)
+    targets.set(
+      hook,
+      specs.map((spec, i) => ({ name: flowName(flows[i] as FailingFlow), spec })),
+    );
+  for (const intent of opts.intents ?? []) {
+    if (intent.must !== 'allow' || outside(intent.spec).and(services).isEmpty()) continue;
+    const hook = intent.hook ?? 'input';
+    const name = `must-allow intent '${intent.name}' (${intent.file}:${intent.line}:${intent.column})`;
+    targets.set(hook, [...(targets.get(hook) ?? []), { name, spec: intent.spec, intent }]);
+  }
   const breaks: SuspectedBreak[] = [];
-  for (const hook of opts.hooks ?? DEFAULT_HOOKS) {
+  for (const [hook, list] of targets) {
     const d = diffRulesets(c.before, c.after, { hook, space, limit: 1 });
     const lost = d.groups.filter((g) => g.from === 'accept' && (g.to === 'drop' || g.to === 'reject'));
     if (lost.length === 0) continue;
-    for (const [i, spec] of specs.entries()) {
-      // Traffic from outside, as the intents see it: loopback packets come from the host itself.
-      const failing = intentFlow(space, restrictToRuleset(spec, tables));
+    for (const t of list) {
+      const flow = outside(t.spec);
       for (const g of lost) {
-        const hit: PacketSet = g.set.and(failing);
+        const hit: PacketSet = g.set.and(flow);
         if (hit.isEmpty()) continue;
-        // The deciders of exactly the broken failing packets, on each side.
+        // The deciders of exactly the broken packets, on each side.
         const after = compileRuleset(c.after, { hook, space, region: hit });
         const before = compileRuleset(c.before, { hook, space, region: hit });
-        const desc = describeSet(hit, { limit: 1, prefer: flowPreference(spec) });
-        const ex = desc.flows[0]?.example;
+        const ex = describeSet(hit, { limit: 1, prefer: flowPreference(t.spec) }).flows[0]?.example;
         breaks.push({
           hook,
-          flow: flowName(flows[i] as FailingFlow),
+          flow: t.name,
+          ...(t.intent ? { intent: t.intent.name } : {}),
           to: g.to as 'drop' | 'reject',
           example: ex ? formatPacket(ex) : '',
           ...(ex ? { examplePacket: ex } : {}),
           droppedBy: decidersOf(after, hit),
           acceptedBefore: decidersOf(before, hit),
           packets: hit.count(),
-          flowPackets: failing.count(),
+          flowPackets: flow.count(),
         });
       }
     }
   }
-  return breaks;
+  // The failing flows' evidence first, then the intents'.
+  return [...breaks.filter((b) => !b.intent), ...breaks.filter((b) => b.intent)];
 }
 
-function whyOf(c: SuspectCandidate, breaks: readonly SuspectedBreak[]): string {
+function whyOf(c: SuspectCandidate, breaks: readonly SuspectedBreak[], opts: SuspectOptions): string {
   if (breaks.length === 0)
-    return `${describeWho(c)}: its semantic diff turns none of the failing flows from accept to drop`;
+    return `${describeWho(c)}: its semantic diff turns none of the failing flows from accept to drop${opts.intents?.length ? ' and breaks no must-allow intent about them' : ''}`;
   const b = breaks[0] as SuspectedBreak;
   const drop = b.droppedBy[0];
   const acc = b.acceptedBefore[0];
   const now = drop ? formatDecider(drop) : b.to;
   const was = acc ? `; before it, ${formatDecider(acc)} accepted them` : '';
   const part = b.packets === b.flowPackets ? 'all of' : `${share(b.packets, b.flowPackets)} of`;
-  return `${describeWho(c)} turns ${part} ${b.flow} from accept to ${b.to} (${b.hook} hook): e.g. ${b.example}, now decided by ${now}${was}`;
+  const what = b.intent
+    ? `breaks ${b.flow}: ${part} its packets go from accept to ${b.to}`
+    : `turns ${part} ${b.flow} from accept to ${b.to}`;
+  return `${describeWho(c)} ${what} (${b.hook} hook): e.g. ${b.example}, now decided by ${now}${was}`;
 }
 
 /**
@@ -229,7 +264,7 @@ export function findSuspects(
       breaks,
       ...(rule ? { rule: formatDecider(rule) } : {}),
       ...(first?.example ? { example: first.example } : {}),
-      why: whyOf(c, breaks),
+      why: whyOf(c, breaks, opts),
     };
   });
   const byTime = timeOrder(startMs);
