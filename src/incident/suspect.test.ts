@@ -151,6 +151,11 @@ describe('the suspected change', () => {
     expect(r.candidates.map((c) => c.id)).toEqual(['chg-7', 'chg-8']);
     expect(r.text).toContain('no change explains the failure');
     expect(findSuspects([shop], [], START).verdict).toBe('none');
+    // A rewrite that changes no behaviour is not suspected either.
+    const rewrite = { ...unrelated, id: 'chg-10', after: load('test/fixtures/queries/web-restructured.nft') };
+    const w = findSuspects([shop], [rewrite], START);
+    expect(w.verdict).toBe('none');
+    expect(w.candidates[0]?.breaks).toEqual([]);
   });
 
   it('counts failing flows from anywhere, and ranks candidates after the start last', () => {
