@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIntents } from '../analysis/intents.js';
 import { UserError } from '../errors.js';
 import { loadRuleset } from '../firewall/load.js';
+import type { Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { type FailingFlow, findSuspects, type SuspectCandidate } from './suspect.js';
 
@@ -197,5 +198,15 @@ describe('the suspected change', () => {
     expect(r.candidates[0]?.rule).toMatch(/^web-scanner\.nft:10: /);
     expect(r.candidates[0]?.why).toContain("breaks must-allow intent 'shop https from anywhere'");
     expect(r.candidates[1]?.why).toContain('and breaks no must-allow intent about them');
+  });
+
+  it('ranks the others when one candidate cannot be evaluated, saying why', () => {
+    const broken = { ...unrelated, id: 'chg-11', after: { tables: null } as unknown as Ruleset };
+    const r = findSuspects([shop], [broken, founding], START);
+    expect(r.verdict).toBe('suspected');
+    expect(r.candidates.map((c) => c.id)).toEqual(['drift-web1-1', 'chg-11']);
+    expect(r.candidates[1]?.suspected).toBe(false);
+    expect(r.candidates[1]?.error).toBeTruthy();
+    expect(r.candidates[1]?.why).toMatch(/^change chg-11 on web1 by alice, approved by bob: not evaluated: /);
   });
 });
