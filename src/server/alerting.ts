@@ -36,6 +36,7 @@ import type { MonitorEvent } from '../store/monitor-store.js';
 import { enqueueOutbox } from '../store/outbox-store.js';
 import type { DB } from '../store/schema.js';
 import type { Actor, Store } from '../store/types.js';
+import { KickLoop } from './kick-loop.js';
 import type { ServerMetrics } from './metrics.js';
 import { type OutboxWorker, registerOutboxMetrics, startOutboxWorker } from './outbox-worker.js';
 import type { ConfigHolder } from './route.js';
@@ -92,14 +93,17 @@ export interface AlertmanagerPayload {
 }
 
 export class AlertingService {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly loop: KickLoop;
   private worker: OutboxWorker | undefined;
   private cursor = 0;
 
-  constructor(private readonly o: AlertingServiceOptions) {}
+  constructor(private readonly o: AlertingServiceOptions) {
+    this.loop = new KickLoop({
+      pass: () => this.tick(),
+      nextDelayMs: () => Math.max(0, Math.min(this.o.pollMs ?? DEFAULT_POLL_MS, this.nextWake - this.nowMs())),
+      onError: (e) => this.o.log?.('error', { err: e }, 'alerting pass failed'),
+    });
+  }
 
   private get cfg() {
     return this.o.config.current().alerting ?? NO_ALERTING;
@@ -131,7 +135,6 @@ export class AlertingService {
   };
 
   async start(): Promise<void> {
-    this.stopped = false;
     this.cursor = await this.o.store.alerting.cursor(EVENTS_CURSOR);
     if (this.cursor === 0) {
       // A first start follows events from now on: old outages are history, not pages.
@@ -147,14 +150,11 @@ export class AlertingService {
         log: (level, message, fields) => this.o.log?.(level, fields ?? {}, message),
       });
     }
-    this.schedule(0);
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.loop.stop();
     await this.worker?.stop();
   }
 
@@ -176,31 +176,7 @@ export class AlertingService {
 
   /** Runs a pass now (after an event or an API action) rather than at the next poll. */
   kick(): void {
-    if (this.stopped) return;
-    this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick()
-        .catch((e: unknown) => this.o.log?.('error', { err: e }, 'alerting pass failed'))
-        .finally(() => {
-          this.running = undefined;
-          const poll = this.o.pollMs ?? DEFAULT_POLL_MS;
-          if (this.again) {
-            this.again = false;
-            this.schedule(0);
-          } else this.schedule(Math.max(0, Math.min(poll, this.nextWake - this.nowMs())));
-        });
-    }, ms);
-    this.timer.unref?.();
+    this.loop.kick();
   }
 
   private nextWake = Number.POSITIVE_INFINITY;

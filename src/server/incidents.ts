@@ -32,6 +32,7 @@ import { assembleTimeline, fromAudit, outageStart } from '../incident/timeline.j
 import type { Incident, IncidentStatus, OwnEntry, TimelineEntry } from '../incident/types.js';
 import type { IncidentFilter, PostmortemVersion } from '../store/incident-store.js';
 import type { Actor, Store } from '../store/types.js';
+import { KickLoop } from './kick-loop.js';
 import type { ConfigHolder } from './route.js';
 
 const SYSTEM: Actor = { name: 'rampart', role: 'system', from: 'local' };
@@ -58,12 +59,15 @@ export interface IncidentDetail {
 const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) });
 
 export class IncidentService {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly loop: KickLoop;
 
-  constructor(private readonly o: IncidentServiceOptions) {}
+  constructor(private readonly o: IncidentServiceOptions) {
+    this.loop = new KickLoop({
+      pass: () => this.tick(),
+      nextDelayMs: () => this.o.pollMs ?? DEFAULT_POLL_MS,
+      onError: (e) => this.o.log?.('error', { err: e }, 'incident pass failed'),
+    });
+  }
 
   policy(): IncidentPolicy {
     return this.o.config.current().incidents ?? DEFAULT_INCIDENT_POLICY;
@@ -74,41 +78,16 @@ export class IncidentService {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Looks at the firing alerts now (alerting calls it when alerts changed). */
   kick(): void {
-    this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick()
-        .catch((e: unknown) => this.o.log?.('error', { err: e }, 'incident pass failed'))
-        .finally(() => {
-          this.running = undefined;
-          const again = this.again;
-          this.again = false;
-          this.schedule(again ? 0 : (this.o.pollMs ?? DEFAULT_POLL_MS));
-        });
-    }, ms);
-    this.timer.unref?.();
+    this.loop.kick();
   }
 
   /** The group an alert's incident is keyed by: its first route's alert group (or its service/host without routing). */
