@@ -442,6 +442,19 @@ export class RolloutService {
         drift,
         driftAt: stale && !busy ? at : (before?.driftAt ?? null),
       });
+      // The drifted live ruleset itself, for the suspected change (issue 16 §3): the report is overwritten by the
+      // next one, the snapshot stays.
+      if (drift && !drift.inSync && stale && !busy && drift.desiredRevision !== null) {
+        await w.addDriftSnapshot({
+          host,
+          at,
+          desiredRevision: drift.desiredRevision,
+          format: report.live.format,
+          live: report.live.text,
+          liveSha256,
+          summary: drift.summary,
+        });
+      }
       if (drift && turned) {
         await w.audit({
           action: drift.inSync ? 'host.in-sync' : 'host.drift',
