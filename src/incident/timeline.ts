@@ -319,6 +319,8 @@ const OWN_KEY: Readonly<Record<string, boolean>> = {
   'incident.status': true,
   'incident.resolved': true,
   'incident.note': true,
+  'incident.suspect': true,
+  'incident.remediate': true,
 };
 
 /** The incident's timeline, oldest first. */
