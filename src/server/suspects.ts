@@ -14,7 +14,7 @@ import type { Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { type FailingFlow, findSuspects, type RankedCandidate, type SuspectCandidate } from '../incident/suspect.js';
 import type { Incident } from '../incident/types.js';
-import type { StoreReader } from '../store/types.js';
+import type { Store, StoreReader } from '../store/types.js';
 
 /** One break of a candidate, as data a client can print (no bigint, no packet object). */
 export interface SuspectBreakView {
@@ -119,6 +119,9 @@ export async function gatherCandidates(
   hosts: readonly string[],
   from: string,
   to: string,
+  /** When each host came back in sync (host.in-sync events): a drift over before `startedAt` explains nothing. */
+  inSync: readonly { readonly host: string; readonly at: string }[] = [],
+  startedAt: string = to,
 ): Promise<Gathered> {
   const candidates: SuspectCandidate[] = [];
   const meta: Gathered['meta'] = new Map();
@@ -142,11 +145,13 @@ export async function gatherCandidates(
           : parse(EMPTY_RULESET, 'nft-text', `desired:${host}@0`);
         const after = parse(d.ruleset, d.format, change ? `change-${d.changeId}` : `desired:${host}@${rev}`);
         const reviews = change ? await store.listReviews(change.id) : [];
+        // When it began to take effect: its apply queued the host's job (the revision is stored once confirmed).
+        const job = (await store.listJobs({ changeId: d.changeId, host })).filter((j) => j.state === 'done').at(-1);
         candidates.push({
           id,
           kind: 'change',
           host,
-          at: d.updatedAt,
+          at: job && job.createdAt < d.updatedAt ? job.createdAt : d.updatedAt,
           author: change?.author ?? null,
           approvers: reviews.filter((r) => r.verdict === 'approve' && !r.voidedAt).map((r) => r.reviewer),
           reason: change?.reason ?? null,
@@ -167,6 +172,11 @@ export async function gatherCandidates(
     seen.add(dedupe);
     const id = `drift:${s.id}`;
     keys.push(id);
+    const over = inSync.find((e) => e.host === s.host && e.at > s.at && e.at <= startedAt);
+    if (over) {
+      skipped.push({ id, host: s.host, why: `back in sync at ${over.at}, before the incident began` });
+      continue;
+    }
     if (s.live === null) {
       skipped.push({ id, host: s.host, why: `the live ruleset (${s.liveBytes} bytes) was too long to keep` });
       continue;
@@ -263,7 +273,7 @@ export interface SuspectInput {
 export class SuspectFinder {
   private readonly cache = new Map<number, { key: string; view: SuspectsView }>();
 
-  constructor(private readonly store: StoreReader) {}
+  constructor(private readonly store: Store) {}
 
   async find(input: SuspectInput): Promise<SuspectsView> {
     const { incident: inc, config } = input;
@@ -271,7 +281,11 @@ export class SuspectFinder {
     const to = inc.resolvedAt ?? input.nowIso;
     const hosts = incidentHosts(inc, config);
     const flows = failingFlows(inc, config);
-    const g = await gatherCandidates(this.store, hosts, from, to);
+    const { events } = await this.store.incidents.timelineSources(from, to);
+    const inSync = events
+      .filter((e) => e.kind === 'host.in-sync')
+      .map((e) => ({ host: e.subject.replace(/^host:/, ''), at: e.at }));
+    const g = await gatherCandidates(this.store, hosts, from, to, inSync, inc.startedAt);
     const key = `${inc.startedAt}|${JSON.stringify(flows)}|${g.key}`;
     const hit = this.cache.get(inc.id);
     if (hit && hit.key === key) return hit.view;
