@@ -137,11 +137,36 @@ describe('changes and drift from the audit trail', () => {
     ]);
     expect(changes.map((c) => [c.changeId, c.action, c.by, c.hosts, c.reason])).toEqual([
       [4, 'proposed', 'alice', ['web1', 'web2'], 'open 443'],
-      [4, 'approved', 'bob', [], ''],
+      [4, 'approved', 'bob', ['web1', 'web2'], ''],
       [4, 'applied', 'agent-web1', ['web1'], ''],
       [5, 'rolled-back', 'agent-web2', ['web2'], 'health check failed'],
     ]);
     expect(drift).toEqual([{ host: 'web1', at, text: '1 rule removed' }]);
+  });
+
+  it('gives a review the hosts its change names elsewhere (the proposal), so it is in a host-scoped timeline', () => {
+    const at = iso(T0);
+    const { changes } = fromAudit([
+      { at, actor: 'alice', action: 'change.propose', target: 'change:7', after: { hosts: ['web1', 'web2'] } },
+      { at, actor: 'bob', action: 'change.approve', target: 'change:7', after: { state: 'approved' } },
+      { at, actor: 'bob', action: 'change.approve', target: 'change:8', after: { state: 'approved' } },
+    ]);
+    expect(changes.map((c) => [c.changeId, c.action, c.hosts])).toEqual([
+      [7, 'proposed', ['web1', 'web2']],
+      [7, 'approved', ['web1', 'web2']],
+      [8, 'approved', []],
+    ]);
+  });
+
+  it('dates drift by when the agent read the live ruleset, within a minute before the server diffed it', () => {
+    const drift = (seenAt: string) =>
+      fromAudit([
+        { at: iso(T0), actor: 'web1', action: 'host.drift', target: 'host:web1', after: { summary: 'x', seenAt } },
+      ]).drift[0]?.at;
+    expect(drift(iso(T0 - 12_000))).toBe(iso(T0 - 12_000));
+    // a clock far off (or ahead of the server) is not believed
+    expect(drift(iso(T0 - 5 * min))).toBe(iso(T0));
+    expect(drift(iso(T0 + 1000))).toBe(iso(T0));
   });
 });
 

@@ -319,6 +319,8 @@ const OWN_KEY: Readonly<Record<string, boolean>> = {
   'incident.status': true,
   'incident.resolved': true,
   'incident.note': true,
+  'incident.suspect': true,
+  'incident.remediate': true,
 };
 
 /** The incident's timeline, oldest first. */
@@ -423,7 +425,14 @@ export function fromAudit(entries: readonly TimelineAudit[]): { changes: Timelin
     const after = rec(e.after);
     if (e.action === 'host.drift') {
       const host = e.target.replace(/^host:/, '');
-      drift.push({ host, at: e.at, text: str(after.summary) ?? 'the live ruleset differs from the desired one' });
+      // Dated by when the agent read the drifted ruleset (a minute's grace for clocks), not when it was diffed.
+      const seen = str(after.seenAt);
+      const seenMs = seen ? Date.parse(seen) : Number.NaN;
+      const at =
+        seen && seenMs <= Date.parse(e.at) && seenMs >= Date.parse(e.at) - 60_000
+          ? new Date(seenMs).toISOString()
+          : e.at;
+      drift.push({ host, at, text: str(after.summary) ?? 'the live ruleset differs from the desired one' });
       continue;
     }
     const m = /^change:(\d+)$/.exec(e.target);
@@ -448,5 +457,12 @@ export function fromAudit(entries: readonly TimelineAudit[]): { changes: Timelin
       reason: str(after.reason) ?? str(after.detail) ?? '',
     });
   }
-  return { changes, drift };
+  // A review names no host: it is about the hosts its change's other steps name (the proposal lists them all).
+  const hostsOf = new Map<number, Set<string>>();
+  for (const c of changes)
+    for (const h of c.hosts) hostsOf.set(c.changeId, (hostsOf.get(c.changeId) ?? new Set()).add(h));
+  const filled = changes.map((c) =>
+    c.hosts.length === 0 && hostsOf.has(c.changeId) ? { ...c, hosts: [...(hostsOf.get(c.changeId) ?? [])] } : c,
+  );
+  return { changes: filled, drift };
 }

@@ -50,7 +50,11 @@ export type OwnEntryKind =
   | 'incident.assign'
   | 'incident.status'
   | 'incident.resolved'
-  | 'incident.note';
+  | 'incident.note'
+  /** The suspected cause, put on the timeline once by the server (issue 16 §3). */
+  | 'incident.suspect'
+  /** A remediation proposed through the change path (`incident remediate`). */
+  | 'incident.remediate';
 
 /** An entry the incident itself records: a person's action or note, or the policy's declaration. */
 export interface OwnEntry {

@@ -39,6 +39,8 @@ export interface LabConfigOptions {
   readonly traffic?: { readonly logDir: string };
   /** An `alerting:` section (issue 15), appended to the file as it is written (top-level YAML, two-space indents). */
   readonly alerting?: string;
+  /** A freeze window all week (policy.freeze): every apply is an emergency change with a reason (issue 16). */
+  readonly freeze?: boolean;
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
@@ -87,7 +89,13 @@ policy:
   approvals: 1
   canary: [web1]
   confirm-timeout: ${opts.confirmTimeoutSeconds ?? 10}s
-${opts.alerting ?? ''}`;
+${
+  opts.freeze
+    ? `  freeze:
+    - {name: lab freeze, weekly: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "24:00"}}
+`
+    : ''
+}${opts.alerting ?? ''}`;
 }
 
 /** What each web server runs before Rampart manages it: the shop open, SSH from the admin network. */

@@ -34,6 +34,7 @@ import type { IncidentFilter, PostmortemVersion } from '../store/incident-store.
 import type { Actor, Store } from '../store/types.js';
 import { KickLoop } from './kick-loop.js';
 import type { ConfigHolder } from './route.js';
+import { SuspectFinder, type SuspectsView, suspectSentence } from './suspects.js';
 
 const SYSTEM: Actor = { name: 'rampart', role: 'system', from: 'local' };
 const DEFAULT_POLL_MS = 1000;
@@ -60,8 +61,10 @@ const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) 
 
 export class IncidentService {
   private readonly loop: KickLoop;
+  private readonly finder: SuspectFinder;
 
   constructor(private readonly o: IncidentServiceOptions) {
+    this.finder = new SuspectFinder(o.store);
     this.loop = new KickLoop({
       pass: () => this.tick(),
       nextDelayMs: () => this.o.pollMs ?? DEFAULT_POLL_MS,
@@ -133,6 +136,7 @@ export class IncidentService {
       if (!stored) return;
       this.o.log?.('info', { incident: stored.incident.id, group: key }, `incident declared: ${stored.incident.title}`);
       await this.audit(SYSTEM, 'incident.declare', stored.incident, { by: 'policy', groupKey: key });
+      this.suspectLater(stored.incident.id);
     } else if (d.kind === 'reopen') {
       const r = await this.o.store.incidents.update(d.incident, d.entry, now);
       this.o.log?.('info', { incident: r.incident.id, group: key }, 'incident reopened');
@@ -265,6 +269,65 @@ export class IncidentService {
     return { incident: view(inc), timeZone: policy.timeZone, timeline };
   }
 
+  /**
+   * The incident's suspected cause (issue 16 §3): the changes and drifts in the look-back window ranked by the
+   * engine (src/server/suspects.ts; cached per incident and candidate set). The top suspect is put on the timeline
+   * once (`incident.suspect`).
+   */
+  async suspects(id: number): Promise<SuspectsView> {
+    const { incident } = await this.show(id);
+    const policy = this.policy();
+    const v = await this.finder.find({
+      incident,
+      config: this.o.config.current(),
+      lookBackMs: policy.lookBackMs,
+      nowIso: this.o.now().toISOString(),
+    });
+    const sentence = suspectSentence(v);
+    if (sentence !== undefined) await this.noteSuspect(incident, v, sentence);
+    return v;
+  }
+
+  /** A remediation proposed through the change path (src/server/remediate.ts): on the timeline and audited. */
+  async recordRemediation(id: number, text: string, data: Record<string, unknown>, actor: Actor): Promise<void> {
+    await this.get(id);
+    const e = await this.o.store.incidents.addEntry(id, {
+      kind: 'incident.remediate',
+      at: this.o.now().toISOString(),
+      by: actor.name,
+      text,
+      data,
+    });
+    await this.o.store.write(actor, (w) =>
+      w.audit({ action: 'incident.remediate', target: `incident:${id}`, after: { entry: e.id, ...data } }),
+    );
+  }
+
+  /** Looks for the suspect of a new incident without holding up the pass that declared it. */
+  private suspectLater(id: number): void {
+    this.suspects(id).catch((e) => this.o.log?.('warn', { err: e, incident: id }, 'suspected change not found'));
+  }
+
+  private async noteSuspect(inc: Incident, v: SuspectsView, sentence: string): Promise<void> {
+    const top = v.candidates[0];
+    if (!top) return;
+    const mine = await this.o.store.incidents.entries(inc.id);
+    // Once: a later GET (or another replica) finds it there. A different top suspect later is a new entry.
+    if (mine.some((e) => e.kind === 'incident.suspect' && e.data.candidate === top.id)) return;
+    if (mine.some((e) => e.kind === 'incident.suspect' && e.text === `Suspected cause: ${sentence}`)) return;
+    const entry = {
+      kind: 'incident.suspect' as const,
+      at: this.o.now().toISOString(),
+      by: SYSTEM.name,
+      text: `Suspected cause: ${sentence}`,
+      data: { candidate: top.id, kind: top.kind, host: top.host, ...(top.rule ? { rule: top.rule } : {}) },
+    };
+    const e = await this.o.store.incidents.addEntry(inc.id, entry);
+    await this.o.store.write(SYSTEM, (w) =>
+      w.audit({ action: 'incident.suspect', target: `incident:${inc.id}`, after: { entry: e.id, candidate: top.id } }),
+    );
+  }
+
   /** The stored postmortem (the newest version, or `version`); the first request drafts version 1. */
   async postmortem(id: number, version?: number): Promise<PostmortemVersion & { versions: number }> {
     let pm = await this.o.store.incidents.postmortem(id, version);
@@ -296,8 +359,24 @@ export class IncidentService {
 
   /** A fresh draft from the incident and its timeline now (not stored). */
   async draft(id: number): Promise<Postmortem> {
+    // The root cause is prefilled from the suspected change (its rule, author, approvers); what the responders
+    // said when they identified it follows.
+    let sentence: string | undefined;
+    try {
+      sentence = suspectSentence(await this.suspects(id));
+    } catch (e) {
+      this.o.log?.('warn', { err: e, incident: id }, 'suspected change not found for the postmortem');
+    }
     const { incident, timeline, timeZone } = await this.show(id);
-    return buildPostmortem(incident, timeline, { timeZone, nowMs: this.nowMs() });
+    const identified = timeline.filter((e) => e.kind === 'incident.status' && e.statusTo === 'identified').at(-1);
+    const rootCause = sentence
+      ? `Suspected by Rampart: ${sentence[0]?.toUpperCase()}${sentence.slice(1)}${identified ? ` ${identified.text}` : ''}`
+      : undefined;
+    return buildPostmortem(incident, timeline, {
+      timeZone,
+      nowMs: this.nowMs(),
+      ...(rootCause ? { rootCause } : {}),
+    });
   }
 
   /** Saves an edited postmortem as the next version; `expected` is the version the editor started from. */

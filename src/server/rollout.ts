@@ -145,7 +145,14 @@ export class RolloutService {
           break;
         }
       }
+      // A host failing its own health checks cannot take a working service down: every backend is failing (an
+      // outage), and this change may be its fix (issue 16: `incident remediate` restores the desired ruleset).
       if (!healthy) {
+        const now = this.deps.now().getTime();
+        const self = await this.deps.probes.healthOf(host, GATE_PROBE_MAX_AGE_MS, now, async () =>
+          (await this.probe(host)).every((r) => r.ok),
+        );
+        if (!self) continue;
         return `service ${s.name} has no other healthy backend (${others.join(', ')} failing its health checks): changing ${host} now could take the whole service down`;
       }
     }
@@ -442,12 +449,32 @@ export class RolloutService {
         drift,
         driftAt: stale && !busy ? at : (before?.driftAt ?? null),
       });
+      // The drifted live ruleset itself, for the suspected change (issue 16 §3): the report is overwritten by the
+      // next one, the snapshot stays.
+      if (drift && !drift.inSync && stale && !busy && drift.desiredRevision !== null) {
+        await w.addDriftSnapshot({
+          host,
+          at,
+          desiredRevision: drift.desiredRevision,
+          format: report.live.format,
+          live: report.live.text,
+          liveSha256,
+          summary: drift.summary,
+        });
+      }
       if (drift && turned) {
         await w.audit({
           action: drift.inSync ? 'host.in-sync' : 'host.drift',
           target: `host:${host}`,
           before: previous ? { inSync: previous.inSync } : null,
-          after: { inSync: drift.inSync, summary: drift.summary, changes: drift.changes.slice(0, 5) },
+          // seenAt: when the agent read that live ruleset (the incident timeline dates the edit by it, not by when
+          // the server got round to the semantic diff).
+          after: {
+            inSync: drift.inSync,
+            summary: drift.summary,
+            changes: drift.changes.slice(0, 5),
+            seenAt: report.at,
+          },
         });
       }
     });

@@ -522,6 +522,30 @@ function webSessions(): Migration {
   };
 }
 
+/**
+ * 0012 (issue 16 §3): the live ruleset an agent reported when its host drifted, kept so the suspected change can
+ * diff the desired ruleset against it after the host was fixed (host_reports keeps only the latest report). One row
+ * per distinct drifted live ruleset; the text is bounded (DRIFT_LIVE_MAX_BYTES): a larger one is kept as its size
+ * and hash only.
+ */
+function hostDrift(kind: Dialect): Migration {
+  return {
+    async up(db: AnyDb) {
+      await withId(kind, db.schema.createTable('host_drift'))
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('desired_revision', 'integer', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('live', 'text')
+        .addColumn('live_sha256', 'text', (c) => c.notNull())
+        .addColumn('live_bytes', 'integer', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('host_drift_at').on('host_drift').columns(['at', 'host']).execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -536,6 +560,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0009-alerts': alerts(kind),
     '0010-incidents': incidents(kind),
     '0011-web-sessions': webSessions(),
+    '0012-host-drift': hostDrift(kind),
   };
 }
 

@@ -133,6 +133,19 @@ export interface HostReportsTable {
   drift_at: string | null;
 }
 
+/** 0012: the live ruleset of each drift (issue 16 §3), for the suspected change. */
+export interface HostDriftTable {
+  id: Generated<number>;
+  host: string;
+  at: string;
+  desired_revision: number;
+  format: string;
+  live: string | null;
+  live_sha256: string;
+  live_bytes: number;
+  summary: string;
+}
+
 /** 0005: each monitor's current state (src/monitor/state.ts), to resume after a restart. */
 export interface MonitorStateTable {
   monitor: string;
@@ -413,6 +426,7 @@ export interface DB {
   jobs: JobsTable;
   job_events: JobEventsTable;
   host_reports: HostReportsTable;
+  host_drift: HostDriftTable;
   monitor_state: MonitorStateTable;
   monitor_events: MonitorEventsTable;
   probe_results: ProbeResultsTable;

@@ -24,6 +24,7 @@ import type {
   DB,
   DesiredTable,
   Dialect,
+  HostDriftTable,
   JobEventsTable,
   JobsTable,
   PlansTable,
@@ -32,27 +33,29 @@ import type {
 } from './schema.js';
 import { type SessionStore, SqlSessionStore } from './session-store.js';
 import { SqlTrafficStore, type TrafficStore } from './traffic-store.js';
-import type {
-  Actor,
-  ApplyJob,
-  AuditDraft,
-  AuditEntry,
-  ChainVerdict,
-  ChangeFilter,
-  ChangeRecord,
-  ChangeState,
-  DesiredState,
-  HostReport,
-  JobEvent,
-  JobState,
-  PlanRecord,
-  ReviewRecord,
-  Role,
-  RulesetFormat,
-  Store,
-  StoreReader,
-  StoreWriter,
-  TokenRecord,
+import {
+  type Actor,
+  type ApplyJob,
+  type AuditDraft,
+  type AuditEntry,
+  type ChainVerdict,
+  type ChangeFilter,
+  type ChangeRecord,
+  type ChangeState,
+  type DesiredState,
+  DRIFT_LIVE_MAX_BYTES,
+  type DriftSnapshot,
+  type HostReport,
+  type JobEvent,
+  type JobState,
+  type PlanRecord,
+  type ReviewRecord,
+  type Role,
+  type RulesetFormat,
+  type Store,
+  type StoreReader,
+  type StoreWriter,
+  type TokenRecord,
 } from './types.js';
 
 /** How long a writer waits for another writer (any process) before giving up. */
@@ -195,6 +198,20 @@ function likeLiteral(text: string): string {
 }
 
 /** Reads, against either the pool (outside a write) or the connection holding the write lock. */
+function driftRecord(r: Selectable<HostDriftTable>): DriftSnapshot {
+  return {
+    id: Number(r.id),
+    host: r.host,
+    at: r.at,
+    desiredRevision: Number(r.desired_revision),
+    format: r.format,
+    live: r.live,
+    liveSha256: r.live_sha256,
+    liveBytes: Number(r.live_bytes),
+    summary: r.summary,
+  };
+}
+
 class SqlReader implements StoreReader {
   constructor(protected readonly db: Kysely<DB>) {}
 
@@ -328,6 +345,20 @@ class SqlReader implements StoreReader {
         driftAt: r.drift_at,
       }
     );
+  }
+
+  async driftSnapshots(filter: {
+    readonly from: string;
+    readonly to: string;
+    readonly hosts?: readonly string[] | undefined;
+  }): Promise<DriftSnapshot[]> {
+    let q = this.db.selectFrom('host_drift').selectAll().where('at', '>=', filter.from).where('at', '<=', filter.to);
+    if (filter.hosts !== undefined) {
+      if (filter.hosts.length === 0) return [];
+      q = q.where('host', 'in', [...filter.hosts]);
+    }
+    const rows = await q.orderBy('at').orderBy('id').execute();
+    return rows.map(driftRecord);
   }
 
   async auditEntries(range: { readonly from?: number; readonly to?: number } = {}): Promise<AuditEntry[]> {
@@ -606,6 +637,27 @@ class SqlWriter extends SqlReader implements StoreWriter {
       .onConflict((oc) => oc.column('host').doUpdateSet({ ...row }))
       .execute();
     return r;
+  }
+
+  async addDriftSnapshot(
+    d: Omit<DriftSnapshot, 'id' | 'live' | 'liveBytes'> & { readonly live: string },
+  ): Promise<DriftSnapshot> {
+    const bytes = Buffer.byteLength(d.live, 'utf8');
+    const r = await this.db
+      .insertInto('host_drift')
+      .values({
+        host: d.host,
+        at: d.at,
+        desired_revision: d.desiredRevision,
+        format: d.format,
+        live: bytes <= DRIFT_LIVE_MAX_BYTES ? d.live : null,
+        live_sha256: d.liveSha256,
+        live_bytes: bytes,
+        summary: d.summary,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return driftRecord(r);
   }
 
   async audit(draft: AuditDraft): Promise<AuditEntry> {

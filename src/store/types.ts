@@ -261,6 +261,28 @@ export interface HostReport {
   readonly driftAt: string | null;
 }
 
+/** Live rulesets longer than this (UTF-8 bytes) are kept as their size and hash only. */
+export const DRIFT_LIVE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A host's drift as it was reported: the live ruleset (bounded) against the desired revision it was compared with,
+ * kept for the suspected change (issue 16 §3) after the host report moved on.
+ */
+export interface DriftSnapshot {
+  readonly id: number;
+  readonly host: string;
+  /** When the server computed the drift (ISO 8601 UTC). */
+  readonly at: string;
+  readonly desiredRevision: number;
+  /** The live ruleset's format: nft-text, nft-json or iptables-save. */
+  readonly format: string;
+  /** The live ruleset text; null when it was longer than DRIFT_LIVE_MAX_BYTES. */
+  readonly live: string | null;
+  readonly liveSha256: string;
+  readonly liveBytes: number;
+  readonly summary: string;
+}
+
 export interface ChangeFilter {
   readonly state?: ChangeState | undefined;
   readonly host?: string | undefined;
@@ -293,6 +315,12 @@ export interface StoreReader {
     readonly jobId?: number | undefined;
   }): Promise<JobEvent[]>;
   getHostReport(host: string): Promise<HostReport | undefined>;
+  /** Drift snapshots with `at` in [from, to] (ISO 8601), on `hosts` (default all), oldest first. */
+  driftSnapshots(filter: {
+    readonly from: string;
+    readonly to: string;
+    readonly hosts?: readonly string[] | undefined;
+  }): Promise<DriftSnapshot[]>;
   /** Audit entries with seq in [from, to] (defaults: all), ascending. */
   auditEntries(range?: { readonly from?: number; readonly to?: number }): Promise<AuditEntry[]>;
 }
@@ -345,6 +373,10 @@ export interface StoreWriter extends StoreReader {
   insertJobEvent(e: Omit<JobEvent, 'id'>): Promise<JobEvent>;
   /** Inserts or replaces the host's report. */
   setHostReport(r: HostReport): Promise<HostReport>;
+  /** Keeps a drift's live ruleset (the text is dropped, its size and hash kept, beyond DRIFT_LIVE_MAX_BYTES). */
+  addDriftSnapshot(
+    d: Omit<DriftSnapshot, 'id' | 'live' | 'liveBytes'> & { readonly live: string },
+  ): Promise<DriftSnapshot>;
   /** Appends to the hash chain, inside this transaction. */
   audit(entry: AuditDraft): Promise<AuditEntry>;
 }

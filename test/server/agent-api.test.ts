@@ -217,6 +217,9 @@ describe('agent protocol', () => {
     expect(drifted.body.drift.inSync).toBe(false);
     expect(drifted.body.drift.changes[0]).toMatchObject({ hook: 'input', from: 'drop', to: 'accept' });
     expect(drifted.body.drift.changes[0].flow).toContain('3306');
+    // the drifted live ruleset is kept for the suspected change (the in-sync one is not)
+    const kept = await h.store.driftSnapshots({ from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' });
+    expect(kept.map((d) => [d.host, d.live?.includes('{ 22, 3306 }')])).toEqual([['web1', true]]);
     // a report older than the stored one (delivered late) changes nothing
     const late = await h.call('web1', 'POST', '/agent/report', {
       at: '2020-01-01T00:00:00.000Z',

@@ -11,7 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { entryHash, toJsonLines } from '../../src/store/audit-chain.js';
 import { openStore, redactUrl } from '../../src/store/open.js';
-import type { Actor, ChangeRecord, Store } from '../../src/store/types.js';
+import { type Actor, type ChangeRecord, DRIFT_LIVE_MAX_BYTES, type Store } from '../../src/store/types.js';
 import { createTestDatabase, IN_CI, pgUnavailable, type TestDatabase } from './pg.js';
 
 const BACKENDS = ['sqlite', 'postgres'] as const;
@@ -128,13 +128,13 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(11);
+      expect(await first.schemaVersion()).toBe(12);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(11);
+      expect(await again.schemaVersion()).toBe(12);
       const applied = await env.raw('select name from kysely_migration order by name');
       expect(applied.map((r) => r.name)).toEqual([
         '0001-initial',
@@ -148,10 +148,44 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
         '0009-alerts',
         '0010-incidents',
         '0011-web-sessions',
+        '0012-host-drift',
       ]);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');
       expect(head.map((r) => Number(r.last_seq))).toEqual([1]);
+    });
+  });
+
+  describe.skipIf(skip)('drift snapshots', () => {
+    it('keeps each drifted live ruleset by host and time, the text only up to its bound', async () => {
+      const store = await (await fresh()).open();
+      const snap = (host: string, at: string, live: string) => ({
+        host,
+        at,
+        desiredRevision: 3,
+        format: 'nft-text',
+        live,
+        liveSha256: 'ab'.repeat(32),
+        summary: '1 flow change against desired revision 3',
+      });
+      const big = 'x'.repeat(DRIFT_LIVE_MAX_BYTES + 1);
+      await store.write(alice, async (w) => {
+        await w.addDriftSnapshot(snap('web1', '2026-01-01T00:02:00.000Z', 'table inet filter {}\n'));
+        await w.addDriftSnapshot(snap('web2', '2026-01-01T00:01:00.000Z', 'table inet f2 {}\n'));
+        await w.addDriftSnapshot(snap('web1', '2026-01-01T00:09:00.000Z', big));
+      });
+      const all = await store.driftSnapshots({ from: T0, to: '2026-01-01T01:00:00.000Z' });
+      expect(all.map((d) => [d.host, d.at])).toEqual([
+        ['web2', '2026-01-01T00:01:00.000Z'],
+        ['web1', '2026-01-01T00:02:00.000Z'],
+        ['web1', '2026-01-01T00:09:00.000Z'],
+      ]);
+      expect(all[1]).toMatchObject({ desiredRevision: 3, format: 'nft-text', live: 'table inet filter {}\n' });
+      // Too long: its size and hash are kept, not the text.
+      expect(all[2]).toMatchObject({ live: null, liveBytes: DRIFT_LIVE_MAX_BYTES + 1 });
+      const web1 = await store.driftSnapshots({ from: T0, to: '2026-01-01T00:05:00.000Z', hosts: ['web1'] });
+      expect(web1.map((d) => d.at)).toEqual(['2026-01-01T00:02:00.000Z']);
+      expect(await store.driftSnapshots({ from: T0, to: '2026-01-01T01:00:00.000Z', hosts: [] })).toEqual([]);
     });
   });
 

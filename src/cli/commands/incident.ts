@@ -11,6 +11,8 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { formatDuration } from '../../incident/timezone.js';
 import type { Incident, TimelineEntry } from '../../incident/types.js';
+import type { RemediationView } from '../../server/remediate.js';
+import type { SuspectsView } from '../../server/suspects.js';
 import { addClientOptions, type ClientCliOptions, clientFrom } from '../client.js';
 import { printJson, run } from '../output.js';
 import { table } from './monitors.js';
@@ -30,6 +32,24 @@ function idOf(text: string): number {
     throw new UserError('RAMPART_ERR_USAGE', `'${text}' is not an incident id; expected a positive whole number`);
   }
   return n;
+}
+
+/** The suspects in words: the verdict, then each candidate (suspected first) with its rule, example and who. */
+function suspectLines(v: SuspectsView, all: boolean): string[] {
+  const out = [v.text];
+  const shown = all ? v.candidates : v.candidates.filter((c) => c.suspected);
+  for (const c of shown) {
+    const who =
+      c.kind === 'drift'
+        ? 'out-of-band edit (no author, no review)'
+        : `author ${c.author ?? '-'}, approvers ${c.approvers.join(', ') || '-'}${c.reason ? `, reason "${c.reason}"` : ''}`;
+    out.push(`  ${c.suspected ? 'SUSPECTED' : 'not suspected'} ${c.id} on ${c.host} at ${when(c.at)} UTC: ${who}`);
+    if (c.rule) out.push(`    dropping rule: ${c.rule}`);
+    if (c.example) out.push(`    example packet: ${c.example}`);
+    if (all && !c.suspected) out.push(`    ${c.why}`);
+  }
+  for (const s of v.skipped) out.push(`  not evaluated ${s.id} on ${s.host}: ${s.why}`);
+  return out;
 }
 
 function line(i: IncidentView): string {
@@ -118,6 +138,57 @@ export function registerIncident(program: Command): void {
           const mark = `${e.starred ? '*' : ' '}${e.keyMoment ? '!' : ' '}`;
           out.push(`${mark} ${e.local}  (${e.at.slice(11, 16)} UTC)  ${e.text}  [${e.key}]`);
         }
+        // The suspected cause (the engine's verdict on the changes and drifts before the start).
+        try {
+          const v = await clientFrom(o).request<SuspectsView>('GET', `/incidents/${i.id}/suspects`);
+          out.push('', 'suspected cause:', ...suspectLines(v, false).map((l) => `  ${l}`));
+        } catch (e) {
+          out.push('', `suspected cause: not available (${e instanceof Error ? e.message : String(e)})`);
+        }
+        process.stdout.write(`${out.join('\n')}\n`);
+      }),
+    );
+
+  addClientOptions(
+    inc
+      .command('suspects')
+      .description(
+        'the suspected cause: each change and drift before the start, judged by the engine against the failing flows',
+      )
+      .argument('<id>'),
+  )
+    .option('--json', 'print the ranked candidates as JSON')
+    .action(async (idText: string, o: Opts) =>
+      run(Boolean(o.json), async () => {
+        const v = await clientFrom(o).request<SuspectsView>('GET', `/incidents/${idOf(idText)}/suspects`);
+        if (o.json) return printJson(v);
+        process.stdout.write(`${suspectLines(v, true).join('\n')}\n`);
+      }),
+    );
+
+  addClientOptions(
+    inc
+      .command('remediate')
+      .description(
+        'propose the fix of the suspected cause as a change (a rollback, or the desired ruleset restored), reviewed and applied like any change',
+      )
+      .argument('<id>'),
+  )
+    .option('-m, --message <text>', 'why (added to the change reason)')
+    .option('--json', 'print the proposed changes as JSON')
+    .action(async (idText: string, o: Opts & { message?: string }) =>
+      run(Boolean(o.json), async () => {
+        const r = await clientFrom(o).request<RemediationView>(
+          'POST',
+          `/incidents/${idOf(idText)}/remediate`,
+          o.message ? { reason: o.message } : {},
+        );
+        if (o.json) return printJson(r);
+        const out = [
+          `incident ${r.incident}: ${r.kind === 'rollback' ? 'rollback' : 'restoration of the desired ruleset'} proposed for ${r.suspect.id} on ${r.suspect.hosts.join(', ')}`,
+        ];
+        for (const c of r.changes) out.push(`  change ${c.change.id} ${c.change.state}: ${c.change.reason}`);
+        out.push(r.next);
         process.stdout.write(`${out.join('\n')}\n`);
       }),
     );

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseSeverity } from '../../incident/lifecycle.js';
 import { STATUSES } from '../../incident/types.js';
+import { remediate } from '../remediate.js';
 import { defineRoute } from '../route.js';
 
 const id = z.object({ id: z.coerce.number().int().positive() });
@@ -137,6 +138,31 @@ export const incidentRoutes = [
       await deps.incidents.star(params.id, body.key, body.starred, actor);
       return { key: body.key, starred: body.starred };
     },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/incidents/:id/suspects',
+    access: 'viewer',
+    tag: 'incidents',
+    summary:
+      "The suspected cause: every change and drift in the look-back window on the incident's hosts, judged by the packet-space engine against its failing flows, suspected first (or the plain `none` verdict)",
+    params: id,
+    handler: async ({ deps, params }) => deps.incidents.suspects(params.id),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/incidents/:id/remediate',
+    access: 'operator',
+    tag: 'incidents',
+    status: 201,
+    summary:
+      'Proposes the fix of the suspected cause as a change through the normal review path: the rollback of a Rampart change, or the restoration of the desired ruleset after an out-of-band edit',
+    params: id,
+    body: z
+      .object({ reason: text.min(1).optional() })
+      .strict()
+      .optional(),
+    handler: async ({ deps, params, body, actor }) => remediate(deps, actor, params.id, body?.reason),
   }),
   defineRoute({
     method: 'GET',
