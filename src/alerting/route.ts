@@ -33,6 +33,8 @@ export interface Route {
   readonly repeatIntervalMs: number;
   /** An escalation policy (`alerting.escalation_policies`) started when the group first notifies while firing. */
   readonly escalation?: string | undefined;
+  /** A runbook (its path as written in rampart.yaml), inherited by child routes: shown with the route's alerts. */
+  readonly runbook?: string | undefined;
   readonly routes: readonly Route[];
   /** Where it is written (rampart.yaml:line:col), for `rampart alerts route`. */
   readonly at?: string | undefined;
@@ -48,6 +50,7 @@ export interface RouteSpec {
   readonly groupIntervalMs?: number | undefined;
   readonly repeatIntervalMs?: number | undefined;
   readonly escalation?: string | undefined;
+  readonly runbook?: string | undefined;
   readonly routes?: readonly RouteSpec[] | undefined;
   readonly at?: string | undefined;
 }
@@ -67,6 +70,7 @@ export function buildRoute(spec: RouteSpec, parent?: Route, index?: number, sibl
     groupIntervalMs: spec.groupIntervalMs ?? parent?.groupIntervalMs ?? ROUTE_DEFAULTS.groupIntervalMs,
     repeatIntervalMs: spec.repeatIntervalMs ?? parent?.repeatIntervalMs ?? ROUTE_DEFAULTS.repeatIntervalMs,
     escalation: spec.escalation ?? parent?.escalation,
+    runbook: spec.runbook ?? parent?.runbook,
   };
   const node: { -readonly [K in keyof Route]: Route[K] } = {
     key,

@@ -33,6 +33,7 @@ import {
   userEmailOf,
 } from './alerting-receivers.js';
 import { didYouMean } from './did-you-mean.js';
+import { runbookField } from './runbooks.js';
 import { checked, durationField, expect, nameField, object } from './schema-kit.js';
 import type { ConfigLocation } from './types.js';
 
@@ -54,6 +55,7 @@ interface RouteEntry {
   group_interval?: number | undefined;
   repeat_interval?: number | undefined;
   escalation?: string | undefined;
+  runbook?: string | undefined;
   routes?: RouteEntry[] | undefined;
 }
 
@@ -68,9 +70,10 @@ const RouteSchema: z.ZodType<RouteEntry> = z.lazy(() =>
       group_interval: durationField(1000, 86_400_000).optional(),
       repeat_interval: durationField(60_000, 7 * 86_400_000).optional(),
       escalation: nameField('an escalation policy name').optional(),
+      runbook: runbookField.optional(),
       routes: z.array(RouteSchema, expect('a list of routes')).optional(),
     },
-    'a route: a map with receiver, matchers, continue, group_by, group_wait, group_interval, repeat_interval, escalation and routes',
+    'a route: a map with receiver, matchers, continue, group_by, group_wait, group_interval, repeat_interval, escalation, runbook and routes',
   ),
 );
 
@@ -189,6 +192,7 @@ export function alertingOf(
       groupIntervalMs: r.group_interval,
       repeatIntervalMs: r.repeat_interval,
       escalation: r.escalation,
+      runbook: r.runbook,
       routes: r.routes?.map((c, i) => toSpec(c, [...path, 'routes', i])),
       at: loc(path),
     };

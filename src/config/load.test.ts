@@ -356,7 +356,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
       shopWith(17, '    publc: [tcp/80]').replace('severity: medium', 'severity: medium\n      justifcation: why'),
     );
     expect(e.message.split('\n')).toEqual([
-      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health, address, monitor, traffic",
+      "c.yaml:17:5: services[0].publc: unknown key 'publc' (did you mean 'public'?); expected one of name, hosts, group, public, internal, health, address, monitor, traffic, runbook",
       "c.yaml:50:7: audit.rules.redundant-rule.justifcation: unknown key 'justifcation' (did you mean 'justification'?); expected one of enabled, severity, justification",
     ]);
     expect(fail(shopWith(8, '    group:')).message).toBe(

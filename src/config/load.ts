@@ -21,6 +21,7 @@ import { AlertingSchema, alertingOf } from './alerting.js';
 import { didYouMean } from './did-you-mean.js';
 import { IncidentsSchema, incidentsOf, SiteSchema } from './incidents.js';
 import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
+import { type RunbookRef, runbookField, runbooksOf } from './runbooks.js';
 import {
   checked,
   DAYS_SHOWN,
@@ -80,6 +81,8 @@ export class ConfigError extends ParseError {
 export interface ParseConfigOptions {
   /** The audit rule ids `audit.rules` may configure (default: the ids of AUDIT_RULES). */
   readonly ruleIds?: readonly string[];
+  /** How referenced files (runbooks) are read; default the file system. */
+  readonly readFile?: (file: string) => string;
 }
 
 /** Defaults the audit applies when `audit:` leaves a setting out (documented in docs/config.md). */
@@ -324,8 +327,9 @@ const ServiceSchema = object(
       .optional(),
     monitor: ServiceMonitorSchema.optional(),
     traffic: TrafficSchema.optional(),
+    runbook: runbookField.optional(),
   },
-  'a service: a map with name, hosts and/or group, public and internal ports, and health checks',
+  'a service: a map with name, hosts and/or group, public and internal ports, health checks, monitor, traffic and runbook',
 );
 
 const RuleSettingSchema = object(
@@ -695,6 +699,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
       ...(s.health ? { health } : {}),
       ...(s.address ? { address: s.address } : {}),
       ...(s.traffic ? { traffic: trafficOf(s.traffic, loc, [...path, 'traffic']) } : {}),
+      ...(s.runbook !== undefined ? { runbook: s.runbook } : {}),
       at: loc(path),
     });
   });
@@ -773,6 +778,26 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     (path, problem, expected) => addAt(node(path), path, problem, expected),
     loc,
   );
+  // Runbooks: every reference read once (a missing file is an error where it is named).
+  const runbookRefs: RunbookRef[] = [];
+  (parsed.services ?? []).forEach((s, i) => {
+    if (s.runbook !== undefined) runbookRefs.push({ path: ['services', i, 'runbook'], value: s.runbook });
+  });
+  type RouteRunbook = { runbook?: string | undefined; routes?: RouteRunbook[] | undefined };
+  const routeRunbooks = (r: RouteRunbook, path: PathPart[]): void => {
+    if (r.runbook !== undefined) runbookRefs.push({ path: [...path, 'runbook'], value: r.runbook });
+    r.routes?.forEach((c, i) => {
+      routeRunbooks(c, [...path, 'routes', i]);
+    });
+  };
+  if (parsed.alerting?.route) routeRunbooks(parsed.alerting.route, ['alerting', 'route']);
+  const runbooks = runbooksOf(
+    runbookRefs,
+    file,
+    loc,
+    (path, problem, expected) => addAt(node([...path]), path, problem, expected),
+    opts.readFile,
+  );
 
   if (issues.length > 0) fail();
   return {
@@ -788,6 +813,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     monitors,
     alerting,
     incidents: incidentsOf(parsed.incidents, parsed.site?.timeZone),
+    ...(runbooks.length > 0 ? { runbooks } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import type { BlockerKind } from '../change/types.js';
 import type { IncidentPolicy } from '../incident/lifecycle.js';
 import type { Monitor } from '../monitor/types.js';
 import type { AlertingConfig } from './alerting.js';
+import type { RunbookConfig } from './runbooks.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -60,6 +61,8 @@ export interface ServiceConfig {
   readonly address?: readonly string[];
   /** Where its incoming request rate is measured, and when a fall is a drop (issue 14, §3; docs/monitoring.md). */
   readonly traffic?: TrafficConfig;
+  /** A runbook (issue 16 §4): its path as written, relative to the config file; parsed in RampartConfig.runbooks. */
+  readonly runbook?: string;
   readonly at: ConfigLocation;
 }
 
@@ -180,4 +183,6 @@ export interface RampartConfig {
   readonly timeZone?: string;
   /** The `incidents:` section (issue 16) with the site's time zone; the defaults when absent. Set by the loader. */
   readonly incidents?: IncidentPolicy;
+  /** Every runbook the services and alert routes reference, read and parsed at load (absent when none). */
+  readonly runbooks?: readonly RunbookConfig[];
 }

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Kysely } from 'kysely';
-import { type AlertInput, labelProblem } from '../alerting/alert.js';
+import { type AlertInput, cleanLabels, labelProblem } from '../alerting/alert.js';
 import {
   acknowledgeEscalation,
   advance,
@@ -31,6 +31,8 @@ import { type AlertChange, alertsFromEvent } from '../alerting/sources.js';
 import type { Alert, Labels, OutboxDraft } from '../alerting/types.js';
 import { NO_ALERTING } from '../config/alerting.js';
 import { userContactsOf } from '../config/alerting-oncall.js';
+import { runbooksFor, runbookView } from '../config/runbooks.js';
+import type { Runbook } from '../incident/runbook.js';
 import type { Enqueue, StoredGroup } from '../store/alert-store.js';
 import type { MonitorEvent } from '../store/monitor-store.js';
 import { enqueueOutbox } from '../store/outbox-store.js';
@@ -211,9 +213,22 @@ export class AlertingService {
     return route ? placements(matchRoutes(route, labels), labels) : [];
   };
 
+  /** A firing alert carries its runbooks (issue 16 §4) as the `runbook` annotation, unless its source set one. */
+  private withRunbooks(changes: readonly AlertChange[]): readonly AlertChange[] {
+    const config = this.o.config.current();
+    if (!config.runbooks?.length) return changes;
+    return changes.map((c) => {
+      if (c.op !== 'fire' || c.alert.annotations?.runbook) return c;
+      const paths = runbooksFor(config, { labels: [cleanLabels(c.alert.labels)] }).map((r) => r.path);
+      return paths.length === 0
+        ? c
+        : { ...c, alert: { ...c.alert, annotations: { ...c.alert.annotations, runbook: paths.join(', ') } } };
+    });
+  }
+
   private async apply(changes: readonly AlertChange[], cursor?: { name: string; lastId: number }): Promise<Alert[]> {
     const now = this.nowMs();
-    const changed = await this.o.store.alerting.apply(changes, this.place, now, cursor);
+    const changed = await this.o.store.alerting.apply(this.withRunbooks(changes), this.place, now, cursor);
     if (changed.length > 0) {
       for (const a of changed) {
         this.o.log?.('info', { alert: a.labels, state: a.state, fingerprint: a.fingerprint }, `alert ${a.state}`);
@@ -360,6 +375,15 @@ export class AlertingService {
   async alerts(filter: { state?: 'firing' | 'resolved' } = {}): Promise<AlertView[]> {
     const [alerts, mute] = await Promise.all([this.o.store.alerting.list(filter), this.muteFn(this.nowMs())]);
     return alerts.map((a) => ({ ...a, muted: a.state === 'firing' ? mute(a) : null }));
+  }
+
+  /** One alert with why it is not notified now and its runbooks (`rampart alerts show`); null when unknown. */
+  async alert(fp: string): Promise<(AlertView & { runbooks: Runbook[] }) | null> {
+    const [a] = await this.o.store.alerting.list({ fingerprints: [fp] });
+    if (!a) return null;
+    const mute = await this.muteFn(this.nowMs());
+    const runbooks = runbooksFor(this.o.config.current(), { labels: [a.labels] }).map(runbookView);
+    return { ...a, muted: a.state === 'firing' ? mute(a) : null, runbooks };
   }
 
   /** The routes and receivers a label set takes (`rampart alerts route`, like `amtool config routes test`). */

@@ -12,6 +12,7 @@ import { placements } from '../alerting/group.js';
 import { matchRoutes } from '../alerting/route.js';
 import type { Alert, Labels } from '../alerting/types.js';
 import { NO_ALERTING } from '../config/alerting.js';
+import { runbooksFor, runbookView } from '../config/runbooks.js';
 import { RampartError, UserError } from '../errors.js';
 import {
   acknowledge,
@@ -28,6 +29,7 @@ import {
   type Transition,
 } from '../incident/lifecycle.js';
 import { buildPostmortem, type Postmortem, renderMarkdown } from '../incident/postmortem.js';
+import type { Runbook } from '../incident/runbook.js';
 import { assembleTimeline, fromAudit, outageStart } from '../incident/timeline.js';
 import type { Incident, IncidentStatus, OwnEntry, TimelineEntry } from '../incident/types.js';
 import type { IncidentFilter, PostmortemVersion } from '../store/incident-store.js';
@@ -55,6 +57,8 @@ export interface IncidentDetail {
   readonly incident: IncidentView;
   readonly timeZone: string;
   readonly timeline: readonly TimelineEntry[];
+  /** The runbooks of its services and of the routes its alerts take (issue 16 §4). */
+  readonly runbooks: readonly Runbook[];
 }
 
 const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) });
@@ -266,7 +270,16 @@ export class IncidentService {
         if (!(e instanceof RampartError && e.code === 'RAMPART_ERR_CONFLICT')) throw e;
       }
     }
-    return { incident: view(inc), timeZone: policy.timeZone, timeline };
+    const inScope = alerts.filter(
+      (a) =>
+        (a.labels.service !== undefined && inc.services.includes(a.labels.service)) ||
+        (a.labels.host !== undefined && inc.hosts.includes(a.labels.host)),
+    );
+    const runbooks = runbooksFor(this.o.config.current(), {
+      services: inc.services,
+      labels: inScope.map((a) => a.labels),
+    }).map(runbookView);
+    return { incident: view(inc), timeZone: policy.timeZone, timeline, runbooks };
   }
 
   /**

@@ -39,7 +39,7 @@ export function htmlBody(n: GroupNotification, t: Templates = DEFAULT_TEMPLATES)
       const color = a.state === 'firing' ? '#b00020' : '#1b5e20';
       return `<tr><td style="color:${color};font-weight:bold">${escHtml(v.state ?? '')}</td><td>${escHtml(v.what ?? '')}</td><td>${escHtml(v.where ?? '')}</td><td>${escHtml(v.since ?? '')}</td><td>${escHtml(v.summary ?? '')}${
         a.annotations.diagnosis ? `<br><i>Diagnosis: ${escHtml(a.annotations.diagnosis)}</i>` : ''
-      }</td><td>${link ? `<a href="${escHtml(link)}">open</a>` : ''}</td></tr>`;
+      }${a.annotations.runbook ? `<br>Runbook: ${escHtml(a.annotations.runbook)}` : ''}</td><td>${link ? `<a href="${escHtml(link)}">open</a>` : ''}</td></tr>`;
     })
     .join('\n');
   const more = n.truncatedAlerts > 0 ? `<p>... and ${n.truncatedAlerts} more</p>` : '';

@@ -54,6 +54,7 @@ export function pagerDutyEvent(
       custom_details: {
         alerts: m.lines.join('\n'),
         ...(first?.annotations.diagnosis ? { diagnosis: first.annotations.diagnosis } : {}),
+        ...(first?.annotations.runbook ? { runbook: first.annotations.runbook } : {}),
         firing: n.alerts.filter((a) => a.state === 'firing').length + n.truncatedAlerts,
         group_labels: n.groupLabels,
       },

@@ -49,6 +49,11 @@ export function slackMessage(ch: Pick<SlackChannel, 'channel'>, n: GroupNotifica
         type: 'context',
         elements: [{ type: 'mrkdwn', text: clip(`*Diagnosis:* ${esc(a.annotations.diagnosis)}`, 3000) }],
       });
+    if (a.annotations.runbook)
+      blocks.push({
+        type: 'context',
+        elements: [{ type: 'mrkdwn', text: clip(`*Runbook:* ${esc(a.annotations.runbook)}`, 3000) }],
+      });
   }
   const more = n.alerts.length - Math.min(n.alerts.length, MAX_ALERT_SECTIONS) + n.truncatedAlerts;
   if (more > 0) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `… and ${more} more` }] });

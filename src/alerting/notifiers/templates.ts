@@ -135,6 +135,7 @@ export function textBody(n: GroupNotification, t: Templates = DEFAULT_TEMPLATES)
     out.push(m.lines[i] ?? '');
     const d = a.annotations.diagnosis;
     if (d) out.push(`  Diagnosis: ${d}`);
+    if (a.annotations.runbook) out.push(`  Runbook: ${a.annotations.runbook}`);
     const link = alertLink(n, a);
     if (link) out.push(`  ${link}`);
   });

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { formatMatcher } from '../../alerting/matchers.js';
 import type { Alert } from '../../alerting/types.js';
+import { formatRunbook, type Runbook } from '../../incident/runbook.js';
 import { addClientOptions, type ClientCliOptions, clientFrom } from '../client.js';
 import { printJson, run } from '../output.js';
 import { table } from './monitors.js';
@@ -74,6 +75,30 @@ export function registerAlerts(program: Command): void {
           process.stdout.write(`${out.join('\n')}\n`);
         }
         if (list.some((a) => a.state === 'firing' && !a.muted)) process.exitCode = 1;
+      }),
+    );
+  addClientOptions(
+    alerts
+      .command('show')
+      .description('one alert: labels, annotations, and its runbooks')
+      .argument('<id>', 'the alert id (its fingerprint)'),
+  )
+    .option('--json', 'print the alert as JSON')
+    .action(async (id: string, o: ClientCliOptions & { json?: boolean }) =>
+      run(Boolean(o.json), async () => {
+        const a = await clientFrom(o).request<AlertView & { runbooks: Runbook[] }>(
+          'GET',
+          `/alerts/${encodeURIComponent(id)}`,
+        );
+        if (o.json) return printJson(a);
+        const out = [
+          `${a.fingerprint} ${a.labels.alertname ?? ''} ${a.state} since ${when(a.startsAt)}${a.endsAt ? `, resolved ${when(a.endsAt)}` : ''}`,
+          `  labels ${labelText(a.labels, ['alertname'])}`,
+          ...Object.entries(a.annotations).map(([k, v]) => `  ${k}: ${v}`),
+          `  notified: ${a.state === 'firing' ? mutedText(a.muted) || 'yes' : '-'}${a.ack ? `; acknowledged by ${a.ack.by} ${when(a.ack.at)}` : ''}`,
+        ];
+        for (const rb of a.runbooks) out.push('', `runbook: ${formatRunbook(rb)}`);
+        process.stdout.write(`${out.join('\n')}\n`);
       }),
     );
   for (const [verb, what] of [

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
+import { formatRunbook, type Runbook } from '../../incident/runbook.js';
 import { formatDuration } from '../../incident/timezone.js';
 import type { Incident, TimelineEntry } from '../../incident/types.js';
 import type { RemediationView } from '../../server/remediate.js';
@@ -120,10 +121,12 @@ export function registerIncident(program: Command): void {
     .option('--json', 'print the incident and timeline as JSON')
     .action(async (idText: string, o: Opts) =>
       run(Boolean(o.json), async () => {
-        const r = await clientFrom(o).request<{ incident: IncidentView; timeZone: string; timeline: TimelineEntry[] }>(
-          'GET',
-          `/incidents/${idOf(idText)}`,
-        );
+        const r = await clientFrom(o).request<{
+          incident: IncidentView;
+          timeZone: string;
+          timeline: TimelineEntry[];
+          runbooks?: Runbook[];
+        }>('GET', `/incidents/${idOf(idText)}`);
         if (o.json) return printJson(r);
         const i = r.incident;
         const out = [
@@ -138,6 +141,7 @@ export function registerIncident(program: Command): void {
           const mark = `${e.starred ? '*' : ' '}${e.keyMoment ? '!' : ' '}`;
           out.push(`${mark} ${e.local}  (${e.at.slice(11, 16)} UTC)  ${e.text}  [${e.key}]`);
         }
+        for (const rb of r.runbooks ?? []) out.push('', `runbook: ${formatRunbook(rb)}`);
         // The suspected cause (the engine's verdict on the changes and drifts before the start).
         try {
           const v = await clientFrom(o).request<SuspectsView>('GET', `/incidents/${i.id}/suspects`);

@@ -61,6 +61,19 @@ export const alertRoutes = [
     handler: async ({ deps, query }) => deps.alerting.route(query.labels),
   }),
   defineRoute({
+    method: 'GET',
+    path: '/alerts/:fingerprint',
+    access: 'viewer',
+    tag: 'alerts',
+    summary: 'One alert, with why it is not notified now and the runbooks of its service and routes',
+    params: z.object({ fingerprint: z.string().regex(/^[0-9a-f]{16}$/) }),
+    handler: async ({ deps, params }) => {
+      const a = await deps.alerting.alert(params.fingerprint);
+      if (!a) throw new UserError('RAMPART_ERR_NOT_FOUND', `no alert ${params.fingerprint}`);
+      return a;
+    },
+  }),
+  defineRoute({
     method: 'POST',
     path: '/alerts/:fingerprint/ack',
     access: 'operator',
