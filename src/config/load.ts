@@ -35,6 +35,7 @@ import {
   timeOfDay,
   valid,
 } from './schema-kit.js';
+import { StatusPageSchema, statusPageOf } from './status-page.js';
 import { TrafficSchema, trafficOf } from './traffic.js';
 import type {
   AuditConfig,
@@ -412,6 +413,7 @@ const SECTIONS = {
   monitors: MonitorsSchema,
   alerting: AlertingSchema,
   incidents: IncidentsSchema,
+  'status-page': StatusPageSchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -774,6 +776,12 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     loc,
   );
 
+  const statusPage = statusPageOf(
+    parsed['status-page'],
+    invalid.has('services') ? undefined : services.map((s) => s.name),
+    (path, problem, expected) => addAt(node(path), path, problem, expected),
+  );
+
   if (issues.length > 0) fail();
   return {
     file,
@@ -788,6 +796,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     monitors,
     alerting,
     incidents: incidentsOf(parsed.incidents, parsed.site?.timeZone),
+    ...(statusPage ? { statusPage } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import type { BlockerKind } from '../change/types.js';
 import type { IncidentPolicy } from '../incident/lifecycle.js';
 import type { Monitor } from '../monitor/types.js';
 import type { AlertingConfig } from './alerting.js';
+import type { StatusPageConfig } from './status-page.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -180,4 +181,6 @@ export interface RampartConfig {
   readonly timeZone?: string;
   /** The `incidents:` section (issue 16) with the site's time zone; the defaults when absent. Set by the loader. */
   readonly incidents?: IncidentPolicy;
+  /** The `status-page:` section (issues 16, 17): what the public status page shows; absent: no public page. */
+  readonly statusPage?: StatusPageConfig;
 }

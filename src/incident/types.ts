@@ -50,7 +50,9 @@ export type OwnEntryKind =
   | 'incident.assign'
   | 'incident.status'
   | 'incident.resolved'
-  | 'incident.note';
+  | 'incident.note'
+  /** A status-page update: the only text of an incident the public sees (issue 16 §6, GET /status.json). */
+  | 'incident.public';
 
 /** An entry the incident itself records: a person's action or note, or the policy's declaration. */
 export interface OwnEntry {
