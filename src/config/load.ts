@@ -36,6 +36,7 @@ import {
   timeOfDay,
   valid,
 } from './schema-kit.js';
+import { StatusPageSchema, statusPageOf } from './status-page.js';
 import { TrafficSchema, trafficOf } from './traffic.js';
 import type {
   AuditConfig,
@@ -416,6 +417,7 @@ const SECTIONS = {
   monitors: MonitorsSchema,
   alerting: AlertingSchema,
   incidents: IncidentsSchema,
+  'status-page': StatusPageSchema,
 } as const;
 
 type SectionKey = keyof typeof SECTIONS;
@@ -799,6 +801,12 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     opts.readFile,
   );
 
+  const statusPage = statusPageOf(
+    parsed['status-page'],
+    invalid.has('services') ? undefined : services.map((s) => s.name),
+    (path, problem, expected) => addAt(node(path), path, problem, expected),
+  );
+
   if (issues.length > 0) fail();
   return {
     file,
@@ -814,6 +822,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     alerting,
     incidents: incidentsOf(parsed.incidents, parsed.site?.timeZone),
     ...(runbooks.length > 0 ? { runbooks } : {}),
+    ...(statusPage ? { statusPage } : {}),
   };
 }
 

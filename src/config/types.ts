@@ -12,6 +12,7 @@ import type { IncidentPolicy } from '../incident/lifecycle.js';
 import type { Monitor } from '../monitor/types.js';
 import type { AlertingConfig } from './alerting.js';
 import type { RunbookConfig } from './runbooks.js';
+import type { StatusPageConfig } from './status-page.js';
 
 /** Where a declaration sits in rampart.yaml, for error messages and report locations. */
 export interface ConfigLocation {
@@ -185,4 +186,6 @@ export interface RampartConfig {
   readonly incidents?: IncidentPolicy;
   /** Every runbook the services and alert routes reference, read and parsed at load (absent when none). */
   readonly runbooks?: readonly RunbookConfig[];
+  /** The `status-page:` section (issues 16, 17): what the public status page shows; absent: no public page. */
+  readonly statusPage?: StatusPageConfig;
 }

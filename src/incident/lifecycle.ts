@@ -309,6 +309,13 @@ export function note(inc: Incident, text: string, by: string, nowMs: number): Ow
   return { kind: 'incident.note', at: iso(nowMs), by, text: t, data: { incident: inc.id } };
 }
 
+/** An update for the public status page: said to customers as written, so it must not be empty. */
+export function publicUpdate(inc: Incident, text: string, by: string, nowMs: number): OwnEntry {
+  const t = text.trim();
+  if (t === '') throw usage('text', text, 'a non-empty public update');
+  return { kind: 'incident.public', at: iso(nowMs), by, text: t, data: { incident: inc.id, public: true } };
+}
+
 /** MTTD (start → detected), MTTA (detected → acknowledged), MTTR (start → resolved), in ms; null when not yet. */
 export function responseTimes(inc: Incident): { mttdMs: number; mttaMs: number | null; mttrMs: number | null } {
   const start = Date.parse(inc.startedAt);

@@ -321,6 +321,7 @@ const OWN_KEY: Readonly<Record<string, boolean>> = {
   'incident.note': true,
   'incident.suspect': true,
   'incident.remediate': true,
+  'incident.public': true,
 };
 
 /** The incident's timeline, oldest first. */
@@ -366,7 +367,12 @@ export function assembleTimeline(inc: Incident, src: TimelineSources, opts: Time
       kind: o.kind,
       at: o.at,
       local: formatLocal(o.at, opts.timeZone),
-      text: o.kind === 'incident.note' ? `${o.by}: ${o.text}` : o.text,
+      text:
+        o.kind === 'incident.note'
+          ? `${o.by}: ${o.text}`
+          : o.kind === 'incident.public'
+            ? `public update by ${o.by}: ${o.text}`
+            : o.text,
       keyMoment: OWN_KEY[o.kind] ?? false,
       starred: o.starred,
       by: o.by,

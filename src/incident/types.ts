@@ -54,7 +54,9 @@ export type OwnEntryKind =
   /** The suspected cause, put on the timeline once by the server (issue 16 §3). */
   | 'incident.suspect'
   /** A remediation proposed through the change path (`incident remediate`). */
-  | 'incident.remediate';
+  | 'incident.remediate'
+  /** A status-page update: the only text of an incident the public sees (issue 16 §6, GET /status.json). */
+  | 'incident.public';
 
 /** An entry the incident itself records: a person's action or note, or the policy's declaration. */
 export interface OwnEntry {

@@ -22,6 +22,7 @@ import type { ConfigHolder, RouteDef, ServerDeps } from './route.js';
 import { urlOf } from './route.js';
 import { ROUTES } from './routes/index.js';
 import { attachSession, checkCsrf, type SessionContext, sessionCookieOf, sessionFor } from './session.js';
+import { registerStatusPage } from './status-page.js';
 import { Hub, TOPICS_OF_TAG } from './stream.js';
 import { TrafficService } from './traffic.js';
 import { registerWeb } from './web.js';
@@ -89,8 +90,14 @@ function sendProblem(reply: FastifyReply, req: FastifyRequest, e: unknown): Fast
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
-  const incidents = new IncidentService({ store: opts.store, config: opts.config, now, ...opts.incidents });
   const hub = new Hub();
+  const incidents = new IncidentService({
+    store: opts.store,
+    config: opts.config,
+    now,
+    ...opts.incidents,
+    onChange: () => hub.publish({ topic: 'incidents' }),
+  });
   const alerting = new AlertingService({
     store: opts.store,
     config: opts.config,
@@ -214,6 +221,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     register(app, route, deps, auth, route.largeBody ? largeLimit : Math.min(SMALL_BODY_LIMIT, largeLimit));
   }
   if (opts.webRoot !== false) registerWeb(app, opts.webRoot);
+  registerStatusPage(app, deps);
   return app;
 }
 

@@ -23,6 +23,7 @@ import {
   declare,
   type IncidentPolicy,
   note,
+  publicUpdate,
   resolve,
   responseTimes,
   setStatus,
@@ -47,6 +48,8 @@ export interface IncidentServiceOptions {
   readonly now: () => Date;
   readonly log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
   readonly pollMs?: number;
+  /** Told after the policy declared, reopened or widened an incident (the dashboard's live stream). */
+  readonly onChange?: () => void;
 }
 
 export interface IncidentView extends Incident {
@@ -148,6 +151,7 @@ export class IncidentService {
     } else if (d.kind === 'widen') {
       await this.o.store.incidents.update(d.incident, null, now);
     }
+    if (d.kind === 'declare' || d.kind === 'reopen' || d.kind === 'widen') this.o.onChange?.();
   }
 
   private async audit(actor: Actor, action: string, inc: Incident, extra: Record<string, unknown> = {}): Promise<void> {
@@ -223,6 +227,16 @@ export class IncidentService {
     const e = await this.o.store.incidents.addEntry(id, note(inc, text, actor.name, this.nowMs()));
     await this.o.store.write(actor, (w) =>
       w.audit({ action: 'incident.note', target: `incident:${id}`, after: { entry: e.id, text: e.text } }),
+    );
+    return e;
+  }
+
+  /** An update for the public status page (audited: it is what customers read). */
+  async publicUpdate(id: number, text: string, actor: Actor): Promise<OwnEntry & { id: number }> {
+    const inc = await this.get(id);
+    const e = await this.o.store.incidents.addEntry(id, publicUpdate(inc, text, actor.name, this.nowMs()));
+    await this.o.store.write(actor, (w) =>
+      w.audit({ action: 'incident.public-update', target: `incident:${id}`, after: { entry: e.id, text: e.text } }),
     );
     return e;
   }

@@ -1,6 +1,6 @@
 /**
  * The dashboard's live updates (issue 17): GET /api/v1/stream is a server-sent event stream that says which part
- * of the state changed (monitors, alerts, changes, hosts, silences, ...); the page then reads that part again
+ * of the state changed (monitors, alerts, changes, hosts, silences, incidents, ...); the page then reads that part again
  * through the same JSON API, so the stream carries no data a role could not read anyway and no second copy of any
  * business rule. The first line is the comment `: ready` (the client knows it is subscribed); a comment every
  * 15 s keeps proxies from closing an idle stream, and at each one a session's expiry is checked again. A session's
@@ -8,7 +8,7 @@
  * revoked or expires (checked at each heartbeat).
  *
  * Publishers are in-process: monitoring and traffic after they write events, alerting after alerts fire or
- * resolve, and the app after every successful state-changing API request (by the route's tag). Several replicas on
+ * resolve, incidents after the policy declares or reopens one, and the app after every successful state-changing API request (by the route's tag). Several replicas on
  * one PostgreSQL each tell their own clients what they saw; a page also re-reads everything when it reconnects.
  */
 import type { FastifyRequest } from 'fastify';
@@ -16,7 +16,7 @@ import { defineRoute, type ServerDeps } from './route.js';
 import { sessionFor, sessionOf } from './session.js';
 
 /** What a page re-reads when it hears one. */
-export type Topic = 'monitors' | 'traffic' | 'alerts' | 'changes' | 'hosts' | 'silences' | 'audit';
+export type Topic = 'monitors' | 'traffic' | 'alerts' | 'changes' | 'hosts' | 'silences' | 'audit' | 'incidents';
 
 export type StreamEvent = { readonly topic: Topic } | { readonly topic: 'session.end'; readonly session: string };
 
@@ -61,6 +61,7 @@ export const TOPICS_OF_TAG: Readonly<Record<string, readonly Topic[]>> = {
   monitors: ['monitors'],
   probe: ['monitors'],
   'audit-log': ['audit'],
+  incidents: ['incidents'],
 };
 
 const HEARTBEAT_MS = 15_000;

@@ -56,7 +56,7 @@ into <code>dist/web</code>) and restart <code>rampart serve</code>. The API unde
 </body></html>
 `;
 
-function securityHeaders(reply: FastifyReply): FastifyReply {
+export function securityHeaders(reply: FastifyReply): FastifyReply {
   return reply
     .header('content-security-policy', CSP)
     .header('x-content-type-options', 'nosniff')

@@ -2,7 +2,9 @@
  * The dashboard in a real browser (issue 17): Debian's chromium driven by playwright-core against a real
  * `rampart serve` on SQLite, with the shop's two backends as HTTP servers on loopback. A person signs in with a
  * token, reviews a change (and, as its author, meets the four-eyes refusal), watches a backend go down arrive over
- * the live stream without reloading, acknowledges the alert and silences it. axe-core finds no accessibility
+ * the live stream without reloading, acknowledges the alert and silences it. An incident's timeline takes a note
+ * over the stream; it is acknowledged, updated, noted, given a public update, and its postmortem edited (Markdown
+ * shown as text, never as HTML); the public status page, signed out, shows nothing internal. axe-core finds no accessibility
  * violation on any page in the light or the dark theme, and the page never trips its Content-Security-Policy.
  * A screenshot of each page goes to test-output/dashboard/ (and, with RAMPART_DASHBOARD_DOCS=1, to docs/dashboard/).
  */
@@ -160,6 +162,10 @@ services:
     monitor: {interval: 1s, timeout: 500ms, failures: 1}
 policy:
   approvals: 1
+status-page:
+  title: Online store status
+  services:
+    - {service: shop, name: Online store}
 alerting:
   route:
     receiver: team
@@ -347,6 +353,104 @@ alerting:
     await page.getByText(/The chain is intact/).waitFor();
     await shot('audit-log');
     await axe('audit-log');
+  });
+
+  it('follows an incident: its timeline live, acknowledge, status, notes, a public update and the postmortem', async () => {
+    const declared = await api('alice', 'POST', '/incidents', {
+      title: 'Checkout fails behind web2',
+      severity: 'SEV2',
+      services: ['shop'],
+      hosts: ['web2'],
+    });
+    expect(declared.status, JSON.stringify(declared.body)).toBe(201);
+    const id = declared.body.id as number;
+    // a viewer reads it and is offered no action
+    await signIn('vic');
+    await page.getByRole('link', { name: 'Incidents' }).click();
+    await page.getByRole('link', { name: `${id}: Checkout fails behind web2` }).click();
+    await page.locator('#timeline-h').waitFor();
+    await page.locator('#pm-h').waitFor();
+    expect(await page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Edit the postmortem' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Propose remediation' }).count()).toBe(0);
+    await signOut();
+
+    await signIn('alice');
+    await page.goto(`${served?.url}/#/incidents/${id}`);
+    await page.locator('#timeline-h').waitFor();
+    const loads: string[] = [];
+    page.on('load', () => loads.push(page.url()));
+    // Someone else's note arrives over the live stream, without a reload.
+    await api('bob', 'POST', `/incidents/${id}/notes`, { text: 'web2 answers 503 on /healthz' });
+    await page.getByRole('listitem').filter({ hasText: 'bob: web2 answers 503 on /healthz' }).waitFor();
+    expect(loads).toEqual([]);
+    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByText('alice acknowledged', { exact: false }).first().waitFor();
+    await page.getByLabel('New status').selectOption('identified');
+    await page.getByLabel('What was found or done').fill('web2 lost its health check port');
+    await page.getByRole('button', { name: 'Post status update' }).click();
+    await page.getByRole('heading', { name: /identified/ }).waitFor();
+    await page.getByLabel('Note', { exact: true }).fill('restarting the health checker');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.getByRole('listitem').filter({ hasText: 'alice: restarting the health checker' }).waitFor();
+    await page.getByLabel(/Public update/).fill('Some payments fail; a fix is being rolled out.');
+    await page.getByRole('button', { name: 'Post public update' }).click();
+    await page.getByRole('listitem').filter({ hasText: 'public update by alice' }).waitFor();
+    await shot('incident');
+    await axe('incident');
+    // The postmortem: rendered from Markdown as text (no HTML from it), edited as a new version.
+    await page.getByRole('button', { name: 'Edit the postmortem' }).click();
+    await page
+      .getByLabel(/Postmortem \(Markdown\)/)
+      .fill(
+        '# Checkout outage\n\n## Root cause\n\n- web2 lost **its** health check port\n\n<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>',
+      );
+    await page.getByRole('button', { name: 'Save as a new version' }).click();
+    await page.getByText(/Version 2 of 2/).waitFor();
+    await page.getByRole('heading', { name: 'Root cause' }).waitFor();
+    const article = page.locator('article.postmortem');
+    expect(await article.locator('img, script').count()).toBe(0);
+    expect(await article.textContent()).toContain('<img src=x onerror=');
+    expect(await page.evaluate('window.__pwned')).toBeUndefined();
+    await shot('incident-postmortem');
+    await page.getByRole('link', { name: 'Incidents', exact: true }).click();
+    await page.getByLabel('Severity').selectOption('SEV2');
+    await page.getByRole('link', { name: `${id}: Checkout fails behind web2` }).waitFor();
+    await page.getByLabel('Severity').selectOption('SEV4');
+    await page.getByText(/No incidents .*at SEV4/).waitFor();
+    await page.getByLabel('Severity').selectOption('');
+    await shot('incidents');
+    await axe('incidents');
+    await signOut();
+  });
+
+  it('shows the public status page signed out, with nothing internal on it', async () => {
+    await page.context().clearCookies();
+    await page.goto(`${served?.url}/status`);
+    await page.getByRole('heading', { name: 'Online store status' }).waitFor();
+    await page.getByText('Some payments fail; a fix is being rolled out.').waitFor();
+    await page.getByRole('list', { name: /Daily availability of Online store/ }).waitFor();
+    const text = await page.content();
+    for (const secret of [
+      'web1',
+      'web2',
+      '127.0.0',
+      'shop@',
+      'MonitorDown',
+      'Checkout fails',
+      'SEV2',
+      'alice',
+      'bob',
+    ]) {
+      expect(text, secret).not.toContain(secret);
+    }
+    expect(await page.locator('script').count()).toBe(0);
+    await shot('status');
+    await axe('status');
+    const json = await (await fetch(`${served?.url}/status.json`)).text();
+    for (const secret of ['web1', 'web2', '127.0.0', 'shop@', 'MonitorDown', 'Checkout fails', 'SEV2']) {
+      expect(json, secret).not.toContain(secret);
+    }
   });
 
   it('never tripped the Content-Security-Policy', async () => {

@@ -5,8 +5,17 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 
-export type Topic = 'monitors' | 'traffic' | 'alerts' | 'silences' | 'changes' | 'hosts' | 'audit';
-const TOPICS: readonly Topic[] = ['monitors', 'traffic', 'alerts', 'silences', 'changes', 'hosts', 'audit'];
+export type Topic = 'monitors' | 'traffic' | 'alerts' | 'silences' | 'changes' | 'hosts' | 'audit' | 'incidents';
+const TOPICS: readonly Topic[] = [
+  'monitors',
+  'traffic',
+  'alerts',
+  'silences',
+  'changes',
+  'hosts',
+  'audit',
+  'incidents',
+];
 
 const versions = new Map<Topic, number>(TOPICS.map((t) => [t, 0]));
 const listeners = new Set<() => void>();

@@ -7,7 +7,9 @@ import { html } from 'htm/preact';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, type Json, type Me, may, signIn, whoAmI } from './api.js';
-import { connect, type Topic, useLive, useLiveStatus } from './live.js';
+import { IncidentPage, Incidents } from './incidents.js';
+import { connect, useLiveStatus } from './live.js';
+import { Action, Loading, Problem, State, useData, when } from './ui.js';
 
 function useRoute(): string[] {
   const parse = () => (location.hash.replace(/^#\/?/, '') || 'overview').split('/');
@@ -18,71 +20,6 @@ function useRoute(): string[] {
     return () => removeEventListener('hashchange', on);
   }, []);
   return r;
-}
-
-interface Data<T> {
-  readonly data: T | undefined;
-  readonly error: string | undefined;
-  readonly reload: () => void;
-}
-
-/** Reads `path` now, again when one of `topics` changes on the server, and when `reload` is called. */
-function useData<T = Json>(path: string | null, topics: readonly Topic[]): Data<T> {
-  const live = useLive(topics);
-  const [n, setN] = useState(0);
-  const [state, setState] = useState<{ data: T | undefined; error: string | undefined }>({
-    data: undefined,
-    error: undefined,
-  });
-  useEffect(() => {
-    if (path === null) return;
-    let current = true;
-    api('GET', path).then(
-      (data) => current && setState({ data: data as T, error: undefined }),
-      (e: Error) => current && setState((s) => ({ data: s.data, error: e.message })),
-    );
-    return () => {
-      current = false;
-    };
-  }, [path, live, n]);
-  return { ...state, reload: () => setN((x) => x + 1) };
-}
-
-const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');
-
-function State({ s }: { s: string }) {
-  return html`<span class=${`state state-${String(s).toLowerCase()}`}>${s}</span>`;
-}
-
-function Problem({ text }: { text: string | undefined }) {
-  return text ? html`<p class="problem" role="alert">${text}</p>` : null;
-}
-
-function Loading<T>({ d, children }: { d: Data<T>; children: (data: T) => unknown }) {
-  if (d.data === undefined)
-    return d.error ? html`<${Problem} text=${d.error} />` : html`<p aria-busy="true">Loading…</p>`;
-  return html`${d.error ? html`<${Problem} text=${d.error} />` : null}${children(d.data)}`;
-}
-
-/** A button that runs an API action, shows its refusal or error where it was pressed, and disables itself meanwhile. */
-function Action({ label, run, kind }: { label: string; run: () => Promise<unknown>; kind?: string }) {
-  const [busy, setBusy] = useState(false);
-  const [err, setErr] = useState<string | undefined>();
-  return html`<span class="action">
-    <button type="button" class=${kind ?? ''} disabled=${busy}
-      onClick=${async () => {
-        setBusy(true);
-        setErr(undefined);
-        try {
-          await run();
-        } catch (e) {
-          setErr((e as Error).message);
-        } finally {
-          setBusy(false);
-        }
-      }}>${label}</button>
-    <${Problem} text=${err} />
-  </span>`;
 }
 
 function SignIn({ onIn, why }: { onIn: (me: Me) => void; why: string | undefined }) {
@@ -116,6 +53,7 @@ function SignIn({ onIn, why }: { onIn: (me: Me) => void; why: string | undefined
 const PAGES: readonly [string, string][] = [
   ['overview', 'Overview'],
   ['changes', 'Changes'],
+  ['incidents', 'Incidents'],
   ['alerts', 'Alerts'],
   ['monitors', 'Monitors'],
   ['hosts', 'Hosts'],
@@ -156,15 +94,19 @@ function Shell({ me, route, onOut }: { me: Me; route: string[]; onOut: () => voi
           ? html`<${ChangePage} id=${Number(route[1])} me=${me} />`
           : page === 'changes'
             ? html`<${Changes} />`
-            : page === 'alerts'
-              ? html`<${Alerts} me=${me} />`
-              : page === 'monitors'
-                ? html`<${Monitors} />`
-                : page === 'hosts'
-                  ? html`<${Hosts} />`
-                  : page === 'audit'
-                    ? html`<${Audit} me=${me} />`
-                    : html`<h1>Not found</h1><p>No page ${page}.</p>`
+            : page === 'incidents' && route[1]
+              ? html`<${IncidentPage} id=${Number(route[1])} me=${me} />`
+              : page === 'incidents'
+                ? html`<${Incidents} />`
+                : page === 'alerts'
+                  ? html`<${Alerts} me=${me} />`
+                  : page === 'monitors'
+                    ? html`<${Monitors} />`
+                    : page === 'hosts'
+                      ? html`<${Hosts} />`
+                      : page === 'audit'
+                        ? html`<${Audit} me=${me} />`
+                        : html`<h1>Not found</h1><p>No page ${page}.</p>`
     }
   </main>`;
 }
@@ -177,6 +119,7 @@ function Overview() {
   const alerts = useData('/alerts?state=firing', ['alerts']);
   const review = useData('/changes?state=planned&limit=20', ['changes']);
   const hosts = useData('/hosts', ['hosts']);
+  const incidents = useData('/incidents?status=open&limit=20', ['incidents']);
   return html`<h1>Overview</h1>
   <section aria-labelledby="ov-services">
     <h2 id="ov-services">Services</h2>
@@ -196,6 +139,16 @@ function Overview() {
       }`}<//>
     <h3>Monitors down or degraded, per vantage point</h3>
     <${Loading} d=${degraded}>${(d: Json) => html`<${MonitorTable} rows=${[...(monitors.data?.monitors ?? []), ...d.monitors]} empty="Every monitor is up." />`}<//>
+  </section>
+  <section aria-labelledby="ov-incidents">
+    <h2 id="ov-incidents">Active incidents</h2>
+    <${Loading} d=${incidents}>${(r: Json) =>
+      r.incidents.length === 0
+        ? html`<p>No open incident.</p>`
+        : html`<ul class="list">${r.incidents.map(
+            (i: Json) =>
+              html`<li><a href=${`#/incidents/${i.id}`}>Incident ${i.id}</a>: ${i.title} <span class="tag">${i.severity}</span> <${State} s=${i.status} /> <span class="muted">since ${when(i.startedAt)}</span></li>`,
+          )}</ul>`}<//>
   </section>
   <section aria-labelledby="ov-alerts">
     <h2 id="ov-alerts">Alerts firing</h2>

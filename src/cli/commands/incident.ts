@@ -1,6 +1,6 @@
 /**
  * `rampart incident` (issue 16; docs/incidents.md): list, show (with the timeline in the site's time zone), declare,
- * ack, note, status, assign, resolve, star, and postmortem (Markdown or JSON; `--edit` opens $EDITOR on the stored
+ * ack, note, public update, status, assign, resolve, star, and postmortem (Markdown or JSON; `--edit` opens $EDITOR on the stored
  * draft and saves the result as the next version). A client of /api/v1/incidents; `--json` everywhere.
  */
 import { spawnSync } from 'node:child_process';
@@ -260,6 +260,24 @@ export function registerIncident(program: Command): void {
         });
         if (o.json) printJson(r);
         else process.stdout.write(`noted (entry:${r.id})\n`);
+      }),
+    );
+
+  addClientOptions(
+    inc
+      .command('update')
+      .description('post an update to the public status page (customers read it as written; audited)')
+      .argument('<id>'),
+  )
+    .requiredOption('--public <text>', 'the update as customers should read it (no host names, no internals)')
+    .option('--json', 'print the entry as JSON')
+    .action(async (idText: string, o: Opts & { public: string }) =>
+      run(Boolean(o.json), async () => {
+        const r = await clientFrom(o).request<{ id: number }>('POST', `/incidents/${idOf(idText)}/public-updates`, {
+          text: o.public,
+        });
+        if (o.json) printJson(r);
+        else process.stdout.write(`public update posted (entry:${r.id}); GET /status.json shows it\n`);
       }),
     );
 

@@ -1,6 +1,6 @@
 /**
  * Incidents' routes (issue 16; docs/incidents.md): list, show with the timeline, declare, acknowledge, note, status,
- * assign, resolve, star timeline entries, and the postmortem (GET drafts it the first time; PUT stores an edited
+ * assign, resolve, public status-page updates, star timeline entries, and the postmortem (GET drafts it the first time; PUT stores an edited
  * version). Reading takes a viewer; acting takes an operator. Every action is audited by the incident service.
  */
 import { z } from 'zod';
@@ -94,6 +94,17 @@ export const incidentRoutes = [
     params: id,
     body: z.object({ text: text.min(1) }).strict(),
     handler: async ({ deps, params, body, actor }) => deps.incidents.note(params.id, body.text, actor),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/incidents/:id/public-updates',
+    access: 'operator',
+    tag: 'incidents',
+    status: 201,
+    summary: 'An update for the public status page (GET /status.json shows it while the incident is open), audited',
+    params: id,
+    body: z.object({ text: text.min(1) }).strict(),
+    handler: async ({ deps, params, body, actor }) => deps.incidents.publicUpdate(params.id, body.text, actor),
   }),
   defineRoute({
     method: 'POST',
