@@ -122,20 +122,18 @@ const SHOP_DOWN: readonly ExpectedAlert[] = [
   { alertname: 'ServiceDown', labels: { service: 'shop' } },
   { alertname: 'MonitorDown', labels: { service: 'shop', monitor: 'shop' } },
 ];
-const RESTORE_BASELINE: DrillAction = {
-  kind: 'change',
-  ruleset: 'baseline',
-  reason: 'drill: restore the baseline ruleset (the shop open)',
-};
 
 export const DRILL_SCENARIOS: readonly DrillScenario[] = [
   {
     name: 'founding-outage',
     title: 'The founding outage: input policy drop set by hand on both web servers',
     description:
-      "The postmortem as it happened: someone edits /etc/nftables.conf on web1 and web2 by hand (input policy drop, the shop's accept gone) without a Rampart change. Expected: the shop DOWN from every vantage point, both hosts' drift, a page within seconds; the responder restores the baseline through a normal change.",
+      "The postmortem as it happened: someone edits /etc/nftables.conf on web1 and web2 by hand (input policy drop, the shop's accept gone) without a Rampart change. Expected: the shop DOWN from every vantage point, both hosts' drift, a page within seconds; the responder restores the baseline by hand on both hosts.",
     inject: [{ kind: 'nft', hosts: ['web1', 'web2'], ruleset: 'founding-outage' }],
-    remediate: [RESTORE_BASELINE],
+    // By hand, as the postmortem's network team did: a change restoring the baseline waits in the rollout's
+    // redundancy guard while every backend of the shop is down (web1 may not go while web2 fails, and web2 not
+    // while web1 does), so the normal change path cannot mitigate an outage of the whole group.
+    remediate: [{ kind: 'nft', hosts: ['web1', 'web2'], ruleset: 'baseline' }],
     cleanup: [{ kind: 'nft', hosts: ['web1', 'web2'], ruleset: 'baseline' }],
     expect: {
       alerts: [
