@@ -134,6 +134,11 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
     summary: 'a shop in network namespaces on this machine: lab up / outage / down',
     load: async () => (await import('./commands/lab.js')).registerLab,
   },
+  {
+    name: 'drill',
+    summary: 'replay the founding outage and its cousins in a lab, scored: drill list / drill run',
+    load: async () => (await import('./commands/drill.js')).registerDrill,
+  },
 ];
 
 const program = new Command();

@@ -4,6 +4,7 @@
  * compute the failed share and the failure window from its report.
  *
  *   node dist/lab/steady-client.js --url http://10.88.0.2/ --rate 50 --duration 60 --out result.json [--timeout 2000]
+ *     [--local-address 10.88.0.70]
  *
  * It stops by itself after --duration seconds or on SIGTERM/SIGINT; either way it waits for the requests in flight
  * (at most --timeout), then writes the report (write-temp + rename, so a reader never sees half a file).
@@ -24,6 +25,8 @@ export interface SteadyClientOptions {
   readonly durationS: number;
   /** Per-request timeout (whole request, connect to last byte). Default 2000 ms. */
   readonly timeoutMs?: number;
+  /** The source address to send from (one of the namespace's own), for customers at several addresses. */
+  readonly localAddress?: string;
 }
 
 export interface SteadyFailure {
@@ -51,11 +54,16 @@ export interface SteadyReport {
   readonly stoppedBy: string;
 }
 
-function once(url: URL, timeoutMs: number): Promise<{ status: number; servedBy: string }> {
+function once(url: URL, timeoutMs: number, localAddress?: string): Promise<{ status: number; servedBy: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: 'GET', agent: false, headers: { connection: 'close', 'user-agent': 'rampart-steady-client' } },
+      {
+        method: 'GET',
+        agent: false,
+        headers: { connection: 'close', 'user-agent': 'rampart-steady-client' },
+        ...(localAddress ? { localAddress } : {}),
+      },
       (res) => {
         res.on('data', () => {});
         res.on('end', () => {
@@ -106,7 +114,7 @@ export async function runSteadyClient(opts: SteadyClientOptions, signal?: AbortS
     const at = Date.now();
     const start = performance.now();
     sent++;
-    const p = once(url, timeoutMs).then(
+    const p = once(url, timeoutMs, opts.localAddress).then(
       (r) => {
         latencies.push(performance.now() - start);
         if (r.status === 200) {
@@ -194,6 +202,7 @@ async function main(argv: readonly string[]): Promise<void> {
       duration: { type: 'string', default: '60' },
       timeout: { type: 'string', default: '2000' },
       out: { type: 'string' },
+      'local-address': { type: 'string' },
     },
     strict: true,
   });
@@ -205,7 +214,13 @@ async function main(argv: readonly string[]): Promise<void> {
   process.once('SIGTERM', () => ac.abort('SIGTERM'));
   process.once('SIGINT', () => ac.abort('SIGINT'));
   const report = await runSteadyClient(
-    { url: values.url, rate: Number(values.rate), durationS: Number(values.duration), timeoutMs },
+    {
+      url: values.url,
+      rate: Number(values.rate),
+      durationS: Number(values.duration),
+      timeoutMs,
+      ...(values['local-address'] ? { localAddress: values['local-address'] } : {}),
+    },
     ac.signal,
   );
   writeReport(values.out, report);

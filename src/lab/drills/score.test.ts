@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { DRILL_SCENARIOS, findScenario } from './scenarios.js';
+import { type DrillObservation, FOUNDING_FIGURES, renderScoreTable, scoreDrill } from './score.js';
+
+const T0 = Date.parse('2026-12-04T14:00:00Z');
+const founding = findScenario('founding-outage');
+const backendDown = findScenario('backend-down');
+if (!founding || !backendDown) throw new Error('scenarios missing');
+
+/** The founding outage as a good response sees it: 50 req/s, failures from the fault to 20 s later. */
+function foundingRun(over: Partial<DrillObservation> = {}): DrillObservation {
+  const failuresAt = Array.from({ length: 1000 }, (_, i) => T0 + i * 20);
+  return {
+    scenario: 'founding-outage',
+    faultAt: T0,
+    alerts: [
+      { labels: { alertname: 'MonitorDegraded', service: 'shop', monitor: 'shop' }, startsAt: T0 + 1500 },
+      { labels: { alertname: 'MonitorDown', service: 'shop', monitor: 'shop' }, startsAt: T0 + 2500 },
+      { labels: { alertname: 'ServiceDown', service: 'shop' }, startsAt: T0 + 2600 },
+      {
+        labels: { alertname: 'MonitorDown', service: 'shop', host: 'web1', monitor: 'shop@web1' },
+        startsAt: T0 + 2700,
+      },
+      {
+        labels: { alertname: 'MonitorDown', service: 'shop', host: 'web2', monitor: 'shop@web2' },
+        startsAt: T0 + 2800,
+      },
+      // fired before the drill: not this drill's
+      { labels: { alertname: 'AgentSilent', host: 'web1' }, startsAt: T0 - 60_000 },
+    ],
+    pages: [
+      { at: T0 + 3200, receiver: '/team', id: 'g1:1', status: 'firing' },
+      { at: T0 + 3300, receiver: '/alice', id: 'g1:e0', status: 'firing' },
+      { at: T0 + 25_000, receiver: '/team', id: 'g1:2', status: 'resolved' },
+    ],
+    ackedAt: T0 + 5200,
+    mitigatedAt: T0 + 18_000,
+    traffic: { startedAt: T0 - 5000, endedAt: T0 + 40_000, rate: 50, sent: 2250, failed: 1000, failuresAt },
+    endedAt: T0 + 40_000,
+    ...over,
+  };
+}
+
+describe('scoreDrill', () => {
+  it('measures detect, page, ack, mitigate and recover from the fault, and passes a clean response', () => {
+    const s = scoreDrill(founding, foundingRun(), T0 + 60_000);
+    expect(s).toMatchObject({
+      detect: 1500,
+      notify: 3200,
+      ack: 5200,
+      mitigate: 18_000,
+      recover: 999 * 20 + 20,
+      cause: 'not measured',
+      usersAffected: true,
+      notifications: { sent: 2, duplicates: 0, resolved: 1 },
+    });
+    expect(s.failedShare).toBeCloseTo(1000 / 2250);
+    expect(s.alerts.missing).toEqual([]);
+    expect(s.alerts.unexpected).toEqual([]);
+    expect(s.alerts.fired).toContain('ServiceDown{service="shop"}');
+    expect(s.problems).toEqual([]);
+    expect(s.passed).toBe(true);
+  });
+
+  it('names a missing expected alert and an unexpected one', () => {
+    const obs = foundingRun();
+    const s = scoreDrill(
+      founding,
+      {
+        ...obs,
+        alerts: [
+          ...obs.alerts.filter((a) => a.labels.alertname !== 'ServiceDown'),
+          { labels: { alertname: 'TlsCertificateExpiring', service: 'shop' }, startsAt: T0 + 4000 },
+        ],
+      },
+      T0 + 60_000,
+    );
+    expect(s.alerts.missing).toEqual(['ServiceDown{service="shop"}']);
+    expect(s.alerts.unexpected).toEqual(['TlsCertificateExpiring{service="shop"}']);
+    expect(s.passed).toBe(false);
+    expect(s.problems).toEqual([
+      'expected alert ServiceDown{service="shop"} did not fire',
+      'unexpected alert TlsCertificateExpiring{service="shop"} fired',
+    ]);
+  });
+
+  it('counts the same notification accepted twice by one receiver as a duplicate, not the same group at two', () => {
+    const obs = foundingRun();
+    const s = scoreDrill(
+      founding,
+      { ...obs, pages: [...obs.pages, { at: T0 + 4000, receiver: '/team', id: 'g1:1', status: 'firing' }] },
+      T0 + 60_000,
+    );
+    expect(s.notifications).toEqual({ sent: 3, duplicates: 1, resolved: 1 });
+    expect(s.problems).toContain('1 duplicate notification(s)');
+  });
+
+  it('takes the clock as an argument: before the page arrives, it has not happened', () => {
+    const s = scoreDrill(founding, foundingRun(), T0 + 3000);
+    expect(s.detect).toBe(1500);
+    expect(s.notify).toBe('never');
+    expect(s.mitigate).toBe('never');
+    expect(s.recover).toBe('never');
+  });
+
+  it('does not count failures that run to the end of the client as a recovery', () => {
+    const obs = foundingRun();
+    const failuresAt = Array.from({ length: 2000 }, (_, i) => T0 + i * 20);
+    const s = scoreDrill(founding, { ...obs, traffic: { ...obs.traffic, failuresAt } }, T0 + 60_000);
+    expect(s.recover).toBe('never');
+    expect(s.problems).toContain('the customers did not succeed again before the drill ended');
+  });
+
+  it('scores a degraded backend: users unaffected, nothing to recover, a failure is a problem', () => {
+    const obs: DrillObservation = {
+      scenario: 'backend-down',
+      faultAt: T0,
+      alerts: [
+        {
+          labels: { alertname: 'MonitorDown', service: 'shop', host: 'web2', monitor: 'shop@web2' },
+          startsAt: T0 + 2000,
+        },
+        { labels: { alertname: 'RedundancyDegraded', service: 'shop' }, startsAt: T0 + 2100 },
+      ],
+      pages: [{ at: T0 + 2900, receiver: '/team', id: 'g2:1', status: 'firing' }],
+      ackedAt: T0 + 4900,
+      mitigatedAt: T0 + 6000,
+      traffic: { startedAt: T0 - 1000, endedAt: T0 + 20_000, rate: 20, sent: 420, failed: 0, failuresAt: [] },
+      endedAt: T0 + 20_000,
+    };
+    const s = scoreDrill(backendDown, obs, T0 + 30_000);
+    expect(s).toMatchObject({ recover: 'not applicable', usersAffected: false, failedShare: 0, passed: true });
+    const bad = scoreDrill(
+      backendDown,
+      { ...obs, traffic: { ...obs.traffic, failed: 1, failuresAt: [T0 + 2500] } },
+      T0 + 30_000,
+    );
+    expect(bad.passed).toBe(false);
+    expect(bad.problems).toContain('1 customer request(s) failed although users should be unaffected');
+  });
+
+  it('measures the cause when suspects are observed, the first correct one', () => {
+    const s = scoreDrill(
+      founding,
+      {
+        ...foundingRun(),
+        suspects: [
+          { at: T0 + 4000, correct: false },
+          { at: T0 + 7000, correct: true },
+        ],
+      },
+      T0 + 60_000,
+    );
+    expect(s.cause).toBe(7000);
+  });
+});
+
+describe('the scenarios', () => {
+  it('have unique names, inject something unless unavailable, and expect at least one alert', () => {
+    const names = DRILL_SCENARIOS.map((s) => s.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual([
+      'founding-outage',
+      'forced-change',
+      'partial-block',
+      'backend-down',
+      'lb-down',
+      'cert-expiring',
+    ]);
+    for (const s of DRILL_SCENARIOS) {
+      expect(s.expect.alerts.length).toBeGreaterThan(0);
+      if (!s.unavailable) expect(s.inject.length, s.name).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('renderScoreTable', () => {
+  it('prints each drill next to the founding postmortem', () => {
+    const table = renderScoreTable([scoreDrill(founding, foundingRun(), T0 + 60_000)]);
+    expect(table.split('\n')[0]).toBe('|  | founding postmortem | founding-outage |');
+    expect(table).toContain('| detected | by a customer | 1.5 s |');
+    expect(table).toContain('| recovered | 2 h | 20.0 s |');
+    expect(table).toContain(`| failed requests | ${FOUNDING_FIGURES.usersAffectedShare * 100}% of users | 44% |`);
+    expect(table).toContain('| result | - | PASS |');
+  });
+});
