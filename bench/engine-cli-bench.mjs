@@ -9,6 +9,8 @@
  * Shapes: src/lab/engine-generator.ts (per-source: 250 user chains of one /24 each, jumped to from INPUT at 5 000
  * rules; fail2ban, docker (forward hook), ufw), iptables-save, seed 42.
  *
+ * Progress lines are off (stderr is not a terminal), so builds without --quiet run too.
+ *
  * Each child reports its own CPU time (user + system, process.cpuUsage at exit: node's start and the module loading
  * included, as the user waits for them) and its peak RSS; the parent records wall time and a hash of stdout (the
  * answer: equal hashes between builds mean byte-identical output). With --before OTHER/dist, the two builds
@@ -51,11 +53,11 @@ await import(require('node:url').pathToFileURL(main).href);
 function argsOf(command, file, file2, hook) {
   switch (command) {
     case 'unreach':
-      return ['rules', '--unreachable', '--json', '--quiet', '--hook', hook, file];
+      return ['rules', '--unreachable', '--json', '--hook', hook, file];
     case 'audit':
-      return ['audit', '--json', '--quiet', file];
+      return ['audit', '--json', file];
     case 'diff':
-      return ['diff', '--json', '--quiet', '--hook', hook, file, file2];
+      return ['diff', '--json', '--hook', hook, file, file2];
     case 'reach':
       return [
         'reach',
