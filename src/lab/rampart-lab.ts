@@ -34,7 +34,7 @@ export interface LabConfigOptions {
   /**
    * Count the shop's incoming requests (issue 14, §3): each agent follows its shop app's access log
    * (`<logDir>/web1-access.log`, as the lab writes them); the detector's slot is 10 s so it has a baseline within
-   * about a minute of traffic.
+   * about a minute of traffic, and a recovery is declared after 10 s back in the band (the default is 20 s).
    */
   readonly traffic?: { readonly logDir: string };
   /** An `alerting:` section (issue 15), appended to the file as it is written (top-level YAML, two-space indents). */
@@ -71,7 +71,7 @@ ${
   opts.traffic
     ? `    traffic:
       logs: [{path: "${opts.traffic.logDir}/{host}-access.log", format: combined}]
-      drop: {slot: 10s}
+      drop: {slot: 10s, for: 10s}
 `
     : ''
 }${
@@ -143,6 +143,12 @@ export interface RampartLab {
   startProbe(): SpawnedProcess;
   /** Runs the rampart CLI in the client namespace as `who` (an operator's workstation in the lab). */
   cli(who: Person, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /**
+   * Calls the server's API (`/api/v1` + `path`) as `who` from the client namespace, the answer parsed as JSON; throws
+   * on an answer that is not 2xx. For polling: the CLI starts node each time (0.3 s of CPU), this does not. What the
+   * CLI prints is tested by calling the CLI.
+   */
+  api<T>(who: Person, method: string, path: string, body?: unknown): Promise<T>;
 }
 
 function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
@@ -260,5 +266,18 @@ export async function startRampart(
       label: 'client-probe',
       env: { ...process.env, RAMPART_PROBE_TOKEN: tokens.probe },
     });
-  return { url: SERVER_URL, configFile, dataDir, tokens, server, agents, startAgent, startProbe, cli };
+  const api = async <T>(who: Person, method: string, path: string, body?: unknown): Promise<T> => {
+    const a = await lab.request('client', `${SERVER_URL}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${tokens[who]}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      timeoutMs: 10_000,
+    });
+    if (a.status < 200 || a.status > 299) throw new Error(`${method} ${path} as ${who}: ${a.status} ${a.body}`);
+    return JSON.parse(a.body) as T;
+  };
+  return { url: SERVER_URL, configFile, dataDir, tokens, server, agents, startAgent, startProbe, cli, api };
 }

@@ -26,6 +26,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Executor, netnsExecutor, runCommand, runCommandSync } from './executor.js';
 import { backendStatus, haproxyCommand, haproxyConfig, parseShowStat, type ServerState } from './haproxy.js';
+import { NS_HTTP_SCRIPT, NsHttpClient, type NsRequest } from './ns-http.js';
 
 export const SHOP_PREFIX = 'rampart-shop';
 export const SHOP_SUBNET = '10.88.0.0/24';
@@ -114,6 +115,8 @@ export interface SpawnOptions {
   readonly label?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Pipes for stdin and stdout (stderr still goes to the log), for a process the lab talks to. */
+  readonly pipes?: boolean;
 }
 
 export interface SpawnedProcess extends LabProcess {
@@ -145,8 +148,13 @@ export interface ShopLab {
   processes(): readonly LabProcess[];
   /** Stops one process this lab started (SIGTERM, then SIGKILL after `graceMs`). */
   kill(p: LabProcess, graceMs?: number): Promise<void>;
-  /** GET `url` from inside a namespace (a node one-shot run there; no curl needed). */
+  /** GET `url` from inside a namespace (through request()). */
   httpGet(from: ShopRole, url: string, timeoutMs?: number): Promise<HttpAnswer>;
+  /**
+   * An HTTP request from inside a namespace, through one node client kept running there (src/lab/ns-http.ts; no curl
+   * needed); each request on a new connection. Rejects when no answer comes (refused, timed out, ...).
+   */
+  request(from: ShopRole, url: string, init?: NsRequest): Promise<HttpAnswer>;
   /** HAProxy's view of the shop backend, e.g. `{ web1: 'UP', web2: 'DOWN' }`. Needs startShop() first. */
   backendStatus(): Promise<Record<string, ServerState>>;
   /** Polls backendStatus() until `server` is in `state`; resolves with the milliseconds it took. */
@@ -394,7 +402,7 @@ export async function createShopLab(opts: ShopLabOptions = {}): Promise<ShopLab>
     try {
       // Own process group: a Ctrl-C meant for the CLI that started the lab does not reach the lab's processes.
       child = spawn('ip', ['netns', 'exec', ns, ...argv], {
-        stdio: ['ignore', fd, fd],
+        stdio: sopts.pipes ? ['pipe', 'pipe', fd] : ['ignore', fd, fd],
         detached: true,
         ...(sopts.env ? { env: sopts.env } : {}),
         ...(sopts.cwd ? { cwd: sopts.cwd } : {}),
@@ -423,19 +431,19 @@ export async function createShopLab(opts: ShopLabOptions = {}): Promise<ShopLab>
     return p;
   };
 
-  const httpGet = async (from: ShopRole, url: string, timeoutMs = 5000): Promise<HttpAnswer> => {
-    const script =
-      'const [u,t]=process.argv.slice(1);' +
-      'fetch(u,{signal:AbortSignal.timeout(Number(t))}).then(async r=>{' +
-      'process.stdout.write(JSON.stringify({status:r.status,servedBy:r.headers.get("x-served-by")??"",body:await r.text()}))' +
-      '}).catch(e=>{process.stderr.write(String(e&&e.cause?e.cause.code??e.cause:e));process.exit(1)})';
-    // The request's own timeout is the fetch's; the process around it only guards against a hang. Starting node in a
-    // namespace took over 5 s at load 18 on two cores (issue 13), so that guard is generous.
-    const r = await exec[from].run([process.execPath, '-e', script, url, String(timeoutMs)], {
-      timeoutMs: timeoutMs + 60_000,
-    });
-    return JSON.parse(r.stdout) as HttpAnswer;
+  const clients = new Map<ShopRole, NsHttpClient>();
+  const request = (from: ShopRole, url: string, init: NsRequest = {}): Promise<HttpAnswer> => {
+    let c = clients.get(from);
+    if (!c) {
+      c = new NsHttpClient(namespaces[from], () =>
+        spawnIn(from, [process.execPath, '-e', NS_HTTP_SCRIPT], { label: `${from}-http`, pipes: true }),
+      );
+      clients.set(from, c);
+    }
+    return c.request(url, init);
   };
+  const httpGet = (from: ShopRole, url: string, timeoutMs = 5000): Promise<HttpAnswer> =>
+    request(from, url, { timeoutMs });
 
   const status = (): Promise<Record<string, ServerState>> => backendStatus(paths.haproxySocket, 'shop');
   const waitForBackend = async (server: string, state: 'UP' | 'DOWN', waitMs = 15_000): Promise<number> => {
@@ -463,12 +471,20 @@ export async function createShopLab(opts: ShopLabOptions = {}): Promise<ShopLab>
     processes: () => record().processes,
     kill: async (p, graceMs = 3000) => killAll([p], graceMs),
     httpGet,
+    request,
     backendStatus: status,
     waitForBackend,
     record,
     detach: () => {
       detached = true;
       process.removeListener('exit', destroySync);
+      // The HTTP clients are this process's, not the lab's: they end with it (their stdin closes) and leave the record.
+      for (const c of clients.values()) {
+        const p = c.process();
+        if (p) procs.splice(procs.indexOf(p), 1);
+        c.close();
+      }
+      clients.clear();
       for (const p of procs) p.child.unref();
       save();
       return record();

@@ -52,8 +52,8 @@ describe.skipIf(skip !== undefined)(
       writeFileSync(p, text);
       return p;
     };
-    const view = async (id: number): Promise<View> =>
-      JSON.parse((await r.cli('bob', 'change', 'show', String(id), '--json')).stdout) as View;
+    // What `rampart change show --json` prints, from the API: polled, and the CLI starts node each time.
+    const view = (id: number): Promise<View> => r.api<View>('bob', 'GET', `/changes/${id}`);
     const nft = async (host: 'web1' | 'web2') => (await lab.exec[host].run(['nft', 'list', 'ruleset'])).stdout;
     /** Proposes for a target, approves as bob, applies with --watch; returns the final view and the watch output. */
     async function rollout(

@@ -30,7 +30,7 @@ import {
   sweepStaleShopLabs,
 } from '../../src/lab/shop-lab.js';
 import { runSteadyClient, type SteadyReport } from '../../src/lab/steady-client.js';
-import { ensureBuilt, root } from '../cli/cli.js';
+import { ensureBuilt, rampartAsync, root } from '../cli/cli.js';
 
 const IN_CI = process.env.CI === 'true';
 const SKIP = shopLabUnavailable(['ip', 'haproxy', 'nft']);
@@ -229,12 +229,12 @@ describe.skipIf(SKIP)('shop lab', () => {
 describe.skipIf(SKIP)('rampart lab up / lab down', () => {
   let stateDir = '';
   let stateFile = '';
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'lab', ...args], {
-      encoding: 'utf8',
-      timeout: 240_000,
-      env: { ...process.env, RAMPART_LAB_STATE: stateFile },
-    });
+  // Not spawnSync: `lab up` took over 60 s at load 19 on two cores, and a worker blocked that long fails the run
+  // ("Timeout calling onTaskUpdate") although every test passed.
+  const cli = async (...args: string[]) => {
+    const r = await rampartAsync({ RAMPART_LAB_STATE: stateFile }, 'lab', ...args);
+    return { status: r.code, stdout: r.stdout, stderr: r.stderr };
+  };
 
   beforeAll(() => {
     ensureBuilt();
@@ -249,7 +249,7 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
   });
 
   it('leaves a working shop running after lab up exits, refuses a second one, and lab down removes it all', async () => {
-    const up = cli('up');
+    const up = await cli('up');
     expect(up.stderr).toBe('');
     expect(up.status).toBe(0);
     const record = readLabRecord(stateFile);
@@ -275,7 +275,7 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     expect(fetched.stdout).toMatch(/^200 shop home served by web[12]\n$/);
 
     // The founding outage, replayed by a newcomer: blocked at plan, then forced through and rolled back on web1.
-    const outage = cli('outage');
+    const outage = await cli('outage');
     expect(outage.status, outage.stderr).toBe(0);
     expect(outage.stdout).toMatch(/BLOCKED/);
     expect(outage.stdout).toMatch(/the plan is blocked/);
@@ -283,12 +283,12 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     expect(outage.stdout).toMatch(/change \d+: rolled-back \(web1: failed, web2: cancelled\)/);
     expect(outage.stdout).toMatch(/^200 web[12]$/m);
 
-    const again = cli('up');
+    const again = await cli('up');
     expect(again.status).toBe(5);
     expect(again.stderr).toContain(`a shop lab is already up (${record.prefix}`);
     expect(await namespacesWith(`${record.prefix}-`)).toHaveLength(6);
 
-    const down = cli('down');
+    const down = await cli('down');
     expect(down.stderr).toBe('');
     expect(down.status).toBe(0);
     expect(down.stdout).toContain(`shop lab ${record.prefix} removed (6 processes stopped, 6 namespaces deleted)`);
@@ -297,7 +297,7 @@ describe.skipIf(SKIP)('rampart lab up / lab down', () => {
     expect(existsSync(stateFile)).toBe(false);
     expect(existsSync(record.dir)).toBe(false);
 
-    const nothing = cli('down');
+    const nothing = await cli('down');
     expect(nothing.status).toBe(0);
     expect(nothing.stdout).toContain('no shop lab is up');
     // Five commands, each starting or stopping a lab: 190 s at load 18 on two cores went over the default 180 s.
