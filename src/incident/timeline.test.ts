@@ -111,6 +111,34 @@ describe('the timeline', () => {
   });
 });
 
+describe('an earlier outage that ended', () => {
+  it('leaves out monitoring from before the last all-clear; changes and drift keep their look-back', () => {
+    const vantage = (id: number, at: number, to: 'down' | 'up', vantage = 'server') => ({
+      id,
+      at: iso(at),
+      kind: 'monitor.vantage',
+      subject: 'monitor:shop',
+      data: { monitor: 'shop', service: 'shop', vantage, to },
+    });
+    const events = [
+      // an outage 30 minutes before, over after 5 minutes (both vantage points back)
+      vantage(1, T0 - 30 * min, 'down'),
+      vantage(2, T0 - 30 * min, 'down', 'probe-eu'),
+      vantage(3, T0 - 26 * min, 'up'),
+      vantage(4, T0 - 25 * min, 'up', 'probe-eu'),
+      // this one: the probe fails a little before the alert
+      vantage(5, T0 - min, 'down'),
+    ];
+    const drift = [{ host: 'web1', at: iso(T0 - 40 * min), text: 'edited' }];
+    const t = assembleTimeline(inc, { ...empty, events, drift }, opts);
+    expect(t.map((e) => [e.kind, e.at])).toEqual([
+      ['host.drift', iso(T0 - 40 * min)],
+      ['monitor.vantage', iso(T0 - min)],
+    ]);
+    expect(t[1]?.text).toBe('First failing probe of shop from server');
+  });
+});
+
 describe('changes and drift from the audit trail', () => {
   it('reads change steps, applied jobs, rollbacks and drift; leaves the rest out', () => {
     const at = iso(T0);

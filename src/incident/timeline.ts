@@ -324,6 +324,28 @@ const OWN_KEY: Readonly<Record<string, boolean>> = {
   'incident.public': true,
 };
 
+/** What monitoring says about the outage: before the last all-clear, it was about an earlier one. */
+const MONITOR_KINDS = new Set(['monitor.vantage', 'monitor.state', 'service.state', 'monitor.diagnosis']);
+
+/**
+ * The last moment before `beforeMs` when every vantage point in scope that had failed answered again (an earlier
+ * outage that ended), or -Infinity: monitoring's entries up to it belong to that earlier outage, not this one.
+ */
+function lastAllClear(events: readonly TimelineEvent[], beforeMs: number): number {
+  const down = new Set<string>();
+  let clear = Number.NEGATIVE_INFINITY;
+  for (const e of [...events].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id))) {
+    const t = Date.parse(e.at);
+    if (t >= beforeMs) break;
+    if (e.kind !== 'monitor.vantage') continue;
+    const d = rec(e.data);
+    const v = `${str(d.monitor) ?? e.subject}|${str(d.vantage) ?? '?'}`;
+    if (d.to === 'down') down.add(v);
+    else if (d.to === 'up' && down.delete(v) && down.size === 0) clear = t;
+  }
+  return clear;
+}
+
 /** The incident's timeline, oldest first. */
 export function assembleTimeline(inc: Incident, src: TimelineSources, opts: TimelineOptions): TimelineEntry[] {
   const base: Scope = { services: new Set(inc.services), hosts: new Set(inc.hosts), monitors: new Set(opts.monitors) };
@@ -340,7 +362,10 @@ export function assembleTimeline(inc: Incident, src: TimelineSources, opts: Time
     return t >= from && t <= endMs;
   };
   // Monitoring shows the failure from a little before the start (a probe may fail before the alert fires).
-  const events = src.events.filter((e) => eventInScope(e, scope) && within(e.at, lookFrom));
+  const inScope = src.events.filter((e) => eventInScope(e, scope) && within(e.at, lookFrom));
+  // A failure that ended before this outage began is another outage's (the look-back is for changes and drift).
+  const clear = lastAllClear(inScope, startMs);
+  const events = inScope.filter((e) => !MONITOR_KINDS.has(e.kind) || Date.parse(e.at) > clear);
   const alerts = src.alerts.filter((a) => labelsInScope(a.labels, scope) && Date.parse(a.startsAt) <= endMs);
   const fps = new Set(alerts.map((a) => a.fingerprint));
   const notifications = src.notifications.filter(
