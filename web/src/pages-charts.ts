@@ -68,10 +68,18 @@ export function MonitorPage({ name }: { name: string }) {
             ? html`<p>No events.</p>`
             : html`<ol class="timeline">${m.events.map(
                 (e: Json) =>
-                  html`<li><time datetime=${e.at}>${when(e.at)}</time> <span class="tag">${e.kind}</span> ${e.message ?? e.summary ?? e.text ?? ''}</li>`,
+                  html`<li><time datetime=${e.at}>${when(e.at)}</time> <span class="tag">${e.kind}</span> ${eventText(e.data)}</li>`,
               )}</ol>`
         }
       </section>`}<//>`;
+}
+
+/** A monitoring event's data in a few words: `server: UP → DOWN (connect ECONNREFUSED)`. */
+function eventText(d: Json): string {
+  if (!d || typeof d !== 'object') return '';
+  const move = d.from !== undefined || d.to !== undefined ? `${d.from ?? '?'} → ${d.to ?? '?'}` : '';
+  const why = d.reason ?? d.error ?? d.diagnosis?.summary;
+  return `${d.vantage ? `${d.vantage}: ` : ''}${move}${why ? ` (${typeof why === 'string' ? why : JSON.stringify(why)})` : ''}`;
 }
 
 const WINDOWS: readonly [string, string, number][] = [
