@@ -192,13 +192,13 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
 
   it('rejects a document that is not a map of sections', () => {
     expect(fail('- web1\n').message).toBe(
-      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting, incidents',
+      'c.yaml:1:1: unexpected a list; expected a map of sections: site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting, incidents, status-page',
     );
   });
 
   it('rejects an unknown section, with a suggestion', () => {
     expect(fail('site: shop\nadmin_networks: [198.51.100.0/24]\n').message).toBe(
-      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting, incidents",
+      "c.yaml:2:1: admin_networks: unknown section 'admin_networks' (did you mean 'admin-networks'?); expected one of site, hosts, services, admin-networks, intents, audit, policy, monitors, alerting, incidents, status-page",
     );
   });
 
