@@ -171,13 +171,15 @@ const pct = (a: number) => `${(Math.floor(a * 100_000) / 1000).toFixed(2)}%`;
 /** The page: plain HTML and one stylesheet, no script. */
 export function renderStatusPage(s: PublicStatus): string {
   const overall =
-    s.state === 'operational'
-      ? 'All systems operational'
-      : s.state === 'unknown'
-        ? 'Status unknown'
-        : s.state === 'outage'
-          ? 'Some services are down'
-          : 'Some services are degraded';
+    s.state === 'operational' && s.incidents.length > 0
+      ? 'We are working on an incident'
+      : s.state === 'operational'
+        ? 'All systems operational'
+        : s.state === 'unknown'
+          ? 'Status unknown'
+          : s.state === 'outage'
+            ? 'Some services are down'
+            : 'Some services are degraded';
   const services = s.services
     .map(
       (v) => `<section class="service" aria-labelledby="svc-${esc(slug(v.name))}">

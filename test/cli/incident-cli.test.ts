@@ -70,6 +70,10 @@ services:
     expect((await rampartAsync(as('alice'), 'incident', 'note', '1', 'no', 'incoming', 'traffic')).stdout).toMatch(
       /^noted \(entry:\d+\)\n$/,
     );
+    expect(
+      (await rampartAsync(as('alice'), 'incident', 'update', '1', '--public', 'The shop is unreachable; we are on it.'))
+        .stdout,
+    ).toMatch(/^public update posted \(entry:\d+\); GET \/status\.json shows it\n$/);
     clock += 10 * 60_000;
     const st = await rampartAsync(
       as('alice'),

@@ -83,6 +83,7 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
   const tokens = {} as Record<Person, string>;
   const backends: Backend[] = [];
   const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
   let served: Served | undefined;
   let context: BrowserContext | undefined;
   let page: Page;
@@ -240,6 +241,7 @@ alerting:
     page.on('console', (m) => {
       if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(m.text());
     });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
   });
 
   afterAll(async () => {
@@ -343,6 +345,25 @@ alerting:
     await page.getByText('1 monitors').waitFor();
     await shot('monitors');
     await axe('monitors');
+    // A monitor's page draws its latency per vantage point (uPlot, a chunk loaded only here).
+    await page.getByLabel('State').selectOption('');
+    await page.getByRole('link', { name: 'shop@web1' }).click();
+    await page.getByRole('heading', { name: /Monitor shop@web1/ }).waitFor();
+    await page
+      .locator('.chart canvas')
+      .first()
+      .waitFor()
+      .catch(async (e) => {
+        await shot('monitor-failed');
+        throw new Error(`${e.message}; page errors: ${pageErrors.join(' | ')}`);
+      });
+    expect(await page.getByRole('img', { name: /Latency of shop@web1 per vantage point: server last/ }).count()).toBe(
+      1,
+    );
+    await shot('monitor');
+    await axe('monitor');
+    await page.getByRole('link', { name: 'Traffic' }).click();
+    await page.getByRole('heading', { name: 'Traffic' }).waitFor();
     await page.getByRole('link', { name: 'Hosts' }).click();
     await page.getByRole('rowheader', { name: /web2/ }).waitFor();
     await shot('hosts');
@@ -451,6 +472,10 @@ alerting:
     for (const secret of ['web1', 'web2', '127.0.0', 'shop@', 'MonitorDown', 'Checkout fails', 'SEV2']) {
       expect(json, secret).not.toContain(secret);
     }
+  });
+
+  it('never threw in the page', () => {
+    expect(pageErrors).toEqual([]);
   });
 
   it('never tripped the Content-Security-Policy', async () => {

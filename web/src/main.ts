@@ -9,6 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, type Json, type Me, may, signIn, whoAmI } from './api.js';
 import { IncidentPage, Incidents } from './incidents.js';
 import { connect, useLiveStatus } from './live.js';
+import { MonitorPage, Traffic } from './pages-charts.js';
 import { Action, Loading, Problem, State, useData, when } from './ui.js';
 
 function useRoute(): string[] {
@@ -56,6 +57,7 @@ const PAGES: readonly [string, string][] = [
   ['incidents', 'Incidents'],
   ['alerts', 'Alerts'],
   ['monitors', 'Monitors'],
+  ['traffic', 'Traffic'],
   ['hosts', 'Hosts'],
   ['audit', 'Audit log'],
 ];
@@ -100,13 +102,17 @@ function Shell({ me, route, onOut }: { me: Me; route: string[]; onOut: () => voi
                 ? html`<${Incidents} />`
                 : page === 'alerts'
                   ? html`<${Alerts} me=${me} />`
-                  : page === 'monitors'
-                    ? html`<${Monitors} />`
-                    : page === 'hosts'
-                      ? html`<${Hosts} />`
-                      : page === 'audit'
-                        ? html`<${Audit} me=${me} />`
-                        : html`<h1>Not found</h1><p>No page ${page}.</p>`
+                  : page === 'monitors' && route[1]
+                    ? html`<${MonitorPage} name=${decodeURIComponent(route.slice(1).join('/'))} />`
+                    : page === 'monitors'
+                      ? html`<${Monitors} />`
+                      : page === 'traffic'
+                        ? html`<${Traffic} />`
+                        : page === 'hosts'
+                          ? html`<${Hosts} />`
+                          : page === 'audit'
+                            ? html`<${Audit} me=${me} />`
+                            : html`<h1>Not found</h1><p>No page ${page}.</p>`
     }
   </main>`;
 }
@@ -206,7 +212,7 @@ function MonitorTable({ rows, empty }: { rows: Json[]; empty: string }) {
     <thead><tr><th scope="col">Monitor</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">Vantage points</th><th scope="col">Why</th></tr></thead>
     <tbody>${rows.map(
       (m: Json) => html`<tr>
-        <th scope="row">${m.name}<div class="muted">${m.check}</div></th>
+        <th scope="row"><a href=${`#/monitors/${encodeURIComponent(m.name)}`}>${m.name}</a><div class="muted">${m.check}</div></th>
         <td><${State} s=${m.state} /></td>
         <td>${when(m.since)}</td>
         <td>${Object.entries(m.vantages ?? {}).map(

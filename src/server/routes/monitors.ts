@@ -96,7 +96,20 @@ export const monitorRoutes = [
     tag: 'monitors',
     summary: 'One monitor: per-vantage state, the diagnosis, the last hour by minute, recent raw results and events',
     params: z.object({ name: z.string().min(1).max(200) }),
-    handler: async ({ deps, params }) => {
+    query: z
+      .object({
+        results: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .optional()
+          .describe(
+            'how many recent raw results (default 30; the dashboard charts latency per vantage point from them)',
+          ),
+      })
+      .strict(),
+    handler: async ({ deps, params, query }) => {
       const view = deps.monitoring.get(params.name);
       if (!view) {
         const names = deps.monitoring.list().map((m) => m.name);
@@ -119,7 +132,7 @@ export const monitorRoutes = [
           p95Ms: Math.round(quantile(m, 0.95) * 10) / 10,
           maxMs: Math.round(m.maxMs * 10) / 10,
         })),
-        results: await deps.store.monitoring.listResults(params.name, 30),
+        results: await deps.store.monitoring.listResults(params.name, query.results ?? 30),
         events: await deps.store.monitoring.listEvents({ subject: `monitor:${params.name}`, limit: 30 }),
       };
     },
