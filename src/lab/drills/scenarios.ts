@@ -106,6 +106,11 @@ export interface DrillScenario {
     readonly tolerated?: readonly ExpectedAlert[];
     /** Whether the steady customers are expected to see failures at all. */
     readonly usersAffected: boolean;
+    /**
+     * When users are unaffected: the failed share still accepted (default 0), e.g. the requests in flight on a
+     * process that is killed, which HAProxy cannot retry once they were sent.
+     */
+    readonly maxFailedShare?: number;
     /** The component a correct suspected cause names (a host's ruleset, a process). */
     readonly cause: string;
   };
@@ -209,6 +214,7 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
       ],
       tolerated: [{ alertname: 'MonitorDegraded', labels: { service: 'shop', host: 'web2' } }],
       usersAffected: false,
+      maxFailedShare: 0.01,
       cause: "web2's shop process",
     },
   },
