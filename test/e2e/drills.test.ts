@@ -54,13 +54,13 @@ describe.skipIf(skip !== undefined)('drills in the shop lab (the founding outage
     expect(s.cause).toBe('not measured');
   }, 240_000);
 
-  it('backend-down: redundancy degraded and paged, no customer request failed', async () => {
+  it('backend-down: redundancy degraded and paged, customers served (at most the requests in flight on web2 lost)', async () => {
     const r = await run('backend-down');
     expect(r.error).toBeUndefined();
     const s = r.score as DrillScore;
     expect(s.problems).toEqual([]);
-    expect(s.usersAffected).toBe(false);
-    expect(s.recover).toBe('not applicable');
+    // at most the requests in flight on the process when it died (HAProxy cannot retry a request already sent)
+    expect(s.failedShare).toBeLessThanOrEqual(0.01);
     expect(s.alerts.fired).toContain('RedundancyDegraded{service="shop"}');
     expect(s.notifications.duplicates).toBe(0);
   }, 240_000);

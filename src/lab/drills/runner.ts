@@ -172,6 +172,8 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
 
     const rulesetFile = (name: keyof typeof DRILL_RULESETS) =>
       file(`drill-${name}.nft`, name === 'baseline' ? `flush ruleset\n${BASELINE_RULESET}` : DRILL_RULESETS[name]);
+    /** When the last `change` action was applied (its fault time). */
+    let appliedAt: number | undefined;
     const act = async (a: DrillAction): Promise<void> => {
       switch (a.kind) {
         case 'nft':
@@ -217,6 +219,8 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
           }
           const ok = await r.cli('bob', 'change', 'approve', id);
           if (ok.code !== 0) throw new Error(`change approve ${id}: ${ok.stderr.trim()}`);
+          // The fault is the apply, not the paperwork before it.
+          appliedAt = Date.now();
           // --watch follows the rollout to its end; a forced bad change ends rolled back (non-zero, expected)
           await r.cli('alice', 'change', 'apply', id, '--watch', ...(a.emergency ? ['--emergency', a.emergency] : []));
           return;
@@ -274,7 +278,9 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         await sleep(s.needsTraffic ? 75_000 : 2000);
         log(`${s.name}: injecting the fault`);
         faultAt = Date.now();
+        appliedAt = undefined;
         for (const a of s.inject) await act(a);
+        if (appliedAt !== undefined) faultAt = appliedAt;
         const firstPage = await until('the first page', deadline, () =>
           received().find((x): x is ReceivedPage => x.kind === 'http' && x.at >= faultAt && x.status === 'firing'),
         ).catch(() => undefined);
@@ -288,7 +294,10 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
           );
           ackedAt = Date.now();
           const statuses = JSON.parse(acked.stdout) as number[];
-          if (statuses.some((x) => x !== 200)) throw new Error(`acknowledging the alerts: HTTP ${statuses.join(', ')}`);
+          // 404: the alert resolved between the list and its ack (forced-change's web1 is back within seconds)
+          if (statuses.some((x) => x !== 200 && x !== 404)) {
+            throw new Error(`acknowledging the alerts: HTTP ${statuses.join(', ')}`);
+          }
           log(`${s.name}: ${ON_CALL} acknowledged the drill's firing alerts (HTTP ${acked.stdout.trim()})`);
         }
         if (s.remediate.length > 0) {
@@ -332,7 +341,6 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         },
         endedAt,
       };
-      const incident = await postmortemSince(faultAt).catch(() => undefined);
       // The next drill starts from a quiet lab: every monitor UP and none of this drill's alerts firing.
       await until('the lab quiet again', deadline, async () => {
         if (!(await monitorsUp())) return undefined;
@@ -341,6 +349,8 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         );
         return still.length === 0 ? true : undefined;
       }).catch((e: unknown) => log(`${s.name}: ${e instanceof Error ? e.message : String(e)}`));
+      // read once the lab is quiet, so the incident has resolved with its alerts where it does
+      const incident = await postmortemSince(faultAt).catch(() => undefined);
       return {
         scenario: s.name,
         observation,
@@ -358,7 +368,8 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         'list',
         '--all',
       );
-      const inc = list.incidents.find((i) => Date.parse(i.detectedAt) >= since);
+      // the first incident of the drill (the list is newest first): the outage's, not a later side incident's
+      const inc = list.incidents.filter((i) => Date.parse(i.detectedAt) >= since).at(-1);
       if (!inc) return undefined;
       const pm = await r.cli('admin', 'incident', 'postmortem', String(inc.id), '--format', 'markdown');
       return pm.code === 0 ? { id: inc.id, postmortem: pm.stdout } : undefined;

@@ -29,12 +29,12 @@ table inet filter {
 `;
 
 /**
- * The customers of partial-block: the client namespace's own address and four more, one in each quarter of the lab's
- * /24 above the servers'. The rule drops the upper half (10.88.0.128/25): three of the five sources, 60% of the
- * requests; the server (10.88.0.5) and the probe in the client namespace (10.88.0.10) are not in it, as the
+ * The customers of partial-block: the client namespace's own address and four more in the upper half of the lab's
+ * /24. The rule drops that half (10.88.0.128/25): four of the five sources, 80% of the customers, as in the
+ * postmortem. The server (10.88.0.5) and the probe in the client namespace (10.88.0.10) are not in it, as the
  * postmortem's monitoring would not have been.
  */
-export const PARTIAL_CLIENTS = [SHOP_ADDRESSES.client, '10.88.0.70', '10.88.0.140', '10.88.0.200', '10.88.0.250'];
+export const PARTIAL_CLIENTS = [SHOP_ADDRESSES.client, '10.88.0.140', '10.88.0.170', '10.88.0.200', '10.88.0.230'];
 export const PARTIAL_BLOCKED = '10.88.0.128/25';
 
 /** A rule on the load balancer that drops a share of the customers' sources (set by hand, the lb is not managed). */
@@ -106,6 +106,11 @@ export interface DrillScenario {
     readonly tolerated?: readonly ExpectedAlert[];
     /** Whether the steady customers are expected to see failures at all. */
     readonly usersAffected: boolean;
+    /**
+     * When users are unaffected: the failed share still accepted (default 0), e.g. the requests in flight on a
+     * process that is killed, which HAProxy cannot retry once they were sent.
+     */
+    readonly maxFailedShare?: number;
     /** The component a correct suspected cause names (a host's ruleset, a process). */
     readonly cause: string;
   };
@@ -155,7 +160,7 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
     name: 'forced-change',
     title: 'The same ruleset pushed through Rampart as an emergency with an overridden block',
     description:
-      "The founding ruleset proposed as a change: the plan blocks it, an admin overrides the block and it is applied as an emergency. Expected: the canary (web1) fails its health check and its agent restores the last good ruleset by itself; web2 never gets it; the override, the emergency and the rollback are alerted. Users are spared by HAProxy's failover.",
+      'The founding ruleset proposed as a change: the plan blocks it, an admin overrides the block and it is applied as an emergency (the fault is the apply). Expected: the canary (web1) fails its health check and its agent restores the last good ruleset by itself; web2 never gets it; the override, the emergency and the rollback are alerted. Users are briefly affected: the requests HAProxy sends to web1 until its checks take web1 out fail.',
     inject: [
       {
         kind: 'change',
@@ -175,14 +180,14 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
         { alertname: 'MonitorDegraded', labels: { service: 'shop' } },
         { alertname: 'RedundancyDegraded', labels: { service: 'shop' } },
       ],
-      usersAffected: false,
+      usersAffected: true,
       cause: 'the change forced through (its rollback on web1)',
     },
   },
   {
     name: 'partial-block',
     title: "A rule dropping the upper half of the customers' addresses",
-    description: `A rule on the load balancer drops ${PARTIAL_BLOCKED} (three of five customer addresses, 60% of the requests): the partial drop the postmortem's 80% was. The monitors, whose vantage points are not in that range, stay UP; the traffic-drop detector on the web servers' access logs must see it. The responder deletes the rule by hand (the load balancer is not managed by Rampart).`,
+    description: `A rule on the load balancer drops ${PARTIAL_BLOCKED} (four of five customer addresses, 80% of the requests): the partial drop the postmortem's 80% was. The monitors, whose vantage points are not in that range, stay UP; the traffic-drop detector on the web servers' access logs must see it. The responder deletes the rule by hand (the load balancer is not managed by Rampart).`,
     inject: [{ kind: 'nft', hosts: ['lb'], ruleset: 'partial-block' }],
     remediate: [{ kind: 'nft-delete-table', host: 'lb', table: 'drill' }],
     cleanup: [{ kind: 'nft-delete-table', host: 'lb', table: 'drill' }],
@@ -209,6 +214,7 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
       ],
       tolerated: [{ alertname: 'MonitorDegraded', labels: { service: 'shop', host: 'web2' } }],
       usersAffected: false,
+      maxFailedShare: 0.01,
       cause: "web2's shop process",
     },
   },

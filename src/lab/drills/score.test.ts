@@ -111,7 +111,7 @@ describe('scoreDrill', () => {
     expect(s.problems).toContain('the customers did not succeed again before the drill ended');
   });
 
-  it('scores a degraded backend: users unaffected, nothing to recover, a failure is a problem', () => {
+  it('scores a degraded backend: users unaffected, nothing to recover, failures beyond its 1% are a problem', () => {
     const obs: DrillObservation = {
       scenario: 'backend-down',
       faultAt: T0,
@@ -130,13 +130,23 @@ describe('scoreDrill', () => {
     };
     const s = scoreDrill(backendDown, obs, T0 + 30_000);
     expect(s).toMatchObject({ recover: 'not applicable', usersAffected: false, failedShare: 0, passed: true });
-    const bad = scoreDrill(
+    // one request in flight on the killed process: within the scenario's 1%
+    const inFlight = scoreDrill(
       backendDown,
       { ...obs, traffic: { ...obs.traffic, failed: 1, failuresAt: [T0 + 2500] } },
       T0 + 30_000,
     );
+    expect(inFlight).toMatchObject({ usersAffected: true, passed: true });
+    const bad = scoreDrill(
+      backendDown,
+      {
+        ...obs,
+        traffic: { ...obs.traffic, failed: 10, failuresAt: Array.from({ length: 10 }, (_, i) => T0 + 2500 + i * 50) },
+      },
+      T0 + 30_000,
+    );
     expect(bad.passed).toBe(false);
-    expect(bad.problems).toContain('1 customer request(s) failed although users should be unaffected');
+    expect(bad.problems).toContain('10 customer request(s) failed (2.38%) although users should be unaffected');
   });
 
   it('measures the cause when suspects are observed, the first correct one', () => {

@@ -151,11 +151,13 @@ export function scoreDrill(scenario: DrillScenario, obs: DrillObservation, now: 
   for (const m of missing) problems.push(`expected alert ${m} did not fire`);
   for (const u of unexpected) problems.push(`unexpected alert ${u} fired`);
   if (duplicates > 0) problems.push(`${duplicates} duplicate notification(s)`);
-  if (usersAffected !== scenario.expect.usersAffected) {
+  const failedShare = t.sent > 0 ? t.failed / t.sent : 0;
+  if (scenario.expect.usersAffected && !usersAffected) {
+    problems.push('the customers saw no failure although the fault should cut them off (was the fault injected?)');
+  }
+  if (!scenario.expect.usersAffected && usersAffected && failedShare > (scenario.expect.maxFailedShare ?? 0)) {
     problems.push(
-      scenario.expect.usersAffected
-        ? 'the customers saw no failure although the fault should cut them off (was the fault injected?)'
-        : `${failures.length} customer request(s) failed although users should be unaffected`,
+      `${failures.length} customer request(s) failed (${(failedShare * 100).toFixed(2)}%) although users should be unaffected`,
     );
   }
   if (recover === 'never') problems.push('the customers did not succeed again before the drill ended');
@@ -168,7 +170,7 @@ export function scoreDrill(scenario: DrillScenario, obs: DrillObservation, now: 
     ack: since(obs.ackedAt) ?? 'never',
     mitigate: scenario.remediate.length === 0 ? 'not applicable' : (since(obs.mitigatedAt) ?? 'never'),
     recover,
-    failedShare: t.sent > 0 ? t.failed / t.sent : 0,
+    failedShare,
     usersAffected,
     notifications: {
       sent: firing.length,
