@@ -88,7 +88,7 @@ function runChild(dist, args, timeoutS) {
   if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGKILL') return { error: `timeout > ${timeoutS} s` };
   // audit exits 1 when it has findings at or above --fail-on: an answer, not a failure.
   const line = r.stderr.split('\n').find((l) => l.startsWith(REPORT));
-  if ((r.status !== 0 && r.status !== 1) || !line) {
+  if ((r.status !== 0 && r.status !== 1) || (r.status === 1 && r.stdout === '') || !line) {
     return { error: `exit ${r.status}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` };
   }
   const answer = createHash('sha256').update(r.stdout).digest('hex').slice(0, 12);
@@ -181,7 +181,7 @@ async function main() {
       const answers = [...new Set(names.flatMap((s) => pick(s, 'answer')))];
       const rss = names.map((s) => n0(median(pick(s, 'rssMiB')))).join(' / ');
       console.log(
-        `| ${shape} | ${command} | ${cells.join(' | ')} |${ratio} ${rss} | ${answers.length === 1 ? `${answers[0]} (${n0(median(pick(names[0], 'bytes')))} B)` : `DIFFER: ${answers.join(', ')}`} |`,
+        `| ${shape} | ${command} | ${cells.join(' | ')} |${ratio} ${rss} | ${answers.length === 0 ? '-' : answers.length === 1 ? `${answers[0]} (${n0(median(names.flatMap((x) => pick(x, 'bytes'))))} B)` : `DIFFER: ${answers.join(', ')}`} |`,
       );
     }
   }

@@ -44,7 +44,7 @@ import type { CompiledRuleset, PacketSet } from '../analysis/types.js';
 import { managedTables } from '../config/load.js';
 import type { HostConfig, PortDecl, RampartConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
-import { rulesetFingerprint } from '../firewall/fingerprint.js';
+import { sameRulesetText } from '../firewall/fingerprint.js';
 import { type FirewallTarget, isManagedTable, managedRuleset } from '../firewall/managed-tables.js';
 import type { L3, Packet, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
@@ -344,12 +344,9 @@ function driftHost(host: HostConfig, input: PlanHostInput, opts: PlanOptions): H
   });
   phase('parse');
   const cur = input.current;
-  if (cur && cur.format === input.desired.format) {
-    const a = rulesetFingerprint(cur.text, cur.format);
-    if (a !== undefined && a === rulesetFingerprint(input.desired.text, input.desired.format)) {
-      phase('done');
-      return empty([], []);
-    }
+  if (cur && cur.format === input.desired.format && sameRulesetText(cur.text, input.desired.text, cur.format)) {
+    phase('done');
+    return empty([], []);
   }
   const parseOpts = opts.include ? { include: opts.include } : {};
   const desired = parseRuleset(input.desired.text, input.desired.file, { format: input.desired.format, ...parseOpts });
