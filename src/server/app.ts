@@ -89,8 +89,18 @@ function sendProblem(reply: FastifyReply, req: FastifyRequest, e: unknown): Fast
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
-  const incidents = new IncidentService({ store: opts.store, config: opts.config, now, ...opts.incidents });
   const hub = new Hub();
+  const traffic = new TrafficService({
+    store: opts.store,
+    config: opts.config,
+    now,
+    metrics,
+    onEvents: () => {
+      alerting.kick();
+      hub.publish({ topic: 'traffic' });
+    },
+  });
+  const incidents = new IncidentService({ store: opts.store, config: opts.config, now, traffic, ...opts.incidents });
   const alerting = new AlertingService({
     store: opts.store,
     config: opts.config,
@@ -120,16 +130,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       onEvents,
       ...opts.monitoring,
     }),
-    traffic: new TrafficService({
-      store: opts.store,
-      config: opts.config,
-      now,
-      metrics,
-      onEvents: () => {
-        alerting.kick();
-        hub.publish({ topic: 'traffic' });
-      },
-    }),
+    traffic,
     alerting,
     incidents,
     hub,

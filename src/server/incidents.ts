@@ -14,6 +14,7 @@ import type { Alert, Labels } from '../alerting/types.js';
 import { NO_ALERTING } from '../config/alerting.js';
 import { runbooksFor, runbookView } from '../config/runbooks.js';
 import { RampartError, UserError } from '../errors.js';
+import { estimateImpact, type Impact, type ProbeFailure, type ServiceSeries } from '../incident/impact.js';
 import {
   acknowledge,
   assign,
@@ -46,6 +47,8 @@ export interface IncidentServiceOptions {
   readonly now: () => Date;
   readonly log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
   readonly pollMs?: number;
+  /** The rate series of a service with its baseline's expectation (the traffic service): the impact's source. */
+  readonly traffic?: { impactSeries(service: string, fromMs: number, toMs: number): Promise<ServiceSeries> };
 }
 
 export interface IncidentView extends Incident {
@@ -58,9 +61,21 @@ export interface IncidentDetail {
   readonly timeline: readonly TimelineEntry[];
   /** The runbooks of its services and of the routes its alerts take (issue 16 §4). */
   readonly runbooks: readonly Runbook[];
+  /** Requests lost from the traffic baseline, failed vantage points, duration (issue 16 §4). */
+  readonly impact: Impact;
 }
 
 const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) });
+
+/** The postmortem's Impact line: what was affected, then the estimate (the founding document's "80% of users"). */
+function impactLine(inc: Incident, impact: Impact): string {
+  const what =
+    inc.services.length > 0
+      ? `The service${inc.services.length > 1 ? 's' : ''} ${inc.services.join(', ')}`
+      : 'The site';
+  const where = inc.hosts.length > 0 ? ` on ${inc.hosts.join(', ')}` : '';
+  return `${what}${where} (${inc.severity}). ${impact.text}`;
+}
 
 export class IncidentService {
   private readonly loop: KickLoop;
@@ -275,7 +290,44 @@ export class IncidentService {
       services: inc.services,
       labels: inScope.map((a) => a.labels),
     }).map(runbookView);
-    return { incident: view(inc), timeZone: policy.timeZone, timeline, runbooks };
+    const impact = await this.impact(inc, src.events, monitors, nowMs);
+    return { incident: view(inc), timeZone: policy.timeZone, timeline, runbooks, impact };
+  }
+
+  /** The impact over the incident's interval, from its services' rate series and the probes that failed. */
+  private async impact(
+    inc: Incident,
+    events: readonly { at: string; kind: string; data: unknown }[],
+    monitors: readonly string[],
+    nowMs: number,
+  ): Promise<Impact> {
+    const startMs = Date.parse(inc.startedAt);
+    const endMs = inc.resolvedAt ? Date.parse(inc.resolvedAt) : nowMs;
+    const failures: ProbeFailure[] = [];
+    const dropExpected = new Map<string, Map<string, number>>();
+    for (const e of events) {
+      const d = (e.data ?? {}) as Record<string, unknown>;
+      const at = Date.parse(e.at);
+      if (e.kind === 'monitor.vantage' && d.to === 'down' && typeof d.monitor === 'string') {
+        const ours =
+          monitors.includes(d.monitor) || (typeof d.service === 'string' && inc.services.includes(d.service));
+        if (ours && typeof d.vantage === 'string') failures.push({ vantage: d.vantage, monitor: d.monitor, at });
+      } else if (e.kind === 'traffic.drop' && typeof d.service === 'string' && typeof d.expected === 'number') {
+        // The expected rate each host's drop was declared against: what the loss is measured by where the baseline
+        // has run out under a long outage.
+        const m = dropExpected.get(d.service) ?? new Map<string, number>();
+        m.set(String(d.host), d.expected);
+        dropExpected.set(d.service, m);
+      }
+    }
+    const series: ServiceSeries[] = [];
+    for (const service of inc.services) {
+      const s = (await this.o.traffic?.impactSeries(service, startMs, endMs)) ?? { service, points: [] };
+      if (s.points.length === 0) continue;
+      const fallback = [...(dropExpected.get(service)?.values() ?? [])].reduce((a, b) => a + b, 0);
+      series.push(fallback > 0 ? { ...s, fallbackExpected: fallback } : s);
+    }
+    return estimateImpact({ startMs, endMs, resolved: inc.resolvedAt !== null, series, failures });
   }
 
   /** The stored postmortem (the newest version, or `version`); the first request drafts version 1. */
@@ -309,8 +361,13 @@ export class IncidentService {
 
   /** A fresh draft from the incident and its timeline now (not stored). */
   async draft(id: number): Promise<Postmortem> {
-    const { incident, timeline, timeZone } = await this.show(id);
-    return buildPostmortem(incident, timeline, { timeZone, nowMs: this.nowMs() });
+    const { incident, timeline, timeZone, impact } = await this.show(id);
+    const measured = impact.overall.lostShare !== null || impact.vantagePoints.length > 0;
+    return buildPostmortem(incident, timeline, {
+      timeZone,
+      nowMs: this.nowMs(),
+      ...(measured ? { impact: impactLine(incident, impact) } : {}),
+    });
   }
 
   /** Saves an edited postmortem as the next version; `expected` is the version the editor started from. */

@@ -106,6 +106,7 @@ export function registerIncident(program: Command): void {
           timeZone: string;
           timeline: TimelineEntry[];
           runbooks?: Runbook[];
+          impact?: { text: string };
         }>('GET', `/incidents/${idOf(idText)}`);
         if (o.json) return printJson(r);
         const i = r.incident;
@@ -114,6 +115,7 @@ export function registerIncident(program: Command): void {
           `  services ${i.services.join(', ') || '-'}; hosts ${i.hosts.join(', ') || '-'}`,
           `  started ${when(i.startedAt)} UTC, detected ${when(i.detectedAt)}, acknowledged ${when(i.acknowledgedAt)}, mitigated ${when(i.mitigatedAt)}, resolved ${when(i.resolvedAt)}`,
           `  MTTD ${dur(i.response.mttdMs)}, MTTA ${dur(i.response.mttaMs)}, MTTR ${dur(i.response.mttrMs)}`,
+          ...(r.impact ? [`  impact: ${r.impact.text}`] : []),
           '',
           `timeline (${r.timeZone}; * starred, ! key moment):`,
         ];
