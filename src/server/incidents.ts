@@ -31,13 +31,18 @@ import {
 } from '../incident/lifecycle.js';
 import { buildPostmortem, type Postmortem, renderMarkdown } from '../incident/postmortem.js';
 import type { Runbook } from '../incident/runbook.js';
+import { type IncidentStats, incidentStats } from '../incident/stats.js';
 import { assembleTimeline, fromAudit, outageStart } from '../incident/timeline.js';
 import type { Incident, IncidentStatus, OwnEntry, TimelineEntry } from '../incident/types.js';
 import type { IncidentFilter, PostmortemVersion } from '../store/incident-store.js';
 import type { Actor, Store } from '../store/types.js';
 import { KickLoop } from './kick-loop.js';
+import type { ServerMetrics } from './metrics.js';
 import type { ConfigHolder } from './route.js';
 
+/** More incidents than this in one window is not a site, it is a test of the store. */
+const STATS_LIMIT = 100_000;
+const METRICS_WINDOW_MS = 90 * 86_400_000;
 const SYSTEM: Actor = { name: 'rampart', role: 'system', from: 'local' };
 const DEFAULT_POLL_MS = 1000;
 
@@ -328,6 +333,32 @@ export class IncidentService {
       series.push(fallback > 0 ? { ...s, fallbackExpected: fallback } : s);
     }
     return estimateImpact({ startMs, endMs, resolved: inc.resolvedAt !== null, series, failures });
+  }
+
+  /** Counts and response times of the incidents started since `sinceMs` (issue 16 §6). */
+  async stats(sinceMs: number): Promise<IncidentStats> {
+    const since = new Date(sinceMs).toISOString();
+    const incidents = await this.o.store.incidents.list({ since, limit: STATS_LIMIT });
+    return incidentStats(incidents, sinceMs, this.nowMs());
+  }
+
+  /** Puts the last 90 days' figures in the /metrics gauges (called on scrape). */
+  async exportMetrics(m: ServerMetrics): Promise<void> {
+    const s = await this.stats(this.nowMs() - METRICS_WINDOW_MS);
+    m.incidents.reset();
+    for (const [severity, n] of Object.entries(s.bySeverity)) m.incidents.set({ severity }, n);
+    m.incidentsByService.reset();
+    for (const [service, n] of Object.entries(s.byService)) m.incidentsByService.set({ service }, n);
+    m.incidentsOpen.set(s.open);
+    for (const [g, q] of [
+      [m.incidentMttd, s.mttd],
+      [m.incidentMtta, s.mtta],
+      [m.incidentMttr, s.mttr],
+    ] as const) {
+      g.reset();
+      if (q.median !== null) g.set({ quantile: '0.5' }, q.median);
+      if (q.p90 !== null) g.set({ quantile: '0.9' }, q.p90);
+    }
   }
 
   /** The stored postmortem (the newest version, or `version`); the first request drafts version 1. */
