@@ -65,7 +65,7 @@ interface Quantiles {
 const secs = (s: number | null): string => (s === null ? '-' : formatDuration(s * 1000));
 
 /** `rampart incidents stats`: the figures of issue 16 §6 (the same as GET /incidents/stats and /metrics). */
-function registerIncidentsStats(program: Command): void {
+export function registerIncidentsStats(program: Command): void {
   const incidents = program.command('incidents').description('incident figures: counts and response times');
   addClientOptions(
     incidents
@@ -113,7 +113,6 @@ function registerIncidentsStats(program: Command): void {
 }
 
 export function registerIncident(program: Command): void {
-  registerIncidentsStats(program);
   const inc = program
     .command('incident')
     .description('incidents: list, show with the timeline, declare, ack, note, status, assign, resolve, postmortem');
