@@ -115,6 +115,11 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
     load: async () => (await import('./commands/incident.js')).registerIncident,
   },
   {
+    name: 'incidents',
+    summary: 'incident figures: counts by severity and service, MTTD, MTTA, MTTR (median and p90)',
+    load: async () => (await import('./commands/incident.js')).registerIncidentsStats,
+  },
+  {
     name: 'probe',
     summary: 'run a vantage point that probes the monitors from another network',
     load: async () => (await import('./commands/probe.js')).registerProbe,

@@ -91,10 +91,21 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
   const hub = new Hub();
+  const traffic = new TrafficService({
+    store: opts.store,
+    config: opts.config,
+    now,
+    metrics,
+    onEvents: () => {
+      alerting.kick();
+      hub.publish({ topic: 'traffic' });
+    },
+  });
   const incidents = new IncidentService({
     store: opts.store,
     config: opts.config,
     now,
+    traffic,
     ...opts.incidents,
     onChange: () => hub.publish({ topic: 'incidents' }),
   });
@@ -127,16 +138,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       onEvents,
       ...opts.monitoring,
     }),
-    traffic: new TrafficService({
-      store: opts.store,
-      config: opts.config,
-      now,
-      metrics,
-      onEvents: () => {
-        alerting.kick();
-        hub.publish({ topic: 'traffic' });
-      },
-    }),
+    traffic,
     alerting,
     incidents,
     hub,

@@ -14,6 +14,7 @@ import type { Alert, Labels } from '../alerting/types.js';
 import { NO_ALERTING } from '../config/alerting.js';
 import { runbooksFor, runbookView } from '../config/runbooks.js';
 import { RampartError, UserError } from '../errors.js';
+import { estimateImpact, type Impact, type ProbeFailure, type ServiceSeries } from '../incident/impact.js';
 import {
   acknowledge,
   assign,
@@ -31,14 +32,19 @@ import {
 } from '../incident/lifecycle.js';
 import { buildPostmortem, type Postmortem, renderMarkdown } from '../incident/postmortem.js';
 import type { Runbook } from '../incident/runbook.js';
+import { type IncidentStats, incidentStats } from '../incident/stats.js';
 import { assembleTimeline, fromAudit, outageStart } from '../incident/timeline.js';
 import type { Incident, IncidentStatus, OwnEntry, TimelineEntry } from '../incident/types.js';
 import type { IncidentFilter, PostmortemVersion } from '../store/incident-store.js';
 import type { Actor, Store } from '../store/types.js';
 import { KickLoop } from './kick-loop.js';
+import type { ServerMetrics } from './metrics.js';
 import type { ConfigHolder } from './route.js';
 import { SuspectFinder, type SuspectsView, suspectSentence } from './suspects.js';
 
+/** More incidents than this in one window is not a site, it is a test of the store. */
+const STATS_LIMIT = 100_000;
+const METRICS_WINDOW_MS = 90 * 86_400_000;
 const SYSTEM: Actor = { name: 'rampart', role: 'system', from: 'local' };
 const DEFAULT_POLL_MS = 1000;
 
@@ -50,6 +56,8 @@ export interface IncidentServiceOptions {
   readonly pollMs?: number;
   /** Told after the policy declared, reopened or widened an incident (the dashboard's live stream). */
   readonly onChange?: () => void;
+  /** The rate series of a service with its baseline's expectation (the traffic service): the impact's source. */
+  readonly traffic?: { impactSeries(service: string, fromMs: number, toMs: number): Promise<ServiceSeries> };
 }
 
 export interface IncidentView extends Incident {
@@ -62,9 +70,21 @@ export interface IncidentDetail {
   readonly timeline: readonly TimelineEntry[];
   /** The runbooks of its services and of the routes its alerts take (issue 16 §4). */
   readonly runbooks: readonly Runbook[];
+  /** Requests lost from the traffic baseline, failed vantage points, duration (issue 16 §4). */
+  readonly impact: Impact;
 }
 
 const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) });
+
+/** The postmortem's Impact line: what was affected, then the estimate (the founding document's "80% of users"). */
+function impactLine(inc: Incident, impact: Impact): string {
+  const what =
+    inc.services.length > 0
+      ? `The service${inc.services.length > 1 ? 's' : ''} ${inc.services.join(', ')}`
+      : 'The site';
+  const where = inc.hosts.length > 0 ? ` on ${inc.hosts.join(', ')}` : '';
+  return `${what}${where} (${inc.severity}). ${impact.text}`;
+}
 
 export class IncidentService {
   private readonly loop: KickLoop;
@@ -293,7 +313,70 @@ export class IncidentService {
       services: inc.services,
       labels: inScope.map((a) => a.labels),
     }).map(runbookView);
-    return { incident: view(inc), timeZone: policy.timeZone, timeline, runbooks };
+    const impact = await this.impact(inc, src.events, monitors, nowMs);
+    return { incident: view(inc), timeZone: policy.timeZone, timeline, runbooks, impact };
+  }
+
+  /** The impact over the incident's interval, from its services' rate series and the probes that failed. */
+  private async impact(
+    inc: Incident,
+    events: readonly { at: string; kind: string; data: unknown }[],
+    monitors: readonly string[],
+    nowMs: number,
+  ): Promise<Impact> {
+    const startMs = Date.parse(inc.startedAt);
+    const endMs = inc.resolvedAt ? Date.parse(inc.resolvedAt) : nowMs;
+    const failures: ProbeFailure[] = [];
+    const dropExpected = new Map<string, Map<string, number>>();
+    for (const e of events) {
+      const d = (e.data ?? {}) as Record<string, unknown>;
+      const at = Date.parse(e.at);
+      if (e.kind === 'monitor.vantage' && d.to === 'down' && typeof d.monitor === 'string') {
+        const ours =
+          monitors.includes(d.monitor) || (typeof d.service === 'string' && inc.services.includes(d.service));
+        if (ours && typeof d.vantage === 'string') failures.push({ vantage: d.vantage, monitor: d.monitor, at });
+      } else if (e.kind === 'traffic.drop' && typeof d.service === 'string' && typeof d.expected === 'number') {
+        // The expected rate each host's drop was declared against: what the loss is measured by where the baseline
+        // has run out under a long outage.
+        const m = dropExpected.get(d.service) ?? new Map<string, number>();
+        m.set(String(d.host), d.expected);
+        dropExpected.set(d.service, m);
+      }
+    }
+    const series: ServiceSeries[] = [];
+    for (const service of inc.services) {
+      const s = (await this.o.traffic?.impactSeries(service, startMs, endMs)) ?? { service, points: [] };
+      if (s.points.length === 0) continue;
+      const fallback = [...(dropExpected.get(service)?.values() ?? [])].reduce((a, b) => a + b, 0);
+      series.push(fallback > 0 ? { ...s, fallbackExpected: fallback } : s);
+    }
+    return estimateImpact({ startMs, endMs, resolved: inc.resolvedAt !== null, series, failures });
+  }
+
+  /** Counts and response times of the incidents started since `sinceMs` (issue 16 §6). */
+  async stats(sinceMs: number): Promise<IncidentStats> {
+    const since = new Date(sinceMs).toISOString();
+    const incidents = await this.o.store.incidents.list({ since, limit: STATS_LIMIT });
+    return incidentStats(incidents, sinceMs, this.nowMs());
+  }
+
+  /** Puts the last 90 days' figures in the /metrics gauges (called on scrape). */
+  async exportMetrics(m: ServerMetrics): Promise<void> {
+    const s = await this.stats(this.nowMs() - METRICS_WINDOW_MS);
+    m.incidents.reset();
+    for (const [severity, n] of Object.entries(s.bySeverity)) m.incidents.set({ severity }, n);
+    m.incidentsByService.reset();
+    for (const [service, n] of Object.entries(s.byService)) m.incidentsByService.set({ service }, n);
+    m.incidentsOpen.set(s.open);
+    for (const [g, q] of [
+      [m.incidentMttd, s.mttd],
+      [m.incidentMtta, s.mtta],
+      [m.incidentMttr, s.mttr],
+    ] as const) {
+      g.reset();
+      if (q.median !== null) g.set({ quantile: '0.5' }, q.median);
+      if (q.p90 !== null) g.set({ quantile: '0.9' }, q.p90);
+    }
   }
 
   /**
@@ -394,15 +477,17 @@ export class IncidentService {
     } catch (e) {
       this.o.log?.('warn', { err: e, incident: id }, 'suspected change not found for the postmortem');
     }
-    const { incident, timeline, timeZone } = await this.show(id);
+    const { incident, timeline, timeZone, impact } = await this.show(id);
     const identified = timeline.filter((e) => e.kind === 'incident.status' && e.statusTo === 'identified').at(-1);
     const rootCause = sentence
       ? `Suspected by Rampart: ${sentence[0]?.toUpperCase()}${sentence.slice(1)}${identified ? ` ${identified.text}` : ''}`
       : undefined;
+    const measured = impact.overall.lostShare !== null || impact.vantagePoints.length > 0;
     return buildPostmortem(incident, timeline, {
       timeZone,
       nowMs: this.nowMs(),
       ...(rootCause ? { rootCause } : {}),
+      ...(measured ? { impact: impactLine(incident, impact) } : {}),
     });
   }
 

@@ -20,6 +20,13 @@ export interface ServerMetrics {
   readonly incomingRequests: Counter<'service' | 'host' | 'source'>;
   readonly trafficExpected: Gauge<'service' | 'host'>;
   readonly trafficDrop: Gauge<'service' | 'host'>;
+  /** Incident figures (issue 16 §6) over the last 90 days, refreshed on scrape: counts, MTTD/MTTA/MTTR quantiles. */
+  readonly incidents: Gauge<'severity'>;
+  readonly incidentsByService: Gauge<'service'>;
+  readonly incidentsOpen: Gauge;
+  readonly incidentMttd: Gauge<'quantile'>;
+  readonly incidentMtta: Gauge<'quantile'>;
+  readonly incidentMttr: Gauge<'quantile'>;
 }
 
 export function createMetrics(): ServerMetrics {
@@ -98,6 +105,41 @@ export function createMetrics(): ServerMetrics {
       name: 'rampart_traffic_drop',
       help: "1 while the traffic-drop detector says a service's requests on a host dropped, else 0",
       labelNames: ['service', 'host'],
+      registers: [registry],
+    }),
+    incidents: new Gauge({
+      name: 'rampart_incidents_total',
+      help: 'Incidents started in the last 90 days, by severity (refreshed on scrape)',
+      labelNames: ['severity'],
+      registers: [registry],
+    }),
+    incidentsByService: new Gauge({
+      name: 'rampart_incidents_by_service',
+      help: 'Incidents started in the last 90 days, by affected service (refreshed on scrape)',
+      labelNames: ['service'],
+      registers: [registry],
+    }),
+    incidentsOpen: new Gauge({
+      name: 'rampart_incidents_open',
+      help: 'Incidents not resolved yet (started in the last 90 days; refreshed on scrape)',
+      registers: [registry],
+    }),
+    incidentMttd: new Gauge({
+      name: 'rampart_incident_mttd_seconds',
+      help: 'Time to detect (start to detection) of the last 90 days of incidents: median and 90th percentile',
+      labelNames: ['quantile'],
+      registers: [registry],
+    }),
+    incidentMtta: new Gauge({
+      name: 'rampart_incident_mtta_seconds',
+      help: 'Time to acknowledge (detection to acknowledgement) of the last 90 days of incidents: median and 90th percentile',
+      labelNames: ['quantile'],
+      registers: [registry],
+    }),
+    incidentMttr: new Gauge({
+      name: 'rampart_incident_mttr_seconds',
+      help: 'Time to resolve (start to resolution) of the last 90 days of incidents: median and 90th percentile',
+      labelNames: ['quantile'],
       registers: [registry],
     }),
     authFailures: new Counter({

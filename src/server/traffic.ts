@@ -11,6 +11,7 @@
  */
 import type { TrafficAssignment, TrafficSample, TrafficSourceKind, TrafficSources } from '../agent/protocol.js';
 import type { ServiceConfig } from '../config/types.js';
+import type { ImpactPoint, ServiceSeries } from '../incident/impact.js';
 import {
   describe,
   type TrafficDropConfig,
@@ -361,6 +362,31 @@ export class TrafficService {
     return out;
   }
 
+  /**
+   * A service's observed and expected rates over [from, to] (epoch ms) for an incident's impact (issue 16 §4): the
+   * rate series summed over its backends, and what their detectors expect of each bucket now (the same baseline the
+   * drop was declared against; null where it has none).
+   */
+  async impactSeries(service: string, fromMs: number, toMs: number): Promise<ServiceSeries> {
+    const svc = this.o.config.current().services.find((s) => s.name === service);
+    if (!svc?.traffic) return { service, points: [] };
+    const res = impactResolution(fromMs, this.nowMs());
+    const observed = await this.series(service, res, fromMs, toMs);
+    const backends = svc.hosts.filter((h) => sourcesFor(svc, h).length > 0);
+    const dets = backends.map((h) => this.detectors.get(`${svc.name}@${h}`));
+    const points: ImpactPoint[] = observed.map((p) => {
+      const t = Date.parse(p.t);
+      let expected: number | null = 0;
+      for (const d of dets) {
+        const e = d?.d.expectation(t + (res * 1000) / 2);
+        if (!e || e.basis === 'none' || expected === null) expected = null;
+        else expected += e.rate;
+      }
+      return { t, ms: res * 1000, observed: p.rate, expected: dets.length > 0 ? expected : null };
+    });
+    return { service, points };
+  }
+
   /** A service's rate series at one resolution over [from, to] (epoch ms), summed over its hosts' best sources. */
   async series(
     service: string,
@@ -400,6 +426,10 @@ export class TrafficService {
     return out;
   }
 }
+
+/** Which resolution covers a past interval: 10 s points while they are kept (48 h), else 1 min ones. */
+const impactResolution = (fromMs: number, nowMs: number): TrafficResolution =>
+  nowMs - fromMs < 47 * 3_600_000 ? 10 : 60;
 
 /** A sample the agent should not have sent: the field, the problem and what would be valid. */
 export class TrafficInputError extends Error {

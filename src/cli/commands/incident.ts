@@ -76,6 +76,62 @@ function act(
     );
 }
 
+interface Quantiles {
+  count: number;
+  median: number | null;
+  p90: number | null;
+}
+
+const secs = (s: number | null): string => (s === null ? '-' : formatDuration(s * 1000));
+
+/** `rampart incidents stats`: the figures of issue 16 §6 (the same as GET /incidents/stats and /metrics). */
+export function registerIncidentsStats(program: Command): void {
+  const incidents = program.command('incidents').description('incident figures: counts and response times');
+  addClientOptions(
+    incidents
+      .command('stats', { isDefault: true })
+      .description('incidents by severity and service, MTTD, MTTA and MTTR (median and p90) since a time'),
+  )
+    .option('--since <when>', 'a duration back from now (90d, 2w, 12h) or an ISO 8601 instant', '90d')
+    .option('--json', 'print the figures as JSON')
+    .action(async (o: Opts & { since: string }) =>
+      run(Boolean(o.json), async () => {
+        const s = await clientFrom(o).request<{
+          since: string;
+          until: string;
+          total: number;
+          open: number;
+          bySeverity: Record<string, number>;
+          byService: Record<string, number>;
+          mttd: Quantiles;
+          mtta: Quantiles;
+          mttr: Quantiles;
+        }>('GET', `/incidents/stats?since=${encodeURIComponent(o.since)}`);
+        if (o.json) return printJson(s);
+        const out = [
+          `${s.total} incident${s.total === 1 ? '' : 's'} since ${when(s.since)} UTC (${s.open} open)`,
+          `  by severity: ${Object.entries(s.bySeverity)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+          `  by service: ${
+            Object.entries(s.byService)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || '-'
+          }`,
+          '',
+        ];
+        const rows = [['', 'MEDIAN', 'P90', 'OF']];
+        for (const [name, q] of [
+          ['MTTD (start to detected)', s.mttd],
+          ['MTTA (detected to acknowledged)', s.mtta],
+          ['MTTR (start to resolved)', s.mttr],
+        ] as const)
+          rows.push([name, secs(q.median), secs(q.p90), String(q.count)]);
+        process.stdout.write(`${out.join('\n')}${table(rows)}\n`);
+      }),
+    );
+}
+
 export function registerIncident(program: Command): void {
   const inc = program
     .command('incident')
@@ -126,6 +182,7 @@ export function registerIncident(program: Command): void {
           timeZone: string;
           timeline: TimelineEntry[];
           runbooks?: Runbook[];
+          impact?: { text: string };
         }>('GET', `/incidents/${idOf(idText)}`);
         if (o.json) return printJson(r);
         const i = r.incident;
@@ -134,6 +191,7 @@ export function registerIncident(program: Command): void {
           `  services ${i.services.join(', ') || '-'}; hosts ${i.hosts.join(', ') || '-'}`,
           `  started ${when(i.startedAt)} UTC, detected ${when(i.detectedAt)}, acknowledged ${when(i.acknowledgedAt)}, mitigated ${when(i.mitigatedAt)}, resolved ${when(i.resolvedAt)}`,
           `  MTTD ${dur(i.response.mttdMs)}, MTTA ${dur(i.response.mttaMs)}, MTTR ${dur(i.response.mttrMs)}`,
+          ...(r.impact ? [`  impact: ${r.impact.text}`] : []),
           '',
           `timeline (${r.timeZone}; * starred, ! key moment):`,
         ];

@@ -4,7 +4,9 @@
  * version). Reading takes a viewer; acting takes an operator. Every action is audited by the incident service.
  */
 import { z } from 'zod';
+import { UserError } from '../../errors.js';
 import { parseSeverity } from '../../incident/lifecycle.js';
+import { parseSince, SINCE_EXPECTED } from '../../incident/stats.js';
 import { STATUSES } from '../../incident/types.js';
 import { remediate } from '../remediate.js';
 import { defineRoute } from '../route.js';
@@ -34,6 +36,26 @@ export const incidentRoutes = [
       })
       .strict(),
     handler: async ({ deps, query }) => ({ incidents: await deps.incidents.list(query) }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/incidents/stats',
+    access: 'viewer',
+    tag: 'incidents',
+    summary:
+      'Incident figures since a time (default 90d): counts by severity and service, MTTD, MTTA and MTTR (median and p90, seconds)',
+    query: z.object({ since: z.string().max(64, SINCE_EXPECTED).optional() }).strict(),
+    handler: async ({ deps, query }) => {
+      const text = query.since ?? '90d';
+      const since = parseSince(text, deps.now().getTime());
+      if (typeof since === 'string') {
+        const message = `'${text}': ${since}; expected ${SINCE_EXPECTED}`;
+        throw new UserError('RAMPART_ERR_VALIDATION', `query.since: ${message}`, {
+          errors: [{ field: 'query.since', message }],
+        });
+      }
+      return deps.incidents.stats(since);
+    },
   }),
   defineRoute({
     method: 'GET',

@@ -25,6 +25,7 @@ export const systemRoutes = [
       const load = deps.planner.load();
       deps.metrics.plans.set({ state: 'queued' }, load.queued);
       deps.metrics.plans.set({ state: 'running' }, load.running);
+      await deps.incidents.exportMetrics(deps.metrics);
       reply.header('content-type', deps.metrics.registry.contentType);
       return reply.send(await deps.metrics.registry.metrics());
     },
