@@ -39,7 +39,7 @@ export function MonitorPage({ name }: { name: string }) {
         <${Problem} text=${error} />
         ${
           m.results.length === 0
-            ? html`<p>No probe results yet.</p>`
+            ? html`<p>No raw results kept yet: the server keeps them around state changes. The last hour by minute is below.</p>`
             : charts
               ? html`<${charts.LatencyChart} results=${m.results} name=${m.name} />`
               : html`<p aria-busy="true">Loading the chart…</p>`
