@@ -89,7 +89,14 @@ function runChild(dist, args, timeoutS) {
   // audit exits 1 when it has findings at or above --fail-on: an answer, not a failure.
   const line = r.stderr.split('\n').find((l) => l.startsWith(REPORT));
   if ((r.status !== 0 && r.status !== 1) || (r.status === 1 && r.stdout === '') || !line) {
-    return { error: `exit ${r.status}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` };
+    // The child's own report line is left out: what it printed before exiting says why (an uncaught error's
+    // message and first frames, not the last frame and the report).
+    const said = r.stderr
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith(REPORT))
+      .slice(0, 4)
+      .join(' | ');
+    return { error: `exit ${r.status}${said ? `: ${said}` : ' (nothing on stderr)'}` };
   }
   const answer = createHash('sha256').update(r.stdout).digest('hex').slice(0, 12);
   return { wallMs, answer, bytes: r.stdout.length, ...JSON.parse(line.slice(REPORT.length)) };
