@@ -3,7 +3,7 @@
  * The README's screenshot of `npm start` (issue 17 §4): starts the demo (`rampart demo`, the real server on the
  * embedded example) on a free loopback port, signs in with the admin token it prints in Debian's chromium driven
  * by playwright-core (no browser download), waits for the overview to show the shop's backends UP and the blocked
- * change, saves docs/dashboard/demo-overview.png, and stops the demo with SIGINT (it removes its directory).
+ * change, saves docs/dashboard/demo-overview.png (and demo-change.png, demo-incident.png), and stops the demo with SIGINT (it removes its directory).
  *
  *   npm run build && node scripts/demo-screenshot.mjs        # RAMPART_CHROMIUM=/path/to/chromium to override
  */
@@ -60,20 +60,46 @@ try {
       '--disable-sync',
     ],
   });
+  // The server probes the shop every 10 s: signed in once both backends answered, the overview shows them UP.
+  for (let i = 0; ; i++) {
+    const res = await fetch(`${demo.url}/api/v1/monitors`, { headers: { authorization: `Bearer ${demo.token}` } });
+    const body = await res.json();
+    if (body.counts?.UP === 2) break;
+    if (i > 120) throw new Error(`the shop's monitors are not UP after 60 s: ${JSON.stringify(body.counts)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(`${demo.url}/`);
   await page.getByLabel('API token').fill(demo.token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
-  // The server probes the shop every 10 s: the service row says UP once both backends answered.
-  await page.getByRole('cell', { name: 'UP', exact: true }).first().waitFor({ timeout: 60_000 });
-  await page
-    .getByRole('link', { name: /^Change \d+$/ })
-    .first()
-    .waitFor();
+  try {
+    await page.getByRole('cell', { name: 'UP' }).first().waitFor({ timeout: 60_000 });
+    await page
+      .getByRole('link', { name: /^Change \d+$/ })
+      .first()
+      .waitFor();
+  } catch (e) {
+    const failed = join(tmpdir(), 'rampart-demo-screenshot-failed.png');
+    await page.screenshot({ path: failed, fullPage: true });
+    throw new Error(`${e.message}\n(the page as it was: ${failed})`);
+  }
   mkdirSync(dirname(OUT), { recursive: true });
   await page.screenshot({ path: OUT, fullPage: true });
   process.stdout.write(`wrote ${OUT}\n`);
+  // The blocked change and the replayed incident, for docs/dashboard/.
+  await page
+    .getByRole('link', { name: /^Change \d+$/ })
+    .first()
+    .click();
+  await page.locator('pre.plan').waitFor();
+  await page.screenshot({ path: join(dirname(OUT), 'demo-change.png'), fullPage: true });
+  await page.goto(`${demo.url}/#/incidents/1`);
+  await page.locator('#timeline-h').waitFor();
+  await page.locator('article.postmortem').waitFor();
+  await page.waitForFunction(() => !(document.body.textContent ?? '').includes('Loading'));
+  await page.screenshot({ path: join(dirname(OUT), 'demo-incident.png'), fullPage: true });
+  process.stdout.write(`wrote demo-change.png and demo-incident.png beside it\n`);
 } finally {
   await context?.close();
   rmSync(profile, { recursive: true, force: true });
