@@ -121,6 +121,17 @@ function serve(r: Running, listen: string, err: (text: string) => void): Promise
         return;
       }
       out += text;
+      // serve reports a failed listen (the port taken) but its other services keep it running: stop waiting.
+      if (/EADDRINUSE|EADDRNOTAVAIL|EACCES/.test(out)) {
+        clearTimeout(timer);
+        reject(
+          new UserError(
+            'RAMPART_ERR_USAGE',
+            `rampart serve cannot listen on ${listen}: ${/(listen \S+:[^\n]*)/.exec(out)?.[1] ?? out.trim()}; give another address, e.g. npm start -- --listen 127.0.0.1:0`,
+          ),
+        );
+        return;
+      }
       const m = /rampart: listening on (\S+)/.exec(out);
       if (m) {
         listening = true;
@@ -133,13 +144,10 @@ function serve(r: Running, listen: string, err: (text: string) => void): Promise
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (!listening) {
-        const hint = /EADDRINUSE/.test(out)
-          ? `\n${listen} is taken: give another address, e.g. npm start -- --listen 127.0.0.1:0`
-          : '';
         reject(
           new UserError(
             'RAMPART_ERR_USAGE',
-            `rampart serve exited (${signal ?? code}) before listening:\n${out.trim()}${hint}`,
+            `rampart serve exited (${signal ?? code}) before listening:\n${out.trim()}`,
           ),
         );
       }
