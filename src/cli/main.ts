@@ -131,7 +131,7 @@ const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Re
   },
   {
     name: 'demo',
-    summary: "trace the founding outage's ruleset and its fix (embedded example)",
+    summary: 'trace the founding outage, then serve the dashboard on the embedded example (npm start)',
     load: async () => (await import('./commands/demo.js')).registerDemo,
   },
   {
