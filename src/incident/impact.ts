@@ -172,3 +172,50 @@ export function estimateImpact(input: ImpactInput): Impact {
     text,
   };
 }
+
+/** What an incident's impact is estimated over: its interval and services. */
+export interface ImpactScope {
+  readonly startedAt: string;
+  readonly resolvedAt: string | null;
+  readonly services: readonly string[];
+}
+
+/**
+ * An incident's impact from its stored events and its services' rate series (what the server does for
+ * `GET /incidents/ID`, and the founding replay with its own events): the probe failures of its monitors (or of
+ * monitors naming its services), and per service the expected rate its traffic drops were declared against (summed
+ * over the hosts) for buckets where the baseline has run out. A service without points is left out.
+ */
+export function incidentImpact(
+  inc: ImpactScope,
+  events: readonly { readonly at: string; readonly kind: string; readonly data: unknown }[],
+  monitors: readonly string[],
+  series: readonly ServiceSeries[],
+  nowMs: number,
+): Impact {
+  const startMs = Date.parse(inc.startedAt);
+  const endMs = inc.resolvedAt ? Date.parse(inc.resolvedAt) : nowMs;
+  const failures: ProbeFailure[] = [];
+  const dropExpected = new Map<string, Map<string, number>>();
+  for (const e of events) {
+    const d = (e.data ?? {}) as Record<string, unknown>;
+    const at = Date.parse(e.at);
+    if (e.kind === 'monitor.vantage' && d.to === 'down' && typeof d.monitor === 'string') {
+      const ours = monitors.includes(d.monitor) || (typeof d.service === 'string' && inc.services.includes(d.service));
+      if (ours && typeof d.vantage === 'string') failures.push({ vantage: d.vantage, monitor: d.monitor, at });
+    } else if (e.kind === 'traffic.drop' && typeof d.service === 'string' && typeof d.expected === 'number') {
+      // The expected rate each host's drop was declared against: what the loss is measured by where the baseline
+      // has run out under a long outage.
+      const m = dropExpected.get(d.service) ?? new Map<string, number>();
+      m.set(String(d.host), d.expected);
+      dropExpected.set(d.service, m);
+    }
+  }
+  const measured: ServiceSeries[] = [];
+  for (const s of series) {
+    if (!inc.services.includes(s.service) || s.points.length === 0) continue;
+    const fallback = [...(dropExpected.get(s.service)?.values() ?? [])].reduce((a, b) => a + b, 0);
+    measured.push(fallback > 0 ? { ...s, fallbackExpected: fallback } : s);
+  }
+  return estimateImpact({ startMs, endMs, resolved: inc.resolvedAt !== null, series: measured, failures });
+}

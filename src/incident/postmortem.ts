@@ -12,6 +12,7 @@
  * with MTTD (start → detected), MTTA (detected → acknowledged) and MTTR (start → resolved) in the Duration line.
  * Pure: the draft is a value (the JSON format), rendered to Markdown by renderMarkdown.
  */
+import type { Impact } from './impact.js';
 import { responseTimes } from './lifecycle.js';
 import { formatDuration, localTime } from './timezone.js';
 import type { Incident, TimelineEntry } from './types.js';
@@ -37,6 +38,8 @@ export interface Postmortem {
       readonly text: string;
     };
     readonly impact: string;
+    /** The estimate the Impact line was written from (src/incident/impact.ts), when something was measured. */
+    readonly estimate: Impact | null;
     readonly rootCause: string;
   };
   readonly response: { readonly mttdMs: number; readonly mttaMs: number | null; readonly mttrMs: number | null };
@@ -49,6 +52,15 @@ export interface Postmortem {
 export interface PostmortemOptions {
   readonly timeZone: string;
   readonly nowMs: number;
+  /**
+   * The estimated impact (requests lost, vantage points that failed): the Impact line when it measured something.
+   */
+  readonly estimate?: Impact | undefined;
+  /**
+   * The top suspect in one sentence (suspectSentence in src/server/suspects.ts): the Root Cause is prefilled from it,
+   * followed by what the responders said when they moved the incident to `identified`.
+   */
+  readonly suspect?: string | undefined;
   /** Overrides of the prefilled texts (the API's PUT edits the stored draft instead). */
   readonly impact?: string;
   readonly rootCause?: string;
@@ -91,6 +103,19 @@ function defaultImpact(inc: Incident): string {
   return `${inc.severity}: ${svc}${hosts}.`;
 }
 
+/** The Impact line from the estimate: what was affected, then the figures (the founding document's "80% of users"). */
+export function impactLine(inc: Incident, impact: Impact): string {
+  const what =
+    inc.services.length > 0
+      ? `The service${inc.services.length > 1 ? 's' : ''} ${inc.services.join(', ')}`
+      : 'The site';
+  const where = inc.hosts.length > 0 ? ` on ${inc.hosts.join(', ')}` : '';
+  return `${what}${where} (${inc.severity}). ${impact.text}`;
+}
+
+const measured = (i: Impact | undefined): i is Impact =>
+  i !== undefined && (i.overall.lostShare !== null || i.vantagePoints.length > 0);
+
 /** The draft for an incident and its assembled timeline. */
 export function buildPostmortem(
   inc: Incident,
@@ -115,7 +140,12 @@ export function buildPostmortem(
   }
   // The root cause is what the responders said when they moved the incident to `identified`; the resolution is
   // what they said when it went to `monitoring` and when it was resolved.
-  const rootCause = opts.rootCause ?? statusOf(timeline, 'identified') ?? 'Not determined yet.';
+  const identified = statusOf(timeline, 'identified');
+  const suspected = opts.suspect
+    ? `Suspected by Rampart: ${opts.suspect[0]?.toUpperCase()}${opts.suspect.slice(1)}${identified ? ` ${identified}` : ''}`
+    : undefined;
+  const rootCause = opts.rootCause ?? suspected ?? identified ?? 'Not determined yet.';
+  const estimate = measured(opts.estimate) ? opts.estimate : null;
   const fix = [statusOf(timeline, 'monitoring'), statusText(timeline, 'incident.resolved')].filter(
     (t): t is string => t !== undefined,
   );
@@ -131,7 +161,8 @@ export function buildPostmortem(
         ms: endMs - startMs,
         text: durationText(inc, tz, endMs - startMs, response),
       },
-      impact: opts.impact ?? defaultImpact(inc),
+      impact: opts.impact ?? (estimate ? impactLine(inc, estimate) : defaultImpact(inc)),
+      estimate,
       rootCause,
     },
     response,

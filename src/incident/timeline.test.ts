@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { declare } from './lifecycle.js';
-import { assembleTimeline, fromAudit, type TimelineSources } from './timeline.js';
+import { assembleTimeline, fromAudit, outageStart, type TimelineSources } from './timeline.js';
 import { formatDuration, formatLocal, isTimeZone } from './timezone.js';
 import type { Incident } from './types.js';
 
@@ -47,6 +47,31 @@ describe('the timeline', () => {
     const t = assembleTimeline(inc, { ...empty, changes }, opts);
     expect(t.map((e) => e.text)).toEqual(['Change #2 applied on web1 by x: r']);
     expect(assembleTimeline(inc, { ...empty, changes }, { ...opts, lookBackMs: 3 * 3_600_000 })).toHaveLength(2);
+  });
+
+  it('leaves out a traffic drop that recovered before the incident began: it does not move the start back', () => {
+    const drop = (id: number, at: number, since: number) => ({
+      id,
+      at: iso(at),
+      kind: 'traffic.drop',
+      subject: 'service:shop',
+      data: { service: 'shop', host: 'web1', dropShare: 0.9, observed: 1, expected: 20, since: iso(since) },
+    });
+    const recovered = (id: number, at: number) => ({
+      id,
+      at: iso(at),
+      kind: 'traffic.recovered',
+      subject: 'service:shop',
+      data: { service: 'shop', host: 'web1', observed: 20, expected: 20 },
+    });
+    // an earlier outage 40 to 30 minutes before, over; this one's drop began a minute before the alert
+    const events = [drop(1, T0 - 39 * min, T0 - 40 * min), recovered(2, T0 - 30 * min), drop(3, T0, T0 - min)];
+    const t = assembleTimeline(inc, { ...empty, events }, opts);
+    expect(t.map((e) => e.key)).toEqual(['event:3']);
+    expect(outageStart(inc, t)).toBe(iso(T0 - min));
+    // without this outage's own drop, the start stays the alert's
+    const earlier = assembleTimeline(inc, { ...empty, events: events.slice(0, 2) }, opts);
+    expect(outageStart(inc, earlier)).toBe(inc.startedAt);
   });
 
   it('places a traffic drop when it began, and shows a probe’s first failure per vantage point', () => {

@@ -365,7 +365,21 @@ export function assembleTimeline(inc: Incident, src: TimelineSources, opts: Time
   const inScope = src.events.filter((e) => eventInScope(e, scope) && within(e.at, lookFrom));
   // A failure that ended before this outage began is another outage's (the look-back is for changes and drift).
   const clear = lastAllClear(inScope, startMs);
-  const events = inScope.filter((e) => !MONITOR_KINDS.has(e.kind) || Date.parse(e.at) > clear);
+  // Likewise a traffic drop that recovered before this outage began, and that recovery: they do not move the start.
+  const recoveredBefore = (e: TimelineEvent) => {
+    const d = rec(e.data);
+    const same = (x: TimelineEvent) =>
+      x.kind === 'traffic.recovered' &&
+      str(rec(x.data).service) === str(d.service) &&
+      str(rec(x.data).host) === str(d.host);
+    return inScope.some((x) => same(x) && x.at >= e.at && Date.parse(x.at) < startMs);
+  };
+  const events = inScope.filter(
+    (e) =>
+      (!MONITOR_KINDS.has(e.kind) || Date.parse(e.at) > clear) &&
+      !(e.kind === 'traffic.recovered' && Date.parse(e.at) < startMs) &&
+      !(e.kind === 'traffic.drop' && recoveredBefore(e)),
+  );
   const alerts = src.alerts.filter((a) => labelsInScope(a.labels, scope) && Date.parse(a.startsAt) <= endMs);
   const fps = new Set(alerts.map((a) => a.fingerprint));
   const notifications = src.notifications.filter(

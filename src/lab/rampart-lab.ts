@@ -59,6 +59,7 @@ services:
   - name: shop
     group: web
     public: [tcp/80]
+    runbook: ${LAB_RUNBOOK_PATH}
     health:
       - http: {port: 80, path: /healthz, timeout: 1s}
 ${
@@ -97,6 +98,21 @@ ${
     : ''
 }${opts.alerting ?? ''}`;
 }
+
+/**
+ * The shop's runbook in the lab (issue 16 §4), written next to the lab's rampart.yaml: every alert about the shop
+ * carries it (the `runbook` annotation in the webhook, a `Runbook:` line in mail) and `rampart alerts show` and
+ * `rampart incident show` print its steps. docs/examples/runbooks/shop.md is the full one for a real site.
+ */
+export const LAB_RUNBOOK_PATH = 'runbooks/shop.md';
+export const LAB_RUNBOOK = `# Runbook: the shop lab is down
+
+1. Acknowledge, so escalation stops: \`rampart incident ack ID\`.
+2. Read the timeline and the suspected cause: \`rampart incident show ID\`.
+3. If the suspect is a drift or a change of the firewall, propose its fix through review: \`rampart incident remediate ID\`.
+4. Confirm the recovery from every vantage point: \`rampart monitors\`.
+5. Resolve, then draft the postmortem: \`rampart incident postmortem ID\`.
+`;
 
 /** What each web server runs before Rampart manages it: the shop open, SSH from the admin network. */
 export const BASELINE_RULESET = `table inet filter {
@@ -175,6 +191,8 @@ export async function startRampart(
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const configFile = join(lab.paths.dir, 'rampart.yaml');
   writeFileSync(configFile, labConfig(opts));
+  mkdirSync(join(lab.paths.dir, 'runbooks'), { recursive: true });
+  writeFileSync(join(lab.paths.dir, LAB_RUNBOOK_PATH), LAB_RUNBOOK);
   const tokens = {} as Record<Person | 'web1' | 'web2' | 'probe', string>;
   const store = await openStore({ dataDir });
   try {

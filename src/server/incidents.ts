@@ -14,7 +14,7 @@ import type { Alert, Labels } from '../alerting/types.js';
 import { NO_ALERTING } from '../config/alerting.js';
 import { runbooksFor, runbookView } from '../config/runbooks.js';
 import { RampartError, UserError } from '../errors.js';
-import { estimateImpact, type Impact, type ProbeFailure, type ServiceSeries } from '../incident/impact.js';
+import { type Impact, incidentImpact, type ServiceSeries } from '../incident/impact.js';
 import {
   acknowledge,
   assign,
@@ -75,16 +75,6 @@ export interface IncidentDetail {
 }
 
 const view = (i: Incident): IncidentView => ({ ...i, response: responseTimes(i) });
-
-/** The postmortem's Impact line: what was affected, then the estimate (the founding document's "80% of users"). */
-function impactLine(inc: Incident, impact: Impact): string {
-  const what =
-    inc.services.length > 0
-      ? `The service${inc.services.length > 1 ? 's' : ''} ${inc.services.join(', ')}`
-      : 'The site';
-  const where = inc.hosts.length > 0 ? ` on ${inc.hosts.join(', ')}` : '';
-  return `${what}${where} (${inc.severity}). ${impact.text}`;
-}
 
 export class IncidentService {
   private readonly loop: KickLoop;
@@ -326,31 +316,12 @@ export class IncidentService {
   ): Promise<Impact> {
     const startMs = Date.parse(inc.startedAt);
     const endMs = inc.resolvedAt ? Date.parse(inc.resolvedAt) : nowMs;
-    const failures: ProbeFailure[] = [];
-    const dropExpected = new Map<string, Map<string, number>>();
-    for (const e of events) {
-      const d = (e.data ?? {}) as Record<string, unknown>;
-      const at = Date.parse(e.at);
-      if (e.kind === 'monitor.vantage' && d.to === 'down' && typeof d.monitor === 'string') {
-        const ours =
-          monitors.includes(d.monitor) || (typeof d.service === 'string' && inc.services.includes(d.service));
-        if (ours && typeof d.vantage === 'string') failures.push({ vantage: d.vantage, monitor: d.monitor, at });
-      } else if (e.kind === 'traffic.drop' && typeof d.service === 'string' && typeof d.expected === 'number') {
-        // The expected rate each host's drop was declared against: what the loss is measured by where the baseline
-        // has run out under a long outage.
-        const m = dropExpected.get(d.service) ?? new Map<string, number>();
-        m.set(String(d.host), d.expected);
-        dropExpected.set(d.service, m);
-      }
-    }
     const series: ServiceSeries[] = [];
     for (const service of inc.services) {
-      const s = (await this.o.traffic?.impactSeries(service, startMs, endMs)) ?? { service, points: [] };
-      if (s.points.length === 0) continue;
-      const fallback = [...(dropExpected.get(service)?.values() ?? [])].reduce((a, b) => a + b, 0);
-      series.push(fallback > 0 ? { ...s, fallbackExpected: fallback } : s);
+      const s = await this.o.traffic?.impactSeries(service, startMs, endMs);
+      if (s) series.push(s);
     }
-    return estimateImpact({ startMs, endMs, resolved: inc.resolvedAt !== null, series, failures });
+    return incidentImpact(inc, events, monitors, series, nowMs);
   }
 
   /** Counts and response times of the incidents started since `sinceMs` (issue 16 §6). */
@@ -422,7 +393,8 @@ export class IncidentService {
     const top = v.candidates[0];
     if (!top) return;
     const mine = await this.o.store.incidents.entries(inc.id);
-    // Once: a later GET (or another replica) finds it there. A different top suspect later is a new entry.
+    // Once: a later GET finds it there; a replica finding it at the same moment meets the store's unique key
+    // (addEntryOnce). A different top suspect later is a new entry.
     if (mine.some((e) => e.kind === 'incident.suspect' && e.data.candidate === top.id)) return;
     if (mine.some((e) => e.kind === 'incident.suspect' && e.text === `Suspected cause: ${sentence}`)) return;
     const entry = {
@@ -432,7 +404,8 @@ export class IncidentService {
       text: `Suspected cause: ${sentence}`,
       data: { candidate: top.id, kind: top.kind, host: top.host, ...(top.rule ? { rule: top.rule } : {}) },
     };
-    const e = await this.o.store.incidents.addEntry(inc.id, entry);
+    const e = await this.o.store.incidents.addEntryOnce(inc.id, `suspect:${top.id}`, entry);
+    if (!e) return;
     await this.o.store.write(SYSTEM, (w) =>
       w.audit({ action: 'incident.suspect', target: `incident:${inc.id}`, after: { entry: e.id, candidate: top.id } }),
     );
@@ -478,17 +451,7 @@ export class IncidentService {
       this.o.log?.('warn', { err: e, incident: id }, 'suspected change not found for the postmortem');
     }
     const { incident, timeline, timeZone, impact } = await this.show(id);
-    const identified = timeline.filter((e) => e.kind === 'incident.status' && e.statusTo === 'identified').at(-1);
-    const rootCause = sentence
-      ? `Suspected by Rampart: ${sentence[0]?.toUpperCase()}${sentence.slice(1)}${identified ? ` ${identified.text}` : ''}`
-      : undefined;
-    const measured = impact.overall.lostShare !== null || impact.vantagePoints.length > 0;
-    return buildPostmortem(incident, timeline, {
-      timeZone,
-      nowMs: this.nowMs(),
-      ...(rootCause ? { rootCause } : {}),
-      ...(measured ? { impact: impactLine(incident, impact) } : {}),
-    });
+    return buildPostmortem(incident, timeline, { timeZone, nowMs: this.nowMs(), suspect: sentence, estimate: impact });
   }
 
   /** Saves an edited postmortem as the next version; `expected` is the version the editor started from. */

@@ -206,7 +206,11 @@ export async function gatherCandidates(
   return { candidates, meta, skipped, key: keys.sort().join(',') };
 }
 
-function candidateView(c: RankedCandidate, meta: Gathered['meta']): SuspectCandidateView {
+/** A ranked candidate as data a client can print (the founding replay in test/incident/founding.ts uses it too). */
+export function candidateView(
+  c: RankedCandidate,
+  meta: ReadonlyMap<string, { changeId?: number; desiredRevision: number | null }> = new Map(),
+): SuspectCandidateView {
   const m = meta.get(`${c.id}|${c.host}`);
   return {
     id: c.id,

@@ -63,6 +63,11 @@ export interface IncidentStore {
   ): Promise<{ incident: Incident; entry: StoredOwnEntry | null }>;
   /** Adds an entry that changes nothing else (a note). */
   addEntry(incidentId: number, entry: OwnEntry): Promise<StoredOwnEntry>;
+  /**
+   * Adds an entry once per incident and `onceKey` (migration 0013's unique index): null when an entry with that key
+   * is there already, also when another replica wrote it a moment ago. Nothing is written then.
+   */
+  addEntryOnce(incidentId: number, onceKey: string, entry: OwnEntry): Promise<StoredOwnEntry | null>;
   entries(incidentId: number): Promise<StoredOwnEntry[]>;
   /** Stars or unstars an entry by its timeline key (`entry:N` for own entries); false when there is no such entry. */
   star(incidentId: number, key: string, starred: boolean, by: string, at: string): Promise<boolean>;
@@ -259,6 +264,26 @@ export class SqlIncidentStore implements IncidentStore {
 
   async addEntry(incidentId: number, entry: OwnEntry): Promise<StoredOwnEntry> {
     return this.insertEntry(this.db, incidentId, entry);
+  }
+
+  async addEntryOnce(incidentId: number, onceKey: string, entry: OwnEntry): Promise<StoredOwnEntry | null> {
+    // One statement: the unique index decides between two replicas, no read-then-write window.
+    const row = await this.db
+      .insertInto('incident_entries')
+      .values({
+        incident_id: incidentId,
+        kind: entry.kind,
+        at: entry.at,
+        actor: entry.by,
+        text: entry.text,
+        data_json: JSON.stringify(entry.data),
+        starred: 0,
+        once_key: onceKey,
+      })
+      .onConflict((oc) => oc.columns(['incident_id', 'once_key']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return row ? { ...entry, id: Number(row.id), incidentId, starred: false } : null;
   }
 
   async entries(incidentId: number): Promise<StoredOwnEntry[]> {

@@ -546,6 +546,25 @@ function hostDrift(kind: Dialect): Migration {
   };
 }
 
+/**
+ * 0013 (issue 16 §3): an entry written once per incident and key (`once_key`; null for every other entry), so the
+ * suspected cause is put on the timeline once even when two replicas find it at the same moment: the second insert
+ * meets the unique index and is dropped (NULLs are distinct in a unique index in SQLite and PostgreSQL alike).
+ */
+function incidentEntryOnce(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('incident_entries').addColumn('once_key', 'text').execute();
+      await db.schema
+        .createIndex('incident_entries_once')
+        .on('incident_entries')
+        .columns(['incident_id', 'once_key'])
+        .unique()
+        .execute();
+    },
+  };
+}
+
 /** All migrations, by name. */
 export function migrations(kind: Dialect): Record<string, Migration> {
   return {
@@ -561,6 +580,7 @@ export function migrations(kind: Dialect): Record<string, Migration> {
     '0010-incidents': incidents(kind),
     '0011-web-sessions': webSessions(),
     '0012-host-drift': hostDrift(kind),
+    '0013-incident-entry-once': incidentEntryOnce(),
   };
 }
 

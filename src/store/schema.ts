@@ -373,6 +373,8 @@ export interface IncidentEntriesTable {
   text: string;
   data_json: string;
   starred: number;
+  /** 0013: set on entries written once per incident (the suspected cause); null otherwise. */
+  once_key: string | null;
 }
 
 /** 0010: stars on timeline entries assembled from events (by their stable key). */

@@ -1,9 +1,11 @@
 /**
  * `rampart incident` against a real server (issue 16): declare, list (exit 1 while one is open), ack, note, status,
  * assign, show with the timeline in the site's time zone, resolve, the postmortem in Markdown and JSON, an edit
- * through $EDITOR saved as the next version, and a viewer refused what an operator may do.
+ * through $EDITOR saved as the next version, and a viewer refused what an operator may do. Then the figures
+ * (`rampart incidents stats --since 90d`, §6) of that incident, and an alert with its service's runbook
+ * (`rampart alerts show FP`, §4).
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,8 +33,13 @@ describe('rampart incident', () => {
 hosts:
   - {name: web1, addresses: [192.0.2.11]}
 services:
-  - {name: shop, hosts: [web1], public: [tcp/80]}
+  - {name: shop, hosts: [web1], public: [tcp/80], runbook: runbooks/shop.md}
 `,
+    );
+    mkdirSync(join(dir, 'runbooks'));
+    writeFileSync(
+      join(dir, 'runbooks', 'shop.md'),
+      '# Shop down\n\n1. Acknowledge: `rampart incident ack ID`\n2. Read the timeline.\n\n   ```sh\n   rampart incident show ID\n   ```\n',
     );
     h = await startHarness('sqlite', { config, now });
     ensureBuilt();
@@ -129,5 +136,72 @@ services:
       'Reviewed',
     );
     expect((await rampartAsync(as('vic'), 'incident', 'list')).code).toBe(0);
+  });
+
+  it("prints the figures since 90 days ago: the incident above's counts and MTTD, MTTA, MTTR", async () => {
+    // The clock is at 13:00 UTC, two hours after the declaration: 90 days back is 2026-09-04 13:00.
+    const s = await rampartAsync(as('vic'), 'incidents', 'stats', '--since', '90d');
+    expect(s.stderr).toBe('');
+    expect(s.code).toBe(0);
+    const lines = s.stdout.split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      '1 incident since 2026-09-04 13:00 UTC (0 open)',
+      '  by severity: SEV1 1, SEV2 0, SEV3 0, SEV4 0',
+      '  by service: shop 1',
+      '',
+    ]);
+    expect(lines[4]).toMatch(/^ +MEDIAN +P90 +OF$/);
+    // One incident: the median and the 90th percentile are its own figures.
+    expect(lines[5]).toMatch(/^MTTD \(start to detected\) +0 seconds +0 seconds +1$/);
+    expect(lines[6]).toMatch(/^MTTA \(detected to acknowledged\) +5 minutes +5 minutes +1$/);
+    expect(lines[7]).toMatch(/^MTTR \(start to resolved\) +2 hours +2 hours +1$/);
+    const json = JSON.parse((await rampartAsync(as('vic'), 'incidents', 'stats', '--since', '90d', '--json')).stdout);
+    expect(json).toMatchObject({ total: 1, mttd: { median: 0 }, mtta: { median: 300 }, mttr: { median: 7200 } });
+    // Before the incident began: none.
+    expect((await rampartAsync(as('vic'), 'incidents', 'stats', '--since', '2026-12-03T12:00:00Z')).stdout).toMatch(
+      /^0 incidents since 2026-12-03 12:00 UTC \(0 open\)\n/,
+    );
+    const bad = await rampartAsync(as('vic'), 'incidents', 'stats', '--since', '90days');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("query.since: '90days': unknown unit 'days'");
+  });
+
+  it("shows an alert with its service's runbook: the annotation, the steps and their commands", async () => {
+    const fire = await h.call('prometheus', 'POST', '/alerts/alertmanager', {
+      version: '4',
+      alerts: [
+        {
+          status: 'firing',
+          // a warning: below auto-declare's critical, so no incident comes of it
+          labels: { alertname: 'ShopSlow', severity: 'warning', service: 'shop' },
+          annotations: { summary: 'the shop answers in 3 s' },
+          startsAt: new Date(clock).toISOString(),
+        },
+      ],
+    });
+    expect(fire.status).toBe(200);
+    const listed = await h.call('vic', 'GET', '/alerts');
+    const fp = listed.body.alerts.find((a: { labels: { alertname: string } }) => a.labels.alertname === 'ShopSlow')
+      ?.fingerprint as string;
+    expect(fp).toMatch(/^[0-9a-f]+$/);
+    const shown = await rampartAsync(as('vic'), 'alerts', 'show', fp);
+    expect(shown.stderr).toBe('');
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.split('\n');
+    expect(lines[0]).toBe(`${fp} ShopSlow firing since 2026-12-03 13:00:00`);
+    expect(lines).toContain('  summary: the shop answers in 3 s');
+    expect(lines).toContain('  runbook: runbooks/shop.md');
+    expect(shown.stdout).toContain(
+      [
+        'runbook: Shop down (runbooks/shop.md)',
+        '  1. Acknowledge: `rampart incident ack ID`',
+        '     $ rampart incident ack ID',
+        '  2. Read the timeline.',
+        '     $ rampart incident show ID',
+      ].join('\n'),
+    );
+    const missing = await rampartAsync(as('vic'), 'alerts', 'show', '0123456789abcdef');
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('0123456789abcdef');
   });
 });

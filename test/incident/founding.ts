@@ -1,11 +1,18 @@
 /**
  * The founding outage (/work/shared/founding-postmortem.md) replayed as Rampart would have seen it: its times
- * (14:00 to 16:00 GMT+3) become monitoring events, an alert, notifications, changes, drift and the responders'
- * actions, run through the pure incident core with the clock passed in. Used by the postmortem test and by
- * scripts/founding-postmortem.ts, which writes docs/examples/founding-postmortem.md.
+ * (14:00 to 16:00 GMT+3) become monitoring events, the shop's request rate against its traffic baseline, an alert,
+ * notifications, changes, drift (the live ruleset test/fixtures/nftables/founding-outage.nft against the desired
+ * test/fixtures/queries/founding-fixed.nft) and the responders' actions, run through the same pure parts the server
+ * drafts a postmortem with (the clock passed in): the timeline, the suspect found by the packet-space engine, the
+ * impact estimated from the rate series, the postmortem. Used by test/incident/postmortem.test.ts, which checks
+ * that docs/examples/founding-postmortem.md is its output (`npm run docs:postmortem` writes it).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { firing } from '../../src/alerting/alert.js';
 import type { Alert } from '../../src/alerting/types.js';
+import { parseRuleset } from '../../src/firewall/parse.js';
+import { type ImpactPoint, incidentImpact } from '../../src/incident/impact.js';
 import {
   acknowledge,
   DEFAULT_INCIDENT_POLICY,
@@ -16,6 +23,7 @@ import {
   setStatus,
 } from '../../src/incident/lifecycle.js';
 import { buildPostmortem, type Postmortem } from '../../src/incident/postmortem.js';
+import { type FailingFlow, findSuspects, type SuspectCandidate } from '../../src/incident/suspect.js';
 import {
   assembleTimeline,
   outageStart,
@@ -25,6 +33,10 @@ import {
   type TimelineNotification,
 } from '../../src/incident/timeline.js';
 import type { Incident, OwnEntry, StoredOwnEntry, TimelineEntry } from '../../src/incident/types.js';
+import { candidateView, type SuspectsView, suspectSentence } from '../../src/server/suspects.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const fixture = (rel: string) => readFileSync(join(root, rel), 'utf8');
 
 export const FOUNDING_TZ = 'Europe/Istanbul';
 /** 14:00 GMT+3 on the day of the outage. */
@@ -44,7 +56,53 @@ export const FOUNDING_MEASURES = [
 export interface FoundingReplay {
   readonly incident: Incident;
   readonly timeline: TimelineEntry[];
+  readonly suspects: SuspectsView;
   readonly postmortem: Postmortem;
+}
+
+/** The shop's public address and ports, from anywhere: the flows that failed (as the server derives them). */
+const SHOP_FLOW: FailingFlow = { service: 'shop', proto: 'tcp', to: ['10.0.0.10'], ports: [80, 443], from: 'anywhere' };
+
+/**
+ * The shop's requests per second in 1-minute buckets from 13:00 to 16:00 GMT+3, with what its baseline expected
+ * (6.4 req/s at that hour): normal until the edit at 14:00, a trickle (1.1 req/s: established connections and the
+ * few customers the load balancer's retries got through) until traffic was back in its band at 15:00, normal again.
+ */
+function shopRates(): ImpactPoint[] {
+  const from = ms('10:00:00');
+  return Array.from({ length: 180 }, (_, i) => {
+    const t = from + i * 60_000;
+    const down = t >= ms('11:00:00') && t < ms('12:00:00');
+    return { t, ms: 60_000, observed: down ? 1.1 : i % 2 === 0 ? 6.3 : 6.5, expected: 6.4 };
+  });
+}
+
+/** The drift on web1 and web2 ranked by the engine, as `GET /incidents/ID/suspects` shows it. */
+function foundingSuspects(incident: Incident, drift: readonly TimelineDrift[]): SuspectsView {
+  const desired = fixture('test/fixtures/queries/founding-fixed.nft');
+  const live = fixture('test/fixtures/nftables/founding-outage.nft');
+  const candidates: SuspectCandidate[] = drift.map((d, i) => ({
+    id: `drift:${i + 1}`,
+    kind: 'drift',
+    host: d.host,
+    at: d.at,
+    author: null,
+    approvers: [],
+    reason: d.text,
+    before: parseRuleset(desired, `desired:${d.host}@1`),
+    after: parseRuleset(live, `live:${d.host}`),
+  }));
+  const r = findSuspects([SHOP_FLOW], candidates, incident.startedAt);
+  return {
+    incident: incident.id,
+    startedAt: incident.startedAt,
+    window: { from: at('09:00:00'), to: incident.resolvedAt ?? at('13:00:00') },
+    flows: [SHOP_FLOW],
+    verdict: r.verdict,
+    text: r.text,
+    candidates: r.candidates.map((c) => candidateView(c)),
+    skipped: [],
+  };
 }
 
 export function replayFounding(
@@ -175,6 +233,17 @@ export function replayFounding(
   const own: StoredOwnEntry[] = [];
   const add = (e: OwnEntry, starred = false) => own.push({ ...e, id: own.length + 1, incidentId: 1, starred });
   add(decision.entry);
+  // Rampart names the suspect as soon as the incident is declared (the server puts it on the timeline once).
+  const suspects = foundingSuspects({ ...incident, startedAt: at('11:00:00') }, drift);
+  const sentence = suspectSentence(suspects);
+  if (sentence === undefined) throw new Error(`expected a suspect, got: ${suspects.text}`);
+  add({
+    kind: 'incident.suspect',
+    at: at('11:00:40'),
+    by: 'rampart',
+    text: `Suspected cause: ${sentence}`,
+    data: { candidate: suspects.candidates[0]?.id },
+  });
   const step = (t: { incident: Incident; entry: OwnEntry }) => {
     incident = t.incident;
     add(t.entry);
@@ -294,12 +363,19 @@ export function replayFounding(
   // The alert fired 30 s after the outage began: the timeline says when it began (MTTD 30 s).
   incident = { ...incident, startedAt: outageStart(incident, assembleTimeline(incident, sources, opts)) };
   const timeline = assembleTimeline(incident, sources, opts);
+  const impact = incidentImpact(
+    incident,
+    events,
+    ['shop-public'],
+    [{ service: 'shop', points: shopRates() }],
+    ms('13:00:00'),
+  );
   const postmortem = buildPostmortem(incident, timeline, {
     timeZone: policy.timeZone,
     nowMs: ms('13:00:00'),
-    impact:
-      "The company's e-commerce website (service shop on web1 and web2) refused connections from every vantage point; incoming requests fell 83% below their expected band.",
+    suspect: sentence,
+    estimate: impact,
     measures: FOUNDING_MEASURES,
   });
-  return { incident, timeline, postmortem };
+  return { incident, timeline, suspects, postmortem };
 }

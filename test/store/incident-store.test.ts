@@ -93,6 +93,37 @@ describe.each(['sqlite', 'postgres'] as const)('incident store on %s', (backend)
     expect((await s.incidents.entries(incident.id)).find((e) => e.id === n.id)?.starred).toBe(true);
   });
 
+  it.skipIf(skip)('writes a keyed entry once when two replicas race to write it (the suspected cause)', async () => {
+    const [a, b] = await pair();
+    const { incident } = (await a.incidents.insert(byHand.draft, byHand.entry, T))!;
+    const suspect = (by: string) => ({
+      kind: 'incident.suspect' as const,
+      at: iso(T + 5000),
+      by,
+      text: 'Suspected cause: an out-of-band edit of the firewall (drift) on web1',
+      data: { candidate: 'drift:7', by },
+    });
+    // Both replicas have read the entries (no suspect yet) and write at once, three times each: one write lands.
+    const tries = [a, b, a, b, a, b].map((s, i) =>
+      s.incidents.addEntryOnce(incident.id, 'suspect:drift:7', suspect(`replica-${i % 2}`)),
+    );
+    const written = (await Promise.all(tries)).filter((e) => e !== null);
+    expect(written).toHaveLength(1);
+    const suspects = (await b.incidents.entries(incident.id)).filter((e) => e.kind === 'incident.suspect');
+    expect(suspects).toEqual([
+      { ...suspect(written[0]!.by), id: written[0]!.id, incidentId: incident.id, starred: false },
+    ]);
+    // Another key (a different top suspect) is a new entry; unkeyed entries are not limited.
+    expect(await b.incidents.addEntryOnce(incident.id, 'suspect:change:3', suspect('replica-1'))).not.toBeNull();
+    for (const s of [a, b]) await s.incidents.addEntry(incident.id, { ...suspect('bob'), kind: 'incident.note' });
+    const kinds = (await a.incidents.entries(incident.id)).map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'incident.suspect')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'incident.note')).toHaveLength(2);
+    // The key is per incident: the same key on another incident is written.
+    const other = (await b.incidents.insert(byHand.draft, byHand.entry, T))!;
+    expect(await a.incidents.addEntryOnce(other.incident.id, 'suspect:drift:7', suspect('replica-0'))).not.toBeNull();
+  });
+
   it.skipIf(skip)('keeps every version of a postmortem and refuses an edit of an old one', async () => {
     const [s] = await pair();
     const { incident } = (await s.incidents.insert(byHand.draft, byHand.entry, T))!;

@@ -128,13 +128,13 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
       const env = await fresh();
       const first = await env.open();
       expect(first.kind).toBe(backend);
-      expect(await first.schemaVersion()).toBe(12);
+      expect(await first.schemaVersion()).toBe(13);
       await first.write(alice, async (w) => {
         await w.audit({ action: 'config.reload', target: 'config' });
       });
       await first.close();
       const again = await env.open();
-      expect(await again.schemaVersion()).toBe(12);
+      expect(await again.schemaVersion()).toBe(13);
       const applied = await env.raw('select name from kysely_migration order by name');
       expect(applied.map((r) => r.name)).toEqual([
         '0001-initial',
@@ -149,6 +149,7 @@ describe.each(BACKENDS)('store on %s', (backend: Backend) => {
         '0010-incidents',
         '0011-web-sessions',
         '0012-host-drift',
+        '0013-incident-entry-once',
       ]);
       expect((await again.auditEntries()).length).toBe(1);
       const head = await env.raw('select last_seq from audit_head');

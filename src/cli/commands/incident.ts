@@ -127,7 +127,8 @@ export function registerIncidentsStats(program: Command): void {
           ['MTTR (start to resolved)', s.mttr],
         ] as const)
           rows.push([name, secs(q.median), secs(q.p90), String(q.count)]);
-        process.stdout.write(`${out.join('\n')}${table(rows)}\n`);
+        // A blank line between the counts and the table, as docs/incidents.md shows it.
+        process.stdout.write(`${out.join('\n')}\n${table(rows)}\n`);
       }),
     );
 }
