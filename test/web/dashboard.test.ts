@@ -430,6 +430,14 @@ alerting:
     await page.getByRole('rowheader', { name: /web2/ }).waitFor();
     await shot('hosts');
     await axe('hosts');
+    // More than one page of entries whatever ran before: sign-ins are audited (session.create).
+    for (let i = 0; i < 30; i++) {
+      const r = await fetch(`${served?.url}/api/v1/session`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.vic}` },
+      });
+      expect(r.status).toBe(201);
+    }
     await page.getByRole('link', { name: 'Audit log' }).click();
     // A page at a time, newest first (the server's cursor): each page ends where the one before began, down to
     // entry 1; the approval is on one of them.
