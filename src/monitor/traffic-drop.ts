@@ -225,6 +225,20 @@ export function poissonLowTail(observed: number, expected: number): number {
   return Math.exp(-(expected - observed + observed * Math.log(observed / expected)));
 }
 
+/**
+ * The band a point is judged against (what the dashboard draws around the expected rate): below `lower` a point is
+ * low, the bar `observe` uses (share × expected, lowered to expected − kMad × σ where the past disagrees, never below
+ * share / 2 × expected); `upper` is as far above expected as the spread reaches (expected + kMad × σ). Below the
+ * floor nothing is judged: `lower` is 0 there.
+ */
+export function expectedBand(e: Expectation, c: TrafficDropConfig): { readonly lower: number; readonly upper: number } {
+  const lower =
+    e.basis === 'none' || e.rate < c.floor
+      ? 0
+      : Math.min(c.share * e.rate, Math.max(e.rate - c.kMad * e.sigma, (c.share / 2) * e.rate));
+  return { lower, upper: e.rate + c.kMad * e.sigma };
+}
+
 export class TrafficDropDetector {
   readonly config: TrafficDropConfig;
   private readonly s: TrafficDropState;
@@ -289,8 +303,10 @@ export class TrafficDropDetector {
   }
 
   /** The active drop, if any. */
-  get activeDrop(): { since: number; dropShare: number } | null {
-    return this.s.drop === null ? null : { since: this.s.drop.since, dropShare: this.s.drop.dropShare };
+  get activeDrop(): { since: number; dropShare: number; expected: number } | null {
+    return this.s.drop === null
+      ? null
+      : { since: this.s.drop.since, dropShare: this.s.drop.dropShare, expected: this.s.drop.expected };
   }
 
   private slotOf(t: number): number {
@@ -472,7 +488,7 @@ export class TrafficDropDetector {
     const judged = e.basis !== 'none' && e.rate >= c.floor;
     // The spread makes the detector more cautious where the past disagrees, but never blind: three weeks of which one
     // was a holiday have a huge MAD, and a total outage must still be seen. So it lowers the bar to half the share.
-    const bar = Math.min(c.share * e.rate, Math.max(e.rate - c.kMad * e.sigma, (c.share / 2) * e.rate));
+    const bar = expectedBand(e, c).lower;
     const low = judged && p.rate < bar;
     if (!low) {
       s.low = null;

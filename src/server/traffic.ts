@@ -14,6 +14,7 @@ import type { ServiceConfig } from '../config/types.js';
 import type { ImpactPoint, ServiceSeries } from '../incident/impact.js';
 import {
   describe,
+  expectedBand,
   type TrafficDropConfig,
   TrafficDropDetector,
   type TrafficDropState,
@@ -424,6 +425,57 @@ export class TrafficService {
       });
     }
     return out;
+  }
+
+  /**
+   * The expected band of each point of a series (GET /traffic/{service}, the dashboard's chart): what the detectors
+   * of the series' hosts expect of the point's time (its bucket's middle), summed over the hosts, with the band they
+   * judge a point against (src/monitor/traffic-drop.ts expectedBand: below `lower` a point is low). Null where a host
+   * has no baseline for that time (not enough history, or older than the history it keeps). It is the detectors'
+   * baseline as it is now, read for past times: the recent level and forgotten slots (those under a drop) are
+   * today's, which is what the detector would judge those times against now.
+   */
+  band(
+    service: string,
+    points: readonly TrafficSeriesPoint[],
+    resolution: TrafficResolution,
+    host?: string,
+  ): ({ expected: number; lower: number; upper: number } | null)[] {
+    const svc = this.o.config.current().services.find((s) => s.name === service);
+    if (!svc?.traffic) return points.map(() => null);
+    const backends = svc.hosts.filter((h) => sourcesFor(svc, h).length > 0);
+    const hosts =
+      host !== undefined
+        ? [host]
+        : backends.length > 0
+          ? backends
+          : svc.traffic.haproxy
+            ? [svc.traffic.haproxy.host]
+            : [];
+    const dets = hosts.map((h) => this.detectors.get(`${svc.name}@${h}`));
+    if (dets.length === 0) return points.map(() => null);
+    return points.map((p) => {
+      const t = Date.parse(p.t) + (resolution * 1000) / 2;
+      let expected = 0;
+      let lower = 0;
+      let upper = 0;
+      for (const det of dets) {
+        if (!det) return null;
+        let e = det.d.expectation(t);
+        // During a long drop the recent baseline runs out (slots under a drop are not remembered): the rate the drop
+        // was declared against stands in, without a spread, as in now().
+        const drop = det.d.activeDrop;
+        if (e.basis === 'none' && drop && t >= drop.since) {
+          e = { rate: drop.expected, sigma: 0, basis: 'recent', samples: 0, level: 1 };
+        }
+        if (e.basis === 'none') return null;
+        const b = expectedBand(e, det.d.config);
+        expected += e.rate;
+        lower += b.lower;
+        upper += b.upper;
+      }
+      return { expected: round(expected), lower: round(lower), upper: round(upper) };
+    });
   }
 }
 

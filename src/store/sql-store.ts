@@ -361,11 +361,20 @@ class SqlReader implements StoreReader {
     return rows.map(driftRecord);
   }
 
-  async auditEntries(range: { readonly from?: number; readonly to?: number } = {}): Promise<AuditEntry[]> {
+  async auditEntries(
+    range: {
+      readonly from?: number;
+      readonly to?: number;
+      readonly newestFirst?: boolean;
+      readonly limit?: number;
+    } = {},
+  ): Promise<AuditEntry[]> {
     let q = this.db.selectFrom('audit_log').selectAll();
     if (range.from !== undefined) q = q.where('seq', '>=', range.from);
     if (range.to !== undefined) q = q.where('seq', '<=', range.to);
-    const rows = await q.orderBy('seq').execute();
+    q = q.orderBy('seq', range.newestFirst ? 'desc' : 'asc');
+    if (range.limit !== undefined) q = q.limit(range.limit);
+    const rows = await q.execute();
     return rows.map(auditRecord);
   }
 }

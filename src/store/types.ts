@@ -321,8 +321,16 @@ export interface StoreReader {
     readonly to: string;
     readonly hosts?: readonly string[] | undefined;
   }): Promise<DriftSnapshot[]>;
-  /** Audit entries with seq in [from, to] (defaults: all), ascending. */
-  auditEntries(range?: { readonly from?: number; readonly to?: number }): Promise<AuditEntry[]>;
+  /**
+   * Audit entries with seq in [from, to] (defaults: all), ascending; `newestFirst` descending, `limit` at most that
+   * many (the dashboard's pages: `to` = the cursor - 1).
+   */
+  auditEntries(range?: {
+    readonly from?: number;
+    readonly to?: number;
+    readonly newestFirst?: boolean;
+    readonly limit?: number;
+  }): Promise<AuditEntry[]>;
 }
 
 export interface StoreWriter extends StoreReader {

@@ -242,6 +242,29 @@ describe.each(BACKENDS)('change workflow over the API (%s)', (backend) => {
       expect(jsonl.type).toContain('ndjson');
       expect(String(jsonl.body).trim().split('\n')).toHaveLength(log.length);
       expect((await h.call('vic', 'GET', '/audit-log')).status).toBe(403);
+      // The dashboard's pages: newest first, cursor by seq, every entry once across the pages, none left out.
+      const all = ((await h.call('admin', 'GET', '/audit-log')).body.entries as { seq: number }[]).map((e) => e.seq);
+      const seqs: number[] = [];
+      let before: number | null | undefined;
+      for (let pages = 0; before !== null; pages++) {
+        expect(pages).toBeLessThan(all.length);
+        const page = await h.call('admin', 'GET', `/audit-log?limit=7${before ? `&before=${before}` : ''}`);
+        expect(page.status).toBe(200);
+        expect(page.body.head).toBe(all.at(-1));
+        const got = page.body.entries.map((e: { seq: number }) => e.seq);
+        expect(got.length).toBeLessThanOrEqual(7);
+        expect(got).toEqual([...got].sort((a: number, b: number) => b - a));
+        seqs.push(...got);
+        before = page.body.next;
+      }
+      expect(seqs).toEqual([...all].reverse());
+      const bad = await h.call('admin', 'GET', '/audit-log?format=jsonl&limit=5');
+      expect(bad.status).toBe(400);
+      expect(bad.body.errors[0]).toMatchObject({
+        field: 'query.format',
+        message: expect.stringMatching(/without pages/),
+      });
+      expect((await h.call('admin', 'GET', '/audit-log?limit=0')).body.errors[0].field).toBe('query.limit');
     },
   );
 

@@ -174,6 +174,25 @@ describe.each(BACKENDS)('incoming traffic over the API (%s)', (backend) => {
     const rates = series.body.points.map((p: { rate: number | null }) => p.rate);
     expect(rates).toContain(0);
     expect(rates.filter((r: number | null) => r !== null && r > 40).length).toBeGreaterThan(3);
+    // Each point with its expected band (the dashboard draws it): the outage's points below it, the steady ones not.
+    // The service as a whole has none: web2 never sent a count, so the sum has no baseline (as /traffic says).
+    expect(series.body.points.every((p: { lower: number | null }) => p.lower === null)).toBe(true);
+    type Banded = { rate: number | null; expected: number; lower: number; upper: number };
+    const web1Series = await h.call('vic', 'GET', '/traffic/shop?resolution=10s&since=120&host=web1');
+    const banded = (web1Series.body.points as (Banded | { lower: null })[]).filter(
+      (p): p is Banded => p.lower !== null,
+    );
+    expect(banded.length).toBeGreaterThan(3);
+    for (const p of banded) {
+      expect(p.lower).toBeLessThanOrEqual(p.expected);
+      expect(p.upper).toBeGreaterThanOrEqual(p.expected);
+      expect(p.expected).toBeGreaterThan(40);
+    }
+    expect(banded.filter((p) => p.rate === 0).length).toBeGreaterThan(0);
+    for (const p of banded) {
+      if (p.rate === 0) expect(p.rate).toBeLessThan(p.lower);
+      if (p.rate !== null && p.rate > 40) expect(p.rate).toBeGreaterThanOrEqual(p.lower);
+    }
     // retention: 10 s points go after 48 h, minutes stay 35 days
     const at = (res: 10 | 60) => h.store.traffic.points({ service: 'shop', resolution: res, from: 0, to: 2e9 });
     const tens = (await at(10)).length;

@@ -81,6 +81,7 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-web-'));
   const profile = mkdtempSync(join(tmpdir(), 'rampart-chromium-'));
   const tokens = {} as Record<Person, string>;
+  const agents = {} as Record<'web1' | 'web2', string>;
   const backends: Backend[] = [];
   const cspViolations: string[] = [];
   const pageErrors: string[] = [];
@@ -88,12 +89,13 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
   let context: BrowserContext | undefined;
   let page: Page;
   let changeId = 0;
+  let port = 0;
 
-  const api = async (who: Person, method: string, path: string, body?: unknown) => {
+  const api = async (who: Person | 'web1' | 'web2', method: string, path: string, body?: unknown) => {
     const res = await fetch(`${served?.url}/api/v1${path}`, {
       method,
       headers: {
-        authorization: `Bearer ${tokens[who]}`,
+        authorization: `Bearer ${who === 'web1' || who === 'web2' ? agents[who] : tokens[who]}`,
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -145,7 +147,7 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
     });
     expect(built.status, built.stderr).toBe(0);
     const web1 = await backend('127.0.0.1', 0);
-    const port = (web1.server.address() as AddressInfo).port;
+    port = (web1.server.address() as AddressInfo).port;
     backends.push(web1, await backend('127.0.0.2', port));
     const config = join(dir, 'rampart.yaml');
     writeFileSync(
@@ -161,6 +163,7 @@ services:
     health:
       - http: {port: ${port}, path: /healthz}
     monitor: {interval: 1s, timeout: 500ms, failures: 1}
+    traffic: {counters: true, drop: {slot: 10s}}
 policy:
   approvals: 1
 status-page:
@@ -188,6 +191,20 @@ alerting:
           createdBy: 'test',
         });
         tokens[name as Person] = t.token;
+      }
+      // The hosts' agents, spoken for by the test (the rollout's protocol and traffic counts over HTTP; a real agent
+      // would need root and a namespace to apply rulesets, which the agent lab tests do).
+      for (const host of ['web1', 'web2'] as const) {
+        const t = generateToken();
+        await w.insertToken({
+          id: t.id,
+          name: host,
+          role: 'agent',
+          secretHash: t.secretHash,
+          createdAt: new Date().toISOString(),
+          createdBy: 'test',
+        });
+        agents[host] = t.token;
       }
     });
     await store.close();
@@ -303,6 +320,35 @@ alerting:
     expect(await page.getByRole('button', { name: 'Apply' }).count()).toBe(1);
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByRole('heading', { name: `Change ${changeId} applying` }).waitFor();
+    // web1's agent takes the job and walks the safe apply (its steps over the agent protocol; the server's own
+    // probe through web1's firewall confirms it); the page follows host by host over the live stream.
+    const next = await api('web1', 'GET', '/agent/next');
+    const job = (next.body.job as { id: number } | null)?.id;
+    expect(job, JSON.stringify(next.body)).toBeTypeOf('number');
+    for (const kind of ['pending-saved', 'applied', 'health-ok']) {
+      const r = await api('web1', 'POST', `/agent/jobs/${job}/events`, {
+        kind,
+        at: new Date().toISOString(),
+        detail: kind === 'health-ok' ? `http :${port}/healthz: 200` : `${kind} on web1`,
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+    }
+    const confirm = await api('web1', 'POST', `/agent/jobs/${job}/confirm`, {
+      local: [{ check: `http :${port}/healthz`, ok: true, detail: '200', ms: 2 }],
+    });
+    expect(confirm.body, JSON.stringify(confirm.body)).toMatchObject({ confirmed: true });
+    await api('web1', 'POST', `/agent/jobs/${job}/events`, {
+      kind: 'committed',
+      at: new Date().toISOString(),
+      detail: 'committed on web1',
+    });
+    await page.getByRole('heading', { name: `Change ${changeId} applied` }).waitFor();
+    const web1Row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: /^web1/ }) });
+    await web1Row.getByText('committed', { exact: true }).waitFor();
+    await web1Row.getByText('passed', { exact: true }).waitFor();
+    expect(await web1Row.locator('time').count()).toBe(4);
+    await shot('change-rollout');
+    await axe('change-rollout');
     await page.getByRole('link', { name: 'Changes', exact: true }).click();
     await page.getByRole('heading', { name: 'Changes' }).waitFor();
     await shot('changes');
@@ -363,16 +409,64 @@ alerting:
     );
     await shot('monitor');
     await axe('monitor');
+    // shop@web1 stayed UP: no raw results were kept (only around changes), so its page charts the minute rollups.
+    // (On a machine so loaded that one of its probes timed out it has raw results, and the chart per vantage point.)
+    const web1Monitor = await api('admin', 'GET', `/monitors/${encodeURIComponent('shop@web1')}`);
+    await page.goto(`${served?.url}/#/monitors/${encodeURIComponent('shop@web1')}`);
+    await page.getByRole('heading', { name: /Monitor shop@web1/ }).waitFor();
+    if ((web1Monitor.body.results as unknown[]).length === 0) {
+      await page
+        .getByRole('img', { name: /Latency of shop@web1 by minute over \d+ minutes: last minute p50/ })
+        .waitFor();
+      await page.locator('.chart canvas').first().waitFor();
+      await shot('monitor-minutes');
+      await axe('monitor-minutes');
+    } else {
+      await page.getByRole('img', { name: /Latency of shop@web1 per vantage point/ }).waitFor();
+    }
     await page.getByRole('link', { name: 'Traffic' }).click();
     await page.getByRole('heading', { name: 'Traffic' }).waitFor();
     await page.getByRole('link', { name: 'Hosts' }).click();
     await page.getByRole('rowheader', { name: /web2/ }).waitFor();
     await shot('hosts');
     await axe('hosts');
+    // More than one page of entries whatever ran before: sign-ins are audited (session.create).
+    for (let i = 0; i < 30; i++) {
+      const r = await fetch(`${served?.url}/api/v1/session`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.vic}` },
+      });
+      expect(r.status).toBe(201);
+    }
     await page.getByRole('link', { name: 'Audit log' }).click();
-    await page.getByRole('cell', { name: 'change.approve' }).waitFor();
+    // A page at a time, newest first (the server's cursor): each page ends where the one before began, down to
+    // entry 1; the approval is on one of them.
+    const range = page.getByText(/^Entries \d+–\d+ of \d+, newest first\.$/);
+    const read = async () =>
+      (/^Entries (\d+)–(\d+) of (\d+)/.exec((await range.textContent()) ?? '') ?? []).slice(1).map(Number);
+    await range.waitFor();
+    let [low, high, total] = await read();
+    expect(high).toBe(total);
+    expect(total).toBeGreaterThan(25);
+    expect((high as number) - (low as number) + 1).toBe(25);
+    let approvals = await page.getByRole('cell', { name: 'change.approve' }).count();
+    for (let pages = 1; low !== 1; pages++) {
+      expect(pages).toBeLessThan(100);
+      const before = low as number;
+      await page.getByRole('button', { name: 'Older entries' }).click();
+      await page.getByText(new RegExp(`^Entries \\d+–${before - 1} of`)).waitFor();
+      [low, high] = await read();
+      await page.getByRole('rowheader', { name: String(before - 1), exact: true }).waitFor();
+      approvals += await page.getByRole('cell', { name: 'change.approve' }).count();
+    }
+    expect(await page.getByRole('button', { name: 'Older entries' }).isDisabled()).toBe(true);
+    await page.getByRole('rowheader', { name: '1', exact: true }).waitFor();
+    expect(approvals).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Newest' }).click();
+    // the newest page again (with whatever was written meanwhile at its head)
+    await page.getByText(/^Entries \d+–(\d+) of \1, newest first\.$/).waitFor();
     await page.getByRole('button', { name: 'Verify the chain' }).click();
-    await page.getByText(/The chain is intact/).waitFor();
+    await page.getByText(/The chain is intact: \d+ entries verified \(head [0-9a-f]{16}…\) in [\d.]+ s\./).waitFor();
     await shot('audit-log');
     await axe('audit-log');
   });
@@ -473,6 +567,40 @@ alerting:
     for (const secret of ['web1', 'web2', '127.0.0', 'shop@', 'MonitorDown', 'Checkout fails', 'SEV2']) {
       expect(json, secret).not.toContain(secret);
     }
+  });
+
+  it('draws the traffic against its expected band, with the drop marked', async () => {
+    // What web1's and web2's agents would have counted on the shop's rule: ten minutes at about 20 req/s each, then
+    // nothing for the last minute (the founding outage). Sent now with the times they cover; last, so the drop's
+    // alert and incident touch no test before.
+    const W = 5000;
+    const end = Math.floor(Date.now() / W) * W - W;
+    for (const host of ['web1', 'web2'] as const) {
+      const samples = [];
+      for (let start = end - 11 * 60_000; start <= end; start += W) {
+        const rate = start > end - 60_000 ? 0 : 20 + ((start / W) % 5) - 2;
+        samples.push({ service: 'shop', source: 'counters', start, ms: W, requests: rate * 5 });
+      }
+      const r = await api(host, 'POST', '/agent/traffic', { samples });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+    }
+    await signIn('vic');
+    await page.getByRole('link', { name: 'Traffic' }).click();
+    await page.getByRole('heading', { name: /^shop/ }).waitFor();
+    await page
+      .getByRole('img', {
+        name: /^Requests per second to shop: now 0, expected [\d.]+ \(band [\d.]+ to [\d.]+\); \d+ of \d+ points below the band; a drop since/,
+      })
+      .waitFor();
+    const label =
+      (await page.getByRole('img', { name: /Requests per second to shop/ }).getAttribute('aria-label')) ?? '';
+    const [, below] = /; (\d+) of \d+ points below the band/.exec(label) ?? [];
+    expect(Number(below)).toBeGreaterThanOrEqual(4);
+    await page.locator('.chart canvas').first().waitFor();
+    await page.getByText(/Drop since .* \(shaded\)/).waitFor();
+    await shot('traffic');
+    await axe('traffic');
+    await signOut();
   });
 
   it('never threw in the page', () => {

@@ -10,6 +10,7 @@ import { ApiError, api, type Json, type Me, may, signIn, whoAmI } from './api.js
 import { IncidentPage, Incidents } from './incidents.js';
 import { connect, useLiveStatus } from './live.js';
 import { MonitorPage, Traffic } from './pages-charts.js';
+import { rolloutByHost, type Stage } from './rollout.js';
 import { Action, Loading, Problem, State, useData, when } from './ui.js';
 
 function useRoute(): string[] {
@@ -349,16 +350,47 @@ function ChangePage({ id, me }: { id: number; me: Me }) {
     </section>
     <section aria-labelledby="rollout-h">
       <h2 id="rollout-h">Rollout</h2>
-      ${
-        v.events.length === 0
-          ? html`<p>Not rolled out.</p>`
-          : html`<ol class="timeline">${v.events.map(
-              (e: Json) =>
-                html`<li><span class="muted">${when(e.at)}</span> ${e.host ?? ''} ${e.kind ?? e.step ?? ''} ${e.message ?? ''}</li>`,
-            )}</ol>`
-      }
+      <${RolloutTable} jobs=${v.jobs} events=${v.events} />
     </section>`;
   }}<//>`;
+}
+
+/** A stage's cell: when (the agent's clock where it reported one), and what was said, or a dash. */
+function StageCell({ s, label }: { s: Stage | undefined; label?: string }) {
+  if (!s) return html`<td>—</td>`;
+  return html`<td><${Time} at=${s.at} />${label ? html` <strong>${label}</strong>` : null}${s.detail ? html`<div class="muted detail">${s.detail}</div>` : null}</td>`;
+}
+
+const Time = ({ at }: { at: string }) => html`<time datetime=${at}>${when(at)}</time>`;
+
+/** The rollout host by host (web/src/rollout.ts), then every recorded step. */
+function RolloutTable({ jobs, events }: { jobs: Json[]; events: Json[] }) {
+  if (jobs.length === 0 && events.length === 0) return html`<p>Not rolled out.</p>`;
+  const rows = rolloutByHost(jobs, events);
+  return html`<table class="rollout"><caption class="sr">The rollout host by host, the canary first</caption>
+    <thead><tr><th scope="col">Step</th><th scope="col">Host</th><th scope="col">Staged</th><th scope="col">Applied</th><th scope="col">Health checked</th><th scope="col">Outcome</th></tr></thead>
+    <tbody>${rows.map(
+      (r) => html`<tr>
+        <td>${r.step}</td>
+        <th scope="row">${r.host}<div class="muted">queued ${when(r.queuedAt)}</div></th>
+        <${StageCell} s=${r.staged} />
+        <${StageCell} s=${r.applied} />
+        <${StageCell} s=${r.health} label=${r.health ? (r.health.ok ? 'passed' : 'failed') : undefined} />
+        ${
+          r.outcome
+            ? html`<${StageCell} s=${r.outcome} label=${r.status} />`
+            : html`<td><strong>${r.status}</strong>${r.waiting ? html`<div class="muted detail">${r.waiting.detail}</div>` : null}</td>`
+        }
+      </tr>`,
+    )}</tbody></table>
+    ${
+      events.length > 0
+        ? html`<details><summary>Every step recorded (${events.length})</summary><ol class="timeline">${events.map(
+            (e: Json) =>
+              html`<li><${Time} at=${e.sourceAt ?? e.at} /> <strong>${e.host}</strong> <span class="tag">${e.kind}</span> ${e.detail} <span class="muted">(${e.source})</span></li>`,
+          )}</ol></details>`
+        : null
+    }`;
 }
 
 function matcherText(m: Json): string {
@@ -543,25 +575,73 @@ function Hosts() {
     ${drift ? html`<section aria-labelledby="drift-h"><h2 id="drift-h">Drift of ${drift.host}</h2><pre tabindex="0">${drift.text}</pre></section>` : null}`;
 }
 
+const AUDIT_PAGE = 25;
+
+/**
+ * The audit log a page at a time, newest first (GET /audit-log?limit=&before=: the cursor is a seq, so a page stays
+ * what it was while entries arrive), and the chain's verification (on a large log it takes a while: the button
+ * says so and the answer says how many entries and how long).
+ */
 function Audit({ me }: { me: Me }) {
-  const d = useData(may(me, 'admin') ? '/audit-log' : null, ['audit', 'changes', 'alerts', 'silences']);
-  const [verdict, setVerdict] = useState<Json | null>(null);
+  // The cursors of the pages before this one (to go back), and this page's (undefined: the newest entries).
+  const [cursors, setCursors] = useState<number[]>([]);
+  const cursor = cursors.at(-1);
+  const d = useData(
+    may(me, 'admin') ? `/audit-log?limit=${AUDIT_PAGE}${cursor !== undefined ? `&before=${cursor}` : ''}` : null,
+    cursor === undefined ? ['audit', 'changes', 'alerts', 'silences'] : [],
+  );
+  const [verdict, setVerdict] = useState<{ v: Json; seconds: number } | null>(null);
+  const [head, setHead] = useState('');
   return html`<h1>Audit log</h1>
-    <div class="buttons">
-      <${Action} label="Verify the chain" run=${async () => setVerdict(await api('GET', '/audit-log/verify'))} />
-    </div>
-    ${verdict ? html`<p role="status" class=${verdict.ok ? 'ok' : 'problem'}>${verdict.ok ? `The chain is intact: ${verdict.entries ?? verdict.seq ?? ''} entries verified.` : `${verdict.problem}: ${verdict.message}`}</p>` : null}
+    <section aria-labelledby="verify-h">
+      <h2 id="verify-h">Verify the chain</h2>
+      <p class="muted">Recomputes every entry's hash and each change's recorded ruleset hash on the server; on a large log this takes a while.</p>
+      <label for="audit-head">Head kept elsewhere (optional, SEQ:HASH from <code>rampart audit-log head</code>)</label>
+      <input id="audit-head" class="wide" value=${head} onInput=${(e: Event) => setHead((e.target as HTMLInputElement).value)} />
+      <div class="buttons">
+        <${Action} label="Verify the chain" run=${async () => {
+          setVerdict(null);
+          const t0 = performance.now();
+          const v = await api(
+            'GET',
+            `/audit-log/verify${head.trim() ? `?head=${encodeURIComponent(head.trim())}` : ''}`,
+          );
+          setVerdict({ v, seconds: (performance.now() - t0) / 1000 });
+        }} />
+      </div>
+      ${
+        verdict
+          ? html`<p role="status" class=${verdict.v.ok ? 'ok' : 'problem'}>${
+              verdict.v.ok
+                ? `The chain is intact: ${verdict.v.count} entries verified (head ${String(verdict.v.headHash).slice(0, 16)}…) in ${verdict.seconds.toFixed(1)} s.`
+                : `Not intact at entry ${verdict.v.seq} (${verdict.v.problem}): ${verdict.v.message}`
+            }</p>`
+          : null
+      }
+    </section>
     ${
       may(me, 'admin')
-        ? html`<${Loading} d=${d}>${(a: Json) => html`<table><caption class="sr">Audit entries, newest first</caption>
+        ? html`<section aria-labelledby="entries-h"><h2 id="entries-h">Entries</h2>
+        <${Loading} d=${d}>${(a: Json) => html`
+          <p class="muted">${
+            a.entries.length === 0
+              ? 'No entries.'
+              : `Entries ${a.entries.at(-1).seq}–${a.entries[0].seq} of ${a.head}, newest first.`
+          }</p>
+          <table><caption class="sr">Audit entries, newest first</caption>
           <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Target</th></tr></thead>
-          <tbody>${[...a.entries]
-            .reverse()
-            .slice(0, 200)
-            .map(
-              (e: Json) =>
-                html`<tr><th scope="row">${e.seq}</th><td>${when(e.at)}</td><td>${e.actor} (${e.role})</td><td>${e.action}</td><td>${e.target}</td></tr>`,
-            )}</tbody></table>`}<//>`
+          <tbody>${a.entries.map(
+            (e: Json) =>
+              html`<tr><th scope="row">${e.seq}</th><td>${when(e.at)}</td><td>${e.actor} (${e.role})</td><td>${e.action}</td><td>${e.target}</td></tr>`,
+          )}</tbody></table>
+          <nav class="pager" aria-label="Audit log pages">
+            <button type="button" disabled=${cursors.length === 0} onClick=${() => setCursors([])}>Newest</button>
+            <button type="button" disabled=${cursors.length === 0} onClick=${() => setCursors(cursors.slice(0, -1))}>Newer entries</button>
+            <button type="button" disabled=${a.next === null} onClick=${() => {
+              // the entries shown are this page's until the next page arrives: a second click adds nothing
+              if (cursors.at(-1) !== a.next) setCursors([...cursors, a.next]);
+            }}>Older entries</button>
+          </nav>`}<//></section>`
         : html`<p>Reading the entries needs the admin role; anyone may verify the chain.</p>`
     }`;
 }

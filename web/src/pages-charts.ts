@@ -35,11 +35,15 @@ export function MonitorPage({ name }: { name: string }) {
         )}</dd>
       </dl>
       <section aria-labelledby="lat-h">
-        <h2 id="lat-h">Latency per vantage point</h2>
+        <h2 id="lat-h">${m.results.length === 0 && m.lastHour.length > 0 ? 'Latency by minute' : 'Latency per vantage point'}</h2>
         <${Problem} text=${error} />
         ${
           m.results.length === 0
-            ? html`<p>No raw results kept yet: the server keeps them around state changes. The last hour by minute is below.</p>`
+            ? m.lastHour.length === 0
+              ? html`<p>No results yet: neither raw results (kept around state changes) nor minute rollups.</p>`
+              : charts
+                ? html`<${charts.MinuteChart} minutes=${m.lastHour} name=${m.name} />`
+                : html`<p aria-busy="true">Loading the chart…</p>`
             : charts
               ? html`<${charts.LatencyChart} results=${m.results} name=${m.name} />`
               : html`<p aria-busy="true">Loading the chart…</p>`

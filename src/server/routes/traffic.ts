@@ -66,7 +66,8 @@ export const trafficRoutes = [
     path: '/traffic/:service',
     access: 'viewer',
     tag: 'monitors',
-    summary: "A service's rate now and its series (10 s points for 48 h, 1 min for 35 days, 1 h for 400 days)",
+    summary:
+      "A service's rate now and its series (10 s points for 48 h, 1 min for 35 days, 1 h for 400 days), each point with its expected band (expected, lower, upper: below lower the detector counts it low)",
     params: z.object({ service: z.string().min(1).max(253) }),
     query: z
       .object({
@@ -95,10 +96,13 @@ export const trafficRoutes = [
       const resolution = RESOLUTIONS[query.resolution ?? '1m'];
       const now = deps.now().getTime();
       const since = query.since ?? 3600;
+      const points = await deps.traffic.series(params.service, resolution, now - since * 1000, now, query.host);
+      // Each point with the band it is judged against (the dashboard draws it): expected, lower, upper, or nulls.
+      const band = deps.traffic.band(params.service, points, resolution, query.host);
       return {
         now: await deps.traffic.now(params.service),
         resolution: query.resolution ?? '1m',
-        points: await deps.traffic.series(params.service, resolution, now - since * 1000, now, query.host),
+        points: points.map((p, i) => ({ ...p, expected: null, lower: null, upper: null, ...band[i] })),
       };
     },
   }),
