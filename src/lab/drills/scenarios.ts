@@ -196,10 +196,19 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
         { alertname: 'MonitorDown', labels: { service: 'shop', host: 'web1' } },
         { alertname: 'MonitorDegraded', labels: { service: 'shop' } },
         { alertname: 'RedundancyDegraded', labels: { service: 'shop' } },
+        // the requests HAProxy sends to web1 before its checks take it out fail, the public probe's among them
+        // (seen on an idle machine: the shop DOWN for a moment, 6% of the customers' requests failed)
+        ...SHOP_DOWN,
       ],
       usersAffected: true,
       cause: 'the change forced through (its rollback on web1)',
-      suspect: { kind: 'change', hosts: ['web1'] },
+      // Seen in the lab: the suspects route never names it. The agent restores the last good ruleset before the
+      // change becomes web1's desired revision (that is stored once confirmed), so the route has no change to judge;
+      // the ChangeRolledBack alert names the change itself.
+      suspect: {
+        kind: 'none',
+        why: 'the change was rolled back on web1 before it became its desired ruleset, so the suspects route has no change to judge (ChangeRolledBack names it)',
+      },
     },
   },
   {
@@ -251,7 +260,12 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
     cleanup: [{ kind: 'start', process: 'haproxy' }],
     expect: {
       alerts: [{ alertname: 'MonitorDown', labels: { service: 'shop', monitor: 'shop' } }],
-      tolerated: [...DOWN_TOLERATED, { alertname: 'ServiceDown', labels: { service: 'shop' } }],
+      tolerated: [
+        ...DOWN_TOLERATED,
+        { alertname: 'ServiceDown', labels: { service: 'shop' } },
+        // the TLS front end is HAProxy too
+        { alertname: 'MonitorDown', labels: { service: 'shop', monitor: 'shop-tls' } },
+      ],
       usersAffected: true,
       cause: 'HAProxy on lb',
       suspect: { kind: 'none', why: 'a stopped process, not a firewall change or drift' },
