@@ -304,7 +304,7 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
     };
 
     /**
-     * Polls the suspects route of the drill's incident (the first declared since the fault) until it names the
+     * Polls the suspects route of the drill's incidents (every one declared since the fault) until they name the
      * expected suspect (or, for a scenario expecting none, until stopped: a false suspect counts against it).
      */
     const watchSuspects = (s: DrillScenario, faultAt: number) => {
@@ -319,11 +319,19 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
               'GET',
               '/incidents',
             );
-            const inc = incidents.filter((i) => Date.parse(i.detectedAt) >= faultAt).at(-1);
-            if (inc) {
-              const v = await r.api<SuspectsView>('admin', 'GET', `/incidents/${inc.id}/suspects`);
-              const j = judgeSuspects(s.expect.suspect, v.candidates, changeId);
-              answers.push({ at: Date.now(), ...j });
+            // Every incident of the drill: the shop's, and the ones its side alerts may open first (FirewallDrift
+            // of one host is an incident of its own, about that host only); their suspects together.
+            const mine = incidents.filter((i) => Date.parse(i.detectedAt) >= faultAt);
+            if (mine.length > 0) {
+              const views = await Promise.all(
+                mine.map((i) => r.api<SuspectsView>('admin', 'GET', `/incidents/${i.id}/suspects`)),
+              );
+              const j = judgeSuspects(
+                s.expect.suspect,
+                views.flatMap((v) => v.candidates),
+                changeId,
+              );
+              answers.push({ at: Date.now(), correct: j.correct, named: [...new Set(j.named)] });
               if (j.correct && s.expect.suspect.kind !== 'none') named = true;
             }
           } catch {
