@@ -217,7 +217,7 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
       ...(opts.traffic ? { traffic: { logDir: lab.paths.dir } } : {}),
       desired: { web1: BASELINE_RULESET, web2: BASELINE_RULESET },
       alerting: drillAlertingYaml(),
-      tls: { port: TLS_PORT, intervalMs: opts.monitorIntervalMs ?? 1000 },
+      tls: { port: TLS_PORT },
       // the server's TLS monitor trusts the lab's own authority, so it judges the certificate's dates only
       serverEnv: { NODE_EXTRA_CA_CERTS: certs.ca },
     });
