@@ -5,8 +5,12 @@
  * hand on both hosts, recovered = customers served again) and of the failed-request share, with the scripted responder
  * acknowledging 2 s after the page. See docs/drills.md for what each figure measures.
  *
+ * With --compare, Prometheus + blackbox_exporter + Alertmanager (Debian's packages) run in the same lab, once on
+ * Debian's defaults and once tuned to 5 s (src/lab/prometheus-stack.ts), paging the same receiver; the fault is then
+ * held until each stack paged (so mitigated and recovered include that wait: compare detection and pages only).
+ *
  * Usage (root; namespaces named rampart-*, removed at the end, also on failure):
- *   npm run build && node bench/drill-bench.mjs [--runs 5] [--scenario founding-outage]
+ *   npm run build && node bench/drill-bench.mjs [--runs 5] [--scenario founding-outage] [--compare]
  */
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +19,11 @@ import { parseArgs } from 'node:util';
 const root = join(import.meta.dirname, '..');
 const dist = (p) => join(root, 'dist', p);
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, scenario: { type: 'string', default: 'founding-outage' } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    scenario: { type: 'string', default: 'founding-outage' },
+    compare: { type: 'boolean', default: false },
+  },
 });
 const { startDrillLab } = await import(dist('lab/drills/runner.js'));
 const { findScenario } = await import(dist('lab/drills/scenarios.js'));
@@ -26,7 +34,14 @@ const median = (xs) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : Number.NaN;
 };
 
-const drills = await startDrillLab({ main: dist('cli/main.js'), log: (l) => console.error(l) });
+const drills = await startDrillLab({
+  main: dist('cli/main.js'),
+  log: (l) => console.error(l),
+  traffic: Boolean(scenario.needsTraffic),
+  ...(values.compare ? { compare: 'prometheus' } : {}),
+});
+if (drills.compareSkipped) console.error(`comparison skipped: ${drills.compareSkipped}`);
+const compares = [];
 for (const sig of ['SIGINT', 'SIGTERM'])
   process.once(sig, () => void drills.destroy().finally(() => process.exit(130)));
 const rows = [];
@@ -38,6 +53,10 @@ try {
     const s = r.score;
     console.error(`run ${i}: ${JSON.stringify(s ?? r)}`);
     if (s) rows.push(s);
+    if (r.compare) {
+      console.error(`run ${i} compare: ${JSON.stringify(r.compare)}`);
+      compares.push(r.compare);
+    }
   }
 } finally {
   await drills.destroy();
@@ -67,3 +86,20 @@ console.log(
   )} | - |`,
 );
 console.log(`| duplicate pages (total) | ${rows.reduce((n, r) => n + r.notifications.duplicates, 0)} | 0 |`);
+console.log(
+  `| cause named (suspects route) | ${fmt(num('cause'))}${rows[0] && typeof rows[0].cause !== 'number' ? ` (${rows[0].cause}${rows[0].causeNote ? `: ${rows[0].causeNote}` : ''})` : ''} | ≤ 10 |`,
+);
+if (compares.length > 0) {
+  const stacks = compares[0].map((c) => c.stack);
+  console.log('\n| on the same fault | detected, median s (min-max) | paged, median s (min-max) | paged / Rampart |');
+  console.log('| --- | ---: | ---: | ---: |');
+  console.log(`| Rampart | ${fmt(num('detect'))} | ${fmt(num('notify'))} | 1 |`);
+  for (const name of stacks) {
+    const of = (k) => compares.map((c) => c.find((x) => x.stack === name)?.[k]).filter((v) => typeof v === 'number');
+    const ratio = median(of('notify')) / median(num('notify'));
+    const settings = compares[0].find((x) => x.stack === name)?.settings;
+    console.log(
+      `| Prometheus ${name} (${settings}) | ${fmt(of('detect'))} | ${fmt(of('notify'))} | ${ratio.toFixed(1)} |`,
+    );
+  }
+}

@@ -28,7 +28,7 @@
  * Usage (root; namespaces named rampart-shop-*, removed at the end, also on failure or Ctrl-C):
  *   npm run build && node bench/prometheus-anchor-bench.mjs [--runs 5] [--timeout 400] [--dist DIR]
  */
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -144,28 +144,21 @@ async function bench() {
     const s = [...xs].sort((a, b) => a - b);
     return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : Number.NaN;
   };
+  const { PROMETHEUS_DEFAULTS, startBlackbox, startPrometheusStack } = await import(dist('lab/prometheus-stack.js'));
+  // Debian's defaults, and tuned to Rampart's own speeds (1 s, for: 1s, group_wait 0s; the drills' --compare tunes
+  // to 5 s instead: src/lab/prometheus-stack.ts PROMETHEUS_TUNED).
   const STACKS = [
+    PROMETHEUS_DEFAULTS,
     {
-      name: 'default',
-      prom: 9090,
-      am: 9093,
-      scrape: '15s',
-      timeout: '10s',
-      evaluation: '15s',
-      for: '1m',
-      groupWait: '30s',
-      groupInterval: '5m',
-    },
-    {
+      ...PROMETHEUS_DEFAULTS,
       name: 'tuned',
-      prom: 9091,
-      am: 9094,
-      scrape: '1s',
-      timeout: '1s',
-      evaluation: '1s',
+      promPort: 9091,
+      amPort: 9094,
+      scrapeInterval: '1s',
+      scrapeTimeout: '1s',
+      evaluationInterval: '1s',
       for: '1s',
       groupWait: '0s',
-      groupInterval: '5m',
     },
   ];
 
@@ -227,86 +220,20 @@ async function bench() {
     const first = (es, since, pick) => es.find((e) => e.t >= since && pick(e));
     await until('the watcher', (es) => es.some((e) => e.kind === 'ready'), 30_000);
 
-    const bb = lab.spawnIn(
-      'srv',
-      [
-        'prometheus-blackbox-exporter',
-        '--config.file=/etc/prometheus/blackbox.yml',
-        '--web.listen-address=127.0.0.1:9115',
-      ],
-      { label: 'blackbox' },
-    );
-    void bb;
+    startBlackbox(lab);
     const startStack = (s, run) => {
-      const dir = join(lab.paths.dir, `${s.name}-${run}`);
-      mkdirSync(join(dir, 'tsdb'), { recursive: true });
-      mkdirSync(join(dir, 'am'), { recursive: true });
-      writeFileSync(
-        join(dir, 'rules.yml'),
-        `groups:
-  - name: shop
-    rules:
-      - alert: ShopDown
-        expr: probe_success == 0
-        for: ${s.for}
-        labels: {severity: critical, service: shop}
-        annotations: {summary: 'the shop does not answer {{ $labels.instance }}'}
-`,
+      const st = startPrometheusStack(
+        lab,
+        s,
+        { urls: [SHOP_HEALTH], webhookUrl: `http://127.0.0.1:${HOOK_PORT}/${s.name}` },
+        join(lab.paths.dir, `${s.name}-${run}`),
       );
-      writeFileSync(
-        join(dir, 'prometheus.yml'),
-        `global: {scrape_interval: ${s.scrape}, scrape_timeout: ${s.timeout}, evaluation_interval: ${s.evaluation}}
-alerting:
-  alertmanagers: [{static_configs: [{targets: ['127.0.0.1:${s.am}']}]}]
-rule_files: ['${join(dir, 'rules.yml')}']
-scrape_configs:
-  - job_name: blackbox
-    metrics_path: /probe
-    params: {module: [http_2xx]}
-    static_configs: [{targets: ['${SHOP_HEALTH}']}]
-    relabel_configs:
-      - {source_labels: [__address__], target_label: __param_target}
-      - {source_labels: [__param_target], target_label: instance}
-      - {target_label: __address__, replacement: '127.0.0.1:9115'}
-`,
-      );
-      writeFileSync(
-        join(dir, 'alertmanager.yml'),
-        `route:
-  group_by: ['alertname', 'cluster', 'service']
-  group_wait: ${s.groupWait}
-  group_interval: ${s.groupInterval}
-  repeat_interval: 3h
-  receiver: hook
-receivers:
-  - name: hook
-    webhook_configs: [{url: 'http://127.0.0.1:${HOOK_PORT}/${s.name}'}]
-`,
-      );
-      const am = lab.spawnIn(
-        'srv',
-        [
-          'prometheus-alertmanager',
-          `--config.file=${join(dir, 'alertmanager.yml')}`,
-          `--storage.path=${join(dir, 'am')}`,
-          `--web.listen-address=127.0.0.1:${s.am}`,
-          '--cluster.listen-address=',
-        ],
-        { label: `${s.name}-am-${run}` },
-      );
-      const prom = lab.spawnIn(
-        'srv',
-        [
-          'prometheus',
-          `--config.file=${join(dir, 'prometheus.yml')}`,
-          `--storage.tsdb.path=${join(dir, 'tsdb')}`,
-          `--web.listen-address=127.0.0.1:${s.prom}`,
-        ],
-        { label: `${s.name}-prom-${run}` },
-      );
-      return { am, prom };
+      return { am: st.alertmanager, prom: st.prometheus };
     };
-    writeFileSync(promsFile, JSON.stringify(STACKS.map((s) => ({ name: s.name, url: `http://127.0.0.1:${s.prom}` }))));
+    writeFileSync(
+      promsFile,
+      JSON.stringify(STACKS.map((s) => ({ name: s.name, url: `http://127.0.0.1:${s.promPort}` }))),
+    );
 
     for (let run = 1; run <= runs; run++) {
       const procs = STACKS.map((s) => startStack(s, run));

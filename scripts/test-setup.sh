@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the whole test suite (`npm run test:setup`; .ci/run calls it too): Debian's nftables,
-# iptables, ipset, iproute2, python3, haproxy, openssl and chromium when missing, and a running PostgreSQL with a `root` role
+# iptables, ipset, iproute2, python3, haproxy, openssl, chromium and prometheus, prometheus-alertmanager,
+# prometheus-blackbox-exporter (the drills' comparison) when missing, and a running PostgreSQL with a `root` role
 # (peer authentication over the unix socket) for the store and server suites. Idempotent: installs only what is
 # missing, starts the cluster only when it is down, creates the role only when missing. Needs root (apt-get).
 # Without it `npm test` still runs: the kernel, agent and lab suites and the PostgreSQL half skip and say why
@@ -23,6 +24,11 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The dashboard's browser tests (test/web) drive Debian's chromium with playwright-core, which downloads no browser.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The drills' side by side (`rampart drill run --compare prometheus`, bench/drill-bench.mjs --compare): run by the
+# drill inside the lab's namespaces; their own services are not used.
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "ci: installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -24,11 +24,12 @@ import {
 import { isTimeZone } from '../incident/timezone.js';
 import { type IncidentSeverity, SEVERITIES } from '../incident/types.js';
 import { didYouMean } from './did-you-mean.js';
+import { ENVIRONMENT_EXPECTED, type Environment, environmentProblem } from './environment.js';
 import { durationField, object } from './schema-kit.js';
 
 export const TIME_ZONE_EXPECTED = 'an IANA time zone, like Europe/Istanbul, America/New_York or UTC';
-const SITE_EXPECTED = 'a site name (text), or a map with name and timezone';
-const SITE_KEYS = ['name', 'timezone'];
+const SITE_EXPECTED = 'a site name (text), or a map with name, timezone and environment';
+const SITE_KEYS = ['name', 'timezone', 'environment'];
 
 function timeZoneProblem(tz: string): string {
   const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
@@ -36,45 +37,59 @@ function timeZoneProblem(tz: string): string {
 }
 
 /** `site:` as a name, or a map with the name and the time zone. */
-export const SiteSchema = z.unknown().transform((v, ctx): { name?: string; timeZone?: string } => {
-  if (typeof v === 'string') {
-    if (v.trim() !== '') return { name: v };
-    ctx.addIssue({ code: 'custom', message: SITE_EXPECTED, params: { problem: 'the site name is empty' } });
-    return z.NEVER;
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    ctx.addIssue({ code: 'custom', message: SITE_EXPECTED });
-    return z.NEVER;
-  }
-  const o = v as Record<string, unknown>;
-  const out: { name?: string; timeZone?: string } = {};
-  for (const k of Object.keys(o)) {
-    if (!SITE_KEYS.includes(k)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [k],
-        message: 'name or timezone',
-        params: { problem: `unknown key '${k}'${didYouMean(k, SITE_KEYS)}` },
-      });
+export const SiteSchema = z
+  .unknown()
+  .transform((v, ctx): { name?: string; timeZone?: string; environment?: Environment } => {
+    if (typeof v === 'string') {
+      if (v.trim() !== '') return { name: v };
+      ctx.addIssue({ code: 'custom', message: SITE_EXPECTED, params: { problem: 'the site name is empty' } });
+      return z.NEVER;
     }
-  }
-  if (o.name !== undefined) {
-    if (typeof o.name === 'string' && o.name.trim() !== '') out.name = o.name;
-    else ctx.addIssue({ code: 'custom', path: ['name'], message: 'a non-empty site name' });
-  }
-  if (o.timezone !== undefined) {
-    if (typeof o.timezone === 'string' && isTimeZone(o.timezone)) out.timeZone = o.timezone;
-    else {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['timezone'],
-        message: TIME_ZONE_EXPECTED,
-        ...(typeof o.timezone === 'string' ? { params: { problem: timeZoneProblem(o.timezone) } } : {}),
-      });
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      ctx.addIssue({ code: 'custom', message: SITE_EXPECTED });
+      return z.NEVER;
     }
-  }
-  return out;
-});
+    const o = v as Record<string, unknown>;
+    const out: { name?: string; timeZone?: string; environment?: Environment } = {};
+    for (const k of Object.keys(o)) {
+      if (!SITE_KEYS.includes(k)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: 'name, timezone or environment',
+          params: { problem: `unknown key '${k}'${didYouMean(k, SITE_KEYS)}` },
+        });
+      }
+    }
+    if (o.name !== undefined) {
+      if (typeof o.name === 'string' && o.name.trim() !== '') out.name = o.name;
+      else ctx.addIssue({ code: 'custom', path: ['name'], message: 'a non-empty site name' });
+    }
+    if (o.timezone !== undefined) {
+      if (typeof o.timezone === 'string' && isTimeZone(o.timezone)) out.timeZone = o.timezone;
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['timezone'],
+          message: TIME_ZONE_EXPECTED,
+          ...(typeof o.timezone === 'string' ? { params: { problem: timeZoneProblem(o.timezone) } } : {}),
+        });
+      }
+    }
+    if (o.environment !== undefined) {
+      const problem = typeof o.environment === 'string' ? environmentProblem(o.environment) : undefined;
+      if (typeof o.environment === 'string' && problem === undefined) out.environment = o.environment as Environment;
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environment'],
+          message: ENVIRONMENT_EXPECTED,
+          ...(problem !== undefined ? { params: { problem } } : {}),
+        });
+      }
+    }
+    return out;
+  });
 
 const AUTO_EXPECTED = `'severity >= LEVEL' with LEVEL one of ${ALERT_SEVERITIES.filter((s) => s !== 'none').join(', ')}; or off`;
 

@@ -206,7 +206,7 @@ describe('parseConfig: bad configs name file:line:column, the field, the value a
     const e = fail(shopWith(6, '    adress: [192.0.2.11]'));
     expect(e.message.split('\n')).toEqual([
       "c.yaml:5:5: hosts[0].addresses: missing 'addresses'; expected a list of addresses: an IPv4 or IPv6 address without prefix, like 192.0.2.11 or 2001:db8::11",
-      "c.yaml:6:5: hosts[0].adress: unknown key 'adress' (did you mean 'addresses'?); expected one of name, addresses, firewall, group, tables",
+      "c.yaml:6:5: hosts[0].adress: unknown key 'adress' (did you mean 'addresses'?); expected one of name, addresses, firewall, group, tables, environment",
     ]);
     // The ParseError fields are the first problem's.
     expect([e.line, e.column, e.expected]).toEqual([

@@ -19,6 +19,7 @@ import { ParseError, UserError } from '../errors.js';
 import type { Monitor } from '../monitor/types.js';
 import { AlertingSchema, alertingOf } from './alerting.js';
 import { didYouMean } from './did-you-mean.js';
+import { environmentField } from './environment.js';
 import { IncidentsSchema, incidentsOf, SiteSchema } from './incidents.js';
 import { checkOf, MonitorsSchema, monitorOf, ServiceMonitorSchema, serviceMonitors } from './monitors.js';
 import { type RunbookRef, runbookField, runbooksOf } from './runbooks.js';
@@ -273,8 +274,9 @@ const HostSchema = object(
       .array(z.string(expect(TABLES_EXPECTED)), expect(TABLES_EXPECTED))
       .min(1, expect(`at least one table (leave tables out for the default); ${TABLES_EXPECTED}`))
       .optional(),
+    environment: environmentField.optional(),
   },
-  'a host: a map with name, addresses, and optionally firewall, group and tables',
+  'a host: a map with name, addresses, and optionally firewall, group, tables and environment',
 );
 
 const HTTP_PATH_EXPECTED = 'a URL path starting with /, like /healthz';
@@ -597,6 +599,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
       ...(h.firewall ? { firewall: h.firewall } : {}),
       ...(h.group ? { group: h.group } : {}),
       ...(tables ? { tables } : {}),
+      ...(h.environment ? { environment: h.environment } : {}),
       at: loc(['hosts', i]),
     });
   });
@@ -812,6 +815,7 @@ export function parseConfig(text: string, file: string, opts: ParseConfigOptions
     file,
     ...(parsed.site?.name !== undefined ? { site: parsed.site.name } : {}),
     ...(parsed.site?.timeZone !== undefined ? { timeZone: parsed.site.timeZone } : {}),
+    ...(parsed.site?.environment !== undefined ? { environment: parsed.site.environment } : {}),
     hosts,
     services,
     adminNetworks: parsed['admin-networks'] ?? [],

@@ -11,6 +11,7 @@ import type { BlockerKind } from '../change/types.js';
 import type { IncidentPolicy } from '../incident/lifecycle.js';
 import type { Monitor } from '../monitor/types.js';
 import type { AlertingConfig } from './alerting.js';
+import type { Environment } from './environment.js';
 import type { RunbookConfig } from './runbooks.js';
 import type { StatusPageConfig } from './status-page.js';
 
@@ -35,6 +36,8 @@ export interface HostConfig {
    * iptables tables (default `filter`). Everything else on the host is left alone.
    */
   readonly tables?: readonly string[];
+  /** production, staging or lab (src/config/environment.ts); unset: the site's, else unmarked (production). */
+  readonly environment?: Environment;
   readonly at: ConfigLocation;
 }
 
@@ -168,6 +171,8 @@ export interface AuditConfig {
 export interface RampartConfig {
   readonly file: string;
   readonly site?: string;
+  /** The site's environment (`site: {environment: staging}`): its hosts' unless they say otherwise. */
+  readonly environment?: Environment;
   readonly hosts: readonly HostConfig[];
   readonly services: readonly ServiceConfig[];
   /** CIDRs from which admin ports may be reached. */

@@ -21,6 +21,11 @@ export interface HaproxyConfigOptions {
   readonly statsSocket: string;
   /** Backend name; default `shop`. */
   readonly backend?: string;
+  /**
+   * A TLS front end on the same address (the drills' cert-expiring): `crt` is a PEM file with the certificate and its
+   * key, replaceable at run time through the stats socket (`set ssl cert` + `commit ssl cert`, setCertificate()).
+   */
+  readonly tls?: { readonly port: number; readonly crt: string };
 }
 
 /**
@@ -38,6 +43,8 @@ export function haproxyConfig(opts: HaproxyConfigOptions): string {
   }
   if (/[\s"#]/.test(opts.statsSocket))
     throw new Error(`stats socket path must not contain spaces: ${opts.statsSocket}`);
+  if (opts.tls && /[\s"#]/.test(opts.tls.crt))
+    throw new Error(`certificate path must not contain spaces: ${opts.tls.crt}`);
   return [
     'global',
     `  stats socket ${opts.statsSocket} mode 600 level admin`,
@@ -60,6 +67,14 @@ export function haproxyConfig(opts: HaproxyConfigOptions): string {
     `  bind ${opts.bind.address}:${opts.bind.port}`,
     `  default_backend ${backend}`,
     '',
+    ...(opts.tls
+      ? [
+          `frontend ${backend}_tls`,
+          `  bind ${opts.bind.address}:${opts.tls.port} ssl crt ${opts.tls.crt}`,
+          `  default_backend ${backend}`,
+          '',
+        ]
+      : []),
     `backend ${backend}`,
     '  balance roundrobin',
     '  option httpchk GET /healthz',
@@ -67,6 +82,18 @@ export function haproxyConfig(opts: HaproxyConfigOptions): string {
     ...opts.servers.map((s) => `  server ${s.name} ${s.address}:${s.port} check inter 500 fall 2 rise 2`),
     '',
   ].join('\n');
+}
+
+/**
+ * Replaces the certificate HAProxy serves from `crt` (a PEM path named in its config) with `pem` (certificate and
+ * key) through the runtime API, without a restart: connections keep flowing. Throws with HAProxy's answer when it
+ * refuses.
+ */
+export async function setCertificate(socketPath: string, crt: string, pem: string): Promise<void> {
+  const set = await haproxyCommand(socketPath, `set ssl cert ${crt} <<\n${pem.trim()}\n`);
+  if (!/Transaction (created|updated)/i.test(set)) throw new Error(`HAProxy refused the certificate: ${set.trim()}`);
+  const commit = await haproxyCommand(socketPath, `commit ssl cert ${crt}`);
+  if (!/Success/i.test(commit)) throw new Error(`HAProxy did not commit the certificate: ${commit.trim()}`);
 }
 
 /** Sends one command to the stats socket and returns the whole answer. */

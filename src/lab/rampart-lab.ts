@@ -41,11 +41,43 @@ export interface LabConfigOptions {
   readonly alerting?: string;
   /** A freeze window all week (policy.freeze): every apply is an emergency change with a reason (issue 16). */
   readonly freeze?: boolean;
+  /**
+   * The shop's TLS front end on the load balancer (startShop's `tls`): a `shop-tls` monitor of its certificate from
+   * the server, every `intervalMs` (default 2 s; the drills' cert-expiring).
+   */
+  readonly tls?: { readonly port: number; readonly intervalMs?: number };
 }
 
 export function labConfig(opts: LabConfigOptions = {}): string {
+  const monitors = [
+    ...(opts.monitor?.probeOnly
+      ? [
+          `  - name: shop-from-client
+    http: {url: "http://${SHOP_ADDRESSES.lb}/healthz"}
+    interval: ${opts.monitor.intervalMs ?? 1000}ms
+    timeout: ${opts.monitor.timeoutMs ?? 500}ms
+    from: [probes]
+`,
+        ]
+      : []),
+    ...(opts.tls
+      ? [
+          `  - name: shop-tls
+    service: shop
+    tls: {host: ${SHOP_ADDRESSES.lb}, port: ${opts.tls.port}, days: 0}
+    interval: ${opts.tls.intervalMs ?? 2000}ms
+    # about the certificate's end, not availability (the shop's monitors say that): a slow handshake on a loaded
+    # machine must not page (seen once at load 8 while a fault was held 100 s)
+    timeout: ${opts.tls.intervalMs ?? 2000}ms
+    failures: 3
+    from: [server]
+`,
+        ]
+      : []),
+  ];
+  // Marked as a lab: drills act only on hosts marked lab or staging (src/lab/drills/safety.ts).
   return `# The shop lab (src/lab/shop-lab.ts): two web servers behind HAProxy, managed by Rampart agents.
-site: shop-lab
+site: {name: shop-lab, environment: lab}
 hosts:
   - name: web1
     addresses: [${SHOP_ADDRESSES.web1}]
@@ -75,17 +107,7 @@ ${
       drop: {slot: 10s, for: 10s}
 `
     : ''
-}${
-  opts.monitor?.probeOnly
-    ? `monitors:
-  - name: shop-from-client
-    http: {url: "http://${SHOP_ADDRESSES.lb}/healthz"}
-    interval: ${opts.monitor.intervalMs ?? 1000}ms
-    timeout: ${opts.monitor.timeoutMs ?? 500}ms
-    from: [probes]
-`
-    : ''
-}admin-networks: [${SHOP_ADDRESSES.srv}/32]
+}${monitors.length > 0 ? `monitors:\n${monitors.join('')}` : ''}admin-networks: [${SHOP_ADDRESSES.srv}/32]
 policy:
   approvals: 1
   canary: [web1]
@@ -185,6 +207,8 @@ export async function startRampart(
     pollMs?: number;
     /** Each host's desired ruleset before the server starts (as if a change had applied it). */
     desired?: Partial<Record<'web1' | 'web2', string>>;
+    /** More environment for the server (e.g. NODE_EXTRA_CA_CERTS: the lab's own certificate authority). */
+    serverEnv?: NodeJS.ProcessEnv;
   } = {},
 ): Promise<RampartLab> {
   const dataDir = join(lab.paths.dir, 'rampart-data');
@@ -244,7 +268,7 @@ export async function startRampart(
       '--log-level',
       'warn',
     ],
-    { label: 'rampart-server' },
+    { label: 'rampart-server', ...(opts.serverEnv ? { env: { ...process.env, ...opts.serverEnv } } : {}) },
   );
   await until(
     'the Rampart server to answer',

@@ -547,7 +547,14 @@ async function waitFor(what: string, ms: number, check: () => boolean | Promise<
  * Starts the shop: the shop app on web1 and web2 (from dist/: build first), then HAProxy in lb, and waits until
  * HAProxy sees both servers UP.
  */
-export async function startShop(lab: ShopLab, opts: { timeoutMs?: number } = {}): Promise<ShopServices> {
+export async function startShop(
+  lab: ShopLab,
+  opts: {
+    timeoutMs?: number;
+    /** Also a TLS front end on the load balancer (haproxyConfig's `tls`: port and PEM file). */
+    tls?: { readonly port: number; readonly crt: string };
+  } = {},
+): Promise<ShopServices> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   for (const script of ['shop-app.js', 'steady-client.js']) {
     if (!existsSync(distScript(script))) throw new Error(`${distScript(script)} is missing: run npm run build`);
@@ -579,6 +586,7 @@ export async function startShop(lab: ShopLab, opts: { timeoutMs?: number } = {})
       bind: { address: LB_ADDRESS, port: SHOP_PORT },
       servers: WEB_SERVERS.map((w) => ({ name: w, address: SHOP_ADDRESSES[w], port: SHOP_PORT })),
       statsSocket: lab.paths.haproxySocket,
+      ...(opts.tls ? { tls: opts.tls } : {}),
     }),
   );
   const haproxy = lab.spawnIn('lb', ['haproxy', '-f', lab.paths.haproxyConfig, '-db'], { label: 'haproxy' });

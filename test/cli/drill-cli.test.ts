@@ -1,5 +1,6 @@
 /** `rampart drill list|run` (issue 18) as a user meets it; the drills themselves run in test/e2e/drills.test.ts. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { drillReport, renderReportMarkdown } from '../../src/lab/drills/report.js';
@@ -14,28 +15,53 @@ describe('rampart drill', () => {
     expect(r.code, r.stderr).toBe(0);
     for (const s of DRILL_SCENARIOS) expect(r.stdout).toContain(`${s.name}: ${s.title}`);
     expect(r.stdout).toMatch(/founding-outage: .*\n.*\n {2}expects: ServiceDown\{service:shop\}/);
-    expect(r.stdout).toContain("cert-expiring: The shop's certificate near expiry [not available in this lab]");
+    expect(r.stdout).toContain("cert-expiring: The shop's certificate near expiry\n");
     const j = JSON.parse(rampart('drill', 'list', '--json').stdout) as { scenarios: { name: string }[] };
     expect(j.scenarios.map((s) => s.name)).toEqual(DRILL_SCENARIOS.map((s) => s.name));
   });
 
-  it('run refuses an unknown scenario, a name with --all, and a rampart.yaml (no game day on unmarked hosts)', () => {
+  it('run refuses an unknown scenario, a name with --all, bad options, and --interactive with --all', () => {
     const unknown = rampart('drill', 'run', 'flood');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown scenario 'flood'; expected one of founding-outage, forced-change");
     expect(rampart('drill', 'run', 'lb-down', '--all').stderr).toContain('not both');
-    const site = rampart('drill', 'run', 'lb-down', '--config', 'rampart.yaml');
-    expect(site.code).toBe(2);
-    expect(site.stderr).toMatch(/--config rampart\.yaml: .*marked as lab or staging/);
     expect(rampart('drill', 'run', 'lb-down', '--ack-delay', 'soon').stderr).toContain(
       "--ack-delay: 'soon' is not a duration",
     );
+    expect(rampart('drill', 'run', 'lb-down', '--compare', 'nagios').stderr).toContain(
+      "--compare: 'nagios' is not a stack; expected prometheus",
+    );
+    expect(rampart('drill', 'run', '--all', '--interactive').stderr).toContain('--interactive plays one scenario');
   });
 
-  it('run of a scenario the lab cannot play reports it skipped without building a lab', () => {
-    const r = rampart('drill', 'run', 'cert-expiring', '--json');
-    const report = JSON.parse(r.stdout) as { drills: { scenario: string; skipped?: string }[]; passed: boolean };
-    expect(report.drills).toEqual([{ scenario: 'cert-expiring', skipped: expect.stringMatching(/plain HTTP/) }]);
+  it('run --config refuses a site whose hosts are not marked lab or staging, and says where they are', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-drill-cli-'));
+    try {
+      const hosts = (env: string) =>
+        `site: {name: shop${env}}\nhosts:\n  - {name: web1, addresses: [192.0.2.11]}\n  - {name: web2, addresses: [192.0.2.12], environment: staging}\n`;
+      const unmarked = join(dir, 'rampart.yaml');
+      writeFileSync(unmarked, hosts(''));
+      const r = rampart('drill', 'run', 'lb-down', '--config', unmarked);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        `--config ${unmarked}: drills act only on hosts marked as lab or staging, and these are not: web1 (${unmarked}:3:5: not marked)`,
+      );
+      expect(r.stderr).not.toContain('web2 (');
+      const marked = join(dir, 'staging.yaml');
+      writeFileSync(marked, hosts(', environment: staging'));
+      const m = rampart('drill', 'run', 'lb-down', '--config', marked);
+      expect(m.code).toBe(2);
+      expect(m.stderr).toContain(
+        'every host is marked as staging, but this version runs drills only in a lab of its own',
+      );
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, hosts(', environment: stageing'));
+      expect(rampart('drill', 'run', 'lb-down', '--config', bad).stderr).toMatch(
+        /bad\.yaml:1:33: site\.environment: 'stageing': unknown environment \(did you mean 'staging'\?\); expected one of production, staging, lab/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,20 +4,42 @@
  * response (src/lab/drills/score.ts) against the founding postmortem, and writes a Markdown and JSON report.
  * Never touches the machine's own network namespace; refuses to run unless root with the lab's tools.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { parseConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
 import { type DrillReportEntry, drillReport, renderReportMarkdown } from '../../lab/drills/report.js';
 import { startDrillLab } from '../../lab/drills/runner.js';
+import { drillRefusal } from '../../lab/drills/safety.js';
 import { DRILL_SCENARIOS, type DrillScenario, findScenario } from '../../lab/drills/scenarios.js';
-import { renderScoreTable } from '../../lab/drills/score.js';
+import { renderCompareTable, renderScoreTable } from '../../lab/drills/score.js';
 import { shopLabUnavailable } from '../../lab/shop-lab.js';
 import { printJson, run } from '../output.js';
 
 /** The CLI script this process runs (dist/cli/main.js), for the lab's server and agents. */
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/**
+ * `--config FILE`: a game day on a real site. Refused unless every host of the site is marked lab or staging (with
+ * where each unmarked one is declared); a marked site is refused too, for now, saying why: the scenarios act through
+ * the lab's own namespaces, and this version has no way to act on a real site's hosts.
+ */
+export function gameDayRefusal(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return `--config ${file}: cannot read it (${e instanceof Error ? e.message : String(e)})`;
+  }
+  const config = parseConfig(text, file);
+  const hosts = config.hosts.map((h) => h.name);
+  const refused = drillRefusal(config, hosts.length > 0 ? hosts : ['(the site)']);
+  if (refused) return `--config ${refused}`;
+  return `--config ${file}: every host is marked as ${config.environment ?? 'lab or staging'}, but this version runs drills only in a lab of its own (its scenarios act through the lab's namespaces, not on a site's hosts); see docs/drills.md for a game day by hand`;
+}
 
 function parseMs(field: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
@@ -61,18 +83,39 @@ export function registerDrill(program: Command): void {
     .option('--out <dir>', 'write drill-report.md and drill-report.json (and each generated postmortem) there')
     .option('--ack-delay <duration>', "the scripted responder's delay from the page to its acknowledgement", '2s')
     .option('--rate <n>', "the steady customers' requests per second", '20')
-    .option('--config <file>', 'a rampart.yaml to run a game day against (refused: see docs/drills.md)')
+    .option(
+      '--config <file>',
+      'a rampart.yaml to run a game day against: refused unless every host is marked lab or staging (docs/drills.md)',
+    )
+    .option('--interactive', 'a person responds instead of the scripted responder: prints what to do, scores them')
+    .option(
+      '--compare <stack>',
+      'also run prometheus (+ blackbox_exporter + Alertmanager: defaults and tuned to 5 s) on the same fault',
+    )
     .option('--json', 'print the report as JSON')
     .action(
       async (
         name: string | undefined,
-        o: { all?: boolean; out?: string; ackDelay: string; rate: string; config?: string; json?: boolean },
+        o: {
+          all?: boolean;
+          out?: string;
+          ackDelay: string;
+          rate: string;
+          config?: string;
+          interactive?: boolean;
+          compare?: string;
+          json?: boolean;
+        },
       ) =>
         run(Boolean(o.json), async () => {
-          if (o.config !== undefined) {
+          if (o.config !== undefined) throw new UserError('RAMPART_ERR_USAGE', gameDayRefusal(o.config));
+          if (o.compare !== undefined && o.compare !== 'prometheus') {
+            throw new UserError('RAMPART_ERR_USAGE', `--compare: '${o.compare}' is not a stack; expected prometheus`);
+          }
+          if (o.interactive && o.all) {
             throw new UserError(
               'RAMPART_ERR_USAGE',
-              `--config ${o.config}: drills run only in a lab of their own for now; a game day on a real site needs every host it touches marked as lab or staging in rampart.yaml, which this version cannot check, so it refuses (docs/drills.md)`,
+              '--interactive plays one scenario with a person; name it instead of --all',
             );
           }
           let scenarios: DrillScenario[];
@@ -94,11 +137,11 @@ export function registerDrill(program: Command): void {
           if (!(rate > 0 && rate <= 1000)) {
             throw new UserError('RAMPART_ERR_USAGE', `--rate: '${o.rate}' is not a number in (0, 1000]`);
           }
-          const why = shopLabUnavailable(['ip', 'haproxy', 'nft']);
+          const why = shopLabUnavailable(['ip', 'haproxy', 'nft', 'openssl']);
           if (why) {
             throw new UserError(
               'RAMPART_ERR_USAGE',
-              `rampart drill run: cannot run here: ${why}; drills build their own lab and need Linux, root, iproute2, nftables and HAProxy`,
+              `rampart drill run: cannot run here: ${why}; drills build their own lab and need Linux, root, iproute2, nftables, HAProxy and openssl`,
             );
           }
           const log = (line: string) => process.stderr.write(`drill: ${line}\n`);
@@ -107,16 +150,39 @@ export function registerDrill(program: Command): void {
           const entries: DrillReportEntry[] = [];
           if (runnable.length > 0) {
             const traffic = runnable.some((s) => s.needsTraffic);
-            const lab = await startDrillLab({ main: MAIN, traffic, log });
+            const lab = await startDrillLab({
+              main: MAIN,
+              traffic,
+              log,
+              ...(o.compare === 'prometheus' ? { compare: 'prometheus' as const } : {}),
+            });
+            if (lab.compareSkipped) log(`the comparison with Prometheus is skipped: ${lab.compareSkipped}`);
             const stop = () => void lab.destroy().finally(() => process.exit(130));
             process.once('SIGINT', stop);
             process.once('SIGTERM', stop);
+            // --interactive: Enter gives up (the drill then ends, scored as it stands)
+            const rl = o.interactive ? createInterface({ input: process.stdin }) : undefined;
+            const giveUp = rl ? new Promise<void>((r) => rl.once('line', () => r())) : undefined;
             try {
               for (const s of scenarios) {
                 log(`${s.name}: ${s.title}`);
-                entries.push(await lab.run(s, { ackDelayMs, rate }));
+                entries.push(
+                  await lab.run(s, {
+                    ackDelayMs,
+                    rate,
+                    ...(rl
+                      ? {
+                          interactive: {
+                            say: (text: string) => process.stderr.write(`\n${text}\n\n`),
+                            ...(giveUp ? { giveUp } : {}),
+                          },
+                        }
+                      : {}),
+                  }),
+                );
               }
             } finally {
+              rl?.close();
               process.removeListener('SIGINT', stop);
               process.removeListener('SIGTERM', stop);
               await lab.destroy();
@@ -139,6 +205,14 @@ export function registerDrill(program: Command): void {
           else {
             const scores = entries.flatMap((e) => (e.score ? [e.score] : []));
             if (scores.length > 0) process.stdout.write(`${renderScoreTable(scores)}\n`);
+            const compared = entries.flatMap((e) =>
+              e.score && e.compare ? [{ score: e.score, compare: e.compare }] : [],
+            );
+            if (compared.length > 0) {
+              process.stdout.write(`\nside by side with Prometheus + Alertmanager:\n${renderCompareTable(compared)}\n`);
+            }
+            const skippedCompare = entries.find((e) => e.compareSkipped)?.compareSkipped;
+            if (skippedCompare) process.stdout.write(`the comparison with Prometheus was skipped: ${skippedCompare}\n`);
             for (const e of entries) {
               if (e.skipped) process.stdout.write(`${e.scenario}: skipped: ${e.skipped}\n`);
               if (e.error) process.stdout.write(`${e.scenario}: the drill failed: ${e.error}\n`);

@@ -19,6 +19,11 @@ export interface ReceivedPage {
   readonly id: string;
   /** The payload's `status` (Alertmanager's webhook: firing or resolved), '' when it has none. */
   readonly status: string;
+  /**
+   * The earliest `startsAt` of the payload's firing alerts (epoch ms), when it has them: for Prometheus's alerts the
+   * moment the rule began firing (Prometheus sends its FiredAt as startsAt).
+   */
+  readonly startsAt?: number;
 }
 
 export type ReceiverRecord = ReceivedPage | { readonly kind: 'ready'; readonly at: number };
@@ -45,9 +50,15 @@ function main(argv: readonly string[]): void {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       let status = '';
+      let startsAt: number | undefined;
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { status?: unknown };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { status?: unknown; alerts?: unknown };
         if (typeof body.status === 'string') status = body.status;
+        const starts = (Array.isArray(body.alerts) ? body.alerts : [])
+          .filter((a: { status?: unknown }) => a?.status === 'firing')
+          .map((a: { startsAt?: unknown }) => (typeof a.startsAt === 'string' ? Date.parse(a.startsAt) : Number.NaN))
+          .filter((t: number) => Number.isFinite(t));
+        if (starts.length > 0) startsAt = Math.min(...starts);
       } catch {
         // not JSON: recorded without a status
       }
@@ -58,6 +69,7 @@ function main(argv: readonly string[]): void {
         path: req.url ?? '/',
         id: typeof id === 'string' ? id : '',
         status,
+        ...(startsAt !== undefined ? { startsAt } : {}),
       };
       appendFileSync(records, `${JSON.stringify(rec)}\n`);
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

@@ -3,7 +3,14 @@
  * founding postmortem, then per drill what fired, the pages, the problems, the generated postmortem) and as JSON.
  */
 import { DRILL_SCENARIOS } from './scenarios.js';
-import { type DrillObservation, type DrillScore, formatMeasured, renderScoreTable } from './score.js';
+import {
+  type CompareScore,
+  type DrillObservation,
+  type DrillScore,
+  formatMeasured,
+  renderCompareTable,
+  renderScoreTable,
+} from './score.js';
 
 export interface DrillReportEntry {
   readonly scenario: string;
@@ -12,6 +19,9 @@ export interface DrillReportEntry {
   readonly score?: DrillScore;
   readonly observation?: DrillObservation;
   readonly incident?: { readonly id: number; readonly postmortem: string };
+  /** Prometheus + Alertmanager on the same fault (`--compare prometheus`), or why they were not compared. */
+  readonly compare?: readonly CompareScore[];
+  readonly compareSkipped?: string;
 }
 
 export interface DrillReport {
@@ -50,9 +60,22 @@ export function renderReportMarkdown(report: DrillReport): string {
   ];
   if (scored.length > 0) out.push(renderScoreTable(scored), '');
   out.push(
-    'Times are from the fault. "cause named" is not measured until the incident API names suspects; the founding figures are from its postmortem (detected by a customer, recovered after 2 h, 80% of users).',
+    'Times are from the fault. "cause named" is when the incident\'s suspects route first named the right change or drift (n/a where the cause is not a firewall change); the founding figures are from its postmortem (detected by a customer, recovered after 2 h, 80% of users).',
     '',
   );
+  const compared = report.drills.flatMap((d) => (d.score && d.compare ? [{ score: d.score, compare: d.compare }] : []));
+  if (compared.length > 0) {
+    out.push(
+      '## Side by side: Prometheus + blackbox_exporter + Alertmanager',
+      '',
+      'The same fault, probed by blackbox_exporter (the public URL and both backends), alerting on `probe_success == 0`, paging the same receiver; the fault is held until each stack paged (so mitigated and recovered above include that wait). Detected: the alert firing (its startsAt as Prometheus sent it).',
+      '',
+      renderCompareTable(compared),
+      '',
+    );
+  }
+  const skippedCompare = report.drills.find((d) => d.compareSkipped)?.compareSkipped;
+  if (skippedCompare) out.push(`The comparison with Prometheus + Alertmanager was skipped: ${skippedCompare}.`, '');
   for (const d of report.drills) {
     const s = DRILL_SCENARIOS.find((x) => x.name === d.scenario);
     out.push(`## ${d.scenario}${s ? `: ${s.title}` : ''}`, '');
@@ -68,6 +91,7 @@ export function renderReportMarkdown(report: DrillReport): string {
         `- alerts fired: ${sc.alerts.fired.join(', ') || 'none'}`,
         `- pages: ${sc.notifications.sent} firing, ${sc.notifications.resolved} resolved, ${sc.notifications.duplicates} duplicate(s)`,
         `- failed requests: ${(sc.failedShare * 100).toFixed(2)}%`,
+        `- cause named: ${sc.cause === 'not applicable' ? 'n/a' : formatMeasured(sc.cause)}${sc.causeNote ? ` (${sc.causeNote})` : ''}`,
         `- ${sc.passed ? 'passed' : `problems: ${sc.problems.join('; ')}`}`,
         '',
       );

@@ -55,6 +55,8 @@ export type DrillRuleset = keyof typeof DRILL_RULESETS;
 
 export type DrillHost = 'web1' | 'web2' | 'lb';
 export type DrillProcess = 'web2-app' | 'haproxy';
+/** The certificates of the lab's TLS front end (made with openssl at lab start): 90 days, or 5 days left. */
+export type DrillCertificate = 'renewed' | 'expiring';
 
 /** One thing done to the lab. */
 export type DrillAction =
@@ -63,6 +65,8 @@ export type DrillAction =
   /** `nft delete table inet <table>` by hand. */
   | { readonly kind: 'nft-delete-table'; readonly host: DrillHost; readonly table: string }
   | { readonly kind: 'stop'; readonly process: DrillProcess }
+  /** Puts a certificate on HAProxy's TLS front end through its runtime API (no restart: customers unaffected). */
+  | { readonly kind: 'certificate'; readonly cert: DrillCertificate }
   | { readonly kind: 'start'; readonly process: DrillProcess }
   /**
    * A change through Rampart for the web group: proposed by alice, approved by bob, applied; `override` has the admin
@@ -75,6 +79,16 @@ export type DrillAction =
       readonly override?: string;
       readonly emergency?: string;
     };
+
+/**
+ * What the incident's suspects route (GET /incidents/:id/suspects) must name for the cause to count as named: a
+ * drift (an edit by hand) suspected on every one of `hosts`, or the change the drill pushed suspected on `hosts`; or
+ * `none` with why the route cannot name this cause (it judges firewall changes and drift of managed hosts), and then
+ * it must not suspect anything either (a false suspect sends the responder the wrong way).
+ */
+export type ExpectedSuspect =
+  | { readonly kind: 'drift' | 'change'; readonly hosts: readonly DrillHost[] }
+  | { readonly kind: 'none'; readonly why: string };
 
 /** An alert the scenario expects: its name and the labels it must carry (a subset). */
 export interface ExpectedAlert {
@@ -113,6 +127,8 @@ export interface DrillScenario {
     readonly maxFailedShare?: number;
     /** The component a correct suspected cause names (a host's ruleset, a process). */
     readonly cause: string;
+    /** What the suspects route must name (see ExpectedSuspect). */
+    readonly suspect: ExpectedSuspect;
   };
   /** The steady customers' source addresses (default: the client namespace's own). */
   readonly clients?: readonly string[];
@@ -154,6 +170,7 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
       ],
       usersAffected: true,
       cause: 'the input chain of web1 and web2 (policy drop, no accept for tcp/80)',
+      suspect: { kind: 'drift', hosts: ['web1', 'web2'] },
     },
   },
   {
@@ -179,9 +196,19 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
         { alertname: 'MonitorDown', labels: { service: 'shop', host: 'web1' } },
         { alertname: 'MonitorDegraded', labels: { service: 'shop' } },
         { alertname: 'RedundancyDegraded', labels: { service: 'shop' } },
+        // the requests HAProxy sends to web1 before its checks take it out fail, the public probe's among them
+        // (seen on an idle machine: the shop DOWN for a moment, 6% of the customers' requests failed)
+        ...SHOP_DOWN,
       ],
       usersAffected: true,
       cause: 'the change forced through (its rollback on web1)',
+      // Seen in the lab: the suspects route never names it. The agent restores the last good ruleset before the
+      // change becomes web1's desired revision (that is stored once confirmed), so the route has no change to judge;
+      // the ChangeRolledBack alert names the change itself.
+      suspect: {
+        kind: 'none',
+        why: 'the change was rolled back on web1 before it became its desired ruleset, so the suspects route has no change to judge (ChangeRolledBack names it)',
+      },
     },
   },
   {
@@ -195,6 +222,10 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
       alerts: [{ alertname: 'TrafficDrop', labels: { service: 'shop' } }],
       usersAffected: true,
       cause: 'the rule dropping 10.88.0.128/25 on the load balancer',
+      suspect: {
+        kind: 'none',
+        why: 'the rule is on the load balancer, which Rampart does not manage: no change or drift of it to judge',
+      },
     },
     clients: PARTIAL_CLIENTS,
     needsTraffic: true,
@@ -216,6 +247,7 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
       usersAffected: false,
       maxFailedShare: 0.01,
       cause: "web2's shop process",
+      suspect: { kind: 'none', why: 'a stopped process, not a firewall change or drift' },
     },
   },
   {
@@ -228,26 +260,34 @@ export const DRILL_SCENARIOS: readonly DrillScenario[] = [
     cleanup: [{ kind: 'start', process: 'haproxy' }],
     expect: {
       alerts: [{ alertname: 'MonitorDown', labels: { service: 'shop', monitor: 'shop' } }],
-      tolerated: [...DOWN_TOLERATED, { alertname: 'ServiceDown', labels: { service: 'shop' } }],
+      tolerated: [
+        ...DOWN_TOLERATED,
+        { alertname: 'ServiceDown', labels: { service: 'shop' } },
+        // the TLS front end is HAProxy too
+        { alertname: 'MonitorDown', labels: { service: 'shop', monitor: 'shop-tls' } },
+      ],
       usersAffected: true,
       cause: 'HAProxy on lb',
+      suspect: { kind: 'none', why: 'a stopped process, not a firewall change or drift' },
     },
   },
   {
     name: 'cert-expiring',
     title: "The shop's certificate near expiry",
     description:
-      "The shop's TLS certificate has days left. Expected: TlsCertificateExpiring (warning), no page at night, users unaffected.",
-    inject: [],
-    remediate: [],
-    cleanup: [],
+      "HAProxy's TLS front end (https://10.88.0.2/) gets a certificate with 5 days left, as when a renewal silently failed weeks ago. Expected: TlsCertificateExpiring (warning, to the team, nobody woken), users unaffected; the responder puts the renewed certificate in place (HAProxy's runtime API, no restart).",
+    inject: [{ kind: 'certificate', cert: 'expiring' }],
+    remediate: [{ kind: 'certificate', cert: 'renewed' }],
+    cleanup: [{ kind: 'certificate', cert: 'renewed' }],
     expect: {
-      alerts: [{ alertname: 'TlsCertificateExpiring', labels: { service: 'shop' } }],
+      alerts: [{ alertname: 'TlsCertificateExpiring', labels: { service: 'shop', monitor: 'shop-tls' } }],
       usersAffected: false,
       cause: "the shop's certificate",
+      suspect: {
+        kind: 'none',
+        why: 'the alert itself names the certificate; the suspects route judges firewall changes (and a warning declares no incident)',
+      },
     },
-    unavailable:
-      'the shop lab serves plain HTTP (HAProxy has no certificate yet); this scenario needs a TLS front end with a short-lived certificate',
   },
 ];
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DRILL_SCENARIOS, findScenario } from './scenarios.js';
-import { type DrillObservation, FOUNDING_FIGURES, renderScoreTable, scoreDrill } from './score.js';
+import {
+  type DrillObservation,
+  FOUNDING_FIGURES,
+  judgeSuspects,
+  renderCompareTable,
+  renderScoreTable,
+  scoreCompare,
+  scoreDrill,
+} from './score.js';
 
 const T0 = Date.parse('2026-12-04T14:00:00Z');
 const founding = findScenario('founding-outage');
@@ -162,6 +170,97 @@ describe('scoreDrill', () => {
       T0 + 60_000,
     );
     expect(s.cause).toBe(7000);
+    expect(s.passed).toBe(true);
+  });
+
+  it('fails a drill whose cause the suspects route never named, saying what it named instead', () => {
+    const s = scoreDrill(
+      founding,
+      { ...foundingRun(), suspects: [{ at: T0 + 4000, correct: false, named: ['drift on web1'] }] },
+      T0 + 60_000,
+    );
+    expect(s.cause).toBe('never');
+    expect(s.causeNote).toBe('named instead: drift on web1');
+    expect(s.problems).toContain('the suspects route never named the drift on web1 and web2 (it named drift on web1)');
+    expect(s.passed).toBe(false);
+  });
+
+  it("says n/a with the scenario's reason where the route cannot name the cause, and fails a false suspect", () => {
+    const obs: DrillObservation = {
+      ...foundingRun(),
+      scenario: 'backend-down',
+      alerts: [
+        { labels: { alertname: 'MonitorDown', service: 'shop', host: 'web2' }, startsAt: T0 + 2000 },
+        { labels: { alertname: 'RedundancyDegraded', service: 'shop' }, startsAt: T0 + 2100 },
+      ],
+      traffic: { startedAt: T0 - 1000, endedAt: T0 + 20_000, rate: 20, sent: 420, failed: 0, failuresAt: [] },
+      suspects: [{ at: T0 + 5000, correct: true, named: [] }],
+    };
+    const ok = scoreDrill(backendDown, obs, T0 + 60_000);
+    expect(ok).toMatchObject({
+      cause: 'not applicable',
+      causeNote: 'a stopped process, not a firewall change or drift',
+    });
+    expect(ok.passed).toBe(true);
+    expect(renderScoreTable([ok])).toContain('| cause named | 15 min | n/a |');
+    expect(renderScoreTable([ok])).toContain(
+      '- cause named, backend-down: a stopped process, not a firewall change or drift',
+    );
+    const wrong = scoreDrill(
+      backendDown,
+      { ...obs, suspects: [{ at: T0 + 5000, correct: false, named: ['change 3 on web1'] }] },
+      T0 + 60_000,
+    );
+    expect(wrong.problems).toContain(
+      'the suspects route named change 3 on web1 although a stopped process, not a firewall change or drift',
+    );
+  });
+
+  it('does not measure the mitigation of a person (only their ack and the recovery)', () => {
+    const s = scoreDrill(founding, { ...foundingRun(), responder: 'person' }, T0 + 60_000);
+    expect(s).toMatchObject({ mitigate: 'not measured', ack: 5200, recover: 20_000 });
+  });
+});
+
+describe('judgeSuspects', () => {
+  const drift = (host: string, suspected = true) => ({ kind: 'drift', host, suspected });
+  it('wants the drift suspected on every host the scenario names', () => {
+    const want = { kind: 'drift', hosts: ['web1', 'web2'] } as const;
+    expect(judgeSuspects(want, [drift('web1')])).toEqual({ correct: false, named: ['drift on web1'] });
+    expect(judgeSuspects(want, [drift('web1'), drift('web2', false)]).correct).toBe(false);
+    expect(judgeSuspects(want, [drift('web2'), drift('web1')]).correct).toBe(true);
+  });
+  it('wants the change the drill pushed, not another one', () => {
+    const want = { kind: 'change', hosts: ['web1'] } as const;
+    const c = (changeId: number) => ({ kind: 'change', host: 'web1', suspected: true, changeId });
+    expect(judgeSuspects(want, [c(4)], 5)).toEqual({ correct: false, named: ['change 4 on web1'] });
+    expect(judgeSuspects(want, [c(4), c(5)], 5).correct).toBe(true);
+  });
+  it('for a cause that is not a firewall change: correct while nothing is suspected', () => {
+    const want = { kind: 'none', why: 'a stopped process' } as const;
+    expect(judgeSuspects(want, [drift('web1', false)])).toEqual({ correct: true, named: [] });
+    expect(judgeSuspects(want, [drift('web1')]).correct).toBe(false);
+  });
+});
+
+describe('scoreCompare', () => {
+  const settings = { name: 'default', scrapeInterval: '15s', evaluationInterval: '15s', for: '1m', groupWait: '30s' };
+  it("detects at the alert's startsAt as Prometheus sent it, pages at the receiver's acceptance", () => {
+    const c = scoreCompare(settings, T0, T0 + 200_000, [
+      { at: T0 - 5000, status: 'firing', startsAt: T0 - 9000 },
+      { at: T0 + 106_000, status: 'firing', startsAt: T0 + 76_000 },
+      { at: T0 + 150_000, status: 'resolved' },
+    ]);
+    expect(c).toEqual({
+      stack: 'default',
+      settings: 'scrape 15s, eval 15s, for 1m, group_wait 30s',
+      detect: 76_000,
+      notify: 106_000,
+    });
+    expect(scoreCompare(settings, T0, T0 + 200_000, [])).toMatchObject({ detect: 'never', notify: 'never' });
+    const table = renderCompareTable([{ score: scoreDrill(founding, foundingRun(), T0 + 60_000), compare: [c] }]);
+    expect(table).toContain('| founding-outage | 1.5 s | 3.2 s | 1.3 min | 1.8 min |');
+    expect(table).toContain('- Prometheus default: scrape 15s, eval 15s, for 1m, group_wait 30s');
   });
 });
 

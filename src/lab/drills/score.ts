@@ -3,7 +3,7 @@
  * receiver accepted, the suspected causes named, the responder's actions, the steady customers' failures) in, the
  * score out. The clock is an argument: a drill scored before it recovered counts "not yet" up to `now`.
  */
-import { alertMatches, type DrillScenario, type ExpectedAlert } from './scenarios.js';
+import { alertMatches, type DrillScenario, type ExpectedAlert, type ExpectedSuspect } from './scenarios.js';
 
 export interface ObservedAlert {
   readonly labels: Readonly<Record<string, string>>;
@@ -19,6 +19,12 @@ export interface ObservedPage {
   /** The notification's idempotency key (X-Rampart-Id): the same key twice at one receiver is a duplicate. */
   readonly id: string;
   readonly status: 'firing' | 'resolved';
+}
+
+export interface SuspectAnswer {
+  readonly at: number;
+  readonly correct: boolean;
+  readonly named?: readonly string[];
 }
 
 /** The steady customers' requests, as the steady client reports them (src/lab/steady-client.ts). */
@@ -39,9 +45,18 @@ export interface DrillObservation {
   readonly faultAt: number;
   readonly alerts: readonly ObservedAlert[];
   readonly pages: readonly ObservedPage[];
-  /** The suspected causes named by the incident API, with when; undefined when there is no such API (not measured). */
-  readonly suspects?: readonly { readonly at: number; readonly correct: boolean }[];
-  /** When the scripted responder acknowledged the page. */
+  /**
+   * The incident's suspects route (GET /incidents/:id/suspects) as the drill polled it after the fault: when each
+   * answer came, whether it named the scenario's expected suspect (for a scenario expecting none: whether it named
+   * nothing), and what it suspected (`drift on web1`, `change 7 on web1`). Undefined: not observed (not measured).
+   */
+  readonly suspects?: readonly SuspectAnswer[];
+  /**
+   * Who responded: the scripted responder (default), or a person (`--interactive`: their remediation's end is not
+   * seen, only the customers' recovery).
+   */
+  readonly responder?: 'scripted' | 'person';
+  /** When the responder acknowledged the page (a person: the first acknowledgement of the drill's alerts). */
   readonly ackedAt?: number;
   /** When the responder's remediation ended (or undefined: none ran, or the lab recovered by itself). */
   readonly mitigatedAt?: number;
@@ -59,8 +74,10 @@ export interface DrillScore {
   readonly detect: Measured;
   /** fault → first page accepted by a receiver. */
   readonly notify: Measured;
-  /** fault → the correct cause named by the suspects route. */
+  /** fault → the correct cause named by the suspects route ('not applicable' when it cannot name it: see causeNote). */
   readonly cause: Measured;
+  /** Why the cause is not applicable (the scenario's reason), or what the suspects route named instead. */
+  readonly causeNote?: string;
   /** fault → the responder's acknowledgement. */
   readonly ack: Measured;
   /** fault → the remediation done. */
@@ -137,11 +154,22 @@ export function scoreDrill(scenario: DrillScenario, obs: DrillObservation, now: 
     lastFailure === undefined ? undefined : lastFailure + step < t.endedAt - step ? lastFailure + step : undefined;
   const recover: Measured = usersAffected ? (since(recoveredAt) ?? 'never') : 'not applicable';
 
-  const correct = obs.suspects?.filter((s) => s.correct).map((s) => s.at);
+  const want = scenario.expect.suspect;
+  const answers = (obs.suspects ?? []).filter((a) => a.at >= obs.faultAt && a.at <= end);
+  const correct = answers.filter((a) => a.correct).map((a) => a.at);
+  const wrongly = [...new Set(answers.filter((a) => !a.correct).flatMap((a) => a.named ?? []))];
   const cause: Measured =
-    obs.suspects === undefined
-      ? 'not measured'
-      : (since(correct && correct.length > 0 ? Math.min(...correct) : undefined) ?? 'never');
+    want.kind === 'none'
+      ? 'not applicable'
+      : obs.suspects === undefined
+        ? 'not measured'
+        : (since(correct.length > 0 ? Math.min(...correct) : undefined) ?? 'never');
+  const causeNote =
+    want.kind === 'none'
+      ? want.why
+      : cause === 'never' && wrongly.length > 0
+        ? `named instead: ${wrongly.join(', ')}`
+        : undefined;
 
   const detect = since(firstAlert) ?? 'never';
   const notify = since(firstPage) ?? 'never';
@@ -151,6 +179,14 @@ export function scoreDrill(scenario: DrillScenario, obs: DrillObservation, now: 
   for (const m of missing) problems.push(`expected alert ${m} did not fire`);
   for (const u of unexpected) problems.push(`unexpected alert ${u} fired`);
   if (duplicates > 0) problems.push(`${duplicates} duplicate notification(s)`);
+  if (cause === 'never') {
+    problems.push(
+      `the suspects route never named ${suspectText(want)}${wrongly.length > 0 ? ` (it named ${wrongly.join(', ')})` : ''}`,
+    );
+  }
+  if (want.kind === 'none' && wrongly.length > 0) {
+    problems.push(`the suspects route named ${wrongly.join(', ')} although ${want.why}`);
+  }
   const failedShare = t.sent > 0 ? t.failed / t.sent : 0;
   if (scenario.expect.usersAffected && !usersAffected) {
     problems.push('the customers saw no failure although the fault should cut them off (was the fault injected?)');
@@ -167,8 +203,14 @@ export function scoreDrill(scenario: DrillScenario, obs: DrillObservation, now: 
     detect,
     notify,
     cause,
+    ...(causeNote !== undefined ? { causeNote } : {}),
     ack: since(obs.ackedAt) ?? 'never',
-    mitigate: scenario.remediate.length === 0 ? 'not applicable' : (since(obs.mitigatedAt) ?? 'never'),
+    mitigate:
+      scenario.remediate.length === 0
+        ? 'not applicable'
+        : obs.responder === 'person'
+          ? 'not measured'
+          : (since(obs.mitigatedAt) ?? 'never'),
     recover,
     failedShare,
     usersAffected,
@@ -181,6 +223,100 @@ export function scoreDrill(scenario: DrillScenario, obs: DrillObservation, now: 
     problems,
     passed: problems.length === 0,
   };
+}
+
+/** A compared stack (Prometheus + Alertmanager) on the same fault: its first firing alert and its first page. */
+export interface CompareScore {
+  readonly stack: string;
+  /** Its settings in words (`scrape 15s, eval 15s, for 1m, group_wait 30s`). */
+  readonly settings: string;
+  /** fault → the alert firing (Prometheus's own time for it, the page's startsAt). */
+  readonly detect: Measured;
+  /** fault → its first firing page accepted by the receiver. */
+  readonly notify: Measured;
+}
+
+/** Scores a compared stack from the pages it sent (pure). */
+export function scoreCompare(
+  s: {
+    readonly name: string;
+    readonly scrapeInterval: string;
+    readonly evaluationInterval: string;
+    readonly for: string;
+    readonly groupWait: string;
+  },
+  faultAt: number,
+  endedAt: number,
+  pages: readonly { readonly at: number; readonly status: string; readonly startsAt?: number }[],
+): CompareScore {
+  const firing = pages.filter((p) => p.status === 'firing' && p.at >= faultAt && p.at <= endedAt);
+  const first = firing.length > 0 ? Math.min(...firing.map((p) => p.at)) : undefined;
+  const starts = firing.flatMap((p) => (p.startsAt !== undefined && p.startsAt >= faultAt ? [p.startsAt] : []));
+  return {
+    stack: s.name,
+    settings: `scrape ${s.scrapeInterval}, eval ${s.evaluationInterval}, for ${s.for}, group_wait ${s.groupWait}`,
+    detect: starts.length > 0 ? Math.min(...starts) - faultAt : 'never',
+    notify: first !== undefined ? first - faultAt : 'never',
+  };
+}
+
+/** Rampart next to the compared stacks, one row per scenario (Markdown). */
+export function renderCompareTable(
+  rows: readonly { readonly score: DrillScore; readonly compare: readonly CompareScore[] }[],
+): string {
+  const stacks = rows[0]?.compare ?? [];
+  const head = [
+    'scenario',
+    'Rampart detected',
+    'Rampart paged',
+    ...stacks.flatMap((c) => [`Prometheus ${c.stack} detected`, `Prometheus ${c.stack} paged`]),
+  ];
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  const body = rows.map((r) =>
+    line([
+      r.score.scenario,
+      formatMeasured(r.score.detect),
+      formatMeasured(r.score.notify),
+      ...r.compare.flatMap((c) => [formatMeasured(c.detect), formatMeasured(c.notify)]),
+    ]),
+  );
+  const settings = stacks.map((c) => `- Prometheus ${c.stack}: ${c.settings}`);
+  return [line(head), line(head.map(() => '---')), ...body, '', ...settings].join('\n');
+}
+
+/** The expected suspect in words: `the drift on web1 and web2`, `the change on web1`. */
+export function suspectText(want: ExpectedSuspect): string {
+  if (want.kind === 'none') return 'nothing';
+  return `the ${want.kind} on ${want.hosts.join(' and ')}`;
+}
+
+/**
+ * Does a suspects answer name the expected suspect? `candidates` are the route's (suspected ones count); `changeId` is
+ * the change the drill pushed (kind change). For `none`: correct when nothing is suspected.
+ */
+export function judgeSuspects(
+  want: ExpectedSuspect,
+  candidates: readonly {
+    readonly kind: string;
+    readonly host: string;
+    readonly suspected: boolean;
+    readonly changeId?: number;
+  }[],
+  changeId?: number,
+): { readonly correct: boolean; readonly named: readonly string[] } {
+  const suspected = candidates.filter((c) => c.suspected);
+  const named = suspected.map((c) =>
+    c.kind === 'change' ? `change ${c.changeId ?? '?'} on ${c.host}` : `${c.kind} on ${c.host}`,
+  );
+  if (want.kind === 'none') return { correct: suspected.length === 0, named };
+  const right = (h: string) =>
+    suspected.some(
+      (c) =>
+        c.kind === want.kind &&
+        c.host === h &&
+        (want.kind !== 'change' || changeId === undefined || c.changeId === changeId),
+    );
+  return { correct: want.hosts.every(right), named };
 }
 
 export function formatMeasured(m: Measured): string {
@@ -199,7 +335,11 @@ export function renderScoreTable(scores: readonly DrillScore[]): string {
   const rows: string[][] = [
     ['detected', `by ${f.detectedBy}`, ...scores.map((s) => formatMeasured(s.detect))],
     ['paged', `~${formatMeasured(f.notifyMs)} (by hand)`, ...scores.map((s) => formatMeasured(s.notify))],
-    ['cause named', formatMeasured(f.causeMs), ...scores.map((s) => formatMeasured(s.cause))],
+    [
+      'cause named',
+      formatMeasured(f.causeMs),
+      ...scores.map((s) => (s.cause === 'not applicable' ? 'n/a' : formatMeasured(s.cause))),
+    ],
     ['acknowledged', '-', ...scores.map((s) => formatMeasured(s.ack))],
     ['mitigated', formatMeasured(f.mitigateMs), ...scores.map((s) => formatMeasured(s.mitigate))],
     ['recovered', formatMeasured(f.recoverMs), ...scores.map((s) => formatMeasured(s.recover))],
@@ -213,5 +353,8 @@ export function renderScoreTable(scores: readonly DrillScore[]): string {
     ['result', '-', ...scores.map((s) => (s.passed ? 'PASS' : 'FAIL'))],
   ];
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+  const notes = scores.flatMap((s) => (s.causeNote ? [`- cause named, ${s.scenario}: ${s.causeNote}`] : []));
+  return [line(head), line(head.map(() => '---')), ...rows.map(line), ...(notes.length ? ['', ...notes] : [])].join(
+    '\n',
+  );
 }
