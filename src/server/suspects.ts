@@ -167,16 +167,19 @@ export async function gatherCandidates(
   // Out-of-band edits: the live rulesets the agents reported while their host drifted (the same one once).
   const seen = new Set<string>();
   for (const s of await store.driftSnapshots({ from, to, hosts })) {
-    const dedupe = `${s.host}|${s.desiredRevision}|${s.liveSha256}`;
-    if (seen.has(dedupe)) continue;
-    seen.add(dedupe);
     const id = `drift:${s.id}`;
-    keys.push(id);
+    // A drift that was over before the incident began is no suspect; it must not hide the same edit made again later
+    // (the same bad ruleset put back after a fix), so it is set aside before the same-edit dedupe below.
     const over = inSync.find((e) => e.host === s.host && e.at > s.at && e.at <= startedAt);
     if (over) {
+      keys.push(id);
       skipped.push({ id, host: s.host, why: `back in sync at ${over.at}, before the incident began` });
       continue;
     }
+    const dedupe = `${s.host}|${s.desiredRevision}|${s.liveSha256}`;
+    if (seen.has(dedupe)) continue;
+    seen.add(dedupe);
+    keys.push(id);
     if (s.live === null) {
       skipped.push({ id, host: s.host, why: `the live ruleset (${s.liveBytes} bytes) was too long to keep` });
       continue;

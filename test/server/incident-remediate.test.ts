@@ -179,6 +179,27 @@ describe('the suspected change and remediation in the server', () => {
     await h.call('alice', 'POST', `/incidents/${id}/resolve`, {});
   });
 
+  it('1b. names the same bad edit again when it comes back after the fix (an earlier identical drift hides nothing)', async () => {
+    // the edit, fixed by hand, then made again: the same live ruleset against the same desired revision twice
+    for (const text of [OUTAGE, FIXED, OUTAGE]) {
+      for (const host of ['web1', 'web2'] as const) {
+        expect((await report(host, text)).body.drift.inSync).toBe(text === FIXED);
+      }
+    }
+    const id = await declare('shop down: the bad edit is back');
+    const v = (await h.call('vic', 'GET', `/incidents/${id}/suspects`)).body;
+    expect(v.verdict).toBe('suspected');
+    const suspected = v.candidates.filter((c: { suspected: boolean }) => c.suspected);
+    expect(suspected.map((c: { kind: string; host: string }) => [c.kind, c.host]).sort()).toEqual([
+      ['drift', 'web1'],
+      ['drift', 'web2'],
+    ]);
+    // the first edit's drift was over before this incident: set aside, saying so
+    expect(v.skipped.some((x: { why: string }) => /^back in sync at /.test(x.why))).toBe(true);
+    for (const host of ['web1', 'web2'] as const) expect((await report(host, FIXED)).body.drift.inSync).toBe(true);
+    await h.call('alice', 'POST', `/incidents/${id}/resolve`, {});
+  });
+
   it('2. names a bad change through Rampart with its author and approvers, and proposes its rollback', async () => {
     const bad = await applied({ group: 'web' }, OUTAGE, 'allow traffic only from trusted sources');
     const id = await declare('shop down again');
