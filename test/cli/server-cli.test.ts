@@ -15,6 +15,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -107,6 +108,29 @@ describe('rampart serve, init, token, change, audit-log', () => {
     expect(again.stderr).toMatch(/already initialised/);
     // the secret is nowhere in the store file
     expect(readFileSync(join(dir, 'rampart.db')).includes(parseToken(admin)?.secret as string)).toBe(false);
+  });
+
+  it('serve on an address already in use says so and exits, leaving nothing running', async () => {
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const p = spawn(
+        process.execPath,
+        [main, 'serve', '--data-dir', dir, '--config', config, '--listen', `127.0.0.1:${port}`],
+        { cwd: root, env: { ...process.env, NO_COLOR: '1' } },
+      );
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      // before the fix it reported the error and kept running: stopped here so a failure leaves no process behind
+      const kill = setTimeout(() => p.kill('SIGKILL'), 90_000);
+      const code = await new Promise<number | null>((done) => p.on('close', (c) => done(c)));
+      clearTimeout(kill);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`--listen 127.0.0.1:${port}: cannot listen: the address is already in use`);
+    } finally {
+      await new Promise((ok) => taken.close(ok));
+    }
   });
 
   it('runs a change from proposal to the queue through the CLI, refusing the founding outage', async () => {

@@ -166,7 +166,28 @@ export function registerServe(program: Command): void {
           };
           process.once('SIGTERM', () => void stop('SIGTERM'));
           process.once('SIGINT', () => void stop('SIGINT'));
-          const address = await app.listen({ host, port });
+          let address: string;
+          try {
+            address = await app.listen({ host, port });
+          } catch (e) {
+            // Nothing listens, so nothing must keep running either (timers, the store): close both and say why.
+            await app.close().catch(() => undefined);
+            await store.close().catch(() => undefined);
+            const code = (e as NodeJS.ErrnoException).code;
+            if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+              const why =
+                code === 'EADDRINUSE'
+                  ? 'the address is already in use (another rampart serve?)'
+                  : code === 'EACCES'
+                    ? 'permission denied (ports below 1024 need privileges)'
+                    : 'the address is not on this machine';
+              throw new UserError(
+                'RAMPART_ERR_USAGE',
+                `--listen ${o.listen}: cannot listen: ${why}; choose another with --listen HOST:PORT (port 0 picks a free one)`,
+              );
+            }
+            throw e;
+          }
           if (!https && !isLoopback(host)) {
             app.log.warn(
               { listen: o.listen },
