@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../config/load.js';
-import { labConfig } from '../rampart-lab.js';
+import { LAB_RUNBOOK, LAB_RUNBOOK_PATH, labConfig } from '../rampart-lab.js';
 import { drillRefusal, unmarkedHosts } from './safety.js';
 
 const site = (siteLine: string, web1 = '', web2 = '') => `${siteLine}
@@ -48,7 +51,16 @@ describe('where a drill may act: hosts marked lab or staging in rampart.yaml', (
   });
 
   it('the shop lab marks its site as a lab (the drills check it before the first fault)', () => {
-    const c = parseConfig(labConfig({ monitor: {}, tls: { port: 443 } }), 'lab.yaml');
+    // as the lab writes it: rampart.yaml with its runbook next to it (the config checks the runbook exists)
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-drill-safety-'));
+    let c: ReturnType<typeof parseConfig>;
+    try {
+      mkdirSync(join(dir, 'runbooks'));
+      writeFileSync(join(dir, LAB_RUNBOOK_PATH), LAB_RUNBOOK);
+      c = parseConfig(labConfig({ monitor: {}, tls: { port: 443 } }), join(dir, 'rampart.yaml'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(c.environment).toBe('lab');
     expect(drillRefusal(c, ['web1', 'web2', 'lb'])).toBeUndefined();
     expect(c.monitors?.map((m) => m.name)).toContain('shop-tls');
