@@ -40,7 +40,7 @@ import type { Actor, Store } from '../store/types.js';
 import { KickLoop } from './kick-loop.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ConfigHolder } from './route.js';
-import { SuspectFinder, type SuspectsView, suspectSentence } from './suspects.js';
+import { SuspectFinder, type SuspectsView, suspectCause, suspectSentence } from './suspects.js';
 
 /** More incidents than this in one window is not a site, it is a test of the store. */
 const STATS_LIMIT = 100_000;
@@ -393,8 +393,11 @@ export class IncidentService {
     const top = v.candidates[0];
     if (!top) return;
     const mine = await this.o.store.incidents.entries(inc.id);
-    // Once: a later GET finds it there; a replica finding it at the same moment meets the store's unique key
-    // (addEntryOnce). A different top suspect later is a new entry.
+    // Once per cause: a later GET finds it there; a replica finding it at the same moment meets the store's unique
+    // key (addEntryOnce). The same cause found on one more host (web2's agent read the edit a second after web1's)
+    // is not a new entry; a different cause later is.
+    const cause = suspectCause(top);
+    if (mine.some((e) => e.kind === 'incident.suspect' && (e.data.cause ?? e.data.candidate) === cause)) return;
     if (mine.some((e) => e.kind === 'incident.suspect' && e.data.candidate === top.id)) return;
     if (mine.some((e) => e.kind === 'incident.suspect' && e.text === `Suspected cause: ${sentence}`)) return;
     const entry = {
@@ -402,9 +405,9 @@ export class IncidentService {
       at: this.o.now().toISOString(),
       by: SYSTEM.name,
       text: `Suspected cause: ${sentence}`,
-      data: { candidate: top.id, kind: top.kind, host: top.host, ...(top.rule ? { rule: top.rule } : {}) },
+      data: { candidate: top.id, cause, kind: top.kind, host: top.host, ...(top.rule ? { rule: top.rule } : {}) },
     };
-    const e = await this.o.store.incidents.addEntryOnce(inc.id, `suspect:${top.id}`, entry);
+    const e = await this.o.store.incidents.addEntryOnce(inc.id, `suspect:${cause}`, entry);
     if (!e) return;
     await this.o.store.write(SYSTEM, (w) =>
       w.audit({ action: 'incident.suspect', target: `incident:${inc.id}`, after: { entry: e.id, candidate: top.id } }),

@@ -244,6 +244,14 @@ export function candidateView(
 }
 
 /** The top suspect in one sentence for the timeline and the postmortem: what, where, the rule, who. */
+/**
+ * What a suspect is as a cause, whichever host it was found on: a change by its id, an edit by hand by the rule that
+ * now drops the flow (its text without file:line). One incident notes each cause once on its timeline.
+ */
+export function suspectCause(c: SuspectCandidateView): string {
+  return c.kind === 'change' ? `change:${c.changeId}` : `drift:${c.rule?.replace(/^\S+:\d+: /, '') ?? c.id}`;
+}
+
 export function suspectSentence(v: SuspectsView): string | undefined {
   const top = v.candidates[0];
   if (!top?.suspected) return undefined;

@@ -44,7 +44,8 @@ describe('the suspected change and remediation in the server', () => {
     dir = mkdtempSync(join(tmpdir(), 'rampart-remediate-'));
     const config = join(dir, 'rampart.yaml');
     writeFileSync(config, CONFIG);
-    h = await startHarness('sqlite', { config });
+    // the server's clock is the real one, moved by `skew` where a test needs events at chosen times (1c)
+    h = await startHarness('sqlite', { config, now: () => new Date(Date.now() + skew) });
     const t = generateToken();
     await h.store.write({ name: 'test', role: 'system', from: 'local' }, (w) =>
       w.insertToken({
@@ -80,6 +81,7 @@ describe('the suspected change and remediation in the server', () => {
     for (const j of a.body.jobs) await h.call('admin', 'POST', `/jobs/${j.id}/report`, { state: 'done' });
     return id;
   }
+  let skew = 0;
   const report = async (host: 'web1' | 'web2', text: string) => {
     const body = {
       at: new Date().toISOString(),
@@ -196,6 +198,43 @@ describe('the suspected change and remediation in the server', () => {
     ]);
     // the first edit's drift was over before this incident: set aside, saying so
     expect(v.skipped.some((x: { why: string }) => /^back in sync at /.test(x.why))).toBe(true);
+    for (const host of ['web1', 'web2'] as const) expect((await report(host, FIXED)).body.drift.inSync).toBe(true);
+    await h.call('alice', 'POST', `/incidents/${id}/resolve`, {});
+  });
+
+  it('1c. notes the cause once when the edit reaches a second host after the first suspect was named', async () => {
+    // web2's agent reads the same edit a moment after web1's: one cause, one timeline entry
+    const kinds = async (id: number) =>
+      (await h.call('vic', 'GET', `/incidents/${id}`)).body.timeline.filter(
+        (e: { kind: string }) => e.kind === 'incident.suspect',
+      );
+    // web1's edit read 60 s ago, the outage began 10 s ago; then web2's, read 30 s ago, arrives: nearer the start, it
+    // becomes the top candidate (in the lab the start moves back to the first failing probe, with the same effect)
+    // (an hour on, so that the earlier tests' drifts are over before all of it; the clock stays there after this test)
+    const later = 3_600_000;
+    skew = later - 60_000;
+    expect((await report('web1', OUTAGE)).body.drift.inSync).toBe(false);
+    skew = later;
+    const id = await declare('shop down on web1', { startedAt: new Date(Date.now() + later - 10_000).toISOString() });
+    const first = (await h.call('vic', 'GET', `/incidents/${id}/suspects`)).body;
+    expect(
+      first.candidates.filter((c: { suspected: boolean }) => c.suspected).map((c: { host: string }) => c.host),
+    ).toEqual(['web1']);
+    expect(await kinds(id)).toHaveLength(1);
+    skew = later - 30_000;
+    expect((await report('web2', OUTAGE)).body.drift.inSync).toBe(false);
+    skew = later;
+    const both = (await h.call('vic', 'GET', `/incidents/${id}/suspects`)).body;
+    expect(
+      both.candidates
+        .filter((c: { suspected: boolean }) => c.suspected)
+        .map((c: { host: string }) => c.host)
+        .sort(),
+    ).toEqual(['web1', 'web2']);
+    const noted = await kinds(id);
+    expect(noted).toHaveLength(1);
+    expect(noted[0].text).toContain('(drift) on web1 turns');
+    expect(both.candidates[0].host).toBe('web2');
     for (const host of ['web1', 'web2'] as const) expect((await report(host, FIXED)).body.drift.inSync).toBe(true);
     await h.call('alice', 'POST', `/incidents/${id}/resolve`, {});
   });
