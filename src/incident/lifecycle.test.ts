@@ -13,6 +13,7 @@ import {
   resolve,
   responseTimes,
   setStatus,
+  withHostService,
 } from './lifecycle.js';
 import type { Incident } from './types.js';
 
@@ -172,5 +173,32 @@ describe('the lifecycle by hand', () => {
     expect(parseSeverity(1)).toBe('SEV1');
     expect(parseSeverity('sev4')).toBe('SEV4');
     expect(parseSeverity('5')).toBeUndefined();
+  });
+
+  it("groups a host's alert with the one service that host runs, and leaves it alone otherwise", () => {
+    const services = [
+      { name: 'shop', hosts: ['web1', 'web2'] },
+      { name: 'api', hosts: ['web2'] },
+    ];
+    const drift = (host: string, extra: Record<string, string> = {}) =>
+      firing(
+        { labels: { alertname: 'FirewallDrift', severity: 'critical', host, ...extra }, source: 'host.drift' },
+        T0,
+      );
+    expect(withHostService(drift('web1'), services).labels).toEqual({
+      alertname: 'FirewallDrift',
+      severity: 'critical',
+      host: 'web1',
+      service: 'shop',
+    });
+    // web2 runs two services: which outage it belongs to is not the config's to say
+    expect(withHostService(drift('web2'), services).labels.service).toBeUndefined();
+    // a host no service runs, an alert that names its service already, an alert with no host: unchanged
+    expect(withHostService(drift('db1'), services).labels.service).toBeUndefined();
+    expect(withHostService(drift('web1', { service: 'admin' }), services).labels.service).toBe('admin');
+    const a = alert('ServiceDown', 'critical');
+    expect(withHostService(a, services)).toBe(a);
+    // the fingerprint (the stored alert's identity) is kept
+    expect(withHostService(drift('web1'), services).fingerprint).toBe(drift('web1').fingerprint);
   });
 });

@@ -150,6 +150,23 @@ export type AutoDecision =
   | { readonly kind: 'widen'; readonly incident: Incident };
 
 /**
+ * An alert about one host and no service (FirewallDrift, AgentSilent, a host's own exporter) belongs with the service
+ * that host runs: when the site's services name exactly one service on the host, the alert is grouped for incidents
+ * as if it carried `service` (the founding edit on web1 is part of the shop's outage, not an incident of its own).
+ * A host that runs several services, or none, keeps the alert as it is. The alert's stored labels do not change.
+ */
+export function withHostService(
+  a: Alert,
+  services: readonly { readonly name: string; readonly hosts: readonly string[] }[],
+): Alert {
+  const host = a.labels.host;
+  if (!host || a.labels.service) return a;
+  const on = services.filter((s) => s.hosts.includes(host));
+  if (on.length !== 1) return a;
+  return { ...a, labels: { ...a.labels, service: (on[0] as { name: string }).name } };
+}
+
+/**
  * Decides for one alert group: `latest` is the newest incident declared from the same group key (open or not).
  * Only firing alerts at least as severe as the policy's threshold count.
  */

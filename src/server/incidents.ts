@@ -29,6 +29,7 @@ import {
   responseTimes,
   setStatus,
   type Transition,
+  withHostService,
 } from '../incident/lifecycle.js';
 import { buildPostmortem, type Postmortem, renderMarkdown } from '../incident/postmortem.js';
 import type { Runbook } from '../incident/runbook.js';
@@ -127,7 +128,8 @@ export class IncidentService {
   async tick(): Promise<void> {
     const policy = this.policy();
     if (!policy.autoDeclare) return;
-    const firing = await this.o.store.alerting.list({ state: 'firing' });
+    const services = this.o.config.current().services;
+    const firing = (await this.o.store.alerting.list({ state: 'firing' })).map((a) => withHostService(a, services));
     const groups = new Map<string, Alert[]>();
     for (const a of firing) {
       const key = this.groupKeyOf(a.labels);

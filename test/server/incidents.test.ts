@@ -125,6 +125,21 @@ describe('incidents in the server', () => {
     expect(reopened.incident).toMatchObject({ reopened: 1, resolvedAt: null });
     expect(reopened.timeline.map((e: { kind: string }) => e.kind)).toContain('incident.reopened');
     expect((await h.call('vic', 'GET', '/incidents')).body.incidents).toHaveLength(1);
+
+    // an alert about web1 alone (no service label) joins the shop's incident: web1 runs the shop and nothing else
+    const hostAlert = alert('firing', clock);
+    (hostAlert.alerts[0] as { labels: Record<string, string> }).labels = {
+      alertname: 'HostFirewallChanged',
+      severity: 'critical',
+      host: 'web1',
+    };
+    expect((await h.call('prometheus', 'POST', '/alerts/alertmanager', hostAlert)).status).toBe(200);
+    const widened = await until('the shop incident widened to web1', async () => {
+      const r = await h.call('vic', 'GET', `/incidents/${declared.id}`);
+      return r.body.incident.hosts.includes('web1') ? r.body.incident : undefined;
+    });
+    expect(widened.services).toEqual(['shop']);
+    expect((await h.call('vic', 'GET', '/incidents')).body.incidents).toHaveLength(1);
   });
 
   it('walks an incident declared by hand through its life, with a postmortem drafted, edited and versioned', async () => {
