@@ -3,7 +3,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['./vitest.setup.ts'],
     setupFiles: ['./vitest.breathe.ts'],
     // Generous on purpose: a busy 2-core machine runs CLI and lab tests several times slower than an idle one, and a
@@ -17,6 +16,23 @@ export default defineConfig({
     // creates namespaces, servers, databases or directories names them uniquely (PID or random), so files never meet.
     // RAMPART_TEST_WORKERS overrides.
     pool: 'forks',
+    // The pure cores' tests run in worker threads that keep their module cache from file to file (below).
+    poolOptions: { threads: { isolate: false } },
     maxWorkers: Number(process.env.RAMPART_TEST_WORKERS) || Math.max(2, availableParallelism() - 1),
+    projects: [
+      {
+        // The pure cores' tests (src/**) share their workers' module cache: a fresh process per file spent more CPU
+        // loading the engine and the store again than many of these files spend testing (the suite is CPU-bound on
+        // two cores; issue 13). They keep no global state between files: clocks are arguments, stores are per test.
+        // vitest 3 decides isolation per pool, not per project: hence threads here, forks for the rest.
+        extends: true,
+        test: { name: 'unit', include: ['src/**/*.test.ts'], pool: 'threads' },
+      },
+      {
+        // Labs, servers and CLI processes (test/**): one fresh process per file, as they start and stop real parts.
+        extends: true,
+        test: { name: 'integration', include: ['test/**/*.test.ts'] },
+      },
+    ],
   },
 });
