@@ -582,7 +582,11 @@ function Hosts() {
         (x: Json) => html`<tr>
           <th scope="row">${x.name}<div class="muted">${(x.addresses ?? []).join(', ')}</div></th>
           <td>${x.group ?? '—'}</td>
-          <td>${x.desired ? html`${x.desired.revision} (<a href=${`#/changes/${x.desired.changeId}`}>change ${x.desired.changeId}</a>)` : 'none'}</td>
+          <td>${
+            x.desired
+              ? html`${x.desired.revision}${x.desired.changeId != null ? html` (<a href=${`#/changes/${x.desired.changeId}`}>change ${x.desired.changeId}</a>)` : ''}`
+              : 'none'
+          }</td>
           <td>${x.agent ? when(x.agent.lastReport) : 'never'}</td>
           <td>${
             x.drift
