@@ -1,7 +1,8 @@
 /**
  * The live stream's publishing (src/server/stream.ts): the hub coalesces each topic (the first at once, a burst once
  * at the end of its window, never lost), on simulated time; and a real server tells an open stream of a monitor's
- * first good result, which is no event (UNKNOWN -> UP is not news) but changes what the overview shows.
+ * first good result, which is no event (UNKNOWN -> UP is not news) but changes what the overview shows, and of a
+ * plan that finished after its request answered.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http, { request } from 'node:http';
@@ -84,7 +85,7 @@ describe('the hub', () => {
   });
 });
 
-describe('a monitor’s first good result on the stream', () => {
+describe('a real server’s stream', () => {
   let h: Harness;
   let dir: string;
   let server: http.Server;
@@ -109,13 +110,64 @@ monitors:
   - {name: late, http: {url: "http://127.0.0.1:${port}/"}, interval: 1s, timeout: 500ms, failures: 100, from: [server]}
 `,
     );
-    h = await startHarness('sqlite', { config });
+    // plans on worker threads and never waited for: every proposal answers 202 and is planned afterwards
+    h = await startHarness('sqlite', { config, worker: true, planWaitMs: 0 });
   });
   afterAll(async () => {
     await h?.close();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An SSE stream as vic, and a wait (at most 30 s) for what it received to hold. */
+  function stream() {
+    let text = '';
+    const waiters: (() => void)[] = [];
+    const req = request(`${h.url}/api/v1/stream`, { headers: { authorization: `Bearer ${h.tokens.vic}` } }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+        for (const w of waiters.splice(0)) w();
+      });
+    });
+    req.end();
+    const until = async (ok: (text: string) => boolean, what: string) => {
+      const end = Date.now() + 30_000;
+      const give = setInterval(() => {
+        for (const w of waiters.splice(0)) w();
+      }, 1000);
+      try {
+        while (!ok(text)) {
+          if (Date.now() > end) throw new Error(`${what} did not come: ${JSON.stringify(text)}`);
+          await new Promise<void>((r) => waiters.push(r));
+        }
+      } finally {
+        clearInterval(give);
+      }
+    };
+    return { until, close: () => req.destroy() };
+  }
+
+  it('names changes again when a plan finishes after its request answered', async () => {
+    const s = stream();
+    try {
+      await s.until((t) => t.includes(': ready\n\n'), 'the stream');
+      const proposed = await h.call('alice', 'POST', '/changes', {
+        target: { host: 'web1' },
+        reason: 'open the input chain of web1',
+        format: 'nft-text',
+        ruleset:
+          'table inet filter {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n',
+      });
+      expect(proposed.status, JSON.stringify(proposed.body)).toBe(202);
+      const id = proposed.body.change.id as number;
+      await h.until(id, (v) => v.change.state === 'planned');
+      // once for the proposal's answer, once more when its plan was stored (a burst's last is never lost)
+      await s.until((t) => t.split('event: changes\n').length - 1 >= 2, 'a second event: changes');
+    } finally {
+      s.close();
+    }
   });
 
   it('names monitors when UNKNOWN turns UP, with no event written for it', async () => {
@@ -129,40 +181,17 @@ monitors:
       if (i > 100) throw new Error(`no result for monitor late: ${JSON.stringify(m)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    let text = '';
-    const waiters: (() => void)[] = [];
-    const req = request(`${h.url}/api/v1/stream`, { headers: { authorization: `Bearer ${h.tokens.vic}` } }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        text += d;
-        for (const w of waiters.splice(0)) w();
-      });
-    });
-    req.end();
-    const until = async (ok: () => boolean, what: string) => {
-      const give = setTimeout(() => {
-        for (const w of waiters.splice(0)) w();
-      }, 30_000);
-      const end = Date.now() + 30_000;
-      try {
-        while (!ok()) {
-          if (Date.now() > end) throw new Error(`${what} did not come: ${JSON.stringify(text)}`);
-          await new Promise<void>((r) => waiters.push(r));
-        }
-      } finally {
-        clearTimeout(give);
-      }
-    };
+    const s = stream();
     try {
-      await until(() => text.includes(': ready\n\n'), 'the stream');
+      await s.until((t) => t.includes(': ready\n\n'), 'the stream');
       healthy = true;
-      await until(() => text.includes('event: monitors\n'), 'event: monitors');
+      await s.until((t) => t.includes('event: monitors\n'), 'event: monitors');
       const m = (await h.call('vic', 'GET', '/monitors/late')).body;
       expect(m.state).toBe('UP');
       // no monitor event says so: the stream heard it from what the monitor shows
       expect(m.events).toEqual([]);
     } finally {
-      req.destroy();
+      s.close();
     }
   });
 });
