@@ -3,7 +3,8 @@
  * The README's screenshot of `npm start` (issue 17 §4): starts the demo (`rampart demo`, the real server on the
  * embedded example) on a free loopback port, signs in with the admin token it prints in Debian's chromium driven
  * by playwright-core (no browser download), waits for the overview to show the shop's backends UP and the blocked
- * change, saves docs/dashboard/demo-overview.png (and demo-change.png, demo-incident.png), and stops the demo with SIGINT (it removes its directory).
+ * change, saves docs/dashboard/demo-overview.png (and demo-change.png, demo-incident.png, demo-hosts.png,
+ * demo-traffic.png), and stops the demo with SIGINT (it removes its directory).
  *
  *   npm run build && node scripts/demo-screenshot.mjs        # RAMPART_CHROMIUM=/path/to/chromium to override
  */
@@ -68,6 +69,14 @@ try {
     if (i > 120) throw new Error(`the shop's monitors are not UP after 60 s: ${JSON.stringify(body.counts)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+  // The hosts' agents report within a few seconds: the overview then lists no host as drifted or silent.
+  for (let i = 0; ; i++) {
+    const res = await fetch(`${demo.url}/api/v1/hosts`, { headers: { authorization: `Bearer ${demo.token}` } });
+    const body = await res.json();
+    if (body.hosts?.every((h) => h.drift?.inSync)) break;
+    if (i > 120) throw new Error(`the demo's hosts are not reported in sync after 60 s: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(`${demo.url}/`);
   await page.getByLabel('API token').fill(demo.token);
@@ -99,7 +108,16 @@ try {
   await page.locator('article.postmortem').waitFor();
   await page.waitForFunction(() => !(document.body.textContent ?? '').includes('Loading'));
   await page.screenshot({ path: join(dirname(OUT), 'demo-incident.png'), fullPage: true });
-  process.stdout.write(`wrote demo-change.png and demo-incident.png beside it\n`);
+  // The hosts as their agents report them (in sync), and the shop's traffic against the band its history gives.
+  await page.goto(`${demo.url}/#/hosts`);
+  await page.getByRole('rowheader', { name: /web2/ }).waitFor();
+  await page.getByText('in sync').nth(1).waitFor();
+  await page.screenshot({ path: join(dirname(OUT), 'demo-hosts.png'), fullPage: true });
+  await page.goto(`${demo.url}/#/traffic`);
+  await page.locator('.chart canvas').first().waitFor();
+  await page.waitForFunction(() => !(document.body.textContent ?? '').includes('Loading'));
+  await page.screenshot({ path: join(dirname(OUT), 'demo-traffic.png'), fullPage: true });
+  process.stdout.write(`wrote demo-change.png, demo-incident.png, demo-hosts.png and demo-traffic.png beside it\n`);
 } finally {
   await context?.close();
   rmSync(profile, { recursive: true, force: true });

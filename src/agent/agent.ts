@@ -8,6 +8,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import type { Executor } from '../lab/executor.js';
 import { VantagePoint } from '../monitor/vantage.js';
@@ -47,6 +48,12 @@ export interface AgentOptions {
    * for this host's services, sent per window (default true).
    */
   readonly traffic?: boolean;
+  /**
+   * The demo's mode (src/demo, no root): the live ruleset is this file (nft text), read for every report instead of
+   * asking nft; no command touches a kernel (`exec` is not used for the firewall) and jobs are refused, nothing
+   * applied. Not offered by the CLI: a real host's agent reads its kernel.
+   */
+  readonly liveFile?: string;
 }
 
 const REQUEST_TIMEOUT_MS = 3000;
@@ -153,6 +160,8 @@ export class Agent {
 
   /** On start: a pending apply from before a crash is rolled back before anything else. */
   async recover(): Promise<void> {
+    // Nothing is ever applied from a file: nothing to put back.
+    if (this.o.liveFile) return;
     const p = await loadPending(this.o.stateDir);
     if (!p) return;
     this.log(`found a pending apply of job ${p.jobId} from ${p.startedAt}: restoring the snapshot`);
@@ -191,6 +200,14 @@ export class Agent {
     try {
       if ((await loadLastApplied(this.o.stateDir)) === job.id) {
         this.emit(job.id, 'committed', 'already committed before a restart');
+        return;
+      }
+      if (this.o.liveFile) {
+        this.emit(
+          job.id,
+          'refused',
+          `nothing applied: this agent reads its live ruleset from ${this.o.liveFile} (the demo) and touches no firewall`,
+        );
         return;
       }
       const bad = verifyJob(job, this.host);
@@ -289,7 +306,9 @@ export class Agent {
   private async report(): Promise<void> {
     const target = this.currentTarget;
     if (!target) return;
-    const live = await readManaged(this.o.exec, target);
+    const live = this.o.liveFile
+      ? { format: 'nft-text' as const, text: await readFile(this.o.liveFile, 'utf8') }
+      : await readManaged(this.o.exec, target);
     const sha = sha256(live.text);
     if (sha === this.lastReportSha && Date.now() - this.lastReportAt < HEARTBEAT_MS) return;
     const sockets = (await readListeningSockets()).map((s) => ({ proto: s.proto, address: s.address, port: s.port }));

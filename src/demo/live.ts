@@ -10,11 +10,13 @@
  * the config and the server's log are in the temporary directory, the shop and the server listen on loopback.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Agent } from '../agent/agent.js';
 import { UserError } from '../errors.js';
+import type { Executor } from '../lab/executor.js';
 import { generateToken } from '../server/auth.js';
 import { openStore } from '../store/open.js';
 import type { Role } from '../store/types.js';
@@ -56,6 +58,47 @@ interface Running {
   dir: string;
   child?: ChildProcess;
   shop?: { close(): Promise<void> };
+  agents?: { agent: Agent; running: Promise<void> }[];
+}
+
+/** The demo's agents run no command on a kernel: their live ruleset is a file, and anything else is refused. */
+const NO_KERNEL: Executor = {
+  where: 'the demo (no kernel)',
+  run: async (argv) => {
+    throw new Error(`the demo's agents run no commands (asked for: ${argv.join(' ')})`);
+  },
+};
+
+/**
+ * The hosts' agents: the real agent (src/agent/agent.ts) in this process, one per demo host, with its own agent
+ * token, reading its live ruleset from a file in the demo's directory (the desired ruleset: the hosts are in sync)
+ * and reporting it to the server as a host's agent does. They apply nothing (a job is refused) and probe nothing.
+ */
+function startAgents(r: Running, url: string, tokens: Readonly<Record<string, string>>, err: (t: string) => void) {
+  r.agents = Object.keys(DEMO_HOSTS).map((host) => {
+    const stateDir = join(r.dir, 'agents', host);
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const liveFile = join(stateDir, 'live.nft');
+    writeFileSync(liveFile, DESIRED_NFT, { mode: 0o600 });
+    const agent = new Agent({
+      server: url,
+      token: tokens[host] as string,
+      stateDir,
+      exec: NO_KERNEL,
+      liveFile,
+      pollMs: 2000,
+      monitor: false,
+      traffic: false,
+      // Its progress lines are noise here; what went wrong is the reader's to see.
+      log: (line) => {
+        if (/fail|refused|error/i.test(line)) err(`agent ${host}: ${line}\n`);
+      },
+    });
+    const running = agent.run({ firewall: 'nftables', tables: ['inet filter'] }).catch((e: Error) => {
+      err(`agent ${host} stopped: ${e.message}\n`);
+    });
+    return { agent, running };
+  });
 }
 
 async function api(
@@ -158,6 +201,12 @@ function serve(r: Running, listen: string, err: (text: string) => void): Promise
 /** Stops what runs (server first, with SIGTERM, then the shop) and removes the directory. */
 async function stop(r: Running): Promise<number> {
   let code = 0;
+  // The agents first (they would only log the server's absence), each after its current wait.
+  for (const a of r.agents ?? []) a.agent.stop();
+  await Promise.race([
+    Promise.all((r.agents ?? []).map((a) => a.running)),
+    new Promise((done) => setTimeout(done, 5000).unref()),
+  ]);
   const child = r.child;
   if (child && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<number>((done) => child.once('exit', (c, s) => done(c ?? (s ? 1 : 0))));
@@ -210,6 +259,7 @@ export async function startLiveDemo(o: LiveDemoOptions): Promise<LiveDemo> {
     r.shop = shop;
     writeFileSync(join(dir, 'rampart.yaml'), demoConfig(shop.port), { mode: 0o600 });
     const tokens = {} as Record<Person, string>;
+    const agentTokens: Record<string, string> = {};
     const store = await openStore({ dataDir: dir });
     let history: Awaited<ReturnType<typeof writeHistory>> | undefined;
     try {
@@ -229,6 +279,22 @@ export async function startLiveDemo(o: LiveDemoOptions): Promise<LiveDemo> {
           tokens[name] = t.token;
         }
         for (const host of Object.keys(DEMO_HOSTS)) {
+          // The host's agent token (named as the host, as `rampart token create --role agent --name web1` makes it).
+          const t = generateToken();
+          const rec = await w.insertToken({
+            id: t.id,
+            name: host,
+            role: 'agent',
+            secretHash: t.secretHash,
+            createdAt: new Date(nowMs).toISOString(),
+            createdBy: ACTOR.name,
+          });
+          await w.audit({
+            action: 'token.create',
+            target: `token:${rec.id}`,
+            after: { id: rec.id, name: host, role: 'agent' },
+          });
+          agentTokens[host] = t.token;
           const d = await w.setDesired({
             host,
             format: 'nft-text',
@@ -263,6 +329,7 @@ export async function startLiveDemo(o: LiveDemoOptions): Promise<LiveDemo> {
 
     if (stopping) throw new UserError('RAMPART_ERR_USAGE', 'stopped while starting');
     const url = await serve(r, o.listen, o.err);
+    startAgents(r, url, agentTokens, o.err);
     // The change that repeats the founding outage, proposed by alice through the API: the plan refuses it.
     const proposed = await api(url, tokens.alice, 'POST', '/changes', OUTAGE_CHANGE);
     const changeId = (proposed.body.change as { id: number }).id;
@@ -299,6 +366,7 @@ export async function startLiveDemo(o: LiveDemoOptions): Promise<LiveDemo> {
         `  sign in      ${tokens.admin}   (an admin token)`,
         `  status page  ${url}/status`,
         `  the shop     ${shop.urls.web1}/ (web1) and ${shop.urls.web2}/ (web2), probed every ${PROBE_INTERVAL_S} s`,
+        `  agents       web1 and web2: the real agent, reporting a live ruleset read from a file (no root, nothing applied)`,
         `  change ${changeId}     the founding outage's edit proposed again: ${plan?.blocked ? 'blocked at plan' : `NOT blocked (${String((view.change as { state: string }).state)})`}${blocker ? ` (${blocker.host}: ${blocker.message})` : ''}`,
         `  incident ${seeded.incidentId}   the founding outage replayed on ${seeded.outageDay} (14:00 to 16:00 GMT+3), with its timeline and postmortem`,
         '',

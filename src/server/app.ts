@@ -121,9 +121,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       opts.alerting?.onAlerts?.(changed);
     },
   });
-  const onEvents = () => {
+  const onEvents = (kinds: readonly string[] = []) => {
     alerting.kick();
     hub.publish({ topic: 'monitors' });
+    // An agent turning silent or back: the hosts the overview lists as silent.
+    if (kinds.some((k) => k.startsWith('vantage.'))) hub.publish({ topic: 'hosts' });
   };
   const deps: ServerDeps = {
     store: opts.store,
@@ -136,6 +138,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       now,
       metrics,
       onEvents,
+      onView: () => hub.publish({ topic: 'monitors' }),
       ...opts.monitoring,
     }),
     traffic,

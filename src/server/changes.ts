@@ -384,6 +384,8 @@ export class ChangeService {
       .then(
         (again) => {
           if (this.deps.planning.get(id)?.ticket === run.ticket) this.deps.planning.delete(id);
+          // Planned (waiting for review) or plan-failed after its request answered: open pages re-read changes.
+          this.deps.hub.publish({ topic: 'changes' });
           if (again) this.follow(actor, id, version, again);
         },
         () => {

@@ -59,8 +59,13 @@ export interface MonitorServiceOptions {
   readonly config: ConfigHolder;
   readonly now: () => Date;
   readonly metrics: ServerMetrics;
-  /** Called after events are written (alerting follows them at once rather than at its next poll). */
-  readonly onEvents?: (() => void) | undefined;
+  /** Called after events are written (alerting follows them at once rather than at its next poll), with their kinds. */
+  readonly onEvents?: ((kinds: readonly string[]) => void) | undefined;
+  /**
+   * Called when what a monitor or service shows changed, events or not: a vantage point's first result or verdict,
+   * a monitor's state (UNKNOWN -> UP too) or reason, a state another replica wrote (the dashboard re-reads them).
+   */
+  readonly onView?: (() => void) | undefined;
   /** Probe from the server itself (default true). */
   readonly probeFromServer?: boolean;
   /** This replica's name in the leases (default host-pid-random). */
@@ -585,6 +590,7 @@ export class MonitorService {
       if (this.held.has(s.monitor)) continue;
       const rt = this.runtimes.get(s.monitor);
       if (this.adopt(s) && rt) {
+        this.o.onView?.();
         this.updateGauges(rt);
         if (rt.monitor.service) services.add(rt.monitor.service);
       }
@@ -700,6 +706,8 @@ export class MonitorService {
     this.o.metrics.probeDuration.set({ monitor: r.monitor, vantage: r.vantage }, r.timings.totalMs / 1000);
     // A vantage point's first word that all is well is not news (10,000 monitors starting would be 10,000 events).
     const firstUp = (prev === undefined || prev.state === 'unknown') && step.next.state === 'up';
+    // ... but open pages show it (the monitor's vantage points, UNKNOWN -> UP).
+    if (step.changed) this.o.onView?.();
     if (step.changed && !firstUp) {
       this.emit({
         at: new Date(r.at).toISOString(),
@@ -768,6 +776,7 @@ export class MonitorService {
       if (reason !== rt.reason) {
         rt.reason = reason;
         rt.dirty = true;
+        this.o.onView?.();
       }
       return;
     }
@@ -776,6 +785,7 @@ export class MonitorService {
     rt.since = now;
     rt.reason = reason;
     rt.dirty = true;
+    this.o.onView?.();
     const diagnosis = v.state === 'DOWN' || v.state === 'DEGRADED' ? this.diagnose(rt) : undefined;
     if (diagnosis) rt.diagnosis = diagnosis;
     else delete rt.diagnosis;
@@ -1055,7 +1065,7 @@ export class MonitorService {
     if (events.length > 0) {
       try {
         await store.insertEvents(events);
-        this.o.onEvents?.();
+        this.o.onEvents?.([...new Set(events.map((e) => e.kind))]);
       } catch (e) {
         this.eventsOut.unshift(...events);
         this.log({ err: (e as Error).message }, 'monitor events could not be written; kept for the next try');

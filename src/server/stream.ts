@@ -7,8 +7,10 @@
  * stream closes (event `session-ended`) when the session signs out or expires, and any stream when its token is
  * revoked or expires (checked at each heartbeat).
  *
- * Publishers are in-process: monitoring and traffic after they write events, alerting after alerts fire or
- * resolve, incidents after the policy declares or reopens one, and the app after every successful state-changing API request (by the route's tag). Several replicas on
+ * Publishers are in-process: monitoring and traffic after they write events, monitoring also whenever what a monitor
+ * shows changed without an event (a vantage point's first result, UNKNOWN -> UP, a state another replica wrote),
+ * alerting after alerts fire or resolve, incidents after the policy declares or reopens one, a plan that finished
+ * after its request answered, and the app after every successful state-changing API request (by the route's tag). Several replicas on
  * one PostgreSQL each tell their own clients what they saw; a page also re-reads everything when it reconnects.
  */
 import type { FastifyRequest } from 'fastify';
@@ -22,10 +24,43 @@ export type StreamEvent = { readonly topic: Topic } | { readonly topic: 'session
 
 type Listener = (e: StreamEvent) => void;
 
-/** Fans events out to the open streams. */
+/** A topic is published at most once per this window (the first at once, the rest of a burst once at its end). */
+export const TOPIC_WINDOW_MS = 250;
+
+export interface HubOptions {
+  /** Default TOPIC_WINDOW_MS. */
+  readonly windowMs?: number;
+  /** The clock, in ms (default Date.now); with `later`, tests run the coalescing on simulated time. */
+  readonly now?: () => number;
+  /** Runs `fn` after `ms`; returns how to cancel it (default setTimeout, unref'd). */
+  readonly later?: (fn: () => void, ms: number) => () => void;
+}
+
+/**
+ * Fans events out to the open streams, coalesced per topic: every change of what a page shows may publish (a
+ * monitor's first result, each vantage point's verdict, a plan finishing), and a burst of them (10,000 monitors
+ * starting) reaches a page as one event per topic per window, the first at once and the last never lost.
+ */
 export class Hub {
   private readonly listeners = new Set<Listener>();
   private readonly closers = new Set<() => void>();
+  private readonly lastSent = new Map<Topic, number>();
+  private readonly due = new Map<Topic, () => void>();
+  private readonly windowMs: number;
+  private readonly now: () => number;
+  private readonly later: (fn: () => void, ms: number) => () => void;
+
+  constructor(o: HubOptions = {}) {
+    this.windowMs = o.windowMs ?? TOPIC_WINDOW_MS;
+    this.now = o.now ?? Date.now;
+    this.later =
+      o.later ??
+      ((fn, ms) => {
+        const t = setTimeout(fn, ms);
+        t.unref?.();
+        return () => clearTimeout(t);
+      });
+  }
 
   subscribe(fn: Listener, close: () => void): () => void {
     this.listeners.add(fn);
@@ -37,6 +72,30 @@ export class Hub {
   }
 
   publish(e: StreamEvent): void {
+    if (e.topic === 'session.end') {
+      this.deliver(e);
+      return;
+    }
+    const topic = e.topic;
+    // Already coming at the end of this window: that one tells of this change too.
+    if (this.due.has(topic)) return;
+    const wait = (this.lastSent.get(topic) ?? Number.NEGATIVE_INFINITY) + this.windowMs - this.now();
+    if (wait <= 0) {
+      this.lastSent.set(topic, this.now());
+      this.deliver(e);
+      return;
+    }
+    this.due.set(
+      topic,
+      this.later(() => {
+        this.due.delete(topic);
+        this.lastSent.set(topic, this.now());
+        this.deliver(e);
+      }, wait),
+    );
+  }
+
+  private deliver(e: StreamEvent): void {
     for (const fn of this.listeners) fn(e);
   }
 
@@ -46,6 +105,8 @@ export class Hub {
 
   /** Ends every open stream (the server is closing: open streams would hold it open). */
   closeAll(): void {
+    for (const cancel of this.due.values()) cancel();
+    this.due.clear();
     for (const c of [...this.closers]) c();
   }
 }

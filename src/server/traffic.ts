@@ -27,6 +27,8 @@ import type { ConfigHolder } from './route.js';
 
 /** The agents' window (ms): every 5 s, as the issue asks. */
 export const TRAFFIC_WINDOW_MS = 5000;
+/** A series without a saved detector learns this much of the stored history at start (the weekly baseline's 4 weeks). */
+const WARM_MS = 28 * 86_400_000;
 /** Detector states are written this often (and on stop). */
 const SAVE_EVERY_MS = 60_000;
 const PREFERENCE: readonly TrafficSourceKind[] = ['access-log', 'haproxy', 'counters'];
@@ -117,8 +119,52 @@ export class TrafficService {
       this.log({ err: (e as Error).message }, 'traffic detectors could not be read: starting without history');
       this.restored = new Map();
     }
+    await this.warm().catch((e: Error) => this.log({ err: e.message }, 'traffic history could not be learned'));
     this.timer = setInterval(() => void this.housekeeping().catch(() => {}), SAVE_EVERY_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Every measured series has its detector from the start, not from its host's next sample: the saved state when
+   * there is one, else one that learned the history the store keeps (its 1-min buckets of the last WARM_MS). Without
+   * this, reads (the expected band of GET /traffic, the overview's "expected") knew no baseline after a restart until
+   * each agent sent again, and none at all for history the detector never saw (a store filled by an import, as the
+   * demo's 30 days are, or a detector state lost). Events of the past are not written again: they were when they
+   * happened.
+   */
+  private async warm(): Promise<void> {
+    const now = this.nowMs();
+    for (const svc of this.o.config.current().services) {
+      if (!svc.traffic) continue;
+      const hosts = [...new Set([...svc.hosts, ...(svc.traffic.haproxy ? [svc.traffic.haproxy.host] : [])])];
+      for (const host of hosts) {
+        const source = sourcesFor(svc, host)[0];
+        if (!source || this.detectors.has(`${svc.name}@${host}`)) continue;
+        const det = this.detector(svc, host, source);
+        if (det.lastT !== null) continue;
+        const rows = await this.o.store.traffic.points({
+          service: svc.name,
+          resolution: 60,
+          from: Math.floor((now - WARM_MS) / 60_000) * 60,
+          to: Math.floor(now / 1000),
+          host,
+        });
+        for (const r of rows) {
+          if (r.source !== source || r.coveredMs <= 0) continue;
+          const rate = r.requests / (r.coveredMs / 1000);
+          // Points every 10 s (the detector counts at most 10 s per point) over what the bucket covered: a minute,
+          // or longer when coarser windows were stored in it (an hour's count says its mean rate).
+          const span = Math.max(60_000, Math.ceil(r.coveredMs / 10_000) * 10_000);
+          for (let t = r.bucket * 1000 + 10_000; t <= r.bucket * 1000 + span && t <= now; t += 10_000) {
+            if (det.lastT !== null && t <= det.lastT) continue;
+            det.d.observe({ t, rate });
+            det.lastT = t;
+          }
+        }
+        det.dirty = true;
+        if (det.lastT !== null) this.log({ series: det.series, points: rows.length }, 'traffic history learned');
+      }
+    }
   }
 
   /** Every minute: the detectors' states; every hour: buckets past their retention. */

@@ -121,6 +121,38 @@ describe('rampart demo (npm start)', () => {
     expect(names).toEqual(['shop@web1', 'shop@web2']);
   });
 
+  it('has its hosts reported by their agents, in sync, and a traffic baseline from its history', async () => {
+    // the real agent, its live ruleset read from a file: each host has its desired revision, was seen, is in sync
+    type Host = {
+      name: string;
+      desired: { revision: number } | null;
+      agent: unknown;
+      drift: { inSync: boolean } | null;
+    };
+    let hosts: Host[] = [];
+    for (let i = 0; ; i++) {
+      hosts = (await api('/hosts')).body.hosts as Host[];
+      if (hosts.every((h) => h.agent && h.drift)) break;
+      if (i > 150) throw new Error(`the demo's agents did not report in 30 s: ${JSON.stringify(hosts)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const h of hosts) {
+      expect(h.desired?.revision, h.name).toBe(1);
+      expect(h.agent, h.name).toMatchObject({ lastReport: expect.any(String), state: 'idle' });
+      expect(h.drift, h.name).toMatchObject({ inSync: true });
+    }
+    // the waiting change says it is blocked, and why, in the list the overview reads
+    const waiting = (await api('/changes?state=planned&limit=20')).body.changes as { plan?: unknown }[];
+    expect(waiting[0]?.plan).toMatchObject({ blocked: true, blocker: expect.stringMatching(/shop/) });
+    // 30 days of history give the detectors a band at the server's start (no sample arrived since)
+    const traffic = (await api('/traffic/shop?resolution=1m&since=21600')).body as {
+      now: { host?: string; expected: number | null }[];
+      points: { expected: number | null; lower: number | null }[];
+    };
+    expect(traffic.points.filter((p) => p.expected !== null && p.lower !== null).length).toBeGreaterThan(300);
+    expect(traffic.now.find((n) => n.host === undefined)?.expected).toBeGreaterThan(0);
+  });
+
   it('stops on SIGINT: exit 0, its directory removed, its server gone', async () => {
     const d = demo as Started;
     expect(existsSync(d.dir)).toBe(true);

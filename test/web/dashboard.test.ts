@@ -89,7 +89,10 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
   let context: BrowserContext | undefined;
   let page: Page;
   let changeId = 0;
+  let blockedId = 0;
   let port = 0;
+  /** The backend of monitor `late`: failing (503) until the first test opens it, so the monitor stays UNKNOWN. */
+  let late: Backend;
 
   const api = async (who: Person | 'web1' | 'web2', method: string, path: string, body?: unknown) => {
     const res = await fetch(`${served?.url}/api/v1${path}`, {
@@ -149,6 +152,10 @@ describe.skipIf(missing !== undefined)('the dashboard in chromium', () => {
     const web1 = await backend('127.0.0.1', 0);
     port = (web1.server.address() as AddressInfo).port;
     backends.push(web1, await backend('127.0.0.2', port));
+    late = await backend('127.0.0.1', 0);
+    late.healthy = false;
+    backends.push(late);
+    const latePort = (late.server.address() as AddressInfo).port;
     const config = join(dir, 'rampart.yaml');
     writeFileSync(
       config,
@@ -164,6 +171,9 @@ services:
       - http: {port: ${port}, path: /healthz}
     monitor: {interval: 1s, timeout: 500ms, failures: 1}
     traffic: {counters: true, drop: {slot: 10s}}
+monitors:
+  # 100 failures in a row before DOWN: UNKNOWN (quietly) until its backend answers, then UP with no event
+  - {name: late, http: {url: "http://127.0.0.1:${latePort}/"}, interval: 2s, timeout: 1s, failures: 100, from: [server]}
 policy:
   approvals: 1
 status-page:
@@ -228,11 +238,29 @@ alerting:
     });
     expect([201, 202], JSON.stringify(proposed.body)).toContain(proposed.status);
     changeId = (proposed.body.change as { id: number }).id;
-    for (let i = 0; ; i++) {
-      const v = await api('vic', 'GET', `/changes/${changeId}`);
-      if ((v.body.change as { state: string }).state !== 'planning') break;
-      if (i > 600) throw new Error(`change ${changeId} was not planned: ${JSON.stringify(v.body)}`);
-      await new Promise((r) => setTimeout(r, 200));
+    // alice's edit of web2 closes the shop's port: blocked at plan, waiting for review all the same
+    const blocked = await api('alice', 'POST', '/changes', {
+      target: { host: 'web2' },
+      reason: 'default drop on web2, ssh only',
+      format: 'nft-text',
+      ruleset: `table inet filter {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    iif "lo" accept
+    tcp dport 22 accept
+  }
+}
+`,
+    });
+    expect([201, 202], JSON.stringify(blocked.body)).toContain(blocked.status);
+    blockedId = (blocked.body.change as { id: number }).id;
+    for (const id of [changeId, blockedId]) {
+      for (let i = 0; ; i++) {
+        const v = await api('vic', 'GET', `/changes/${id}`);
+        if ((v.body.change as { state: string }).state !== 'planning') break;
+        if (i > 600) throw new Error(`change ${id} was not planned: ${JSON.stringify(v.body)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
     // A new, empty profile: playwright passes it as --user-data-dir.
     context = await chromium.launchPersistentContext(profile, {
@@ -289,6 +317,29 @@ alerting:
     expect(cookies.find((c) => c.name === 'rampart_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(await page.evaluate('document.cookie')).toBe('');
     await page.getByRole('link', { name: `Change ${changeId}` }).waitFor();
+    // the waiting changes: alice's blocked (with its first blocker), bob's fine
+    const blockedItem = page.locator('li').filter({ has: page.getByRole('link', { name: `Change ${blockedId}` }) });
+    await blockedItem.locator('.tag-blocked').waitFor();
+    expect(await blockedItem.locator('.blocker').textContent()).toMatch(/shop/);
+    const readyItem = page.locator('li').filter({ has: page.getByRole('link', { name: `Change ${changeId}` }) });
+    await readyItem.getByText('ready for review').waitFor();
+    expect(await readyItem.locator('.tag-blocked').count()).toBe(0);
+    // monitor late has only failed so far (UNKNOWN); its first good result reaches the open page with no reload,
+    // though UNKNOWN -> UP writes no event (the stream says monitors whenever what a monitor shows changed)
+    const unknownCount = page.locator('.counts .count').filter({ hasText: 'UNKNOWN' });
+    await unknownCount.filter({ hasText: /UNKNOWN\s*1$/ }).waitFor();
+    await page.getByText('live', { exact: true }).waitFor();
+    const loads: string[] = [];
+    const onLoad = () => loads.push(page.url());
+    page.on('load', onLoad);
+    late.healthy = true;
+    await unknownCount.filter({ hasText: /UNKNOWN\s*0$/ }).waitFor({ timeout: 60_000 });
+    await page
+      .locator('.counts .count')
+      .filter({ hasText: /UP\s*3$/ })
+      .waitFor();
+    page.off('load', onLoad);
+    expect(loads).toEqual([]);
     await shot('overview');
     await axe('overview');
     // a viewer is offered no review: the change page has no Approve button
@@ -351,6 +402,16 @@ alerting:
     await axe('change-rollout');
     await page.getByRole('link', { name: 'Changes', exact: true }).click();
     await page.getByRole('heading', { name: 'Changes' }).waitFor();
+    // the blocked change waits marked so, with why; the applied one carries no mark
+    const blockedRow = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: String(blockedId), exact: true }) });
+    await blockedRow.locator('.tag-blocked').waitFor();
+    expect(await blockedRow.locator('.blocker').textContent()).toMatch(/shop/);
+    const appliedRow = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: String(changeId), exact: true }) });
+    expect(await appliedRow.locator('.tag-blocked, .tag-ready').count()).toBe(0);
     await shot('changes');
     await axe('changes');
     await signOut();

@@ -120,6 +120,27 @@ function Shell({ me, route, onOut }: { me: Me; route: string[]; onOut: () => voi
 
 const SILENT_MS = 5 * 60_000;
 
+/** Re-renders every `ms`: a host turns silent by time passing, with nothing on the stream to say so. */
+function useTick(ms: number): void {
+  const [, setN] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setN((n) => n + 1), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+}
+
+/**
+ * A change waiting for review, as lists show it: blocked at plan (an admin must override; the first blocker's first
+ * line says why) or reviewable, with its risk. From the list's plan brief (GET /changes: `plan` of planned changes).
+ */
+function Waiting({ c }: { c: Json }) {
+  const p = c.plan;
+  if (c.state !== 'planned' || !p) return null;
+  if (p.blocked)
+    return html`<span class="tag tag-blocked">blocked</span> <span class="blocker">${p.blocker ?? `${p.blockers} blockers`}</span>`;
+  return html`<span class="tag tag-ready">ready for review</span> <span class="muted">risk ${p.risk}${p.stale ? ', stale' : ''}</span>`;
+}
+
 function Overview() {
   const monitors = useData('/monitors?limit=25&state=DOWN', ['monitors']);
   const degraded = useData('/monitors?limit=25&state=DEGRADED', ['monitors']);
@@ -127,6 +148,7 @@ function Overview() {
   const review = useData('/changes?state=planned&limit=20', ['changes']);
   const hosts = useData('/hosts', ['hosts']);
   const incidents = useData('/incidents?status=open&limit=20', ['incidents']);
+  useTick(15_000);
   return html`<h1>Overview</h1>
   <section aria-labelledby="ov-services">
     <h2 id="ov-services">Services</h2>
@@ -174,7 +196,7 @@ function Overview() {
         ? html`<p>Nothing waits for review.</p>`
         : html`<ul class="list">${c.changes.map(
             (x: Json) =>
-              html`<li><a href=${`#/changes/${x.id}`}>Change ${x.id}</a>: ${x.reason} <span class="muted">by ${x.author}</span></li>`,
+              html`<li class=${x.plan?.blocked ? 'waiting-blocked' : 'waiting-ready'}><a href=${`#/changes/${x.id}`}>Change ${x.id}</a>: ${x.reason} <span class="muted">by ${x.author}</span> <${Waiting} c=${x} /></li>`,
           )}</ul>`}<//>
   </section>
   <section aria-labelledby="ov-hosts">
@@ -257,7 +279,7 @@ function Changes() {
           <tbody>${c.changes.map(
             (x: Json) => html`<tr>
               <th scope="row"><a href=${`#/changes/${x.id}`}>${x.id}</a></th>
-              <td><${State} s=${x.state} /></td>
+              <td><${State} s=${x.state} /> <${Waiting} c=${x} /></td>
               <td>${x.target.kind} ${x.target.name}</td>
               <td>${x.author}</td>
               <td>${x.reason}</td>
@@ -560,7 +582,11 @@ function Hosts() {
         (x: Json) => html`<tr>
           <th scope="row">${x.name}<div class="muted">${(x.addresses ?? []).join(', ')}</div></th>
           <td>${x.group ?? '—'}</td>
-          <td>${x.desired ? html`${x.desired.revision} (<a href=${`#/changes/${x.desired.changeId}`}>change ${x.desired.changeId}</a>)` : 'none'}</td>
+          <td>${
+            x.desired
+              ? html`${x.desired.revision}${x.desired.changeId != null ? html` (<a href=${`#/changes/${x.desired.changeId}`}>change ${x.desired.changeId}</a>)` : ''}`
+              : 'none'
+          }</td>
           <td>${x.agent ? when(x.agent.lastReport) : 'never'}</td>
           <td>${
             x.drift

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { renderPlanMarkdown, renderPlanText } from '../../change/render-plan.js';
 import type { Plan } from '../../change/types.js';
 import { UserError } from '../../errors.js';
-import { CHANGE_STATES } from '../../store/types.js';
+import { CHANGE_STATES, type Store } from '../../store/types.js';
 import { ChangeService } from '../changes.js';
 import { defineRoute } from '../route.js';
 import { idParam } from './system.js';
@@ -32,13 +32,36 @@ const seenPlan = z
   .min(1)
   .describe('the id of the plan you read (GET /changes/{id}: plan.id); refused with 409 when it is no longer current');
 
+/**
+ * A waiting change's plan in a few words, for lists (the overview, the changes page): whether it is blocked and the
+ * first line of its first blocker, so a reviewer sees which waiting change needs an admin before opening it.
+ */
+async function planBrief(
+  store: Pick<Store, 'latestPlan'>,
+  changeId: number,
+): Promise<{ id: number; risk: string; blocked: boolean; stale: boolean; blockers: number; blocker?: string } | null> {
+  const p = await store.latestPlan(changeId);
+  if (!p) return null;
+  const blockers = (p.plan as Partial<Plan> | null)?.blockers ?? [];
+  const first = blockers[0]?.message.split('\n')[0];
+  return {
+    id: p.id,
+    risk: p.risk,
+    blocked: p.blocked,
+    stale: p.stale,
+    blockers: blockers.length,
+    ...(first ? { blocker: first } : {}),
+  };
+}
+
 export const changeRoutes = [
   defineRoute({
     method: 'GET',
     path: '/changes',
     access: 'viewer',
     tag: 'changes',
-    summary: 'List changes, newest first',
+    summary:
+      'List changes, newest first; a change waiting for review (planned) carries its plan in brief: id, risk, blocked, stale and the first blocker',
     query: z
       .object({
         state: z.enum(CHANGE_STATES).optional(),
@@ -47,7 +70,11 @@ export const changeRoutes = [
       })
       .strict(),
     handler: async ({ deps, query }) => ({
-      changes: (await deps.store.listChanges(query)).map(({ ruleset: _r, ...c }) => c),
+      changes: await Promise.all(
+        (await deps.store.listChanges(query)).map(async ({ ruleset: _r, ...c }) =>
+          c.state === 'planned' ? { ...c, plan: await planBrief(deps.store, c.id) } : c,
+        ),
+      ),
     }),
   }),
   defineRoute({
