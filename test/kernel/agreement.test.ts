@@ -39,8 +39,11 @@ import {
   observe,
   poolsFromText,
   type RulesetSource,
+  type RunnerExecutor,
+  resetRunner,
   setExtraLocal,
   stopSender,
+  withRunner,
 } from './kernel-lab.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -444,7 +447,7 @@ function tracerReady(): boolean {
 
 describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a network namespace lab)', () => {
   /** All labs; `lab` (the first) runs the observation tests, which load rulesets by hand. */
-  let labs: Lab[] = [];
+  let labs: (Lab & { readonly fw: RunnerExecutor })[] = [];
   let lab: Lab;
   /** Whether /etc/netns existed before this suite (corpus entries put host names there): if not, it goes at the end. */
   let etcNetnsExisted = true;
@@ -454,11 +457,26 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
     if (swept.length > 0) console.log(`removed stale lab namespaces: ${swept.join(', ')}`);
     etcNetnsExisted = existsSync('/etc/netns');
     const made = await Promise.allSettled(Array.from({ length: LABS }, (_, i) => createLab({ tag: `l${i}` })));
-    labs = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    // fw's commands (a few thousand nft, ip, iptables) go through a runner inside fw (see kernel-lab.ts).
+    labs = made.flatMap((r) => (r.status === 'fulfilled' ? [withRunner(r.value)] : []));
     const failed = made.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     lab = labs[0]!;
   });
+
+  const commandSummary = (): string => {
+    const all = new Map<string, { n: number; cpuMs: number }>();
+    for (const l of labs) {
+      for (const [k, v] of l.fw.commands) {
+        const a = all.get(k) ?? { n: 0, cpuMs: 0 };
+        all.set(k, { n: a.n + v.n, cpuMs: a.cpuMs + v.cpuMs });
+      }
+    }
+    return [...all]
+      .sort((a, b) => b[1].cpuMs - a[1].cpuMs)
+      .map(([k, v]) => `${k} ${v.n}x ${(v.cpuMs / 1000).toFixed(1)} s`)
+      .join(', ');
+  };
 
   afterAll(async () => {
     await Promise.all(
@@ -467,6 +485,8 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
         rmSync(join('/etc/netns', l.fwNs), { recursive: true, force: true });
         await stopSender(l);
         await flushFirewall(l).catch(() => {});
+        // The runner keeps fw alive while it runs: it goes before the namespaces.
+        await l.fw.reset();
         await l.teardown();
       }),
     );
@@ -492,6 +512,7 @@ describe.skipIf(SKIP !== undefined)('kernel agreement (real netfilter in a netwo
         `  excluded: ${ex || 'none'}`,
         `  rulesets probed in batches (stateful matches met fresh, reloaded in between): ${stats.batchedRulesets}`,
         `  lab: ${stats.labRetries} probe(s) sent again after not reaching fw; ${stats.labFaults} lab fault(s) left (not compared)`,
+        `  commands run in fw (count, CPU user + sys): ${commandSummary()}`,
         `  engine (rampart reach's verdict sets) on the same probes: ${stats.engine.comparisons} compared, ${stats.engine.agree} agree, ${stats.engine.uncertain} uncertain`,
         ...(pendingReason ? [`  tracer comparison pending: ${pendingReason}`] : []),
       ].join('\n'),
@@ -869,7 +890,12 @@ COMMIT
         mkdirSync(dir, { recursive: true });
         const lines = Object.entries(e.lab.hosts).map(([host, addr]) => `${addr} ${host}`);
         writeFileSync(join(dir, 'hosts'), `127.0.0.1 localhost\n${lines.join('\n')}\n`);
-        undo.push(async () => rmSync(dir, { recursive: true, force: true }));
+        // A runner sees the hosts file only if started after it was written (and keeps it until restarted).
+        await resetRunner(lab);
+        undo.push(async () => {
+          rmSync(dir, { recursive: true, force: true });
+          await resetRunner(lab);
+        });
       }
       for (const name of e.lab?.nfacct ?? []) await lab.fw.run(['nfacct', 'add', name]);
       if (e.lab?.nfacct?.length)

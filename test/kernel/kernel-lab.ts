@@ -14,10 +14,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FinalVerdict, L3 } from '../../src/firewall/model.js';
 import { formatAddress, parseAddressRange } from '../../src/firewall/values.js';
+import { ExecError, type ExecOptions, type ExecResult, type Executor } from '../../src/lab/executor.js';
 import type { Pools, Probe, Rng } from '../../src/lab/generate.js';
 import { type Lab, LOCAL_V4, LOCAL_V6 } from '../../src/lab/netns.js';
 
 export const SENDER = fileURLToPath(new URL('./send-packets.py', import.meta.url));
+export const RUNNER = fileURLToPath(new URL('./ns-runner.py', import.meta.url));
 
 /** `file`, when given, is the ruleset's own path: loaded from there so relative `include`s resolve. */
 export type RulesetSource =
@@ -53,10 +55,13 @@ process.on('exit', () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
+/** Namespaces where ipsets may have been made (the others have none to destroy before a load). */
+const ipsetsIn = new Set<string>();
+
 export async function loadFirewall(lab: Lab, src: RulesetSource): Promise<void> {
   await flushFirewall(lab);
   // ipsets are per namespace too; referencing rules are gone after the flush, so the sets can go.
-  await lab.fw.run(['ipset', 'destroy'], { allowFailure: true }).catch(() => {});
+  if (ipsetsIn.delete(lab.fwNs)) await lab.fw.run(['ipset', 'destroy'], { allowFailure: true }).catch(() => {});
   if (src.kind === 'nft-text' || src.kind === 'nft-json') {
     // One scratch name per lab: the suite drives several labs at once.
     const file =
@@ -65,7 +70,10 @@ export async function loadFirewall(lab: Lab, src: RulesetSource): Promise<void> 
     const argv = src.kind === 'nft-json' ? ['nft', '-j', '-f', file] : ['nft', '-I', dirname(file), '-f', file];
     await lab.fw.run(argv, { cwd: dirname(file) });
   } else {
-    if (src.ipsets !== undefined) await lab.fw.run(['ipset', 'restore', '-exist'], { input: src.ipsets });
+    if (src.ipsets !== undefined) {
+      ipsetsIn.add(lab.fwNs);
+      await lab.fw.run(['ipset', 'restore', '-exist'], { input: src.ipsets });
+    }
     if (src.v4 !== undefined) await lab.fw.run(['iptables-restore'], { input: src.v4 });
     if (src.v6 !== undefined) await lab.fw.run(['ip6tables-restore'], { input: src.v6 });
   }
@@ -120,6 +128,163 @@ function readCounters(json: string): Map<string, number> {
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The command runner: one long-lived python3 per namespace (`ns-runner.py`), which runs the suite's nft, ip and
+// iptables commands there. Each command started from the test process instead forks the large vitest worker and
+// enters the namespace through `ip netns exec`: most of the suite's CPU went there (perf: the worker's fork and page
+// copying, `ip`), not into the commands themselves.
+
+interface Pending {
+  readonly argv: readonly string[];
+  readonly opts: ExecOptions;
+  resolve(r: ExecResult): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+function quoteArgv(argv: readonly string[]): string {
+  const text = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return text.length > 300 ? `${text.slice(0, 300)}...` : text;
+}
+
+/** An Executor for one namespace whose commands go through a long-lived runner; answers as runCommand does. */
+export interface RunnerExecutor extends Executor {
+  /** Commands run so far and their CPU (user + sys) in ms, by program and first argument (for the suite's summary). */
+  readonly commands: ReadonlyMap<string, { n: number; cpuMs: number }>;
+  /**
+   * Ends the runner; the next command starts a fresh one. `ip netns exec` mounts /etc/netns/<ns>/* over /etc when it
+   * starts a process, so a runner sees only the files that existed then: reset after changing them.
+   */
+  reset(): Promise<void>;
+}
+
+export function runnerExecutor(namespace: string): RunnerExecutor {
+  if (!/^[\w.-]+$/.test(namespace)) throw new Error(`invalid namespace name '${namespace}'`);
+  let child: ChildProcessWithoutNullStreams | undefined;
+  let out = '';
+  let err = '';
+  const commands = new Map<string, { n: number; cpuMs: number }>();
+  const waiting: Pending[] = [];
+
+  const fail = (c: ChildProcessWithoutNullStreams, e: Error): void => {
+    if (child !== c) return;
+    child = undefined;
+    runners.delete(c);
+    for (const w of waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(e);
+    }
+  };
+  const start = (): ChildProcessWithoutNullStreams => {
+    // `ip netns exec` execs python in place: the child's PID is the runner's.
+    const c = spawn('ip', ['netns', 'exec', namespace, 'python3', RUNNER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child = c;
+    out = '';
+    err = '';
+    runners.add(c);
+    c.stdout.setEncoding('utf8');
+    c.stdout.on('data', (d: string) => {
+      if (child !== c) return;
+      out += d;
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        const w = waiting.shift();
+        if (!w) continue;
+        clearTimeout(w.timer);
+        const a = JSON.parse(line) as {
+          error?: string;
+          code: number;
+          stdout: string;
+          stderr: string;
+          timed_out: boolean;
+          cpu_ms?: number;
+        };
+        const kind = w.argv
+          .slice(0, 4)
+          .map((x) => (x.includes('/') ? 'FILE' : x))
+          .join(' ');
+        const k = commands.get(kind) ?? { n: 0, cpuMs: 0 };
+        commands.set(kind, { n: k.n + 1, cpuMs: k.cpuMs + (a.cpu_ms ?? 0) });
+        if (a.error !== undefined) {
+          w.reject(new Error(`cannot run ${quoteArgv(w.argv)} in netns ${namespace}: ${a.error}`));
+          continue;
+        }
+        const result: ExecResult = { argv: w.argv, code: a.code, stdout: a.stdout, stderr: a.stderr };
+        const timeoutMs = w.opts.timeoutMs ?? 30_000;
+        if (a.timed_out) w.reject(new ExecError(`timed out after ${timeoutMs} ms: ${quoteArgv(w.argv)}`, result));
+        else if (a.code !== 0 && !w.opts.allowFailure) {
+          w.reject(new ExecError(`exit ${a.code}: ${quoteArgv(w.argv)}: ${a.stderr.trim().slice(0, 2000)}`, result));
+        } else w.resolve(result);
+      }
+    });
+    c.stderr.setEncoding('utf8');
+    c.stderr.on('data', (d: string) => {
+      err = (err + d).slice(-4000);
+    });
+    c.stdin.on('error', () => {});
+    c.on('error', (e) => fail(c, new Error(`cannot start the command runner in ${namespace}: ${e.message}`)));
+    c.on('close', (code, signal) =>
+      fail(c, new Error(`the command runner in ${namespace} exited (${signal ?? code}): ${err.trim().slice(-2000)}`)),
+    );
+    return c;
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    if (!c) return;
+    child = undefined;
+    runners.delete(c);
+    for (const w of waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`the command runner in ${namespace} was stopped`));
+    }
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.stdin.end();
+    const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await closed;
+    clearTimeout(timer);
+  };
+  return {
+    where: `netns ${namespace} (runner)`,
+    get commands() {
+      return commands;
+    },
+    reset: stop,
+    run(argv, opts = {}) {
+      if (argv.length === 0) return Promise.reject(new Error('run: empty argv'));
+      if (opts.env) return Promise.reject(new Error('runnerExecutor: a per-command environment is not supported'));
+      const c = child ?? start();
+      const timeoutMs = opts.timeoutMs ?? 30_000;
+      return new Promise((resolve, reject) => {
+        // The runner kills an overrunning command itself; this is for a runner that stopped answering.
+        const timer = setTimeout(() => {
+          c.kill('SIGKILL');
+          fail(c, new Error(`the command runner in ${namespace} gave no answer within ${timeoutMs + 10_000} ms`));
+        }, timeoutMs + 10_000);
+        waiting.push({ argv, opts, resolve, reject, timer });
+        c.stdin.write(
+          `${JSON.stringify({ argv, input: opts.input ?? '', cwd: opts.cwd ?? '', timeout_ms: timeoutMs })}\n`,
+        );
+      });
+    },
+  };
+}
+const runners = new Set<ChildProcessWithoutNullStreams>();
+process.on('exit', () => {
+  for (const c of runners) c.kill('SIGKILL');
+});
+
+/** Restarts the lab's fw runner, if it has one, so its next command sees /etc/netns/<fw>/ as it is now. */
+export async function resetRunner(lab: Lab): Promise<void> {
+  if ('reset' in lab.fw) await (lab.fw as RunnerExecutor).reset();
+}
+
+/** The lab with its fw commands going through a runner (stop it with `lab.fw.reset()` before the lab's teardown). */
+export function withRunner(lab: Lab): Lab & { readonly fw: RunnerExecutor } {
+  return { ...lab, fw: runnerExecutor(lab.fwNs) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
