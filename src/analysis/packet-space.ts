@@ -65,7 +65,8 @@ const FIELD_ORDER: readonly Field[] = [
  * Source addresses above the interface names (the fields of the default order otherwise kept): Docker's nat
  * POSTROUTING (a MASQUERADE per container, `-s X/32 -d X/32 -p tcp --dport P`, and per network) walks every
  * interface branch of the forwarded set per rule in the default order, quadratic in containers x networks; with the
- * source on top each such rule walks one source path (docker 8k compile 14.5 s -> 6 s). Answers are the same sets,
+ * source on top each such rule walks one source path (docker compile + unreachable, CPU: 8k 31 -> 8.5 s, 10k > 60
+ * -> 9.3 s; firewall 1.41x and fail2ban 1.14x slower at 10k). Answers are the same sets,
  * but a described set's cubes follow the variable order, so reach, diff and plan texts split the same packets
  * differently: not the default (bench/RESULTS.md, issue 19, 2026-12-05 second section).
  */
