@@ -17,6 +17,10 @@
  *
  * Usage: npm run build && node bench/engine-ab.mjs --before ../base/dist [--shapes kube-proxy,firewall,...]
  *          [--size 10000] [--runs 3] [--timeout 120] [--kinds unreach,diff,reach,drift-same,drift-one,plan]
+ *          [--after-order source-first]
+ * --after-order source-first: the after side's packet spaces (unreach, diff, reach) put the source address above
+ * the interface names (SOURCE_FIRST_ORDER in src/analysis/packet-space.ts); drift and plan build their own spaces
+ * and keep the default order.
  * Prints a markdown table (median of --runs per side, min-max, and after/before ratios of CPU and wall time) and
  * writes bench/out/engine-ab.json.
  */
@@ -76,11 +80,13 @@ async function child(job) {
   const out = {};
   if (job.kind === 'unreach' || job.kind === 'diff' || job.kind === 'reach') {
     const index = await imp('analysis/index.js');
+    // --after-order: the after side's packet spaces take that variable order (a build without the option ignores it).
+    const order = job.order === 'source-first' ? { fieldOrder: index.SOURCE_FIRST_ORDER } : {};
     const rs = read(job.file);
     if (job.kind === 'unreach') {
       const { findUnreachable } = await imp('analysis/unreachable.js');
       const r = await timed(() => {
-        const space = index.createPacketSpace([rs], { collectGarbage: true });
+        const space = index.createPacketSpace([rs], { collectGarbage: true, ...order });
         return findUnreachable(index.compileRuleset(rs, { hook: job.hook, space })).unreachable.length;
       });
       Object.assign(out, r);
@@ -92,7 +98,7 @@ async function child(job) {
       } catch {}
       const { diffCompiled } = await imp('analysis/diff.js');
       const r = await timed(() => {
-        const space = index.createPacketSpace([rs, rs2], { collectGarbage: true });
+        const space = index.createPacketSpace([rs, rs2], { collectGarbage: true, ...order });
         if (incremental) return incremental(rs, rs2, { hook: job.hook, space }).groups.length;
         const a = index.compileRuleset(rs, { hook: job.hook, space });
         const b = index.compileRuleset(rs2, { hook: job.hook, space });
@@ -102,7 +108,7 @@ async function child(job) {
     } else {
       const { reach } = await imp('analysis/reach.js');
       const { parseFlowSpec } = await imp('analysis/flow-spec.js');
-      const space = index.createPacketSpace([rs], { collectGarbage: true });
+      const space = index.createPacketSpace([rs], { collectGarbage: true, ...order });
       const compiled = index.compileRuleset(rs, { hook: job.hook, space });
       const q = (spec) => reach(compiled, parseFlowSpec(spec));
       q({ proto: 'tcp', dport: '22' });
@@ -173,12 +179,15 @@ async function main() {
   const runs = Number(arg('runs', '3'));
   const timeoutS = Number(arg('timeout', '120'));
   const kinds = arg('kinds', 'unreach,diff,reach,drift-same').split(',');
+  const afterOrder = arg('after-order', undefined);
+  if (afterOrder !== undefined && afterOrder !== 'source-first')
+    throw new Error(`--after-order: unknown ${afterOrder}; expected source-first`);
   for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`--kinds: unknown ${k}; expected ${KINDS.join(',')}`);
   mkdirSync(outDir, { recursive: true });
   const sides = { after: ownDist, before: resolve(before) };
   const load0 = loadavg().map((x) => x.toFixed(1));
   console.log(
-    `engine-ab: ${shapes.join(', ')} at ${size} rules; ${kinds.join(', ')}; ${runs} runs per side, alternating; after ${ownDist}, before ${sides.before}; ${cpus().length} cpu, node ${process.version}, load ${load0.join(' ')}`,
+    `engine-ab: ${shapes.join(', ')} at ${size} rules; ${kinds.join(', ')}; ${runs} runs per side, alternating; after ${ownDist}${afterOrder ? ` (${afterOrder} order)` : ''}, before ${sides.before}; ${cpus().length} cpu, node ${process.version}, load ${load0.join(' ')}`,
   );
   console.log(
     '| shape | query | CPU ms before | CPU ms after | CPU after/before | wall ms before | wall ms after | wall after/before | reach: whole space | RSS MiB before / after | answer before / after |',
@@ -226,7 +235,8 @@ async function main() {
       for (let i = 0; i < runs; i++) {
         for (const side of ['after', 'before']) {
           if (errors[side]) continue;
-          const r = runChild({ dist: sides[side], kind, file, file2, format, hook, config }, timeoutS);
+          const order = side === 'after' ? afterOrder : undefined;
+          const r = runChild({ dist: sides[side], kind, file, file2, format, hook, config, order }, timeoutS);
           if (r.error) errors[side] = r.error;
           else got[side].push(r);
         }

@@ -61,6 +61,55 @@ const FIELD_ORDER: readonly Field[] = [
   'tcp.flags',
 ];
 
+/**
+ * Source addresses above the interface names (the fields of the default order otherwise kept): Docker's nat
+ * POSTROUTING (a MASQUERADE per container, `-s X/32 -d X/32 -p tcp --dport P`, and per network) walks every
+ * interface branch of the forwarded set per rule in the default order, quadratic in containers x networks; with the
+ * source on top each such rule walks one source path (docker compile + unreachable, CPU: 8k 31 -> 8.5 s, 10k > 60
+ * -> 9.3 s; firewall 1.41x and fail2ban 1.14x slower at 10k). Answers are the same sets,
+ * but a described set's cubes follow the variable order, so reach, diff and plan texts split the same packets
+ * differently: not the default (bench/RESULTS.md, issue 19, 2026-12-05 second section).
+ */
+export const SOURCE_FIRST_ORDER: readonly Field[] = [
+  'nfproto',
+  'l4proto',
+  'ct.state',
+  'mark',
+  'saddr.type',
+  'ip.saddr',
+  'iifname',
+  'oifname',
+  'dport',
+  'daddr.type',
+  'ip.daddr',
+  'sport',
+  'ip6.saddr',
+  'ip6.daddr',
+  'icmp.type',
+  'icmp.code',
+  'icmpv6.type',
+  'icmpv6.code',
+  'tcp.flags',
+];
+
+/** The default variable order (see FIELD_ORDER). */
+export const DEFAULT_FIELD_ORDER: readonly Field[] = FIELD_ORDER;
+
+/** The order as given when it names every field once; otherwise an error saying what is wrong. */
+function checkFieldOrder(order: readonly Field[]): readonly Field[] {
+  const seen = new Set<Field>();
+  for (const f of order) {
+    if (!FIELD_ORDER.includes(f))
+      throw new Error(`packet space: fieldOrder names '${f}', which is not a field (valid: ${FIELD_ORDER.join(', ')})`);
+    if (seen.has(f)) throw new Error(`packet space: fieldOrder names '${f}' twice`);
+    seen.add(f);
+  }
+  const missing = FIELD_ORDER.filter((f) => !seen.has(f));
+  if (missing.length > 0)
+    throw new Error(`packet space: fieldOrder lacks ${missing.join(', ')} (it must name every field once)`);
+  return order;
+}
+
 const FIXED_WIDTH: Partial<Record<Field, number>> = {
   nfproto: 1,
   l4proto: 8,
@@ -192,6 +241,12 @@ export interface PacketSpaceOptions {
    * the audit keeps raw nodes in its own caches and leaves it off.
    */
   readonly collectGarbage?: boolean;
+  /**
+   * The BDD variable order of the fields, top first (default DEFAULT_FIELD_ORDER; SOURCE_FIRST_ORDER for the
+   * benchmarks' A/B). Every field once. Answers are the same sets whatever the order; described sets may be split
+   * into other cubes.
+   */
+  readonly fieldOrder?: readonly Field[];
 }
 
 /**
@@ -242,7 +297,7 @@ export class BddPacketSpace implements PacketSpace {
     while (1 << ifBits < this.atoms.length) ifBits++;
     const layout = new Map<Field, FieldLayout>();
     let v = 0;
-    for (const f of FIELD_ORDER) {
+    for (const f of opts.fieldOrder ? checkFieldOrder(opts.fieldOrder) : FIELD_ORDER) {
       const width = isNameField(f) ? ifBits : FIXED_WIDTH[f]!;
       layout.set(f, { field: f, first: v, width });
       v += width;
