@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { breathe } from '../testing/breathe.js';
 import {
   activeWindows,
   cronPatternOf,
@@ -127,7 +128,6 @@ describe('maintenance windows', () => {
 
 describe('maintenance windows agree with themselves (property)', () => {
   it('windowAt holds between a start and its end, and nextWindowChange lands on those edges', async () => {
-    const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     const t0 = at('2026-03-01T00:00:00Z');
     await fc.assert(
       fc.asyncProperty(

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { breathe } from '../testing/breathe.js';
 import {
   firstHandoffWallMs,
   instantOf,
@@ -14,7 +15,6 @@ import {
 } from './schedule.js';
 
 const DAY = 86_400_000;
-const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const HOUR = 3_600_000;
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -8,6 +8,7 @@ import { TRACE_HOOKS, trace } from '../firewall/tracer.js';
 import { generateEngineRuleset } from '../lab/engine-generator.js';
 import type { Pools, Rng } from '../lab/generate.js';
 import { generateIptablesRuleset, generateNftRuleset, makePools, rng } from '../lab/generate.js';
+import { breathe } from '../testing/breathe.js';
 import { compileAnyState, compileRuleset } from './compile.js';
 import { createPacketSpace } from './packet-space.js';
 import type { Decider, Decision } from './types.js';
@@ -20,7 +21,6 @@ const bigints = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString(
  * answer its runner for 60 s (a busy machine makes these tests several times slower) fails the run with
  * `Timeout calling "onTaskUpdate"` although every test passed.
  */
-const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const IFACES = ['eth0', 'eth1', 'lo', 'wg0', 'docker0', 'veth12ab'];
 

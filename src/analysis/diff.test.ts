@@ -5,6 +5,7 @@ import type { Packet, Rule, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { trace } from '../firewall/tracer.js';
 import { generateNftRuleset, generateProbes, type Rng, rng } from '../lab/generate.js';
+import { breathe } from '../testing/breathe.js';
 import { diffCompiled, diffJson, renderDiff } from './diff.js';
 import { compileRuleset, createPacketSpace } from './index.js';
 import { findUnreachable } from './unreachable.js';
@@ -14,7 +15,6 @@ import { findUnreachable } from './unreachable.js';
  * answer its runner for 60 s (a busy machine makes these tests several times slower) fails the run with
  * `Timeout calling "onTaskUpdate"` although every test passed.
  */
-const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const root = join(import.meta.dirname, '..', '..');
 const load = (rel: string) => loadRuleset([join(root, rel)]);

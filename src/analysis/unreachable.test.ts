@@ -6,6 +6,7 @@ import type { Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { trace } from '../firewall/tracer.js';
 import { generateNftRuleset } from '../lab/generate.js';
+import { breathe } from '../testing/breathe.js';
 import { compileRuleset, createPacketSpace } from './index.js';
 import { findUnreachable, renderUnreachable } from './unreachable.js';
 
@@ -81,9 +82,10 @@ describe('findUnreachable', () => {
     }
   });
 
-  it('on random rulesets, every cover really covers: packets of the rule entering its chain never reach it and are decided by a cover entry', () => {
+  it('on random rulesets, every cover really covers: packets of the rule entering its chain never reach it and are decided by a cover entry', async () => {
     let checked = 0;
     for (let seed = 200; seed < 260; seed++) {
+      await breathe();
       const g = parseRuleset(generateNftRuleset(seed).text, `gen-${seed}.nft`);
       const c = compile(g);
       const rules = c.rules();
@@ -150,9 +152,10 @@ describe('garbage collection', () => {
     return { text, verdicts, arriving, collections: space.bdd.gcStats.collections };
   };
 
-  it('frees nodes during compilation and analysis without changing any answer (random rulesets)', () => {
+  it('frees nodes during compilation and analysis without changing any answer (random rulesets)', async () => {
     let collections = 0;
     for (let seed = 300; seed < 330; seed++) {
+      await breathe();
       const g = parseRuleset(generateNftRuleset(seed).text, `gen-${seed}.nft`);
       const off = report(g, false);
       const on = report(g, true);

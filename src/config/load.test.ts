@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ParseError, UserError } from '../errors.js';
 import { DEFAULT_INCIDENT_POLICY } from '../incident/lifecycle.js';
+import { breathe } from '../testing/breathe.js';
 import { NO_ALERTING } from './alerting.js';
 import { ConfigError, DEFAULT_POLICY, managedTables, parseConfig, parsePortDecl } from './load.js';
 
@@ -787,10 +788,12 @@ describe('parseConfig: robustness', () => {
     return ls.join('\n');
   };
 
-  it('never throws anything but a ParseError on mutations of shop.yaml', () => {
+  it('never throws anything but a ParseError on mutations of shop.yaml', async () => {
     expect(lines.length).toBeGreaterThan(40);
-    fc.assert(
-      fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (muts) => {
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (muts) => {
+        if (++runs % 100 === 0) await breathe();
         const text = mutate(SHOP, muts);
         try {
           const c = parseConfig(text, 'shop.yaml', { ruleIds: RULE_IDS });
