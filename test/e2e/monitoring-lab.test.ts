@@ -150,11 +150,18 @@ describe.skipIf(skip !== undefined)(
       expect(pub.vantages.server?.state).toBe('down');
       expect(pub.vantages['probe:client']?.state).toBe('down');
 
-      // the diagnosis, once both agents reported their live rulesets: inside up, dropped by the policy, drifted
-      const diagnosed = await until('a firewall diagnosis naming the policy and the drift on both backends', (s) =>
-        ['shop@web1', 'shop@web2'].every(
-          (n) => m(s, n)?.diagnosis?.cause === 'firewall' && m(s, n)?.diagnosis?.firewall?.drifted === true,
-        ),
+      // the diagnosis, once both agents reported their live rulesets: inside up, dropped by the policy, drifted.
+      // A diagnosis is given as soon as one vantage point sees a backend down, so it can come while the backend is
+      // still DEGRADED (fewer down than its quorum): wait for DOWN too (CI once read it a poll too early).
+      const diagnosed = await until(
+        'a firewall diagnosis naming the policy and the drift on both backends, DOWN',
+        (s) =>
+          ['shop@web1', 'shop@web2'].every(
+            (n) =>
+              m(s, n)?.state === 'DOWN' &&
+              m(s, n)?.diagnosis?.cause === 'firewall' &&
+              m(s, n)?.diagnosis?.firewall?.drifted === true,
+          ),
       );
       figures.push(
         `founding outage by hand: edit -> diagnosis with drift in ${((Date.now() - edit) / 1000).toFixed(1)} s`,
