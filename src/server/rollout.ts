@@ -19,7 +19,7 @@ import type { Plan } from '../change/types.js';
 import { managedTables } from '../config/load.js';
 import type { HealthCheck, HostConfig, RampartConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
-import type { Actor, ApplyJob, ChangeRecord, StoreWriter } from '../store/types.js';
+import type { Actor, ApplyJob, ChangeRecord, StoreReader, StoreWriter } from '../store/types.js';
 import { completeJob, failJob } from './job-outcome.js';
 import type { ServerDeps } from './route.js';
 
@@ -354,6 +354,8 @@ export class RolloutService {
     const job = await this.jobOf(host, jobId);
     if (job.state === 'done') return { confirmed: true, remote: [], reason: 'already confirmed' };
     if (job.state !== 'taken') return { confirmed: false, remote: [], reason: `job ${jobId} is ${job.state}` };
+    const late = await this.pastConfirmDeadline(job, this.deps.store);
+    if (late) return { confirmed: false, remote: [], reason: late };
     const localBad = req.local.filter((r) => !r.ok);
     let remote: HealthResult[] = [];
     let peerNote = '';
@@ -370,13 +372,43 @@ export class RolloutService {
       : localBad.length > 0
         ? `local health checks failed: ${localBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`
         : `${host}'s services cannot be reached through its firewall: ${remoteBad.map((r) => `${r.check}: ${r.detail}`).join('; ')}`;
+    let answer: ConfirmAnswer = { confirmed, remote, reason };
     await this.deps.store.write(actor, async (w) => {
       const current = (await w.getJob(job.id)) as ApplyJob;
       if (current.state !== 'taken') return;
+      // The probes took time: a confirmation written after the deadline could contradict an agent that rolled back.
+      const lateNow = confirmed ? await this.pastConfirmDeadline(current, w) : undefined;
+      if (lateNow) {
+        answer = { confirmed: false, remote, reason: lateNow };
+        return;
+      }
       await this.event(w, current, 'server', confirmed ? 'confirmed' : 'remote-health-failed', reason);
       if (confirmed) await completeJob(w, current, this.at(), 'server', reason);
     });
-    return { confirmed, remote, reason };
+    return answer;
+  }
+
+  /**
+   * Why a confirmation comes too late, or undefined. The agent restores its snapshot at its own deadline (the confirm
+   * timeout from when it started the job); the server counts from when it handed the job out, which is earlier, so
+   * a job the server confirms is one its agent has not given up on. Without this, a confirm request held back by the
+   * very ruleset it confirms (TCP retransmits it once the agent's rollback reopens the path) marked the change applied
+   * after the agent had rolled it back (seen in CI: the watch exited 0 for a change that cut the agent off).
+   */
+  private async pastConfirmDeadline(
+    job: ApplyJob,
+    reader: Pick<StoreReader, 'listJobEvents'>,
+  ): Promise<string | undefined> {
+    const events = await reader.listJobEvents({ jobId: job.id });
+    const handed = events.find((e) => e.kind === 'handed-out')?.at ?? job.updatedAt;
+    const seconds = this.deps.config.current().policy.confirmTimeoutSeconds;
+    const deadline = Date.parse(handed) + seconds * 1000;
+    const now = this.deps.now().getTime();
+    if (now <= deadline) return undefined;
+    return (
+      `too late to confirm: job ${job.id} was handed out at ${handed} and its confirm timeout (${seconds} s) ended ` +
+      `${((now - deadline) / 1000).toFixed(1)} s ago; the agent restores its snapshot by itself`
+    );
   }
 
   /** Stores the agent's live report; recomputes drift when the live ruleset or the desired one changed. */

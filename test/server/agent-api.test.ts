@@ -239,3 +239,57 @@ describe('agent protocol', () => {
     ).toBe(true);
   });
 });
+
+describe('agent protocol: a confirmation after the deadline', () => {
+  let h: Harness;
+  // The server's clock, moved on by hand: the confirm timeout (10 s in agents.yaml) passes without waiting.
+  let skewMs = 0;
+  beforeAll(async () => {
+    h = await startHarness('sqlite', { config: CONFIG, now: () => new Date(Date.now() + skewMs) });
+  });
+  afterAll(async () => h?.close());
+
+  it('is refused: a request the cut-off ruleset held back cannot mark applied what the agent rolled back', async () => {
+    const p = await h.call('alice', 'POST', '/changes', {
+      target: { host: 'web1' },
+      ruleset: WITH_8443,
+      reason: 'a confirm that arrives late',
+    });
+    const id = p.body.change.id as number;
+    await h.decide('bob', id, 'approve', {});
+    await h.call('alice', 'POST', `/changes/${id}/apply`, {});
+    const job = (await h.call('web1', 'GET', '/agent/next')).body.job;
+    expect(job).toMatchObject({ host: 'web1', confirmTimeoutSeconds: 10 });
+    skewMs = 10_500;
+    const late = await h.call('web1', 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] });
+    expect(late.body.confirmed).toBe(false);
+    expect(late.body.reason).toMatch(/too late to confirm: job \d+ was handed out at .* confirm timeout \(10 s\)/);
+    let v = (await h.call('vic', 'GET', `/changes/${id}`)).body;
+    expect(v.change.state).toBe('applying');
+    expect(v.events.map((e: { kind: string }) => e.kind)).not.toContain('confirmed');
+    // the agent's own account arrives once its path is open again: the change ends rolled back, never applied
+    for (const [kind, detail] of [
+      ['confirm-timeout', 'no confirmation from the server within 10 s'],
+      ['rolled-back', 'snapshot restored: no confirmation before the deadline'],
+    ])
+      await h.call('web1', 'POST', `/agent/jobs/${job.id}/events`, { kind, at: new Date().toISOString(), detail });
+    v = (await h.call('vic', 'GET', `/changes/${id}`)).body;
+    expect(v.change.state).toBe('rolled-back');
+  });
+
+  it('still confirms inside the deadline', async () => {
+    skewMs = 0;
+    const p = await h.call('alice', 'POST', '/changes', {
+      target: { host: 'web1' },
+      ruleset: WITH_8443,
+      reason: 'a confirm in time',
+    });
+    const id = p.body.change.id as number;
+    await h.decide('bob', id, 'approve', {});
+    await h.call('alice', 'POST', `/changes/${id}/apply`, {});
+    const job = (await h.call('web1', 'GET', '/agent/next')).body.job;
+    skewMs = 9_000;
+    expect((await h.call('web1', 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);
+    expect((await h.call('vic', 'GET', `/changes/${id}`)).body.change.state).toBe('applied');
+  });
+});
