@@ -147,23 +147,27 @@ export function registerChange(program: Command): void {
     .command('change')
     .description('firewall changes on the server: propose, plan, show, list, approve, reject, override, apply');
 
-  addClientOptions(
-    change
-      .command('propose')
-      .description('propose a desired ruleset for a host or a group; the server plans it at once')
-      .argument('<ruleset>', 'the desired ruleset file (nft, nft -j, iptables-save)'),
+  // One grammar (docs/cli.md): --format/--json for what it prints, --input-format for the ruleset it reads; the old
+  // `--format nft-text` still means the input, with a note.
+  addFormatOptions(
+    addClientOptions(
+      change
+        .command('propose')
+        .description('propose a desired ruleset for a host or a group; the server plans it at once')
+        .argument('<ruleset>', 'the desired ruleset file (nft, nft -j, iptables-save)'),
+    ),
+    ['text', 'json'],
+    { input: true },
   )
     .option('--host <name>', 'the host it is for')
     .option('--group <name>', 'or the redundancy group it is for')
     .requiredOption('--reason <text>', 'why (shown to reviewers and in the audit log)')
     .option('--ticket <ref>', 'a ticket or pull-request link')
-    .option('--format <format>', 'nft-text, nft-json or iptables-save (default: detected)')
-    .option('--json', 'print the change as JSON')
     .action(
       async (
         file: string,
         o: ClientCliOptions &
-          Json & { host?: string; group?: string; reason: string; ticket?: string; format?: string },
+          Json & { host?: string; group?: string; reason: string; ticket?: string; inputFormat?: string },
       ) =>
         run(Boolean(o.json), async () => {
           if (Boolean(o.host) === Boolean(o.group)) {
@@ -175,7 +179,7 @@ export function registerChange(program: Command): void {
             file,
             reason: o.reason,
             ...(o.ticket ? { ticket: o.ticket } : {}),
-            ...(o.format ? { format: o.format } : {}),
+            ...(o.inputFormat ? { format: o.inputFormat } : {}),
           };
           const client = clientFrom(o);
           const v = await followPlanning(client, await client.request<ChangeView>('POST', '/changes', body));

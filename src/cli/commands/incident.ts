@@ -15,6 +15,7 @@ import type { Incident, TimelineEntry } from '../../incident/types.js';
 import type { RemediationView } from '../../server/remediate.js';
 import type { SuspectsView } from '../../server/suspects.js';
 import { addClientOptions, type ClientCliOptions, clientFrom } from '../client.js';
+import { addFormatOptions } from '../formats.js';
 import { printJson, run } from '../output.js';
 import { table } from './monitors.js';
 
@@ -353,18 +354,17 @@ export function registerIncident(program: Command): void {
       }),
     );
 
-  addClientOptions(
-    inc.command('postmortem').description("the postmortem in the founding document's structure").argument('<id>'),
+  addFormatOptions(
+    addClientOptions(
+      inc.command('postmortem').description("the postmortem in the founding document's structure").argument('<id>'),
+    ),
+    ['markdown', 'json'],
   )
-    .option('--format <format>', 'markdown or json', 'markdown')
     .option('--version <n>', 'an earlier version')
     .option('--edit', 'open it in $EDITOR and save the result as the next version')
     .action(async (idText: string, o: ClientCliOptions & { format: string; version?: string; edit?: boolean }) =>
       run(o.format === 'json', async () => {
         const id = idOf(idText);
-        if (o.format !== 'markdown' && o.format !== 'json') {
-          throw new UserError('RAMPART_ERR_USAGE', `--format: '${o.format}' is not valid; expected markdown or json`);
-        }
         const client = clientFrom(o);
         const q = o.version ? `?version=${encodeURIComponent(o.version)}` : '';
         const pm = await client.request<{ version: number; markdown: string; json: unknown }>(
