@@ -94,7 +94,7 @@ function edit(rs: Ruleset, r: Rng, edits: number): Ruleset {
 
 /** diffRulesets and the diff of full compilations, as JSON (undefined when a side cannot compile). */
 function both(a: Ruleset, b: Ruleset, hook: TraceHook): [unknown, unknown] | undefined {
-  const space = createPacketSpace([a, b], { interfaces: ['eth0'] });
+  const space = createPacketSpace([a, b], { interfaces: ['eth0'], cacheBits: 16 });
   let full: unknown;
   try {
     full = diffJson(diffCompiled(compileRuleset(a, { hook, space }), compileRuleset(b, { hook, space })));
@@ -226,7 +226,7 @@ describe('diffRulesets: the same answer as the diff of full compilations', () =>
     const b = parseRuleset(`# another header\n${text}`, 'b.rules', { format: 'iptables-save' });
     const c = changedRules(a, b, 'input');
     expect(c).toEqual({ prev: [], next: [] });
-    const space = createPacketSpace([a, b]);
+    const space = createPacketSpace([a, b], { cacheBits: 16 });
     expect(changedRegion(a, b, 'input', space).isEmpty()).toBe(true);
     expect(diffRulesets(a, b, { hook: 'input', space }).groups).toEqual([]);
   });
@@ -246,7 +246,7 @@ describe('diffRulesets: the same answer as the diff of full compilations', () =>
       ...b.tables[0]!.chains[1]!.rules,
       { ...a.tables[0]!.chains[1]!.rules[0]!, matches: [], verdict: { kind: 'drop' } },
     ];
-    const space = createPacketSpace([a, b]);
+    const space = createPacketSpace([a, b], { cacheBits: 16 });
     const region = changedRegion(a, b, 'input', space);
     expect(
       region.equals(
@@ -285,7 +285,7 @@ describe('chain memo: replayed chain runs answer as walked ones', () => {
       const text = seed % 2 === 0 ? generateNftRuleset(seed).text : rewritingRuleset(seed);
       const a = parseRuleset(text, `memo-${seed}.nft`);
       const b = edit(a, rng(seed * 53), 1 + (seed % 3));
-      const space = createPacketSpace([a, b], { interfaces: ['eth0'] });
+      const space = createPacketSpace([a, b], { interfaces: ['eth0'], cacheBits: 16 });
       const memo = createChainMemo(space);
       for (const hook of TRACE_HOOKS) {
         await breathe();
@@ -313,7 +313,7 @@ describe('chain memo: replayed chain runs answer as walked ones', () => {
     const b = edit(a, rng(7), 2);
     for (const hook of ['input', 'forward', 'output'] as const) {
       await breathe();
-      const space = createPacketSpace([a, b], { interfaces: ['eth0'] });
+      const space = createPacketSpace([a, b], { interfaces: ['eth0'], cacheBits: 16 });
       const memo = createChainMemo(space);
       const oldC = compileRuleset(a, { hook, space, memo });
       const before = memo.replays;
