@@ -1,19 +1,25 @@
-import { spawnSync } from 'node:child_process';
+/**
+ * `rampart audit` as a user runs it. The first test starts the built CLI as its own process (exit code and stdio of
+ * a real start); the others share one process (cliRunner), as they are about what audit prints and its exit code.
+ */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, main, rampart, root } from './cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner, ensureBuilt, main, rampart as rampartProcess, root } from './cli.js';
 
 const outage = 'test/fixtures/nftables/founding-outage.nft';
 const fixed = 'test/fixtures/queries/founding-fixed.nft';
 const shop = 'test/fixtures/config/shop.yaml';
 const dir = mkdtempSync(join(tmpdir(), 'rampart-audit-'));
 
+const rampart = cliRunner();
+
 beforeAll(() => {
   ensureBuilt();
   expect(existsSync(main)).toBe(true);
 }, 180_000);
+afterAll(() => rampart.close());
 
 interface JsonFinding {
   rule: string;
@@ -25,8 +31,8 @@ interface JsonFinding {
 const rulesOf = (stdout: string): string[] => (JSON.parse(stdout).findings as JsonFinding[]).map((f) => f.rule);
 
 describe('rampart audit on the founding outage', () => {
-  it('reports the blocked public service as critical with a counterexample and exits 1', () => {
-    const r = rampart('audit', outage, '--public', 'tcp/80,tcp/443');
+  it('reports the blocked public service as critical with a counterexample and exits 1', async () => {
+    const r = await rampartProcess('audit', outage, '--public', 'tcp/80,tcp/443');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
     expect(r.stdout.split('\n')[0]).toBe(`rampart audit ${outage}`);
@@ -36,8 +42,8 @@ describe('rampart audit on the founding outage', () => {
     expect(r.stdout).toMatch(/\n\d+ findings: \d+ critical, .*; failing at --fail-on high\n$/);
   });
 
-  it('finds the service blocked with the site config for web1, naming host and config service', () => {
-    const r = rampart('audit', outage, '--config', shop, '--host', 'web1', '--format', 'json');
+  it('finds the service blocked with the site config for web1, naming host and config service', async () => {
+    const r = await rampart('audit', outage, '--config', shop, '--host', 'web1', '--format', 'json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
     const j = JSON.parse(r.stdout);
@@ -54,8 +60,8 @@ describe('rampart audit on the founding outage', () => {
     expect(rulesOf(r.stdout)).not.toContain('rule-without-comment');
   });
 
-  it('without a config reports all-inbound-blocked and lists public-service-blocked as skipped, with why', () => {
-    const r = rampart('audit', outage, '--format', 'json');
+  it('without a config reports all-inbound-blocked and lists public-service-blocked as skipped, with why', async () => {
+    const r = await rampart('audit', outage, '--format', 'json');
     expect(r.code).toBe(1);
     const j = JSON.parse(r.stdout);
     expect(rulesOf(r.stdout)).toContain('all-inbound-blocked');
@@ -67,8 +73,8 @@ describe('rampart audit on the founding outage', () => {
     expect(Object.keys(j)).toEqual(['findings', 'summary', 'suppressed', 'skipped']);
   });
 
-  it('passes the fixed ruleset for the same services', () => {
-    const r = rampart('audit', fixed, '--public', 'tcp/80,tcp/443', '--format', 'json');
+  it('passes the fixed ruleset for the same services', async () => {
+    const r = await rampart('audit', fixed, '--public', 'tcp/80,tcp/443', '--format', 'json');
     expect(r.stderr).toBe('');
     expect(rulesOf(r.stdout)).not.toContain('public-service-blocked');
     expect(rulesOf(r.stdout)).not.toContain('all-inbound-blocked');
@@ -76,8 +82,8 @@ describe('rampart audit on the founding outage', () => {
 });
 
 describe('rampart audit output formats', () => {
-  it('prints SARIF 2.1.0 with the catalogue and results located in the ruleset', () => {
-    const r = rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'sarif');
+  it('prints SARIF 2.1.0 with the catalogue and results located in the ruleset', async () => {
+    const r = await rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'sarif');
     expect(r.code).toBe(1);
     const s = JSON.parse(r.stdout);
     expect(s.version).toBe('2.1.0');
@@ -93,8 +99,8 @@ describe('rampart audit output formats', () => {
     });
   });
 
-  it('prints a Markdown PR comment with a findings table', () => {
-    const r = rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'markdown');
+  it('prints a Markdown PR comment with a findings table', async () => {
+    const r = await rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'markdown');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^\*\*Rampart audit: \d+ critical, .* findings\*\* \(fails at `--fail-on high`\)\n/);
     expect(r.stdout).toContain('| Severity | Rule | Location | Message |');
@@ -105,9 +111,9 @@ describe('rampart audit output formats', () => {
     expect(r.stdout).toContain('<details>');
   });
 
-  it('links the rules to their pages in the Rampart repository given by --docs-url or RAMPART_DOCS_URL', () => {
+  it('links the rules to their pages in the Rampart repository given by --docs-url or RAMPART_DOCS_URL', async () => {
     const base = 'https://github.com/example/rampart';
-    const r = rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'markdown', '--docs-url', base);
+    const r = await rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--format', 'markdown', '--docs-url', base);
     expect(r.stdout).toContain(
       `| critical | [public-service-blocked](${base}/blob/main/docs/rules/public-service-blocked.md) |`,
     );
@@ -117,21 +123,17 @@ describe('rampart audit output formats', () => {
     )) {
       expect(existsSync(join(root, m[1] as string)), m[1]).toBe(true);
     }
-    const env = spawnSync(process.execPath, [main, 'audit', '--list-rules', '--format', 'markdown'], {
-      cwd: root,
-      encoding: 'utf8',
-      env: { ...process.env, RAMPART_DOCS_URL: base },
-    });
+    const env = await rampart.withEnv({ RAMPART_DOCS_URL: base }, 'audit', '--list-rules', '--format', 'markdown');
     expect(env.stdout).toContain(`[unfiltered-input](${base}/blob/main/docs/rules/unfiltered-input.md)`);
-    expect(rampart('audit', outage, '--docs-url', 'docs/').code).toBe(2);
+    expect((await rampart('audit', outage, '--docs-url', 'docs/')).code).toBe(2);
   });
 
-  it('lists the rule catalogue, as text and as JSON', () => {
-    const r = rampart('audit', '--list-rules');
+  it('lists the rule catalogue, as text and as JSON', async () => {
+    const r = await rampart('audit', '--list-rules');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^id +severity +needs +title\n/);
     expect(r.stdout).toMatch(/\npublic-service-blocked +critical +config +/);
-    const j = JSON.parse(rampart('audit', '--list-rules', '--format', 'json').stdout);
+    const j = JSON.parse((await rampart('audit', '--list-rules', '--format', 'json')).stdout);
     expect(j.rules.find((x: { id: string }) => x.id === 'all-inbound-blocked')).toMatchObject({
       docs: 'docs/rules/all-inbound-blocked.md',
     });
@@ -139,28 +141,28 @@ describe('rampart audit output formats', () => {
 });
 
 describe('rampart audit exit codes', () => {
-  it('--fail-on critical still fails on the outage with a service declared, passes without one', () => {
-    expect(rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--fail-on', 'critical').code).toBe(1);
+  it('--fail-on critical still fails on the outage with a service declared, passes without one', async () => {
+    expect((await rampart('audit', outage, '--public', 'tcp/80,tcp/443', '--fail-on', 'critical')).code).toBe(1);
     // Without declared services or listeners, all-inbound-blocked is high: below critical.
-    const r = rampart('audit', outage, '--fail-on', 'critical');
+    const r = await rampart('audit', outage, '--fail-on', 'critical');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/passing at --fail-on critical\n$/);
   });
 
-  it('--only runs just the named rules; --fail-on info fails on anything', () => {
-    const r = rampart('audit', outage, '--only', 'rule-without-comment', '--format', 'json');
+  it('--only runs just the named rules; --fail-on info fails on anything', async () => {
+    const r = await rampart('audit', outage, '--only', 'rule-without-comment', '--format', 'json');
     expect(r.code).toBe(0);
     expect(new Set(rulesOf(r.stdout))).toEqual(new Set(['rule-without-comment']));
-    expect(rampart('audit', outage, '--only', 'rule-without-comment', '--fail-on', 'info').code).toBe(1);
+    expect((await rampart('audit', outage, '--only', 'rule-without-comment', '--fail-on', 'info')).code).toBe(1);
   });
 
-  it('takes the default --fail-on from the config, and the flag over the config', () => {
+  it('takes the default --fail-on from the config, and the flag over the config', async () => {
     const cfg = join(dir, 'critical.yaml');
     writeFileSync(cfg, 'audit:\n  fail-on: critical\n');
-    const r = rampart('audit', outage, '--config', cfg, '--format', 'json');
+    const r = await rampart('audit', outage, '--config', cfg, '--format', 'json');
     expect(JSON.parse(r.stdout).summary.failOn).toBe('critical');
     expect(r.code).toBe(0);
-    expect(rampart('audit', outage, '--config', cfg, '--fail-on', 'high').code).toBe(1);
+    expect((await rampart('audit', outage, '--config', cfg, '--fail-on', 'high')).code).toBe(1);
   });
 });
 
@@ -187,45 +189,45 @@ describe('rampart audit usage errors', () => {
     [['--live'], 'rampart: --live: reads the running ruleset; give either --live or ruleset files, not both\n'],
   ];
   for (const [args, message] of cases) {
-    it(`exits 2 on ${args.join(' ')}`, () => {
-      const r = rampart('audit', outage, ...args);
+    it(`exits 2 on ${args.join(' ')}`, async () => {
+      const r = await rampart('audit', outage, ...args);
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(message);
       expect(r.stdout).toBe('');
     });
   }
 
-  it('exits 2 without a ruleset, and with --host naming no declared host', () => {
-    const none = rampart('audit');
+  it('exits 2 without a ruleset, and with --host naming no declared host', async () => {
+    const none = await rampart('audit');
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('no ruleset: give ruleset files');
-    const host = rampart('audit', outage, '--config', shop, '--host', 'web9');
+    const host = await rampart('audit', outage, '--config', shop, '--host', 'web9');
     expect(host.code).toBe(2);
     expect(host.stderr).toContain('--host web9: no such host');
     expect(host.stderr).toContain('web1, web2');
   });
 
-  it('reports a bad config at file:line:column and exits 2; JSON formats get the error as JSON', () => {
+  it('reports a bad config at file:line:column and exits 2; JSON formats get the error as JSON', async () => {
     const cfg = join(dir, 'bad.yaml');
     writeFileSync(cfg, 'services:\n  - name: shop\n    public: [tcp/80, tcp/70000]\n');
-    const r = rampart('audit', outage, '--config', cfg);
+    const r = await rampart('audit', outage, '--config', cfg);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^rampart: ${cfg}:3:\\d+: .*70000`));
-    const j = rampart('audit', outage, '--config', cfg, '--format', 'json');
+    const j = await rampart('audit', outage, '--config', cfg, '--format', 'json');
     expect(j.code).toBe(2);
     expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'RAMPART_ERR_PARSE', file: cfg, line: 3 });
-    const missing = rampart('audit', outage, '--config', join(dir, 'nope.yaml'));
+    const missing = await rampart('audit', outage, '--config', join(dir, 'nope.yaml'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`cannot read config file '${join(dir, 'nope.yaml')}': no such file`);
   });
 
-  it('reports a ruleset parse error at file:line:column and exits 2', () => {
+  it('reports a ruleset parse error at file:line:column and exits 2', async () => {
     const bad = join(dir, 'typo.nft');
     writeFileSync(
       bad,
       'table inet filter {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    tcp dport 22 acept\n  }\n}\n',
     );
-    const r = rampart('audit', bad);
+    const r = await rampart('audit', bad);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^rampart: ${bad}:4:\\d+: unexpected 'acept'`));
   });

@@ -2,46 +2,51 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drillReport, renderReportMarkdown } from '../../src/lab/drills/report.js';
 import { DRILL_SCENARIOS, FOUNDING_OUTAGE_RULESET } from '../../src/lab/drills/scenarios.js';
-import { ensureBuilt, rampart, root } from './cli.js';
+import { cliRunner, ensureBuilt, rampart as rampartProcess, root } from './cli.js';
 
 describe('rampart drill', () => {
+  /** Runs sharing one process (cliRunner); `drill list` starts the built CLI as its own process, as a user does. */
+  const rampart = cliRunner();
   beforeAll(() => ensureBuilt(), 180_000);
+  afterAll(() => rampart.close());
 
-  it('list describes every scenario with what it expects', () => {
-    const r = rampart('drill', 'list');
+  it('list describes every scenario with what it expects', async () => {
+    const r = await rampartProcess('drill', 'list');
     expect(r.code, r.stderr).toBe(0);
     for (const s of DRILL_SCENARIOS) expect(r.stdout).toContain(`${s.name}: ${s.title}`);
     expect(r.stdout).toMatch(/founding-outage: .*\n.*\n {2}expects: ServiceDown\{service:shop\}/);
     expect(r.stdout).toContain("cert-expiring: The shop's certificate near expiry\n");
-    const j = JSON.parse(rampart('drill', 'list', '--json').stdout) as { scenarios: { name: string }[] };
+    const j = JSON.parse((await rampart('drill', 'list', '--json')).stdout) as { scenarios: { name: string }[] };
     expect(j.scenarios.map((s) => s.name)).toEqual(DRILL_SCENARIOS.map((s) => s.name));
   });
 
-  it('run refuses an unknown scenario, a name with --all, bad options, and --interactive with --all', () => {
-    const unknown = rampart('drill', 'run', 'flood');
+  it('run refuses an unknown scenario, a name with --all, bad options, and --interactive with --all', async () => {
+    const unknown = await rampart('drill', 'run', 'flood');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown scenario 'flood'; expected one of founding-outage, forced-change");
-    expect(rampart('drill', 'run', 'lb-down', '--all').stderr).toContain('not both');
-    expect(rampart('drill', 'run', 'lb-down', '--ack-delay', 'soon').stderr).toContain(
+    expect((await rampart('drill', 'run', 'lb-down', '--all')).stderr).toContain('not both');
+    expect((await rampart('drill', 'run', 'lb-down', '--ack-delay', 'soon')).stderr).toContain(
       "--ack-delay: 'soon' is not a duration",
     );
-    expect(rampart('drill', 'run', 'lb-down', '--compare', 'nagios').stderr).toContain(
+    expect((await rampart('drill', 'run', 'lb-down', '--compare', 'nagios')).stderr).toContain(
       "--compare: 'nagios' is not a stack; expected prometheus",
     );
-    expect(rampart('drill', 'run', '--all', '--interactive').stderr).toContain('--interactive plays one scenario');
+    expect((await rampart('drill', 'run', '--all', '--interactive')).stderr).toContain(
+      '--interactive plays one scenario',
+    );
   });
 
-  it('run --config refuses a site whose hosts are not marked lab or staging, and says where they are', () => {
+  it('run --config refuses a site whose hosts are not marked lab or staging, and says where they are', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-drill-cli-'));
     try {
       const hosts = (env: string) =>
         `site: {name: shop${env}}\nhosts:\n  - {name: web1, addresses: [192.0.2.11]}\n  - {name: web2, addresses: [192.0.2.12], environment: staging}\n`;
       const unmarked = join(dir, 'rampart.yaml');
       writeFileSync(unmarked, hosts(''));
-      const r = rampart('drill', 'run', 'lb-down', '--config', unmarked);
+      const r = await rampart('drill', 'run', 'lb-down', '--config', unmarked);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(
         `--config ${unmarked}: drills act only on hosts marked as lab or staging, and these are not: web1 (${unmarked}:3:5: not marked)`,
@@ -49,14 +54,14 @@ describe('rampart drill', () => {
       expect(r.stderr).not.toContain('web2 (');
       const marked = join(dir, 'staging.yaml');
       writeFileSync(marked, hosts(', environment: staging'));
-      const m = rampart('drill', 'run', 'lb-down', '--config', marked);
+      const m = await rampart('drill', 'run', 'lb-down', '--config', marked);
       expect(m.code).toBe(2);
       expect(m.stderr).toContain(
         'every host is marked as staging, but this version runs drills only in a lab of its own',
       );
       const bad = join(dir, 'bad.yaml');
       writeFileSync(bad, hosts(', environment: stageing'));
-      expect(rampart('drill', 'run', 'lb-down', '--config', bad).stderr).toMatch(
+      expect((await rampart('drill', 'run', 'lb-down', '--config', bad)).stderr).toMatch(
         /bad\.yaml:1:33: site\.environment: 'stageing': unknown environment \(did you mean 'staging'\?\); expected one of production, staging, lab/,
       );
     } finally {

@@ -1,14 +1,14 @@
 /**
  * `rampart parse` and `rampart trace` work on every fixture, as a user runs them: the built CLI, real files, real exit
  * codes. Fixtures that need a companion file get it (the ipset host its ipset save, ip6tables dumps an IPv6 packet).
+ * The runs share one process (cliRunner): the test is about each fixture's output; real start-ups are tested in
+ * errors.test.ts (parse) and trace.test.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner, ensureBuilt, root } from './cli.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const main = join(root, 'dist', 'cli', 'main.js');
 const fixturesDir = join(root, 'test', 'fixtures');
 
 /** Files that are not rulesets on their own: included parts, ipset dumps, scripts, docs. */
@@ -25,11 +25,6 @@ function fixtures(): string[] {
     }
   }
   return out;
-}
-
-function rampart(...args: string[]) {
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function extraArgs(file: string): string[] {
@@ -56,13 +51,10 @@ function packetArgs(file: string): string[] {
   ];
 }
 
-beforeAll(() => {
-  if (!existsSync(main)) {
-    spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: root,
-    });
-  }
-}, 180_000);
+const rampart = cliRunner();
+
+beforeAll(() => ensureBuilt(), 180_000);
+afterAll(() => rampart.close());
 
 describe('every fixture', () => {
   const files = fixtures();
@@ -71,8 +63,8 @@ describe('every fixture', () => {
     expect(files.length).toBeGreaterThanOrEqual(30);
   });
 
-  it.each(files)('parses %s to a model with tables and prints it as JSON', (file) => {
-    const r = rampart('parse', file, '--json', ...extraArgs(file));
+  it.each(files)('parses %s to a model with tables and prints it as JSON', async (file) => {
+    const r = await rampart('parse', file, '--json', ...extraArgs(file));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const model = JSON.parse(r.stdout) as { kind: string; tables: unknown[] };
@@ -80,8 +72,8 @@ describe('every fixture', () => {
     expect(model.tables.length).toBeGreaterThan(0);
   });
 
-  it.each(files)('traces an https packet through %s with a verdict and a path', (file) => {
-    const r = rampart('trace', file, ...packetArgs(file), '--json', ...extraArgs(file));
+  it.each(files)('traces an https packet through %s with a verdict and a path', async (file) => {
+    const r = await rampart('trace', file, ...packetArgs(file), '--json', ...extraArgs(file));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout) as { verdict: string; path: unknown[] };

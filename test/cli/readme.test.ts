@@ -8,12 +8,11 @@
  *   or 127 (no such command) fails the test, naming the README line.
  * - A block preceded by `<!-- readme-test: skip: REASON -->` is not run; the reason is required.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, main, root } from './cli.js';
+import { ensureBuilt, main, root, run } from './cli.js';
 
 interface Block {
   /** README line of the opening fence. */
@@ -94,8 +93,19 @@ beforeAll(() => {
 });
 afterAll(() => {
   // A server a block started and did not stop (the block failed halfway): its PID is in the block's data dir.
-  const pid = spawnSync('cat', [join(dir, 'data', 'serve.pid')], { encoding: 'utf8' }).stdout.trim();
-  if (/^\d+$/.test(pid)) spawnSync('kill', [pid]);
+  let pid = '';
+  try {
+    pid = readFileSync(join(dir, 'data', 'serve.pid'), 'utf8').trim();
+  } catch {
+    // no server was started, or it removed its PID file
+  }
+  if (/^\d+$/.test(pid)) {
+    try {
+      process.kill(Number(pid));
+    } catch {
+      // already gone
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -115,16 +125,16 @@ describe('the README', () => {
     if (shown.length > 0) {
       it.each(shown.map((s) => [s.command, s.expected] as const))(
         `README line ${b.line}: $ %s prints what is shown`,
-        (command, expected) => {
+        async (command, expected) => {
           const cmd = command === 'npm start' ? `"${process.execPath}" "${main}" demo` : command;
-          const r = spawnSync('bash', ['-c', `${cmd} 2>&1`], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
-          expect([70, 127]).not.toContain(r.status);
+          const r = await run('bash', ['-c', `${cmd} 2>&1`], { cwd: dir, env, input: '', timeoutMs: 120_000 });
+          expect([70, 127]).not.toContain(r.code);
           const actual = r.stdout.split('\n');
           expect(matches(expected, actual), `shown:\n${expected.join('\n')}\n\nprinted:\n${r.stdout}`).toBe(true);
         },
       );
     } else {
-      it(`README line ${b.line}: the block runs as shown`, () => {
+      it(`README line ${b.line}: the block runs as shown`, async () => {
         const script = b.text
           .split('\n')
           .map((l, i) =>
@@ -134,8 +144,8 @@ describe('the README', () => {
           )
           .join('\n');
         // A block may start a server and run a dozen commands: at load 18 on two cores one took over 170 s.
-        const r = spawnSync('bash', ['-c', script], { cwd: dir, env, encoding: 'utf8', timeout: 400_000 });
-        expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+        const r = await run('bash', ['-c', script], { cwd: dir, env, input: '', timeoutMs: 400_000 });
+        expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
       }, 420_000);
     }
   }

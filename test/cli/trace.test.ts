@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, main, rampart } from './cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner, ensureBuilt, main, rampart as rampartProcess } from './cli.js';
 
 const fixture = (name: string) => `test/fixtures/nftables/${name}`;
 
@@ -9,12 +9,16 @@ beforeAll(() => {
   expect(existsSync(main)).toBe(true);
 }, 180_000);
 
+/** Runs sharing one process (cliRunner); the first test starts the built CLI as its own process, as a user does. */
+const rampart = cliRunner();
+afterAll(() => rampart.close());
+
 const https = ['--hook', 'input', '--iif', 'eth0', '--src', '203.0.113.7', '--dst', '192.0.2.10'];
 const tcp443 = [...https, '--proto', 'tcp', '--sport', '40000', '--dport', '443'];
 
 describe('rampart trace: human output', () => {
-  it('prints the verdict first, naming the policy that dropped the packet, and exits 0', () => {
-    const r = rampart('trace', fixture('founding-outage.nft'), ...tcp443);
+  it('prints the verdict first, naming the policy that dropped the packet, and exits 0', async () => {
+    const r = await rampartProcess('trace', fixture('founding-outage.nft'), ...tcp443);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
@@ -22,8 +26,8 @@ describe('rampart trace: human output', () => {
     expect(r.stdout).toContain('input: inet filter/input  (filter, priority 0, policy drop)');
   });
 
-  it('names the deciding rule with file:line and its text', () => {
-    const r = rampart('trace', fixture('founding-outage.nft'), ...https, '--dport', '22', '--sport', '50000');
+  it('names the deciding rule with file:line and its text', async () => {
+    const r = await rampart('trace', fixture('founding-outage.nft'), ...https, '--dport', '22', '--sport', '50000');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe(
       `verdict: ACCEPT  (rule filter/input #3 at ${fixture('founding-outage.nft')}:13: "tcp dport 22 accept")`,
@@ -33,8 +37,8 @@ describe('rampart trace: human output', () => {
     );
   });
 
-  it('shows every base chain visited: an accept does not stop a later base chain from dropping', () => {
-    const r = rampart('trace', fixture('multi-chain.nft'), ...https, '--dport', '8080', '--sport', '40000');
+  it('shows every base chain visited: an accept does not stop a later base chain from dropping', async () => {
+    const r = await rampart('trace', fixture('multi-chain.nft'), ...https, '--dport', '8080', '--sport', '40000');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toContain('verdict: DROP  (rule guard/input #1');
     const chains = r.stdout.split('\n').filter((l) => /^ {2}input: /.test(l));
@@ -45,8 +49,8 @@ describe('rampart trace: human output', () => {
     ]);
   });
 
-  it('says when the verdict rests on a rate limit, and what happens otherwise', () => {
-    const r = rampart('trace', fixture('hardened-web.nft'), ...https, '--icmp-type', 'echo-request');
+  it('says when the verdict rests on a rate limit, and what happens otherwise', async () => {
+    const r = await rampart('trace', fixture('hardened-web.nft'), ...https, '--icmp-type', 'echo-request');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toContain('verdict: ACCEPT');
     expect(r.stdout).toContain('for an ordinary new connection from a fresh source:');
@@ -56,8 +60,8 @@ describe('rampart trace: human output', () => {
     expect(r.stdout).toContain('  above 10/second: DROP  (rule filter/input #16');
   });
 
-  it('notes an interface left unspecified when a rule needed it', () => {
-    const r = rampart(
+  it('notes an interface left unspecified when a rule needed it', async () => {
+    const r = await rampart(
       'trace',
       fixture('hardened-web.nft'),
       '--src',
@@ -73,8 +77,8 @@ describe('rampart trace: human output', () => {
 });
 
 describe('rampart trace --json', () => {
-  it('prints the result object with verdict, path and decidedBy', () => {
-    const r = rampart('trace', fixture('founding-outage.nft'), ...tcp443, '--json');
+  it('prints the result object with verdict, path and decidedBy', async () => {
+    const r = await rampart('trace', fixture('founding-outage.nft'), ...tcp443, '--json');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.verdict).toBe('drop');
@@ -84,8 +88,8 @@ describe('rampart trace --json', () => {
     expect(out.uncertain).toBe(false);
   });
 
-  it('reports bad input as a JSON error on stderr with exit code 2', () => {
-    const r = rampart('trace', fixture('founding-outage.nft'), '--src', 'nope', '--dst', '192.0.2.10', '--json');
+  it('reports bad input as a JSON error on stderr with exit code 2', async () => {
+    const r = await rampart('trace', fixture('founding-outage.nft'), '--src', 'nope', '--dst', '192.0.2.10', '--json');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'RAMPART_ERR_PACKET' });
@@ -144,16 +148,16 @@ describe('rampart trace: bad input exits 2 with a clear message', () => {
     ['a missing --src', ['--dst', '192.0.2.10'], '--src is required'],
   ];
   for (const [what, args, message] of cases) {
-    it(`rejects ${what}`, () => {
-      const r = rampart('trace', fixture('founding-outage.nft'), ...args);
+    it(`rejects ${what}`, async () => {
+      const r = await rampart('trace', fixture('founding-outage.nft'), ...args);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain(message);
     });
   }
 
-  it('rejects a missing ruleset file', () => {
-    const r = rampart('trace', 'no/such/file.nft', ...tcp443);
+  it('rejects a missing ruleset file', async () => {
+    const r = await rampart('trace', 'no/such/file.nft', ...tcp443);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("cannot read ruleset file 'no/such/file.nft'");
   });

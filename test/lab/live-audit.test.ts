@@ -9,17 +9,17 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_RULES } from '../../src/analysis/audit/catalogue.js';
-import { ensureBuilt, rampart } from '../cli/cli.js';
+import { ensureBuilt, rampart, run } from '../cli/cli.js';
 
-function skipReason(): string | undefined {
+async function skipReason(): Promise<string | undefined> {
   if (process.platform !== 'linux') return 'not Linux';
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not root (needs network namespaces)';
   for (const tool of ['nft', 'ip', 'ss', 'python3']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} not found`;
+    if ((await run('sh', ['-c', `command -v ${tool}`], { input: '' })).code !== 0) return `${tool} not found`;
   }
   return undefined;
 }
-const SKIP = skipReason();
+const SKIP = await skipReason();
 if (SKIP) console.warn(`live audit suite skipped: ${SKIP}`);
 
 const NS = `rampart-live-${randomBytes(4).toString('hex')}`;
@@ -33,12 +33,12 @@ const RULESET = `table inet filter {
 }
 `;
 
-const sh = (argv: string[], input?: string) =>
-  spawnSync(argv[0] ?? 'false', argv.slice(1), { encoding: 'utf8', timeout: 15_000, ...(input ? { input } : {}) });
+/** A command that does not block the worker (vitest must hear from it), killed past 15 s. */
+const sh = (argv: string[], input = '') => run(argv[0] ?? 'false', argv.slice(1), { input, timeoutMs: 15_000 });
 
 let server: ChildProcess | undefined;
 
-function deleteNamespace(): void {
+function killServer(): void {
   if (server?.pid !== undefined && server.exitCode === null) {
     try {
       process.kill(server.pid, 'SIGKILL');
@@ -46,12 +46,22 @@ function deleteNamespace(): void {
       // already gone
     }
   }
-  sh(['ip', 'netns', 'del', NS]);
+}
+
+async function deleteNamespace(): Promise<void> {
+  killServer();
+  await sh(['ip', 'netns', 'del', NS]);
+}
+
+/** The last resort when the worker exits without afterAll: an exit handler can only run synchronous work. */
+function deleteNamespaceOnExit(): void {
+  killServer();
+  spawnSync('ip', ['netns', 'del', NS], { timeout: 15_000 });
 }
 
 async function waitForListener(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const r = sh(['ip', 'netns', 'exec', NS, 'ss', '-Hltn', `sport = :${port}`]);
+    const r = await sh(['ip', 'netns', 'exec', NS, 'ss', '-Hltn', `sport = :${port}`]);
     if (r.stdout.includes(`:${port}`)) return;
     await new Promise((res) => setTimeout(res, 50));
   }
@@ -61,10 +71,10 @@ async function waitForListener(port: number): Promise<void> {
 describe.skipIf(SKIP !== undefined)('rampart audit --live --netns (real kernel)', () => {
   beforeAll(async () => {
     ensureBuilt();
-    process.on('exit', deleteNamespace);
-    expect(sh(['ip', 'netns', 'add', NS]).status).toBe(0);
-    expect(sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']).status).toBe(0);
-    const load = sh(['ip', 'netns', 'exec', NS, 'nft', '-f', '-'], RULESET);
+    process.on('exit', deleteNamespaceOnExit);
+    expect((await sh(['ip', 'netns', 'add', NS])).code).toBe(0);
+    expect((await sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up'])).code).toBe(0);
+    const load = await sh(['ip', 'netns', 'exec', NS, 'nft', '-f', '-'], RULESET);
     expect(load.stderr).toBe('');
     // Not via a shell: the PID is python's own, so killing it kills exactly the server.
     server = spawn('ip', ['netns', 'exec', NS, 'python3', '-m', 'http.server', '8080', '--bind', '0.0.0.0'], {
@@ -73,13 +83,14 @@ describe.skipIf(SKIP !== undefined)('rampart audit --live --netns (real kernel)'
     await waitForListener(8080);
   }, 180_000);
 
-  afterAll(() => {
-    deleteNamespace();
-    expect(sh(['ip', 'netns', 'list']).stdout).not.toContain(NS);
+  afterAll(async () => {
+    await deleteNamespace();
+    process.off('exit', deleteNamespaceOnExit);
+    expect((await sh(['ip', 'netns', 'list'])).stdout).not.toContain(NS);
   });
 
-  it('reads the namespace ruleset and its listening sockets, and reports what the rules find', () => {
-    const r = rampart('audit', '--live', '--netns', NS, '--format', 'json');
+  it('reads the namespace ruleset and its listening sockets, and reports what the rules find', async () => {
+    const r = await rampart('audit', '--live', '--netns', NS, '--format', 'json');
     expect(r.stderr).toBe('');
     const j = JSON.parse(r.stdout);
     expect(j.summary.file).toBe(`live:${NS}`);
@@ -105,19 +116,19 @@ describe.skipIf(SKIP !== undefined)('rampart audit --live --netns (real kernel)'
     }
   });
 
-  it('prints a human report naming the live source, and exits 2 for a namespace that does not exist', () => {
-    const r = rampart('audit', '--live', '--netns', NS, '--only', AUDIT_RULES.map((x) => x.id).join(','));
+  it('prints a human report naming the live source, and exits 2 for a namespace that does not exist', async () => {
+    const r = await rampart('audit', '--live', '--netns', NS, '--only', AUDIT_RULES.map((x) => x.id).join(','));
     expect(r.stdout.split('\n')[0]).toBe(`rampart audit live:${NS}`);
-    const missing = rampart('audit', '--live', '--netns', `${NS}-gone`);
+    const missing = await rampart('audit', '--live', '--netns', `${NS}-gone`);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(
       `rampart: --netns ${NS}-gone: no such network namespace (ip netns list shows the existing ones)\n`,
     );
   });
 
-  it('finds the server with the ruleset flushed too: nothing blocks it, so no listening-port finding', () => {
-    expect(sh(['ip', 'netns', 'exec', NS, 'nft', 'flush', 'ruleset']).status).toBe(0);
-    const r = rampart('audit', '--live', '--netns', NS, '--format', 'json');
+  it('finds the server with the ruleset flushed too: nothing blocks it, so no listening-port finding', async () => {
+    expect((await sh(['ip', 'netns', 'exec', NS, 'nft', 'flush', 'ruleset'])).code).toBe(0);
+    const r = await rampart('audit', '--live', '--netns', NS, '--format', 'json');
     expect(r.stderr).toBe('');
     const j = JSON.parse(r.stdout);
     const rules = j.findings.map((f: { rule: string }) => f.rule);
