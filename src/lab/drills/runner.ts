@@ -14,6 +14,7 @@ import type { Alert } from '../../alerting/types.js';
 import { parseConfig } from '../../config/load.js';
 import type { MonitorView } from '../../server/monitoring.js';
 import type { SuspectsView } from '../../server/suspects.js';
+import type { TrafficNow } from '../../server/traffic.js';
 import { setCertificate } from '../haproxy.js';
 import {
   PROMETHEUS_DEFAULTS,
@@ -249,6 +250,15 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
      * lower edge down to a quarter of it, and a cut of 80% of the customers is then not low (seen: 90 s without a
      * TrafficDrop). With four of the six slots the customers' (about 45 s of them) it is tight.
      */
+    /** GET /traffic/shop's rates now, per host and the shop's (a line for the log). */
+    const trafficNow = async () => {
+      const got = await r
+        .api<{ now: TrafficNow[] }>('admin', 'GET', '/traffic/shop?resolution=10s&since=10')
+        .catch(() => ({ now: [] as TrafficNow[] }));
+      return got.now
+        .map((n) => `${n.host ?? 'shop'} ${n.rate}/s expected ${n.expected}/s (${n.basis}, ${n.state})`)
+        .join('; ');
+    };
     const untilBaseline = async (name: string, rate: number) => {
       const share = parseConfig(readFileSync(r.configFile, 'utf8'), r.configFile).services.find(
         (x) => x.name === 'shop',
@@ -260,19 +270,22 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         180_000,
         async () => {
           const got = await r
-            .api<{ points: { expected: number | null; lower: number | null }[] }>(
+            .api<{ now: TrafficNow[]; points: { expected: number | null; lower: number | null }[] }>(
               'admin',
               'GET',
               '/traffic/shop?resolution=10s&since=60',
             )
-            .catch(() => ({ points: [] }));
+            .catch(() => ({ now: [] as TrafficNow[], points: [] }));
+          // A drop still declared from before (the last drill's customers leaving) would hide this one: the
+          // detector says nothing more while a drop lasts. The customers shopping end it.
+          if (got.now.length === 0 || got.now.some((n) => n.state === 'drop')) return undefined;
           const last = got.points.filter((p) => p.expected !== null && p.lower !== null).at(-1);
           if (!last || last.expected === null || last.lower === null) return undefined;
           return last.expected >= rate && last.lower >= 0.99 * share * last.expected ? last : undefined;
         },
       );
       log(
-        `${name}: the traffic detector expects ${band.expected}/s of the shop, low below ${band.lower}/s (waited ${Date.now() - started} ms)`,
+        `${name}: the traffic detector expects ${band.expected}/s of the shop, low below ${band.lower}/s (waited ${Date.now() - started} ms); ${await trafficNow()}`,
       );
     };
     await until('every monitor UP', 120_000, async () => ((await monitorsUp().catch(() => false)) ? true : undefined));
@@ -494,10 +507,19 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         suspects = watchSuspects(s, faultAt);
         for (const a of s.inject) await act(a);
         if (appliedAt !== undefined) faultAt = appliedAt;
+        // what the detector saw of the cut, for the log (its first points arrive 5-10 s after it)
+        const seen = s.needsTraffic
+          ? setTimeout(
+              () => void trafficNow().then((t) => log(`${s.name}: traffic 12 s after the fault: ${t}`)),
+              12_000,
+            )
+          : undefined;
         const firstPage = await until('the first page', deadline, () =>
           pagesAt(rampartPage, faultAt).find((x) => x.status === 'firing'),
         ).catch(() => undefined);
         log(`${s.name}: ${firstPage ? `paged after ${firstPage.at - faultAt} ms` : 'no page'}`);
+        clearTimeout(seen);
+        if (s.needsTraffic && !firstPage) log(`${s.name}: traffic now: ${await trafficNow()}`);
         if (person) {
           // The person responds: the drill waits for the lab to be healthy again (or for them to give up).
           let gaveUp = false;
