@@ -14,6 +14,7 @@ import type { Alert } from '../../alerting/types.js';
 import { parseConfig } from '../../config/load.js';
 import type { MonitorView } from '../../server/monitoring.js';
 import type { SuspectsView } from '../../server/suspects.js';
+import type { TrafficNow } from '../../server/traffic.js';
 import { setCertificate } from '../haproxy.js';
 import {
   PROMETHEUS_DEFAULTS,
@@ -235,6 +236,58 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
       return ms.length >= 3 && ms.every((m) => m.state === 'UP');
     };
     const alerts = async () => (await r.api<{ alerts: Alert[] }>('admin', 'GET', '/alerts')).alerts;
+    /** The alerts about the shop that started since `since` and still fire. */
+    const shopAlertsFiring = async (since: number) =>
+      (await alerts()).filter(
+        (a) => a.state === 'firing' && a.labels.service === 'shop' && Date.parse(a.startsAt) >= since,
+      );
+    /**
+     * Until the traffic detector of each web server has a baseline of the customers: the band it judges the shop's
+     * points against (GET /traffic/shop, the web servers' together) expects at least the customers' own `rate`, and
+     * is tight (its lower edge at the configured share of expected, not lowered by the spread). Its expectation is
+     * the median of the last six 10 s slots: after the other drills those mix customers and the quiet between drills
+     * (only the monitors' and HAProxy's checks), the median may reach the customers' rate while the spread pulls the
+     * lower edge down to a quarter of it, and a cut of 80% of the customers is then not low (seen: 90 s without a
+     * TrafficDrop). With four of the six slots the customers' (about 45 s of them) it is tight.
+     */
+    /** GET /traffic/shop's rates now, per host and the shop's (a line for the log). */
+    const trafficNow = async () => {
+      const got = await r
+        .api<{ now: TrafficNow[] }>('admin', 'GET', '/traffic/shop?resolution=10s&since=10')
+        .catch(() => ({ now: [] as TrafficNow[] }));
+      return got.now
+        .map((n) => `${n.host ?? 'shop'} ${n.rate}/s expected ${n.expected}/s (${n.basis}, ${n.state})`)
+        .join('; ');
+    };
+    const untilBaseline = async (name: string, rate: number) => {
+      const share = parseConfig(readFileSync(r.configFile, 'utf8'), r.configFile).services.find(
+        (x) => x.name === 'shop',
+      )?.traffic?.drop.share;
+      if (share === undefined) throw new Error("the lab's rampart.yaml counts no traffic for the shop");
+      const started = Date.now();
+      const band = await until(
+        'the traffic detector to expect the customers (a baseline of them)',
+        180_000,
+        async () => {
+          const got = await r
+            .api<{ now: TrafficNow[]; points: { expected: number | null; lower: number | null }[] }>(
+              'admin',
+              'GET',
+              '/traffic/shop?resolution=10s&since=60',
+            )
+            .catch(() => ({ now: [] as TrafficNow[], points: [] }));
+          // A drop still declared from before (the last drill's customers leaving) would hide this one: the
+          // detector says nothing more while a drop lasts. The customers shopping end it.
+          if (got.now.length === 0 || got.now.some((n) => n.state === 'drop')) return undefined;
+          const last = got.points.filter((p) => p.expected !== null && p.lower !== null).at(-1);
+          if (!last || last.expected === null || last.lower === null) return undefined;
+          return last.expected >= rate && last.lower >= 0.99 * share * last.expected ? last : undefined;
+        },
+      );
+      log(
+        `${name}: the traffic detector expects ${band.expected}/s of the shop, low below ${band.lower}/s (waited ${Date.now() - started} ms); ${await trafficNow()}`,
+      );
+    };
     await until('every monitor UP', 120_000, async () => ((await monitorsUp().catch(() => false)) ? true : undefined));
     const extraAddresses = new Set<string>();
     const blackbox = opts.compare && !compareSkipped ? startBlackbox(lab) : undefined;
@@ -428,8 +481,11 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
       let error: string | undefined;
       let suspects: ReturnType<typeof watchSuspects> | undefined;
       try {
-        // Customers shop for a while first: the traffic detector needs a baseline (a few of its 10 s slots).
-        await sleep(s.needsTraffic ? 75_000 : 2000);
+        // Customers shop for a while first. The traffic detector needs a baseline of them: its expectation is the
+        // median of the last six 10 s slots, so it is the customers' rate once most of the last minute was theirs
+        // (about 45 s after they start; less when the drill before left customers in that minute).
+        await sleep(2000);
+        if (s.needsTraffic) await untilBaseline(s.name, rate);
         if (person) {
           person.say(
             interactiveInstructions({
@@ -451,10 +507,19 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         suspects = watchSuspects(s, faultAt);
         for (const a of s.inject) await act(a);
         if (appliedAt !== undefined) faultAt = appliedAt;
+        // what the detector saw of the cut, for the log (its first points arrive 5-10 s after it)
+        const seen = s.needsTraffic
+          ? setTimeout(
+              () => void trafficNow().then((t) => log(`${s.name}: traffic 12 s after the fault: ${t}`)),
+              12_000,
+            )
+          : undefined;
         const firstPage = await until('the first page', deadline, () =>
           pagesAt(rampartPage, faultAt).find((x) => x.status === 'firing'),
         ).catch(() => undefined);
         log(`${s.name}: ${firstPage ? `paged after ${firstPage.at - faultAt} ms` : 'no page'}`);
+        clearTimeout(seen);
+        if (s.needsTraffic && !firstPage) log(`${s.name}: traffic now: ${await trafficNow()}`);
         if (person) {
           // The person responds: the drill waits for the lab to be healthy again (or for them to give up).
           let gaveUp = false;
@@ -464,10 +529,7 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
           await until('the shop healthy again', deadline, async () => {
             if (gaveUp) return true;
             if (!(await monitorsUp().catch(() => false))) return undefined;
-            const still = (await alerts()).filter(
-              (a) => a.state === 'firing' && a.labels.service === 'shop' && Date.parse(a.startsAt) >= faultAt,
-            );
-            return still.length === 0 ? true : undefined;
+            return (await shopAlertsFiring(faultAt)).length === 0 ? true : undefined;
           });
           if (gaveUp) throw new Error(`${ON_CALL} gave up`);
         } else {
@@ -506,6 +568,14 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
             log(`${s.name}: remediation done after ${mitigatedAt - faultAt} ms`);
           }
           await until('every monitor UP again', deadline, async () => ((await monitorsUp()) ? true : undefined));
+          if (s.needsTraffic) {
+            // The traffic detector sees the recovery only while the customers shop (10 s back in its band): they go on
+            // until the drill's alerts about the shop resolved. Stopped before, the TrafficDrop would fire on and the
+            // lab never be quiet for the next drill.
+            await until("the drill's alerts about the shop resolved", deadline, async () =>
+              (await shopAlertsFiring(faultAt)).length === 0 ? true : undefined,
+            );
+          }
         }
         // a few more seconds of customers, so that their recovery is seen
         await sleep(2000);
@@ -570,10 +640,7 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
       // The next drill starts from a quiet lab: every monitor UP and none of this drill's alerts firing.
       await until('the lab quiet again', deadline, async () => {
         if (!(await monitorsUp())) return undefined;
-        const still = (await alerts()).filter(
-          (a) => a.state === 'firing' && a.labels.service === 'shop' && Date.parse(a.startsAt) >= faultAt,
-        );
-        return still.length === 0 ? true : undefined;
+        return (await shopAlertsFiring(faultAt)).length === 0 ? true : undefined;
       }).catch((e: unknown) => log(`${s.name}: ${e instanceof Error ? e.message : String(e)}`));
       // The scripted responder resolves the drill's incidents once the lab is quiet (a person resolves them by hand).
       // An incident stays open until someone resolves it and a new firing joins the open one: left open, the next

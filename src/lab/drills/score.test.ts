@@ -271,10 +271,11 @@ describe('the scenarios', () => {
     expect(names).toEqual([
       'founding-outage',
       'forced-change',
-      'partial-block',
       'backend-down',
       'lb-down',
       'cert-expiring',
+      // last: its baseline of customers would make the customers leaving look like a drop in the drills after it
+      'partial-block',
     ]);
     for (const s of DRILL_SCENARIOS) {
       expect(s.expect.alerts.length).toBeGreaterThan(0);
