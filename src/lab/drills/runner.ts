@@ -20,6 +20,7 @@ import {
   PROMETHEUS_DEFAULTS,
   PROMETHEUS_TUNED,
   type PrometheusStack,
+  type PrometheusStackSettings,
   prometheusUnavailable,
   startBlackbox,
   startPrometheusStack,
@@ -79,6 +80,8 @@ export interface DrillLabOptions {
    * When their packages are missing the comparison is skipped, saying so (DrillLab.compareSkipped).
    */
   readonly compare?: 'prometheus';
+  /** Which stacks the comparison runs (default both: Debian's defaults, then tuned to 5 s). */
+  readonly compareStacks?: readonly PrometheusStackSettings[];
 }
 
 export interface DrillRunOptions {
@@ -423,7 +426,7 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
       if (opts.compare && !compareSkipped) {
         const dir = join(lab.paths.dir, `prometheus-${s.name}-${Date.now()}`);
         mkdirSync(dir, { recursive: true });
-        stacks = [PROMETHEUS_DEFAULTS, PROMETHEUS_TUNED].map((st) =>
+        stacks = (opts.compareStacks ?? [PROMETHEUS_DEFAULTS, PROMETHEUS_TUNED]).map((st) =>
           startPrometheusStack(
             lab,
             st,
