@@ -249,17 +249,20 @@ describe('agent protocol: a confirmation after the deadline', () => {
   });
   afterAll(async () => h?.close());
 
-  it('is refused: a request the cut-off ruleset held back cannot mark applied what the agent rolled back', async () => {
-    const p = await h.call('alice', 'POST', '/changes', {
-      target: { host: 'web1' },
-      ruleset: WITH_8443,
-      reason: 'a confirm that arrives late',
-    });
+  /** A change for web1 proposed, approved and applied, and the job web1's agent took for it (server clock now). */
+  async function takenJob(reason: string): Promise<{ id: number; job: { id: number } }> {
+    skewMs = 0;
+    const p = await h.call('alice', 'POST', '/changes', { target: { host: 'web1' }, ruleset: WITH_8443, reason });
     const id = p.body.change.id as number;
     await h.decide('bob', id, 'approve', {});
     await h.call('alice', 'POST', `/changes/${id}/apply`, {});
     const job = (await h.call('web1', 'GET', '/agent/next')).body.job;
     expect(job).toMatchObject({ host: 'web1', confirmTimeoutSeconds: 10 });
+    return { id, job };
+  }
+
+  it('is refused: a request the cut-off ruleset held back cannot mark applied what the agent rolled back', async () => {
+    const { id, job } = await takenJob('a confirm that arrives late');
     skewMs = 10_500;
     const late = await h.call('web1', 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] });
     expect(late.body.confirmed).toBe(false);
@@ -278,16 +281,7 @@ describe('agent protocol: a confirmation after the deadline', () => {
   });
 
   it('still confirms inside the deadline', async () => {
-    skewMs = 0;
-    const p = await h.call('alice', 'POST', '/changes', {
-      target: { host: 'web1' },
-      ruleset: WITH_8443,
-      reason: 'a confirm in time',
-    });
-    const id = p.body.change.id as number;
-    await h.decide('bob', id, 'approve', {});
-    await h.call('alice', 'POST', `/changes/${id}/apply`, {});
-    const job = (await h.call('web1', 'GET', '/agent/next')).body.job;
+    const { id, job } = await takenJob('a confirm in time');
     skewMs = 9_000;
     expect((await h.call('web1', 'POST', `/agent/jobs/${job.id}/confirm`, { local: [] })).body.confirmed).toBe(true);
     expect((await h.call('vic', 'GET', `/changes/${id}`)).body.change.state).toBe('applied');
