@@ -244,15 +244,6 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
       (await alerts()).filter(
         (a) => a.state === 'firing' && a.labels.service === 'shop' && Date.parse(a.startsAt) >= since,
       );
-    /**
-     * Until the traffic detector of each web server has a baseline of the customers: the band it judges the shop's
-     * points against (GET /traffic/shop, the web servers' together) expects at least the customers' own `rate`, and
-     * is tight (its lower edge at the configured share of expected, not lowered by the spread). Its expectation is
-     * the median of the last six 10 s slots: after the other drills those mix customers and the quiet between drills
-     * (only the monitors' and HAProxy's checks), the median may reach the customers' rate while the spread pulls the
-     * lower edge down to a quarter of it, and a cut of 80% of the customers is then not low (seen: 90 s without a
-     * TrafficDrop). With four of the six slots the customers' (about 45 s of them) it is tight.
-     */
     /** GET /traffic/shop's rates now, per host and the shop's (a line for the log). */
     const trafficNow = async () => {
       const got = await r
@@ -262,6 +253,15 @@ export async function startDrillLab(opts: DrillLabOptions): Promise<DrillLab> {
         .map((n) => `${n.host ?? 'shop'} ${n.rate}/s expected ${n.expected}/s (${n.basis}, ${n.state})`)
         .join('; ');
     };
+    /**
+     * Until the traffic detector of each web server has a baseline of the customers: the band it judges the shop's
+     * points against (GET /traffic/shop, the web servers' together) expects at least the customers' own `rate`, and
+     * is tight (its lower edge at the configured share of expected, not lowered by the spread). Its expectation is
+     * the median of the last six 10 s slots: after the other drills those mix customers and the quiet between drills
+     * (only the monitors' and HAProxy's checks), the median may reach the customers' rate while the spread pulls the
+     * lower edge down to a quarter of it, and a cut of 80% of the customers is then not low (seen: 90 s without a
+     * TrafficDrop). With four of the six slots the customers' (about 45 s of them) it is tight.
+     */
     const untilBaseline = async (name: string, rate: number) => {
       const share = parseConfig(readFileSync(r.configFile, 'utf8'), r.configFile).services.find(
         (x) => x.name === 'shop',
