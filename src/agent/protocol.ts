@@ -120,6 +120,11 @@ export interface TrafficAssignment {
   readonly counters: readonly { readonly proto: 'tcp' | 'udp' | 'sctp'; readonly from: number; readonly to: number }[];
   /** HAProxy's stats socket on this host: `show stat` of this backend. */
   readonly haproxy?: { readonly socket: string; readonly backend: string };
+  /**
+   * Access-log requests to these paths are not counted: the service's HTTP health checks (HAProxy's and the
+   * monitors' probes) and its `traffic.ignore-paths`. Absent from an older server: every request counts.
+   */
+  readonly ignorePaths?: readonly string[];
 }
 
 /** GET /agent/traffic-sources: the services measured on this host and the window length (5 s by default). */

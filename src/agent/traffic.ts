@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Executor } from '../lab/executor.js';
 import { haproxyCommand, parseShowStat } from '../lab/haproxy.js';
-import { isLoopbackClient, isServerError, parseAccessLine } from '../monitor/access-log.js';
+import { isIgnoredPath, isLoopbackClient, isServerError, parseAccessLine } from '../monitor/access-log.js';
 import { type AcceptRuleCounter, RuleCounterCache } from '../monitor/rule-counters.js';
 import { CounterDeltas, TrafficWindows, type TrafficWindowsState } from '../monitor/traffic-windows.js';
 import { LogTailer, type TailerState } from './log-tailer.js';
@@ -62,6 +62,8 @@ interface ServiceMeter {
   readonly counters: CounterDeltas;
   readonly haproxyRequests: CounterDeltas;
   readonly haproxyErrors: CounterDeltas;
+  /** Paths whose requests are not counted (the assignment's `ignorePaths`). */
+  readonly ignore: ReadonlySet<string>;
   malformed: number;
 }
 
@@ -172,6 +174,7 @@ export class TrafficMeter {
         counters: old?.counters ?? new CounterDeltas(),
         haproxyRequests: old?.haproxyRequests ?? new CounterDeltas(),
         haproxyErrors: old?.haproxyErrors ?? new CounterDeltas(),
+        ignore: new Set(a.ignorePaths ?? []),
         malformed: old?.malformed ?? 0,
       });
       const what = [
@@ -179,7 +182,10 @@ export class TrafficMeter {
         a.counters.length ? 'rule counters' : '',
         a.haproxy ? `HAProxy backend ${a.haproxy.backend}` : '',
       ].filter(Boolean);
-      this.o.log(`traffic ${a.service}: measuring ${what.join(', ') || 'nothing'} in ${this.windowMs} ms windows`);
+      const ignored = a.logs.length && a.ignorePaths?.length ? ` (not counting ${a.ignorePaths.join(', ')})` : '';
+      this.o.log(
+        `traffic ${a.service}: measuring ${what.join(', ') || 'nothing'} in ${this.windowMs} ms windows${ignored}`,
+      );
     }
     for (const [name, s] of this.services) {
       if (next.get(name) !== s)
@@ -233,6 +239,7 @@ export class TrafficMeter {
             continue;
           }
           if (isLoopbackClient(e.client)) continue; // the host's own probes, not customers
+          if (isIgnoredPath(e, s.ignore)) continue; // health checks (HAProxy's, the monitors'), not customers
           s.windows?.add(e.time, now, 1, isServerError(e.status) ? 1 : 0);
         }
       }

@@ -43,6 +43,9 @@ describe('traffic: of a service in rampart.yaml', () => {
     expect(t?.counters).toBe(false);
     expect(t?.haproxy).toMatchObject({ host: 'lb', socket: '/run/haproxy/admin.sock', backend: 'shop' });
     expect(t?.drop).toEqual({ share: 0.6, forMs: 30_000, floor: 2, slotMs: 60_000 });
+    expect(t?.ignorePaths).toEqual([]);
+    const ignore = parseConfig(site('    traffic: {ignore-paths: [/metrics, /ping]}\n'), 'c.yaml').services[0]?.traffic;
+    expect(ignore?.ignorePaths).toEqual(['/metrics', '/ping']);
   });
 
   it('measures the rule counters when no other source is named, with the detector defaults', () => {
@@ -64,5 +67,10 @@ describe('traffic: of a service in rampart.yaml', () => {
       /unknown host 'lbb'.*did you mean 'lb'/s,
     );
     expect(fail(site('    traffic: {counter: true}\n'))).toMatch(/counters/);
+    expect(fail(site('    traffic: {ignore-paths: [metrics]}\n'))).toMatch(
+      /c\.yaml:11:\d+.*URL path starting with \//s,
+    );
+    expect(fail(site('    traffic: {ignore-paths: ["/a?b=1"]}\n'))).toMatch(/no query string/);
+    expect(fail(site('    traffic: {ignore-paths: /metrics}\n'))).toMatch(/a list of URL paths/);
   });
 });

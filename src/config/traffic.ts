@@ -8,6 +8,7 @@
  *       - {path: /var/log/nginx/access.log, format: combined}   # combined (nginx, Apache) or haproxy
  *     counters: true                                             # the accept rules of the public ports (read-only)
  *     haproxy: {host: lb, socket: /run/haproxy/admin.sock, backend: shop}
+ *     ignore-paths: [/metrics]                                   # besides the health checks' paths
  *     drop: {share: 0.5, for: 20s, floor: 1, slot: 5m}
  */
 import { z } from 'zod';
@@ -23,6 +24,8 @@ const absolutePath = (expected: string) =>
     .string(expect(expected))
     .regex(/^\/[^\0]*$/, expect(expected))
     .max(4096, expect(expected));
+
+const URL_PATH_EXPECTED = 'a URL path starting with / (no query string), like /metrics';
 
 const SHARE_EXPECTED = 'a share of the expected rate: a number from 0.05 to 0.95, or a percentage like 50%';
 /** 0.5 or "50%". */
@@ -55,6 +58,15 @@ export const TrafficSchema = object(
       )
       .optional(),
     counters: z.boolean(expect('true or false')).optional(),
+    'ignore-paths': z
+      .array(
+        z
+          .string(expect(URL_PATH_EXPECTED))
+          .regex(/^\/[^\s?#]*$/, expect(URL_PATH_EXPECTED))
+          .max(2048),
+        expect(`a list of URL paths: ${URL_PATH_EXPECTED}`),
+      )
+      .optional(),
     haproxy: object(
       { host: nameField('a host name'), socket: absolutePath(SOCKET_EXPECTED), backend: nameField('a backend name') },
       'a map with host (where HAProxy runs, with an agent), socket and backend',
@@ -69,7 +81,7 @@ export const TrafficSchema = object(
       'a map with share, for, floor and slot',
     ).optional(),
   },
-  'a traffic map: logs, counters, haproxy and drop',
+  'a traffic map: logs, counters, ignore-paths, haproxy and drop',
 );
 export type TrafficEntry = z.infer<typeof TrafficSchema>;
 
@@ -88,6 +100,7 @@ export function trafficOf(
   return {
     logs,
     counters: e.counters ?? (logs.length === 0 && e.haproxy === undefined),
+    ignorePaths: e['ignore-paths'] ?? [],
     ...(e.haproxy ? { haproxy: { ...e.haproxy, at: loc([...path, 'haproxy']) } } : {}),
     drop: {
       share: e.drop?.share ?? d.share,

@@ -82,6 +82,11 @@ export interface TrafficConfig {
   readonly logs: readonly TrafficLog[];
   /** Read the packet counters of the rules that accept the service's public ports (read-only; never adds one). */
   readonly counters: boolean;
+  /**
+   * Access-log paths whose requests are not customers' (`ignore-paths`), besides the health checks' paths and the
+   * service's HTTP monitors' (always left out).
+   */
+  readonly ignorePaths: readonly string[];
   /** HAProxy's stats socket on `host` (read by that host's agent): per-backend request and 5xx rates. */
   readonly haproxy?: {
     readonly host: string;

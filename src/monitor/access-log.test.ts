@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackClient, isServerError, parseAccessLine } from './access-log.js';
+import { type AccessLogEntry, isIgnoredPath, isLoopbackClient, isServerError, parseAccessLine } from './access-log.js';
 
 const utc = (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number) =>
   Date.UTC(y, mo, d, h, mi, s, ms);
@@ -12,6 +12,7 @@ describe('parseAccessLine: combined (nginx, Apache)', () => {
       time: Date.UTC(2000, 9, 10, 20, 55, 36),
       status: 200,
       client: '127.0.0.1',
+      path: '/apache_pb.gif',
     });
   });
 
@@ -22,6 +23,7 @@ describe('parseAccessLine: combined (nginx, Apache)', () => {
       time: Date.UTC(2026, 11, 3, 13, 0, 5),
       status: 502,
       client: '203.0.113.7',
+      path: '/search',
     });
     const apache = '::1 - - [03/Dec/2026:14:00:05 +0000] "GET /a\\"b HTTP/1.1" 404 12 "-" "x"';
     expect(parseAccessLine(apache, 'combined')?.status).toBe(404);
@@ -35,6 +37,7 @@ describe('parseAccessLine: combined (nginx, Apache)', () => {
       time: Date.UTC(2026, 0, 1),
       status: 200,
       client: '10.0.0.1',
+      path: '/',
     });
   });
 
@@ -63,6 +66,7 @@ describe('parseAccessLine: HAProxy httplog', () => {
       time: Date.UTC(2009, 1, 6, 12, 14, 14, 655),
       status: 200,
       client: '10.0.1.2',
+      path: '/index.html',
     });
   });
 
@@ -80,6 +84,7 @@ describe('parseAccessLine: HAProxy httplog', () => {
       time: Date.UTC(2026, 11, 3, 14, 0, 5, 1),
       status: 503,
       client: '[::1]',
+      path: '/',
     });
     expect(isLoopbackClient('[::1]')).toBe(true);
     const logasap =
@@ -88,6 +93,7 @@ describe('parseAccessLine: HAProxy httplog', () => {
     const aborted =
       '10.88.0.1:5000 [03/Dec/2026:14:00:05.001] shop_front shop/web1 -1/-1/-1/-1/5000 -1 0 - - CR-- 1/1/0/0/0 0/0 "<BADREQ>"';
     expect(parseAccessLine(aborted, 'haproxy', { localTime: utc })?.status).toBe(-1);
+    expect(parseAccessLine(aborted, 'haproxy', { localTime: utc })).not.toHaveProperty('path');
   });
 
   it('gives undefined for tcplog lines, combined lines and garbage', () => {
@@ -102,6 +108,44 @@ describe('parseAccessLine: HAProxy httplog', () => {
   it('reads a local time in the process time zone by default', () => {
     const raw = doc.slice(doc.indexOf('10.0.1.2'));
     expect(parseAccessLine(raw, 'haproxy')?.time).toBe(new Date(2009, 1, 6, 12, 14, 14, 655).getTime());
+  });
+});
+
+describe('request paths: health checks are told apart from customers', () => {
+  const combined = (request: string) => `10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "${request}" 200 5 "-" "x"`;
+  const haproxy = (request: string) =>
+    `10.88.0.1:5000 [03/Dec/2026:14:00:05.001] shop_front shop/web1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0 {h} "${request}"`;
+
+  it('reads the path without its query string or fragment, from both formats', () => {
+    for (const [request, path] of [
+      ['GET /healthz HTTP/1.1', '/healthz'],
+      ['GET /healthz?full=1 HTTP/1.1', '/healthz'],
+      ['HEAD /a/b#c HTTP/1.0', '/a/b'],
+      ['GET http://shop.example:8080/healthz?x HTTP/1.1', '/healthz'],
+      ['OPTIONS /x HTTP/2.0', '/x'],
+    ] as const) {
+      expect(parseAccessLine(combined(request), 'combined')?.path, request).toBe(path);
+      expect(parseAccessLine(haproxy(request), 'haproxy', { localTime: utc })?.path, request).toBe(path);
+    }
+  });
+
+  it('has no path for a request line it cannot read, and still counts the request', () => {
+    for (const request of ['-', '', 'GARBAGE', 'CONNECT shop.example:443 HTTP/1.1', 'GET * HTTP/1.1']) {
+      const e = parseAccessLine(combined(request), 'combined');
+      expect(e?.status, request).toBe(200);
+      expect(e?.path, request).toBeUndefined();
+    }
+  });
+
+  it('ignores exactly the given paths', () => {
+    const ignore = new Set(['/healthz']);
+    const at = (request: string) => parseAccessLine(combined(request), 'combined');
+    expect(isIgnoredPath(at('GET /healthz HTTP/1.1') as AccessLogEntry, ignore)).toBe(true);
+    expect(isIgnoredPath(at('GET /healthz?deep=1 HTTP/1.1') as AccessLogEntry, ignore)).toBe(true);
+    for (const r of ['GET /healthz/x HTTP/1.1', 'GET /HEALTHZ HTTP/1.1', 'GET / HTTP/1.1', '-']) {
+      expect(isIgnoredPath(at(r) as AccessLogEntry, ignore), r).toBe(false);
+    }
+    expect(isIgnoredPath(at('GET /healthz HTTP/1.1') as AccessLogEntry, new Set())).toBe(false);
   });
 });
 

@@ -19,6 +19,11 @@ export interface AccessLogEntry {
   readonly status: number;
   /** The client's address as logged (combined: the first field; HAProxy: the address before `:port`). */
   readonly client: string;
+  /**
+   * The request's path without its query string (`/healthz` of `GET /healthz?full=1 HTTP/1.1`), when the request
+   * line is readable (not `-`, not truncated before the path).
+   */
+  readonly path?: string;
 }
 
 /**
@@ -52,12 +57,31 @@ const MONTHS: Readonly<Record<string, number>> = {
 
 // host ident user [time] "request" status bytes ...; the request may hold escaped quotes (Apache: \", nginx: \x22).
 const COMBINED =
-  /^(\S+) \S+ .*?\[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "(?:[^"\\]|\\.)*" (\d{3}) /;
+  /^(\S+) \S+ .*?\[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "((?:[^"\\]|\\.)*)" (\d{3}) /;
 
 // client:port [accept date] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes (HAProxy 1.x-3.x, `option httplog`);
 // found anywhere in the line, after whatever header syslog (RFC 3164 or 5424) or `format raw` put in front.
 const HAPROXY =
   /(?:^|\s)(\S+):\d+ \[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})\.(\d{3})\] \S+ \S+\/\S+ -?\d+\/-?\d+\/-?\d+\/-?\d+\/\+?-?\d+ (-1|\d{3}) /;
+
+// HAProxy's request line is the last field of `option httplog`, in quotes ("<BADREQ>" when it could not be read).
+const HAPROXY_REQUEST = /"([A-Z]+) ([^\s"]+)[^"]*"\s*$/;
+
+/** `/a` of `GET /a?b HTTP/1.1` (absolute-form `http://h/a` too); undefined when there is no path to read. */
+function requestPath(method: string | undefined, target: string | undefined): string | undefined {
+  if (!method || !target) return undefined;
+  const t = target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
+  const path = t.split(/[?#]/, 1)[0] ?? '';
+  return path.startsWith('/') ? path : undefined;
+}
+
+/**
+ * A request to one of `paths` (exact, query string ignored): a health check (HAProxy's `option httpchk`, the
+ * monitors' probes), not a customer. Counting them would hide part of a drop behind their constant rate.
+ */
+export function isIgnoredPath(entry: AccessLogEntry, paths: ReadonlySet<string>): boolean {
+  return entry.path !== undefined && paths.has(entry.path);
+}
 
 const localDefault = (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number) =>
   new Date(y, mo, d, h, mi, s, ms).getTime();
@@ -75,13 +99,15 @@ export function parseAccessLine(
   if (format === 'combined') {
     const m = COMBINED.exec(line);
     if (!m) return undefined;
-    const [, client, dd, mon, yyyy, hh, mi, ss, sign, oh, om, st] = m as unknown as string[];
+    const [, client, dd, mon, yyyy, hh, mi, ss, sign, oh, om, request, st] = m as unknown as string[];
     const mo = MONTHS[mon as string];
     const [d, h, min, s] = [Number(dd), Number(hh), Number(mi), Number(ss)];
     if (!valid(mo, d, h, min, s)) return undefined;
     const offsetMin = (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
     const time = Date.UTC(Number(yyyy), mo, d, h, min, s) - offsetMin * 60_000;
-    return { time, status: Number(st), client: client as string };
+    const [method, target] = (request ?? '').split(' ', 3);
+    const path = requestPath(method, target);
+    return { time, status: Number(st), client: client as string, ...(path !== undefined ? { path } : {}) };
   }
   const m = HAPROXY.exec(line);
   if (!m) return undefined;
@@ -90,7 +116,9 @@ export function parseAccessLine(
   const [d, h, min, s] = [Number(dd), Number(hh), Number(mi), Number(ss)];
   if (!valid(mo, d, h, min, s)) return undefined;
   const time = (opts.localTime ?? localDefault)(Number(yyyy), mo, d, h, min, s, Number(mss));
-  return { time, status: Number(st), client: client as string };
+  const r = HAPROXY_REQUEST.exec(line.slice(m.index + m[0].length));
+  const path = requestPath(r?.[1], r?.[2]);
+  return { time, status: Number(st), client: client as string, ...(path !== undefined ? { path } : {}) };
 }
 
 /** 5xx: what a traffic sample counts as `errors`. */

@@ -20,6 +20,7 @@ import {
   type TrafficDropState,
   type TrafficEvent,
 } from '../monitor/traffic-drop.js';
+import type { Monitor } from '../monitor/types.js';
 import type { TrafficResolution, TrafficRow } from '../store/traffic-store.js';
 import type { Store } from '../store/types.js';
 import type { ServerMetrics } from './metrics.js';
@@ -90,6 +91,26 @@ export function sourcesFor(s: ServiceConfig, host: string): TrafficSourceKind[] 
   if (t.haproxy?.host === host) out.push('haproxy');
   if (runsIt && t.counters) out.push('counters');
   return out.sort((a, b) => PREFERENCE.indexOf(a) - PREFERENCE.indexOf(b));
+}
+
+/**
+ * The access-log paths that are not customers' requests: the service's HTTP health checks (HAProxy's `option httpchk`
+ * and the monitors derived from them), the paths of the HTTP monitors that watch the service, and its
+ * `traffic.ignore-paths`. Their rate is constant whatever the customers do, so counting it would hide part of a
+ * drop (a cut of 80% of the customers measured as 44% in the lab under load).
+ */
+export function ignoredPaths(s: ServiceConfig, monitors: readonly Monitor[]): string[] {
+  const out = new Set<string>(s.traffic?.ignorePaths ?? []);
+  for (const h of s.health ?? []) if (h.kind === 'http') out.add(h.path);
+  for (const m of monitors) {
+    if (m.service !== s.name || m.check.kind !== 'http') continue;
+    try {
+      out.add(new URL(m.check.url).pathname);
+    } catch {
+      // a URL the loader accepted always parses; nothing to add otherwise
+    }
+  }
+  return [...out].sort();
 }
 
 export class TrafficService {
@@ -200,6 +221,9 @@ export class TrafficService {
           ? { haproxy: { socket: s.traffic.haproxy.socket, backend: s.traffic.haproxy.backend } }
           : {}),
       });
+      const ignore = kinds.includes('access-log') ? ignoredPaths(s, this.o.config.current().monitors ?? []) : [];
+      if (ignore.length > 0)
+        services[services.length - 1] = { ...(services.at(-1) as TrafficAssignment), ignorePaths: ignore };
     }
     return { windowMs: TRAFFIC_WINDOW_MS, services };
   }

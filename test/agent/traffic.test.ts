@@ -18,12 +18,12 @@ const W = 5000;
 const T0 = Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
 
 /** A combined-format line stamped `t` (UTC). */
-function line(t: number, status = 200): string {
+function line(t: number, status = 200, path = '/p'): string {
   const d = new Date(t);
   const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
   const p = (n: number) => String(n).padStart(2, '0');
   const stamp = `${p(d.getUTCDate())}/${mon}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-  return `10.0.0.9 - - [${stamp}] "GET /p HTTP/1.1" ${status} 12 "-" "test"\n`;
+  return `10.0.0.9 - - [${stamp}] "GET ${path} HTTP/1.1" ${status} 12 "-" "test"\n`;
 }
 
 describe('agent traffic from access logs, to a real server', () => {
@@ -60,8 +60,10 @@ services:
   - name: shop
     group: web
     public: [tcp/80]
+    health: [{http: {port: 80, path: /healthz}}]
     traffic:
       logs: [{path: ${log}, format: combined}]
+      ignore-paths: [/metrics]
 `,
     );
     h = await startHarness('sqlite', { config: join(dir, 'rampart.yaml') });
@@ -73,7 +75,15 @@ services:
 
   it('counts every line once across a rotation and a restart, and the server stores each window once', async () => {
     const src = await call<TrafficSources>('GET', '/agent/traffic-sources');
-    expect(src.services).toEqual([{ service: 'shop', logs: [{ path: log, format: 'combined' }], counters: [] }]);
+    // the health checks' path and ignore-paths are not customers' requests
+    expect(src.services).toEqual([
+      {
+        service: 'shop',
+        logs: [{ path: log, format: 'combined' }],
+        counters: [],
+        ignorePaths: ['/healthz', '/metrics'],
+      },
+    ]);
     // history before the agent started: not counted
     writeFileSync(log, line(T0 - 60_000) + line(T0 - 1000));
     let m = meter();
@@ -89,12 +99,16 @@ services:
       expected.set(s, [r + 1, e + (status >= 500 ? 1 : 0)]);
     };
     for (let i = 0; i < 7; i++) write(T0 + W + i * 500);
+    for (const p of ['/healthz', '/healthz?deep=1', '/metrics']) appendFileSync(log, line(T0 + W + 100, 200, p));
+    write(T0 + W + 200); // not the health check's path (write() counts it)
+    appendFileSync(log, line(T0 + W + 300, 200, '/healthz/x'));
+    expected.set(T0 + W, [9, 0]);
     write(T0 + 2 * W + 10, 503);
     await m.tick(T0 + 2 * W + 500);
     write(T0 + 2 * W + 600);
     await m.tick(T0 + 3 * W + 1000); // windows 1 and 2 close
     expect(m.pendingSamples().map((s) => [s.start - T0, s.requests, s.errors])).toEqual([
-      [W, 7, 0],
+      [W, 9, 0],
       [2 * W, 2, 1],
     ]);
     await m.send();
@@ -154,7 +168,7 @@ services:
     const total = rows.reduce((a, r) => a + r.requests, 0);
     const errors = rows.reduce((a, r) => a + r.errors, 0);
     expect(total).toBe([...expected.values()].reduce((a, [r]) => a + r, 0));
-    expect(total).toBe(24);
+    expect(total).toBe(26);
     expect(errors).toBe(1);
     expected = new Map();
   });

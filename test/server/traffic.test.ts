@@ -8,6 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import type { ServiceConfig } from '../../src/config/types.js';
+import { ignoredPaths } from '../../src/server/traffic.js';
 import { BACKENDS, type Harness, pgSkipReason, startHarness } from './harness.js';
 
 const CONFIG = `site: traffic
@@ -203,5 +206,34 @@ describe.each(BACKENDS)('incoming traffic over the API (%s)', (backend) => {
     const none = await h.call('vic', 'GET', '/traffic/nothing');
     expect(none.status).toBe(404);
     expect(none.body.detail).toMatch(/measured services: shop, api/);
+  });
+});
+
+describe('ignoredPaths: the requests that are not customers', () => {
+  it("leaves out the health checks' paths, the service's HTTP monitors' and ignore-paths, and nothing else", () => {
+    const c = parseConfig(
+      `hosts:
+  - {name: web1, addresses: [192.0.2.11], group: web}
+services:
+  - name: shop
+    group: web
+    public: [tcp/80]
+    health:
+      - http: {port: 80, path: /healthz}
+      - tcp: {port: 80}
+    traffic: {logs: [{path: /var/log/a.log}], ignore-paths: [/metrics]}
+  - name: other
+    group: web
+    public: [tcp/81]
+    traffic: {logs: [{path: /var/log/b.log}]}
+monitors:
+  - {name: deep, service: shop, http: {url: "http://192.0.2.11/status/deep?x=1"}}
+  - {name: elsewhere, http: {url: "http://192.0.2.11/not-shop"}}
+`,
+      'c.yaml',
+    );
+    const [shop, other] = c.services;
+    expect(ignoredPaths(shop as ServiceConfig, c.monitors ?? [])).toEqual(['/healthz', '/metrics', '/status/deep']);
+    expect(ignoredPaths(other as ServiceConfig, c.monitors ?? [])).toEqual([]);
   });
 });
