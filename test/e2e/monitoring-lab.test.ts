@@ -113,7 +113,19 @@ describe.skipIf(skip !== undefined)(
       // customers: 40 requests/s through HAProxy for the whole file (it stops by itself)
       lab.spawnIn(
         'client',
-        [process.execPath, distScript('steady-client.js'), '--url', SHOP_URL, '--rate', '40', '--duration', '400'],
+        [
+          process.execPath,
+          distScript('steady-client.js'),
+          '--url',
+          SHOP_URL,
+          '--rate',
+          '40',
+          '--duration',
+          '400',
+          // required: without it the client exited at once and only the health checks made "traffic"
+          '--out',
+          join(lab.paths.dir, 'customers.json'),
+        ],
         { label: 'customers' },
       );
     }, 180_000);
