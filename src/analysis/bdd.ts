@@ -4,7 +4,9 @@
  * Nodes are integers. 0 is false, 1 is true; every other node is (var, low, high) with low != high, stored in three
  * Int32Arrays that grow by doubling. Variable 0 is the top of the order. An open-addressing unique table keeps one
  * node per triple, so two BDDs are equal exactly when their node numbers are equal. Binary operations go through a
- * direct-mapped operation cache (a lossy memo: a collision just recomputes).
+ * direct-mapped operation cache (a lossy memo: a collision just recomputes). The cache starts at the size the user
+ * asks for and doubles, up to a maximum, whenever the nodes in use are more than half its entries: a small problem keeps a
+ * small table (cheap to allocate and clear, and within the processor's caches), a large one gets a large table.
  *
  * Garbage collection is explicit: users register root providers (everything they hold node numbers in) and call
  * maybeCollect() at safe points, where no node number lives only in a local variable. A collection marks what the
@@ -36,11 +38,13 @@ export class Bdd {
   private next = 2;
   private unique: Int32Array;
   private uniqueMask: number;
-  private readonly cacheA: Int32Array;
-  private readonly cacheB: Int32Array;
-  private readonly cacheOp: Int32Array;
-  private readonly cacheR: Int32Array;
-  private readonly cacheMask: number;
+  private cacheA: Int32Array;
+  private cacheB: Int32Array;
+  private cacheOp: Int32Array;
+  private cacheR: Int32Array;
+  private cacheMask: number;
+  /** The operation cache grows no further than this many entries. */
+  private readonly cacheMax: number;
   /** Operation cache statistics. */
   hits = 0;
   misses = 0;
@@ -58,7 +62,11 @@ export class Bdd {
   gcMinNodes = 4_000_000;
   gcStats = { collections: 0, freed: 0, ms: 0 };
 
-  constructor(initialNodes = 1 << 16, cacheBits = 20) {
+  /**
+   * initialNodes: the node table's first size (it grows). cacheBits: log2 of the operation cache's first size;
+   * maxCacheBits (default cacheBits: a fixed size): log2 of the size it may grow to as nodes are made.
+   */
+  constructor(initialNodes = 1 << 16, cacheBits = 20, maxCacheBits = cacheBits) {
     const n = Math.max(16, initialNodes);
     this.vars = new Int32Array(n);
     this.lows = new Int32Array(n);
@@ -77,11 +85,17 @@ export class Bdd {
     this.cacheOp = new Int32Array(c);
     this.cacheR = new Int32Array(c);
     this.cacheMask = c - 1;
+    this.cacheMax = 1 << Math.max(cacheBits, maxCacheBits);
   }
 
   /** Number of nodes in use, terminals included. */
   get nodeCount(): number {
     return this.next - this.freeTop;
+  }
+
+  /** Entries of the operation cache now (it grows up to its maximum as nodes are made). */
+  get cacheEntries(): number {
+    return this.cacheMask + 1;
   }
 
   /** Nodes made since the manager was created (freed ones included). */
@@ -216,8 +230,34 @@ export class Bdd {
     u[h] = n;
     this.allocatedSinceGc++;
     this.madeTotal++;
-    if ((this.next - this.freeTop) * 2 > mask) this.growUnique();
+    const live = this.next - this.freeTop;
+    if (live * 2 > mask) this.growUnique();
+    if (live * 2 > this.cacheMask && this.cacheMask + 1 < this.cacheMax) this.growCache();
     return n;
+  }
+
+  /** Doubles the operation cache, keeping its entries (each moves to its slot in the larger table). */
+  private growCache(): void {
+    const size = (this.cacheMask + 1) * 2;
+    const mask = size - 1;
+    const a = new Int32Array(size).fill(-1);
+    const b = new Int32Array(size);
+    const op = new Int32Array(size);
+    const r = new Int32Array(size);
+    for (let i = 0; i <= this.cacheMask; i++) {
+      const x = this.cacheA[i]!;
+      if (x === -1) continue;
+      const j = hash3(this.cacheOp[i]!, x, this.cacheB[i]!) & mask;
+      a[j] = x;
+      b[j] = this.cacheB[i]!;
+      op[j] = this.cacheOp[i]!;
+      r[j] = this.cacheR[i]!;
+    }
+    this.cacheA = a;
+    this.cacheB = b;
+    this.cacheOp = op;
+    this.cacheR = r;
+    this.cacheMask = mask;
   }
 
   private growNodes(): void {
