@@ -190,4 +190,28 @@ describe('Bdd', () => {
     expect(b.evaluate(n, (v) => ((2997 >> (11 - v)) & 1) === 1)).toBe(true);
     expect(b.evaluate(n, (v) => ((2998 >> (11 - v)) & 1) === 1)).toBe(false);
   });
+
+  it('doubles its operation cache as nodes are made, up to the maximum, and keeps the cached results', () => {
+    const b = new Bdd(16, 4, 10);
+    const fixed = new Bdd(16, 4);
+    const num = (m: Bdd, x: number) =>
+      m.cube(Array.from({ length: 12 }, (_, i) => [i, ((x >> (11 - i)) & 1) === 1] as const));
+    const build = (m: Bdd) => {
+      let n = 0;
+      for (let i = 0; i < 3000; i += 3) n = m.or(n, num(m, i));
+      return n;
+    };
+    expect(b.cacheEntries).toBe(16);
+    const n = build(b);
+    expect(b.cacheEntries).toBe(1 << 10);
+    expect(fixed.cacheEntries).toBe(16);
+    expect(b.satCount(n, 0, 12)).toBe(1000n);
+    expect(b.satCount(n, 0, 12)).toBe(fixed.satCount(build(fixed), 0, 12));
+    // The same operations again: answered from the grown cache, with the same node.
+    const hits = b.hits;
+    const m = b.and(n, b.nithVar(0));
+    expect(b.and(n, b.nithVar(0))).toBe(m);
+    expect(b.hits).toBeGreaterThan(hits);
+    expect(b.satCount(m, 0, 12)).toBe(BigInt([...Array(1000).keys()].filter((k) => 3 * k < 2048).length));
+  });
 });

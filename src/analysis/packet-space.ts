@@ -233,7 +233,10 @@ function collectNames(
 export interface PacketSpaceOptions {
   /** Extra interface names to distinguish (names a query will ask about that no rule mentions). */
   readonly interfaces?: readonly string[];
-  /** log2 of the operation cache size (default 20). */
+  /**
+   * log2 of the operation cache's size, fixed (default: it starts at operationCacheBits(rule count), 16 to 21, and
+   * doubles up to 2^21 entries while the nodes in use are more than half its entries).
+   */
   readonly cacheBits?: number;
   /**
    * Free unused nodes at the safe points of compilation and analysis (bounded memory on large rulesets). Only for
@@ -253,12 +256,32 @@ export interface PacketSpaceOptions {
  * The node table's first size, from the rule count: compiling takes a few hundred nodes per rule, and growing the
  * table rehashes every node (four growths cost about 0.8 s on a 10k-rule ruleset). Small rulesets keep a small table.
  */
-function initialNodes(rulesets: readonly Ruleset[]): number {
-  let rules = 0;
-  for (const rs of rulesets) for (const t of rs.tables) for (const c of t.chains) rules += c.rules.length;
+function initialNodes(rules: number): number {
   let n = 1 << 18;
   while (n < rules * 256 && n < 1 << 22) n <<= 1;
   return n;
+}
+
+/** The operation cache's largest size (2^21 entries of 16 bytes: 32 MiB). */
+const MAX_CACHE_BITS = 21;
+
+/**
+ * log2 of the operation cache's first size, from the rule count: 128 entries per rule, 2^16 to 2^21 entries (16 bytes
+ * each: 1 to 32 MiB); the Bdd doubles it while the nodes in use are more than half its entries (a whole-space query on a small
+ * ruleset makes 200-300k nodes). A fixed 2^21 cost small rulesets more than it saved: allocating and clearing 32 MiB,
+ * and lookups spread over a table far larger than the processor's caches (bench/RESULTS.md, 2026-12-06). From about 8k
+ * rules on it is 2^21 from the start, as before.
+ */
+export function operationCacheBits(rules: number): number {
+  let bits = 16;
+  while (1 << bits < rules * 128 && bits < MAX_CACHE_BITS) bits++;
+  return bits;
+}
+
+function ruleCount(rulesets: readonly Ruleset[]): number {
+  let rules = 0;
+  for (const rs of rulesets) for (const t of rs.tables) for (const c of t.chains) rules += c.rules.length;
+  return rules;
 }
 
 /** Matches of fields the packet has no value for at this hook (iif on output, ...): they are false. */
@@ -282,7 +305,11 @@ export class BddPacketSpace implements PacketSpace {
   private readonly elemCache = new Map<string, number>();
 
   constructor(rulesets: readonly Ruleset[], opts: PacketSpaceOptions = {}) {
-    this.bdd = new Bdd(initialNodes(rulesets), opts.cacheBits ?? 21);
+    const rules = ruleCount(rulesets);
+    this.bdd =
+      opts.cacheBits !== undefined
+        ? new Bdd(initialNodes(rules), opts.cacheBits)
+        : new Bdd(initialNodes(rules), operationCacheBits(rules), MAX_CACHE_BITS);
     const { exact, prefixes } = collectNames(rulesets, opts.interfaces ?? []);
     this.exactNames = exact;
     this.prefixList = [...prefixes].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
