@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../server/harness.js';
-import { ensureBuilt, rampartAsync } from './cli.js';
+import { cliRunner, ensureBuilt } from './cli.js';
+
+/**
+ * The CLI runs in one shared process (test/cli/cli.ts `cliRunner()`): these tests are about a command's output and
+ * exit code against a real server, and loading the client's modules again for every run was most of their CPU.
+ */
+const runner = cliRunner();
+afterAll(() => runner.close());
+const rampartAsync = (env: Record<string, string>, ...args: string[]) =>
+  runner.withEnv({ NO_COLOR: '1', ...env }, ...args);
 
 let clock = Date.parse('2026-12-03T11:00:00.000Z');
 const now = () => new Date(clock);

@@ -11,7 +11,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, main, type Ran, rampartAsync, root } from './cli.js';
+import { cliRunner, ensureBuilt, main, type Ran, root } from './cli.js';
+
+/**
+ * The CLI runs in one shared process (test/cli/cli.ts `cliRunner()`): these tests are about a command's output and
+ * exit code against a real server, and loading the client's modules again for every run was most of their CPU.
+ */
+const runner = cliRunner();
+afterAll(() => runner.close());
+const rampartAsync = (env: Record<string, string>, ...args: string[]) =>
+  runner.withEnv({ NO_COLOR: '1', ...env }, ...args);
 
 const cli = rampartAsync;
 

@@ -22,7 +22,16 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseToken } from '../../src/server/auth.js';
 import { selfSigned } from '../alerting/receivers.js';
-import { ensureBuilt, main, rampartAsync, root } from './cli.js';
+import { cliRunner, ensureBuilt, main, rampartAsync as realCli, root } from './cli.js';
+
+/**
+ * The CLI runs in one shared process (test/cli/cli.ts `cliRunner()`): these tests are about a command's output and
+ * exit code against a real server, and loading the client's modules again for every run was most of their CPU.
+ */
+const runner = cliRunner();
+afterAll(() => runner.close());
+const rampartAsync = (env: Record<string, string>, ...args: string[]) =>
+  runner.withEnv({ NO_COLOR: '1', ...env }, ...args);
 
 const fixtures = join(root, 'test', 'fixtures');
 const OUTAGE = join(fixtures, 'nftables', 'founding-outage.nft');
@@ -338,9 +347,10 @@ describe('the trail kept honest: TLS, the data directory, the head kept elsewher
     server = await serve(data, config, ['--tls-cert', cert, '--tls-key', key]);
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const tls = { RAMPART_SERVER: server.url, RAMPART_TOKEN: admin, NODE_EXTRA_CA_CERTS: cert };
-    const proposed = await cli(tls, 'change', 'propose', FIXED, '--host', 'web1', '--reason', 'over TLS', '--json');
+    // NODE_EXTRA_CA_CERTS is read when node starts: real processes, not the shared runner
+    const proposed = await realCli(tls, 'change', 'propose', FIXED, '--host', 'web1', '--reason', 'over TLS', '--json');
     expect(proposed.code, proposed.stderr).toBe(0);
-    expect((await cli(tls, 'token', 'create', '--name', 'carol', '--role', 'approver')).code).toBe(0);
+    expect((await realCli(tls, 'token', 'create', '--name', 'carol', '--role', 'approver')).code).toBe(0);
     const bad = await cli({}, 'serve', '--data-dir', data, '--tls-cert', cert);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/give both --tls-cert FILE and --tls-key FILE/);
