@@ -27,6 +27,9 @@ import { Hub, TOPICS_OF_TAG } from './stream.js';
 import { TrafficService } from './traffic.js';
 import { registerWeb } from './web.js';
 
+/** A service that takes longer than this to stop is named in a warning. */
+const SLOW_STOP_MS = 5_000;
+
 export interface ServerOptions {
   readonly store: Store;
   readonly config: ConfigHolder;
@@ -206,11 +209,22 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addHook('preClose', async () => hub.closeAll());
 
   app.addHook('onClose', async () => {
-    await deps.monitoring.stop();
-    await deps.traffic.stop();
-    await deps.alerting.stop();
-    await deps.incidents.stop();
-    await deps.planner.close();
+    // Each service finishes what it has under way; one that is slow to stop is named, so a hung shutdown says where.
+    const steps: [string, () => Promise<void>][] = [
+      ['monitoring', () => deps.monitoring.stop()],
+      ['traffic', () => deps.traffic.stop()],
+      ['alerting', () => deps.alerting.stop()],
+      ['incidents', () => deps.incidents.stop()],
+      ['planner', () => deps.planner.close()],
+    ];
+    for (const [service, stop] of steps) {
+      const started = Date.now();
+      await stop();
+      const ms = Date.now() - started;
+      if (ms >= SLOW_STOP_MS)
+        app.log.warn({ service, ms }, `shutdown: ${service} took ${(ms / 1000).toFixed(1)} s to stop`);
+      else app.log.debug({ service, ms }, 'shutdown: stopped');
+    }
   });
   // Changes a previous process left planning (it stopped mid-plan) are planned again.
   app.addHook('onReady', async () => {

@@ -160,8 +160,17 @@ export function registerServe(program: Command): void {
           });
           const stop = async (signal: string) => {
             app.log.info({ signal }, 'shutting down');
+            const started = Date.now();
             await app.close();
+            const closed = Date.now();
             await store.close();
+            const done = Date.now();
+            // A slow stop names its part (the services name theirs in app.ts): requests and services, or the store.
+            if (done - started >= 5_000)
+              app.log.warn(
+                { appMs: closed - started, storeMs: done - closed },
+                `shutdown took ${((done - started) / 1000).toFixed(1)} s (requests and services ${((closed - started) / 1000).toFixed(1)} s, store ${((done - closed) / 1000).toFixed(1)} s)`,
+              );
             process.exit(0);
           };
           process.once('SIGTERM', () => void stop('SIGTERM'));
