@@ -1,6 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
+const workers = Number(process.env.RAMPART_TEST_WORKERS) || Math.max(2, availableParallelism() - 1);
+const forks = Number(process.env.RAMPART_TEST_FORKS) || workers + 1;
+
 export default defineConfig({
   test: {
     globalSetup: ['./vitest.setup.ts'],
@@ -16,9 +19,13 @@ export default defineConfig({
     // creates namespaces, servers, databases or directories names them uniquely (PID or random), so files never meet.
     // RAMPART_TEST_WORKERS overrides.
     pool: 'forks',
-    // The pure cores' tests run in worker threads that keep their module cache from file to file (below).
-    poolOptions: { threads: { isolate: false } },
-    maxWorkers: Number(process.env.RAMPART_TEST_WORKERS) || Math.max(2, availableParallelism() - 1),
+    // The pure cores' tests run in worker threads that keep their module cache from file to file (below). vitest
+    // runs the two pools side by side, each with its own workers: the threads' files (CPU) end within 3 minutes, the
+    // forks' files (labs, servers, CLI processes) are the critical path and mostly wait, so the forks get one worker
+    // more (idle 2-core machine: 370 s with 3 forks against 633 s with 2; bench/RESULTS.md). RAMPART_TEST_FORKS
+    // overrides.
+    poolOptions: { threads: { isolate: false }, forks: { maxForks: forks } },
+    maxWorkers: workers,
     projects: [
       {
         // The pure cores' tests (src/**) share their workers' module cache: a fresh process per file spent more CPU
