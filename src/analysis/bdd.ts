@@ -32,21 +32,23 @@ const OP_IMPLIES_EMPTY = 9;
 const OP_SUBSET = 10;
 
 export class Bdd {
-  private vars: Int32Array;
-  private lows: Int32Array;
-  private highs: Int32Array;
+  /**
+   * The nodes, interleaved: node n is (var, low, high) at 3n, 3n + 1, 3n + 2. One array rather than three makes a
+   * unique-table probe and an operation's look at a node touch one cache line rather than three.
+   */
+  private nodes: Int32Array;
+  /** Node capacity (nodes.length / 3). */
+  private capacity: number;
   private next = 2;
   private unique: Int32Array;
   private uniqueMask: number;
   /**
-   * The operation cache's arrays are allocated at the maximum size once and never replaced (the compiled code of the
-   * operations keeps them as constants: replacing them made a 1k-rule flow query 2.3x slower); only the first
+   * The operation cache's array is allocated at the maximum size once and never replaced (the compiled code of the
+   * operations keeps it as a constant: replacing it made a 1k-rule flow query 2.3x slower); only the first
    * cacheMask + 1 entries are in use. The untouched rest is zero pages the system has not backed with memory.
+   * Entry i is (a, b, op, result) at 4i .. 4i + 3 (a look-up touches one cache line); a = -1 marks an empty entry.
    */
-  private readonly cacheA: Int32Array;
-  private readonly cacheB: Int32Array;
-  private readonly cacheOp: Int32Array;
-  private readonly cacheR: Int32Array;
+  private readonly cache: Int32Array;
   private cacheMask: number;
   /** The operation cache grows no further than this many entries. */
   private readonly cacheMax: number;
@@ -73,23 +75,19 @@ export class Bdd {
    */
   constructor(initialNodes = 1 << 16, cacheBits = 20, maxCacheBits = cacheBits) {
     const n = Math.max(16, initialNodes);
-    this.vars = new Int32Array(n);
-    this.lows = new Int32Array(n);
-    this.highs = new Int32Array(n);
-    this.vars[0] = TERMINAL_VAR;
-    this.vars[1] = TERMINAL_VAR;
-    this.lows[1] = 1;
-    this.highs[1] = 1;
+    this.nodes = new Int32Array(n * 3);
+    this.capacity = n;
+    this.nodes[0] = TERMINAL_VAR;
+    this.nodes[3] = TERMINAL_VAR;
+    this.nodes[4] = 1;
+    this.nodes[5] = 1;
     let u = 1;
     while (u < n * 2) u <<= 1;
     this.unique = new Int32Array(u);
     this.uniqueMask = u - 1;
     const c = 1 << cacheBits;
     this.cacheMax = 1 << Math.max(cacheBits, maxCacheBits);
-    this.cacheA = new Int32Array(this.cacheMax).fill(-1, 0, c);
-    this.cacheB = new Int32Array(this.cacheMax);
-    this.cacheOp = new Int32Array(this.cacheMax);
-    this.cacheR = new Int32Array(this.cacheMax);
+    this.cache = new Int32Array(this.cacheMax * 4).fill(-1, 0, c * 4);
     this.cacheMask = c - 1;
   }
 
@@ -134,9 +132,7 @@ export class Bdd {
     marked[1] = 1;
     let stack = new Int32Array(1024);
     let top = 0;
-    const vars = this.vars;
-    const lows = this.lows;
-    const highs = this.highs;
+    const nodes = this.nodes;
     const mark = (root: number): void => {
       if (root < 2 || marked[root]) return;
       marked[root] = 1;
@@ -148,9 +144,9 @@ export class Bdd {
           bigger.set(stack);
           stack = bigger;
         }
-        const lo = lows[x]!;
-        const hi = highs[x]!;
-        if (vars[x] === TERMINAL_VAR) continue;
+        const lo = nodes[x * 3 + 1]!;
+        const hi = nodes[x * 3 + 2]!;
+        if (nodes[x * 3] === TERMINAL_VAR) continue;
         if (lo >= 2 && !marked[lo]) {
           marked[lo] = 1;
           stack[top++] = lo;
@@ -171,9 +167,9 @@ export class Bdd {
     for (let i = n - 1; i >= 2; i--) {
       if (marked[i]) continue;
       free[k++] = i;
-      vars[i] = FREE_VAR;
-      lows[i] = 0;
-      highs[i] = 0;
+      nodes[i * 3] = FREE_VAR;
+      nodes[i * 3 + 1] = 0;
+      nodes[i * 3 + 2] = 0;
     }
     const freedNow = freeCount - this.freeTop;
     this.freeList = free;
@@ -184,11 +180,11 @@ export class Bdd {
     const u = this.unique;
     for (let i = 2; i < n; i++) {
       if (!marked[i]) continue;
-      let h = hash3(vars[i]!, lows[i]!, highs[i]!) & mask;
+      let h = hash3(nodes[i * 3]!, nodes[i * 3 + 1]!, nodes[i * 3 + 2]!) & mask;
       while (u[h] !== 0) h = (h + 1) & mask;
       u[h] = i;
     }
-    this.cacheA.fill(-1, 0, this.cacheMask + 1);
+    this.cache.fill(-1, 0, (this.cacheMask + 1) * 4);
     this.countMemo.clear();
     this.liveAfterGc = n - freeCount;
     this.allocatedSinceGc = 0;
@@ -199,13 +195,13 @@ export class Bdd {
   }
 
   varOf(f: number): number {
-    return this.vars[f]!;
+    return this.nodes[f * 3]!;
   }
   low(f: number): number {
-    return this.lows[f]!;
+    return this.nodes[f * 3 + 1]!;
   }
   high(f: number): number {
-    return this.highs[f]!;
+    return this.nodes[f * 3 + 2]!;
   }
   isTerminal(f: number): boolean {
     return f < 2;
@@ -220,18 +216,18 @@ export class Bdd {
     for (;;) {
       const n = u[h]!;
       if (n === 0) break;
-      if (this.vars[n] === v && this.lows[n] === low && this.highs[n] === high) return n;
+      if (this.nodes[n * 3] === v && this.nodes[n * 3 + 1] === low && this.nodes[n * 3 + 2] === high) return n;
       h = (h + 1) & mask;
     }
     let n: number;
     if (this.freeTop > 0) n = this.freeList[--this.freeTop]!;
     else {
-      if (this.next >= this.vars.length) this.growNodes();
+      if (this.next >= this.capacity) this.growNodes();
       n = this.next++;
     }
-    this.vars[n] = v;
-    this.lows[n] = low;
-    this.highs[n] = high;
+    this.nodes[n * 3] = v;
+    this.nodes[n * 3 + 1] = low;
+    this.nodes[n * 3 + 2] = high;
     u[h] = n;
     this.allocatedSinceGc++;
     this.madeTotal++;
@@ -248,33 +244,29 @@ export class Bdd {
   private growCache(): void {
     const old = this.cacheMask + 1;
     const mask = old * 2 - 1;
-    const a = this.cacheA;
-    a.fill(-1, old, old * 2);
+    const c = this.cache;
+    c.fill(-1, old * 4, old * 8);
     for (let i = 0; i < old; i++) {
-      const x = a[i]!;
+      const x = c[i * 4]!;
       if (x === -1) continue;
-      const j = hash3(this.cacheOp[i]!, x, this.cacheB[i]!) & mask;
+      const j = hash3(c[i * 4 + 2]!, x, c[i * 4 + 1]!) & mask;
       if (j === i) continue;
-      a[j] = x;
-      this.cacheB[j] = this.cacheB[i]!;
-      this.cacheOp[j] = this.cacheOp[i]!;
-      this.cacheR[j] = this.cacheR[i]!;
-      a[i] = -1;
+      c[j * 4] = x;
+      c[j * 4 + 1] = c[i * 4 + 1]!;
+      c[j * 4 + 2] = c[i * 4 + 2]!;
+      c[j * 4 + 3] = c[i * 4 + 3]!;
+      c[i * 4] = -1;
     }
     this.cacheMask = mask;
   }
 
   private growNodes(): void {
     // 1.5x, not 2x: at tens of millions of nodes the old and new arrays are both alive while copying.
-    const size = Math.ceil(this.vars.length * 1.5);
-    const grow = (a: Int32Array): Int32Array => {
-      const b = new Int32Array(size);
-      b.set(a);
-      return b;
-    };
-    this.vars = grow(this.vars);
-    this.lows = grow(this.lows);
-    this.highs = grow(this.highs);
+    const size = Math.ceil(this.capacity * 1.5);
+    const b = new Int32Array(size * 3);
+    b.set(this.nodes);
+    this.nodes = b;
+    this.capacity = size;
   }
 
   private growUnique(): void {
@@ -282,8 +274,8 @@ export class Bdd {
     const mask = size - 1;
     const u = new Int32Array(size);
     for (let n = 2; n < this.next; n++) {
-      if (this.vars[n] === FREE_VAR) continue;
-      let h = hash3(this.vars[n]!, this.lows[n]!, this.highs[n]!) & mask;
+      if (this.nodes[n * 3] === FREE_VAR) continue;
+      let h = hash3(this.nodes[n * 3]!, this.nodes[n * 3 + 1]!, this.nodes[n * 3 + 2]!) & mask;
       while (u[h] !== 0) h = (h + 1) & mask;
       u[h] = n;
     }
@@ -292,21 +284,23 @@ export class Bdd {
   }
 
   private lookup(op: number, a: number, b: number): number {
-    const i = hash3(op, a, b) & this.cacheMask;
-    if (this.cacheA[i] === a && this.cacheB[i] === b && this.cacheOp[i] === op) {
+    const i = (hash3(op, a, b) & this.cacheMask) * 4;
+    const c = this.cache;
+    if (c[i] === a && c[i + 1] === b && c[i + 2] === op) {
       this.hits++;
-      return this.cacheR[i]!;
+      return c[i + 3]!;
     }
     this.misses++;
     return -1;
   }
 
   private store(op: number, a: number, b: number, r: number): number {
-    const i = hash3(op, a, b) & this.cacheMask;
-    this.cacheA[i] = a;
-    this.cacheB[i] = b;
-    this.cacheOp[i] = op;
-    this.cacheR[i] = r;
+    const i = (hash3(op, a, b) & this.cacheMask) * 4;
+    const c = this.cache;
+    c[i] = a;
+    c[i + 1] = b;
+    c[i + 2] = op;
+    c[i + 3] = r;
     return r;
   }
 
@@ -329,12 +323,17 @@ export class Bdd {
     }
     const c = this.lookup(OP_AND, a, b);
     if (c >= 0) return c;
-    const va = this.vars[a]!;
-    const vb = this.vars[b]!;
+    const va = this.nodes[a * 3]!;
+    const vb = this.nodes[b * 3]!;
     let r: number;
-    if (va === vb) r = this.mk(va, this.and(this.lows[a]!, this.lows[b]!), this.and(this.highs[a]!, this.highs[b]!));
-    else if (va < vb) r = this.mk(va, this.and(this.lows[a]!, b), this.and(this.highs[a]!, b));
-    else r = this.mk(vb, this.and(a, this.lows[b]!), this.and(a, this.highs[b]!));
+    if (va === vb)
+      r = this.mk(
+        va,
+        this.and(this.nodes[a * 3 + 1]!, this.nodes[b * 3 + 1]!),
+        this.and(this.nodes[a * 3 + 2]!, this.nodes[b * 3 + 2]!),
+      );
+    else if (va < vb) r = this.mk(va, this.and(this.nodes[a * 3 + 1]!, b), this.and(this.nodes[a * 3 + 2]!, b));
+    else r = this.mk(vb, this.and(a, this.nodes[b * 3 + 1]!), this.and(a, this.nodes[b * 3 + 2]!));
     return this.store(OP_AND, a, b, r);
   }
 
@@ -349,12 +348,17 @@ export class Bdd {
     }
     const c = this.lookup(OP_OR, a, b);
     if (c >= 0) return c;
-    const va = this.vars[a]!;
-    const vb = this.vars[b]!;
+    const va = this.nodes[a * 3]!;
+    const vb = this.nodes[b * 3]!;
     let r: number;
-    if (va === vb) r = this.mk(va, this.or(this.lows[a]!, this.lows[b]!), this.or(this.highs[a]!, this.highs[b]!));
-    else if (va < vb) r = this.mk(va, this.or(this.lows[a]!, b), this.or(this.highs[a]!, b));
-    else r = this.mk(vb, this.or(a, this.lows[b]!), this.or(a, this.highs[b]!));
+    if (va === vb)
+      r = this.mk(
+        va,
+        this.or(this.nodes[a * 3 + 1]!, this.nodes[b * 3 + 1]!),
+        this.or(this.nodes[a * 3 + 2]!, this.nodes[b * 3 + 2]!),
+      );
+    else if (va < vb) r = this.mk(va, this.or(this.nodes[a * 3 + 1]!, b), this.or(this.nodes[a * 3 + 2]!, b));
+    else r = this.mk(vb, this.or(a, this.nodes[b * 3 + 1]!), this.or(a, this.nodes[b * 3 + 2]!));
     return this.store(OP_OR, a, b, r);
   }
 
@@ -371,12 +375,17 @@ export class Bdd {
     }
     const c = this.lookup(OP_XOR, a, b);
     if (c >= 0) return c;
-    const va = this.vars[a]!;
-    const vb = this.vars[b]!;
+    const va = this.nodes[a * 3]!;
+    const vb = this.nodes[b * 3]!;
     let r: number;
-    if (va === vb) r = this.mk(va, this.xor(this.lows[a]!, this.lows[b]!), this.xor(this.highs[a]!, this.highs[b]!));
-    else if (va < vb) r = this.mk(va, this.xor(this.lows[a]!, b), this.xor(this.highs[a]!, b));
-    else r = this.mk(vb, this.xor(a, this.lows[b]!), this.xor(a, this.highs[b]!));
+    if (va === vb)
+      r = this.mk(
+        va,
+        this.xor(this.nodes[a * 3 + 1]!, this.nodes[b * 3 + 1]!),
+        this.xor(this.nodes[a * 3 + 2]!, this.nodes[b * 3 + 2]!),
+      );
+    else if (va < vb) r = this.mk(va, this.xor(this.nodes[a * 3 + 1]!, b), this.xor(this.nodes[a * 3 + 2]!, b));
+    else r = this.mk(vb, this.xor(a, this.nodes[b * 3 + 1]!), this.xor(a, this.nodes[b * 3 + 2]!));
     return this.store(OP_XOR, a, b, r);
   }
 
@@ -387,12 +396,17 @@ export class Bdd {
     if (a === 1) return this.not(b);
     const c = this.lookup(OP_DIFF, a, b);
     if (c >= 0) return c;
-    const va = this.vars[a]!;
-    const vb = this.vars[b]!;
+    const va = this.nodes[a * 3]!;
+    const vb = this.nodes[b * 3]!;
     let r: number;
-    if (va === vb) r = this.mk(va, this.diff(this.lows[a]!, this.lows[b]!), this.diff(this.highs[a]!, this.highs[b]!));
-    else if (va < vb) r = this.mk(va, this.diff(this.lows[a]!, b), this.diff(this.highs[a]!, b));
-    else r = this.mk(vb, this.diff(a, this.lows[b]!), this.diff(a, this.highs[b]!));
+    if (va === vb)
+      r = this.mk(
+        va,
+        this.diff(this.nodes[a * 3 + 1]!, this.nodes[b * 3 + 1]!),
+        this.diff(this.nodes[a * 3 + 2]!, this.nodes[b * 3 + 2]!),
+      );
+    else if (va < vb) r = this.mk(va, this.diff(this.nodes[a * 3 + 1]!, b), this.diff(this.nodes[a * 3 + 2]!, b));
+    else r = this.mk(vb, this.diff(a, this.nodes[b * 3 + 1]!), this.diff(a, this.nodes[b * 3 + 2]!));
     return this.store(OP_DIFF, a, b, r);
   }
 
@@ -400,7 +414,7 @@ export class Bdd {
     if (a < 2) return 1 - a;
     const c = this.lookup(OP_NOT, a, 0);
     if (c >= 0) return c;
-    const r = this.mk(this.vars[a]!, this.not(this.lows[a]!), this.not(this.highs[a]!));
+    const r = this.mk(this.nodes[a * 3]!, this.not(this.nodes[a * 3 + 1]!), this.not(this.nodes[a * 3 + 2]!));
     return this.store(OP_NOT, a, 0, r);
   }
 
@@ -420,12 +434,15 @@ export class Bdd {
     }
     const c = this.lookup(OP_IMPLIES_EMPTY, a, b);
     if (c >= 0) return c === 1;
-    const va = this.vars[a]!;
-    const vb = this.vars[b]!;
+    const va = this.nodes[a * 3]!;
+    const vb = this.nodes[b * 3]!;
     let r: boolean;
-    if (va === vb) r = this.disjoint(this.lows[a]!, this.lows[b]!) && this.disjoint(this.highs[a]!, this.highs[b]!);
-    else if (va < vb) r = this.disjoint(this.lows[a]!, b) && this.disjoint(this.highs[a]!, b);
-    else r = this.disjoint(a, this.lows[b]!) && this.disjoint(a, this.highs[b]!);
+    if (va === vb)
+      r =
+        this.disjoint(this.nodes[a * 3 + 1]!, this.nodes[b * 3 + 1]!) &&
+        this.disjoint(this.nodes[a * 3 + 2]!, this.nodes[b * 3 + 2]!);
+    else if (va < vb) r = this.disjoint(this.nodes[a * 3 + 1]!, b) && this.disjoint(this.nodes[a * 3 + 2]!, b);
+    else r = this.disjoint(a, this.nodes[b * 3 + 1]!) && this.disjoint(a, this.nodes[b * 3 + 2]!);
     this.store(OP_IMPLIES_EMPTY, a, b, r ? 1 : 0);
     return r;
   }
@@ -436,12 +453,15 @@ export class Bdd {
     if (a === 1 || b === 0) return false;
     const c = this.lookup(OP_SUBSET, a, b);
     if (c >= 0) return c === 1;
-    const va = this.vars[a]!;
-    const vb = this.vars[b]!;
+    const va = this.nodes[a * 3]!;
+    const vb = this.nodes[b * 3]!;
     let r: boolean;
-    if (va === vb) r = this.implies(this.lows[a]!, this.lows[b]!) && this.implies(this.highs[a]!, this.highs[b]!);
-    else if (va < vb) r = this.implies(this.lows[a]!, b) && this.implies(this.highs[a]!, b);
-    else r = this.implies(a, this.lows[b]!) && this.implies(a, this.highs[b]!);
+    if (va === vb)
+      r =
+        this.implies(this.nodes[a * 3 + 1]!, this.nodes[b * 3 + 1]!) &&
+        this.implies(this.nodes[a * 3 + 2]!, this.nodes[b * 3 + 2]!);
+    else if (va < vb) r = this.implies(this.nodes[a * 3 + 1]!, b) && this.implies(this.nodes[a * 3 + 2]!, b);
+    else r = this.implies(a, this.nodes[b * 3 + 1]!) && this.implies(a, this.nodes[b * 3 + 2]!);
     this.store(OP_SUBSET, a, b, r ? 1 : 0);
     return r;
   }
@@ -465,18 +485,18 @@ export class Bdd {
   /** Existential quantification of the variables of `vars` (a varSet). */
   exists(f: number, vars: number): number {
     if (f < 2 || vars === 1) return f;
-    const vf = this.vars[f]!;
-    while (vars !== 1 && this.vars[vars]! < vf) vars = this.highs[vars]!;
+    const vf = this.nodes[f * 3]!;
+    while (vars !== 1 && this.nodes[vars * 3]! < vf) vars = this.nodes[vars * 3 + 2]!;
     if (vars === 1) return f;
     const c = this.lookup(OP_EXISTS, f, vars);
     if (c >= 0) return c;
     let r: number;
-    if (this.vars[vars] === vf) {
-      const rest = this.highs[vars]!;
-      const lo = this.exists(this.lows[f]!, rest);
-      r = lo === 1 ? 1 : this.or(lo, this.exists(this.highs[f]!, rest));
+    if (this.nodes[vars * 3] === vf) {
+      const rest = this.nodes[vars * 3 + 2]!;
+      const lo = this.exists(this.nodes[f * 3 + 1]!, rest);
+      r = lo === 1 ? 1 : this.or(lo, this.exists(this.nodes[f * 3 + 2]!, rest));
     } else {
-      r = this.mk(vf, this.exists(this.lows[f]!, vars), this.exists(this.highs[f]!, vars));
+      r = this.mk(vf, this.exists(this.nodes[f * 3 + 1]!, vars), this.exists(this.nodes[f * 3 + 2]!, vars));
     }
     return this.store(OP_EXISTS, f, vars, r);
   }
@@ -489,18 +509,19 @@ export class Bdd {
   /** The cofactor of f by a cube of literals (each variable of the cube fixed to its value). */
   restrict(f: number, cube: number): number {
     if (f < 2 || cube === 1) return f;
-    const vf = this.vars[f]!;
-    while (cube > 1 && this.vars[cube]! < vf) cube = this.lows[cube] === 0 ? this.highs[cube]! : this.lows[cube]!;
+    const vf = this.nodes[f * 3]!;
+    while (cube > 1 && this.nodes[cube * 3]! < vf)
+      cube = this.nodes[cube * 3 + 1] === 0 ? this.nodes[cube * 3 + 2]! : this.nodes[cube * 3 + 1]!;
     if (cube === 1) return f;
     const c = this.lookup(OP_RESTRICT, f, cube);
     if (c >= 0) return c;
     let r: number;
-    if (this.vars[cube] === vf) {
-      const positive = this.lows[cube] === 0;
-      const rest = positive ? this.highs[cube]! : this.lows[cube]!;
-      r = this.restrict(positive ? this.highs[f]! : this.lows[f]!, rest);
+    if (this.nodes[cube * 3] === vf) {
+      const positive = this.nodes[cube * 3 + 1] === 0;
+      const rest = positive ? this.nodes[cube * 3 + 2]! : this.nodes[cube * 3 + 1]!;
+      r = this.restrict(positive ? this.nodes[f * 3 + 2]! : this.nodes[f * 3 + 1]!, rest);
     } else {
-      r = this.mk(vf, this.restrict(this.lows[f]!, cube), this.restrict(this.highs[f]!, cube));
+      r = this.mk(vf, this.restrict(this.nodes[f * 3 + 1]!, cube), this.restrict(this.nodes[f * 3 + 2]!, cube));
     }
     return this.store(OP_RESTRICT, f, cube, r);
   }
@@ -515,41 +536,54 @@ export class Bdd {
     if (cube === 1) return this.and(a, x);
     if (x === 1) return a;
     if (a === 1) return this.restrict(x, cube);
-    const va = this.vars[a]!;
-    const vx = this.vars[x]!;
+    const va = this.nodes[a * 3]!;
+    const vx = this.nodes[x * 3]!;
     const top = Math.min(va, vx);
-    while (cube > 1 && this.vars[cube]! < top) cube = this.lows[cube] === 0 ? this.highs[cube]! : this.lows[cube]!;
+    while (cube > 1 && this.nodes[cube * 3]! < top)
+      cube = this.nodes[cube * 3 + 1] === 0 ? this.nodes[cube * 3 + 2]! : this.nodes[cube * 3 + 1]!;
     if (cube === 1) return this.and(a, x);
     // The cube's node number names the operation: results for different cubes never share a cache slot.
     const op = -cube;
     const c = this.lookup(op, a, x);
     if (c >= 0) return c;
-    const vc = this.vars[cube]!;
+    const vc = this.nodes[cube * 3]!;
     let r: number;
     if (vc < top) {
       // A fixed variable neither depends on: skip it.
-      const rest = this.lows[cube] === 0 ? this.highs[cube]! : this.lows[cube]!;
+      const rest = this.nodes[cube * 3 + 1] === 0 ? this.nodes[cube * 3 + 2]! : this.nodes[cube * 3 + 1]!;
       r = this.andRestrict(a, x, rest);
     } else if (vc === top) {
-      const positive = this.lows[cube] === 0;
-      const rest = positive ? this.highs[cube]! : this.lows[cube]!;
+      const positive = this.nodes[cube * 3 + 1] === 0;
+      const rest = positive ? this.nodes[cube * 3 + 2]! : this.nodes[cube * 3 + 1]!;
       // x takes the fixed branch; a still branches on the variable (it is a set of states before the rewrite).
-      const xs = vx === vc ? (positive ? this.highs[x]! : this.lows[x]!) : x;
+      const xs = vx === vc ? (positive ? this.nodes[x * 3 + 2]! : this.nodes[x * 3 + 1]!) : x;
       if (va === vc) {
-        r = this.mk(va, this.andRestrict(this.lows[a]!, xs, rest), this.andRestrict(this.highs[a]!, xs, rest));
+        r = this.mk(
+          va,
+          this.andRestrict(this.nodes[a * 3 + 1]!, xs, rest),
+          this.andRestrict(this.nodes[a * 3 + 2]!, xs, rest),
+        );
       } else {
         r = this.andRestrict(a, xs, rest);
       }
     } else if (va === vx) {
       r = this.mk(
         va,
-        this.andRestrict(this.lows[a]!, this.lows[x]!, cube),
-        this.andRestrict(this.highs[a]!, this.highs[x]!, cube),
+        this.andRestrict(this.nodes[a * 3 + 1]!, this.nodes[x * 3 + 1]!, cube),
+        this.andRestrict(this.nodes[a * 3 + 2]!, this.nodes[x * 3 + 2]!, cube),
       );
     } else if (va < vx) {
-      r = this.mk(va, this.andRestrict(this.lows[a]!, x, cube), this.andRestrict(this.highs[a]!, x, cube));
+      r = this.mk(
+        va,
+        this.andRestrict(this.nodes[a * 3 + 1]!, x, cube),
+        this.andRestrict(this.nodes[a * 3 + 2]!, x, cube),
+      );
     } else {
-      r = this.mk(vx, this.andRestrict(a, this.lows[x]!, cube), this.andRestrict(a, this.highs[x]!, cube));
+      r = this.mk(
+        vx,
+        this.andRestrict(a, this.nodes[x * 3 + 1]!, cube),
+        this.andRestrict(a, this.nodes[x * 3 + 2]!, cube),
+      );
     }
     return this.store(op, a, x, r);
   }
@@ -557,17 +591,17 @@ export class Bdd {
   /** f with each variable of `vars` (a varSet) negated. */
   flip(f: number, vars: number): number {
     if (f < 2 || vars === 1) return f;
-    const vf = this.vars[f]!;
-    while (vars !== 1 && this.vars[vars]! < vf) vars = this.highs[vars]!;
+    const vf = this.nodes[f * 3]!;
+    while (vars !== 1 && this.nodes[vars * 3]! < vf) vars = this.nodes[vars * 3 + 2]!;
     if (vars === 1) return f;
     const c = this.lookup(OP_FLIP, f, vars);
     if (c >= 0) return c;
     let r: number;
-    if (this.vars[vars] === vf) {
-      const rest = this.highs[vars]!;
-      r = this.mk(vf, this.flip(this.highs[f]!, rest), this.flip(this.lows[f]!, rest));
+    if (this.nodes[vars * 3] === vf) {
+      const rest = this.nodes[vars * 3 + 2]!;
+      r = this.mk(vf, this.flip(this.nodes[f * 3 + 2]!, rest), this.flip(this.nodes[f * 3 + 1]!, rest));
     } else {
-      r = this.mk(vf, this.flip(this.lows[f]!, vars), this.flip(this.highs[f]!, vars));
+      r = this.mk(vf, this.flip(this.nodes[f * 3 + 1]!, vars), this.flip(this.nodes[f * 3 + 2]!, vars));
     }
     return this.store(OP_FLIP, f, vars, r);
   }
@@ -612,9 +646,9 @@ export class Bdd {
       if (n === 1) return 1n;
       const m = memo.get(n);
       if (m !== undefined) return m;
-      const v = this.vars[n]!;
-      const lo = this.lows[n]!;
-      const hi = this.highs[n]!;
+      const v = this.nodes[n * 3]!;
+      const lo = this.nodes[n * 3 + 1]!;
+      const hi = this.nodes[n * 3 + 2]!;
       // Shifts by precomputed BigInt amounts: no BigInt made per edge but the sums themselves.
       const cl = count(lo);
       const ch = count(hi);
@@ -631,7 +665,7 @@ export class Bdd {
   private readonly countMemo = new Map<number, Map<number, bigint>>();
 
   private levelOf(n: number, to: number): number {
-    return n < 2 ? to : this.vars[n]!;
+    return n < 2 ? to : this.nodes[n * 3]!;
   }
 
   /** The variables f depends on, ascending. */
@@ -645,14 +679,14 @@ export class Bdd {
       const n = stack[--top]!;
       if (seen[n]) continue;
       seen[n] = 1;
-      vars.add(this.vars[n]!);
+      vars.add(this.nodes[n * 3]!);
       if (top + 2 > stack.length) {
         const bigger = new Int32Array(stack.length * 2);
         bigger.set(stack);
         stack = bigger;
       }
-      const lo = this.lows[n]!;
-      const hi = this.highs[n]!;
+      const lo = this.nodes[n * 3 + 1]!;
+      const hi = this.nodes[n * 3 + 2]!;
       if (lo >= 2 && !seen[lo]) stack[top++] = lo;
       if (hi >= 2 && !seen[hi]) stack[top++] = hi;
     }
@@ -667,7 +701,7 @@ export class Bdd {
       const n = stack.pop()!;
       if (n < 2 || seen.has(n)) continue;
       seen.add(n);
-      stack.push(this.lows[n]!, this.highs[n]!);
+      stack.push(this.nodes[n * 3 + 1]!, this.nodes[n * 3 + 2]!);
     }
     return seen.size;
   }
@@ -681,15 +715,15 @@ export class Bdd {
     const out = new Map<number, boolean>();
     let n = f;
     while (n > 1) {
-      const v = this.vars[n]!;
+      const v = this.nodes[n * 3]!;
       const want = prefer(v);
-      const first = want ? this.highs[n]! : this.lows[n]!;
+      const first = want ? this.nodes[n * 3 + 2]! : this.nodes[n * 3 + 1]!;
       if (first !== 0) {
         out.set(v, want);
         n = first;
       } else {
         out.set(v, !want);
-        n = want ? this.lows[n]! : this.highs[n]!;
+        n = want ? this.nodes[n * 3 + 1]! : this.nodes[n * 3 + 2]!;
       }
     }
     return out;
@@ -713,17 +747,17 @@ export class Bdd {
         yield path.slice();
         continue;
       }
-      const v = this.vars[n]!;
+      const v = this.nodes[n * 3]!;
       const d = path.length;
-      stack.push({ n: this.highs[n]!, depth: d, lit: [v, true] });
-      stack.push({ n: this.lows[n]!, depth: d, lit: [v, false] });
+      stack.push({ n: this.nodes[n * 3 + 2]!, depth: d, lit: [v, true] });
+      stack.push({ n: this.nodes[n * 3 + 1]!, depth: d, lit: [v, false] });
     }
   }
 
   /** Evaluates f under an assignment (missing variables read as false). */
   evaluate(f: number, value: (v: number) => boolean): boolean {
     let n = f;
-    while (n > 1) n = value(this.vars[n]!) ? this.highs[n]! : this.lows[n]!;
+    while (n > 1) n = value(this.nodes[n * 3]!) ? this.nodes[n * 3 + 2]! : this.nodes[n * 3 + 1]!;
     return n === 1;
   }
 }
