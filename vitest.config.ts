@@ -22,7 +22,7 @@ export default defineConfig({
     // The pure cores' tests run in worker threads that keep their module cache from file to file (below). vitest
     // runs the two pools side by side, each with its own workers: the threads' files (CPU) end within 3 minutes, the
     // forks' files (labs, servers, CLI processes) are the critical path and mostly wait, so the forks get one worker
-    // more (idle 2-core machine: 370 s with 3 forks against 633 s with 2; bench/RESULTS.md). RAMPART_TEST_FORKS
+    // more (idle 2-core machine in CI: 380 s with 3 forks against 633 s with 2; bench/RESULTS.md). RAMPART_TEST_FORKS
     // overrides.
     poolOptions: { threads: { isolate: false }, forks: { maxForks: forks } },
     maxWorkers: workers,

@@ -27,8 +27,24 @@ import { Hub, TOPICS_OF_TAG } from './stream.js';
 import { TrafficService } from './traffic.js';
 import { registerWeb } from './web.js';
 
-/** A service that takes longer than this to stop is named in a warning. */
+/** A part of the server that takes longer than this to stop is named in a warning. */
 const SLOW_STOP_MS = 5_000;
+
+/**
+ * Stops one part of the server and logs how long it took: a warning that names the part when it took 5 s or more,
+ * so a hung shutdown says where (the services below, and `rampart serve`'s HTTP close and store).
+ */
+export async function timedStop(
+  log: FastifyInstance['log'],
+  part: string,
+  stop: () => Promise<unknown>,
+): Promise<void> {
+  const started = Date.now();
+  await stop();
+  const ms = Date.now() - started;
+  if (ms >= SLOW_STOP_MS) log.warn({ part, ms }, `shutdown: ${part} took ${(ms / 1000).toFixed(1)} s to stop`);
+  else log.debug({ part, ms }, 'shutdown: stopped');
+}
 
 export interface ServerOptions {
   readonly store: Store;
@@ -209,22 +225,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addHook('preClose', async () => hub.closeAll());
 
   app.addHook('onClose', async () => {
-    // Each service finishes what it has under way; one that is slow to stop is named, so a hung shutdown says where.
-    const steps: [string, () => Promise<void>][] = [
-      ['monitoring', () => deps.monitoring.stop()],
-      ['traffic', () => deps.traffic.stop()],
-      ['alerting', () => deps.alerting.stop()],
-      ['incidents', () => deps.incidents.stop()],
-      ['planner', () => deps.planner.close()],
-    ];
-    for (const [service, stop] of steps) {
-      const started = Date.now();
-      await stop();
-      const ms = Date.now() - started;
-      if (ms >= SLOW_STOP_MS)
-        app.log.warn({ service, ms }, `shutdown: ${service} took ${(ms / 1000).toFixed(1)} s to stop`);
-      else app.log.debug({ service, ms }, 'shutdown: stopped');
-    }
+    // Each service finishes what it has under way; one that is slow to stop is named.
+    await timedStop(app.log, 'monitoring', () => deps.monitoring.stop());
+    await timedStop(app.log, 'traffic', () => deps.traffic.stop());
+    await timedStop(app.log, 'alerting', () => deps.alerting.stop());
+    await timedStop(app.log, 'incidents', () => deps.incidents.stop());
+    await timedStop(app.log, 'planner', () => deps.planner.close());
   });
   // Changes a previous process left planning (it stopped mid-plan) are planned again.
   app.addHook('onReady', async () => {

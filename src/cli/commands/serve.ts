@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { readTextFile } from '../../firewall/load.js';
-import { buildServer } from '../../server/app.js';
+import { buildServer, timedStop } from '../../server/app.js';
 import { configHolder } from '../../server/config-holder.js';
 import { openStore } from '../../store/open.js';
 import { run } from '../output.js';
@@ -160,17 +160,9 @@ export function registerServe(program: Command): void {
           });
           const stop = async (signal: string) => {
             app.log.info({ signal }, 'shutting down');
-            const started = Date.now();
-            await app.close();
-            const closed = Date.now();
-            await store.close();
-            const done = Date.now();
-            // A slow stop names its part (the services name theirs in app.ts): requests and services, or the store.
-            if (done - started >= 5_000)
-              app.log.warn(
-                { appMs: closed - started, storeMs: done - closed },
-                `shutdown took ${((done - started) / 1000).toFixed(1)} s (requests and services ${((closed - started) / 1000).toFixed(1)} s, store ${((done - closed) / 1000).toFixed(1)} s)`,
-              );
+            // A slow stop names its part: the services name theirs inside the server's close.
+            await timedStop(app.log, 'the server (requests and services)', () => app.close());
+            await timedStop(app.log, 'the store', () => store.close());
             process.exit(0);
           };
           process.once('SIGTERM', () => void stop('SIGTERM'));
