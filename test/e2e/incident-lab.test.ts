@@ -244,12 +244,16 @@ describe.skipIf(skip !== undefined)('incidents in the shop lab (suspect, remedia
     expect(v.candidates[0]?.breaks[0]?.acceptedBefore[0]).toContain('tcp dport 80 accept');
 
     // the timeline: the drift, the first failing probe, the alert, the notification, in that order
-    const timeline = await until('the notification on the timeline', async () => {
-      const t = (await json<{ timeline: Entry[] }>('incident', 'show', String(inc.id))).timeline;
-      return t.some((e) => e.kind === 'notification.sent') && t.some((e) => e.kind === 'incident.suspect')
-        ? t
-        : undefined;
-    });
+    // Wait for every kind read below: monitoring writes its events in batches (EVENT_DELAY_MS), so under load the
+    // agents' FirewallDrift can be notified and the suspect named before the first failing probe is stored.
+    const kinds = ['host.drift', 'monitor.vantage', 'alert.fired', 'notification.sent', 'incident.suspect'];
+    const timeline = await until(
+      'the drift, the failing probe, the alert, the notification on the timeline',
+      async () => {
+        const t = (await json<{ timeline: Entry[] }>('incident', 'show', String(inc.id))).timeline;
+        return kinds.every((k) => t.some((e) => e.kind === k)) ? t : undefined;
+      },
+    );
     const first = (kind: string) => {
       const e = timeline.find((x) => x.kind === kind);
       expect(e, kind).toBeDefined();
