@@ -153,6 +153,47 @@ describe('Bdd', () => {
     );
   });
 
+  it('a PairUnion of (set, cube) pairs is the union of their andRestricts, for every x asked', () => {
+    const pair = fc.tuple(
+      formula,
+      fc.oneof(
+        fc.constant([] as [number, boolean][]),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: N - 1 }), fc.boolean()), { maxLength: 4 }),
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(pair, { minLength: 2, maxLength: 16 }),
+        fc.array(formula, { minLength: 1, maxLength: 4 }),
+        (pairs, xs) => {
+          const b = fresh();
+          const as = pairs.map(([f]) => build(b, f));
+          const cubes = pairs.map(([, lits]) => b.cube(new Map(lits)));
+          // few = 1: every list of two pairs or more is split (the default walks up to 8 pairs one by one).
+          const u = b.pairUnion(as, cubes);
+          const split = b.pairUnion(as, cubes, 1);
+          // More than 8 pairs (FEW_PAIRS) split the list; fewer are walked pair by pair. Several x against one union
+          // (the lists and their splits are kept; the memo is per call), each twice.
+          for (const fx of [...xs, ...xs]) {
+            const x = build(b, fx);
+            const want = b.orAll(as.map((a, i) => b.andRestrict(a, x, cubes[i]!)));
+            expect(u.of(x)).toBe(want);
+            expect(split.of(x)).toBe(want);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a PairUnion refuses to be used after a collection', () => {
+    const b = fresh();
+    b.gcEnabled = true;
+    const u = b.pairUnion([b.ithVar(0), b.ithVar(1), b.ithVar(2)], [1, b.cube(new Map([[3, true]])), 1]);
+    b.collect();
+    expect(() => u.of(b.ithVar(3))).toThrow(/after a garbage collection/);
+  });
+
   it('enumerates paths that partition the set and finds a satisfying assignment', () => {
     fc.assert(
       fc.property(formula, (f) => {

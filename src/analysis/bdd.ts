@@ -588,6 +588,25 @@ export class Bdd {
     return this.store(op, a, x, r);
   }
 
+  /**
+   * The pairs (as[i], cubes[i]) as a PairUnion: its `of(x)` is the union over i of andRestrict(as[i], x, cubes[i])
+   * (a cube of 1: and(as[i], x)). Valid until the next collection (it holds node numbers).
+   */
+  pairUnion(as: readonly number[], cubes: readonly number[], few = FEW_PAIRS): PairUnion {
+    return new PairUnion(this, as, cubes, few);
+  }
+
+  /** The node (var, low, high) of f, for PairUnion's walk. */
+  node3(f: number): number {
+    return this.nodes[f * 3]!;
+  }
+  lowOf(f: number): number {
+    return this.nodes[f * 3 + 1]!;
+  }
+  highOf(f: number): number {
+    return this.nodes[f * 3 + 2]!;
+  }
+
   /** f with each variable of `vars` (a varSet) negated. */
   flip(f: number, vars: number): number {
     if (f < 2 || vars === 1) return f;
@@ -772,6 +791,213 @@ function shiftBy(k: number): bigint {
     s = SHIFTS[k]!;
   }
   return s;
+}
+
+/** Pairs (set, cube) of a PairUnion, interned, with their results per node of x (of the current call). */
+interface PairList {
+  readonly a: number[];
+  readonly c: number[];
+  /** The topmost variable any pair's set or cube tests. */
+  readonly minVar: number;
+  /** Whether every pair tests it. */
+  readonly all: boolean;
+  memo: Map<number, number>;
+  call: number;
+  parts?: { readonly at: PairList; readonly below: PairList };
+  kids?: PairKids;
+}
+
+/** A list of at most this many pairs is walked pair by pair (andRestrict), not split further. */
+const FEW_PAIRS = 8;
+
+/** The memo of a list not walked in the current call (never written: a walk gives the list its own first). */
+const EMPTY_MEMO: Map<number, number> = new Map();
+
+/** A list split at its variable: pairs of the low and high branch, walked with x's low (0) or high (1) branch. */
+interface PairKids {
+  readonly lo0: PairList | undefined;
+  readonly lo1: PairList | undefined;
+  readonly hi0: PairList | undefined;
+  readonly hi1: PairList | undefined;
+}
+
+/**
+ * Many (set, cube) pairs against one x at a time: of(x) is the union over the pairs of andRestrict(set, x, cube), in
+ * one walk of x. The pairs are kept in lists grouped by the topmost variable they test; where x branches above a
+ * list's variables, the list goes down both branches of x whole, with a memo per list and node of x, so x's
+ * structure above the pairs' variables is walked once per list, not once per pair (pulling a set back through a
+ * stage's thousands of dnat flows walked it once per flow, and the union of the parts walked it again). A list's
+ * split at its own variable (each pair's set and cube take their branch) is computed once, for every x asked.
+ * Only between safe points, and until the next collection (it holds node numbers).
+ */
+export class PairUnion {
+  private readonly interned = new Map<number, PairList[]>();
+  private readonly root: PairList | undefined;
+  private call = 0;
+  readonly epoch: number;
+
+  constructor(
+    private readonly b: Bdd,
+    as: readonly number[],
+    cubes: readonly number[],
+    /** Lists of at most this many pairs are walked pair by pair. */
+    private readonly few: number,
+  ) {
+    this.epoch = b.gcEpoch;
+    const a0: number[] = [];
+    const c0: number[] = [];
+    for (let i = 0; i < as.length; i++) {
+      if (as[i] === 0) continue;
+      a0.push(as[i]!);
+      c0.push(cubes[i]!);
+    }
+    this.root = this.list(a0, c0);
+  }
+
+  of(x: number): number {
+    if (this.b.gcEpoch !== this.epoch)
+      throw new Error('internal error: a PairUnion was used after a garbage collection');
+    this.call++;
+    try {
+      return this.walk(this.root, x);
+    } finally {
+      // The memos only serve this call: let them go (they held a node per list and node of x walked).
+      for (const l of this.touched) l.memo = EMPTY_MEMO;
+      this.touched.length = 0;
+    }
+  }
+
+  private readonly touched: PairList[] = [];
+
+  private intern(a: number[], c: number[]): PairList {
+    let h = a.length;
+    for (let i = 0; i < a.length; i++) h = hash3(h, a[i]!, c[i]!);
+    const same = this.interned.get(h);
+    if (same) {
+      for (const l of same) {
+        if (l.a.length !== a.length) continue;
+        let eq = true;
+        for (let i = 0; i < a.length && eq; i++) eq = l.a[i] === a[i] && l.c[i] === c[i];
+        if (eq) return l;
+      }
+    }
+    const b = this.b;
+    let minVar = TERMINAL_VAR;
+    let atMin = 0;
+    for (let i = 0; i < a.length; i++) {
+      const v = Math.min(b.node3(a[i]!), b.node3(c[i]!));
+      if (v < minVar) {
+        minVar = v;
+        atMin = 1;
+      } else if (v === minVar) atMin++;
+    }
+    const l: PairList = { a, c, minVar, all: atMin === a.length, memo: EMPTY_MEMO, call: 0 };
+    if (same) same.push(l);
+    else this.interned.set(h, [l]);
+    return l;
+  }
+
+  private list(a: number[], c: number[]): PairList | undefined {
+    return a.length === 0 ? undefined : this.intern(a, c);
+  }
+
+  /** The pairs testing the list's variable, and the others (a mixed list is walked as the two). */
+  private partition(l: PairList): { readonly at: PairList; readonly below: PairList } {
+    if (l.parts) return l.parts;
+    const b = this.b;
+    const atA: number[] = [];
+    const atC: number[] = [];
+    const belowA: number[] = [];
+    const belowC: number[] = [];
+    for (let i = 0; i < l.a.length; i++) {
+      const a = l.a[i]!;
+      const c = l.c[i]!;
+      const top = b.node3(a) === l.minVar || b.node3(c) === l.minVar;
+      (top ? atA : belowA).push(a);
+      (top ? atC : belowC).push(c);
+    }
+    l.parts = { at: this.intern(atA, atC), below: this.intern(belowA, belowC) };
+    return l.parts;
+  }
+
+  /** Every pair tests v = l.minVar: each set takes its branch; x its branch, or the value the cube fixes. */
+  private split(l: PairList): PairKids {
+    if (l.kids) return l.kids;
+    const b = this.b;
+    const v = l.minVar;
+    const lo0: [number[], number[]] = [[], []];
+    const lo1: [number[], number[]] = [[], []];
+    const hi0: [number[], number[]] = [[], []];
+    const hi1: [number[], number[]] = [[], []];
+    const put = (to: [number[], number[]], a: number, c: number) => {
+      if (a === 0) return;
+      to[0].push(a);
+      to[1].push(c);
+    };
+    for (let i = 0; i < l.a.length; i++) {
+      const a = l.a[i]!;
+      const c = l.c[i]!;
+      const branches = b.node3(a) === v;
+      const aLo = branches ? b.lowOf(a) : a;
+      const aHi = branches ? b.highOf(a) : a;
+      if (b.node3(c) === v) {
+        // The cube fixes v: x takes that branch on both sides of a.
+        const positive = b.lowOf(c) === 0;
+        const rest = positive ? b.highOf(c) : b.lowOf(c);
+        put(positive ? lo1 : lo0, aLo, rest);
+        put(positive ? hi1 : hi0, aHi, rest);
+      } else {
+        put(lo0, aLo, c);
+        put(hi1, aHi, c);
+      }
+    }
+    l.kids = {
+      lo0: this.list(lo0[0], lo0[1]),
+      lo1: this.list(lo1[0], lo1[1]),
+      hi0: this.list(hi0[0], hi0[1]),
+      hi1: this.list(hi1[0], hi1[1]),
+    };
+    return l.kids;
+  }
+
+  private walk(l: PairList | undefined, x: number): number {
+    if (l === undefined || x === 0) return 0;
+    const b = this.b;
+    if (x === 1) return b.orAll(l.a);
+    // A few pairs: their own walks (and andRestrict's cache) cost less than splitting the list further.
+    if (l.a.length <= this.few) {
+      if (l.a.length === 1) return b.andRestrict(l.a[0]!, x, l.c[0]!);
+      const parts: number[] = [];
+      for (let i = 0; i < l.a.length; i++) parts.push(b.andRestrict(l.a[i]!, x, l.c[i]!));
+      return b.orAll(parts);
+    }
+    if (l.call !== this.call) {
+      l.call = this.call;
+      l.memo = new Map();
+      this.touched.push(l);
+    }
+    const memo = l.memo.get(x);
+    if (memo !== undefined) return memo;
+    const vx = b.node3(x);
+    let r: number;
+    if (vx < l.minVar) {
+      // x alone branches here: the same pairs down both branches.
+      r = b.mk(vx, this.walk(l, b.lowOf(x)), this.walk(l, b.highOf(x)));
+    } else if (!l.all) {
+      const p = this.partition(l);
+      r = b.or(this.walk(p.at, x), this.walk(p.below, x));
+    } else {
+      const v = l.minVar;
+      const x0 = vx === v ? b.lowOf(x) : x;
+      const x1 = vx === v ? b.highOf(x) : x;
+      const k = this.split(l);
+      const lo = b.or(this.walk(k.lo0, x0), this.walk(k.lo1, x1));
+      const hi = b.or(this.walk(k.hi1, x1), this.walk(k.hi0, x0));
+      r = b.mk(v, lo, hi);
+    }
+    l.memo.set(x, r);
+    return r;
+  }
 }
 
 function hash3(a: number, b: number, c: number): number {

@@ -34,7 +34,7 @@ import { ADDR_TYPES } from '../firewall/symbols.js';
 import type { TraceHook } from '../firewall/tracer.js';
 // The engine adds the same implied matches as the tracer: one definition, so they cannot drift apart.
 import { hookPath, MAX_JUMP_DEPTH, rejectDependencies } from '../firewall/tracer.js';
-import type { Bdd } from './bdd.js';
+import type { Bdd, PairUnion } from './bdd.js';
 import { jumpTargets, ruleContentKey } from './content-key.js';
 import type { BddPacketSpace } from './packet-space.js';
 import { BddPacketSet, createPacketSpace } from './packet-space.js';
@@ -154,6 +154,16 @@ class Xform {
     this.nodes(b);
     if (this.flipNode !== 1) return b.and(a, this.inverse(b, m));
     return b.andRestrict(a, m, this.cubeNode);
+  }
+
+  /**
+   * The cube of assigned values when the rewrite only assigns constants (andInverse(a, m) is then
+   * andRestrict(a, m, cube); 1 for the identity), or undefined when it negates some variable.
+   */
+  assignCube(b: Bdd): number | undefined {
+    if (this.isIdentity) return 1;
+    this.nodes(b);
+    return this.flipNode === 1 ? this.cubeNode : undefined;
   }
 
   /** The rewritten states of s. */
@@ -1366,6 +1376,32 @@ class Compiled implements CompiledBddRuleset {
     return w;
   }
 
+  /** Per stage: its assign-only flows as one PairUnion (rebuilt after a collection), and the other exact flows. */
+  private readonly pullBy = new Map<Stage, { assigning: PairUnion | undefined; others: Flow[] }>();
+
+  private pullFlows(st: Stage): { assigning: PairUnion | undefined; others: Flow[] } {
+    const got = this.pullBy.get(st);
+    if (got && (!got.assigning || got.assigning.epoch === this.b.gcEpoch)) return got;
+    const as: number[] = [];
+    const cubes: number[] = [];
+    const others: Flow[] = [];
+    for (const f of st.outputs) {
+      if (f.t.approx) continue;
+      const cube = f.t.assignCube(this.b);
+      if (cube === undefined) others.push(f);
+      else {
+        as.push(this.possibleOf(f));
+        cubes.push(cube);
+      }
+    }
+    // One or two flows: andRestrict's own cache does as well.
+    const assigning = as.length > 2 ? this.b.pairUnion(as, cubes) : undefined;
+    if (!assigning) for (const f of st.outputs) if (!f.t.approx && f.t.assignCube(this.b) !== undefined) others.push(f);
+    const r = { assigning, others };
+    this.pullBy.set(st, r);
+    return r;
+  }
+
   /** A stage's exactly known outputs as leaves (each its possible packets) under unions of eight. */
   private readonly flowTrees = new Map<Stage, FlowTree | undefined>();
 
@@ -1415,11 +1451,14 @@ class Compiled implements CompiledBddRuleset {
     x = this.space.dropOpaque(x);
     for (let k = i - 1; k >= 0 && x !== 0; k--) {
       const parts: number[] = [];
-      for (const f of stages[k]!.outputs) {
-        if (f.t.approx) continue;
+      // Flows that assign constants (dnat, mark set, none) are pulled in one walk of x; the rest one by one.
+      const st = stages[k]!;
+      const { assigning, others } = this.pullFlows(st);
+      for (const f of others) {
         const p = f.t.andInverse(b, this.possibleOf(f), x);
         if (p !== 0) parts.push(p);
       }
+      if (assigning) parts.push(assigning.of(x));
       x = b.orAll(parts);
     }
     return x;
