@@ -1279,6 +1279,14 @@ interface FlowTree {
 }
 const FLAT_QUERIES = 16;
 
+/**
+ * The most assign-only flows a stage pulls back through in one PairUnion walk: measured on kube-proxy's prerouting,
+ * 7,173 flows (the 10k shape's forward hook) took a plan from 40.7 to 27.2 s of CPU, and 36k flows (the 100k shape's
+ * input hook) the unreachable analysis from 31 to 49 s, in the unions of partial results (bench/RESULTS.md,
+ * 2026-12-06 fourth section); in between is not measured.
+ */
+const MAX_PAIR_UNION = 8192;
+
 /** A root that is always entered, over the leaves themselves (a scan in order). */
 function flat(leaves: DeciderTree[]): DeciderTree | undefined {
   if (leaves.length === 0) return undefined;
@@ -1394,8 +1402,9 @@ class Compiled implements CompiledBddRuleset {
         cubes.push(cube);
       }
     }
-    // One or two flows: andRestrict's own cache does as well.
-    const assigning = as.length > 2 ? this.b.pairUnion(as, cubes) : undefined;
+    // One or two flows: andRestrict's own cache does as well. Past MAX_PAIR_UNION flows the walk's unions of partial
+    // results cost more than the walks they save.
+    const assigning = as.length > 2 && as.length <= MAX_PAIR_UNION ? this.b.pairUnion(as, cubes) : undefined;
     if (!assigning) for (const f of st.outputs) if (!f.t.approx && f.t.assignCube(this.b) !== undefined) others.push(f);
     const r = { assigning, others };
     this.pullBy.set(st, r);
