@@ -752,6 +752,11 @@ export class BddPacketSpace implements PacketSpace {
     return this.wrap(this.packetNode(packet, hook));
   }
 
+  anyValueOf(set: PacketSet, fields: readonly Field[]): BddPacketSet {
+    const b = this.bdd;
+    return this.wrap(b.and(b.exists((set as BddPacketSet).node, this.cachedVarSet(fields)), this.universe));
+  }
+
   stats(): {
     readonly nodes: number;
     readonly nodesMade: number;

@@ -47,6 +47,8 @@ export interface PacketSpace {
   none(): PacketSet;
   fromCube(cube: Cube): PacketSet;
   fromPacket(packet: Packet): PacketSet;
+  /** The set with each of `fields` free: any value a packet of the set's family and protocol can have there. */
+  anyValueOf(set: PacketSet, fields: readonly Field[]): PacketSet;
   /**
    * The values a numeric field takes in `set` (the other fields quantified away) as ranges, unordered; undefined
    * when more than `maxRanges` ranges would be needed.

@@ -324,14 +324,12 @@ function inRanges(x: bigint, els: readonly { kind: string; lo?: bigint; hi?: big
 }
 
 /** The fields of an example packet other than its source, as a cube: the same flow from another source. */
+/** p's flow from any source address and port (one quantification: describing p's set cost ~0.6 ms a rule). */
 function flowWithoutSource(ctx: AuditContext, p: Packet): PacketSet {
-  const one = ctx.space.fromPacket(p);
-  const cubes = one.cubes(1).cubes;
-  const c0 = cubes[0];
-  if (!c0) return ctx.space.none();
-  const { 'ip.saddr': _a, 'ip6.saddr': _b, sport: _c, ...rest } = c0 as Record<Field, unknown>;
-  return ctx.space.fromCube(rest as Cube);
+  return ctx.space.anyValueOf(ctx.space.fromPacket(p), SOURCE_FIELDS);
 }
+
+const SOURCE_FIELDS: readonly Field[] = ['ip.saddr', 'ip6.saddr', 'sport'];
 
 function checkNat(ctx: AuditContext): FindingDraft[] {
   if (!hasPath(ctx, 'forward')) return [];
