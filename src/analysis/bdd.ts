@@ -596,17 +596,6 @@ export class Bdd {
     return new PairUnion(this, as, cubes, few);
   }
 
-  /** The node (var, low, high) of f, for PairUnion's walk. */
-  node3(f: number): number {
-    return this.nodes[f * 3]!;
-  }
-  lowOf(f: number): number {
-    return this.nodes[f * 3 + 1]!;
-  }
-  highOf(f: number): number {
-    return this.nodes[f * 3 + 2]!;
-  }
-
   /** f with each variable of `vars` (a varSet) negated. */
   flip(f: number, vars: number): number {
     if (f < 2 || vars === 1) return f;
@@ -885,7 +874,7 @@ export class PairUnion {
     let minVar = TERMINAL_VAR;
     let atMin = 0;
     for (let i = 0; i < a.length; i++) {
-      const v = Math.min(b.node3(a[i]!), b.node3(c[i]!));
+      const v = Math.min(b.varOf(a[i]!), b.varOf(c[i]!));
       if (v < minVar) {
         minVar = v;
         atMin = 1;
@@ -912,7 +901,7 @@ export class PairUnion {
     for (let i = 0; i < l.a.length; i++) {
       const a = l.a[i]!;
       const c = l.c[i]!;
-      const top = b.node3(a) === l.minVar || b.node3(c) === l.minVar;
+      const top = b.varOf(a) === l.minVar || b.varOf(c) === l.minVar;
       (top ? atA : belowA).push(a);
       (top ? atC : belowC).push(c);
     }
@@ -937,13 +926,13 @@ export class PairUnion {
     for (let i = 0; i < l.a.length; i++) {
       const a = l.a[i]!;
       const c = l.c[i]!;
-      const branches = b.node3(a) === v;
-      const aLo = branches ? b.lowOf(a) : a;
-      const aHi = branches ? b.highOf(a) : a;
-      if (b.node3(c) === v) {
+      const branches = b.varOf(a) === v;
+      const aLo = branches ? b.low(a) : a;
+      const aHi = branches ? b.high(a) : a;
+      if (b.varOf(c) === v) {
         // The cube fixes v: x takes that branch on both sides of a.
-        const positive = b.lowOf(c) === 0;
-        const rest = positive ? b.highOf(c) : b.lowOf(c);
+        const positive = b.low(c) === 0;
+        const rest = positive ? b.high(c) : b.low(c);
         put(positive ? lo1 : lo0, aLo, rest);
         put(positive ? hi1 : hi0, aHi, rest);
       } else {
@@ -978,18 +967,18 @@ export class PairUnion {
     }
     const memo = l.memo.get(x);
     if (memo !== undefined) return memo;
-    const vx = b.node3(x);
+    const vx = b.varOf(x);
     let r: number;
     if (vx < l.minVar) {
       // x alone branches here: the same pairs down both branches.
-      r = b.mk(vx, this.walk(l, b.lowOf(x)), this.walk(l, b.highOf(x)));
+      r = b.mk(vx, this.walk(l, b.low(x)), this.walk(l, b.high(x)));
     } else if (!l.all) {
       const p = this.partition(l);
       r = b.or(this.walk(p.at, x), this.walk(p.below, x));
     } else {
       const v = l.minVar;
-      const x0 = vx === v ? b.lowOf(x) : x;
-      const x1 = vx === v ? b.highOf(x) : x;
+      const x0 = vx === v ? b.low(x) : x;
+      const x1 = vx === v ? b.high(x) : x;
       const k = this.split(l);
       const lo = b.or(this.walk(k.lo0, x0), this.walk(k.lo1, x1));
       const hi = b.or(this.walk(k.hi1, x1), this.walk(k.hi0, x0));

@@ -1390,23 +1390,21 @@ class Compiled implements CompiledBddRuleset {
   private pullFlows(st: Stage): { assigning: PairUnion | undefined; others: Flow[] } {
     const got = this.pullBy.get(st);
     if (got && (!got.assigning || got.assigning.epoch === this.b.gcEpoch)) return got;
-    const as: number[] = [];
-    const cubes: number[] = [];
-    const others: Flow[] = [];
-    for (const f of st.outputs) {
-      if (f.t.approx) continue;
-      const cube = f.t.assignCube(this.b);
-      if (cube === undefined) others.push(f);
-      else {
-        as.push(this.possibleOf(f));
-        cubes.push(cube);
-      }
-    }
+    const exact = st.outputs.filter((f) => !f.t.approx);
+    const cubes = exact.map((f) => f.t.assignCube(this.b));
+    const n = cubes.filter((c) => c !== undefined).length;
     // One or two flows: andRestrict's own cache does as well. Past MAX_PAIR_UNION flows the walk's unions of partial
     // results cost more than the walks they save.
-    const assigning = as.length > 2 && as.length <= MAX_PAIR_UNION ? this.b.pairUnion(as, cubes) : undefined;
-    if (!assigning) for (const f of st.outputs) if (!f.t.approx && f.t.assignCube(this.b) !== undefined) others.push(f);
-    const r = { assigning, others };
+    if (n <= 2 || n > MAX_PAIR_UNION) {
+      const r = { assigning: undefined, others: exact };
+      this.pullBy.set(st, r);
+      return r;
+    }
+    const assigning = this.b.pairUnion(
+      exact.flatMap((f, i) => (cubes[i] === undefined ? [] : [this.possibleOf(f)])),
+      cubes.filter((c): c is number => c !== undefined),
+    );
+    const r = { assigning, others: exact.filter((_, i) => cubes[i] === undefined) };
     this.pullBy.set(st, r);
     return r;
   }
