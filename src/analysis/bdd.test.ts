@@ -133,6 +133,28 @@ describe('Bdd', () => {
     );
   });
 
+  it('projects onto a variable range, and projects a difference without building it, like exists over the rest', () => {
+    fc.assert(
+      fc.property(formula, formula, fc.integer({ min: 0, max: N }), fc.integer({ min: 0, max: N }), (fa, fb, i, j) => {
+        const lo = Math.min(i, j);
+        const hi = Math.max(i, j);
+        const b = fresh();
+        const a = build(b, fa);
+        const x = build(b, fb);
+        const rest = b.varSet([0, 1, 2, 3, 4, 5].filter((v) => v < lo || v >= hi));
+        // Twice over two ranges: answers come from the operation cache the second time, and the ranges' cached
+        // entries must not answer for each other.
+        for (let k = 0; k < 2; k++) {
+          expect(b.projectOnto(a, lo, hi)).toBe(b.exists(a, rest));
+          expect(b.diffProjectOnto(a, x, lo, hi)).toBe(b.exists(b.diff(a, x), rest));
+          expect(b.diffProjectOnto(a, x, 0, N)).toBe(b.diff(a, x));
+          expect(b.diffProjectOnto(a, x, 0, 0) === 0).toBe(b.implies(a, x));
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('andRestrict(a, x, cube) is a and restrict(x, cube)', () => {
     fc.assert(
       fc.property(
@@ -194,7 +216,7 @@ describe('Bdd', () => {
     expect(() => u.of(b.ithVar(3))).toThrow(/after a garbage collection/);
   });
 
-  it('enumerates paths that partition the set and finds a satisfying assignment', () => {
+  it('enumerates paths that partition the set, counts them, and finds a satisfying assignment', () => {
     fc.assert(
       fc.property(formula, (f) => {
         const b = fresh();
@@ -205,6 +227,8 @@ describe('Bdd', () => {
           expect(b.evaluate(b.and(n, b.cube(path)), () => false) || b.and(n, b.cube(path)) === b.cube(path)).toBe(true);
         }
         expect(total).toBe(b.satCount(n, 0, N));
+        const paths = [...b.paths(n)].length;
+        for (const cap of [1, 2, 3, 1000]) expect(b.pathCount(n, cap)).toBe(Math.min(cap, paths));
         const sat = b.anySat(n);
         if (n === 0) expect(sat).toBeUndefined();
         else expect(b.evaluate(n, (v) => sat!.get(v) ?? false)).toBe(true);

@@ -516,17 +516,20 @@ function widen(cube: Cube, set: PacketSet): Cube {
     if (f === 'nfproto' && (c['ip.saddr'] || c['ip.daddr'] || c['ip6.saddr'] || c['ip6.daddr'])) continue;
     const { [f]: _dropped, ...rest } = c;
     const wider = space.fromCube(rest);
-    if (set.covers(wider)) {
+    const max = FIELD_MAX[f];
+    if (max === undefined) {
+      if (set.covers(wider)) c = rest;
+      continue;
+    }
+    // The field's values in (wider cube - set), in one walk that builds neither (wider - set) nor its cubes: none
+    // means the set covers the wider cube and the field is dropped. Otherwise grow the field's values to every
+    // value the rest of the cube allows inside the set: the complement of these.
+    const values = space.valuesOutside(wider, set, f);
+    if (!values) continue;
+    if (values.length === 0) {
       c = rest;
       continue;
     }
-    // Cannot drop the field: grow its values to every value the rest of the cube allows inside the set. The
-    // disallowed values are exactly the field's values in (wider cube - set); its cubes give them.
-    const max = FIELD_MAX[f];
-    if (max === undefined) continue;
-    // One projection of (wider - set) onto the field instead of enumerating its cubes.
-    const values = space.fieldValues(wider.minus(set), f);
-    if (!values) continue;
     const disallowed: Element[] = values.map(([lo, hi]) => ({ kind: 'range', lo, hi }));
     const allowed = complementRanges(normalizeElements(disallowed), max);
     if (allowed.length > 0) c = { ...rest, [f]: allowed };
@@ -547,7 +550,15 @@ function complementRanges(els: readonly Element[], max: bigint): Element[] {
   return out;
 }
 
-function cubeOrder(a: { packets: bigint; text: string }, b: { packets: bigint; text: string }): number {
+/** A candidate flow of describeSet: its text is rendered when first read (ties and shown flows only). */
+interface Candidate {
+  readonly cube: Cube;
+  readonly cs: PacketSet;
+  readonly packets: bigint;
+  readonly text: string;
+}
+
+function cubeOrder(a: Candidate, b: Candidate): number {
   return a.packets > b.packets ? -1 : a.packets < b.packets ? 1 : a.text.localeCompare(b.text);
 }
 
@@ -579,9 +590,20 @@ export function describeSet(set: PacketSet, opts: DescribeOptions = {}): Descrip
       seen = seen.or(space.fromCube(w));
     }
   }
-  const candidates = mergeCubes(widened, space).map((cube) => {
+  // Most candidates are past the limit and differ in size: a text is rendered only when the order or a shown flow
+  // reads it (rendering every candidate's address lists was a tenth of a flow query on the 10k firewall).
+  const candidates = mergeCubes(widened, space).map((cube): Candidate => {
     const cs = space.fromCube(cube).and(set);
-    return { cube, cs, packets: cs.count(), text: renderCube(cube, space) };
+    let text: string | undefined;
+    return {
+      cube,
+      cs,
+      packets: cs.count(),
+      get text() {
+        text ??= renderCube(cube, space);
+        return text;
+      },
+    };
   });
   candidates.sort(cubeOrder);
   const flows: FlowDescription[] = [];

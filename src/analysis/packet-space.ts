@@ -339,7 +339,6 @@ export class BddPacketSpace implements PacketSpace {
       mark(this.opaqueCube);
       for (const n of this.presentCache.values()) mark(n);
       for (const n of this.elemCache.values()) mark(n);
-      for (const n of this.projectCache.values()) mark(n);
       for (const n of this.fieldSetCache.values()) mark(n);
       for (const n of this.widenCache.values()) if (n >= 0) mark(n);
       for (const set of this.kept) set.markNode(mark);
@@ -393,17 +392,35 @@ export class BddPacketSpace implements PacketSpace {
    * the projection, in no particular order); undefined when they need more than `maxRanges` ranges.
    */
   fieldValues(set: PacketSet, f: Field, maxRanges = 4096): [bigint, bigint][] | undefined {
-    const node = (set as BddPacketSet).node;
-    const b = this.bdd;
     const l = this.fieldLayout(f);
-    let others = this.projectCache.get(f);
-    if (others === undefined) {
-      const vars: number[] = [];
-      for (let v = 0; v < this.nextVar; v++) if (v < l.first || v >= l.first + l.width) vars.push(v);
-      others = b.varSet(vars);
-      this.projectCache.set(f, others);
-    }
-    const proj = b.exists(node, others);
+    return this.projectionValues(
+      this.bdd.projectOnto((set as BddPacketSet).node, l.first, l.first + l.width),
+      l,
+      maxRanges,
+    );
+  }
+
+  /**
+   * The values of field f for which some packet of `a` is not in `b`: fieldValues(a.minus(b), f) without building
+   * a - b (describe's widening asks this for each field of each cube, against a large set). [] when a is a subset
+   * of b; undefined when the values take more than maxRanges ranges.
+   */
+  valuesOutside(a: PacketSet, b: PacketSet, f: Field, maxRanges = 4096): [bigint, bigint][] | undefined {
+    const l = this.fieldLayout(f);
+    const proj = this.bdd.diffProjectOnto(
+      (a as BddPacketSet).node,
+      (b as BddPacketSet).node,
+      l.first,
+      l.first + l.width,
+    );
+    return this.projectionValues(proj, l, maxRanges);
+  }
+
+  /** The values a BDD over one field's variables (a projection) holds, as ranges. */
+  private projectionValues(proj: number, l: FieldLayout, maxRanges: number): [bigint, bigint][] | undefined {
+    const b = this.bdd;
+    // Each path gives one range at least: more paths than ranges allowed is the answer without walking them.
+    if (b.pathCount(proj, maxRanges + 1) > maxRanges) return undefined;
     const out: [bigint, bigint][] = [];
     for (const path of b.paths(proj)) {
       const pat: Pattern = new Int8Array(l.width).fill(-1);
@@ -415,8 +432,6 @@ export class BddPacketSpace implements PacketSpace {
     }
     return out;
   }
-
-  private readonly projectCache = new Map<Field, number>();
 
   fieldVarSet(fields: readonly Field[]): number {
     const vars: number[] = [];

@@ -54,6 +54,8 @@ export interface PacketSpace {
    * when more than `maxRanges` ranges would be needed.
    */
   fieldValues(set: PacketSet, f: Field, maxRanges?: number): [bigint, bigint][] | undefined;
+  /** The values of field f for which some packet of `a` is not in `b` ([] when a is a subset of b). */
+  valuesOutside(a: PacketSet, b: PacketSet, f: Field, maxRanges?: number): [bigint, bigint][] | undefined;
   /** Size of the node table, for benchmarks and memory reports. */
   stats(): { readonly nodes: number; readonly cacheHits: number; readonly cacheMisses: number };
 }
