@@ -829,8 +829,9 @@ export class Bdd {
   }
 
   /**
-   * A scratch memo from node to a non-negative number for one traversal: open addressing over typed arrays, emptied
-   * in O(1) by a generation stamp (a Map cost ~8 ms per describe widening on fail2ban 10k, most of the widening).
+   * A scratch memo from node to a non-negative number for one traversal (pathCount): open addressing over typed
+   * arrays, emptied in O(1) by a generation stamp. With a Map, the 186 counts over the cap of a whole-space reach on
+   * fail2ban 10k took 1.5 s; with this, 0.67 s.
    */
   private memoKeys = new Int32Array(1 << 12);
   private memoVals = new Int32Array(1 << 12);
