@@ -256,6 +256,36 @@ describe('Bdd', () => {
     expect(b.evaluate(n, (v) => ((2998 >> (11 - v)) & 1) === 1)).toBe(false);
   });
 
+  it('stays canonical across growth and collections: a node made again is the node kept', () => {
+    fc.assert(
+      fc.property(fc.array(formula, { minLength: 2, maxLength: 8 }), (fs) => {
+        const b = new Bdd(16, 4);
+        const kept = fs.map((f) => build(b, f));
+        // Half of them are roots; the rest become garbage.
+        const roots = kept.filter((_, i) => i % 2 === 0);
+        b.addRoots((mark) => {
+          for (const n of roots) mark(n);
+        });
+        b.collect();
+        // Made again (over a rebuilt unique table, reusing freed numbers): the kept ones get their old numbers, and
+        // every node still means its formula.
+        fs.forEach((f, i) => {
+          const again = build(b, f);
+          if (i % 2 === 0) expect(again).toBe(kept[i]);
+          for (let x = 0; x < 1 << N; x++) expect(b.evaluate(again, bit(x))).toBe(evalF(f, x));
+        });
+        // And equal functions are one node whatever the order they were made in.
+        for (let i = 0; i < fs.length; i++) {
+          for (let j = 0; j < fs.length; j++) {
+            const same = Array.from({ length: 1 << N }, (_, x) => evalF(fs[i]!, x) === evalF(fs[j]!, x)).every(Boolean);
+            expect(build(b, fs[i]!) === build(b, fs[j]!)).toBe(same);
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('doubles its operation cache as nodes are made, up to the maximum, and keeps the cached results', () => {
     const b = new Bdd(16, 4, 10);
     const fixed = new Bdd(16, 4);

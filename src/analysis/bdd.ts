@@ -20,6 +20,21 @@ const TERMINAL_VAR = 0x3fffffff;
 /** Marks a freed node (never a variable, never looked up: freed nodes are not in the unique table). */
 const FREE_VAR = -1;
 
+/**
+ * A unique-table entry is a node number (bits 0-26) and 4 bits of the node's hash (bits 27-30): a probe compares the
+ * hash bits first and reads the node only when they agree, so a probe past other nodes' entries (most of them) does
+ * not touch the node table. mk's reads of the node table were most of its time: a cache miss per probe.
+ */
+const UNIQUE_INDEX = 0x07ffffff;
+const UNIQUE_TAG = 0x78000000;
+/** Node numbers must fit in an entry's index bits: 2^27 nodes (1.6 GB of node table). */
+const MAX_NODES = UNIQUE_INDEX + 1;
+
+/** A unique-table entry's hash bits: the hash's top 4 bits, at bits 27-30 of the entry. */
+function uniqueTag(h: number): number {
+  return (h >>> 28) << 27;
+}
+
 const OP_AND = 1;
 const OP_OR = 2;
 const OP_XOR = 3;
@@ -80,7 +95,7 @@ export class Bdd {
    * maxCacheBits (default cacheBits: a fixed size): log2 of the size it may grow to as nodes are made.
    */
   constructor(initialNodes = 1 << 16, cacheBits = 20, maxCacheBits = cacheBits) {
-    const n = Math.max(16, initialNodes);
+    const n = Math.min(MAX_NODES, Math.max(16, initialNodes));
     this.nodes = new Int32Array(n * 3);
     this.capacity = n;
     this.nodes[0] = TERMINAL_VAR;
@@ -186,9 +201,10 @@ export class Bdd {
     const u = this.unique;
     for (let i = 2; i < n; i++) {
       if (!marked[i]) continue;
-      let h = hash3(nodes[i * 3]!, nodes[i * 3 + 1]!, nodes[i * 3 + 2]!) & mask;
+      const hh = hash3(nodes[i * 3]!, nodes[i * 3 + 1]!, nodes[i * 3 + 2]!);
+      let h = hh & mask;
       while (u[h] !== 0) h = (h + 1) & mask;
-      u[h] = i;
+      u[h] = uniqueTag(hh) | i;
     }
     this.cache.fill(-1, 0, (this.cacheMask + 1) * 4);
     this.countMemo.clear();
@@ -217,12 +233,17 @@ export class Bdd {
   mk(v: number, low: number, high: number): number {
     if (low === high) return low;
     const mask = this.uniqueMask;
-    let h = hash3(v, low, high) & mask;
+    const hh = hash3(v, low, high);
+    const tag = uniqueTag(hh);
+    let h = hh & mask;
     const u = this.unique;
     for (;;) {
-      const n = u[h]!;
-      if (n === 0) break;
-      if (this.nodes[n * 3] === v && this.nodes[n * 3 + 1] === low && this.nodes[n * 3 + 2] === high) return n;
+      const e = u[h]!;
+      if (e === 0) break;
+      if ((e & UNIQUE_TAG) === tag) {
+        const n = e & UNIQUE_INDEX;
+        if (this.nodes[n * 3] === v && this.nodes[n * 3 + 1] === low && this.nodes[n * 3 + 2] === high) return n;
+      }
       h = (h + 1) & mask;
     }
     let n: number;
@@ -234,7 +255,7 @@ export class Bdd {
     this.nodes[n * 3] = v;
     this.nodes[n * 3 + 1] = low;
     this.nodes[n * 3 + 2] = high;
-    u[h] = n;
+    u[h] = tag | n;
     this.allocatedSinceGc++;
     this.madeTotal++;
     const live = this.next - this.freeTop;
@@ -268,7 +289,12 @@ export class Bdd {
 
   private growNodes(): void {
     // 1.5x, not 2x: at tens of millions of nodes the old and new arrays are both alive while copying.
-    const size = Math.ceil(this.capacity * 1.5);
+    if (this.capacity >= MAX_NODES) {
+      throw new Error(
+        `BDD: more than ${MAX_NODES} nodes (the unique table's limit); the analysis is too large for one packet space`,
+      );
+    }
+    const size = Math.min(MAX_NODES, Math.ceil(this.capacity * 1.5));
     const b = new Int32Array(size * 3);
     b.set(this.nodes);
     this.nodes = b;
@@ -281,9 +307,10 @@ export class Bdd {
     const u = new Int32Array(size);
     for (let n = 2; n < this.next; n++) {
       if (this.nodes[n * 3] === FREE_VAR) continue;
-      let h = hash3(this.nodes[n * 3]!, this.nodes[n * 3 + 1]!, this.nodes[n * 3 + 2]!) & mask;
+      const hh = hash3(this.nodes[n * 3]!, this.nodes[n * 3 + 1]!, this.nodes[n * 3 + 2]!);
+      let h = hh & mask;
       while (u[h] !== 0) h = (h + 1) & mask;
-      u[h] = n;
+      u[h] = uniqueTag(hh) | n;
     }
     this.unique = u;
     this.uniqueMask = mask;
