@@ -1257,17 +1257,23 @@ function cubesOf(space: BddPacketSpace, node: number, limit: number): { cubes: C
         let bad = false;
         const addField = (f: Field) => {
           const pat = pats.get(f)!;
-          if (pat.every((x) => x === -1) && !isNameField(f) && !isSymField(f)) {
+          const free = pat.every((x) => x === -1);
+          if (free && !isNameField(f) && !isSymField(f)) {
             size *= 1n << BigInt(pat.length);
             return;
           }
           if (isNameField(f) || isSymField(f)) {
+            const valid = isNameField(f) ? space.atomCount : symbols(f).length;
+            // A path that leaves the field free allows every valid code: known without listing them all.
+            if (free && valid <= 2 ** pat.length) {
+              size *= BigInt(valid);
+              return;
+            }
             const codes = (patternValues(pat, 1 << 16) ?? []).flatMap(([lo, hi]) => {
               const r: number[] = [];
               for (let x = Number(lo); x <= Number(hi); x++) r.push(x);
               return r;
             });
-            const valid = isNameField(f) ? space.atomCount : symbols(f).length;
             const ok = codes.filter((c) => c < valid);
             size *= BigInt(ok.length);
             if (ok.length === valid) return;
