@@ -128,11 +128,15 @@ export interface PlacedRule {
 const chainId = (t: Table, c: Chain | string) =>
   `${t.family}\u0000${t.name}\u0000${typeof c === 'string' ? c : c.name}`;
 
-/** The rules of `next` and `prev` that differ (by content, chain by chain), or 'all' when a base chain differs. */
+/**
+ * The rules of `next` and `prev` that differ (by content, chain by chain: `key` says what a rule is), or 'all' when a
+ * base chain differs.
+ */
 export function changedRules(
   prev: Ruleset,
   next: Ruleset,
   hook: TraceHook,
+  keyOf: (r: Rule) => string = ruleContentKey,
 ): { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] } | 'all' {
   // The base chains on the hook path must be the same, in the same order, with the same specs.
   const entriesKey = (rs: Ruleset): string => {
@@ -174,7 +178,7 @@ export function changedRules(
       all(outPrev, xa);
       continue;
     }
-    const u = unmatched(xa.chain.rules.map(ruleContentKey), xb.chain.rules.map(ruleContentKey));
+    const u = unmatched(xa.chain.rules.map(keyOf), xb.chain.rules.map(keyOf));
     if (!u) {
       all(outPrev, xa);
       all(outNext, xb);
@@ -370,8 +374,9 @@ function regionParts(
   next: Ruleset,
   hook: TraceHook,
   space: BddPacketSpace,
+  key: (r: Rule) => string = ruleContentKey,
 ): { readonly region: BddPacketSet; readonly parts: readonly number[] } {
-  const changed = changedRules(prev, next, hook);
+  const changed = changedRules(prev, next, hook, key);
   if (changed === 'all') return { region: space.all(), parts: [space.universe] };
   const b = space.bdd;
   const parts: number[] = [];
@@ -387,6 +392,134 @@ function regionParts(
     }
   }
   return { region: space.wrap(b.and(b.orAll(parts), space.universe)), parts };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rules whose findings a change leaves alone
+
+/** A rule as a finding sees it: what it does and how it is written (a finding quotes its rule and its deciders). */
+const writtenKey = (r: Rule): string => `${ruleContentKey(r)}\u0000${r.text}`;
+
+/** The fields some rule of the rulesets may rewrite on some path (nat, mark set). */
+function rewrittenFields(rulesets: readonly Ruleset[]): Field[] {
+  const out = new Set<Field>();
+  for (const rs of rulesets) {
+    for (const t of rs.tables) {
+      if (t.outOfScope) continue;
+      for (const c of t.chains) {
+        for (const r of c.rules) {
+          for (const st of r.statements) if (st.kind === 'set') out.add(st.field);
+          const v = r.verdict;
+          if (v?.kind === 'nat')
+            for (const f of v.type === 'dnat' || v.type === 'redirect' ? DNAT_FIELDS : SNAT_FIELDS) out.add(f);
+        }
+      }
+    }
+  }
+  return [...out].sort();
+}
+
+/** Per chain: the hook paths whose base chains reach it by jumps, gotos and verdict maps (the paths holding its rules). */
+function pathsHolding(rs: Ruleset, hooks: readonly TraceHook[]): Map<string, string> {
+  const on = new Map<string, Set<TraceHook>>();
+  for (const hook of hooks) {
+    for (const h of hookPath(hook)) {
+      for (const l3 of ['ipv4', 'ipv6'] as const) {
+        for (const e of hookEntries(rs, h, l3)) {
+          for (const r of e.kind === 'chain' ? [e.base] : e.members) {
+            const byName = new Map(r.table.chains.map((c) => [c.name, c]));
+            const stack = [r.chain];
+            while (stack.length > 0) {
+              const c = stack.pop()!;
+              const id = chainId(r.table, c);
+              let set = on.get(id);
+              if (!set) {
+                set = new Set();
+                on.set(id, set);
+              }
+              if (set.has(hook)) continue;
+              set.add(hook);
+              for (const rule of c.rules)
+                for (const t of jumpTargets(rule)) {
+                  const x = byName.get(t);
+                  if (x) stack.push(x);
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+  return new Map([...on].map(([id, set]) => [id, [...set].sort().join(',')]));
+}
+
+/**
+ * The rules of each version whose per-rule findings (unreachable, shadowed, redundant) are the same in the other
+ * version, so that a plan, which reports only the findings a change introduces or fixes, can leave them out on both
+ * sides. A rule is settled when the alignment pairs it with a rule of the other version written the same way
+ * (content and text: a finding quotes its rule and its deciders), and no packet its own match can apply to (opaque
+ * matches left out, every field a rule of either version rewrites quantified) is in the changed region of any of
+ * `hooks`, and its chain is on the same hook paths in both versions (a jump added into a chain puts its rules on a
+ * path: they are analysed there for the first time). Every such packet walks the same rules in both versions, so
+ * on each path the rule's hits, the packets of its match that enter its chain, who decides them and each one's
+ * share are the same sets in the shared space, and its findings differ at most in positions and line numbers (which
+ * a plan's finding identity leaves out). Both sets are empty when a hook's change can't be bounded (a base chain
+ * changed).
+ */
+export function settledRules(
+  prev: Ruleset,
+  next: Ruleset,
+  hooks: readonly TraceHook[],
+  space: BddPacketSpace,
+): { readonly prev: ReadonlySet<Rule>; readonly next: ReadonlySet<Rule> } {
+  const none = { prev: new Set<Rule>(), next: new Set<Rule>() };
+  const b = space.bdd;
+  const regions: number[] = [];
+  let changed: { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] } | undefined;
+  for (const hook of hooks) {
+    const c = changedRules(prev, next, hook, writtenKey);
+    if (c === 'all') return none;
+    changed ??= c;
+    regions.push(regionParts(prev, next, hook, space, writtenKey).region.node);
+  }
+  if (!changed) return none;
+  const region = b.orAll(regions);
+  const fields = rewrittenFields([prev, next]);
+  const q = fields.length > 0 ? space.fieldVarSet(fields) : 1;
+  // Aligned rules have the same content: one test per content.
+  const clear = new Map<string, boolean>();
+  const isClear = (rule: Rule): boolean => {
+    const k = ruleContentKey(rule);
+    let v = clear.get(k);
+    if (v === undefined) {
+      let m = 1;
+      for (const x of rule.matches) {
+        if (x.kind === 'opaque') continue;
+        m = b.and(m, space.matchNode(x));
+        if (m === 0) break;
+      }
+      if (m !== 0 && q !== 1) m = b.exists(m, q);
+      v = b.disjoint(m, region);
+      clear.set(k, v);
+    }
+    return v;
+  };
+  const pathsPrev = pathsHolding(prev, hooks);
+  const pathsNext = pathsHolding(next, hooks);
+  const settle = (rs: Ruleset, moved: readonly PlacedRule[]): Set<Rule> => {
+    const out = new Set<Rule>();
+    const changedHere = new Set(moved.map((x) => x.rule));
+    for (const t of rs.tables) {
+      if (t.outOfScope) continue;
+      for (const c of t.chains) {
+        const id = chainId(t, c);
+        if ((pathsPrev.get(id) ?? '') !== (pathsNext.get(id) ?? '')) continue;
+        for (const r of c.rules) if (!changedHere.has(r) && isClear(r)) out.add(r);
+      }
+    }
+    return out;
+  };
+  return { prev: settle(prev, changed.prev), next: settle(next, changed.next) };
 }
 
 export interface DiffRulesetsOptions extends DiffOptions {

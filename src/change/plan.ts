@@ -11,6 +11,7 @@
  * Both rulesets of a host are compiled once, in one shared packet space, and the audit reuses those compilations.
  */
 
+import { AUDIT_PATHS } from '../analysis/audit/rules/hygiene-common.js';
 import { DEFAULT_ADMIN_PORTS } from '../analysis/audit/rules/service.js';
 import {
   exampleOf,
@@ -37,7 +38,7 @@ import {
 import { type DeciderInfo, formatDecider, formatPacket, share } from '../analysis/describe.js';
 import { type DiffResult, diffCompiled } from '../analysis/diff.js';
 import { flowInterfaces, flowPreference } from '../analysis/flow-spec.js';
-import { diffRulesets } from '../analysis/incremental.js';
+import { diffRulesets, settledRules } from '../analysis/incremental.js';
 import { checkIntents, type Intent, intentFlow } from '../analysis/intents.js';
 import { type BddPacketSpace, createPacketSpace } from '../analysis/packet-space.js';
 import type { CompiledRuleset, PacketSet } from '../analysis/types.js';
@@ -87,6 +88,11 @@ export interface PlanOptions {
    * as unchanged without parsing, and otherwise only the region the changed rules can match is compiled.
    */
   readonly diffOnly?: boolean;
+  /**
+   * false: audit every rule of both versions, the ones whose findings the change cannot alter included (the reference
+   * the tests compare the default with). Default true: those rules are left out on both sides (settledRules).
+   */
+  readonly settle?: boolean;
   /** Called when a phase of a host's plan starts (and with 'done' at the end), for timing. */
   readonly onPhase?: (host: string, phase: PlanPhase | 'done') => void;
 }
@@ -249,9 +255,15 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
   phase('audit');
   let findings: HostPlan['findings'] = { introduced: [], fixed: [] };
   if (opts.findings !== false) {
-    const afterFindings = runAudit(after).findings;
-    // A first ruleset replaces nothing: every finding is new.
-    const beforeFindings = firstRuleset ? [] : runAudit(before).findings;
+    // Only the findings the change introduces or fixes are reported: rules whose findings are the same in both
+    // versions (outside the region the change touches) are left out on both sides. A first ruleset replaces
+    // nothing: every finding is new.
+    const settled =
+      firstRuleset || opts.settle === false ? undefined : settledRules(current, desired, AUDIT_PATHS, space);
+    const afterFindings = runAudit(settled ? { ...after, settled: settled.next } : after).findings;
+    const beforeFindings = firstRuleset
+      ? []
+      : runAudit(settled ? { ...before, settled: settled.prev } : before).findings;
     findings = compareFindings(beforeFindings, afterFindings);
   }
 

@@ -8,7 +8,7 @@
  */
 
 import type { AuditConfig, HostConfig, RampartConfig, ServiceConfig } from '../../config/types.js';
-import type { Packet, Ruleset } from '../../firewall/model.js';
+import type { Packet, Rule, Ruleset } from '../../firewall/model.js';
 import type { TraceHook } from '../../firewall/tracer.js';
 import type { CompiledRuleset, PacketSpace } from '../types.js';
 
@@ -104,6 +104,12 @@ export interface AuditContext {
   readonly listening?: readonly ListeningSocket[];
   /** Today, for expiry rules (passed in: the core reads no clock). */
   readonly today: string;
+  /**
+   * Rules whose unreachable-rule findings a plan knows to be the same in the other version of the ruleset
+   * (src/analysis/incremental.ts, settledRules): the plan reports only findings a change introduces or fixes, so
+   * the audit leaves these rules out on both sides. Unset (every rule analysed) outside plans.
+   */
+  readonly settled?: ReadonlySet<Rule>;
 }
 
 /** What a rule's check returns: a finding without its rule id; severity only when it differs from the default. */
