@@ -1,13 +1,14 @@
 /**
  * Bad input through the CLI: every format names file:line:column and what was expected, exits 2, and never prints a
- * stack trace. The runs share one process (cliRunner), as the tests are about what parse prints; the last test
- * starts the built CLI as its own process, as a user does.
+ * stack trace. The runs share one process (cliRunner), as the tests are about what parse prints; the last two tests
+ * start the built CLI as its own process, as a user does.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliRunner, ensureBuilt, rampart as rampartProcess } from './cli.js';
+import { cliRunner, ensureBuilt, main, rampart as rampartProcess, root } from './cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-cli-errors-'));
 const rampart = cliRunner();
@@ -87,5 +88,36 @@ describe('rampart parse on bad input', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/: no such file\n/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('stops quietly when the reader closes the pipe early (`| head`), with the exit code it would have had', async () => {
+    // 0.9 MB of JSON: more than a pipe holds, so the CLI is still writing when the reader goes away.
+    const r = await new Promise<{ code: number | null; stderr: string; read: number }>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [main, 'parse', '--json', join(root, 'test/fixtures/iptables/kube-proxy.rules')],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stderr = '';
+      let read = 0;
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      child.stdout.once('data', (d: Buffer) => {
+        read = d.length;
+        child.stdout.destroy();
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr, read });
+      });
+    });
+    expect(r.read).toBeGreaterThan(0);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
