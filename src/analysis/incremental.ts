@@ -463,35 +463,49 @@ function pathsHolding(rs: Ruleset, hooks: readonly TraceHook[]): Map<string, str
  * path: they are analysed there for the first time). Every such packet walks the same rules in both versions, so
  * on each path the rule's hits, the packets of its match that enter its chain, who decides them and each one's
  * share are the same sets in the shared space, and its findings differ at most in positions and line numbers (which
- * a plan's finding identity leaves out). Both sets are empty when a hook's change can't be bounded (a base chain
- * changed).
+ * a plan's finding identity leaves out). No rule is settled when a hook's change can't be bounded (a base chain
+ * changed). Returns a test per version, which computes the region on its first call.
  */
 export function settledRules(
   prev: Ruleset,
   next: Ruleset,
   hooks: readonly TraceHook[],
   space: BddPacketSpace,
-): { readonly prev: ReadonlySet<Rule>; readonly next: ReadonlySet<Rule> } {
-  const none = { prev: new Set<Rule>(), next: new Set<Rule>() };
-  const b = space.bdd;
-  const regions: number[] = [];
+): { readonly prev: (rule: Rule) => boolean; readonly next: (rule: Rule) => boolean } {
+  const never = () => false;
   let changed: { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] } | undefined;
   for (const hook of hooks) {
     const c = changedRules(prev, next, hook, writtenKey);
-    if (c === 'all') return none;
+    if (c === 'all') return { prev: never, next: never };
     changed ??= c;
-    regions.push(regionParts(prev, next, hook, space, writtenKey).region.node);
   }
-  if (!changed) return none;
-  const region = b.orAll(regions);
-  const fields = rewrittenFields([prev, next]);
-  const q = fields.length > 0 ? space.fieldVarSet(fields) : 1;
+  if (!changed) return { prev: never, next: never };
+  const b = space.bdd;
+  // The region and the rules' tests are computed when first asked: an audit asks only about the rules it finds
+  // unreachable. The region is kept from collection for as long as the answers are asked for (the plan's).
+  let region: number | undefined;
+  let q = 1;
+  const regionNode = (): number => {
+    if (region === undefined) {
+      const r = b.orAll(hooks.map((hook) => regionParts(prev, next, hook, space, writtenKey).region.node));
+      const fields = rewrittenFields([prev, next]);
+      q = fields.length > 0 ? space.fieldVarSet(fields) : 1;
+      const keep = q;
+      b.addRoots((mark) => {
+        mark(r);
+        if (keep !== 1) mark(keep);
+      });
+      region = r;
+    }
+    return region;
+  };
   // Aligned rules have the same content: one test per content.
   const clear = new Map<string, boolean>();
   const isClear = (rule: Rule): boolean => {
     const k = ruleContentKey(rule);
     let v = clear.get(k);
     if (v === undefined) {
+      const within = regionNode();
       let m = 1;
       for (const x of rule.matches) {
         if (x.kind === 'opaque') continue;
@@ -499,27 +513,28 @@ export function settledRules(
         if (m === 0) break;
       }
       if (m !== 0 && q !== 1) m = b.exists(m, q);
-      v = b.disjoint(m, region);
+      v = b.disjoint(m, within);
       clear.set(k, v);
     }
     return v;
   };
   const pathsPrev = pathsHolding(prev, hooks);
   const pathsNext = pathsHolding(next, hooks);
-  const settle = (rs: Ruleset, moved: readonly PlacedRule[]): Set<Rule> => {
-    const out = new Set<Rule>();
+  const settled = (rs: Ruleset, moved: readonly PlacedRule[]): ((rule: Rule) => boolean) => {
     const changedHere = new Set(moved.map((x) => x.rule));
+    // The rules whose chain is on the same hook paths in both versions (and whose content is unchanged).
+    const candidates = new Set<Rule>();
     for (const t of rs.tables) {
       if (t.outOfScope) continue;
       for (const c of t.chains) {
         const id = chainId(t, c);
         if ((pathsPrev.get(id) ?? '') !== (pathsNext.get(id) ?? '')) continue;
-        for (const r of c.rules) if (!changedHere.has(r) && isClear(r)) out.add(r);
+        for (const r of c.rules) if (!changedHere.has(r)) candidates.add(r);
       }
     }
-    return out;
+    return (rule) => candidates.has(rule) && isClear(rule);
   };
-  return { prev: settle(prev, changed.prev), next: settle(next, changed.next) };
+  return { prev: settled(prev, changed.prev), next: settled(next, changed.next) };
 }
 
 export interface DiffRulesetsOptions extends DiffOptions {

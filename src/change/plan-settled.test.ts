@@ -11,6 +11,7 @@ import { AUDIT_PATHS } from '../analysis/audit/rules/hygiene-common.js';
 import { settledRules } from '../analysis/incremental.js';
 import { createPacketSpace } from '../analysis/packet-space.js';
 import { parseConfig } from '../config/load.js';
+import type { Rule, Ruleset } from '../firewall/model.js';
 import { parseRuleset } from '../firewall/parse.js';
 import { generateIptablesRuleset, type Rng, rng } from '../lab/generate.js';
 import { breathe } from '../testing/breathe.js';
@@ -65,7 +66,9 @@ function settledCount(before: string, after: string, format: Format = 'iptables-
   const a = parseRuleset(before, 'before.rules', { format });
   const b = parseRuleset(after, 'after.rules', { format });
   const s = settledRules(a, b, AUDIT_PATHS, createPacketSpace([a, b]));
-  return s.prev.size + s.next.size;
+  const count = (rs: Ruleset, settled: (r: Rule) => boolean) =>
+    rs.tables.flatMap((t) => t.chains.flatMap((c) => c.rules)).filter(settled).length;
+  return count(a, s.prev) + count(b, s.next);
 }
 
 /**

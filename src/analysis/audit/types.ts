@@ -109,7 +109,7 @@ export interface AuditContext {
    * (src/analysis/incremental.ts, settledRules): the plan reports only findings a change introduces or fixes, so
    * the audit leaves these rules out on both sides. Unset (every rule analysed) outside plans.
    */
-  readonly settled?: ReadonlySet<Rule>;
+  readonly settled?: (rule: Rule) => boolean;
 }
 
 /** What a rule's check returns: a finding without its rule id; severity only when it differs from the default. */

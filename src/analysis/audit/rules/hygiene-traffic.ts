@@ -158,10 +158,25 @@ function rulesTraversedBefore(
   cap: number,
 ): number | undefined {
   const one = c.space.fromPacket(p);
+  // A packet that does not reach a chain's first rule never enters the chain: none of its rules count, and they
+  // are passed over without a test each (fail2ban's jails hold thousands of rules a reply never sees).
+  const firstOf = new Map<string, RuleRef>();
+  for (const r of c.rules()) {
+    const key = `${r.family}\u0000${r.table}\u0000${r.chain}`;
+    const first = firstOf.get(key);
+    if (!first || r.position < first.position) firstOf.set(key, r);
+  }
+  const entered = new Map<string, boolean>();
   let n = 0;
   for (const r of c.rules()) {
     if (r.family === d.family && r.table === d.table && r.chain === d.chain && r.position === d.position) return n;
-    if (!c.arrivingWithin(r, one).isEmpty()) n++;
+    const key = `${r.family}\u0000${r.table}\u0000${r.chain}`;
+    let inChain = entered.get(key);
+    if (inChain === undefined) {
+      inChain = !c.arrivingWithin(firstOf.get(key)!, one).isEmpty();
+      entered.set(key, inChain);
+    }
+    if (inChain && !c.arrivingWithin(r, one).isEmpty()) n++;
     if (n >= cap) return n;
   }
   return undefined;

@@ -78,19 +78,17 @@ export const unreachableAnalysis = memo((ctx: AuditContext): Analysis => {
   // rules unreachable everywhere.
   const paths = activePaths(ctx.ruleset);
   const reachable = new Set<Rule>();
-  // A plan's rules whose findings are the same in both versions are left out on both sides.
-  const settled = ctx.settled;
   for (const path of paths) {
     const compiled = ctx.compiledAnyState(path);
     for (const r of compiled.rules()) {
-      if (settled?.has(r.rule)) continue;
       onPaths.set(r.rule, (onPaths.get(r.rule) ?? 0) + 1);
       if (!reachable.has(r.rule) && !compiled.hits(r).isEmpty()) reachable.add(r.rule);
     }
   }
   for (const path of paths) {
     const compiled = ctx.compiledAnyState(path);
-    const skip = (rule: Rule) => reachable.has(rule) || settled?.has(rule) === true;
+    // A plan's rules whose findings are the same in both versions are left out on both sides.
+    const skip = (rule: Rule) => reachable.has(rule) || ctx.settled?.(rule) === true;
     for (const u of findUnreachable(compiled, { skip }).unreachable) {
       const list = found.get(u.ref.rule);
       const item = { u, path, compiled };

@@ -171,6 +171,15 @@ describe('no-established-accept', () => {
     expect(fs[0]?.example?.ctState).toBe('established');
   });
 
+  it('counts the rules of the chains a reply enters on its way, and only those', () => {
+    // An unconditional jump into a 20-rule chain before the accept: a reply passes all of them.
+    const fs = check('no-established-accept', 'no-established-accept/jail-late.nft');
+    expect(fs.map((f) => f.location?.line)).toEqual([6]);
+    expect(msg(fs[0])).toContain('(inet filter/input #2) comes after more than 10 rules on the input path');
+    // The same chain behind `tcp dport 22`: a reply (to an ephemeral port) never enters it.
+    expect(check('no-established-accept', 'no-established-accept/jail-ssh.nft')).toEqual([]);
+  });
+
   it('takes the limit from audit.establishedWithin', () => {
     expect(
       check('no-established-accept', 'no-established-accept/late.nft', { config: config({ establishedWithin: 20 }) }),
