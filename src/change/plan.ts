@@ -259,7 +259,11 @@ function planHost(config: RampartConfig, input: PlanHostInput, opts: PlanOptions
     // versions (outside the region the change touches) are left out on both sides. A first ruleset replaces
     // nothing: every finding is new.
     const settled =
-      firstRuleset || opts.settle === false ? undefined : settledRules(current, desired, AUDIT_PATHS, space);
+      firstRuleset || opts.settle === false
+        ? undefined
+        : settledRules(current, desired, AUDIT_PATHS, space, (version, hook) =>
+            (version === 'prev' ? before : after).compiledAnyState(hook),
+          );
     const afterFindings = runAudit(settled ? { ...after, settled: settled.next } : after).findings;
     const beforeFindings = firstRuleset
       ? []
