@@ -455,13 +455,36 @@ function pathsHolding(rs: Ruleset, hooks: readonly TraceHook[]): Map<string, str
 }
 
 /**
+ * Per chain: the rules that jump or go to it (their chain and how they are written), sorted. A rule kept out of its
+ * chain is reported with the jumps its packets pass: equal entries give equal reports.
+ */
+function entriesOf(rs: Ruleset): Map<string, string> {
+  const on = new Map<string, string[]>();
+  for (const t of rs.tables) {
+    if (t.outOfScope) continue;
+    for (const c of t.chains) {
+      for (const r of c.rules) {
+        for (const target of jumpTargets(r)) {
+          const id = chainId(t, target);
+          const list = on.get(id) ?? [];
+          list.push(`${c.name}\u0000${writtenKey(r)}`);
+          on.set(id, list);
+        }
+      }
+    }
+  }
+  return new Map([...on].map(([id, list]) => [id, list.sort().join('\n')]));
+}
+
+/**
  * The rules of each version whose per-rule findings (unreachable, shadowed, redundant) are the same in the other
  * version, so that a plan, which reports only the findings a change introduces or fixes, can leave them out on both
  * sides. A rule is settled when the alignment pairs it with a rule of the other version written the same way
  * (content and text: a finding quotes its rule and its deciders), and no packet its own match can apply to (opaque
  * matches left out, every field a rule of either version rewrites quantified) is in the changed region of any of
- * `hooks`, and its chain is on the same hook paths in both versions (a jump added into a chain puts its rules on a
- * path: they are analysed there for the first time). Every such packet walks the same rules in both versions, so
+ * `hooks`, and its chain is on the same hook paths in both versions, entered by the same jumps (a jump added into a
+ * chain puts its rules on a path, where they are analysed for the first time; the report of a rule whose packets
+ * never enter its chain names what decided them before they reached a jump). Every such packet walks the same rules in both versions, so
  * on each path the rule's hits, the packets of its match that enter its chain, who decides them and each one's
  * share are the same sets in the shared space, and its findings differ at most in positions and line numbers (which
  * a plan's finding identity leaves out). No rule is settled when a hook's change can't be bounded (a base chain
@@ -531,6 +554,8 @@ export function settledRules(
   };
   const pathsPrev = pathsHolding(prev, hooks);
   const pathsNext = pathsHolding(next, hooks);
+  const entriesPrev = entriesOf(prev);
+  const entriesNext = entriesOf(next);
   const settled = (rs: Ruleset, moved: readonly PlacedRule[]): ((rule: Rule) => boolean) => {
     const changedHere = new Set(moved.map((x) => x.rule));
     // The rules whose chain is on the same hook paths in both versions (and whose content is unchanged).
@@ -540,6 +565,7 @@ export function settledRules(
       for (const c of t.chains) {
         const id = chainId(t, c);
         if ((pathsPrev.get(id) ?? '') !== (pathsNext.get(id) ?? '')) continue;
+        if ((entriesPrev.get(id) ?? '') !== (entriesNext.get(id) ?? '')) continue;
         for (const r of c.rules) if (!changedHere.has(r)) candidates.add(r);
       }
     }

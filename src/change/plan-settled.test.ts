@@ -274,6 +274,27 @@ COMMIT
     expect(settledCount(before, after)).toBeGreaterThan(0);
   });
 
+  it('reports a rule kept out of its chain when a jump into the chain is deleted', () => {
+    // udp never enters `extra`: which jumps it passes (arrives at) decides what the finding says covers it.
+    const before = `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:extra - [0:0]
+-A INPUT -p tcp -m tcp --dport 80 -j extra
+-A INPUT -s 10.0.0.0/8 -j DROP
+-A INPUT -p tcp -m tcp --dport 22 -j extra
+-A extra -p udp -m udp --dport 53 -j ACCEPT
+-A extra -p tcp -j ACCEPT
+COMMIT
+`;
+    const after = before.replace('-A INPUT -p tcp -m tcp --dport 80 -j extra\n', '');
+    const p = compare(before, after, 'jump deleted')!;
+    // Before, every udp packet passes the first jump; after, those from 10.0.0.0/8 are dropped before any jump.
+    expect(p.hosts[0]!.findings.fixed.map((f) => f.message).join('\n')).toMatch(/filter\/extra #1 is shadowed/);
+    expect(p.hosts[0]!.findings.introduced.map((f) => f.message).join('\n')).toMatch(/filter\/extra #1 is shadowed/);
+  });
+
   it('reports findings whose covering rule only had its comment changed', () => {
     const before = `*filter
 :INPUT DROP [0:0]
