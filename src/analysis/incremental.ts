@@ -23,7 +23,7 @@ import { jumpTargets, ruleContentKey } from './content-key.js';
 import { type DiffOptions, type DiffResult, diffCompiled } from './diff.js';
 import type { BddPacketSet, BddPacketSpace } from './packet-space.js';
 import { createPacketSpace } from './packet-space.js';
-import type { CompiledRuleset } from './types.js';
+import type { CompiledRuleset, RuleRef } from './types.js';
 
 export { ruleContentKey };
 
@@ -556,7 +556,13 @@ export function settledRules(
   const pathsNext = pathsHolding(next, hooks);
   const entriesPrev = entriesOf(prev);
   const entriesNext = entriesOf(next);
-  const settled = (rs: Ruleset, moved: readonly PlacedRule[]): ((rule: Rule) => boolean) => {
+  // With the compilations, a rule that fails the test above (kube-proxy's filter rules: every field they test is
+  // rewritten by a dnat before them, so the quantified match is most packets) can still be shown settled: when
+  // neither it nor its counterpart is hit on any path, and its match as each compilation sees it (the set the
+  // unreachable analysis and its report work within: packets in the terms of the path's entry) misses the region,
+  // it is unreachable in both versions with the same report.
+  const exact = compiled ? exactTest(prev, next, hooks, compiled, regionNode) : undefined;
+  const settled = (rs: Ruleset, moved: readonly PlacedRule[], version: 'prev' | 'next'): ((rule: Rule) => boolean) => {
     const changedHere = new Set(moved.map((x) => x.rule));
     // The rules whose chain is on the same hook paths in both versions (and whose content is unchanged).
     const candidates = new Set<Rule>();
@@ -569,9 +575,77 @@ export function settledRules(
         for (const r of c.rules) if (!changedHere.has(r)) candidates.add(r);
       }
     }
-    return (rule) => candidates.has(rule) && isClear(rule);
+    return (rule) => candidates.has(rule) && (isClear(rule) || exact?.(version, rule) === true);
   };
-  return { prev: settled(prev, changed.prev), next: settled(next, changed.next) };
+  return { prev: settled(prev, changed.prev, 'prev'), next: settled(next, changed.next, 'next') };
+}
+
+/**
+ * The exact test of settledRules for a rule the alignment pairs with one of the other version (its counterpart):
+ * neither is hit on any of `hooks`, and the rule's match set of each compilation holding it misses the region.
+ */
+function exactTest(
+  prev: Ruleset,
+  next: Ruleset,
+  hooks: readonly TraceHook[],
+  compiled: (version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset,
+  regionNode: () => number,
+): (version: 'prev' | 'next', rule: Rule) => boolean {
+  // The counterparts: the rules the alignment keeps, chain by chain.
+  const other = new Map<Rule, Rule>();
+  const chains = (rs: Ruleset) => {
+    const m = new Map<string, Chain>();
+    for (const t of rs.tables) if (!t.outOfScope) for (const c of t.chains) m.set(chainId(t, c), c);
+    return m;
+  };
+  const after = chains(next);
+  for (const [id, ca] of chains(prev)) {
+    const cb = after.get(id);
+    if (!cb) continue;
+    const u = unmatched(ca.rules.map(writtenKey), cb.rules.map(writtenKey));
+    if (!u) continue;
+    const skipA = new Set(u.a);
+    const skipB = new Set(u.b);
+    const keptA = ca.rules.filter((_, i) => !skipA.has(i));
+    const keptB = cb.rules.filter((_, j) => !skipB.has(j));
+    keptA.forEach((r, k) => {
+      other.set(r, keptB[k]!);
+      other.set(keptB[k]!, r);
+    });
+  }
+  const refs = new Map<string, Map<Rule, RuleRef>>();
+  const refOf = (version: 'prev' | 'next', hook: TraceHook, rule: Rule): RuleRef | undefined => {
+    const key = `${version}|${hook}`;
+    let m = refs.get(key);
+    if (!m) {
+      m = new Map(
+        compiled(version, hook)
+          .rules()
+          .map((r) => [r.rule, r]),
+      );
+      refs.set(key, m);
+    }
+    return m.get(rule);
+  };
+  return (version, rule) => {
+    const counterpart = other.get(rule);
+    if (!counterpart) return false;
+    const region = regionNode();
+    for (const [v, r] of [
+      [version, rule],
+      [version === 'prev' ? 'next' : 'prev', counterpart],
+    ] as const) {
+      for (const hook of hooks) {
+        const ref = refOf(v, hook, r);
+        if (!ref) continue;
+        const c = compiled(v, hook);
+        if (!c.hits(ref).isEmpty()) return false;
+        const m = c.matchSet(ref) as BddPacketSet;
+        if (!(c.space as BddPacketSpace).bdd.disjoint(m.node, region)) return false;
+      }
+    }
+    return true;
+  };
 }
 
 /** The packets (original, on any of `hooks`) that hit a changed rule in the version it belongs to. */
