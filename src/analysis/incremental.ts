@@ -481,8 +481,8 @@ function entriesOf(rs: Ruleset): Map<string, string> {
  * version, so that a plan, which reports only the findings a change introduces or fixes, can leave them out on both
  * sides. A rule is settled when the alignment pairs it with a rule of the other version written the same way
  * (content and text: a finding quotes its rule and its deciders), and no packet its own match can apply to (opaque
- * matches left out, every field a rule of either version rewrites quantified) is in the changed region of any of
- * `hooks`, and its chain is on the same hook paths in both versions, entered by the same jumps (a jump added into a
+ * matches left out, every field a rule of either version rewrites quantified) is in the changed region of a hook
+ * path that holds it (of `hooks`), and its chain is on the same hook paths in both versions, entered by the same jumps (a jump added into a
  * chain puts its rules on a path, where they are analysed for the first time; the report of a rule whose packets
  * never enter its chain names what decided them before they reached a jump). Every such packet walks the same rules in both versions, so
  * on each path the rule's hits, the packets of its match that enter its chain, who decides them and each one's
@@ -513,41 +513,47 @@ export function settledRules(
   }
   if (!changed) return { prev: never, next: never };
   const b = space.bdd;
-  // The region and the rules' tests are computed when first asked: an audit asks only about the rules it finds
-  // unreachable. The region is kept from collection for as long as the answers are asked for (the plan's).
-  let region: number | undefined;
-  let q = 1;
-  const regionNode = (): number => {
-    if (region === undefined) {
-      const r = compiled
-        ? hitRegion(changed!, hooks, compiled)
-        : b.orAll(hooks.map((hook) => regionParts(prev, next, hook, space, writtenKey).region.node));
+  // The regions (one per hook path: a rule's report on a path depends on that path's walks only) and the rules'
+  // tests are computed when first asked: an audit asks only about the rules it finds unreachable. A region is kept
+  // from collection for as long as the answers are asked for (the plan's).
+  const regions = new Map<TraceHook, number>();
+  let q: number | undefined;
+  const quantifier = (): number => {
+    if (q === undefined) {
       const fields = rewrittenFields([prev, next]);
-      q = fields.length > 0 ? space.fieldVarSet(fields) : 1;
-      const keep = q;
-      b.addRoots((mark) => {
-        mark(r);
-        if (keep !== 1) mark(keep);
-      });
-      region = r;
+      const v = fields.length > 0 ? space.fieldVarSet(fields) : 1;
+      if (v !== 1) b.addRoots((mark) => mark(v));
+      q = v;
     }
-    return region;
+    return q;
   };
-  // Aligned rules have the same content: one test per content.
+  const regionOf = (hook: TraceHook): number => {
+    let r = regions.get(hook);
+    if (r === undefined) {
+      const node = compiled
+        ? hitRegion(changed!, hook, compiled)
+        : regionParts(prev, next, hook, space, writtenKey).region.node;
+      b.addRoots((mark) => mark(node));
+      regions.set(hook, node);
+      r = node;
+    }
+    return r;
+  };
+  // Aligned rules have the same content and paths: one test per content and paths.
   const clear = new Map<string, boolean>();
-  const isClear = (rule: Rule): boolean => {
-    const k = ruleContentKey(rule);
+  const isClear = (rule: Rule, on: readonly TraceHook[]): boolean => {
+    const k = `${ruleContentKey(rule)}\u0000${on.join(',')}`;
     let v = clear.get(k);
     if (v === undefined) {
-      const within = regionNode();
       let m = 1;
       for (const x of rule.matches) {
         if (x.kind === 'opaque') continue;
         m = b.and(m, space.matchNode(x));
         if (m === 0) break;
       }
-      if (m !== 0 && q !== 1) m = b.exists(m, q);
-      v = b.disjoint(m, within);
+      const qv = quantifier();
+      if (m !== 0 && qv !== 1) m = b.exists(m, qv);
+      v = on.every((hook) => b.disjoint(m, regionOf(hook)));
       clear.set(k, v);
     }
     return v;
@@ -561,21 +567,26 @@ export function settledRules(
   // neither it nor its counterpart is hit on any path, and its match as each compilation sees it (the set the
   // unreachable analysis and its report work within: packets in the terms of the path's entry) misses the region,
   // it is unreachable in both versions with the same report.
-  const exact = compiled ? exactTest(prev, next, hooks, compiled, regionNode) : undefined;
+  const exact = compiled ? exactTest(prev, next, hooks, compiled, regionOf) : undefined;
   const settled = (rs: Ruleset, moved: readonly PlacedRule[], version: 'prev' | 'next'): ((rule: Rule) => boolean) => {
     const changedHere = new Set(moved.map((x) => x.rule));
     // The rules whose chain is on the same hook paths in both versions (and whose content is unchanged).
-    const candidates = new Set<Rule>();
+    const candidates = new Map<Rule, readonly TraceHook[]>();
     for (const t of rs.tables) {
       if (t.outOfScope) continue;
       for (const c of t.chains) {
         const id = chainId(t, c);
-        if ((pathsPrev.get(id) ?? '') !== (pathsNext.get(id) ?? '')) continue;
+        const on = pathsPrev.get(id) ?? '';
+        if (on !== (pathsNext.get(id) ?? '')) continue;
         if ((entriesPrev.get(id) ?? '') !== (entriesNext.get(id) ?? '')) continue;
-        for (const r of c.rules) if (!changedHere.has(r)) candidates.add(r);
+        const list = on === '' ? [] : (on.split(',') as TraceHook[]);
+        for (const r of c.rules) if (!changedHere.has(r)) candidates.set(r, list);
       }
     }
-    return (rule) => candidates.has(rule) && (isClear(rule) || exact?.(version, rule) === true);
+    return (rule) => {
+      const on = candidates.get(rule);
+      return on !== undefined && (isClear(rule, on) || exact?.(version, rule) === true);
+    };
   };
   return { prev: settled(prev, changed.prev, 'prev'), next: settled(next, changed.next, 'next') };
 }
@@ -589,7 +600,7 @@ function exactTest(
   next: Ruleset,
   hooks: readonly TraceHook[],
   compiled: (version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset,
-  regionNode: () => number,
+  regionOf: (hook: TraceHook) => number,
 ): (version: 'prev' | 'next', rule: Rule) => boolean {
   // The counterparts: the rules the alignment keeps, chain by chain.
   const other = new Map<Rule, Rule>();
@@ -630,7 +641,6 @@ function exactTest(
   return (version, rule) => {
     const counterpart = other.get(rule);
     if (!counterpart) return false;
-    const region = regionNode();
     for (const [v, r] of [
       [version, rule],
       [version === 'prev' ? 'next' : 'prev', counterpart],
@@ -641,33 +651,31 @@ function exactTest(
         const c = compiled(v, hook);
         if (!c.hits(ref).isEmpty()) return false;
         const m = c.matchSet(ref) as BddPacketSet;
-        if (!(c.space as BddPacketSpace).bdd.disjoint(m.node, region)) return false;
+        if (!(c.space as BddPacketSpace).bdd.disjoint(m.node, regionOf(hook))) return false;
       }
     }
     return true;
   };
 }
 
-/** The packets (original, on any of `hooks`) that hit a changed rule in the version it belongs to. */
+/** The packets (original, on the hook path) that hit a changed rule in the version it belongs to. */
 function hitRegion(
   changed: { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] },
-  hooks: readonly TraceHook[],
+  hook: TraceHook,
   compiled: (version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset,
 ): number {
   const parts: number[] = [];
   let b: BddPacketSpace['bdd'] | undefined;
-  for (const hook of hooks) {
-    for (const version of ['prev', 'next'] as const) {
-      const list = changed[version];
-      if (list.length === 0) continue;
-      const c = compiled(version, hook);
-      b = (c.space as BddPacketSpace).bdd;
-      const mine = new Set(list.map((x) => x.rule));
-      for (const ref of c.rules()) {
-        if (!mine.has(ref.rule)) continue;
-        const h = c.hits(ref) as BddPacketSet;
-        if (!h.isEmpty()) parts.push(h.node);
-      }
+  for (const version of ['prev', 'next'] as const) {
+    const list = changed[version];
+    if (list.length === 0) continue;
+    const c = compiled(version, hook);
+    b = (c.space as BddPacketSpace).bdd;
+    const mine = new Set(list.map((x) => x.rule));
+    for (const ref of c.rules()) {
+      if (!mine.has(ref.rule)) continue;
+      const h = c.hits(ref) as BddPacketSet;
+      if (!h.isEmpty()) parts.push(h.node);
     }
   }
   return b ? b.orAll(parts) : 0;
