@@ -399,7 +399,16 @@ function regionParts(
 // Rules whose findings a change leaves alone
 
 /** A rule as a finding sees it: what it does and how it is written (a finding quotes its rule and its deciders). */
-const writtenKey = (r: Rule): string => `${ruleContentKey(r)}\u0000${r.text}`;
+const writtenKeys = new WeakMap<Rule, string>();
+const writtenKey = (r: Rule): string => {
+  // Asked several times per rule by one plan (alignment per hook path, entries, counterparts): built once.
+  let k = writtenKeys.get(r);
+  if (k === undefined) {
+    k = `${ruleContentKey(r)}\u0000${r.text}`;
+    writtenKeys.set(r, k);
+  }
+  return k;
+};
 
 /** The fields some rule of the rulesets may rewrite on some path (nat, mark set). */
 function rewrittenFields(rulesets: readonly Ruleset[]): Field[] {
@@ -542,7 +551,7 @@ export function settledRules(
   // Aligned rules have the same content and paths: one test per content and paths.
   const clear = new Map<string, boolean>();
   const isClear = (rule: Rule, on: readonly TraceHook[]): boolean => {
-    const k = `${ruleContentKey(rule)}\u0000${on.join(',')}`;
+    const k = `${writtenKey(rule)}\u0000${on.join(',')}`;
     let v = clear.get(k);
     if (v === undefined) {
       let m = 1;
