@@ -23,7 +23,7 @@ import { jumpTargets, ruleContentKey } from './content-key.js';
 import { type DiffOptions, type DiffResult, diffCompiled } from './diff.js';
 import type { BddPacketSet, BddPacketSpace } from './packet-space.js';
 import { createPacketSpace } from './packet-space.js';
-import type { CompiledRuleset, RuleRef } from './types.js';
+import type { CompiledRuleset } from './types.js';
 
 export { ruleContentKey };
 
@@ -488,16 +488,20 @@ function entriesOf(rs: Ruleset): Map<string, string> {
 /**
  * The rules of each version whose per-rule findings (unreachable, shadowed, redundant) are the same in the other
  * version, so that a plan, which reports only the findings a change introduces or fixes, can leave them out on both
- * sides. A rule is settled when the alignment pairs it with a rule of the other version written the same way
- * (content and text: a finding quotes its rule and its deciders), and no packet its own match can apply to (opaque
- * matches left out, every field a rule of either version rewrites quantified) is in the changed region of a hook
- * path that holds it (of `hooks`), and its chain is on the same hook paths in both versions, entered by the same jumps (a jump added into a
- * chain puts its rules on a path, where they are analysed for the first time; the report of a rule whose packets
- * never enter its chain names what decided them before they reached a jump). Every such packet walks the same rules in both versions, so
- * on each path the rule's hits, the packets of its match that enter its chain, who decides them and each one's
- * share are the same sets in the shared space, and its findings differ at most in positions and line numbers (which
- * a plan's finding identity leaves out). No rule is settled when a hook's change can't be bounded (a base chain
- * changed). Returns a test per version, which computes the region on its first call.
+ * sides. A rule is settled when:
+ * - the alignment pairs it with a rule of the other version written the same way (content and text: a finding
+ *   quotes its rule and its deciders), and its text is unique in both versions (a finding's identity is its rule's
+ *   text and message, so two copies of a line could trade findings);
+ * - its chain is on the same hook paths in both versions, entered by the same jumps (a jump added into a chain puts
+ *   its rules on a path, where they are analysed for the first time; the report of a rule whose packets never enter
+ *   its chain names what decided them before they reached a jump);
+ * - no packet its own match can apply to (opaque matches left out, every field a rule of either version rewrites
+ *   quantified) is in the changed region of a hook path that holds it (of `hooks`).
+ * Every such packet walks the same rules in both versions, so on each path the rule's hits, the packets of its match
+ * that enter its chain, who decides them and each one's share are the same sets in the shared space, and its
+ * findings differ at most in positions and line numbers (which a plan's finding identity leaves out). No rule is
+ * settled when a hook's change can't be bounded (a base chain changed). Returns a test per version, which computes
+ * the regions on its first calls.
  *
  * With `compiled` (both versions compiled on each hook, in `space`, as the findings are computed), the region is
  * the packets that hit a changed rule in either version, not every packet a changed rule's match allows: a packet
@@ -571,13 +575,19 @@ export function settledRules(
   const pathsNext = pathsHolding(next, hooks);
   const entriesPrev = entriesOf(prev);
   const entriesNext = entriesOf(next);
-  // With the compilations, a rule that fails the test above (kube-proxy's filter rules: every field they test is
-  // rewritten by a dnat before them, so the quantified match is most packets) can still be shown settled: when
-  // neither it nor its counterpart is hit on any path, and its match as each compilation sees it (the set the
-  // unreachable analysis and its report work within: packets in the terms of the path's entry) misses the region,
-  // it is unreachable in both versions with the same report.
-  const exact = compiled ? exactTest(prev, next, hooks, compiled, regionOf) : undefined;
-  const settled = (rs: Ruleset, moved: readonly PlacedRule[], version: 'prev' | 'next'): ((rule: Rule) => boolean) => {
+  // A finding's identity is its rule's text and message: two rules written alike (a copied line) can trade
+  // findings when a plan pairs them up, so which one is reported depends on which is left out. Only rules whose
+  // text is unique in both versions are settled: each identity then belongs to one rule per version.
+  const texts = new Map<string, number>();
+  for (const rs of [prev, next]) {
+    const seen = new Map<string, number>();
+    for (const t of rs.tables) {
+      if (t.outOfScope) continue;
+      for (const c of t.chains) for (const r of c.rules) seen.set(r.text, (seen.get(r.text) ?? 0) + 1);
+    }
+    for (const [text, n] of seen) texts.set(text, Math.max(texts.get(text) ?? 0, n));
+  }
+  const settled = (rs: Ruleset, moved: readonly PlacedRule[]): ((rule: Rule) => boolean) => {
     const changedHere = new Set(moved.map((x) => x.rule));
     // The rules whose chain is on the same hook paths in both versions (and whose content is unchanged).
     const candidates = new Map<Rule, readonly TraceHook[]>();
@@ -589,82 +599,15 @@ export function settledRules(
         if (on !== (pathsNext.get(id) ?? '')) continue;
         if ((entriesPrev.get(id) ?? '') !== (entriesNext.get(id) ?? '')) continue;
         const list = on === '' ? [] : (on.split(',') as TraceHook[]);
-        for (const r of c.rules) if (!changedHere.has(r)) candidates.set(r, list);
+        for (const r of c.rules) if (!changedHere.has(r) && texts.get(r.text) === 1) candidates.set(r, list);
       }
     }
     return (rule) => {
       const on = candidates.get(rule);
-      return on !== undefined && (isClear(rule, on) || exact?.(version, rule) === true);
+      return on !== undefined && isClear(rule, on);
     };
   };
-  return { prev: settled(prev, changed.prev, 'prev'), next: settled(next, changed.next, 'next') };
-}
-
-/**
- * The exact test of settledRules for a rule the alignment pairs with one of the other version (its counterpart):
- * neither is hit on any of `hooks`, and the rule's match set of each compilation holding it misses the region.
- */
-function exactTest(
-  prev: Ruleset,
-  next: Ruleset,
-  hooks: readonly TraceHook[],
-  compiled: (version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset,
-  regionOf: (hook: TraceHook) => number,
-): (version: 'prev' | 'next', rule: Rule) => boolean {
-  // The counterparts: the rules the alignment keeps, chain by chain.
-  const other = new Map<Rule, Rule>();
-  const chains = (rs: Ruleset) => {
-    const m = new Map<string, Chain>();
-    for (const t of rs.tables) if (!t.outOfScope) for (const c of t.chains) m.set(chainId(t, c), c);
-    return m;
-  };
-  const after = chains(next);
-  for (const [id, ca] of chains(prev)) {
-    const cb = after.get(id);
-    if (!cb) continue;
-    const u = unmatched(ca.rules.map(writtenKey), cb.rules.map(writtenKey));
-    if (!u) continue;
-    const skipA = new Set(u.a);
-    const skipB = new Set(u.b);
-    const keptA = ca.rules.filter((_, i) => !skipA.has(i));
-    const keptB = cb.rules.filter((_, j) => !skipB.has(j));
-    keptA.forEach((r, k) => {
-      other.set(r, keptB[k]!);
-      other.set(keptB[k]!, r);
-    });
-  }
-  const refs = new Map<string, Map<Rule, RuleRef>>();
-  const refOf = (version: 'prev' | 'next', hook: TraceHook, rule: Rule): RuleRef | undefined => {
-    const key = `${version}|${hook}`;
-    let m = refs.get(key);
-    if (!m) {
-      m = new Map(
-        compiled(version, hook)
-          .rules()
-          .map((r) => [r.rule, r]),
-      );
-      refs.set(key, m);
-    }
-    return m.get(rule);
-  };
-  return (version, rule) => {
-    const counterpart = other.get(rule);
-    if (!counterpart) return false;
-    for (const [v, r] of [
-      [version, rule],
-      [version === 'prev' ? 'next' : 'prev', counterpart],
-    ] as const) {
-      for (const hook of hooks) {
-        const ref = refOf(v, hook, r);
-        if (!ref) continue;
-        const c = compiled(v, hook);
-        if (!c.hits(ref).isEmpty()) return false;
-        const m = c.matchSet(ref) as BddPacketSet;
-        if (!(c.space as BddPacketSpace).bdd.disjoint(m.node, regionOf(hook))) return false;
-      }
-    }
-    return true;
-  };
+  return { prev: settled(prev, changed.prev), next: settled(next, changed.next) };
 }
 
 /** The packets (original, on the hook path) that hit a changed rule in the version it belongs to. */
