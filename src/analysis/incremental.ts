@@ -496,7 +496,8 @@ function entriesOf(rs: Ruleset): Map<string, string> {
  *   its rules on a path, where they are analysed for the first time; the report of a rule whose packets never enter
  *   its chain names what decided them before they reached a jump);
  * - no packet its own match can apply to (opaque matches left out, every field a rule of either version rewrites
- *   quantified) is in the changed region of a hook path that holds it (of `hooks`).
+ *   quantified, and the interfaces a path may lack) is in the changed region of a hook path that holds it (of
+ *   `hooks`).
  * Every such packet walks the same rules in both versions, so on each path the rule's hits, the packets of its match
  * that enter its chain, who decides them and each one's share are the same sets in the shared space, and its
  * findings differ at most in positions and line numbers (which a plan's finding identity leaves out). No rule is
@@ -530,12 +531,20 @@ export function settledRules(
   // tests are computed when first asked: an audit asks only about the rules it finds unreachable. A region is kept
   // from collection for as long as the answers are asked for (the plan's).
   const regions = new Map<TraceHook, number>();
-  let q: number | undefined;
-  const quantifier = (): number => {
+  // The fields quantified out of a rule's match: those a rewrite may change, and the interfaces a path's chains may
+  // not have (the engine matches an absent interface as absent, whatever the set's variables say: oifname before
+  // routing, iifname on locally generated packets).
+  const rewritten = rewrittenFields([prev, next]);
+  const quantifiers = new Map<string, number>();
+  const quantifier = (on: readonly TraceHook[]): number => {
+    const key = on.join(',');
+    let q = quantifiers.get(key);
     if (q === undefined) {
-      const fields = rewrittenFields([prev, next]);
-      const v = fields.length > 0 ? space.fieldVarSet(fields) : 1;
+      const fields = new Set<Field>(rewritten);
+      for (const hook of on) fields.add(hook === 'output' ? 'iifname' : 'oifname');
+      const v = fields.size > 0 ? space.fieldVarSet([...fields].sort()) : 1;
       if (v !== 1) b.addRoots((mark) => mark(v));
+      quantifiers.set(key, v);
       q = v;
     }
     return q;
@@ -564,7 +573,7 @@ export function settledRules(
         m = b.and(m, space.matchNode(x));
         if (m === 0) break;
       }
-      const qv = quantifier();
+      const qv = quantifier(on);
       if (m !== 0 && qv !== 1) m = b.exists(m, qv);
       v = on.every((hook) => b.disjoint(m, regionOf(hook)));
       clear.set(k, v);
@@ -610,7 +619,7 @@ export function settledRules(
   return { prev: settled(prev, changed.prev), next: settled(next, changed.next) };
 }
 
-/** The packets (original, on the hook path) that hit a changed rule in the version it belongs to. */
+/** The packets that hit a changed rule on the hook path, as that rule sees them, in the version it belongs to. */
 function hitRegion(
   changed: { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] },
   hook: TraceHook,
