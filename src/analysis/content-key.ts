@@ -41,9 +41,16 @@ function verdictKey(v: Verdict | undefined): string {
   }
 }
 
-/** What a rule does, independent of where it is written and how it is spelled. */
+const contentKeys = new WeakMap<Rule, string>();
+
+/** What a rule does, independent of where it is written and how it is spelled (built once per rule). */
 export function ruleContentKey(r: Rule): string {
-  return `${r.matches.map(matchKey).join('&')}#${r.statements.map(statementKey).join('&')}#${verdictKey(r.verdict)}`;
+  let k = contentKeys.get(r);
+  if (k === undefined) {
+    k = `${r.matches.map(matchKey).join('&')}#${r.statements.map(statementKey).join('&')}#${verdictKey(r.verdict)}`;
+    contentKeys.set(r, k);
+  }
+  return k;
 }
 
 /** The chains a rule jumps or goes to (a verdict map's entries included). */

@@ -129,6 +129,29 @@ export interface PlacedRule {
 const chainId = (t: Table, c: Chain | string) =>
   `${t.family}\u0000${t.name}\u0000${typeof c === 'string' ? c : c.name}`;
 
+/** The base chains on the hook path, in order, with their specs. */
+function entriesKey(rs: Ruleset, hook: TraceHook): string {
+  const out: string[] = [];
+  for (const h of hookPath(hook)) {
+    for (const l3 of ['ipv4', 'ipv6'] as const) {
+      for (const e of hookEntries(rs, h, l3)) {
+        const refs = e.kind === 'chain' ? [e.base] : e.members;
+        for (const r of refs) {
+          const b = r.chain.base!;
+          out.push(
+            `${h}|${l3}|${e.kind}|${r.table.family}|${r.table.name}|${r.chain.name}|${b.type}|${b.hook}|${b.priority}|${b.policy}|${b.device ?? ''}`,
+          );
+        }
+      }
+    }
+  }
+  return out.join('\n');
+}
+
+/** Whether the base chains on the hook path are the same in both versions (else no change can be bounded). */
+const sameEntries = (prev: Ruleset, next: Ruleset, hook: TraceHook): boolean =>
+  entriesKey(prev, hook) === entriesKey(next, hook);
+
 /**
  * The rules of `next` and `prev` that differ (by content, chain by chain: `key` says what a rule is), or 'all' when a
  * base chain differs.
@@ -140,24 +163,7 @@ export function changedRules(
   keyOf: (r: Rule) => string = ruleContentKey,
 ): { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] } | 'all' {
   // The base chains on the hook path must be the same, in the same order, with the same specs.
-  const entriesKey = (rs: Ruleset): string => {
-    const out: string[] = [];
-    for (const h of hookPath(hook)) {
-      for (const l3 of ['ipv4', 'ipv6'] as const) {
-        for (const e of hookEntries(rs, h, l3)) {
-          const refs = e.kind === 'chain' ? [e.base] : e.members;
-          for (const r of refs) {
-            const b = r.chain.base!;
-            out.push(
-              `${h}|${l3}|${e.kind}|${r.table.family}|${r.table.name}|${r.chain.name}|${b.type}|${b.hook}|${b.priority}|${b.policy}|${b.device ?? ''}`,
-            );
-          }
-        }
-      }
-    }
-    return out.join('\n');
-  };
-  if (entriesKey(prev) !== entriesKey(next)) return 'all';
+  if (!sameEntries(prev, next, hook)) return 'all';
   const chainsOf = (rs: Ruleset) => {
     const m = new Map<string, { table: Table; chain: Chain }>();
     for (const table of rs.tables) {
@@ -501,8 +507,8 @@ function entriesOf(rs: Ruleset): Map<string, string> {
  * Every such packet walks the same rules in both versions, so on each path the rule's hits, the packets of its match
  * that enter its chain, who decides them and each one's share are the same sets in the shared space, and its
  * findings differ at most in positions and line numbers (which a plan's finding identity leaves out). No rule is
- * settled when a hook's change can't be bounded (a base chain changed). Returns a test per version, which computes
- * the regions on its first calls.
+ * settled when a hook's change can't be bounded (a base chain changed). Returns a test per version; nothing is
+ * computed before the first question, and each region on the first question about its hook path.
  *
  * With `compiled` (both versions compiled on each hook, in `space`, as the findings are computed), the region is
  * the packets that hit a changed rule in either version, not every packet a changed rule's match allows: a packet
@@ -518,14 +524,27 @@ export function settledRules(
   space: BddPacketSpace,
   compiled?: (version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset,
 ): { readonly prev: (rule: Rule) => boolean; readonly next: (rule: Rule) => boolean } {
+  // Nothing is computed before the first question: an audit that finds no unreachable rule asks none.
+  let tests: { readonly prev: (rule: Rule) => boolean; readonly next: (rule: Rule) => boolean } | undefined;
+  const get = () => {
+    tests ??= settledTests(prev, next, hooks, space, compiled);
+    return tests;
+  };
+  return { prev: (rule) => get().prev(rule), next: (rule) => get().next(rule) };
+}
+
+function settledTests(
+  prev: Ruleset,
+  next: Ruleset,
+  hooks: readonly TraceHook[],
+  space: BddPacketSpace,
+  compiled: ((version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset) | undefined,
+): { readonly prev: (rule: Rule) => boolean; readonly next: (rule: Rule) => boolean } {
   const never = () => false;
-  let changed: { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] } | undefined;
-  for (const hook of hooks) {
-    const c = changedRules(prev, next, hook, writtenKey);
-    if (c === 'all') return { prev: never, next: never };
-    changed ??= c;
-  }
-  if (!changed) return { prev: never, next: never };
+  // The alignment does not depend on the hook path; whether a change can be bounded does.
+  if (hooks.length === 0 || !hooks.every((hook) => sameEntries(prev, next, hook))) return { prev: never, next: never };
+  const changed = changedRules(prev, next, hooks[0]!, writtenKey);
+  if (changed === 'all') return { prev: never, next: never };
   const b = space.bdd;
   // The regions (one per hook path: a rule's report on a path depends on that path's walks only) and the rules'
   // tests are computed when first asked: an audit asks only about the rules it finds unreachable. A region is kept
@@ -553,7 +572,7 @@ export function settledRules(
     let r = regions.get(hook);
     if (r === undefined) {
       const node = compiled
-        ? hitRegion(changed!, hook, compiled)
+        ? hitRegion(changed, hook, compiled)
         : regionParts(prev, next, hook, space, writtenKey).region.node;
       b.addRoots((mark) => mark(node));
       regions.set(hook, node);
