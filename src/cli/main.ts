@@ -5,11 +5,16 @@ import { reportError } from './output.js';
 
 // `rampart parse --json big.rules | head`: the reader may close the pipe before the output ends. The rest of the
 // output has nowhere to go: it is dropped, and the command ends as it would have (its exit code), without a stack
-// trace. Any other write error still throws.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
-  });
+// trace. Any other write error still throws. Once per process: the tests' runner evaluates this module many times.
+const pipeGuard = Symbol.for('rampart.cli.closed-pipe');
+const g = globalThis as { [pipeGuard]?: boolean };
+if (!g[pipeGuard]) {
+  g[pipeGuard] = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    });
+  }
 }
 
 const program = new Command();
