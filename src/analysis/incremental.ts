@@ -201,6 +201,36 @@ export function changedRules(
 const DNAT_FIELDS: readonly Field[] = ['ip.daddr', 'ip6.daddr', 'dport', 'daddr.type'];
 const SNAT_FIELDS: readonly Field[] = ['ip.saddr', 'ip6.saddr', 'sport'];
 
+/** The fields a rule's `set` statements write (mark). */
+const setFields = (r: Rule): Field[] => r.statements.flatMap((st) => (st.kind === 'set' ? [st.field] : []));
+
+/** The fields a rule's nat verdict rewrites (none without one). */
+function natFields(r: Rule): readonly Field[] {
+  const v = r.verdict;
+  if (v?.kind !== 'nat') return [];
+  return v.type === 'dnat' || v.type === 'redirect' ? DNAT_FIELDS : SNAT_FIELDS;
+}
+
+/** The chains of `table` a base chain reaches by jumps, gotos and verdict maps, itself included. */
+function chainsReached(table: Table, base: Chain): Chain[] {
+  const byName = new Map(table.chains.map((c) => [c.name, c]));
+  const seen = new Set<string>();
+  const out: Chain[] = [];
+  const stack = [base];
+  while (stack.length > 0) {
+    const c = stack.pop()!;
+    if (seen.has(c.name)) continue;
+    seen.add(c.name);
+    out.push(c);
+    for (const r of c.rules)
+      for (const t of jumpTargets(r)) {
+        const x = byName.get(t);
+        if (x) stack.push(x);
+      }
+  }
+  return out;
+}
+
 /**
  * Where the rules of one ruleset can apply on a hook path, as packet sets (supersets, from the rules' own text):
  * a chain is entered only by packets its jumps let in, and a rule sees packets rewritten only by the rewrites that
@@ -217,11 +247,9 @@ class Reach {
     readonly hook: TraceHook,
     readonly space: BddPacketSpace,
   ) {
-    const byId = new Map<string, { table: Table; chain: Chain }>();
     for (const table of rs.tables) {
       if (table.outOfScope) continue;
       for (const chain of table.chains) {
-        byId.set(chainId(table, chain), { table, chain });
         for (const rule of chain.rules) {
           for (const t of jumpTargets(rule)) {
             const id = chainId(table, t);
@@ -234,42 +262,23 @@ class Reach {
     }
     // The base chains of the path in order; each with the chains it reaches. A rule may see the rewrites of every
     // earlier entry, and the mark changes of its own (a nat verdict ends its entry's traversal).
-    const reachable = (table: Table, base: Chain): { table: Table; chain: Chain }[] => {
-      const seen = new Set<string>();
-      const out: { table: Table; chain: Chain }[] = [];
-      const stack = [base];
-      while (stack.length > 0) {
-        const c = stack.pop()!;
-        const id = chainId(table, c);
-        if (seen.has(id)) continue;
-        seen.add(id);
-        out.push({ table, chain: c });
-        for (const r of c.rules)
-          for (const t of jumpTargets(r)) {
-            const x = byId.get(chainId(table, t));
-            if (x) stack.push(x.chain);
-          }
-      }
-      return out;
-    };
     const before = new Set<Field>();
     for (const h of hookPath(hook)) {
       for (const l3 of ['ipv4', 'ipv6'] as const) {
         for (const e of hookEntries(rs, h, l3)) {
           const refs = e.kind === 'chain' ? [e.base] : e.members;
-          const chains = refs.flatMap((r) => reachable(r.table, r.chain));
+          const chains = refs.flatMap((r) =>
+            chainsReached(r.table, r.chain).map((chain) => ({ table: r.table, chain })),
+          );
           const own = new Set<Field>();
           const all = new Set<Field>();
           for (const { chain } of chains) {
             for (const r of chain.rules) {
-              for (const st of r.statements)
-                if (st.kind === 'set') {
-                  own.add(st.field);
-                  all.add(st.field);
-                }
-              const v = r.verdict;
-              if (v?.kind === 'nat')
-                for (const f of v.type === 'dnat' || v.type === 'redirect' ? DNAT_FIELDS : SNAT_FIELDS) all.add(f);
+              for (const f of setFields(r)) {
+                own.add(f);
+                all.add(f);
+              }
+              for (const f of natFields(r)) all.add(f);
             }
           }
           for (const { table, chain } of chains) {
@@ -423,12 +432,7 @@ function rewrittenFields(rulesets: readonly Ruleset[]): Field[] {
     for (const t of rs.tables) {
       if (t.outOfScope) continue;
       for (const c of t.chains) {
-        for (const r of c.rules) {
-          for (const st of r.statements) if (st.kind === 'set') out.add(st.field);
-          const v = r.verdict;
-          if (v?.kind === 'nat')
-            for (const f of v.type === 'dnat' || v.type === 'redirect' ? DNAT_FIELDS : SNAT_FIELDS) out.add(f);
-        }
+        for (const r of c.rules) for (const f of [...setFields(r), ...natFields(r)]) out.add(f);
       }
     }
   }
@@ -443,23 +447,11 @@ function pathsHolding(rs: Ruleset, hooks: readonly TraceHook[]): Map<string, str
       for (const l3 of ['ipv4', 'ipv6'] as const) {
         for (const e of hookEntries(rs, h, l3)) {
           for (const r of e.kind === 'chain' ? [e.base] : e.members) {
-            const byName = new Map(r.table.chains.map((c) => [c.name, c]));
-            const stack = [r.chain];
-            while (stack.length > 0) {
-              const c = stack.pop()!;
+            for (const c of chainsReached(r.table, r.chain)) {
               const id = chainId(r.table, c);
-              let set = on.get(id);
-              if (!set) {
-                set = new Set();
-                on.set(id, set);
-              }
-              if (set.has(hook)) continue;
+              const set = on.get(id) ?? new Set<TraceHook>();
               set.add(hook);
-              for (const rule of c.rules)
-                for (const t of jumpTargets(rule)) {
-                  const x = byName.get(t);
-                  if (x) stack.push(x);
-                }
+              on.set(id, set);
             }
           }
         }
@@ -572,7 +564,7 @@ function settledTests(
     let r = regions.get(hook);
     if (r === undefined) {
       const node = compiled
-        ? hitRegion(changed, hook, compiled)
+        ? hitRegion(changed, hook, compiled, b)
         : regionParts(prev, next, hook, space, writtenKey).region.node;
       b.addRoots((mark) => mark(node));
       regions.set(hook, node);
@@ -643,14 +635,13 @@ function hitRegion(
   changed: { readonly prev: readonly PlacedRule[]; readonly next: readonly PlacedRule[] },
   hook: TraceHook,
   compiled: (version: 'prev' | 'next', hook: TraceHook) => CompiledRuleset,
+  b: BddPacketSpace['bdd'],
 ): number {
   const parts: number[] = [];
-  let b: BddPacketSpace['bdd'] | undefined;
   for (const version of ['prev', 'next'] as const) {
     const list = changed[version];
     if (list.length === 0) continue;
     const c = compiled(version, hook);
-    b = (c.space as BddPacketSpace).bdd;
     const mine = new Set(list.map((x) => x.rule));
     for (const ref of c.rules()) {
       if (!mine.has(ref.rule)) continue;
@@ -658,7 +649,7 @@ function hitRegion(
       if (!h.isEmpty()) parts.push(h.node);
     }
   }
-  return b ? b.orAll(parts) : 0;
+  return b.orAll(parts);
 }
 
 export interface DiffRulesetsOptions extends DiffOptions {
