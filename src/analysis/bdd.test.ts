@@ -155,6 +155,26 @@ describe('Bdd', () => {
     );
   });
 
+  it('meetsOutside(a, b, negs) says whether a and b less the union of negs is non-empty, without building it', () => {
+    let yes = 0;
+    let no = 0;
+    fc.assert(
+      fc.property(formula, formula, fc.array(formula, { maxLength: 4 }), (fa, fb, fn) => {
+        const b = fresh();
+        const a = build(b, fa);
+        const x = build(b, fb);
+        const negs = fn.map((f) => build(b, f));
+        const want = b.diff(b.and(a, x), b.orAll(negs)) !== 0;
+        expect(b.meetsOutside(a, x, negs)).toBe(want);
+        if (want) yes++;
+        else no++;
+      }),
+      { numRuns: 600 },
+    );
+    expect(yes).toBeGreaterThan(50);
+    expect(no).toBeGreaterThan(50);
+  });
+
   it('andRestrict(a, x, cube) is a and restrict(x, cube)', () => {
     fc.assert(
       fc.property(

@@ -799,6 +799,36 @@ export class Bdd {
     return [...vars].sort((a, b) => a - b);
   }
 
+  /**
+   * Whether some assignment satisfies a and b and none of `negs`, without building a set: a depth-first search over
+   * the operands' cofactors that stops at the first such assignment (states shown to have none are remembered). A
+   * rule's cover test against the rules before it: a and b less their union would copy a large set.
+   */
+  meetsOutside(a: number, b: number, negs: readonly number[]): boolean {
+    const nodes = this.nodes;
+    const failed = new Set<string>();
+    const go = (a: number, b: number, negs: readonly number[]): boolean => {
+      if (a === 0 || b === 0) return false;
+      const ns: number[] = [];
+      for (const n of negs) {
+        if (n === 1 || n === a || n === b) return false;
+        if (n !== 0 && !ns.includes(n)) ns.push(n);
+      }
+      if (ns.length === 0) return !this.disjoint(a, b);
+      ns.sort((x, y) => x - y);
+      const key = `${a},${b},${ns.join(',')}`;
+      if (failed.has(key)) return false;
+      let v = Math.min(nodes[a * 3]!, nodes[b * 3]!);
+      for (const n of ns) v = Math.min(v, nodes[n * 3]!);
+      const lo = (f: number) => (nodes[f * 3] === v ? nodes[f * 3 + 1]! : f);
+      const hi = (f: number) => (nodes[f * 3] === v ? nodes[f * 3 + 2]! : f);
+      const r = go(lo(a), lo(b), ns.map(lo)) || go(hi(a), hi(b), ns.map(hi));
+      if (!r) failed.add(key);
+      return r;
+    };
+    return go(a, b, negs);
+  }
+
   /** Number of distinct nodes reachable from f (terminals excluded). */
   size(f: number): number {
     const seen = new Set<number>();

@@ -72,6 +72,11 @@ export interface CompileOptions {
    * again; its recorded effects are replayed. The two versions of a diff share one, and so do the hooks of a plan.
    */
   readonly memo?: ChainMemo;
+  /**
+   * Runs of terminal rules walked as one block (walkBlock): `auto` (default) where walking them one by one proves
+   * costly, `always` wherever a block may be walked, `never` (the answers are the same: for tests and benchmarks).
+   */
+  readonly blocks?: 'auto' | 'always' | 'never';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -305,17 +310,128 @@ interface RuleInfo {
   vmapKeys?: Map<string, number[]>;
   /** Walked at least once (progress counts each rule once). */
   walked?: boolean;
+  /** The blocks the rule was walked in (walkBlock), as member k of each. */
+  blocks?: { readonly block: Block; readonly k: number }[];
+  /** Checkpoint rules walked in a block: their arriving packets, computed from the block when asked. */
+  blockArriving?: {
+    readonly block: Block;
+    readonly k: number;
+    readonly absent: ReadonlySet<Field>;
+    readonly absentKey: string;
+  }[];
 }
 
 interface DecRec {
   readonly decider: Decider;
   readonly verdict: FinalVerdict | 'accept-event';
   readonly nodes: number[];
+  /** A block of terminal rules deciding as one (walkBlock): its members' shares are computed when asked. */
+  readonly block?: BlockUse;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blocks of terminal rules
+
+/**
+ * A run of terminal rules of a chain (accept, drop or reject; no statement, no opaque match) walked as one decider
+ * (walkBlock). First match over members lo..hi-1 is four sets: the packets some member matches (m), and those the
+ * first matching member accepts, drops and rejects. Two halves combine as m = m1 | m2, a = a1 | (a2 - m1), and so
+ * on: built by halving, each member's match is joined log2(n) times and no set per member is made.
+ */
+interface BlockNode {
+  readonly lo: number;
+  readonly hi: number;
+  /** A leaf's match (what it hits); m is that of the packets it stops (none for a member that lets them go on). */
+  readonly h?: number;
+  readonly m: number;
+  readonly a: number;
+  readonly d: number;
+  readonly r: number;
+  readonly left?: BlockNode;
+  readonly right?: BlockNode;
+}
+
+/**
+ * A block as walked on one entry set: member k is the chain's rule from + k. It holds node numbers of one packet
+ * space only, and no rule record, so a chain memo replays it onto a chain of the same content in another ruleset.
+ */
+interface Block {
+  readonly id: number;
+  readonly from: number;
+  /** Per member: what it does to the packets it takes (`none`: they go on unchanged, or it never matches). */
+  readonly verdicts: readonly MemberVerdict[];
+  /** The packets entering the block (one identity flow, in stage-entry terms). */
+  readonly entry: number;
+  readonly tree: BlockNode;
+  /** The members a packet reaches (the walk stops after the member that decides the last entering packet). */
+  readonly reached: number;
+  /** Per member: 1 hit, 0 not, -1 not known yet. */
+  readonly hit: Int8Array;
+}
+
+/** A block in one compilation: its members' records. */
+interface BlockUse {
+  readonly block: Block;
+  readonly members: readonly RuleInfo[];
+}
+
+let nextBlockId = 0;
+
+/** A block is walked only when this many terminal rules follow each other... */
+const BLOCK_MIN_RULES = 16;
+/**
+ * ...and the last BLOCK_WINDOW rules walked made at least this many nodes each on average. Rule by rule, each
+ * rule's hits and the rest after it copy the entering set's diagram when the rule tests a field below those the
+ * set is built on: ufw's `-s X -j DROP` rules above its port rules made compile quadratic (bench/RESULTS.md, fifth
+ * session, section 3: 1,900 nodes per rule at 4k rules and growing, where the linear shapes make 150-350).
+ */
+const BLOCK_MIN_MADE = 1000;
+const BLOCK_WINDOW = 16;
+
+function markBlock(mark: (n: number) => void, block: Block): void {
+  mark(block.entry);
+  const visit = (n: BlockNode): void => {
+    mark(n.m);
+    mark(n.a);
+    mark(n.d);
+    mark(n.r);
+    if (n.left) visit(n.left);
+    if (n.right) visit(n.right);
+  };
+  visit(block.tree);
+}
+
+/** Whether every packet a rule hits goes on unchanged: no verdict (or continue), no mark set. */
+function passesThrough(rule: Rule): boolean {
+  const v = rule.verdict;
+  if (v && v.kind !== 'continue') return false;
+  return !rule.statements.some((st) => st.kind === 'set' && st.field === 'mark');
+}
+
+type MemberVerdict = 'accept' | 'drop' | 'reject' | 'none';
+
+/**
+ * What a rule does as a block member, or undefined when it cannot be one: a final verdict, or `none` for a rule
+ * that lets what it hits go on unchanged, or never matches (`recent --update` for a fresh source: ufw's limit
+ * rules). A stateful match must have a known outcome for a fresh source, assumed (`assumeFresh`).
+ */
+function memberVerdict(rule: Rule, assumeFresh: boolean): MemberVerdict | undefined {
+  for (const m of rule.matches) {
+    if (m.kind !== 'opaque') continue;
+    if (!assumeFresh || m.fresh === undefined) return undefined;
+    if (!m.fresh) return 'none';
+  }
+  if (passesThrough(rule)) return 'none';
+  const k = rule.verdict?.kind;
+  if (k !== 'accept' && k !== 'drop' && k !== 'reject') return undefined;
+  return rule.statements.some((st) => st.kind === 'set' && st.field === 'mark') ? undefined : k;
 }
 
 interface Stage {
   readonly family: L3;
   readonly hook: TraceHook;
+  /** Its place in its family's stages (0: the first, whose entry is the original packets). */
+  readonly index: number;
   /** Decisions in stage-entry terms, by decider key. */
   readonly decisions: Map<string, DecRec>;
   /** Packets (entry terms) whose verdict the model cannot know exactly. */
@@ -344,6 +460,7 @@ type Effect =
       readonly flows: readonly Flow[];
     }
   | { readonly k: 'forced'; readonly nodes: readonly number[] }
+  | { readonly k: 'block'; readonly block: Block }
   | { readonly k: 'call'; readonly target: string; readonly run: ChainRun };
 
 /** A chain's run on some flows: what it did to the records, and what it returned and accepted. */
@@ -384,6 +501,7 @@ export class ChainMemo {
         flows(r.result.accepted);
         for (const e of r.effects) {
           if (e.k === 'forced') for (const n of e.nodes) mark(n);
+          else if (e.k === 'block') markBlock(mark, e.block);
           else if (e.k !== 'walk' && e.k !== 'match' && e.k !== 'call') flows(e.flows);
         }
       }
@@ -497,6 +615,7 @@ class Compiler {
     /** Stateful matches take their outcome for a fresh source (CompileOptions.assume 'main'). */
     private readonly assumeFresh = true,
     private readonly memo?: ChainMemo,
+    private readonly blockMode: 'auto' | 'always' | 'never' = 'auto',
   ) {
     this.b = space.bdd;
     this.regionKey = `${region}/${regionParts?.join(',') ?? ''}`;
@@ -548,7 +667,14 @@ class Compiler {
       for (const l of fr.lists) flows(l);
       for (const n of fr.nodes) mark(n);
     }
+    for (const u of this.blockUses) markBlock(mark, u.block);
+    for (const n of this.blockArrivals.values()) mark(n);
   }
+
+  /** The blocks walked or replayed in this compilation. */
+  readonly blockUses: BlockUse[] = [];
+  /** Arriving packets of block members, by `${block id}:${member}` (computed when asked). */
+  private readonly blockArrivals = new Map<string, number>();
 
   chainByName(table: Table, name: string): Chain | undefined {
     let m = this.chainMaps.get(table);
@@ -618,7 +744,7 @@ class Compiler {
         for (const entry of hookEntries(this.rs, hook, family)) {
           // The stage starts from the states that reach it.
           const entrySet = this.b.orAll(input.map((f) => f.t.image(this.b, f.s)));
-          const stage: Stage = { family, hook, decisions: new Map(), forced: [], outputs: [] };
+          const stage: Stage = { family, hook, index: stages.length, decisions: new Map(), forced: [], outputs: [] };
           stages.push(stage);
           const start: Flow = { t: Xform.identity, s: entrySet };
           top.lists = [input, [start]];
@@ -700,8 +826,8 @@ class Compiler {
   }
 
   /** The rule's match as tested on a hook where the fields of `absent` (keyed `absentKey`) are absent. */
-  ruleMatch(info: RuleInfo, absent: ReadonlySet<Field>, absentKey: string): number {
-    if (!info.match.has(absentKey)) info.match.set(absentKey, absent);
+  ruleMatch(info: RuleInfo, absent: ReadonlySet<Field>, absentKey: string, register = true): number {
+    if (register && !info.match.has(absentKey)) info.match.set(absentKey, absent);
     // The last match built (a root: rebuilding every rule's match after each collection cost more than keeping it).
     const last = info.lastMatch;
     if (last && last.key === absentKey) return last.node;
@@ -824,6 +950,10 @@ class Compiler {
         ctx.stage.forced.push(...e.nodes);
         continue;
       }
+      if (e.k === 'block') {
+        this.attachBlock(ctx, chain, e.block);
+        continue;
+      }
       const info = this.infos.get(chain.rules[e.idx]!)!;
       switch (e.k) {
         case 'walk':
@@ -887,13 +1017,30 @@ class Compiler {
     const frame = { lists: [] as (readonly Flow[])[], nodes: [] as number[] };
     this.frames.push(frame);
     const ifs = this.interfaceBox(chain, cur);
+    const runs = this.blockMode === 'never' ? undefined : this.blockRuns(chain);
+    // Nodes made by the last BLOCK_WINDOW rules walked, in a ring.
+    const made = new Float64Array(BLOCK_WINDOW);
+    let madeSum = 0;
+    let lastMade = b.nodesMade;
     try {
-      for (const rule of chain.rules) {
+      for (let ri = 0; ri < chain.rules.length; ri++) {
+        const rule = chain.rules[ri]!;
         if (cur.length === 0) break;
         // A safe point: every node this compilation holds is in its rule records, stages or frames.
         frame.lists = [cur, returned, accepted];
         frame.nodes = [];
         b.maybeCollect();
+        const now = b.nodesMade;
+        madeSum += now - lastMade - made[ri % BLOCK_WINDOW]!;
+        made[ri % BLOCK_WINDOW] = now - lastMade;
+        lastMade = now;
+        if (runs && this.blockHere(ctx, cur, ri, runs, ri >= BLOCK_WINDOW ? madeSum / BLOCK_WINDOW : 0)) {
+          const end = runs[ri]!;
+          cur = this.walkBlock(ctx, chain, ri, end, cur[0]!.s, ifs, accepted);
+          ri = end - 1;
+          lastMade = b.nodesMade;
+          continue;
+        }
         const info = this.infos.get(rule)!;
         const rec = this.rec;
         rec?.effects.push({ k: 'walk', idx: info.idx });
@@ -916,12 +1063,16 @@ class Compiler {
         });
         // Its interfaces are none the flows entering the chain can have: no hit, known without a BDD operation.
         if (ifs && missesBox(ifs, rule, this.atomOf) && cur.every((f) => f.t.isIdentity)) continue;
-        const { hits, rest } = this.split(cur, m);
+        // A rule that lets every packet go on unchanged (no verdict, no mark set: a counter, a log, `recent --set`)
+        // leaves the flows as they were: only its hits are recorded.
+        const through = passesThrough(rule);
+        const { hits, rest } = through ? { hits: this.hitsOf(cur, m), rest: [] } : this.split(cur, m);
         if (hits.length === 0) continue;
         info.hits.push(...hits);
         const opaque = info.opaqueVars !== undefined && info.opaqueVars.length > 0;
         if (opaque) for (const h of hits) this.opaqueHits.push({ stage: ctx.stage, s: h.s });
         rec?.effects.push({ k: 'hits', idx: info.idx, flows: hits, opaque });
+        if (through) continue;
         const hitFlows = this.afterStatements(rule, hits);
         const v = rule.verdict;
         const cont: Flow[] = [];
@@ -966,6 +1117,234 @@ class Compiler {
     return { returned: mergeFlows(b, returned), accepted };
   }
 
+  /** Per rule of a chain: the end (exclusive) of the run of blockable rules it is in, or its own index. */
+  private readonly runsOf = new WeakMap<Chain, Int32Array>();
+
+  private blockRuns(chain: Chain): Int32Array {
+    let runs = this.runsOf.get(chain);
+    if (!runs) {
+      const n = chain.rules.length;
+      runs = new Int32Array(n);
+      let end = n;
+      for (let i = n - 1; i >= 0; i--) {
+        if (memberVerdict(chain.rules[i]!, this.assumeFresh)) runs[i] = end;
+        else {
+          runs[i] = i;
+          end = i;
+        }
+      }
+      this.runsOf.set(chain, runs);
+    }
+    return runs;
+  }
+
+  /**
+   * Whether the rules from ri to the end of their run of blockable rules are walked as a block: in its family's
+   * first stage (whose deciders are kept in original-packet terms), on one identity flow, and (auto) a long run
+   * after rules that each made many nodes.
+   */
+  private blockHere(ctx: ChainCtx, cur: readonly Flow[], ri: number, runs: Int32Array, recentMade: number): boolean {
+    const end = runs[ri]!;
+    if (end - ri < (this.blockMode === 'always' ? 2 : BLOCK_MIN_RULES)) return false;
+    if (ctx.stage.index !== 0 || cur.length !== 1) return false;
+    const f = cur[0]!;
+    if (!f.t.isIdentity || f.nat) return false;
+    return this.blockMode === 'always' || recentMade >= BLOCK_MIN_MADE;
+  }
+
+  /**
+   * Walks rules from..end-1 (blockable) on the packets `entry` as one block: accepted packets go to `accepted`, the
+   * block's decisions to one record, and what no member matches is returned. Records are what walking them one by
+   * one would leave, made lazily: a member's hits, decisions and arriving packets are computed from the block when
+   * asked (BlockUse), and the members after the one that decides the last entering packet are not walked.
+   */
+  private walkBlock(
+    ctx: ChainCtx,
+    chain: Chain,
+    from: number,
+    end: number,
+    entry: number,
+    ifs: Map<Field, [bigint, bigint][]> | undefined,
+    accepted: Flow[],
+  ): Flow[] {
+    const b = this.b;
+    const ms: number[] = [];
+    const verdicts: MemberVerdict[] = [];
+    const skipped: boolean[] = [];
+    for (let i = from; i < end; i++) {
+      const rule = chain.rules[i]!;
+      const info = this.infos.get(rule)!;
+      verdicts.push(memberVerdict(rule, this.assumeFresh)!);
+      // As walkChain: a rule that misses a region's values is not built; one that misses the interfaces of the
+      // chain's entering flows matches nothing here.
+      const skip = this.hull?.misses(rule) ?? false;
+      skipped.push(skip);
+      let m = 0;
+      if (!skip) {
+        m = this.ruleMatch(info, ctx.absent, ctx.absentKey, false);
+        if (ifs && missesBox(ifs, rule, this.atomOf)) m = 0;
+      }
+      ms.push(m);
+    }
+    const tree = this.blockTree(ms, verdicts, 0, ms.length);
+    const rest = b.diff(entry, tree.m);
+    // The members a walk reaches: all when some packet passes the block, else up to the member that takes the last.
+    let reached = ms.length;
+    if (rest === 0) {
+      let node = tree;
+      let x = entry;
+      while (node.left) {
+        const after = b.diff(x, node.left.m);
+        if (after === 0) node = node.left;
+        else {
+          x = after;
+          node = node.right!;
+        }
+      }
+      reached = node.lo + 1;
+    }
+    const block: Block = {
+      id: nextBlockId++,
+      from,
+      verdicts,
+      entry,
+      tree,
+      reached,
+      hit: new Int8Array(ms.length).fill(-1),
+    };
+    const rec = this.rec;
+    for (let k = 0; k < reached; k++) {
+      const info = this.infos.get(chain.rules[from + k]!)!;
+      rec?.effects.push({ k: 'walk', idx: from + k });
+      if (!info.walked && this.onProgress) {
+        info.walked = true;
+        this.onProgress(++this.walked, this.totalRules);
+      }
+      if (skipped[k]) continue;
+      if (!info.match.has(ctx.absentKey)) info.match.set(ctx.absentKey, ctx.absent);
+      rec?.effects.push({
+        k: 'match',
+        idx: from + k,
+        vars: [...(info.opaqueVars ?? [])],
+        never: info.never ?? false,
+      });
+    }
+    rec?.effects.push({ k: 'block', block });
+    this.attachBlock(ctx, chain, block);
+    if (tree.a !== 0) {
+      const a = b.and(entry, tree.a);
+      if (a !== 0) accepted.push({ t: Xform.identity, s: a });
+    }
+    return rest === 0 ? [] : [{ t: Xform.identity, s: rest }];
+  }
+
+  /** First match over members lo..hi-1, by halving. */
+  private blockTree(ms: readonly number[], verdicts: readonly MemberVerdict[], lo: number, hi: number): BlockNode {
+    const b = this.b;
+    if (hi - lo === 1) {
+      const h = ms[lo]!;
+      const v = verdicts[lo]!;
+      const m = v === 'none' ? 0 : h;
+      return { lo, hi, h, m, a: v === 'accept' ? m : 0, d: v === 'drop' ? m : 0, r: v === 'reject' ? m : 0 };
+    }
+    const mid = (lo + hi) >> 1;
+    const left = this.blockTree(ms, verdicts, lo, mid);
+    const right = this.blockTree(ms, verdicts, mid, hi);
+    const later = (x: number, y: number) => (y === 0 ? x : b.or(x, b.diff(y, left.m)));
+    return {
+      lo,
+      hi,
+      m: b.or(left.m, right.m),
+      a: later(left.a, right.a),
+      d: later(left.d, right.d),
+      r: later(left.r, right.r),
+      left,
+      right,
+    };
+  }
+
+  /** Records a block (walked here, or replayed from a memo) on its members and its stage. */
+  private attachBlock(ctx: ChainCtx, chain: Chain, block: Block): void {
+    const members: RuleInfo[] = [];
+    for (let k = 0; k < block.verdicts.length; k++) members.push(this.infos.get(chain.rules[block.from + k]!)!);
+    for (let k = 0; k < block.reached; k++) {
+      const info = members[k]!;
+      info.blocks ??= [];
+      info.blocks.push({ block, k });
+      if (info.idx % CHECKPOINT === 0) {
+        info.blockArriving ??= [];
+        info.blockArriving.push({ block, k, absent: ctx.absent, absentKey: ctx.absentKey });
+      }
+    }
+    const use: BlockUse = { block, members };
+    this.blockUses.push(use);
+    const key = `b:${block.id}`;
+    if (!ctx.stage.decisions.has(key)) {
+      ctx.stage.decisions.set(key, { decider: members[0]!.ref, verdict: 'drop', nodes: [], block: use });
+    }
+  }
+
+  /** The path to member k: its leaf, and the match unions of the members before it (left siblings on the way). */
+  blockPath(block: Block, k: number): { leaf: BlockNode; before: number[] } {
+    const before: number[] = [];
+    let node = block.tree;
+    while (node.left) {
+      if (k < node.left.hi) node = node.left;
+      else {
+        before.push(node.left.m);
+        node = node.right!;
+      }
+    }
+    return { leaf: node, before };
+  }
+
+  /** Whether some packet entering the block is taken by member k (nothing built). */
+  memberHit(block: Block, k: number): boolean {
+    const known = block.hit[k]!;
+    if (known >= 0) return known === 1;
+    const { leaf, before } = this.blockPath(block, k);
+    const b = this.b;
+    // Cheap answers first: the entering packets miss the match, or one earlier half's matches cover it.
+    const hit =
+      !b.disjoint(block.entry, leaf.h!) &&
+      !before.some((n) => b.implies(leaf.h!, n)) &&
+      b.meetsOutside(block.entry, leaf.h!, before);
+    block.hit[k] = hit ? 1 : 0;
+    return hit;
+  }
+
+  /** The packets of x that member k takes: x within its match, less the matches of the members before it. */
+  memberShare(block: Block, k: number, x: number): number {
+    const b = this.b;
+    const { leaf, before } = this.blockPath(block, k);
+    let s = b.and(x, leaf.h!);
+    // Smallest first: the unions nearest the member are the smallest.
+    for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = b.diff(s, before[j]!);
+    return s;
+  }
+
+  /** The packets entering the block that reach member k. */
+  private memberArriving(block: Block, k: number): number {
+    const key = `${block.id}:${k}`;
+    let n = this.blockArrivals.get(key);
+    if (n === undefined) {
+      n = this.blockArrival(block, k, undefined);
+      this.blockArrivals.set(key, n);
+    }
+    return n;
+  }
+
+  /** The flows' packets a match (in their rewritten terms) hits. */
+  private hitsOf(flows: readonly Flow[], m: number): Flow[] {
+    const b = this.b;
+    const hits: Flow[] = [];
+    for (const f of flows) {
+      const h = b.and(f.s, f.t.inverse(b, m));
+      if (h !== 0) hits.push({ t: f.t, s: h });
+    }
+    return hits;
+  }
+
   /** Splits flows by a match (in their rewritten terms): the packets it hits and the rest. */
   private split(flows: readonly Flow[], m: number): { hits: Flow[]; rest: Flow[] } {
     const b = this.b;
@@ -991,40 +1370,101 @@ class Compiler {
 
   /**
    * The flows arriving at a rule: kept for checkpoint rules, otherwise replayed from the checkpoint before it, rule
-   * by rule as runChain steps (a called chain's returns are taken from what the call recorded).
+   * by rule as runChain steps (a called chain's returns are taken from what the call recorded). A block walked over
+   * the checkpoint gives its packets from the block itself: those reaching a member, or those passing the block,
+   * replayed from the block's end.
    */
-  arrivingFlows(info: RuleInfo): Flow[] {
-    if (info.idx % CHECKPOINT === 0) return info.arriving.map((x) => x.f);
+  arrivingFlows(info: RuleInfo, within?: number): Flow[] {
     const b = this.b;
     const start = info.idx - (info.idx % CHECKPOINT);
     const from = this.infos.get(info.chain.rules[start]!)!;
-    // One replay per set of absent fields (a rule's match depends on them); flows of several calls are replayed
-    // together: every step acts on each packet alone, so it commutes with the union.
-    const groups = new Map<string, { absent: ReadonlySet<Field>; flows: Flow[] }>();
-    for (const x of from.arriving) {
-      const g = groups.get(x.absentKey);
-      if (g) g.flows.push(x.f);
-      else groups.set(x.absentKey, { absent: x.absent, flows: [x.f] });
-    }
+    // Asked within a set (arrivingWithin): when every flow of the replay keeps its packets as they entered the stage,
+    // the replay starts from the packets within it (a packet's way does not depend on the others): ufw's chain holds
+    // its blocklist's rules, and the whole arriving set copies the blocklist.
+    const cut = within !== undefined && this.identityReplay(from, info) ? within : undefined;
+    const within_ = (f: Flow): Flow | undefined => {
+      if (cut === undefined) return f;
+      const s = b.and(f.s, cut);
+      return s === 0 ? undefined : { ...f, s };
+    };
     const out: Flow[] = [];
-    for (const [absentKey, g] of groups) {
+    // Replays grouped by where they start and by absent fields (a rule's match depends on them); flows of several
+    // calls are replayed together: every step acts on each packet alone, so it commutes with the union.
+    const groups = new Map<string, { at: number; absent: ReadonlySet<Field>; absentKey: string; flows: Flow[] }>();
+    const add = (at: number, absent: ReadonlySet<Field>, absentKey: string, f: Flow | undefined) => {
+      if (!f || f.s === 0) return;
+      if (at === info.idx) {
+        out.push(f);
+        return;
+      }
+      const key = `${at}|${absentKey}`;
+      const g = groups.get(key);
+      if (g) g.flows.push(f);
+      else groups.set(key, { at, absent, absentKey, flows: [f] });
+    };
+    for (const x of from.arriving) add(start, x.absent, x.absentKey, within_(x.f));
+    for (const x of from.blockArriving ?? []) {
+      const block = x.block;
+      const end = block.from + block.verdicts.length;
+      if (info.idx < end) {
+        const k = info.idx - block.from;
+        if (k >= block.reached) continue;
+        const s = k === x.k && cut === undefined ? this.memberArriving(block, k) : this.blockArrival(block, k, cut);
+        add(info.idx, x.absent, x.absentKey, { t: Xform.identity, s });
+      } else {
+        add(end, x.absent, x.absentKey, within_({ t: Xform.identity, s: b.diff(block.entry, block.tree.m) }));
+      }
+    }
+    for (const g of groups.values()) {
       let cur = mergeFlows(b, g.flows);
-      for (let k = start; k < info.idx && cur.length > 0; k++) {
+      for (let k = g.at; k < info.idx && cur.length > 0; k++) {
         const ri = this.infos.get(info.chain.rules[k]!)!;
-        const m = this.ruleMatch(ri, g.absent, absentKey);
+        if (passesThrough(ri.ref.rule)) continue;
+        const m = this.ruleMatch(ri, g.absent, g.absentKey);
         const { hits, rest } = this.split(cur, m);
         if (hits.length === 0) continue;
         const v = ri.ref.rule.verdict;
         const cont: Flow[] = [];
         if (!v || v.kind === 'continue') cont.push(...this.afterStatements(ri.ref.rule, hits));
         else if (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto') {
-          for (const x of ri.cont) if (x.absentKey === absentKey) cont.push(x.f);
+          for (const x of ri.cont) {
+            if (x.absentKey !== g.absentKey) continue;
+            const f = within_(x.f);
+            if (f) cont.push(f);
+          }
         }
         cur = mergeFlows(b, [...rest, ...cont]);
       }
       out.push(...cur);
     }
-    return out;
+    return cut === undefined ? out : mergeFlows(b, out);
+  }
+
+  /**
+   * Whether the replay from checkpoint rule `from` to `info` keeps every flow's packets as they entered the stage:
+   * it starts from identity flows, and no rule on the way sets a mark or continues with rewritten flows after a jump.
+   */
+  private identityReplay(from: RuleInfo, info: RuleInfo): boolean {
+    if (!from.arriving.every((x) => x.f.t.isIdentity)) return false;
+    for (let k = from.idx; k < info.idx; k++) {
+      const ri = this.infos.get(info.chain.rules[k]!)!;
+      const v = ri.ref.rule.verdict;
+      if (!v || v.kind === 'continue') {
+        if (ri.ref.rule.statements.some((st) => st.kind === 'set' && st.field === 'mark')) return false;
+      } else if (v.kind === 'vmap' || v.kind === 'jump' || v.kind === 'goto') {
+        if (!ri.cont.every((x) => x.f.t.isIdentity)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** The packets entering a block that reach member k (within `cut` when given). */
+  private blockArrival(block: Block, k: number, cut: number | undefined): number {
+    const b = this.b;
+    const { before } = this.blockPath(block, k);
+    let s = cut === undefined ? block.entry : b.and(block.entry, cut);
+    for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = b.diff(s, before[j]!);
+    return s;
   }
 
   private vmapKeys(ctx: ChainCtx, info: RuleInfo): number[] {
@@ -1314,6 +1754,11 @@ class Compiled implements CompiledBddRuleset {
       for (const n of this.pulled.values()) mark(n);
       for (const n of this.possible.values()) mark(n);
       for (const n of this.rawRecs.values()) mark(n);
+      for (const u of this.blockUnions.values()) {
+        mark(u.raw);
+        mark(u.final);
+        mark(u.accept);
+      }
       for (const n of this.pulledRecs.values()) mark(n);
       const tree = (t: DeciderTree | undefined): void => {
         if (!t) return;
@@ -1492,6 +1937,13 @@ class Compiled implements CompiledBddRuleset {
         // thousands of dnat flows made a pull per decider the cost of every query (kube-proxy, Docker).
         const later = new Map<FinalVerdict, number[]>();
         for (const rec of st.decisions.values()) {
+          if (rec.block) {
+            // Blocks are walked in a family's first stage only.
+            const { entry, tree } = rec.block.block;
+            raw.get('drop')!.push(this.space.dropOpaque(b.and(entry, tree.d)));
+            raw.get('reject')!.push(this.space.dropOpaque(b.and(entry, tree.r)));
+            continue;
+          }
           if (rec.verdict === 'accept-event') continue;
           if (i === 0) raw.get(rec.verdict)!.push(this.rawRec(rec));
           else {
@@ -1603,7 +2055,7 @@ class Compiled implements CompiledBddRuleset {
     const cached = this.pulled.get(`a:${this.c.index.get(i.ref)}`);
     if (cached !== undefined) return this.space.wrap(b.and(cached, w));
     const parts: number[] = [];
-    for (const f of this.c.arrivingFlows(i)) {
+    for (const f of this.c.arrivingFlows(i, w)) {
       const s = b.and(f.s, f.t.inverse(b, w));
       if (s !== 0) parts.push(f.t.image(b, s));
     }
@@ -1627,9 +2079,18 @@ class Compiled implements CompiledBddRuleset {
 
   hits(rule: RuleRef): BddPacketSet {
     const i = this.info(rule);
-    if (i.hits.length === 0) return this.space.none();
+    const inBlocks = (i.blocks ?? []).filter((x) => this.c.memberHit(x.block, x.k));
+    if (i.hits.length === 0 && inBlocks.length === 0) return this.space.none();
     // Every recorded hit is non-empty: emptiness is known without building the image.
-    return new BddPacketSet(this.space, () => this.imageOf(`h:${this.c.index.get(i.ref)}`, i.hits), true);
+    return new BddPacketSet(
+      this.space,
+      () =>
+        this.imageOf(`h:${this.c.index.get(i.ref)}`, [
+          ...i.hits,
+          ...inBlocks.map((x) => ({ t: Xform.identity, s: this.c.memberShare(x.block, x.k, x.block.entry) })),
+        ]),
+      true,
+    );
   }
 
   /** Whether the rule is on this compilation's path (a region compile never registers chains no flow enters). */
@@ -1639,7 +2100,8 @@ class Compiled implements CompiledBddRuleset {
 
   /** Whether some packet reaches the rule and matches it (cheaper than hits(rule).isEmpty() when false). */
   isHit(rule: RuleRef): boolean {
-    return this.info(rule).hits.length > 0;
+    const i = this.info(rule);
+    return i.hits.length > 0 || (i.blocks?.some((x) => this.c.memberHit(x.block, x.k)) ?? false);
   }
 
   /** Per stage: its final deciders (accept-events aside), and its accept-events. */
@@ -1675,7 +2137,10 @@ class Compiled implements CompiledBddRuleset {
       // Accept-events latest first (a later chain's accept is the one the tracer reports); the others in order.
       const recs = accept ? [...st.decisions].reverse() : [...st.decisions];
       for (const [key, rec] of recs) {
-        if ((rec.verdict === 'accept-event') === accept) leaves.push({ union: union(rec), entry: { key, rec } });
+        if (rec.block) {
+          const u = this.blockUnion(rec, accept);
+          if (u !== 0) leaves.push({ union: u, entry: { key, rec } });
+        } else if ((rec.verdict === 'accept-event') === accept) leaves.push({ union: union(rec), entry: { key, rec } });
       }
       leavesOf.set(st, leaves);
     }
@@ -1683,6 +2148,56 @@ class Compiled implements CompiledBddRuleset {
     const tree = this.buildTree(leaves);
     trees.set(st, tree);
     return tree;
+  }
+
+  /** A block's entering packets, opaque variables quantified away, and what it decides finally / accepts within them. */
+  private readonly blockUnions = new Map<DecRec, { raw: number; final: number; accept: number }>();
+
+  private blockUnionsOf(rec: DecRec): { raw: number; final: number; accept: number } {
+    let u = this.blockUnions.get(rec);
+    if (!u) {
+      const b = this.b;
+      const { entry, tree } = rec.block!.block;
+      const raw = this.space.dropOpaque(entry);
+      u = { raw, final: b.and(raw, b.or(tree.d, tree.r)), accept: b.and(raw, tree.a) };
+      this.blockUnions.set(rec, u);
+    }
+    return u;
+  }
+
+  private blockUnion(rec: DecRec, accept: boolean): number {
+    const u = this.blockUnionsOf(rec);
+    return accept ? u.accept : u.final;
+  }
+
+  private blockEntryRaw(rec: DecRec): number {
+    return this.blockUnionsOf(rec).raw;
+  }
+
+  /**
+   * The members' shares of x (within the block's entering packets, opaque variables quantified away) in member
+   * order: those that accept, or those that drop or reject. Down the block's tree, x loses each left half's matches
+   * before it enters the right half, and a half whose decisions of the asked kind miss x is passed over.
+   */
+  private blockShares(block: Block, x: number, accept: boolean): { k: number; s: number }[] {
+    const b = this.b;
+    const out: { k: number; s: number }[] = [];
+    const meets = (n: BlockNode, y: number) =>
+      accept ? !b.disjoint(y, n.a) : !b.disjoint(y, n.d) || !b.disjoint(y, n.r);
+    const go = (n: BlockNode, y: number): void => {
+      if (!meets(n, y)) return;
+      if (!n.left) {
+        const s = b.and(y, n.m);
+        if (s !== 0) out.push({ k: n.lo, s });
+        return;
+      }
+      go(n.left, y);
+      if (!meets(n.right!, y)) return;
+      const z = b.diff(y, n.left.m);
+      if (z !== 0) go(n.right!, z);
+    };
+    if (x !== 0) go(block.tree, x);
+    return out;
   }
 
   private buildTree(leaves: DeciderTree[]): DeciderTree | undefined {
@@ -1714,7 +2229,10 @@ class Compiled implements CompiledBddRuleset {
         stages.forEach((st, i) => {
           if (left === 0) return;
           const nodes: number[] = [];
-          for (const rec of st.decisions.values()) nodes.push(...rec.nodes);
+          for (const rec of st.decisions.values()) {
+            if (rec.block) nodes.push(b.and(rec.block.block.entry, rec.block.block.tree.m));
+            else nodes.push(...rec.nodes);
+          }
           if (nodes.length === 0) return;
           const decided = i === 0 ? this.space.dropOpaque(b.orAll(nodes)) : this.pull(stages, i, b.orAll(nodes));
           left = b.diff(left, decided);
@@ -1734,9 +2252,20 @@ class Compiled implements CompiledBddRuleset {
   decidedBy(pick: (d: Decider) => boolean): BddPacketSet {
     const b = this.b;
     const chosen: { rec: DecRec; stages: readonly Stage[]; i: number }[] = [];
+    const chosenMembers: { block: Block; k: number }[] = [];
     for (const stages of this.c.stagesByFamily.values()) {
       for (let i = 0; i < stages.length; i++) {
         for (const rec of stages[i]!.decisions.values()) {
+          if (rec.block) {
+            const { block, members } = rec.block;
+            for (let k = 0; k < block.reached; k++) {
+              if (!pick(members[k]!.ref)) continue;
+              if (block.verdicts[k] === 'none') continue;
+              if (block.verdicts[k] === 'accept') return this.decidedByScan(pick);
+              chosenMembers.push({ block, k });
+            }
+            continue;
+          }
           if (!pick(rec.decider)) continue;
           if (rec.verdict === 'accept-event') return this.decidedByScan(pick);
           chosen.push({ rec, stages, i });
@@ -1744,13 +2273,16 @@ class Compiled implements CompiledBddRuleset {
       }
     }
     const pathEnd = pick({ kind: 'path-end' });
-    if (chosen.length === 0 && !pathEnd) return this.space.none();
+    if (chosen.length === 0 && chosenMembers.length === 0 && !pathEnd) return this.space.none();
     const region = this.c.region;
     const t = this.touched();
     const within = t !== undefined && b.disjoint(region, t) ? region : b.diff(region, this.uncertain().node);
     const parts = chosen.map(({ rec, stages, i }) =>
       b.and(i === 0 ? this.rawRec(rec) : this.pulledRec(stages, i, rec), within),
     );
+    for (const { block, k } of chosenMembers) {
+      parts.push(this.c.memberShare(block, k, b.and(this.space.dropOpaque(block.entry), within)));
+    }
     if (pathEnd) parts.push(this.pathEnd().node);
     return this.space.wrap(b.orAll(parts));
   }
@@ -1818,6 +2350,16 @@ class Compiled implements CompiledBddRuleset {
             return;
           }
           const e = node.entry!;
+          if (e.rec.block) {
+            const { block, members } = e.rec.block;
+            for (const { k, s } of this.blockShares(block, b.and(within, this.blockEntryRaw(e.rec)), false)) {
+              // Shares of drop and reject members only (blockShares passes over the others).
+              const v = block.verdicts[k] as 'drop' | 'reject';
+              leaves.push(s);
+              add(`r:${this.c.index.get(members[k]!.ref)}/${v}`, members[k]!.ref, v, s);
+            }
+            return;
+          }
           const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, within);
           if (n === 0) return;
           leaves.push(n);
@@ -1849,6 +2391,17 @@ class Compiled implements CompiledBddRuleset {
             return;
           }
           const e = node.entry!;
+          if (e.rec.block) {
+            const { members } = e.rec.block;
+            const shares = this.blockShares(e.rec.block.block, b.and(acceptLeft, this.blockEntryRaw(e.rec)), true);
+            // Latest first, as the accept-events' records.
+            for (let j = shares.length - 1; j >= 0; j--) {
+              const ref = members[shares[j]!.k]!.ref;
+              add(`r:${this.c.index.get(ref)}/accept-event`, ref, 'accept', shares[j]!.s);
+            }
+            acceptLeft = b.diff(acceptLeft, b.orAll(shares.map((x) => x.s)));
+            return;
+          }
           const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, acceptLeft);
           add(e.key, e.rec.decider, 'accept', n);
           acceptLeft = b.diff(acceptLeft, n);
@@ -2087,6 +2640,7 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions): Compiled
     parts,
     (opts.assume ?? 'main') === 'main',
     opts.memo,
+    opts.blocks ?? 'auto',
   );
   if (opts.onProgress) {
     c.onProgress = opts.onProgress;
