@@ -385,7 +385,7 @@ const BLOCK_MIN_RULES = 16;
  * set is built on: ufw's `-s X -j DROP` rules above its port rules made compile quadratic (bench/RESULTS.md, fifth
  * session, section 3: 1,900 nodes per rule at 4k rules and growing, where the linear shapes make 150-350).
  */
-const BLOCK_MIN_MADE = 1000;
+const BLOCK_MIN_MADE = 2000;
 const BLOCK_WINDOW = 16;
 
 function markBlock(mark: (n: number) => void, block: Block): void {
