@@ -31,8 +31,11 @@ const keyOf = (d: Decider) =>
       : 'end';
 
 /** The blocks a compilation walked (the compiler's own record; 0 means the case tested nothing). */
-const blocksOf = (c: CompiledBddRuleset): number =>
-  (c as unknown as { c: { blockUses: readonly unknown[] } }).c.blockUses.length;
+const usesOf = (c: CompiledBddRuleset) =>
+  (c as unknown as { c: { blockUses: readonly { block: { nat?: unknown } }[] } }).c.blockUses;
+const blocksOf = (c: CompiledBddRuleset): number => usesOf(c).length;
+/** Blocks whose members rewrite (nat), walked in the compilations compare() made. */
+let natBlocks = 0;
 
 const decisionsOf = (c: CompiledBddRuleset, q?: PacketSet) =>
   c.decisions(q).map((d) => `${keyOf(d.decider)} ${d.verdict} ${(d.packets as unknown as { node: number }).node}`);
@@ -95,6 +98,7 @@ function compare(rs: Ruleset, hooks: readonly TraceHook[], where: string): numbe
       }
       const got = compileRuleset(rs, { hook, space, assume, blocks: 'always' });
       blocks += blocksOf(got);
+      natBlocks += usesOf(got).filter((u) => u.block.nat).length;
       expect(blocksOf(want), `${where} ${hook}: 'never' walked a block`).toBe(0);
       same(want, got, `${where} ${hook} ${assume}`);
     }
@@ -131,8 +135,9 @@ describe('blocks of terminal rules', () => {
     expect(blocks).toBeGreaterThan(60);
   });
 
-  it('answer as the rule-by-rule walk on real rulesets (ufw, Docker, kube-proxy, nft)', async () => {
+  it('answer as the rule-by-rule walk on real rulesets (ufw, Docker, kube-proxy, nft), nat rules in blocks too', async () => {
     let blocks = 0;
+    natBlocks = 0;
     for (const f of [
       'iptables/ufw-host.rules',
       'iptables/ufw-user.rules',
@@ -147,15 +152,17 @@ describe('blocks of terminal rules', () => {
       blocks += compare(parseRuleset(text, f), ['input', 'forward', 'output'], f);
     }
     expect(blocks).toBeGreaterThan(3);
+    // Docker's and kube-proxy's nat chains: masquerades in postrouting (a later stage), dnat to endpoints.
+    expect(natBlocks).toBeGreaterThan(3);
   });
 
-  it("answer as the rule-by-rule walk on the engine's ufw, fail2ban and firewall shapes, 'auto' too", async () => {
+  it("answer as the rule-by-rule walk on the engine's ufw, fail2ban, firewall and Docker shapes, 'auto' too", async () => {
     let blocks = 0;
-    for (const shape of ['ufw', 'fail2ban', 'firewall'] as const) {
+    for (const shape of ['ufw', 'fail2ban', 'firewall', 'docker'] as const) {
       await breathe();
       const text = generateEngineRuleset(shape, 400, 42);
       const rs = parseRuleset(text, shape === 'firewall' ? `${shape}.nft` : `${shape}.rules`);
-      blocks += compare(rs, ['input'], shape);
+      blocks += compare(rs, [shape === 'docker' ? 'forward' : 'input'], shape);
     }
     expect(blocks).toBeGreaterThan(10);
     // 'auto' walks blocks where rules grow costly: ufw's port rules after its blocklist, from about 1,000 rules.
@@ -220,6 +227,32 @@ ${ports(1)}
       }
     }
     expect(asked).toBe(3);
+  });
+
+  it("answer as the rule-by-rule walk where nat and final verdicts share a block (a family's first stage)", () => {
+    const rules = Array.from({ length: 12 }, (_, i) =>
+      i % 3 === 0
+        ? `    tcp dport ${100 + i} dnat to 10.0.0.${i + 1}`
+        : i % 3 === 1
+          ? `    ip saddr 192.0.2.${i}/32 drop`
+          : `    tcp dport ${200 + i} accept`,
+    ).join('\n');
+    const text = `table ip t {
+  chain pre {
+    type nat hook prerouting priority -100; policy accept;
+${rules}
+  }
+  chain fwd {
+    type filter hook forward priority 0; policy drop;
+    ip daddr 10.0.0.0/24 accept
+  }
+}
+`;
+    // No input chain: on the input path, what the nat chain rewrites and nobody decides reaches the path's end.
+    natBlocks = 0;
+    const blocks = compare(parseRuleset(text, 'nat-mixed.nft'), ['input', 'forward'], 'nat-mixed');
+    expect(blocks).toBeGreaterThan(0);
+    expect(natBlocks).toBeGreaterThan(0);
   });
 
   it('replay from a chain memo as walked (two versions of a ruleset sharing the memo)', async () => {

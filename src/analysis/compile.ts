@@ -347,6 +347,8 @@ interface BlockNode {
   readonly a: number;
   readonly d: number;
   readonly r: number;
+  /** The packets the first matching member rewrites (nat). */
+  readonly n: number;
   readonly left?: BlockNode;
   readonly right?: BlockNode;
 }
@@ -360,11 +362,16 @@ interface Block {
   readonly from: number;
   /** Per member: what it does to the packets it takes (`none`: they go on unchanged, or it never matches). */
   readonly verdicts: readonly MemberVerdict[];
+  /** The nat verdict of the nat members (one per block). */
+  readonly nat?: NatVerdict;
   /** The packets entering the block (one identity flow, in stage-entry terms). */
   readonly entry: number;
   readonly tree: BlockNode;
   /** The members a packet reaches (the walk stops after the member that decides the last entering packet). */
   readonly reached: number;
+  /** What passes the block, and the members after the last one that stops packets (they all see that set). */
+  readonly rest: number;
+  readonly lastStop: number;
   /** Per member: 1 hit, 0 not, -1 not known yet. */
   readonly hit: Int8Array;
 }
@@ -390,11 +397,13 @@ const BLOCK_WINDOW = 16;
 
 function markBlock(mark: (n: number) => void, block: Block): void {
   mark(block.entry);
+  mark(block.rest);
   const visit = (n: BlockNode): void => {
     mark(n.m);
     mark(n.a);
     mark(n.d);
     mark(n.r);
+    mark(n.n);
     if (n.left) visit(n.left);
     if (n.right) visit(n.right);
   };
@@ -408,7 +417,17 @@ function passesThrough(rule: Rule): boolean {
   return !rule.statements.some((st) => st.kind === 'set' && st.field === 'mark');
 }
 
-type MemberVerdict = 'accept' | 'drop' | 'reject' | 'none';
+type MemberVerdict = 'accept' | 'drop' | 'reject' | 'nat' | 'none';
+
+/** Where blockable runs of a chain end (per rule), and whether the rest of the run holds a final verdict. */
+interface BlockRuns {
+  readonly ends: Int32Array;
+  readonly finals: Uint8Array;
+}
+
+/** What a nat verdict does to packets (its text aside). */
+const natKey = (v: NatVerdict) =>
+  `${v.type}|${v.family ?? ''}|${v.addr ? `${v.addr.lo}-${v.addr.hi}` : ''}|${v.port ? `${v.port.lo}-${v.port.hi}` : ''}`;
 
 /**
  * What a rule does as a block member, or undefined when it cannot be one: a final verdict, or `none` for a rule
@@ -422,9 +441,13 @@ function memberVerdict(rule: Rule, assumeFresh: boolean): MemberVerdict | undefi
     if (!m.fresh) return 'none';
   }
   if (passesThrough(rule)) return 'none';
-  const k = rule.verdict?.kind;
-  if (k !== 'accept' && k !== 'drop' && k !== 'reject') return undefined;
-  return rule.statements.some((st) => st.kind === 'set' && st.field === 'mark') ? undefined : k;
+  if (rule.statements.some((st) => st.kind === 'set' && st.field === 'mark')) return undefined;
+  const v = rule.verdict;
+  // A nat rule rewrites what it hits and ends the chain for it; one to an address or port its rule's own opaque
+  // variable does not know cannot be a member.
+  if (v?.kind === 'nat') return (v.type === 'dnat' || v.type === 'snat') && !v.addr && !v.port ? undefined : 'nat';
+  const k = v?.kind;
+  return k === 'accept' || k === 'drop' || k === 'reject' ? k : undefined;
 }
 
 interface Stage {
@@ -1035,7 +1058,7 @@ class Compiler {
         made[ri % BLOCK_WINDOW] = now - lastMade;
         lastMade = now;
         if (runs && this.blockHere(ctx, cur, ri, runs, ri >= BLOCK_WINDOW ? madeSum / BLOCK_WINDOW : 0)) {
-          const end = runs[ri]!;
+          const end = runs.ends[ri]!;
           cur = this.walkBlock(ctx, chain, ri, end, cur[0]!.s, ifs, accepted);
           ri = end - 1;
           lastMade = b.nodesMade;
@@ -1118,21 +1141,36 @@ class Compiler {
   }
 
   /** Per rule of a chain: the end (exclusive) of the run of blockable rules it is in, or its own index. */
-  private readonly runsOf = new WeakMap<Chain, Int32Array>();
+  private readonly runsOf = new WeakMap<Chain, BlockRuns>();
 
-  private blockRuns(chain: Chain): Int32Array {
+  private blockRuns(chain: Chain): BlockRuns {
     let runs = this.runsOf.get(chain);
     if (!runs) {
       const n = chain.rules.length;
-      runs = new Int32Array(n);
+      const ends = new Int32Array(n);
+      const finals = new Uint8Array(n + 1);
       let end = n;
+      // The nat verdict of the run's nat members (a run holds one: its members' packets are rewritten as one).
+      let nat: string | undefined;
       for (let i = n - 1; i >= 0; i--) {
-        if (memberVerdict(chain.rules[i]!, this.assumeFresh)) runs[i] = end;
-        else {
-          runs[i] = i;
+        const rule = chain.rules[i]!;
+        const mv = memberVerdict(rule, this.assumeFresh);
+        if (!mv) {
+          ends[i] = i;
           end = i;
+          nat = undefined;
+          continue;
         }
+        if (mv === 'nat') {
+          const key = natKey(rule.verdict as NatVerdict);
+          if (nat !== undefined && key !== nat) end = i + 1;
+          nat = key;
+        }
+        ends[i] = end;
+        const final = mv === 'accept' || mv === 'drop' || mv === 'reject';
+        finals[i] = final || (i + 1 < end && finals[i + 1] === 1) ? 1 : 0;
       }
+      runs = { ends, finals };
       this.runsOf.set(chain, runs);
     }
     return runs;
@@ -1143,10 +1181,12 @@ class Compiler {
    * first stage (whose deciders are kept in original-packet terms), on one identity flow, and (auto) a long run
    * after rules that each made many nodes.
    */
-  private blockHere(ctx: ChainCtx, cur: readonly Flow[], ri: number, runs: Int32Array, recentMade: number): boolean {
-    const end = runs[ri]!;
+  private blockHere(ctx: ChainCtx, cur: readonly Flow[], ri: number, runs: BlockRuns, recentMade: number): boolean {
+    const end = runs.ends[ri]!;
     if (end - ri < (this.blockMode === 'always' ? 2 : BLOCK_MIN_RULES)) return false;
-    if (ctx.stage.index !== 0 || cur.length !== 1) return false;
+    // A later stage's deciders are pulled back to original packets one by one: a block there may only rewrite (nat)
+    // or let packets go on, which decides nothing.
+    if ((ctx.stage.index !== 0 && runs.finals[ri] === 1) || cur.length !== 1) return false;
     const f = cur[0]!;
     if (!f.t.isIdentity || f.nat) return false;
     return this.blockMode === 'always' || recentMade >= BLOCK_MIN_MADE;
@@ -1203,13 +1243,19 @@ class Compiler {
       }
       reached = node.lo + 1;
     }
+    let lastStop = ms.length - 1;
+    while (lastStop >= 0 && (ms[lastStop] === 0 || verdicts[lastStop] === 'none')) lastStop--;
+    const natAt = verdicts.indexOf('nat');
     const block: Block = {
       id: nextBlockId++,
       from,
       verdicts,
+      ...(natAt >= 0 ? { nat: chain.rules[from + natAt]!.verdict as NatVerdict } : {}),
       entry,
       tree,
       reached,
+      rest,
+      lastStop,
       hit: new Int8Array(ms.length).fill(-1),
     };
     const rec = this.rec;
@@ -1235,6 +1281,12 @@ class Compiler {
       const a = b.and(entry, tree.a);
       if (a !== 0) accepted.push({ t: Xform.identity, s: a });
     }
+    // The nat members' packets, rewritten as one (a rewrite acts on each packet alone): as walked, they are accepted
+    // and the chain ends for them.
+    if (tree.n !== 0 && block.nat) {
+      const n = b.and(entry, tree.n);
+      if (n !== 0) accepted.push(...this.applyNat(ctx, block.nat, { t: Xform.identity, s: n }));
+    }
     return rest === 0 ? [] : [{ t: Xform.identity, s: rest }];
   }
 
@@ -1245,7 +1297,8 @@ class Compiler {
       const h = ms[lo]!;
       const v = verdicts[lo]!;
       const m = v === 'none' ? 0 : h;
-      return { lo, hi, h, m, a: v === 'accept' ? m : 0, d: v === 'drop' ? m : 0, r: v === 'reject' ? m : 0 };
+      const only = (w: MemberVerdict) => (v === w ? m : 0);
+      return { lo, hi, h, m, a: only('accept'), d: only('drop'), r: only('reject'), n: only('nat') };
     }
     const mid = (lo + hi) >> 1;
     const left = this.blockTree(ms, verdicts, lo, mid);
@@ -1258,6 +1311,7 @@ class Compiler {
       a: later(left.a, right.a),
       d: later(left.d, right.d),
       r: later(left.r, right.r),
+      n: later(left.n, right.n),
       left,
       right,
     };
@@ -1279,7 +1333,10 @@ class Compiler {
     const use: BlockUse = { block, members };
     this.blockUses.push(use);
     const key = `b:${block.id}`;
-    if (!ctx.stage.decisions.has(key)) {
+    const { a, d, r } = block.tree;
+    // Rewriting and passing decide nothing: such a block has no record of decisions (a later stage's may hold no
+    // block: its deciders are pulled back one by one).
+    if ((a !== 0 || d !== 0 || r !== 0) && !ctx.stage.decisions.has(key)) {
       ctx.stage.decisions.set(key, { decider: members[0]!.ref, verdict: 'drop', nodes: [], block: use });
     }
   }
@@ -1461,6 +1518,9 @@ class Compiler {
   /** The packets entering a block that reach member k (within `cut` when given). */
   private blockArrival(block: Block, k: number, cut: number | undefined): number {
     const b = this.b;
+    // Past the last member that stops packets, every member sees what passes the block (ufw's limit rules end each
+    // block: the unreachable analysis asks what reaches each of them).
+    if (k > block.lastStop) return cut === undefined ? block.rest : b.and(block.rest, cut);
     const { before } = this.blockPath(block, k);
     let s = cut === undefined ? block.entry : b.and(block.entry, cut);
     for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = b.diff(s, before[j]!);
@@ -2230,8 +2290,10 @@ class Compiled implements CompiledBddRuleset {
           if (left === 0) return;
           const nodes: number[] = [];
           for (const rec of st.decisions.values()) {
-            if (rec.block) nodes.push(b.and(rec.block.block.entry, rec.block.block.tree.m));
-            else nodes.push(...rec.nodes);
+            if (rec.block) {
+              const t = rec.block.block.tree;
+              nodes.push(b.and(rec.block.block.entry, b.or(t.a, b.or(t.d, t.r))));
+            } else nodes.push(...rec.nodes);
           }
           if (nodes.length === 0) return;
           const decided = i === 0 ? this.space.dropOpaque(b.orAll(nodes)) : this.pull(stages, i, b.orAll(nodes));
