@@ -419,10 +419,9 @@ function passesThrough(rule: Rule): boolean {
 
 type MemberVerdict = 'accept' | 'drop' | 'reject' | 'nat' | 'none';
 
-/** Where blockable runs of a chain end (per rule), and whether the rest of the run holds a final verdict. */
+/** Where blockable runs of a chain end, per rule. */
 interface BlockRuns {
   readonly ends: Int32Array;
-  readonly finals: Uint8Array;
 }
 
 /** What a nat verdict does to packets (its text aside). */
@@ -457,6 +456,11 @@ interface Stage {
   readonly index: number;
   /** Decisions in stage-entry terms, by decider key. */
   readonly decisions: Map<string, DecRec>;
+  /**
+   * Per decider key, the order in which the walk first recorded it: a block records its members' decisions as one,
+   * and decisions() lists deciders in the order walking the rules one by one records them.
+   */
+  readonly ranks: Map<string, number>;
   /** Packets (entry terms) whose verdict the model cannot know exactly. */
   readonly forced: number[];
   /** What leaves the stage (to the next one). */
@@ -767,7 +771,15 @@ class Compiler {
         for (const entry of hookEntries(this.rs, hook, family)) {
           // The stage starts from the states that reach it.
           const entrySet = this.b.orAll(input.map((f) => f.t.image(this.b, f.s)));
-          const stage: Stage = { family, hook, index: stages.length, decisions: new Map(), forced: [], outputs: [] };
+          const stage: Stage = {
+            family,
+            hook,
+            index: stages.length,
+            decisions: new Map(),
+            ranks: new Map(),
+            forced: [],
+            outputs: [],
+          };
           stages.push(stage);
           const start: Flow = { t: Xform.identity, s: entrySet };
           top.lists = [input, [start]];
@@ -838,6 +850,7 @@ class Compiler {
     if (!rec) {
       rec = { decider, verdict, nodes: [] };
       ctx.stage.decisions.set(key, rec);
+      if (!ctx.stage.ranks.has(key)) ctx.stage.ranks.set(key, ctx.stage.ranks.size);
     }
     for (const f of flows) {
       if (f.s === 0) continue;
@@ -1148,7 +1161,6 @@ class Compiler {
     if (!runs) {
       const n = chain.rules.length;
       const ends = new Int32Array(n);
-      const finals = new Uint8Array(n + 1);
       let end = n;
       // The nat verdict of the run's nat members (a run holds one: its members' packets are rewritten as one).
       let nat: string | undefined;
@@ -1167,26 +1179,21 @@ class Compiler {
           nat = key;
         }
         ends[i] = end;
-        const final = mv === 'accept' || mv === 'drop' || mv === 'reject';
-        finals[i] = final || (i + 1 < end && finals[i + 1] === 1) ? 1 : 0;
       }
-      runs = { ends, finals };
+      runs = { ends };
       this.runsOf.set(chain, runs);
     }
     return runs;
   }
 
   /**
-   * Whether the rules from ri to the end of their run of blockable rules are walked as a block: in its family's
-   * first stage (whose deciders are kept in original-packet terms), on one identity flow, and (auto) a long run
-   * after rules that each made many nodes.
+   * Whether the rules from ri to the end of their run of blockable rules are walked as a block: on one identity
+   * flow, and (auto) a long run after rules that each made many nodes.
    */
   private blockHere(ctx: ChainCtx, cur: readonly Flow[], ri: number, runs: BlockRuns, recentMade: number): boolean {
     const end = runs.ends[ri]!;
     if (end - ri < (this.blockMode === 'always' ? 2 : BLOCK_MIN_RULES)) return false;
-    // A later stage's deciders are pulled back to original packets one by one: a block there may only rewrite (nat)
-    // or let packets go on, which decides nothing.
-    if ((ctx.stage.index !== 0 && runs.finals[ri] === 1) || cur.length !== 1) return false;
+    if (cur.length !== 1) return false;
     const f = cur[0]!;
     if (!f.t.isIdentity || f.nat) return false;
     return this.blockMode === 'always' || recentMade >= BLOCK_MIN_MADE;
@@ -1334,8 +1341,15 @@ class Compiler {
     this.blockUses.push(use);
     const key = `b:${block.id}`;
     const { a, d, r } = block.tree;
-    // Rewriting and passing decide nothing: such a block has no record of decisions (a later stage's may hold no
-    // block: its deciders are pulled back one by one).
+    // The members that decide, in the order a rule-by-rule walk would have recorded them.
+    const ranks = ctx.stage.ranks;
+    for (let k = 0; k < block.reached; k++) {
+      const v = block.verdicts[k];
+      if (v !== 'accept' && v !== 'drop' && v !== 'reject') continue;
+      const mk = `r:${this.index.get(members[k]!.ref)}/${v === 'accept' ? 'accept-event' : v}`;
+      if (!ranks.has(mk) && this.memberHit(block, k)) ranks.set(mk, ranks.size);
+    }
+    // Rewriting and passing decide nothing: such a block has no record of decisions.
     if ((a !== 0 || d !== 0 || r !== 0) && !ctx.stage.decisions.has(key)) {
       ctx.stage.decisions.set(key, { decider: members[0]!.ref, verdict: 'drop', nodes: [], block: use });
     }
@@ -1819,6 +1833,7 @@ class Compiled implements CompiledBddRuleset {
         mark(u.final);
         mark(u.accept);
       }
+      for (const n of this.pulledBlockUnions.values()) mark(n);
       for (const n of this.pulledRecs.values()) mark(n);
       const tree = (t: DeciderTree | undefined): void => {
         if (!t) return;
@@ -1998,10 +2013,16 @@ class Compiled implements CompiledBddRuleset {
         const later = new Map<FinalVerdict, number[]>();
         for (const rec of st.decisions.values()) {
           if (rec.block) {
-            // Blocks are walked in a family's first stage only.
             const { entry, tree } = rec.block.block;
-            raw.get('drop')!.push(this.space.dropOpaque(b.and(entry, tree.d)));
-            raw.get('reject')!.push(this.space.dropOpaque(b.and(entry, tree.r)));
+            for (const [v, n] of [
+              ['drop', tree.d],
+              ['reject', tree.r],
+            ] as const) {
+              const x = b.and(entry, n);
+              if (i === 0) raw.get(v)!.push(this.space.dropOpaque(x));
+              else if (later.has(v)) later.get(v)!.push(x);
+              else later.set(v, [x]);
+            }
             continue;
           }
           if (rec.verdict === 'accept-event') continue;
@@ -2189,6 +2210,7 @@ class Compiled implements CompiledBddRuleset {
     st: Stage,
     accept: boolean,
     union: (rec: DecRec) => number,
+    blockUnion: (rec: DecRec, accept: boolean) => number,
   ): DeciderTree | undefined {
     if (trees.has(st)) return trees.get(st);
     let leaves = leavesOf.get(st);
@@ -2198,7 +2220,7 @@ class Compiled implements CompiledBddRuleset {
       const recs = accept ? [...st.decisions].reverse() : [...st.decisions];
       for (const [key, rec] of recs) {
         if (rec.block) {
-          const u = this.blockUnion(rec, accept);
+          const u = blockUnion(rec, accept);
           if (u !== 0) leaves.push({ union: u, entry: { key, rec } });
         } else if ((rec.verdict === 'accept-event') === accept) leaves.push({ union: union(rec), entry: { key, rec } });
       }
@@ -2228,6 +2250,19 @@ class Compiled implements CompiledBddRuleset {
   private blockUnion(rec: DecRec, accept: boolean): number {
     const u = this.blockUnionsOf(rec);
     return accept ? u.accept : u.final;
+  }
+
+  /** A later stage's block union pulled back to original packets (once). */
+  private readonly pulledBlockUnions = new Map<string, number>();
+
+  private pulledBlockUnion(stages: readonly Stage[], i: number, rec: DecRec, accept: boolean): number {
+    const key = `${rec.block!.block.id}/${accept ? 'a' : 'f'}`;
+    let n = this.pulledBlockUnions.get(key);
+    if (n === undefined) {
+      n = this.pull(stages, i, this.blockUnion(rec, accept));
+      this.pulledBlockUnions.set(key, n);
+    }
+    return n;
   }
 
   private blockEntryRaw(rec: DecRec): number {
@@ -2314,7 +2349,7 @@ class Compiled implements CompiledBddRuleset {
   decidedBy(pick: (d: Decider) => boolean): BddPacketSet {
     const b = this.b;
     const chosen: { rec: DecRec; stages: readonly Stage[]; i: number }[] = [];
-    const chosenMembers: { block: Block; k: number }[] = [];
+    const chosenMembers: { block: Block; k: number; stages: readonly Stage[]; i: number }[] = [];
     for (const stages of this.c.stagesByFamily.values()) {
       for (let i = 0; i < stages.length; i++) {
         for (const rec of stages[i]!.decisions.values()) {
@@ -2322,9 +2357,11 @@ class Compiled implements CompiledBddRuleset {
             const { block, members } = rec.block;
             for (let k = 0; k < block.reached; k++) {
               if (!pick(members[k]!.ref)) continue;
-              if (block.verdicts[k] === 'none') continue;
-              if (block.verdicts[k] === 'accept') return this.decidedByScan(pick);
-              chosenMembers.push({ block, k });
+              const v = block.verdicts[k];
+              // Rewriting and passing decide nothing.
+              if (v === 'none' || v === 'nat') continue;
+              if (v === 'accept') return this.decidedByScan(pick);
+              chosenMembers.push({ block, k, stages, i });
             }
             continue;
           }
@@ -2342,8 +2379,13 @@ class Compiled implements CompiledBddRuleset {
     const parts = chosen.map(({ rec, stages, i }) =>
       b.and(i === 0 ? this.rawRec(rec) : this.pulledRec(stages, i, rec), within),
     );
-    for (const { block, k } of chosenMembers) {
-      parts.push(this.c.memberShare(block, k, b.and(this.space.dropOpaque(block.entry), within)));
+    for (const { block, k, stages, i } of chosenMembers) {
+      const raw = this.space.dropOpaque(block.entry);
+      parts.push(
+        i === 0
+          ? this.c.memberShare(block, k, b.and(raw, within))
+          : b.and(this.pull(stages, i, this.c.memberShare(block, k, raw)), within),
+      );
     }
     if (pathEnd) parts.push(this.pathEnd().node);
     return this.space.wrap(b.orAll(parts));
@@ -2374,6 +2416,18 @@ class Compiled implements CompiledBddRuleset {
       if (e) e.node = b.or(e.node, node);
       else byDecider.set(key, { decider, verdict, node });
     };
+    // A stage's shares are credited in the order the walk recorded their deciders (accept-events latest first): a
+    // block's members are found where the block is.
+    let pending: { key: string; decider: Decider; verdict: FinalVerdict; node: number }[] = [];
+    const credit = (key: string, decider: Decider, verdict: FinalVerdict, node: number) => {
+      if (node !== 0) pending.push({ key, decider, verdict, node });
+    };
+    const flush = (st: Stage, latestFirst: boolean) => {
+      const rank = (k: string) => st.ranks.get(k) ?? Number.MAX_SAFE_INTEGER;
+      pending.sort((x, y) => (latestFirst ? rank(y.key) - rank(x.key) : rank(x.key) - rank(y.key)));
+      for (const p of pending) add(p.key, p.decider, p.verdict, p.node);
+      pending = [];
+    };
     const leaves: number[] = [];
     // A later stage's deciders are in the terms of its entry. For a few queries (a reach, a diff), each query is
     // carried forward to the stage and a decider is pulled back only when the query meets it; for many (the
@@ -2387,6 +2441,7 @@ class Compiled implements CompiledBddRuleset {
             st,
             accept,
             (r) => this.rawRec(r),
+            (r, acc) => this.blockUnion(r, acc),
           )
         : this.treeOf(
             accept ? this.accTreesP : this.decTreesP,
@@ -2394,6 +2449,7 @@ class Compiled implements CompiledBddRuleset {
             st,
             accept,
             (r) => this.pulledRec(stages, i, r),
+            (r, acc) => this.pulledBlockUnion(stages, i, r, acc),
           );
     for (const stages of this.c.stagesByFamily.values()) {
       let w = within;
@@ -2414,21 +2470,27 @@ class Compiled implements CompiledBddRuleset {
           const e = node.entry!;
           if (e.rec.block) {
             const { block, members } = e.rec.block;
-            for (const { k, s } of this.blockShares(block, b.and(within, this.blockEntryRaw(e.rec)), false)) {
+            // The query in the stage's entry terms (carried there unless it is the first stage); each member's share
+            // is pulled back to original packets.
+            const x = i === 0 ? within : carried ? wi : this.forward(stages, 0, i, within);
+            for (const { k, s } of this.blockShares(block, b.and(x, this.blockEntryRaw(e.rec)), false)) {
               // Shares of drop and reject members only (blockShares passes over the others).
               const v = block.verdicts[k] as 'drop' | 'reject';
-              leaves.push(s);
-              add(`r:${this.c.index.get(members[k]!.ref)}/${v}`, members[k]!.ref, v, s);
+              const n = i === 0 ? s : b.and(this.pull(stages, i, s), within);
+              if (n === 0) continue;
+              leaves.push(n);
+              credit(`r:${this.c.index.get(members[k]!.ref)}/${v}`, members[k]!.ref, v, n);
             }
             return;
           }
           const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, within);
           if (n === 0) return;
           leaves.push(n);
-          add(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
+          credit(e.key, e.rec.decider, e.rec.verdict as FinalVerdict, n);
         };
         const t = tree(st, stages, i, false);
         if (t) visit(t);
+        flush(st, false);
       });
     }
     // Main-tree deciders drop or reject (accepts are accept-events): the rest of the query is accepted.
@@ -2455,21 +2517,27 @@ class Compiled implements CompiledBddRuleset {
           const e = node.entry!;
           if (e.rec.block) {
             const { members } = e.rec.block;
-            const shares = this.blockShares(e.rec.block.block, b.and(acceptLeft, this.blockEntryRaw(e.rec)), true);
+            const x = i === 0 ? acceptLeft : carried ? wi : this.forward(stages, 0, i, acceptLeft);
+            const shares = this.blockShares(e.rec.block.block, b.and(x, this.blockEntryRaw(e.rec)), true);
+            const ns: number[] = [];
             // Latest first, as the accept-events' records.
             for (let j = shares.length - 1; j >= 0; j--) {
               const ref = members[shares[j]!.k]!.ref;
-              add(`r:${this.c.index.get(ref)}/accept-event`, ref, 'accept', shares[j]!.s);
+              const s = shares[j]!.s;
+              const n = i === 0 ? s : b.and(this.pull(stages, i, s), acceptLeft);
+              ns.push(n);
+              credit(`r:${this.c.index.get(ref)}/accept-event`, ref, 'accept', n);
             }
-            acceptLeft = b.diff(acceptLeft, b.orAll(shares.map((x) => x.s)));
+            acceptLeft = b.diff(acceptLeft, b.orAll(ns));
             return;
           }
           const n = b.and(carried ? this.pulledRec(stages, i, e.rec) : node.union, acceptLeft);
-          add(e.key, e.rec.decider, 'accept', n);
+          credit(e.key, e.rec.decider, 'accept', n);
           acceptLeft = b.diff(acceptLeft, n);
         };
         const t = tree(st, stages, i, true);
         if (t) visit(t);
+        flush(st, true);
       }
     }
     if (acceptLeft !== 0) add('end', { kind: 'path-end' }, 'accept', acceptLeft);
