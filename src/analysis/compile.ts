@@ -325,7 +325,7 @@ interface DecRec {
   readonly decider: Decider;
   readonly verdict: FinalVerdict | 'accept-event';
   readonly nodes: number[];
-  /** A block of terminal rules deciding as one (walkBlock): its members' shares are computed when asked. */
+  /** A block of rules deciding as one (walkBlock): its members' shares are computed when asked. */
   readonly block?: BlockUse;
 }
 
@@ -333,10 +333,10 @@ interface DecRec {
 // Blocks of terminal rules
 
 /**
- * A run of terminal rules of a chain (accept, drop or reject; no statement, no opaque match) walked as one decider
- * (walkBlock). First match over members lo..hi-1 is four sets: the packets some member matches (m), and those the
- * first matching member accepts, drops and rejects. Two halves combine as m = m1 | m2, a = a1 | (a2 - m1), and so
- * on: built by halving, each member's match is joined log2(n) times and no set per member is made.
+ * A run of rules of a chain walked as one (walkBlock; memberVerdict says which rules may be members). First match
+ * over members lo..hi-1 is five sets: the packets some member stops (m), and those the first matching member
+ * accepts, drops, rejects and rewrites (nat). Two halves combine as m = m1 | m2, a = a1 | (a2 - m1), and so on:
+ * built by halving, each member's match is joined log2(n) times and no set per member is made.
  */
 interface BlockNode {
   readonly lo: number;
@@ -452,8 +452,6 @@ function memberVerdict(rule: Rule, assumeFresh: boolean): MemberVerdict | undefi
 interface Stage {
   readonly family: L3;
   readonly hook: TraceHook;
-  /** Its place in its family's stages (0: the first, whose entry is the original packets). */
-  readonly index: number;
   /** Decisions in stage-entry terms, by decider key. */
   readonly decisions: Map<string, DecRec>;
   /**
@@ -774,7 +772,6 @@ class Compiler {
           const stage: Stage = {
             family,
             hook,
-            index: stages.length,
             decisions: new Map(),
             ranks: new Map(),
             forced: [],
