@@ -1383,11 +1383,14 @@ class Compiler {
 
   /** The packets of x that member k takes: x within its match, less the matches of the members before it. */
   memberShare(block: Block, k: number, x: number): number {
-    const b = this.b;
     const { leaf, before } = this.blockPath(block, k);
-    let s = b.and(x, leaf.h!);
+    return this.lessBefore(this.b.and(x, leaf.h!), before);
+  }
+
+  /** s less the match unions of the members before one (blockPath's `before`). */
+  private lessBefore(s: number, before: readonly number[]): number {
     // Smallest first: the unions nearest the member are the smallest.
-    for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = b.diff(s, before[j]!);
+    for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = this.b.diff(s, before[j]!);
     return s;
   }
 
@@ -1533,9 +1536,7 @@ class Compiler {
     // block: the unreachable analysis asks what reaches each of them).
     if (k > block.lastStop) return cut === undefined ? block.rest : b.and(block.rest, cut);
     const { before } = this.blockPath(block, k);
-    let s = cut === undefined ? block.entry : b.and(block.entry, cut);
-    for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = b.diff(s, before[j]!);
-    return s;
+    return this.lessBefore(cut === undefined ? block.entry : b.and(block.entry, cut), before);
   }
 
   private vmapKeys(ctx: ChainCtx, info: RuleInfo): number[] {
