@@ -1067,7 +1067,7 @@ class Compiler {
         madeSum += now - lastMade - made[ri % BLOCK_WINDOW]!;
         made[ri % BLOCK_WINDOW] = now - lastMade;
         lastMade = now;
-        if (runs && this.blockHere(ctx, cur, ri, runs, ri >= BLOCK_WINDOW ? madeSum / BLOCK_WINDOW : 0)) {
+        if (runs && this.blockHere(cur, ri, runs, ri >= BLOCK_WINDOW ? madeSum / BLOCK_WINDOW : 0)) {
           const end = runs.ends[ri]!;
           cur = this.walkBlock(ctx, chain, ri, end, cur[0]!.s, ifs, accepted);
           ri = end - 1;
@@ -1187,7 +1187,7 @@ class Compiler {
    * Whether the rules from ri to the end of their run of blockable rules are walked as a block: on one identity
    * flow, and (auto) a long run after rules that each made many nodes.
    */
-  private blockHere(ctx: ChainCtx, cur: readonly Flow[], ri: number, runs: BlockRuns, recentMade: number): boolean {
+  private blockHere(cur: readonly Flow[], ri: number, runs: BlockRuns, recentMade: number): boolean {
     const end = runs.ends[ri]!;
     if (end - ri < (this.blockMode === 'always' ? 2 : BLOCK_MIN_RULES)) return false;
     if (cur.length !== 1) return false;
