@@ -138,6 +138,66 @@ describe('findUnreachable', () => {
   });
 });
 
+describe('rules asked about alike', () => {
+  // Each chain of a random ruleset gets, at its end, a copy of each of its final-verdict rules, the same rule with
+  // another verdict, and a copy of the next chain's rules: rules with the same match in one chain (the reports the
+  // analysis shares) and in another chain (which it must not share).
+  const SWAP: Record<string, string> = { accept: 'drop', drop: 'reject', reject: 'accept' };
+  const withCopies = (text: string): string => {
+    const chains: { start: number; end: number; rules: string[] }[] = [];
+    const lines = text.split('\n');
+    let cur: { start: number; end: number; rules: string[] } | undefined;
+    lines.forEach((l, i) => {
+      if (/^\s+chain \S+ \{$/.test(l)) cur = { start: i, end: -1, rules: [] };
+      else if (cur && /^\s+\}$/.test(l)) {
+        cur.end = i;
+        chains.push(cur);
+        cur = undefined;
+      } else if (cur && /^\s+\S.* (accept|drop|reject)$/.test(l) && !/\b(type|policy)\b/.test(l)) cur.rules.push(l);
+    });
+    const added = new Map<number, string[]>();
+    chains.forEach((c, k) => {
+      const next = chains[k + 1];
+      added.set(c.end, [
+        ...c.rules.flatMap((l) => [l, l.replace(/(accept|drop|reject)$/, (v) => SWAP[v]!)]),
+        ...(next ? next.rules : []),
+      ]);
+    });
+    return lines.flatMap((l, i) => [...(added.get(i) ?? []), l]).join('\n');
+  };
+  const summary = (u: ReturnType<typeof findUnreachable>['unreachable'][number]) => ({
+    class: u.class,
+    kind: u.kind,
+    packets: u.packets,
+    chainKeepsOut: u.chainKeepsOut,
+    uncertain: u.uncertain,
+    cover: u.cover,
+    conflicting: u.conflicting?.count(),
+  });
+
+  it('a rule written again, or with the same match and another verdict, gets the report it gets asked about alone (random rulesets, collections on)', async () => {
+    let shared = 0;
+    for (let seed = 400; seed < 416; seed++) {
+      await breathe();
+      const g = parseRuleset(withCopies(generateNftRuleset(seed).text), `gen-${seed}.nft`);
+      const space = createPacketSpace([g], { collectGarbage: true });
+      space.bdd.gcMinNodes = 1;
+      const all = findUnreachable(compileRuleset(g, { hook: 'input', space })).unreachable;
+      const alone = compile(g);
+      const seen = new Set<string>();
+      for (const u of all) {
+        const key = `${u.ref.chain} ${u.ref.rule.text.replace(/(accept|drop|reject)$/, '')}`;
+        if (seen.has(key)) shared++;
+        seen.add(key);
+        const [one, ...more] = findUnreachable(alone, { skip: (r) => r !== u.ref.rule }).unreachable;
+        expect(more).toEqual([]);
+        expect(summary(u), `seed ${seed}: ${u.ref.chain}#${u.ref.position} ${u.ref.rule.text}`).toEqual(summary(one!));
+      }
+    }
+    expect(shared).toBeGreaterThan(50);
+  });
+});
+
 describe('garbage collection', () => {
   const report = (g: Ruleset, collect: boolean) => {
     const space = createPacketSpace([g], { collectGarbage: collect });

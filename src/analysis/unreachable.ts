@@ -20,7 +20,7 @@
 import type { FinalVerdict, Rule, Ruleset } from '../firewall/model.js';
 import type { TraceHook } from '../firewall/tracer.js';
 import { type DeciderInfo, decidersOf, formatDecider, share, sortedDeciders } from './describe.js';
-import type { CompiledRuleset, PacketSet, PacketSpace, RuleRef } from './types.js';
+import type { CompiledRuleset, Decision, PacketSet, PacketSpace, RuleRef } from './types.js';
 
 export type UnreachableClass = 'empty' | 'shadowed' | 'redundant';
 
@@ -155,42 +155,34 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
   const out: UnreachableRule[] = [];
   const kept: PacketSet[] = [];
   const space = compiled.space as { safePoint?: (keep: readonly PacketSet[]) => void };
-  let done = 0;
-  for (const ref of rules) {
-    opts.onProgress?.(done++, rules.length);
-    if (opts.skip?.(ref.rule) || !compiled.hits(ref).isEmpty()) continue;
-    // Nodes made for earlier rules may be reclaimed: of their sets only the conflicting packets are kept.
-    space.safePoint?.(kept);
-    const kind = ruleKind(ref.rule);
-    // An ip table's chain sees IPv4 packets only: its rule's match means the IPv4 part (IPv6 packets never get
-    // there, and must not count as "kept out" or "decided elsewhere").
-    const fam = ref.family === 'ip' ? 'ipv4' : ref.family === 'ip6' ? 'ipv6' : undefined;
-    const raw = compiled.matchSet(ref);
-    const match = fam ? raw.and(compiled.space.fromCube({ nfproto: [{ kind: 'symbol', value: fam }] })) : raw;
-    if (match.isEmpty()) {
-      out.push({ ref, class: 'empty', kind, packets: 0n, chainKeepsOut: false, cover: [] });
-      continue;
-    }
-    const key = chainKey(ref.family, ref.table, ref.chain);
+
+  // What a rule's report depends on is its chain and its match set: the packets of the match entering the chain
+  // (its scope), who decides them and who keeps them out. Two memos share that work without changing an answer:
+  // - the reports of rules already asked, per chain, by match (and the rule's outcome or kind): a rule written again
+  //   gets the same report;
+  // - the last rule's scope and cover, for the next rule of its chain with the same match but another verdict
+  //   (ufw-user-limit's log and reject: every entry of the chain's arriving set built once instead of twice).
+  interface Scope {
+    readonly chainKeepsOut: boolean;
+    readonly scope: PacketSet;
+    readonly cover: readonly CoverItem[];
+    /** The decisions of the scope when it enters the chain (what differs from an outcome is read from them). */
+    readonly decisions?: readonly Decision[];
+  }
+  const asked = new Map<string, { match: PacketSet; found: Omit<UnreachableRule, 'ref'> }[]>();
+  let last: { key: string; match: PacketSet; at: Scope } | undefined;
+  const scopeOf = (key: string, match: PacketSet): Scope => {
+    if (last && last.key === key && last.match.equals(match)) return last.at;
     const inChain = enteredWithin(key, match);
-    let scope: PacketSet;
-    const cover: CoverItem[] = [];
-    const chainKeepsOut = inChain.isEmpty();
-    const outcome = ruleOutcome(ref.rule);
-    // Certain packets of the scope whose verdict differs from the rule's (known from the decisions when the scope
-    // is what they were asked for: each certain packet has one decider, whose verdict is the packet's).
-    let differ: PacketSet | undefined;
-    if (!chainKeepsOut) {
-      scope = inChain;
-      const ds = compiled.decisions(scope);
-      for (const d of sortedDeciders(ds)) cover.push({ role: 'decided', decider: d });
-      if (outcome) {
-        const other = ds.filter((d) => d.verdict !== outcome).map((d) => d.packets);
-        differ = unionOf(compiled.space, other);
-      }
+    let at: Scope;
+    if (!inChain.isEmpty()) {
+      const ds = compiled.decisions(inChain);
+      const cover = sortedDeciders(ds).map((d): CoverItem => ({ role: 'decided', decider: d }));
+      at = { chainKeepsOut: false, scope: inChain, cover, decisions: ds };
     } else {
       // No packet of the match enters the chain: name the entries that keep them out, and what decided the
       // packets that never got to an entry.
+      const cover: CoverItem[] = [];
       let atEntries = compiled.space.none();
       for (const j of entriesOf.get(key) ?? []) {
         const at = compiled.arrivingWithin(j, match);
@@ -214,13 +206,53 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       }
       const before = match.minus(atEntries);
       for (const d of decidersOf(compiled, before)) cover.push({ role: 'decided', decider: d });
-      scope = atEntries.isEmpty() ? match : atEntries;
+      at = { chainKeepsOut: true, scope: atEntries.isEmpty() ? match : atEntries, cover };
     }
+    last = { key, match, at };
+    return at;
+  };
+
+  let done = 0;
+  for (const ref of rules) {
+    opts.onProgress?.(done++, rules.length);
+    if (opts.skip?.(ref.rule) || !compiled.hits(ref).isEmpty()) continue;
+    // Nodes made for earlier rules may be reclaimed: of their sets only the conflicting packets, the memos' match
+    // sets and the last scope are kept.
+    const lastSets = last ? [last.match, last.at.scope, ...(last.at.decisions ?? []).map((d) => d.packets)] : [];
+    kept.push(...lastSets);
+    space.safePoint?.(kept);
+    kept.length -= lastSets.length;
+    const kind = ruleKind(ref.rule);
+    // An ip table's chain sees IPv4 packets only: its rule's match means the IPv4 part (IPv6 packets never get
+    // there, and must not count as "kept out" or "decided elsewhere").
+    const fam = ref.family === 'ip' ? 'ipv4' : ref.family === 'ip6' ? 'ipv6' : undefined;
+    const raw = compiled.matchSet(ref);
+    const match = fam ? raw.and(compiled.space.fromCube({ nfproto: [{ kind: 'symbol', value: fam }] })) : raw;
+    if (match.isEmpty()) {
+      out.push({ ref, class: 'empty', kind, packets: 0n, chainKeepsOut: false, cover: [] });
+      continue;
+    }
+    const key = chainKey(ref.family, ref.table, ref.chain);
+    const outcome = ruleOutcome(ref.rule);
+    const memoKey = `${key}\u0000${outcome ?? kind}\u0000${match.count()}`;
+    const earlier = asked.get(memoKey)?.find((e) => e.match.equals(match));
+    if (earlier) {
+      out.push({ ref, ...earlier.found });
+      continue;
+    }
+    const { chainKeepsOut, scope, cover, decisions } = scopeOf(key, match);
     let cls: UnreachableClass;
     let conflicting: PacketSet | undefined;
     if (outcome) {
-      // Only certain verdicts count as a conflict: packets whose fate hangs on an opaque match prove nothing.
-      differ ??= scope.minus(compiled.verdict(outcome)).minus(compiled.uncertain());
+      // Only certain verdicts count as a conflict: packets whose fate hangs on an opaque match prove nothing. When
+      // the scope is what the decisions were asked for, each certain packet has one decider, whose verdict is the
+      // packet's.
+      const differ = decisions
+        ? unionOf(
+            compiled.space,
+            decisions.filter((d) => d.verdict !== outcome).map((d) => d.packets),
+          )
+        : scope.minus(compiled.verdict(outcome)).minus(compiled.uncertain());
       cls = differ.isEmpty() ? 'redundant' : 'shadowed';
       if (cls === 'shadowed') {
         conflicting = differ;
@@ -233,8 +265,7 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
           : 'redundant';
     }
     const uncertain = compiled.uncertainWithin(scope).count();
-    out.push({
-      ref,
+    const found: Omit<UnreachableRule, 'ref'> = {
       class: cls,
       uncertain,
       kind,
@@ -242,7 +273,12 @@ export function findUnreachable(compiled: CompiledRuleset, opts: FindUnreachable
       chainKeepsOut,
       cover,
       ...(conflicting ? { conflicting } : {}),
-    });
+    };
+    const list = asked.get(memoKey);
+    if (list) list.push({ match, found });
+    else asked.set(memoKey, [{ match, found }]);
+    kept.push(match);
+    out.push({ ref, ...found });
   }
   return {
     hook: compiled.hook,
