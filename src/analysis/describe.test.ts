@@ -28,6 +28,29 @@ describe('rangeToPrefixes', () => {
     expect(rangeToPrefixes(ip('10.0.0.1'), ip('10.0.0.3'), 32)).toHaveLength(2);
     expect(rangeToPrefixes(0n, (1n << 32n) - 1n, 32)).toHaveLength(1);
   });
+  it('with a most, gives up past it', () => {
+    expect(rangeToPrefixes(ip('10.0.0.1'), ip('10.0.0.3'), 32, 2)).toHaveLength(2);
+    expect(rangeToPrefixes(ip('10.0.0.1'), ip('10.0.0.9'), 32, 2)).toBeUndefined();
+  });
+});
+
+describe('address lists', () => {
+  it('show six items, a range as its one or two prefixes or as lo-hi, and count the rest', () => {
+    const els = [
+      r(ip('10.0.0.1')),
+      r(ip('10.0.0.2'), ip('10.0.0.3')),
+      r(ip('10.0.0.5'), ip('10.0.0.6')),
+      r(ip('10.0.0.9'), ip('10.0.0.20')),
+      r(ip('10.0.1.1'), ip('10.0.1.2')),
+      r(ip('10.0.2.0'), ip('10.0.2.255')),
+      r(ip('10.0.3.7')),
+    ];
+    expect(renderCube({ 'ip.saddr': els.slice(0, 3) })).toBe('from 10.0.0.1,10.0.0.2/31,10.0.0.5,10.0.0.6 to any');
+    // 10.0.1.1-10.0.1.2 is two prefixes across the cap: the first is the sixth item shown.
+    expect(renderCube({ 'ip.saddr': els })).toBe(
+      'from 10.0.0.1,10.0.0.2/31,10.0.0.5,10.0.0.6,10.0.0.9-10.0.0.20,10.0.1.1,...(+3) to any',
+    );
+  });
 });
 
 describe('mergeCubes', () => {

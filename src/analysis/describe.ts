@@ -199,11 +199,24 @@ export function mergeCubes(cubes: readonly Cube[], space?: PacketSpace): Cube[] 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering
 
-/** The fewest CIDR prefixes covering exactly [lo, hi]. */
-export function rangeToPrefixes(lo: bigint, hi: bigint, bits: number): { lo: bigint; hi: bigint }[] {
+/** The fewest CIDR prefixes covering exactly [lo, hi]; with `most`, undefined when more than that many are needed. */
+export function rangeToPrefixes(lo: bigint, hi: bigint, bits: number): { lo: bigint; hi: bigint }[];
+export function rangeToPrefixes(
+  lo: bigint,
+  hi: bigint,
+  bits: number,
+  most: number,
+): { lo: bigint; hi: bigint }[] | undefined;
+export function rangeToPrefixes(
+  lo: bigint,
+  hi: bigint,
+  bits: number,
+  most = Number.POSITIVE_INFINITY,
+): { lo: bigint; hi: bigint }[] | undefined {
   const out: { lo: bigint; hi: bigint }[] = [];
   let cur = lo;
   while (cur <= hi) {
+    if (out.length >= most) return undefined;
     let size = 1n;
     // Grow the block while it stays aligned and inside the range.
     while (size < 1n << BigInt(bits) && (cur & (size * 2n - 1n)) === 0n && cur + size * 2n - 1n <= hi) size *= 2n;
@@ -256,22 +269,27 @@ function renderAddresses(f: Field, els: readonly Element[], cap = 6): string {
 function renderAddressList(f: Field, els: readonly Element[], cap: number): string {
   const bits = ADDR_BITS[f] ?? 32;
   const fam = bits === 32 ? 'ipv4' : 'ipv6';
+  // Only the first `cap` items are written; the others are counted (a range is one item, or its one or two
+  // prefixes).
   const parts: string[] = [];
+  let items = 0;
   for (const e of els) {
     if (e.kind !== 'range') {
-      parts.push(formatElement(f, e));
+      if (items++ < cap) parts.push(formatElement(f, e));
       continue;
     }
-    const prefixes = rangeToPrefixes(e.lo, e.hi, bits);
-    if (prefixes.length <= 2) parts.push(...prefixes.map((p) => formatAddressRange(fam, p.lo, p.hi)));
-    else parts.push(`${formatAddress(fam, e.lo)}-${formatAddress(fam, e.hi)}`);
+    const prefixes = rangeToPrefixes(e.lo, e.hi, bits, 2);
+    if (prefixes) {
+      for (const p of prefixes) if (items++ < cap) parts.push(formatAddressRange(fam, p.lo, p.hi));
+    } else if (items++ < cap) parts.push(`${formatAddress(fam, e.lo)}-${formatAddress(fam, e.hi)}`);
   }
-  return capList(parts, cap);
+  return capList(parts, cap, items);
 }
 
-function capList(parts: readonly string[], cap: number): string {
-  if (parts.length <= cap) return parts.join(',');
-  return `${parts.slice(0, cap).join(',')},...(+${parts.length - cap})`;
+/** At most `cap` of the parts, and how many more of `total` there are. */
+function capList(parts: readonly string[], cap: number, total = parts.length): string {
+  if (total <= cap) return parts.join(',');
+  return `${parts.slice(0, cap).join(',')},...(+${total - cap})`;
 }
 
 function renderPorts(els: readonly Element[]): string {
