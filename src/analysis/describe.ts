@@ -145,16 +145,22 @@ function isAllAtoms(space: PacketSpace, f: Field, els: readonly Element[]): bool
   return r;
 }
 
-function fieldKey(cube: Cube, f: Field): string {
-  const v = cube[f];
-  return v ? v.map(elementKey).join(',') : '*';
-}
+/** Per cube, its fields in order and each one's `field=values` key (made once: mergeCubes asks per field and pass). */
+const cubeKeys = new WeakMap<Cube, { readonly fields: readonly Field[]; readonly parts: readonly string[] }>();
 
 function cubeKeyWithout(cube: Cube, skip: Field | undefined): string {
-  return sortedFields(cube)
-    .filter((f) => f !== skip)
-    .map((f) => `${f}=${fieldKey(cube, f)}`)
-    .join(';');
+  let k = cubeKeys.get(cube);
+  if (!k) {
+    const fields = sortedFields(cube);
+    k = { fields, parts: fields.map((f) => `${f}=${cube[f] ? cube[f]!.map(elementKey).join(',') : '*'}`) };
+    cubeKeys.set(cube, k);
+  }
+  let out = '';
+  for (let i = 0; i < k.fields.length; i++) {
+    if (k.fields[i] === skip) continue;
+    out = out === '' ? k.parts[i]! : `${out};${k.parts[i]}`;
+  }
+  return out;
 }
 
 /**
