@@ -394,6 +394,14 @@ const BLOCK_MIN_RULES = 16;
  */
 const BLOCK_MIN_MADE = 2000;
 const BLOCK_WINDOW = 16;
+/**
+ * ...or BLOCK_MIN_MADE_OFTEN each in a chain walked for the BLOCK_MIN_WALKS-th time or more in this compilation:
+ * every walk repeats the splits. Docker's DOCKER-ISOLATION-STAGE-2 (a DROP per bridge) is entered once per bridge;
+ * its rules make ~20 nodes each in a full compilation, ~250 inside the region of an incremental diff, whose
+ * interface structure the flows carry and each split copies (bench/RESULTS.md, eighth session).
+ */
+const BLOCK_MIN_WALKS = 16;
+const BLOCK_MIN_MADE_OFTEN = 100;
 
 function markBlock(mark: (n: number) => void, block: Block): void {
   mark(block.entry);
@@ -1051,6 +1059,8 @@ class Compiler {
     this.frames.push(frame);
     const ifs = this.interfaceBox(chain, cur);
     const runs = this.blockMode === 'never' ? undefined : this.blockRuns(chain);
+    const walks = (this.walksOf.get(chain) ?? 0) + 1;
+    this.walksOf.set(chain, walks);
     // Nodes made by the last BLOCK_WINDOW rules walked, in a ring.
     const made = new Float64Array(BLOCK_WINDOW);
     let madeSum = 0;
@@ -1067,7 +1077,7 @@ class Compiler {
         madeSum += now - lastMade - made[ri % BLOCK_WINDOW]!;
         made[ri % BLOCK_WINDOW] = now - lastMade;
         lastMade = now;
-        if (runs && this.blockHere(cur, ri, runs, ri >= BLOCK_WINDOW ? madeSum / BLOCK_WINDOW : 0)) {
+        if (runs && this.blockHere(cur, ri, runs, ri >= BLOCK_WINDOW ? madeSum / BLOCK_WINDOW : 0, walks)) {
           const end = runs.ends[ri]!;
           cur = this.walkBlock(ctx, chain, ri, end, cur[0]!.s, ifs, accepted);
           ri = end - 1;
@@ -1152,6 +1162,8 @@ class Compiler {
 
   /** Per rule of a chain: the end (exclusive) of the run of blockable rules it is in, or its own index. */
   private readonly runsOf = new WeakMap<Chain, BlockRuns>();
+  /** Walks of each chain so far in this compilation (replays of a memo not counted). */
+  private readonly walksOf = new Map<Chain, number>();
 
   private blockRuns(chain: Chain): BlockRuns {
     let runs = this.runsOf.get(chain);
@@ -1185,15 +1197,19 @@ class Compiler {
 
   /**
    * Whether the rules from ri to the end of their run of blockable rules are walked as a block: on one identity
-   * flow, and (auto) a long run after rules that each made many nodes.
+   * flow, and (auto) a long run after rules that each made many nodes, or in a chain walked many times.
    */
-  private blockHere(cur: readonly Flow[], ri: number, runs: BlockRuns, recentMade: number): boolean {
+  private blockHere(cur: readonly Flow[], ri: number, runs: BlockRuns, recentMade: number, walks: number): boolean {
     const end = runs.ends[ri]!;
     if (end - ri < (this.blockMode === 'always' ? 2 : BLOCK_MIN_RULES)) return false;
     if (cur.length !== 1) return false;
     const f = cur[0]!;
     if (!f.t.isIdentity || f.nat) return false;
-    return this.blockMode === 'always' || recentMade >= BLOCK_MIN_MADE;
+    return (
+      this.blockMode === 'always' ||
+      recentMade >= BLOCK_MIN_MADE ||
+      (walks >= BLOCK_MIN_WALKS && recentMade >= BLOCK_MIN_MADE_OFTEN)
+    );
   }
 
   /**
