@@ -403,6 +403,13 @@ const BLOCK_WINDOW = 16;
 const BLOCK_MIN_WALKS = 16;
 const BLOCK_MIN_MADE_OFTEN = 100;
 
+/** s less each of the left halves' matches passed on the way down a block's tree to a member. */
+function lessAll(b: Bdd, s: number, before: readonly number[]): number {
+  // Smallest first: the unions nearest the member are the smallest.
+  for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = b.diff(s, before[j]!);
+  return s;
+}
+
 function markBlock(mark: (n: number) => void, block: Block): void {
   mark(block.entry);
   mark(block.rest);
@@ -1405,9 +1412,7 @@ class Compiler {
 
   /** s less the match unions of the members before one (blockPath's `before`). */
   private lessBefore(s: number, before: readonly number[]): number {
-    // Smallest first: the unions nearest the member are the smallest.
-    for (let j = before.length - 1; j >= 0 && s !== 0; j--) s = this.b.diff(s, before[j]!);
-    return s;
+    return lessAll(this.b, s, before);
   }
 
   /** The packets entering the block that reach member k. */
@@ -2291,21 +2296,25 @@ class Compiled implements CompiledBddRuleset {
   private blockShares(block: Block, x: number, accept: boolean): { k: number; s: number }[] {
     const b = this.b;
     const out: { k: number; s: number }[] = [];
-    const meets = (n: BlockNode, y: number) =>
-      accept ? !b.disjoint(y, n.a) : !b.disjoint(y, n.d) || !b.disjoint(y, n.r);
-    const go = (n: BlockNode, y: number): void => {
-      if (!meets(n, y)) return;
+    // x less the left halves passed on the way down (`before`), never built: x can be large (a whole flow of
+    // ufw's, which copies its blocklist) and the halves' matches small. A half is entered when some packet of x
+    // outside them meets what it decides (a search that builds nothing); a member's share is x and its match less
+    // them, the match cut first.
+    const meets = (n: BlockNode, before: readonly number[]) =>
+      accept
+        ? b.meetsOutside(x, n.a, before)
+        : b.meetsOutside(x, n.d, before) || b.meetsOutside(x, n.r, before);
+    const go = (n: BlockNode, before: readonly number[]): void => {
+      if (!meets(n, before)) return;
       if (!n.left) {
-        const s = b.and(y, n.m);
+        const s = b.and(x, lessAll(b, n.m, before));
         if (s !== 0) out.push({ k: n.lo, s });
         return;
       }
-      go(n.left, y);
-      if (!meets(n.right!, y)) return;
-      const z = b.diff(y, n.left.m);
-      if (z !== 0) go(n.right!, z);
+      go(n.left, before);
+      go(n.right!, [...before, n.left.m]);
     };
-    if (x !== 0) go(block.tree, x);
+    if (x !== 0) go(block.tree, []);
     return out;
   }
 
