@@ -2301,9 +2301,7 @@ class Compiled implements CompiledBddRuleset {
     // outside them meets what it decides (a search that builds nothing); a member's share is x and its match less
     // them, the match cut first.
     const meets = (n: BlockNode, before: readonly number[]) =>
-      accept
-        ? b.meetsOutside(x, n.a, before)
-        : b.meetsOutside(x, n.d, before) || b.meetsOutside(x, n.r, before);
+      accept ? b.meetsOutside(x, n.a, before) : b.meetsOutside(x, n.d, before) || b.meetsOutside(x, n.r, before);
     const go = (n: BlockNode, before: readonly number[]): void => {
       if (!meets(n, before)) return;
       if (!n.left) {
