@@ -15,7 +15,7 @@ import { generateEngineRuleset, mutate } from '../lab/engine-generator.js';
 import { generateIptablesRuleset, generateNftRuleset, rng } from '../lab/generate.js';
 import { breathe } from '../testing/breathe.js';
 import { rewritingRuleset } from '../testing/rewriting-ruleset.js';
-import { type CompiledBddRuleset, compileRuleset, createChainMemo } from './compile.js';
+import { BLOCK_MAX_RULES, type CompiledBddRuleset, compileRuleset, createChainMemo } from './compile.js';
 import { changedRegion } from './incremental.js';
 import { createPacketSpace } from './packet-space.js';
 import type { Decider, PacketSet } from './types.js';
@@ -274,6 +274,21 @@ ${rules}
     const blocks = compare(parseRuleset(text, 'nat-mixed.nft'), ['input', 'forward'], 'nat-mixed');
     expect(blocks).toBeGreaterThan(0);
     expect(natBlocks).toBeGreaterThan(0);
+  });
+
+  it('answer as the rule-by-rule walk where a run longer than a block is walked as several', () => {
+    // 2,600 terminal rules in one run: blocks of at most BLOCK_MAX_RULES, each taking what the one before let pass.
+    const verdicts = ['drop', 'accept', 'reject'];
+    const rules = Array.from(
+      { length: 2600 },
+      (_, i) => `    ip saddr 10.${i % 7}.${i % 250}.0/24 tcp dport ${1000 + (i % 97)} ${verdicts[i % 3]}`,
+    ).join('\n');
+    const text = `table ip t {\n  chain in {\n    type filter hook input priority 0; policy accept;\n${rules}\n  }\n}\n`;
+    const rs = parseRuleset(text, 'long-run.nft');
+    expect(compare(rs, ['input'], 'long run')).toBeGreaterThanOrEqual(6);
+    const space = createPacketSpace([rs], { cacheBits: 16 });
+    const uses = usesOf(compileRuleset(rs, { hook: 'input', space, blocks: 'always' }));
+    expect(Math.max(...uses.map((u) => u.members.length))).toBe(BLOCK_MAX_RULES);
   });
 
   it('replay from a chain memo as walked (two versions of a ruleset sharing the memo)', async () => {
